@@ -1,0 +1,146 @@
+# sqclaim — build, test, install.
+#
+#   make                      library (static + shared) and programs
+#   make check                all tests (starts its own redis-server / kvrest)
+#   make SANITIZE=address,undefined check
+#   make sim                  the default race simulation on the memory backend
+#   make install PREFIX=/usr/local
+#
+# Each component adds itself through a module.mk next to its sources, so the
+# tree says where a thing lives: core/, adapters/<backend>/, sim/, cli/,
+# tests/.  Build products go to $(BUILD) (build/, or build-<sanitizers>/).
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+comma := ,
+SANITIZE ?=
+BUILD ?= build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+
+VERSION := $(shell sed -n 's/^\#define SQCLAIM_VERSION "\(.*\)"/\1/p' core/sqclaim.h)
+SOMAJOR := 0
+
+have = $(shell $(PKG_CONFIG) --exists $(1) 2>/dev/null && echo 1)
+HAVE_HIREDIS := $(call have,hiredis)
+HAVE_CURL := $(call have,libcurl)
+HAVE_CJSON := $(call have,libcjson)
+HAVE_CHECK := $(call have,check)
+HAVE_MHD := $(call have,libmicrohttpd)
+
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wold-style-definition -Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 \
+        -Wundef -Wvla -Wnull-dereference -Wimplicit-fallthrough -Wswitch-enum
+ifeq ($(CI),true)
+WERROR ?= 1
+endif
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+CFLAGS ?= -O2 -g
+SANFLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread -fPIC -MMD -MP $(WARN) $(SANFLAGS) -Icore
+BASE_LDFLAGS := -pthread $(SANFLAGS)
+
+# Filled in by the module.mk files.
+LIB_SRCS :=
+LIB_PKGS := libcjson
+LIB_DEFS :=
+PROGRAMS :=
+TESTS :=
+CHECK_ENV :=
+
+include core/module.mk
+include $(sort $(wildcard adapters/*/module.mk))
+include $(sort $(wildcard sim/module.mk sim/*/module.mk))
+include $(sort $(wildcard cli/module.mk))
+include $(sort $(wildcard tests/module.mk tests/*/module.mk))
+
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS))
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS))
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+LIB_A := $(BUILD)/libsqclaim.a
+LIB_SO := $(BUILD)/libsqclaim.so
+LIB_SONAME := libsqclaim.so.$(SOMAJOR)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(LIB_DEFS) $(PKG_CFLAGS) $(EXTRA_CFLAGS_$(<)) $(CFLAGS) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,$(LIB_SONAME) $(BASE_LDFLAGS) $(LDFLAGS) -o $@.$(VERSION) $^ $(PKG_LIBS)
+	ln -sf libsqclaim.so.$(VERSION) $(BUILD)/$(LIB_SONAME)
+	ln -sf libsqclaim.so.$(VERSION) $@
+
+$(BUILD)/sqclaim.pc: Makefile core/module.mk
+	@mkdir -p $(@D)
+	{ echo 'prefix=$(PREFIX)'; \
+	  echo 'libdir=$${prefix}/lib'; \
+	  echo 'includedir=$${prefix}/include'; \
+	  echo; \
+	  echo 'Name: sqclaim'; \
+	  echo 'Description: claim work items and Refund Log rows without collisions'; \
+	  echo 'Version: $(VERSION)'; \
+	  echo 'Requires.private: $(LIB_PKGS)'; \
+	  echo 'Cflags: -I$${includedir}'; \
+	  echo 'Libs: -L$${libdir} -lsqclaim'; \
+	  echo 'Libs.private: -pthread'; } > $@
+
+.PHONY: all lib deps check check-run install uninstall clean format cppcheck
+all: lib $(PROGRAMS)
+lib: $(LIB_A) $(LIB_SO) $(BUILD)/sqclaim.pc
+
+# Programs link the static library, so they run from the tree as built.
+PROG_LDLIBS = $(LIB_A) $(PKG_LIBS) -lm
+
+# `make check` first installs what is missing (ci/install-deps.sh; set
+# SQCLAIM_SKIP_DEPS=1 to skip), then builds and runs every test in a fresh
+# make, so packages installed a moment ago are seen.
+deps:
+	@ci/install-deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory check-run
+
+check-run: all $(TESTS)
+	@env BUILD=$(BUILD) $(CHECK_ENV) ci/run-tests.sh $(TESTS)
+
+install: lib $(PROGRAMS)
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 core/sqclaim.h $(DESTDIR)$(PREFIX)/include/sqclaim.h
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIB_SO).$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libsqclaim.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(LIB_SONAME)
+	ln -sf libsqclaim.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libsqclaim.so
+	install -m 644 $(BUILD)/sqclaim.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/sqclaim.pc
+	$(if $(PROGRAMS),install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/)
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/sqclaim.h $(DESTDIR)$(PREFIX)/lib/libsqclaim.* \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/sqclaim.pc \
+	      $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(PROGRAMS)))
+
+clean:
+	rm -rf build build-*
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h')
+format:
+	clang-format -i $(FORMAT_FILES)
+
+cppcheck:
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -Icore $(LIB_SRCS)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install the Debian packages sqclaim needs to build, test and simulate.
+# Idempotent: does nothing (and needs no root) when everything is present.
+# Set SQCLAIM_SKIP_DEPS=1 to skip entirely.
+set -euo pipefail
+
+[ "${SQCLAIM_SKIP_DEPS:-}" = 1 ] && exit 0
+
+packages=(
+  build-essential pkg-config
+  libhiredis-dev      # redis backend (hiredis 0.14)
+  libcurl4-openssl-dev # vercel backend
+  libcjson-dev        # JSON (core, vercel, kvrest)
+  check               # unit test framework
+  libmicrohttpd-dev   # kvrest HTTP server
+  redis-server redis-tools # real server for tests, redis-benchmark baseline
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    echo "install-deps: missing packages (${missing[*]}) and not root; install them or run as root" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts the packaged redis-server as a service; the tests start
+# their own servers on free ports and do not use it.

@@ -1,0 +1,164 @@
+/*
+ * backend.h — the contract between the sqclaim core and a storage backend.
+ *
+ * Not installed: backends are built into the library (see the table in
+ * core/registry.c).  The simulator uses sqclaim_open_backend() to run its
+ * deliberately broken negative-control backends, which are never part of
+ * the library.
+ *
+ * Division of work
+ *   The core validates every argument, makes tokens, timestamps and
+ *   deadlines, retries transient failures and ambiguous replies (with the
+ *   same token), serialises calls on a handle, runs keep-alives and renders
+ *   status JSON.  A backend only stores and answers: every operation below
+ *   is one atomic step in the store (one round trip for a remote store).
+ *
+ * Versioning (as SQLite's VFS): fields are only ever appended; a backend
+ * sets .version to the SQB_VERSION it was written for, and the core never
+ * calls a member beyond that version.  Optional members may be NULL.
+ */
+#ifndef SQCLAIM_BACKEND_H
+#define SQCLAIM_BACKEND_H
+
+#include "sqclaim.h"
+
+#include <stdarg.h>
+
+#define SQB_VERSION 1
+
+/* Error detail from a backend.  Set with sqb_seterr(). */
+typedef struct sqb_err {
+    sqclaim_rc rc;      /* the failure code (negative) */
+    bool maybe_applied; /* the request was sent and its reply lost: the
+                           store may have applied it */
+    bool transient;     /* worth another attempt (refused connection, 5xx,
+                           429, NOSCRIPT handled inside is not this) */
+    char msg[384];      /* for the user; never a secret */
+} sqb_err;
+
+/* Set err->rc and err->msg (printf-style).  Returns rc. */
+sqclaim_rc sqb_seterr(sqb_err *err, sqclaim_rc rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+sqclaim_rc sqb_vseterr(sqb_err *err, sqclaim_rc rc, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+/* Claim the first free SQ of sqs[0..n-1] (n >= 1), atomically.  If an SQ
+ * of the list is held with `token`, that is a grant too (an earlier attempt
+ * whose reply was lost): report it with reclaimed = true and its stored
+ * fence, do not mint a new fence and do not change its expiry. */
+typedef struct sqb_claim_req {
+    const char *const *sqs; /* validated SQ ids */
+    size_t n;
+    const char *bot;        /* validated bot id (raw, not escaped) */
+    const char *token;      /* 32 hex digits */
+    int64_t ttl_ms;         /* validated */
+    const char *timestamp;  /* ISO-8601 UTC ms, wall clock at the call */
+    int64_t now_ns;         /* the store clock at the call */
+} sqb_claim_req;
+
+typedef struct sqb_claim_res {
+    size_t index;          /* OK: sqs[index] was granted */
+    uint64_t fence;        /* OK: its fencing number */
+    bool reclaimed;        /* OK: found our own token */
+    int64_t ttl_ms;        /* OK: remaining TTL in the store */
+    sqclaim_holder holder; /* BUSY: holder of sqs[0] (core fills .sq) */
+} sqb_claim_res;
+
+/* Renew, release and finish act on one SQ, owner-checked by token. */
+typedef struct sqb_lease_req {
+    const char *sq;
+    const char *token;
+    const char *bot;
+    uint64_t fence;
+    int64_t ttl_ms; /* renew only */
+    int64_t now_ns; /* the store clock at the call */
+} sqb_lease_req;
+
+/* Reserve rows: the SQ must be held with `token`.  start = max(cursor,
+ * hint, 1); cursor = start + count.  An open reservation with our token and
+ * the same count is returned as it is (idempotent retry); with another
+ * count it is BUSY.  The reservation expires with the claim. */
+typedef struct sqb_reserve_req {
+    const char *sq;
+    const char *token;
+    const char *bot;
+    uint64_t fence;
+    uint32_t count;
+    uint64_t hint;
+    const char *timestamp;
+    int64_t now_ns;
+} sqb_reserve_req;
+
+struct sqclaim_backend {
+    int version;         /* SQB_VERSION this backend was written for */
+    const char *name;    /* "memory", "redis", "vercel" */
+    const char *summary; /* one line for listings */
+    unsigned caps;       /* SQCLAIM_CAP_* */
+
+    /* --- version 1 --- */
+    /* Open a connection or space.  opts has every timeout filled in and
+     * a clock that is never NULL; the backend reads its own environment
+     * variables for fields left NULL.  Must not block on the network when
+     * the configuration is well-formed (connect lazily). */
+    sqclaim_rc (*open)(const sqclaim_options *opts, void **conn, sqb_err *err);
+    void (*close)(void *conn);
+    sqclaim_rc (*ping)(void *conn, sqb_err *err); /* optional */
+
+    /* OK, BUSY, or an error. */
+    sqclaim_rc (*claim)(void *conn, const sqb_claim_req *req, sqb_claim_res *res, sqb_err *err);
+    /* OK or LOST (expired, or held by another token); never revives. */
+    sqclaim_rc (*renew)(void *conn, const sqb_lease_req *req, sqb_err *err);
+    /* OK or LOST; deletes the claim and our reservation only if ours. */
+    sqclaim_rc (*release)(void *conn, const sqb_lease_req *req, sqb_err *err);
+    /* OK, LOST or BUSY. */
+    sqclaim_rc (*reserve)(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows,
+                          sqb_err *err);
+    /* OK or LOST. */
+    sqclaim_rc (*finish)(void *conn, const sqb_lease_req *req, sqb_err *err);
+    /* Append every live claim and reservation to *out with
+     * sqb_status_add_claim() / sqb_status_add_reservation(); the core sorts
+     * and stamps it.  Expired entries must not be added. */
+    sqclaim_rc (*status)(void *conn, sqclaim_status *out, sqb_err *err);
+    /* Optional: fill round_trips, reconnects, ambiguous. */
+    void (*stats)(void *conn, sqclaim_stats *out);
+};
+typedef struct sqclaim_backend sqclaim_backend;
+
+/* Append one entry to a status snapshot (grows its array). OK or ENOMEM. */
+sqclaim_rc sqb_status_add_claim(sqclaim_status *st, const sqclaim_claim_info *ci);
+sqclaim_rc sqb_status_add_reservation(sqclaim_status *st, const sqclaim_reservation_info *ri);
+
+/* The built-in backends, NULL-terminated; and lookup by name (NULL if not
+ * built in). */
+extern const sqclaim_backend *const sqclaim_builtin_backends[];
+const sqclaim_backend *sqclaim_find_backend(const char *name);
+
+/* Open a store on an explicit backend (for the simulator's negative
+ * controls and for tests).  Otherwise as sqclaim_open(); opts->adapter is
+ * ignored. */
+sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options *opts,
+                                sqclaim_store **out);
+
+/* Helpers shared by backends ------------------------------------------ */
+
+/* Copy src into dst[size], truncating; always NUL-terminates. */
+void sqb_strlcpy(char *dst, const char *src, size_t size);
+
+/* Current wall-clock time in Unix milliseconds. */
+int64_t sqb_unix_ms(void);
+
+/* Format Unix milliseconds as ISO-8601 UTC with milliseconds into
+ * buf[SQCLAIM_TIMESTAMP_LEN + 1]. */
+void sqb_format_timestamp(int64_t unix_ms, char *buf);
+
+/* Append `s` to buf as a JSON string literal (with quotes), escaping
+ * quotes, backslashes and control characters.  Returns the number of
+ * bytes that the full literal needs (like snprintf); writes at most size-1
+ * bytes and NUL-terminates when size > 0. */
+size_t sqb_json_quote(char *buf, size_t size, const char *s);
+
+/* Environment helpers: the value of `name` if set and non-empty, else
+ * NULL. */
+const char *sqb_getenv(const char *name);
+
+#endif /* SQCLAIM_BACKEND_H */

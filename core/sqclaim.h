@@ -1,0 +1,475 @@
+/*
+ * sqclaim.h — claim work items ("SQs") and rows of a shared Refund Log
+ * without ever colliding.
+ *
+ * This header is the manual.  Every function says what it does, what it
+ * returns, who owns what, and which threads may call it.  The protocol and
+ * its guarantees are explained in docs/protocol.md.
+ *
+ * Conventions
+ *   - Functions named for an action return an sqclaim_rc; SQCLAIM_OK is 0.
+ *     Outcomes (BUSY, LOST) are positive, failures are negative, so
+ *     `rc < 0` (or sqclaim_is_error(rc)) means "something went wrong", and
+ *     `rc > 0` means "the store answered, and the answer is no".
+ *   - Functions named as a question return bool.
+ *   - Detail about the most recent failure is in sqclaim_errmsg(store).
+ *   - Durations are milliseconds (int64_t); a TTL of 0 means the default
+ *     (SQCLAIM_DEFAULT_TTL_MS, 600 s).
+ *   - Strings passed in are only read during the call; nothing is retained.
+ *   - Whatever the library allocates, it frees with its own function.
+ *
+ * Thread safety
+ *   A store handle may be shared between threads: calls on one handle are
+ *   serialised by a lock inside it.  For parallelism open one handle per
+ *   thread (with the memory backend, handles opened with the same
+ *   memory_space share their data).  sqclaim_errmsg() reports the last
+ *   failure on the handle by any thread, so a program that needs exact
+ *   per-call messages from several threads uses one handle per thread.
+ *   Lease, holder and row structs are plain values owned by the caller.
+ */
+#ifndef SQCLAIM_H
+#define SQCLAIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SQCLAIM_VERSION "0.1.0"
+#define SQCLAIM_VERSION_NUM 0x000100
+
+/* ---------------------------------------------------------------------
+ * Limits (validation rules; see also docs/protocol.md "Validation")
+ * ------------------------------------------------------------------- */
+
+/* SQ id: 1..64 bytes of [A-Za-z0-9._-], not starting with '-' or '.'.
+ * The seed's ids such as "251019-164rmb" pass; anything that could break
+ * a key or a key pattern (':', '*', '?', '[', ']', spaces, control
+ * characters, non-ASCII) is rejected. */
+#define SQCLAIM_SQ_MAX 64
+/* Bot id: 1..64 bytes of valid UTF-8 without control characters.  Stored
+ * JSON-escaped, so it can never add or change fields of a stored value. */
+#define SQCLAIM_BOT_MAX 64
+/* Lease token: 128 random bits as 32 lowercase hex digits. */
+#define SQCLAIM_TOKEN_LEN 32
+/* TTL range for claims and renewals. */
+#define SQCLAIM_DEFAULT_TTL_MS 600000
+#define SQCLAIM_MIN_TTL_MS 10
+#define SQCLAIM_MAX_TTL_MS 86400000 /* one day */
+/* Row reservations: count 1..SQCLAIM_MAX_ROWS; hint 0 (none) or
+ * 1..SQCLAIM_MAX_ROW.  Rows are 1-based, as in a spreadsheet. */
+#define SQCLAIM_MAX_ROWS 100000
+#define SQCLAIM_MAX_ROW 1000000000
+/* claim-first-free: at most this many candidates in one call. */
+#define SQCLAIM_MAX_CANDIDATES 256
+/* ISO-8601 UTC timestamp with milliseconds, "2025-10-26T12:34:56.789Z". */
+#define SQCLAIM_TIMESTAMP_LEN 24
+/* Status strings stored in the seed layout ("CLAIMING", "WRITING", or what
+ * another tool wrote, truncated to this length). */
+#define SQCLAIM_STATUS_MAX 31
+
+/* ---------------------------------------------------------------------
+ * Result codes
+ * ------------------------------------------------------------------- */
+typedef enum sqclaim_rc {
+    SQCLAIM_OK = 0,
+    /* Outcomes: the store answered "no". */
+    SQCLAIM_BUSY = 1, /* the SQ (or every candidate) is held by another lease,
+                         or a reservation is already open */
+    SQCLAIM_LOST = 2, /* the lease expired or moved on; you no longer hold it */
+
+    /* Failures: nothing is known to have changed, unless the message says
+     * the outcome is uncertain (see SQCLAIM_LEASE_UNCERTAIN). */
+    SQCLAIM_EINVAL = -1,       /* invalid argument (SQ id, bot id, TTL, count...) */
+    SQCLAIM_ECONFIG = -2,      /* missing or malformed configuration */
+    SQCLAIM_EIO = -3,          /* connection refused, reset, transport error */
+    SQCLAIM_ETIMEOUT = -4,     /* no reply within the configured timeout */
+    SQCLAIM_EAUTH = -5,        /* wrong password or token */
+    SQCLAIM_EPROTOCOL = -6,    /* malformed or unexpected reply */
+    SQCLAIM_ENOMEM = -7,       /* out of memory */
+    SQCLAIM_EUNSUPPORTED = -8, /* backend not built, or operation not supported */
+    SQCLAIM_EQUOTA = -9,       /* the service's request, size or rate limit hit */
+    SQCLAIM_ESERVER = -10,     /* the server reported an error (message has its text) */
+    SQCLAIM_ESTATE = -11       /* call not allowed in this state (e.g. keep-alive running) */
+} sqclaim_rc;
+
+/* A static English name and description of a code, e.g. "BUSY: held by
+ * another bot".  Never NULL; thread-safe. */
+const char *sqclaim_strerror(sqclaim_rc rc);
+
+/* The enum's short name without prefix ("OK", "BUSY", "EINVAL" ...).  Never
+ * NULL; thread-safe. */
+const char *sqclaim_rcname(sqclaim_rc rc);
+
+/* True for failures (rc < 0), false for OK, BUSY and LOST. */
+static inline bool sqclaim_is_error(sqclaim_rc rc) { return rc < 0; }
+
+/* The library version string, SQCLAIM_VERSION of the build. */
+const char *sqclaim_version(void);
+
+/* ---------------------------------------------------------------------
+ * Opening a store
+ * ------------------------------------------------------------------- */
+
+typedef struct sqclaim_store sqclaim_store;
+
+/* A monotonic clock in nanoseconds.  Injecting one lets tests move time
+ * forward instead of sleeping.  Only backends with SQCLAIM_CAP_CLOCK (the
+ * memory backend) accept one; the function must be thread-safe and never
+ * go backwards. */
+typedef struct sqclaim_clock {
+    int64_t (*now_ns)(void *ctx); /* monotonic nanoseconds */
+    void *ctx;                    /* passed to now_ns */
+} sqclaim_clock;
+
+/* Options.  Initialise with sqclaim_options_init(); fields left NULL/0 take
+ * the environment, then the default.  New fields are only ever appended. */
+typedef struct sqclaim_options {
+    const char *adapter;      /* "memory" | "redis" | "vercel"; NULL: $SQCLAIM_ADAPTER,
+                                 else "memory" */
+    const char *redis_url;    /* NULL: $REDIS_URL, else redis://127.0.0.1:6379;
+                                 redis://[:password@]host:port[/db] or
+                                 unix:///path/to/socket[?db=N&password=P] */
+    const char *rest_url;     /* NULL: $KV_REST_API_URL, else $UPSTASH_REDIS_REST_URL */
+    const char *rest_token;   /* NULL: $KV_REST_API_TOKEN, else $UPSTASH_REDIS_REST_TOKEN */
+    const char *key_prefix;   /* prepended to every key (redis, vercel); NULL:
+                                 $SQCLAIM_KEY_PREFIX, else "" (the seed's keys) */
+    const char *memory_space; /* memory: handles with the same name share data;
+                                 NULL or "": the process-wide default space */
+    int connect_timeout_ms;   /* 0: 2000 */
+    int timeout_ms;           /* per attempt; 0: 5000 */
+    int retries;              /* extra attempts after a transient failure or
+                                 an ambiguous reply; 0: default 2; -1: none */
+    const sqclaim_clock *clock; /* NULL: CLOCK_MONOTONIC; copied at open */
+} sqclaim_options;
+
+/* Fill *opts with defaults (all NULL/0).  Always call it first. */
+void sqclaim_options_init(sqclaim_options *opts);
+
+/* Open a store.  The backend is opts->adapter, else $SQCLAIM_ADAPTER, else
+ * "memory".  An unknown or unbuilt backend name is SQCLAIM_EUNSUPPORTED with
+ * a message listing the available ones.  opts may be NULL (all defaults).
+ *
+ * Returns SQCLAIM_OK and a handle in *out, or an error.  Like SQLite, on
+ * failure *out is still set (unless memory ran out, then NULL) to a handle
+ * whose sqclaim_errmsg() says what went wrong; close it with
+ * sqclaim_close().  Remote backends connect lazily on first use unless the
+ * configuration itself is wrong, so a server that is down is reported by
+ * the first operation (and by sqclaim_ping()).
+ * Thread-safe. */
+sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out);
+
+/* Close a store and free it.  NULL is a no-op.  Stops (without releasing)
+ * any keep-alive still running on it.  No other thread may be using the
+ * handle. */
+void sqclaim_close(sqclaim_store *store);
+
+/* The message of the most recent failure on this handle ("" if none), in
+ * words a user can act on; never contains a password or token.  Owned by
+ * the handle and valid until its next call.  NULL store: "out of memory". */
+const char *sqclaim_errmsg(const sqclaim_store *store);
+
+/* The code of the most recent failure on this handle (SQCLAIM_OK if none). */
+sqclaim_rc sqclaim_errcode(const sqclaim_store *store);
+
+/* The backend's name ("memory", "redis", "vercel"). */
+const char *sqclaim_adapter(const sqclaim_store *store);
+
+/* Capability bits of the store's backend. */
+#define SQCLAIM_CAP_CLOCK 0x01u        /* accepts an injected clock */
+#define SQCLAIM_CAP_CROSS_PROCESS 0x02u /* several processes share the data */
+#define SQCLAIM_CAP_PERSISTENT 0x04u   /* data outlives the process */
+#define SQCLAIM_CAP_FOREIGN 0x08u      /* sees values written by other tools */
+#define SQCLAIM_CAP_STATS 0x10u        /* counts round trips (sqclaim_stats) */
+unsigned sqclaim_caps(const sqclaim_store *store);
+
+/* Names of the backends built into this library, as a NULL-terminated
+ * static array ("memory" first).  Thread-safe. */
+const char *const *sqclaim_adapters(void);
+
+/* Round trip to the store (connects if needed).  OK, or an error. */
+sqclaim_rc sqclaim_ping(sqclaim_store *store);
+
+/* Counters kept per handle. */
+typedef struct sqclaim_stats {
+    uint64_t operations;  /* protocol operations started */
+    uint64_t round_trips; /* requests sent to the server (memory: 0) */
+    uint64_t retries;     /* attempts repeated after a transient failure */
+    uint64_t reconnects;  /* connections re-established */
+    uint64_t ambiguous;   /* replies lost after the request was sent */
+} sqclaim_stats;
+
+/* Copy the handle's counters into *out.  Always OK. */
+sqclaim_rc sqclaim_stats_get(sqclaim_store *store, sqclaim_stats *out);
+
+/* ---------------------------------------------------------------------
+ * Leases: claim, renew, release
+ * ------------------------------------------------------------------- */
+
+/* Lease flags. */
+#define SQCLAIM_LEASE_UNCERTAIN 0x01u /* the claim's reply was lost: it may be
+                                         held.  Retry with sqclaim_claim_retry()
+                                         or give it up with sqclaim_release(). */
+#define SQCLAIM_LEASE_RECLAIMED 0x02u /* granted by finding our own token (an
+                                         earlier attempt had succeeded) */
+
+/* A lease: the proof that a bot holds an SQ.  A plain value owned by the
+ * caller; copy it freely.  The token is the secret that makes renew and
+ * release owner-checked: do not log it. */
+typedef struct sqclaim_lease {
+    char sq[SQCLAIM_SQ_MAX + 1];       /* the SQ held */
+    char bot[SQCLAIM_BOT_MAX + 1];     /* the holder */
+    char token[SQCLAIM_TOKEN_LEN + 1]; /* 128-bit random token, hex */
+    uint64_t fence;                    /* fencing number: strictly increasing
+                                          across grants of the same SQ */
+    int64_t ttl_ms;                    /* the TTL asked for */
+    int64_t sent_ns;                   /* store clock when the (first) request
+                                          that granted or renewed it was sent */
+    int64_t deadline_ns;               /* store clock: sent + ttl - margin;
+                                          0 if unknown (a lease rebuilt from
+                                          its token) */
+    int64_t expires_unix_ms;           /* wall-clock estimate of the store's
+                                          expiry, for display only */
+    unsigned flags;                    /* SQCLAIM_LEASE_* */
+} sqclaim_lease;
+
+/* Who holds an SQ, when a claim says BUSY. */
+typedef struct sqclaim_holder {
+    char sq[SQCLAIM_SQ_MAX + 1];   /* the SQ asked for (first candidate) */
+    char bot[SQCLAIM_BOT_MAX + 1]; /* holder's bot id ("" if unknown) */
+    int64_t remaining_ms;          /* holder's remaining time; -1 if unknown */
+} sqclaim_holder;
+
+/* Claim `sq` for `bot` for ttl_ms (0: 600 s).
+ *   SQCLAIM_OK    *lease filled: new token, fence, deadline.
+ *   SQCLAIM_BUSY  held by another lease; *holder (if not NULL) names it.
+ *   SQCLAIM_EINVAL bad SQ id, bot id or TTL; nothing was sent.
+ *   other errors  the store could not be asked, or did not answer.  If the
+ *                 request may have been applied, *lease carries the token
+ *                 and SQCLAIM_LEASE_UNCERTAIN: call sqclaim_claim_retry()
+ *                 (idempotent: finding our own token means granted) or
+ *                 sqclaim_release() to give up what we may hold.
+ * Ambiguous replies are retried internally (opts.retries) with the same
+ * token before an error is returned.  lease must not be NULL. */
+sqclaim_rc sqclaim_claim(sqclaim_store *store, const char *sq, const char *bot,
+                         int64_t ttl_ms, sqclaim_lease *lease, sqclaim_holder *holder);
+
+/* Claim the first free SQ of sqs[0..n-1], in list order, in one backend
+ * operation (one round trip).  n is 1..SQCLAIM_MAX_CANDIDATES; every id is
+ * validated before anything is sent; duplicates are allowed.
+ *   SQCLAIM_OK    lease->sq is the SQ granted.
+ *   SQCLAIM_BUSY  every candidate is held; *holder names the first one's.
+ * Other codes as sqclaim_claim(). */
+sqclaim_rc sqclaim_claim_first(sqclaim_store *store, const char *const *sqs, size_t n,
+                               const char *bot, int64_t ttl_ms, sqclaim_lease *lease,
+                               sqclaim_holder *holder);
+
+/* Re-send a claim whose outcome is uncertain, with the lease's token, bot
+ * and TTL.  sqs/n: the candidates of the original call (NULL/0: lease->sq).
+ * OK means granted (by this or the earlier attempt; lease->deadline_ns
+ * stays based on the first send, which is the safe side).  BUSY means it
+ * was not granted.  The UNCERTAIN flag is cleared on OK and BUSY. */
+sqclaim_rc sqclaim_claim_retry(sqclaim_store *store, const char *const *sqs, size_t n,
+                               sqclaim_lease *lease, sqclaim_holder *holder);
+
+/* Extend the lease to ttl_ms from now (0: lease->ttl_ms), owner-checked.
+ * Also extends the lease's open row reservation.
+ *   OK    lease->deadline_ns, sent_ns, expires_unix_ms and ttl_ms updated.
+ *   LOST  the lease expired or another lease holds the SQ; an expired lease
+ *         is never revived.
+ * Errors as sqclaim_claim(); on an error the lease is unchanged and its old
+ * deadline still applies. */
+sqclaim_rc sqclaim_renew(sqclaim_store *store, sqclaim_lease *lease, int64_t ttl_ms);
+
+/* Release the lease, owner-checked, and remove its open row reservation.
+ * Stops and joins any keep-alive running for this lease on this handle
+ * first, so no renewal can outlive the release.
+ *   OK    released (also when an earlier attempt whose reply was lost had
+ *         already released it).
+ *   LOST  it had already expired or moved on; nothing of another lease is
+ *         touched.
+ * After OK or LOST the lease must not be used to act. */
+sqclaim_rc sqclaim_release(sqclaim_store *store, sqclaim_lease *lease);
+
+/* May the holder still act?  A local check without a round trip: true
+ * while the store's clock is before lease->deadline_ns, i.e. before
+ * sent + ttl - (ttl/100 + 2 ms).  False for a NULL lease, a lease without
+ * a deadline, or an uncertain one.  Thread-safe. */
+bool sqclaim_may_act(const sqclaim_store *store, const sqclaim_lease *lease);
+
+/* Milliseconds left before lease->deadline_ns (0 if passed). */
+int64_t sqclaim_lease_remaining_ms(const sqclaim_store *store, const sqclaim_lease *lease);
+
+/* The store's clock (injected or CLOCK_MONOTONIC), in nanoseconds. */
+int64_t sqclaim_now_ns(const sqclaim_store *store);
+
+/* The safety margin subtracted from a TTL for the local deadline:
+ * ttl/100 + 2 ms, in milliseconds. */
+int64_t sqclaim_margin_ms(int64_t ttl_ms);
+
+/* Write the lease as one line of JSON into a new string:
+ *   {"sq":"…","bot":"…","token":"…","fence":7,"ttlMs":600000,
+ *    "expiresAt":"2025-10-26T12:44:56.789Z"}
+ * It contains the token: it is for passing a lease between processes (the
+ * CLI), not for logs.  Returns NULL if out of memory; free with
+ * sqclaim_free(). */
+char *sqclaim_lease_to_json(const sqclaim_lease *lease);
+
+/* Rebuild a lease from sqclaim_lease_to_json() output (extra fields are
+ * ignored; "sq" and "token" are required).  The deadline is unknown
+ * (deadline_ns 0): renew it to act again.  SQCLAIM_EINVAL with a message in
+ * errbuf (if not NULL) for anything malformed. */
+sqclaim_rc sqclaim_lease_from_json(const char *json, sqclaim_lease *lease, char *errbuf,
+                                   size_t errlen);
+
+/* ---------------------------------------------------------------------
+ * Keep-alive
+ * ------------------------------------------------------------------- */
+
+typedef struct sqclaim_keepalive sqclaim_keepalive;
+
+/* Called from the keep-alive thread, once, when the lease is lost (LOST) or
+ * cannot be renewed before its deadline (the error).  Must not call back
+ * into the keep-alive; may call other sqclaim functions on other handles. */
+typedef void (*sqclaim_lost_fn)(const sqclaim_lease *lease, sqclaim_rc why, void *arg);
+
+/* Start renewing *lease in a background thread every ttl/3 (the lease is
+ * copied; the keep-alive owns its copy).  Transient failures are retried
+ * until the lease's deadline passes; LOST or a passed deadline is reported
+ * at once through on_lost (may be NULL) and sqclaim_keepalive_lost().
+ * OK and *out, or SQCLAIM_EINVAL (lease without deadline), SQCLAIM_ENOMEM,
+ * SQCLAIM_EIO (thread could not start). */
+sqclaim_rc sqclaim_keepalive_start(sqclaim_store *store, const sqclaim_lease *lease,
+                                   sqclaim_lost_fn on_lost, void *arg,
+                                   sqclaim_keepalive **out);
+
+/* Has the keep-alive lost its lease?  Thread-safe; cheap (an atomic load). */
+bool sqclaim_keepalive_lost(const sqclaim_keepalive *ka);
+
+/* May the holder still act: not lost, and the latest renewed deadline not
+ * passed.  Thread-safe. */
+bool sqclaim_keepalive_may_act(const sqclaim_keepalive *ka);
+
+/* Number of successful renewals so far.  Thread-safe. */
+uint64_t sqclaim_keepalive_renewals(const sqclaim_keepalive *ka);
+
+/* Stop renewing, join the thread (no renewal is in flight after this
+ * returns), copy the latest lease into *lease (if not NULL), and free ka.
+ * Returns OK, or LOST if the lease was lost while it ran.  NULL: OK. */
+sqclaim_rc sqclaim_keepalive_stop(sqclaim_keepalive *ka, sqclaim_lease *lease);
+
+/* ---------------------------------------------------------------------
+ * Refund Log row reservations
+ * ------------------------------------------------------------------- */
+
+typedef struct sqclaim_rows {
+    uint64_t start_row; /* first row of the range, >= hint */
+    uint32_t count;     /* rows in the range */
+    uint64_t fence;     /* the fencing number of the lease that reserved it */
+} sqclaim_rows;
+
+/* Reserve `count` rows of the Refund Log for the SQ the lease holds,
+ * starting at or after `hint` (the first row the bot sees free; 0: none).
+ * The range never overlaps any other range this store has handed out
+ * (while it keeps its data): the row cursor never moves back and never
+ * expires.  The reservation expires with the claim.
+ *   OK    *rows filled.  A retry while the same reservation is open
+ *         returns the same range (idempotent).
+ *   LOST  the lease is not the SQ's current claim.
+ *   BUSY  a reservation with a different count is already open for this
+ *         lease: finish it first.
+ *   EINVAL count or hint out of range. */
+sqclaim_rc sqclaim_reserve_rows(sqclaim_store *store, const sqclaim_lease *lease, uint32_t count,
+                                uint64_t hint, sqclaim_rows *rows);
+
+/* Finish (remove) the lease's open reservation, owner-checked.
+ *   OK    removed (also when a lost reply had already removed it).
+ *   LOST  the lease no longer holds the SQ, or it has no open reservation. */
+sqclaim_rc sqclaim_finish_rows(sqclaim_store *store, const sqclaim_lease *lease);
+
+/* ---------------------------------------------------------------------
+ * Status
+ * ------------------------------------------------------------------- */
+
+typedef struct sqclaim_claim_info {
+    char sq[SQCLAIM_SQ_MAX + 1];
+    char bot[SQCLAIM_BOT_MAX + 1];
+    char timestamp[SQCLAIM_TIMESTAMP_LEN + 1]; /* when claimed ("" if absent) */
+    char status[SQCLAIM_STATUS_MAX + 1];       /* "CLAIMING" */
+    uint64_t fence;                            /* 0 if absent (foreign value) */
+    int64_t ttl_ms;                            /* remaining; -1 if no expiry */
+} sqclaim_claim_info;
+
+typedef struct sqclaim_reservation_info {
+    char sq[SQCLAIM_SQ_MAX + 1];
+    char bot[SQCLAIM_BOT_MAX + 1];
+    uint64_t start_row;
+    uint32_t row_count;
+    char status[SQCLAIM_STATUS_MAX + 1];       /* "WRITING" */
+    char timestamp[SQCLAIM_TIMESTAMP_LEN + 1];
+    uint64_t fence;
+    int64_t ttl_ms;
+} sqclaim_reservation_info;
+
+/* A snapshot of live claims and reservations, sorted by SQ id. */
+typedef struct sqclaim_status {
+    size_t nclaims;
+    sqclaim_claim_info *claims;
+    size_t nreservations;
+    sqclaim_reservation_info *reservations;
+    char timestamp[SQCLAIM_TIMESTAMP_LEN + 1]; /* when the snapshot was taken */
+} sqclaim_status;
+
+/* Take a snapshot.  Expired entries never appear.  Values in the seed
+ * layout written by other tools are included (fields they lack are empty
+ * or 0); keys whose value is not such JSON are skipped.  OK and *out (free
+ * with sqclaim_status_free()), or an error. */
+sqclaim_rc sqclaim_status_get(sqclaim_store *store, sqclaim_status **out);
+
+/* Free a snapshot.  NULL is a no-op. */
+void sqclaim_status_free(sqclaim_status *status);
+
+#define SQCLAIM_JSON_PRETTY 0x01u
+
+/* Render a snapshot as the seed's /api/queue JSON:
+ *   {"success":true,"sqClaims":{"<sq>":{"botId":…,"timestamp":…,
+ *    "status":"CLAIMING","fence":…,"ttlMs":…}},"refundReservations":{"<sq>":
+ *    {"botId":…,"startRow":…,"rowCount":…,"status":"WRITING",
+ *    "timestamp":…,"fence":…,"ttlMs":…}},"timestamp":…,"kvConfigured":true}
+ * Never contains a token.  NULL if out of memory; free with sqclaim_free(). */
+char *sqclaim_status_json(const sqclaim_status *status, unsigned flags);
+
+/* The seed's error JSON for a store that could not be used:
+ *   {"success":false,"error":"<message>"}
+ * For a vercel backend without configuration the message is the seed's
+ * "KV not configured. Visit Vercel dashboard to set up KV storage.".
+ * NULL if out of memory; free with sqclaim_free(). */
+char *sqclaim_error_json(const char *message, unsigned flags);
+
+/* The seed's "KV not configured" message. */
+#define SQCLAIM_KV_NOT_CONFIGURED "KV not configured. Visit Vercel dashboard to set up KV storage."
+
+/* Free a string returned by this library.  NULL is a no-op. */
+void sqclaim_free(void *ptr);
+
+/* ---------------------------------------------------------------------
+ * Validation (the same checks every operation makes)
+ * ------------------------------------------------------------------- */
+
+/* Check an SQ id or bot id.  OK, or SQCLAIM_EINVAL with a message in errbuf
+ * (if not NULL).  Thread-safe. */
+sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen);
+sqclaim_rc sqclaim_check_bot(const char *bot, char *errbuf, size_t errlen);
+
+/* Parse a duration: "600s", "10m", "250ms", "1h", or a bare number of
+ * milliseconds.  OK and *ms, or EINVAL with a message. */
+sqclaim_rc sqclaim_parse_duration(const char *text, int64_t *ms, char *errbuf, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SQCLAIM_H */

@@ -1,0 +1,11 @@
+# tests/ — Check test programs.  Each program starts the servers it needs
+# (tests/support/servers.c).  `make check` runs every program in $(TESTS).
+CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
+CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
+TEST_SUPPORT_SRCS := tests/support/servers.c
+TEST_SUPPORT_OBJS = $(TEST_SUPPORT_SRCS:%.c=$(BUILD)/obj/%.o)
+CHECK_ENV += SQCLAIM_KVREST=$(abspath $(BUILD))/kvrest
+
+$(BUILD)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -Itests/support $(LIB_DEFS) $(PKG_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -c $< -o $@
