@@ -1,0 +1,598 @@
+/* memory.c — the in-process backend.
+ *
+ * Claims and reservations live in a "space": a hash table guarded by one
+ * mutex.  Handles opened with the same memory_space name share a space, so
+ * threads of one process coordinate exactly as bots do through Redis.
+ * Time is the store clock passed with every request (injectable, so tests
+ * move time instead of sleeping); an entry whose expiry has passed is
+ * treated as absent everywhere and purged when touched.  The fencing
+ * counter and the row cursor belong to the space and never expire.
+ *
+ * Built with -DSQCLAIM_NEGATIVE_CONTROLS (by the simulator only, never into
+ * the library) this file instead exports deliberately broken variants, the
+ * negative controls the simulator must catch; see memory_controls.h. */
+#include "backend.h"
+
+#ifdef SQCLAIM_NEGATIVE_CONTROLS
+#include "memory_controls.h"
+#endif
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct mem_claim {
+    bool live;
+    char bot[SQCLAIM_BOT_MAX + 1];
+    char token[SQCLAIM_TOKEN_LEN + 1];
+    uint64_t fence;
+    char ts[SQCLAIM_TIMESTAMP_LEN + 1];
+    int64_t expires_ns;
+} mem_claim;
+
+typedef struct mem_res {
+    bool live;
+    char bot[SQCLAIM_BOT_MAX + 1];
+    char token[SQCLAIM_TOKEN_LEN + 1];
+    uint64_t fence;
+    uint64_t start;
+    uint32_t count;
+    char ts[SQCLAIM_TIMESTAMP_LEN + 1];
+    int64_t expires_ns;
+} mem_res;
+
+typedef struct mem_entry {
+    struct mem_entry *next;
+    char sq[SQCLAIM_SQ_MAX + 1];
+    mem_claim claim;
+    mem_res res;
+} mem_entry;
+
+typedef struct mem_space {
+    struct mem_space *next; /* in the registry */
+    char name[128];
+    int refs;
+    sqclaim_clock clock;
+    pthread_mutex_t mu;
+    mem_entry **buckets;
+    size_t nbuckets, nentries;
+    uint64_t fence;  /* last fencing number handed out */
+    uint64_t cursor; /* next free row (0: none handed out yet) */
+} mem_space;
+
+enum mem_fault {
+    MF_NONE = 0,
+    MF_CHECK_THEN_SET,
+    MF_PRIVATE,
+    MF_RELEASE_NO_OWNER,
+    MF_RENEW_REVIVES,
+    MF_RACY_CURSOR,
+};
+
+typedef struct mem_conn {
+    mem_space *space;
+    enum mem_fault fault;
+    uint64_t rng;
+} mem_conn;
+
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static mem_space *registry;
+
+/* ------------------------------------------------------------------ */
+
+static uint64_t hash_sq(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static bool claim_live(const mem_claim *c, int64_t now) { return c->live && c->expires_ns > now; }
+static bool res_live(const mem_res *r, int64_t now) { return r->live && r->expires_ns > now; }
+
+static mem_entry **slot(mem_space *sp, const char *sq)
+{
+    mem_entry **pp = &sp->buckets[hash_sq(sq) & (sp->nbuckets - 1)];
+    while (*pp && strcmp((*pp)->sq, sq) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+/* Find the entry for sq, purging what has expired; NULL if none. */
+static mem_entry *find(mem_space *sp, const char *sq, int64_t now)
+{
+    mem_entry **pp = slot(sp, sq);
+    mem_entry *e = *pp;
+    if (!e)
+        return NULL;
+    if (!claim_live(&e->claim, now))
+        e->claim.live = false;
+    if (!res_live(&e->res, now))
+        e->res.live = false;
+    if (!e->claim.live && !e->res.live) {
+        *pp = e->next;
+        free(e);
+        sp->nentries--;
+        return NULL;
+    }
+    return e;
+}
+
+static void grow_table(mem_space *sp)
+{
+    size_t n = sp->nbuckets * 2;
+    mem_entry **b = calloc(n, sizeof *b);
+    if (!b)
+        return; /* keep the old table: slower, still correct */
+    for (size_t i = 0; i < sp->nbuckets; i++) {
+        mem_entry *e = sp->buckets[i];
+        while (e) {
+            mem_entry *next = e->next;
+            size_t k = hash_sq(e->sq) & (n - 1);
+            e->next = b[k];
+            b[k] = e;
+            e = next;
+        }
+    }
+    free(sp->buckets);
+    sp->buckets = b;
+    sp->nbuckets = n;
+}
+
+/* Find or create the entry for sq.  NULL if out of memory. */
+static mem_entry *get(mem_space *sp, const char *sq, int64_t now)
+{
+    mem_entry *e = find(sp, sq, now);
+    if (e)
+        return e;
+    if (sp->nentries >= sp->nbuckets)
+        grow_table(sp);
+    e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    sqb_strlcpy(e->sq, sq, sizeof e->sq);
+    mem_entry **head = &sp->buckets[hash_sq(sq) & (sp->nbuckets - 1)];
+    e->next = *head;
+    *head = e;
+    sp->nentries++;
+    return e;
+}
+
+static void drop_if_empty(mem_space *sp, const char *sq, int64_t now) { (void)find(sp, sq, now); }
+
+static void space_free(mem_space *sp)
+{
+    for (size_t i = 0; i < sp->nbuckets; i++) {
+        mem_entry *e = sp->buckets[i];
+        while (e) {
+            mem_entry *next = e->next;
+            free(e);
+            e = next;
+        }
+    }
+    free(sp->buckets);
+    pthread_mutex_destroy(&sp->mu);
+    free(sp);
+}
+
+static mem_space *space_new(const char *name, const sqclaim_clock *clock)
+{
+    mem_space *sp = calloc(1, sizeof *sp);
+    if (!sp)
+        return NULL;
+    sp->nbuckets = 64;
+    sp->buckets = calloc(sp->nbuckets, sizeof *sp->buckets);
+    if (!sp->buckets) {
+        free(sp);
+        return NULL;
+    }
+    sqb_strlcpy(sp->name, name, sizeof sp->name);
+    sp->clock = *clock;
+    sp->refs = 1;
+    pthread_mutex_init(&sp->mu, NULL);
+    return sp;
+}
+
+/* ------------------------------------------------------------------ */
+/* Negative-control helpers: widen the window between a read and the write
+ * that depends on it, as a network round trip would. */
+
+static uint64_t conn_rand(mem_conn *c)
+{
+    uint64_t x = c->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    c->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static void round_trip_gap(mem_conn *c)
+{
+    sched_yield();
+    struct timespec ts = {0, (long)(20000 + conn_rand(c) % 200000)}; /* 20-220 us */
+    nanosleep(&ts, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+
+static sqclaim_rc mem_open(const sqclaim_options *opts, void **out, sqb_err *err)
+{
+    mem_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+    c->rng = (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
+    const char *name = opts->memory_space && *opts->memory_space ? opts->memory_space : "default";
+    c->fault = MF_NONE;
+#ifdef SQCLAIM_NEGATIVE_CONTROLS
+    c->fault = (enum mem_fault)sqclaim_memory_control_fault(opts);
+    if (c->fault == MF_PRIVATE) {
+        /* The original bug: every serverless instance had its own map. */
+        c->space = space_new("private", opts->clock);
+        if (!c->space) {
+            free(c);
+            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+        }
+        *out = c;
+        return SQCLAIM_OK;
+    }
+#endif
+    pthread_mutex_lock(&registry_mu);
+    mem_space *sp = registry;
+    while (sp && strcmp(sp->name, name) != 0)
+        sp = sp->next;
+    if (sp) {
+        if (sp->clock.now_ns != opts->clock->now_ns || sp->clock.ctx != opts->clock->ctx) {
+            pthread_mutex_unlock(&registry_mu);
+            free(c);
+            return sqb_seterr(err, SQCLAIM_ECONFIG,
+                              "memory space \"%s\" is already open with another clock; handles "
+                              "sharing a space must share its clock",
+                              name);
+        }
+        sp->refs++;
+    } else {
+        sp = space_new(name, opts->clock);
+        if (!sp) {
+            pthread_mutex_unlock(&registry_mu);
+            free(c);
+            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+        }
+        sp->next = registry;
+        registry = sp;
+    }
+    pthread_mutex_unlock(&registry_mu);
+    c->space = sp;
+    *out = c;
+    return SQCLAIM_OK;
+}
+
+static void mem_close(void *vc)
+{
+    mem_conn *c = vc;
+    if (!c)
+        return;
+    mem_space *sp = c->space;
+    if (c->fault == MF_PRIVATE) {
+        space_free(sp);
+        free(c);
+        return;
+    }
+    pthread_mutex_lock(&registry_mu);
+    if (--sp->refs == 0) {
+        for (mem_space **pp = &registry; *pp; pp = &(*pp)->next)
+            if (*pp == sp) {
+                *pp = sp->next;
+                break;
+            }
+        space_free(sp);
+    }
+    pthread_mutex_unlock(&registry_mu);
+    free(c);
+}
+
+static sqclaim_rc mem_ping(void *vc, sqb_err *err)
+{
+    (void)vc;
+    (void)err;
+    return SQCLAIM_OK;
+}
+
+static void grant(mem_space *sp, mem_entry *e, const sqb_claim_req *req, sqb_claim_res *res,
+                  size_t index)
+{
+    mem_claim *cl = &e->claim;
+    cl->live = true;
+    sqb_strlcpy(cl->bot, req->bot, sizeof cl->bot);
+    sqb_strlcpy(cl->token, req->token, sizeof cl->token);
+    cl->fence = ++sp->fence;
+    sqb_strlcpy(cl->ts, req->timestamp, sizeof cl->ts);
+    cl->expires_ns = req->now_ns + req->ttl_ms * 1000000;
+    res->index = index;
+    res->fence = cl->fence;
+    res->reclaimed = false;
+    res->ttl_ms = req->ttl_ms;
+}
+
+static sqclaim_rc mem_claim_op(void *vc, const sqb_claim_req *req, sqb_claim_res *res,
+                               sqb_err *err)
+{
+    mem_conn *c = vc;
+    mem_space *sp = c->space;
+    int64_t now = req->now_ns;
+    pthread_mutex_lock(&sp->mu);
+    /* Pass 1: a candidate already held with our token is ours (a retry). */
+    for (size_t i = 0; i < req->n; i++) {
+        mem_entry *e = find(sp, req->sqs[i], now);
+        if (e && e->claim.live && strcmp(e->claim.token, req->token) == 0) {
+            res->index = i;
+            res->fence = e->claim.fence;
+            res->reclaimed = true;
+            res->ttl_ms = (e->claim.expires_ns - now) / 1000000;
+            pthread_mutex_unlock(&sp->mu);
+            return SQCLAIM_OK;
+        }
+    }
+    /* Pass 2: the first free candidate, in list order. */
+    for (size_t i = 0; i < req->n; i++) {
+        mem_entry *e = find(sp, req->sqs[i], now);
+        if (e && e->claim.live)
+            continue;
+        if (c->fault == MF_CHECK_THEN_SET) {
+            /* Broken: the read and the write are separate steps. */
+            pthread_mutex_unlock(&sp->mu);
+            round_trip_gap(c);
+            pthread_mutex_lock(&sp->mu);
+        }
+        e = get(sp, req->sqs[i], now);
+        if (!e) {
+            pthread_mutex_unlock(&sp->mu);
+            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+        }
+        grant(sp, e, req, res, i);
+        pthread_mutex_unlock(&sp->mu);
+        return SQCLAIM_OK;
+    }
+    mem_entry *e = find(sp, req->sqs[0], now);
+    if (e && e->claim.live) {
+        sqb_strlcpy(res->holder.bot, e->claim.bot, sizeof res->holder.bot);
+        res->holder.remaining_ms = (e->claim.expires_ns - now) / 1000000;
+    }
+    pthread_mutex_unlock(&sp->mu);
+    return SQCLAIM_BUSY;
+}
+
+static bool ours(const mem_entry *e, const char *token)
+{
+    return e && e->claim.live && strcmp(e->claim.token, token) == 0;
+}
+
+static sqclaim_rc mem_renew(void *vc, const sqb_lease_req *req, sqb_err *err)
+{
+    mem_conn *c = vc;
+    mem_space *sp = c->space;
+    int64_t now = req->now_ns;
+    int64_t expires = now + req->ttl_ms * 1000000;
+    pthread_mutex_lock(&sp->mu);
+    mem_entry *e = find(sp, req->sq, now);
+    if (c->fault == MF_RENEW_REVIVES && !(e && e->claim.live)) {
+        /* Broken: an expired claim comes back to life with its old fence. */
+        e = get(sp, req->sq, now);
+        if (!e) {
+            pthread_mutex_unlock(&sp->mu);
+            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+        }
+        e->claim.live = true;
+        sqb_strlcpy(e->claim.token, req->token, sizeof e->claim.token);
+        sqb_strlcpy(e->claim.bot, req->bot, sizeof e->claim.bot);
+        e->claim.fence = req->fence;
+    }
+    if (!ours(e, req->token)) {
+        pthread_mutex_unlock(&sp->mu);
+        return SQCLAIM_LOST;
+    }
+    e->claim.expires_ns = expires;
+    if (e->res.live && strcmp(e->res.token, req->token) == 0)
+        e->res.expires_ns = expires;
+    pthread_mutex_unlock(&sp->mu);
+    return SQCLAIM_OK;
+}
+
+static sqclaim_rc mem_release(void *vc, const sqb_lease_req *req, sqb_err *err)
+{
+    (void)err;
+    mem_conn *c = vc;
+    mem_space *sp = c->space;
+    int64_t now = req->now_ns;
+    pthread_mutex_lock(&sp->mu);
+    mem_entry *e = find(sp, req->sq, now);
+    bool mine = ours(e, req->token);
+    if (c->fault == MF_RELEASE_NO_OWNER && e && e->claim.live)
+        mine = true; /* Broken: deletes whoever holds it. */
+    if (!mine) {
+        pthread_mutex_unlock(&sp->mu);
+        return SQCLAIM_LOST;
+    }
+    e->claim.live = false;
+    if (e->res.live && strcmp(e->res.token, req->token) == 0)
+        e->res.live = false;
+    drop_if_empty(sp, req->sq, now);
+    pthread_mutex_unlock(&sp->mu);
+    return SQCLAIM_OK;
+}
+
+static sqclaim_rc mem_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows *rows,
+                              sqb_err *err)
+{
+    (void)err;
+    mem_conn *c = vc;
+    mem_space *sp = c->space;
+    int64_t now = req->now_ns;
+    pthread_mutex_lock(&sp->mu);
+    mem_entry *e = find(sp, req->sq, now);
+    if (!ours(e, req->token)) {
+        pthread_mutex_unlock(&sp->mu);
+        return SQCLAIM_LOST;
+    }
+    if (e->res.live && strcmp(e->res.token, req->token) == 0) {
+        sqclaim_rc rc = SQCLAIM_BUSY;
+        if (e->res.count == req->count) {
+            rows->start_row = e->res.start;
+            rows->count = e->res.count;
+            rows->fence = e->res.fence;
+            rc = SQCLAIM_OK;
+        }
+        pthread_mutex_unlock(&sp->mu);
+        return rc;
+    }
+    uint64_t start = sp->cursor;
+    if (c->fault == MF_RACY_CURSOR) {
+        /* Broken: read the cursor, then write it back in a separate step. */
+        pthread_mutex_unlock(&sp->mu);
+        round_trip_gap(c);
+        pthread_mutex_lock(&sp->mu);
+        e = find(sp, req->sq, now);
+        if (!ours(e, req->token)) {
+            pthread_mutex_unlock(&sp->mu);
+            return SQCLAIM_LOST;
+        }
+    }
+    if (start < req->hint)
+        start = req->hint;
+    if (start < 1)
+        start = 1;
+    sp->cursor = start + req->count;
+    mem_res *r = &e->res;
+    r->live = true;
+    sqb_strlcpy(r->bot, req->bot, sizeof r->bot);
+    sqb_strlcpy(r->token, req->token, sizeof r->token);
+    r->fence = e->claim.fence;
+    r->start = start;
+    r->count = req->count;
+    sqb_strlcpy(r->ts, req->timestamp, sizeof r->ts);
+    r->expires_ns = e->claim.expires_ns;
+    rows->start_row = start;
+    rows->count = req->count;
+    rows->fence = r->fence;
+    pthread_mutex_unlock(&sp->mu);
+    return SQCLAIM_OK;
+}
+
+static sqclaim_rc mem_finish(void *vc, const sqb_lease_req *req, sqb_err *err)
+{
+    (void)err;
+    mem_conn *c = vc;
+    mem_space *sp = c->space;
+    int64_t now = req->now_ns;
+    pthread_mutex_lock(&sp->mu);
+    mem_entry *e = find(sp, req->sq, now);
+    if (!ours(e, req->token) || !e->res.live || strcmp(e->res.token, req->token) != 0) {
+        pthread_mutex_unlock(&sp->mu);
+        return SQCLAIM_LOST;
+    }
+    e->res.live = false;
+    pthread_mutex_unlock(&sp->mu);
+    return SQCLAIM_OK;
+}
+
+static sqclaim_rc mem_status(void *vc, sqclaim_status *out, sqb_err *err)
+{
+    mem_conn *c = vc;
+    mem_space *sp = c->space;
+    int64_t now = sp->clock.now_ns(sp->clock.ctx);
+    pthread_mutex_lock(&sp->mu);
+    for (size_t i = 0; i < sp->nbuckets; i++) {
+        mem_entry *e = sp->buckets[i];
+        while (e) {
+            mem_entry *next = e->next;
+            char sq[SQCLAIM_SQ_MAX + 1];
+            sqb_strlcpy(sq, e->sq, sizeof sq);
+            e = find(sp, sq, now); /* purges if expired */
+            if (e && e->claim.live) {
+                sqclaim_claim_info ci;
+                memset(&ci, 0, sizeof ci);
+                sqb_strlcpy(ci.sq, e->sq, sizeof ci.sq);
+                sqb_strlcpy(ci.bot, e->claim.bot, sizeof ci.bot);
+                sqb_strlcpy(ci.timestamp, e->claim.ts, sizeof ci.timestamp);
+                sqb_strlcpy(ci.status, "CLAIMING", sizeof ci.status);
+                ci.fence = e->claim.fence;
+                ci.ttl_ms = (e->claim.expires_ns - now) / 1000000;
+                if (sqb_status_add_claim(out, &ci) != SQCLAIM_OK)
+                    goto oom;
+            }
+            if (e && e->res.live) {
+                sqclaim_reservation_info ri;
+                memset(&ri, 0, sizeof ri);
+                sqb_strlcpy(ri.sq, e->sq, sizeof ri.sq);
+                sqb_strlcpy(ri.bot, e->res.bot, sizeof ri.bot);
+                ri.start_row = e->res.start;
+                ri.row_count = e->res.count;
+                sqb_strlcpy(ri.status, "WRITING", sizeof ri.status);
+                sqb_strlcpy(ri.timestamp, e->res.ts, sizeof ri.timestamp);
+                ri.fence = e->res.fence;
+                ri.ttl_ms = (e->res.expires_ns - now) / 1000000;
+                if (sqb_status_add_reservation(out, &ri) != SQCLAIM_OK)
+                    goto oom;
+            }
+            e = next;
+        }
+    }
+    pthread_mutex_unlock(&sp->mu);
+    return SQCLAIM_OK;
+oom:
+    pthread_mutex_unlock(&sp->mu);
+    return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+}
+
+#define MEMORY_OPS                                                                                 \
+    .version = SQB_VERSION, .open = mem_open, .close = mem_close, .ping = mem_ping,               \
+    .claim = mem_claim_op, .renew = mem_renew, .release = mem_release, .reserve = mem_reserve,   \
+    .finish = mem_finish, .status = mem_status, .stats = NULL
+
+#ifndef SQCLAIM_NEGATIVE_CONTROLS
+const sqclaim_backend sqclaim_backend_memory = {
+    MEMORY_OPS,
+    .name = "memory",
+    .summary = "in-process memory, shared by the handles of one process (threads)",
+    .caps = SQCLAIM_CAP_CLOCK,
+};
+#else
+/* The simulator's negative controls: the same backend with one deliberate
+ * bug each.  The fault is chosen by name (see memory_controls.h). */
+const sqclaim_backend sqclaim_memory_controls[] = {
+    {MEMORY_OPS, .name = "broken-check-then-set",
+     .summary = "claim reads, then writes in a separate step", .caps = SQCLAIM_CAP_CLOCK},
+    {MEMORY_OPS, .name = "broken-private-memory",
+     .summary = "every handle has its own private map (the original bug)",
+     .caps = SQCLAIM_CAP_CLOCK},
+    {MEMORY_OPS, .name = "broken-release-no-owner",
+     .summary = "release deletes the claim without checking the token",
+     .caps = SQCLAIM_CAP_CLOCK},
+    {MEMORY_OPS, .name = "broken-renew-revives",
+     .summary = "renew brings an expired claim back to life", .caps = SQCLAIM_CAP_CLOCK},
+    {MEMORY_OPS, .name = "broken-racy-cursor",
+     .summary = "the row cursor is read and written in separate steps",
+     .caps = SQCLAIM_CAP_CLOCK},
+    {.version = 0, .name = NULL},
+};
+
+int sqclaim_memory_control_fault(const sqclaim_options *opts)
+{
+    static const char *const names[] = {"broken-check-then-set", "broken-private-memory",
+                                        "broken-release-no-owner", "broken-renew-revives",
+                                        "broken-racy-cursor"};
+    static const enum mem_fault faults[] = {MF_CHECK_THEN_SET, MF_PRIVATE, MF_RELEASE_NO_OWNER,
+                                            MF_RENEW_REVIVES, MF_RACY_CURSOR};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (opts->adapter && strcmp(opts->adapter, names[i]) == 0)
+            return (int)faults[i];
+    return MF_NONE;
+}
+#endif

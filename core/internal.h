@@ -1,0 +1,54 @@
+/* internal.h — the core's private pieces, shared by its source files. */
+#ifndef SQCLAIM_INTERNAL_H
+#define SQCLAIM_INTERNAL_H
+
+#include "backend.h"
+
+#include <pthread.h>
+
+#define SQC_DEFAULT_CONNECT_TIMEOUT_MS 2000
+#define SQC_DEFAULT_TIMEOUT_MS 5000
+#define SQC_DEFAULT_RETRIES 2
+#define SQC_MAX_RETRIES 10
+#define SQC_MAX_TIMEOUT_MS 600000
+
+struct sqclaim_keepalive;
+
+struct sqclaim_store {
+    const sqclaim_backend *be; /* NULL for a handle whose open failed */
+    void *conn;
+    char adapter[32];
+    pthread_mutex_t lock; /* serialises operations on the handle */
+    sqclaim_rc errcode;
+    char errmsg[512];
+    sqclaim_clock clock;
+    int retries;
+    sqclaim_stats stats; /* operations and retries; the rest from the backend */
+    uint64_t rng;        /* backoff jitter, under lock */
+
+    pthread_mutex_t ka_lock; /* guards kas; never held while taking lock */
+    struct sqclaim_keepalive *kas;
+};
+
+/* Validation helpers not in the public header. */
+sqclaim_rc sqc_check_ttl(int64_t ttl_ms, char *errbuf, size_t errlen);
+sqclaim_rc sqc_check_rows(uint32_t count, uint64_t hint, char *errbuf, size_t errlen);
+sqclaim_rc sqc_check_token(const char *token, char *errbuf, size_t errlen);
+
+/* Renew for the keep-alive: takes the handle's lock, retries as the public
+ * call does, but leaves the handle's error message alone. */
+sqclaim_rc sqc_renew(sqclaim_store *s, sqclaim_lease *lease, int64_t ttl_ms, sqb_err *err);
+
+/* Stop and join every keep-alive on `s` for this lease's token (NULL: all),
+ * without freeing them. */
+void sqc_keepalive_detach(sqclaim_store *s, const sqclaim_lease *lease);
+
+/* Fill buf[SQCLAIM_TOKEN_LEN + 1] with 128 random bits as hex.  0 or -1. */
+int sqc_random_token(char *buf);
+/* 64 random bits (for seeding). */
+uint64_t sqc_random_u64(void);
+
+/* The default clock: CLOCK_MONOTONIC in nanoseconds. */
+int64_t sqc_monotonic_ns(void *ctx);
+
+#endif

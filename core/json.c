@@ -1,0 +1,302 @@
+/* json.c — the seed's /api/queue JSON, the error JSON, and leases as JSON.
+ *
+ * Written by hand rather than through cJSON so that 64-bit numbers are
+ * exact and the field order is the seed's. */
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+    bool pretty;
+    int depth;
+} sbuf;
+
+static void sb_reserve(sbuf *b, size_t more)
+{
+    if (b->oom || b->len + more + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + more + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->oom = true;
+        return;
+    }
+    b->p = p;
+    b->cap = cap;
+}
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    sb_reserve(b, n);
+    if (b->oom)
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char tmp[64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+static void sb_quote(sbuf *b, const char *s)
+{
+    size_t need = sqb_json_quote(NULL, 0, s);
+    sb_reserve(b, need);
+    if (b->oom)
+        return;
+    sqb_json_quote(b->p + b->len, need + 1, s);
+    b->len += need;
+}
+
+static void sb_newline(sbuf *b)
+{
+    if (!b->pretty)
+        return;
+    sb_puts(b, "\n");
+    for (int i = 0; i < b->depth; i++)
+        sb_puts(b, "  ");
+}
+
+static void sb_open(sbuf *b, char c)
+{
+    char s[2] = {c, 0};
+    sb_puts(b, s);
+    b->depth++;
+}
+
+static void sb_close(sbuf *b, char c, bool empty)
+{
+    b->depth--;
+    if (!empty)
+        sb_newline(b);
+    char s[2] = {c, 0};
+    sb_puts(b, s);
+}
+
+/* Start member `key` of an object; `first` says whether it is the first. */
+static void sb_key(sbuf *b, const char *key, bool first)
+{
+    if (!first)
+        sb_puts(b, ",");
+    sb_newline(b);
+    sb_quote(b, key);
+    sb_puts(b, b->pretty ? ": " : ":");
+}
+
+static char *sb_finish(sbuf *b)
+{
+    if (b->oom) {
+        free(b->p);
+        return NULL;
+    }
+    if (!b->p)
+        sb_puts(b, "");
+    return b->oom ? NULL : b->p;
+}
+
+char *sqclaim_status_json(const sqclaim_status *st, unsigned flags)
+{
+    if (!st)
+        return NULL;
+    sbuf b = {0};
+    b.pretty = (flags & SQCLAIM_JSON_PRETTY) != 0;
+    sb_open(&b, '{');
+    sb_key(&b, "success", true);
+    sb_puts(&b, "true");
+
+    sb_key(&b, "sqClaims", false);
+    sb_open(&b, '{');
+    for (size_t i = 0; i < st->nclaims; i++) {
+        const sqclaim_claim_info *c = &st->claims[i];
+        sb_key(&b, c->sq, i == 0);
+        sb_open(&b, '{');
+        sb_key(&b, "botId", true);
+        sb_quote(&b, c->bot);
+        sb_key(&b, "timestamp", false);
+        sb_quote(&b, c->timestamp);
+        sb_key(&b, "status", false);
+        sb_quote(&b, c->status);
+        sb_key(&b, "fence", false);
+        sb_printf(&b, "%" PRIu64, c->fence);
+        sb_key(&b, "ttlMs", false);
+        sb_printf(&b, "%" PRId64, c->ttl_ms);
+        sb_close(&b, '}', false);
+    }
+    sb_close(&b, '}', st->nclaims == 0);
+
+    sb_key(&b, "refundReservations", false);
+    sb_open(&b, '{');
+    for (size_t i = 0; i < st->nreservations; i++) {
+        const sqclaim_reservation_info *r = &st->reservations[i];
+        sb_key(&b, r->sq, i == 0);
+        sb_open(&b, '{');
+        sb_key(&b, "botId", true);
+        sb_quote(&b, r->bot);
+        sb_key(&b, "startRow", false);
+        sb_printf(&b, "%" PRIu64, r->start_row);
+        sb_key(&b, "rowCount", false);
+        sb_printf(&b, "%" PRIu32, r->row_count);
+        sb_key(&b, "status", false);
+        sb_quote(&b, r->status);
+        sb_key(&b, "timestamp", false);
+        sb_quote(&b, r->timestamp);
+        sb_key(&b, "fence", false);
+        sb_printf(&b, "%" PRIu64, r->fence);
+        sb_key(&b, "ttlMs", false);
+        sb_printf(&b, "%" PRId64, r->ttl_ms);
+        sb_close(&b, '}', false);
+    }
+    sb_close(&b, '}', st->nreservations == 0);
+
+    sb_key(&b, "timestamp", false);
+    sb_quote(&b, st->timestamp);
+    sb_key(&b, "kvConfigured", false);
+    sb_puts(&b, "true");
+    sb_close(&b, '}', false);
+    return sb_finish(&b);
+}
+
+char *sqclaim_error_json(const char *message, unsigned flags)
+{
+    sbuf b = {0};
+    b.pretty = (flags & SQCLAIM_JSON_PRETTY) != 0;
+    sb_open(&b, '{');
+    sb_key(&b, "success", true);
+    sb_puts(&b, "false");
+    sb_key(&b, "error", false);
+    sb_quote(&b, message ? message : "");
+    sb_close(&b, '}', false);
+    return sb_finish(&b);
+}
+
+char *sqclaim_lease_to_json(const sqclaim_lease *lease)
+{
+    if (!lease)
+        return NULL;
+    sbuf b = {0};
+    char ts[SQCLAIM_TIMESTAMP_LEN + 1] = "";
+    if (lease->expires_unix_ms > 0)
+        sqb_format_timestamp(lease->expires_unix_ms, ts);
+    sb_open(&b, '{');
+    sb_key(&b, "sq", true);
+    sb_quote(&b, lease->sq);
+    sb_key(&b, "bot", false);
+    sb_quote(&b, lease->bot);
+    sb_key(&b, "token", false);
+    sb_quote(&b, lease->token);
+    sb_key(&b, "fence", false);
+    sb_printf(&b, "%" PRIu64, lease->fence);
+    sb_key(&b, "ttlMs", false);
+    sb_printf(&b, "%" PRId64, lease->ttl_ms);
+    sb_key(&b, "expiresAt", false);
+    sb_quote(&b, ts);
+    sb_close(&b, '}', false);
+    return sb_finish(&b);
+}
+
+static sqclaim_rc lease_err(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static sqclaim_rc lease_err(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+    if (errbuf && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return SQCLAIM_EINVAL;
+}
+
+/* A non-negative integer field; exact up to 2^53 (JSON numbers). */
+static bool get_uint(const cJSON *obj, const char *name, uint64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!v)
+        return true;
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740992.0 ||
+        floor(v->valuedouble) != v->valuedouble)
+        return false;
+    *out = (uint64_t)v->valuedouble;
+    return true;
+}
+
+sqclaim_rc sqclaim_lease_from_json(const char *json, sqclaim_lease *lease, char *errbuf,
+                                   size_t errlen)
+{
+    if (!lease)
+        return lease_err(errbuf, errlen, "lease is NULL");
+    memset(lease, 0, sizeof *lease);
+    if (!json)
+        return lease_err(errbuf, errlen, "no lease given");
+    cJSON *root = cJSON_Parse(json);
+    if (!root)
+        return lease_err(errbuf, errlen,
+                         "the lease is not valid JSON (expected the output of `sqclaim claim`)");
+    sqclaim_rc rc = SQCLAIM_EINVAL;
+    char sub[256];
+    if (!cJSON_IsObject(root)) {
+        lease_err(errbuf, errlen, "the lease must be a JSON object");
+        goto out;
+    }
+    const cJSON *sq = cJSON_GetObjectItemCaseSensitive(root, "sq");
+    const cJSON *token = cJSON_GetObjectItemCaseSensitive(root, "token");
+    const cJSON *bot = cJSON_GetObjectItemCaseSensitive(root, "bot");
+    if (!cJSON_IsString(sq) || !cJSON_IsString(token)) {
+        lease_err(errbuf, errlen, "the lease needs string fields \"sq\" and \"token\"");
+        goto out;
+    }
+    if (sqclaim_check_sq(sq->valuestring, sub, sizeof sub) != SQCLAIM_OK ||
+        sqc_check_token(token->valuestring, sub, sizeof sub) != SQCLAIM_OK) {
+        lease_err(errbuf, errlen, "the lease is invalid: %s", sub);
+        goto out;
+    }
+    if (bot && (!cJSON_IsString(bot) ||
+                sqclaim_check_bot(bot->valuestring, sub, sizeof sub) != SQCLAIM_OK)) {
+        lease_err(errbuf, errlen, "the lease's \"bot\" is invalid%s%s", cJSON_IsString(bot) ? ": " : "",
+                  cJSON_IsString(bot) ? sub : "");
+        goto out;
+    }
+    uint64_t fence = 0, ttl = 0;
+    if (!get_uint(root, "fence", &fence) || !get_uint(root, "ttlMs", &ttl)) {
+        lease_err(errbuf, errlen, "the lease's \"fence\" and \"ttlMs\" must be whole numbers >= 0");
+        goto out;
+    }
+    if (ttl && sqc_check_ttl((int64_t)ttl, sub, sizeof sub) != SQCLAIM_OK) {
+        lease_err(errbuf, errlen, "the lease's ttlMs is invalid: %s", sub);
+        goto out;
+    }
+    sqb_strlcpy(lease->sq, sq->valuestring, sizeof lease->sq);
+    sqb_strlcpy(lease->token, token->valuestring, sizeof lease->token);
+    if (bot)
+        sqb_strlcpy(lease->bot, bot->valuestring, sizeof lease->bot);
+    lease->fence = fence;
+    lease->ttl_ms = (int64_t)ttl;
+    rc = SQCLAIM_OK;
+out:
+    cJSON_Delete(root);
+    return rc;
+}

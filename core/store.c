@@ -1,0 +1,932 @@
+/* store.c — opening stores and the claim protocol's operations.
+ *
+ * Every public operation: validate (nothing is sent on bad input), take the
+ * handle's lock, run the backend operation with retries for transient
+ * failures and ambiguous replies (always with the same token), then turn
+ * the outcome into the lease and a message a user can act on. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* Randomness and clocks                                                */
+
+static int fill_random(void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = getrandom(p + got, len - got, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        got += (size_t)r;
+    }
+    if (got == len)
+        return 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    while (got < len) {
+        ssize_t r = read(fd, p + got, len - got);
+        if (r <= 0) {
+            close(fd);
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    return 0;
+}
+
+int sqc_random_token(char *buf)
+{
+    unsigned char raw[SQCLAIM_TOKEN_LEN / 2];
+    if (fill_random(raw, sizeof raw) != 0)
+        return -1;
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof raw; i++) {
+        buf[2 * i] = hex[raw[i] >> 4];
+        buf[2 * i + 1] = hex[raw[i] & 15];
+    }
+    buf[SQCLAIM_TOKEN_LEN] = '\0';
+    return 0;
+}
+
+uint64_t sqc_random_u64(void)
+{
+    uint64_t v = 0;
+    if (fill_random(&v, sizeof v) != 0)
+        v = (uint64_t)sqc_monotonic_ns(NULL) ^ (uint64_t)getpid() << 32;
+    return v ? v : 0x9e3779b97f4a7c15ULL;
+}
+
+int64_t sqc_monotonic_ns(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t next_rand(uint64_t *state)
+{
+    /* xorshift64*: jitter only, not security. */
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+int64_t sqclaim_now_ns(const sqclaim_store *s)
+{
+    if (!s || !s->clock.now_ns)
+        return sqc_monotonic_ns(NULL);
+    return s->clock.now_ns(s->clock.ctx);
+}
+
+int64_t sqclaim_margin_ms(int64_t ttl_ms) { return ttl_ms / 100 + 2; }
+
+static int64_t deadline_for(int64_t sent_ns, int64_t ttl_ms)
+{
+    return sent_ns + (ttl_ms - sqclaim_margin_ms(ttl_ms)) * 1000000;
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                               */
+
+static void set_msg(sqclaim_store *s, sqclaim_rc rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_msg(sqclaim_store *s, sqclaim_rc rc, const char *fmt, ...)
+{
+    if (!s)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&s->lock);
+    s->errcode = rc;
+    vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+    pthread_mutex_unlock(&s->lock);
+    va_end(ap);
+}
+
+/* Record a backend failure on the handle, with what we were doing. */
+static sqclaim_rc fail(sqclaim_store *s, const char *doing, const sqb_err *err)
+{
+    set_msg(s, err->rc, "%s: %s", doing, err->msg[0] ? err->msg : sqclaim_strerror(err->rc));
+    return err->rc;
+}
+
+static sqclaim_rc fail_invalid(sqclaim_store *s, const char *msg)
+{
+    set_msg(s, SQCLAIM_EINVAL, "%s", msg);
+    return SQCLAIM_EINVAL;
+}
+
+const char *sqclaim_errmsg(const sqclaim_store *s)
+{
+    if (!s)
+        return "out of memory";
+    return s->errmsg;
+}
+
+sqclaim_rc sqclaim_errcode(const sqclaim_store *s) { return s ? s->errcode : SQCLAIM_ENOMEM; }
+
+/* ------------------------------------------------------------------ */
+/* Open and close                                                       */
+
+void sqclaim_options_init(sqclaim_options *opts)
+{
+    if (opts)
+        memset(opts, 0, sizeof *opts);
+}
+
+static const char *const known_backends[] = {"memory", "redis", "vercel", NULL};
+
+static void list_built(char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    const char *const *names = sqclaim_adapters();
+    for (size_t i = 0; names[i] && n < len; i++)
+        n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", names[i]);
+}
+
+static sqclaim_store *store_alloc(const char *adapter)
+{
+    sqclaim_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->ka_lock, NULL);
+    sqb_strlcpy(s->adapter, adapter, sizeof s->adapter);
+    s->clock.now_ns = sqc_monotonic_ns;
+    s->rng = sqc_random_u64();
+    return s;
+}
+
+static sqclaim_rc check_options(const sqclaim_options *o, char *buf, size_t len)
+{
+    if (o->connect_timeout_ms < 0 || o->connect_timeout_ms > SQC_MAX_TIMEOUT_MS) {
+        snprintf(buf, len, "invalid connect_timeout_ms %d: must be 0 (default %d) to %d",
+                 o->connect_timeout_ms, SQC_DEFAULT_CONNECT_TIMEOUT_MS, SQC_MAX_TIMEOUT_MS);
+        return SQCLAIM_EINVAL;
+    }
+    if (o->timeout_ms < 0 || o->timeout_ms > SQC_MAX_TIMEOUT_MS) {
+        snprintf(buf, len, "invalid timeout_ms %d: must be 0 (default %d) to %d", o->timeout_ms,
+                 SQC_DEFAULT_TIMEOUT_MS, SQC_MAX_TIMEOUT_MS);
+        return SQCLAIM_EINVAL;
+    }
+    if (o->retries < -1 || o->retries > SQC_MAX_RETRIES) {
+        snprintf(buf, len, "invalid retries %d: must be -1 (none), 0 (default %d) or up to %d",
+                 o->retries, SQC_DEFAULT_RETRIES, SQC_MAX_RETRIES);
+        return SQCLAIM_EINVAL;
+    }
+    if (o->clock && !o->clock->now_ns) {
+        snprintf(buf, len, "invalid clock: now_ns is NULL");
+        return SQCLAIM_EINVAL;
+    }
+    return SQCLAIM_OK;
+}
+
+sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options *opts,
+                                sqclaim_store **out)
+{
+    if (!out)
+        return SQCLAIM_EINVAL;
+    *out = NULL;
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    if (opts)
+        o = *opts;
+    sqclaim_store *s = store_alloc(be ? be->name : "?");
+    if (!s)
+        return SQCLAIM_ENOMEM;
+    *out = s;
+    char msg[256];
+    if (!be) {
+        set_msg(s, SQCLAIM_EINVAL, "no backend given");
+        return SQCLAIM_EINVAL;
+    }
+    if (be->version < 1 || !be->open || !be->claim || !be->renew || !be->release ||
+        !be->reserve || !be->finish || !be->status) {
+        set_msg(s, SQCLAIM_EUNSUPPORTED, "backend \"%s\" is incomplete (version %d)", be->name,
+                be->version);
+        return SQCLAIM_EUNSUPPORTED;
+    }
+    sqclaim_rc rc = check_options(&o, msg, sizeof msg);
+    if (rc != SQCLAIM_OK) {
+        set_msg(s, rc, "%s", msg);
+        return rc;
+    }
+    if (o.clock && !(be->caps & SQCLAIM_CAP_CLOCK)) {
+        set_msg(s, SQCLAIM_EUNSUPPORTED,
+                "backend \"%s\" keeps time on its server and cannot use an injected clock",
+                be->name);
+        return SQCLAIM_EUNSUPPORTED;
+    }
+    if (o.clock)
+        s->clock = *o.clock;
+    o.clock = &s->clock;
+    if (!o.connect_timeout_ms)
+        o.connect_timeout_ms = SQC_DEFAULT_CONNECT_TIMEOUT_MS;
+    if (!o.timeout_ms)
+        o.timeout_ms = SQC_DEFAULT_TIMEOUT_MS;
+    s->retries = o.retries == 0 ? SQC_DEFAULT_RETRIES : o.retries < 0 ? 0 : o.retries;
+    o.adapter = be->name;
+
+    sqb_err err = {0};
+    void *conn = NULL;
+    rc = be->open(&o, &conn, &err);
+    if (rc != SQCLAIM_OK) {
+        if (rc > 0) /* a backend must not answer BUSY/LOST here */
+            rc = SQCLAIM_EPROTOCOL;
+        err.rc = rc;
+        set_msg(s, rc, "%s", err.msg[0] ? err.msg : sqclaim_strerror(rc));
+        return rc;
+    }
+    s->be = be;
+    s->conn = conn;
+    return SQCLAIM_OK;
+}
+
+sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out)
+{
+    if (!out)
+        return SQCLAIM_EINVAL;
+    *out = NULL;
+    const char *name = opts && opts->adapter ? opts->adapter : NULL;
+    bool from_env = false;
+    if (!name) {
+        name = sqb_getenv("SQCLAIM_ADAPTER");
+        from_env = name != NULL;
+    }
+    if (!name)
+        name = "memory";
+    const sqclaim_backend *be = sqclaim_find_backend(name);
+    if (be)
+        return sqclaim_open_backend(be, opts, out);
+
+    sqclaim_store *s = store_alloc(name);
+    if (!s)
+        return SQCLAIM_ENOMEM;
+    *out = s;
+    char built[128];
+    list_built(built, sizeof built);
+    bool known = false;
+    for (size_t i = 0; known_backends[i]; i++)
+        known = known || strcmp(known_backends[i], name) == 0;
+    char shown[48];
+    sqb_strlcpy(shown, name, sizeof shown);
+    for (char *p = shown; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '?';
+    if (known)
+        set_msg(s, SQCLAIM_EUNSUPPORTED,
+                "backend \"%s\"%s is not built into this library (its packages were missing "
+                "at build time); available: %s",
+                shown, from_env ? " (from SQCLAIM_ADAPTER)" : "", built);
+    else
+        set_msg(s, SQCLAIM_EUNSUPPORTED, "unknown backend \"%s\"%s; available: %s", shown,
+                from_env ? " (from SQCLAIM_ADAPTER)" : "", built);
+    return SQCLAIM_EUNSUPPORTED;
+}
+
+void sqclaim_close(sqclaim_store *s)
+{
+    if (!s)
+        return;
+    sqc_keepalive_detach(s, NULL);
+    if (s->be && s->be->close)
+        s->be->close(s->conn);
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->ka_lock);
+    free(s);
+}
+
+const char *sqclaim_adapter(const sqclaim_store *s) { return s ? s->adapter : ""; }
+
+unsigned sqclaim_caps(const sqclaim_store *s) { return s && s->be ? s->be->caps : 0; }
+
+/* A handle whose open failed answers every call with its open error. */
+static bool usable(sqclaim_store *s)
+{
+    if (!s)
+        return false;
+    if (s->be)
+        return true;
+    if (s->errcode == SQCLAIM_OK)
+        set_msg(s, SQCLAIM_ESTATE, "the store is not open");
+    return false;
+}
+
+#define DEAD_RC(s) ((s) ? ((s)->errcode ? (s)->errcode : SQCLAIM_ESTATE) : SQCLAIM_EINVAL)
+
+/* ------------------------------------------------------------------ */
+/* Retries                                                              */
+
+typedef sqclaim_rc (*attempt_fn)(sqclaim_store *s, void *ctx, sqb_err *err);
+
+static void backoff(sqclaim_store *s, int attempt)
+{
+    /* 25 ms doubling per attempt, capped at 1 s, times a jitter in
+     * [0.5, 1.5) so that competing bots do not retry in lockstep. */
+    int64_t base = 25LL << (attempt < 6 ? attempt : 6);
+    if (base > 1000)
+        base = 1000;
+    int64_t ms = base / 2 + (int64_t)(next_rand(&s->rng) % (uint64_t)base);
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Run fn until it answers (rc >= 0), fails for good, or the attempts are
+ * used up.  Called with s->lock held.  *ambiguous is set if any attempt
+ * may have been applied without our seeing the reply. */
+static sqclaim_rc with_retries(sqclaim_store *s, attempt_fn fn, void *ctx, sqb_err *err,
+                               bool *ambiguous)
+{
+    *ambiguous = false;
+    s->stats.operations++;
+    for (int attempt = 0;; attempt++) {
+        memset(err, 0, sizeof *err);
+        sqclaim_rc rc = fn(s, ctx, err);
+        if (rc >= 0)
+            return rc;
+        if (err->rc >= 0 || err->rc != rc)
+            err->rc = rc;
+        if (err->maybe_applied)
+            *ambiguous = true;
+        if (!(err->maybe_applied || err->transient) || attempt >= s->retries)
+            return rc;
+        s->stats.retries++;
+        backoff(s, attempt);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Claim                                                                */
+
+struct claim_ctx {
+    sqb_claim_req req;
+    sqb_claim_res res;
+};
+
+static sqclaim_rc claim_attempt(sqclaim_store *s, void *vctx, sqb_err *err)
+{
+    struct claim_ctx *c = vctx;
+    memset(&c->res, 0, sizeof c->res);
+    c->req.now_ns = sqclaim_now_ns(s);
+    return s->be->claim(s->conn, &c->req, &c->res, err);
+}
+
+static sqclaim_rc check_candidates(sqclaim_store *s, const char *const *sqs, size_t n)
+{
+    char msg[256];
+    if (!sqs || n == 0)
+        return fail_invalid(s, "no SQ given: claim needs at least one SQ id");
+    if (n > SQCLAIM_MAX_CANDIDATES) {
+        snprintf(msg, sizeof msg, "too many candidate SQs: %zu, at most %d in one call", n,
+                 SQCLAIM_MAX_CANDIDATES);
+        return fail_invalid(s, msg);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (sqclaim_check_sq(sqs[i], msg, sizeof msg) != SQCLAIM_OK) {
+            if (n > 1) {
+                char full[300];
+                snprintf(full, sizeof full, "candidate %zu: %s", i + 1, msg);
+                return fail_invalid(s, full);
+            }
+            return fail_invalid(s, msg);
+        }
+    }
+    return SQCLAIM_OK;
+}
+
+/* Send the claim in *lease (token, bot, ttl set) for the candidates. */
+static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
+                             sqclaim_lease *lease, sqclaim_holder *holder, bool first)
+{
+    char ts[SQCLAIM_TIMESTAMP_LEN + 1];
+    int64_t unix_ms = sqb_unix_ms();
+    sqb_format_timestamp(unix_ms, ts);
+    struct claim_ctx c;
+    memset(&c, 0, sizeof c);
+    c.req.sqs = sqs;
+    c.req.n = n;
+    c.req.bot = lease->bot;
+    c.req.token = lease->token;
+    c.req.ttl_ms = lease->ttl_ms;
+    c.req.timestamp = ts;
+
+    sqb_err err;
+    bool ambiguous;
+    pthread_mutex_lock(&s->lock);
+    int64_t sent = sqclaim_now_ns(s);
+    sqclaim_rc rc = with_retries(s, claim_attempt, &c, &err, &ambiguous);
+    pthread_mutex_unlock(&s->lock);
+
+    if (first || !lease->sent_ns) {
+        lease->sent_ns = sent;
+        lease->expires_unix_ms = unix_ms + lease->ttl_ms;
+    }
+    if (holder)
+        memset(holder, 0, sizeof *holder);
+
+    if (rc == SQCLAIM_OK) {
+        if (c.res.index >= n) {
+            sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend granted candidate %zu of %zu",
+                       c.res.index + 1, n);
+            return fail(s, "claim", &err);
+        }
+        sqb_strlcpy(lease->sq, sqs[c.res.index], sizeof lease->sq);
+        lease->fence = c.res.fence;
+        lease->deadline_ns = deadline_for(lease->sent_ns, lease->ttl_ms);
+        lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN;
+        if (c.res.reclaimed)
+            lease->flags |= SQCLAIM_LEASE_RECLAIMED;
+        return SQCLAIM_OK;
+    }
+    if (rc == SQCLAIM_BUSY) {
+        lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN;
+        lease->deadline_ns = 0;
+        sqb_strlcpy(c.res.holder.sq, sqs[0], sizeof c.res.holder.sq);
+        if (holder)
+            *holder = c.res.holder;
+        char who[SQCLAIM_BOT_MAX * 6 + 64];
+        if (c.res.holder.bot[0]) {
+            char q[SQCLAIM_BOT_MAX * 6 + 3];
+            sqb_json_quote(q, sizeof q, c.res.holder.bot);
+            if (c.res.holder.remaining_ms >= 0)
+                snprintf(who, sizeof who, "by bot %s for another %lld ms", q,
+                         (long long)c.res.holder.remaining_ms);
+            else
+                snprintf(who, sizeof who, "by bot %s", q);
+        } else {
+            snprintf(who, sizeof who, "by another lease");
+        }
+        if (n == 1)
+            set_msg(s, SQCLAIM_BUSY, "SQ %s is held %s", sqs[0], who);
+        else
+            set_msg(s, SQCLAIM_BUSY, "all %zu candidate SQs are held; the first, %s, %s", n,
+                    sqs[0], who);
+        return SQCLAIM_BUSY;
+    }
+    if (rc == SQCLAIM_LOST) {
+        sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered LOST to a claim");
+        return fail(s, "claim", &err);
+    }
+    if (ambiguous) {
+        lease->flags |= SQCLAIM_LEASE_UNCERTAIN;
+        lease->deadline_ns = 0;
+        if (n == 1)
+            sqb_strlcpy(lease->sq, sqs[0], sizeof lease->sq);
+        size_t len = strlen(err.msg);
+        snprintf(err.msg + len, sizeof err.msg - len,
+                 "; the claim may have been granted: retry it with sqclaim_claim_retry() "
+                 "(same token) or give it up with sqclaim_release()");
+    }
+    return fail(s, n == 1 ? "claim" : "claim-first", &err);
+}
+
+static sqclaim_rc claim_prepare(sqclaim_store *s, const char *bot, int64_t ttl_ms,
+                                sqclaim_lease *lease)
+{
+    char msg[256];
+    if (!lease)
+        return fail_invalid(s, "lease is NULL: pass a sqclaim_lease to receive the claim");
+    memset(lease, 0, sizeof *lease);
+    if (sqclaim_check_bot(bot, msg, sizeof msg) != SQCLAIM_OK)
+        return fail_invalid(s, msg);
+    if (ttl_ms == 0)
+        ttl_ms = SQCLAIM_DEFAULT_TTL_MS;
+    if (sqc_check_ttl(ttl_ms, msg, sizeof msg) != SQCLAIM_OK)
+        return fail_invalid(s, msg);
+    sqb_strlcpy(lease->bot, bot, sizeof lease->bot);
+    lease->ttl_ms = ttl_ms;
+    if (sqc_random_token(lease->token) != 0) {
+        set_msg(s, SQCLAIM_EIO, "claim: no randomness available for the lease token");
+        return SQCLAIM_EIO;
+    }
+    return SQCLAIM_OK;
+}
+
+sqclaim_rc sqclaim_claim_first(sqclaim_store *s, const char *const *sqs, size_t n,
+                               const char *bot, int64_t ttl_ms, sqclaim_lease *lease,
+                               sqclaim_holder *holder)
+{
+    if (!usable(s))
+        return DEAD_RC(s);
+    if (holder)
+        memset(holder, 0, sizeof *holder);
+    if (lease)
+        memset(lease, 0, sizeof *lease);
+    sqclaim_rc rc = check_candidates(s, sqs, n);
+    if (rc == SQCLAIM_OK)
+        rc = claim_prepare(s, bot, ttl_ms, lease);
+    if (rc != SQCLAIM_OK)
+        return rc;
+    return claim_send(s, sqs, n, lease, holder, true);
+}
+
+sqclaim_rc sqclaim_claim(sqclaim_store *s, const char *sq, const char *bot, int64_t ttl_ms,
+                         sqclaim_lease *lease, sqclaim_holder *holder)
+{
+    const char *sqs[1] = {sq};
+    return sqclaim_claim_first(s, sqs, 1, bot, ttl_ms, lease, holder);
+}
+
+sqclaim_rc sqclaim_claim_retry(sqclaim_store *s, const char *const *sqs, size_t n,
+                               sqclaim_lease *lease, sqclaim_holder *holder)
+{
+    if (!usable(s))
+        return DEAD_RC(s);
+    if (holder)
+        memset(holder, 0, sizeof *holder);
+    if (!lease)
+        return fail_invalid(s, "lease is NULL");
+    char msg[256];
+    const char *one[1] = {lease->sq};
+    if (!sqs || n == 0) {
+        sqs = one;
+        n = 1;
+    }
+    sqclaim_rc rc = check_candidates(s, sqs, n);
+    if (rc != SQCLAIM_OK)
+        return rc;
+    if (sqc_check_token(lease->token, msg, sizeof msg) != SQCLAIM_OK ||
+        sqclaim_check_bot(lease->bot, msg, sizeof msg) != SQCLAIM_OK ||
+        sqc_check_ttl(lease->ttl_ms, msg, sizeof msg) != SQCLAIM_OK)
+        return fail_invalid(s, msg);
+    char sqcopy[SQCLAIM_SQ_MAX + 1];
+    if (sqs == one) { /* lease->sq is overwritten on success */
+        sqb_strlcpy(sqcopy, lease->sq, sizeof sqcopy);
+        one[0] = sqcopy;
+    }
+    return claim_send(s, sqs, n, lease, holder, false);
+}
+
+/* ------------------------------------------------------------------ */
+/* Renew, release, finish                                               */
+
+enum lease_op { OP_RENEW, OP_RELEASE, OP_FINISH };
+
+struct lease_ctx {
+    enum lease_op op;
+    sqb_lease_req req;
+};
+
+static sqclaim_rc lease_attempt(sqclaim_store *s, void *vctx, sqb_err *err)
+{
+    struct lease_ctx *c = vctx;
+    c->req.now_ns = sqclaim_now_ns(s);
+    switch (c->op) {
+    case OP_RENEW: return s->be->renew(s->conn, &c->req, err);
+    case OP_RELEASE: return s->be->release(s->conn, &c->req, err);
+    case OP_FINISH: return s->be->finish(s->conn, &c->req, err);
+    }
+    return sqb_seterr(err, SQCLAIM_EINVAL, "unknown operation");
+}
+
+static sqclaim_rc check_lease(const sqclaim_lease *lease, bool need_bot, char *msg, size_t len)
+{
+    if (!lease) {
+        snprintf(msg, len, "lease is NULL");
+        return SQCLAIM_EINVAL;
+    }
+    char sub[256];
+    if (sqclaim_check_sq(lease->sq, sub, sizeof sub) != SQCLAIM_OK ||
+        sqc_check_token(lease->token, sub, sizeof sub) != SQCLAIM_OK ||
+        (need_bot && sqclaim_check_bot(lease->bot, sub, sizeof sub) != SQCLAIM_OK)) {
+        snprintf(msg, len, "invalid lease: %s", sub);
+        return SQCLAIM_EINVAL;
+    }
+    return SQCLAIM_OK;
+}
+
+static void fill_lease_req(sqb_lease_req *r, const sqclaim_lease *lease)
+{
+    memset(r, 0, sizeof *r);
+    r->sq = lease->sq;
+    r->token = lease->token;
+    r->bot = lease->bot;
+    r->fence = lease->fence;
+    r->ttl_ms = lease->ttl_ms;
+}
+
+sqclaim_rc sqc_renew(sqclaim_store *s, sqclaim_lease *lease, int64_t ttl_ms, sqb_err *err)
+{
+    struct lease_ctx c;
+    c.op = OP_RENEW;
+    fill_lease_req(&c.req, lease);
+    c.req.ttl_ms = ttl_ms;
+    bool ambiguous;
+    int64_t unix_ms = sqb_unix_ms();
+    pthread_mutex_lock(&s->lock);
+    int64_t sent = sqclaim_now_ns(s);
+    sqclaim_rc rc = with_retries(s, lease_attempt, &c, err, &ambiguous);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == SQCLAIM_OK) {
+        lease->ttl_ms = ttl_ms;
+        lease->sent_ns = sent;
+        lease->deadline_ns = deadline_for(sent, ttl_ms);
+        lease->expires_unix_ms = unix_ms + ttl_ms;
+    } else if (rc == SQCLAIM_BUSY) {
+        rc = sqb_seterr(err, SQCLAIM_EPROTOCOL, "backend answered BUSY to a renewal");
+    }
+    return rc;
+}
+
+sqclaim_rc sqclaim_renew(sqclaim_store *s, sqclaim_lease *lease, int64_t ttl_ms)
+{
+    if (!usable(s))
+        return DEAD_RC(s);
+    char msg[300];
+    if (check_lease(lease, false, msg, sizeof msg) != SQCLAIM_OK)
+        return fail_invalid(s, msg);
+    if (ttl_ms == 0)
+        ttl_ms = lease->ttl_ms ? lease->ttl_ms : SQCLAIM_DEFAULT_TTL_MS;
+    if (sqc_check_ttl(ttl_ms, msg, sizeof msg) != SQCLAIM_OK)
+        return fail_invalid(s, msg);
+    sqb_err err;
+    sqclaim_rc rc = sqc_renew(s, lease, ttl_ms, &err);
+    if (rc == SQCLAIM_LOST) {
+        set_msg(s, SQCLAIM_LOST,
+                "renew: the lease on SQ %s is lost: it expired or another bot claimed it; "
+                "stop working on it",
+                lease->sq);
+        return rc;
+    }
+    return rc < 0 ? fail(s, "renew", &err) : rc;
+}
+
+sqclaim_rc sqclaim_release(sqclaim_store *s, sqclaim_lease *lease)
+{
+    if (!usable(s))
+        return DEAD_RC(s);
+    char msg[300];
+    if (check_lease(lease, false, msg, sizeof msg) != SQCLAIM_OK)
+        return fail_invalid(s, msg);
+    /* No renewal may outlive the release. */
+    sqc_keepalive_detach(s, lease);
+    struct lease_ctx c;
+    c.op = OP_RELEASE;
+    fill_lease_req(&c.req, lease);
+    sqb_err err;
+    bool ambiguous;
+    pthread_mutex_lock(&s->lock);
+    sqclaim_rc rc = with_retries(s, lease_attempt, &c, &err, &ambiguous);
+    pthread_mutex_unlock(&s->lock);
+    lease->deadline_ns = 0;
+    if (rc == SQCLAIM_LOST && ambiguous)
+        rc = SQCLAIM_OK; /* an earlier attempt released it; its reply was lost */
+    if (rc == SQCLAIM_OK) {
+        lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN;
+        return rc;
+    }
+    if (rc == SQCLAIM_LOST) {
+        lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN;
+        set_msg(s, SQCLAIM_LOST,
+                "release: the lease on SQ %s was already lost (expired or claimed by another "
+                "bot); nothing was changed",
+                lease->sq);
+        return rc;
+    }
+    if (rc == SQCLAIM_BUSY)
+        sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered BUSY to a release");
+    return fail(s, "release", &err);
+}
+
+sqclaim_rc sqclaim_finish_rows(sqclaim_store *s, const sqclaim_lease *lease)
+{
+    if (!usable(s))
+        return DEAD_RC(s);
+    char msg[300];
+    if (check_lease(lease, false, msg, sizeof msg) != SQCLAIM_OK)
+        return fail_invalid(s, msg);
+    struct lease_ctx c;
+    c.op = OP_FINISH;
+    fill_lease_req(&c.req, lease);
+    sqb_err err;
+    bool ambiguous;
+    pthread_mutex_lock(&s->lock);
+    sqclaim_rc rc = with_retries(s, lease_attempt, &c, &err, &ambiguous);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == SQCLAIM_LOST && ambiguous)
+        rc = SQCLAIM_OK;
+    if (rc == SQCLAIM_OK)
+        return rc;
+    if (rc == SQCLAIM_LOST) {
+        set_msg(s, SQCLAIM_LOST,
+                "finish: no open reservation of this lease on SQ %s (the lease was lost, or "
+                "the reservation was already finished or expired)",
+                lease->sq);
+        return rc;
+    }
+    if (rc == SQCLAIM_BUSY)
+        sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered BUSY to a finish");
+    return fail(s, "finish", &err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reserve                                                              */
+
+struct reserve_ctx {
+    sqb_reserve_req req;
+    sqclaim_rows rows;
+};
+
+static sqclaim_rc reserve_attempt(sqclaim_store *s, void *vctx, sqb_err *err)
+{
+    struct reserve_ctx *c = vctx;
+    memset(&c->rows, 0, sizeof c->rows);
+    c->req.now_ns = sqclaim_now_ns(s);
+    return s->be->reserve(s->conn, &c->req, &c->rows, err);
+}
+
+sqclaim_rc sqclaim_reserve_rows(sqclaim_store *s, const sqclaim_lease *lease, uint32_t count,
+                                uint64_t hint, sqclaim_rows *rows)
+{
+    if (!usable(s))
+        return DEAD_RC(s);
+    char msg[300];
+    if (rows)
+        memset(rows, 0, sizeof *rows);
+    if (!rows)
+        return fail_invalid(s, "rows is NULL: pass a sqclaim_rows to receive the range");
+    if (check_lease(lease, true, msg, sizeof msg) != SQCLAIM_OK ||
+        sqc_check_rows(count, hint, msg, sizeof msg) != SQCLAIM_OK)
+        return fail_invalid(s, msg);
+    char ts[SQCLAIM_TIMESTAMP_LEN + 1];
+    sqb_format_timestamp(sqb_unix_ms(), ts);
+    struct reserve_ctx c;
+    memset(&c, 0, sizeof c);
+    c.req.sq = lease->sq;
+    c.req.token = lease->token;
+    c.req.bot = lease->bot;
+    c.req.fence = lease->fence;
+    c.req.count = count;
+    c.req.hint = hint;
+    c.req.timestamp = ts;
+    sqb_err err;
+    bool ambiguous;
+    pthread_mutex_lock(&s->lock);
+    sqclaim_rc rc = with_retries(s, reserve_attempt, &c, &err, &ambiguous);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == SQCLAIM_OK) {
+        if (c.rows.count != count || c.rows.start_row < 1 || (hint && c.rows.start_row < hint)) {
+            sqb_seterr(&err, SQCLAIM_EPROTOCOL,
+                       "backend returned rows %llu+%u for a request of %u rows at or after %llu",
+                       (unsigned long long)c.rows.start_row, c.rows.count, count,
+                       (unsigned long long)hint);
+            return fail(s, "reserve", &err);
+        }
+        *rows = c.rows;
+        return rc;
+    }
+    if (rc == SQCLAIM_LOST) {
+        set_msg(s, SQCLAIM_LOST,
+                "reserve: the lease on SQ %s is lost (expired or claimed by another bot); "
+                "no rows were reserved",
+                lease->sq);
+        return rc;
+    }
+    if (rc == SQCLAIM_BUSY) {
+        set_msg(s, SQCLAIM_BUSY,
+                "reserve: a reservation with another row count is already open for SQ %s; "
+                "finish it first",
+                lease->sq);
+        return rc;
+    }
+    return fail(s, "reserve", &err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Status, ping, stats                                                  */
+
+void sqclaim_status_free(sqclaim_status *st)
+{
+    if (!st)
+        return;
+    free(st->claims);
+    free(st->reservations);
+    free(st);
+}
+
+static int cmp_claim(const void *a, const void *b)
+{
+    return strcmp(((const sqclaim_claim_info *)a)->sq, ((const sqclaim_claim_info *)b)->sq);
+}
+
+static int cmp_res(const void *a, const void *b)
+{
+    return strcmp(((const sqclaim_reservation_info *)a)->sq,
+                  ((const sqclaim_reservation_info *)b)->sq);
+}
+
+static sqclaim_rc status_attempt(sqclaim_store *s, void *vctx, sqb_err *err)
+{
+    sqclaim_status *st = vctx;
+    free(st->claims);
+    free(st->reservations);
+    memset(st, 0, sizeof *st);
+    return s->be->status(s->conn, st, err);
+}
+
+sqclaim_rc sqclaim_status_get(sqclaim_store *s, sqclaim_status **out)
+{
+    if (out)
+        *out = NULL;
+    if (!usable(s))
+        return DEAD_RC(s);
+    if (!out)
+        return fail_invalid(s, "out is NULL");
+    sqclaim_status *st = calloc(1, sizeof *st);
+    if (!st) {
+        set_msg(s, SQCLAIM_ENOMEM, "status: out of memory");
+        return SQCLAIM_ENOMEM;
+    }
+    sqb_err err;
+    bool ambiguous;
+    pthread_mutex_lock(&s->lock);
+    sqclaim_rc rc = with_retries(s, status_attempt, st, &err, &ambiguous);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != SQCLAIM_OK) {
+        sqclaim_status_free(st);
+        if (rc > 0)
+            sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered %s to status",
+                       sqclaim_rcname(rc));
+        return fail(s, "status", &err);
+    }
+    if (st->nclaims > 1)
+        qsort(st->claims, st->nclaims, sizeof *st->claims, cmp_claim);
+    if (st->nreservations > 1)
+        qsort(st->reservations, st->nreservations, sizeof *st->reservations, cmp_res);
+    sqb_format_timestamp(sqb_unix_ms(), st->timestamp);
+    *out = st;
+    return SQCLAIM_OK;
+}
+
+static sqclaim_rc ping_attempt(sqclaim_store *s, void *ctx, sqb_err *err)
+{
+    (void)ctx;
+    return s->be->ping ? s->be->ping(s->conn, err) : SQCLAIM_OK;
+}
+
+sqclaim_rc sqclaim_ping(sqclaim_store *s)
+{
+    if (!usable(s))
+        return DEAD_RC(s);
+    sqb_err err;
+    bool ambiguous;
+    pthread_mutex_lock(&s->lock);
+    sqclaim_rc rc = with_retries(s, ping_attempt, NULL, &err, &ambiguous);
+    pthread_mutex_unlock(&s->lock);
+    return rc < 0 ? fail(s, "ping", &err) : SQCLAIM_OK;
+}
+
+sqclaim_rc sqclaim_stats_get(sqclaim_store *s, sqclaim_stats *out)
+{
+    if (!out)
+        return SQCLAIM_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!s)
+        return SQCLAIM_EINVAL;
+    pthread_mutex_lock(&s->lock);
+    if (s->be && s->be->stats)
+        s->be->stats(s->conn, out);
+    out->operations = s->stats.operations;
+    out->retries = s->stats.retries;
+    pthread_mutex_unlock(&s->lock);
+    return SQCLAIM_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Local validity                                                       */
+
+bool sqclaim_may_act(const sqclaim_store *s, const sqclaim_lease *lease)
+{
+    if (!lease || lease->deadline_ns == 0 || (lease->flags & SQCLAIM_LEASE_UNCERTAIN))
+        return false;
+    return sqclaim_now_ns(s) < lease->deadline_ns;
+}
+
+int64_t sqclaim_lease_remaining_ms(const sqclaim_store *s, const sqclaim_lease *lease)
+{
+    if (!lease || lease->deadline_ns == 0 || (lease->flags & SQCLAIM_LEASE_UNCERTAIN))
+        return 0;
+    int64_t left = lease->deadline_ns - sqclaim_now_ns(s);
+    return left > 0 ? left / 1000000 : 0;
+}

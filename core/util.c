@@ -1,0 +1,178 @@
+/* util.c — small helpers shared by the core and the backends. */
+#include "backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+sqclaim_rc sqb_vseterr(sqb_err *err, sqclaim_rc rc, const char *fmt, va_list ap)
+{
+    if (!err)
+        return rc;
+    err->rc = rc;
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    return rc;
+}
+
+sqclaim_rc sqb_seterr(sqb_err *err, sqclaim_rc rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sqb_vseterr(err, rc, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+void sqb_strlcpy(char *dst, const char *src, size_t size)
+{
+    if (size == 0)
+        return;
+    size_t n = src ? strlen(src) : 0;
+    if (n >= size)
+        n = size - 1;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+int64_t sqb_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sqb_format_timestamp(int64_t unix_ms, char *buf)
+{
+    time_t secs = (time_t)(unix_ms / 1000);
+    int ms = (int)(unix_ms % 1000);
+    if (ms < 0) {
+        ms += 1000;
+        secs -= 1;
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, SQCLAIM_TIMESTAMP_LEN + 1, "%.19s.%03dZ", date, ms);
+}
+
+size_t sqb_json_quote(char *buf, size_t size, const char *s)
+{
+    size_t n = 0;
+#define PUT(c)                                                                                     \
+    do {                                                                                           \
+        if (n + 1 < size)                                                                          \
+            buf[n] = (char)(c);                                                                    \
+        n++;                                                                                       \
+    } while (0)
+    PUT('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\') {
+            PUT('\\');
+            PUT(c);
+        } else if (c < 0x20 || c == 0x7f) {
+            static const char hex[] = "0123456789abcdef";
+            PUT('\\');
+            PUT('u');
+            PUT('0');
+            PUT('0');
+            PUT(hex[c >> 4]);
+            PUT(hex[c & 15]);
+        } else {
+            PUT(c);
+        }
+    }
+    PUT('"');
+#undef PUT
+    if (size > 0)
+        buf[n < size ? n : size - 1] = '\0';
+    return n;
+}
+
+const char *sqb_getenv(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+static sqclaim_rc grow(void **arr, size_t n, size_t elem)
+{
+    /* Grow to the next power of two when n reaches one. */
+    if (n == 0 || (n & (n - 1)) == 0) {
+        size_t cap = n ? n * 2 : 16;
+        void *p = realloc(*arr, cap * elem);
+        if (!p)
+            return SQCLAIM_ENOMEM;
+        *arr = p;
+    }
+    return SQCLAIM_OK;
+}
+
+sqclaim_rc sqb_status_add_claim(sqclaim_status *st, const sqclaim_claim_info *ci)
+{
+    void *arr = st->claims;
+    if (grow(&arr, st->nclaims, sizeof *ci) != SQCLAIM_OK)
+        return SQCLAIM_ENOMEM;
+    st->claims = arr;
+    st->claims[st->nclaims++] = *ci;
+    return SQCLAIM_OK;
+}
+
+sqclaim_rc sqb_status_add_reservation(sqclaim_status *st, const sqclaim_reservation_info *ri)
+{
+    void *arr = st->reservations;
+    if (grow(&arr, st->nreservations, sizeof *ri) != SQCLAIM_OK)
+        return SQCLAIM_ENOMEM;
+    st->reservations = arr;
+    st->reservations[st->nreservations++] = *ri;
+    return SQCLAIM_OK;
+}
+
+void sqclaim_free(void *ptr) { free(ptr); }
+
+const char *sqclaim_version(void) { return SQCLAIM_VERSION; }
+
+const char *sqclaim_rcname(sqclaim_rc rc)
+{
+    switch (rc) {
+    case SQCLAIM_OK: return "OK";
+    case SQCLAIM_BUSY: return "BUSY";
+    case SQCLAIM_LOST: return "LOST";
+    case SQCLAIM_EINVAL: return "EINVAL";
+    case SQCLAIM_ECONFIG: return "ECONFIG";
+    case SQCLAIM_EIO: return "EIO";
+    case SQCLAIM_ETIMEOUT: return "ETIMEOUT";
+    case SQCLAIM_EAUTH: return "EAUTH";
+    case SQCLAIM_EPROTOCOL: return "EPROTOCOL";
+    case SQCLAIM_ENOMEM: return "ENOMEM";
+    case SQCLAIM_EUNSUPPORTED: return "EUNSUPPORTED";
+    case SQCLAIM_EQUOTA: return "EQUOTA";
+    case SQCLAIM_ESERVER: return "ESERVER";
+    case SQCLAIM_ESTATE: return "ESTATE";
+    }
+    return "UNKNOWN";
+}
+
+const char *sqclaim_strerror(sqclaim_rc rc)
+{
+    switch (rc) {
+    case SQCLAIM_OK: return "OK";
+    case SQCLAIM_BUSY: return "BUSY: held by another bot";
+    case SQCLAIM_LOST: return "LOST: the lease expired or moved on";
+    case SQCLAIM_EINVAL: return "invalid argument";
+    case SQCLAIM_ECONFIG: return "missing or malformed configuration";
+    case SQCLAIM_EIO: return "connection or transport error";
+    case SQCLAIM_ETIMEOUT: return "no reply within the timeout";
+    case SQCLAIM_EAUTH: return "authentication failed (password or token)";
+    case SQCLAIM_EPROTOCOL: return "malformed or unexpected reply";
+    case SQCLAIM_ENOMEM: return "out of memory";
+    case SQCLAIM_EUNSUPPORTED: return "not supported or not built";
+    case SQCLAIM_EQUOTA: return "request, size or rate limit exceeded";
+    case SQCLAIM_ESERVER: return "the server reported an error";
+    case SQCLAIM_ESTATE: return "not allowed in this state";
+    }
+    return "unknown result code";
+}

@@ -1,0 +1,214 @@
+/* validate.c — the validation rules every operation applies before anything
+ * is sent.  See sqclaim.h "Limits" and docs/protocol.md "Validation". */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Render untrusted text for an error message: printable ASCII as is, other
+ * bytes as \xNN, at most 40 bytes of input. */
+static void show(char *out, size_t outlen, const char *s)
+{
+    size_t n = 0;
+    size_t i;
+    for (i = 0; s[i] && i < 40 && n + 5 < outlen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+            out[n++] = (char)c;
+        else
+            n += (size_t)snprintf(out + n, outlen - n, "\\x%02x", c);
+    }
+    if (s[i] && n + 4 < outlen) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+}
+
+static sqclaim_rc invalid(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static sqclaim_rc invalid(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+    if (errbuf && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return SQCLAIM_EINVAL;
+}
+
+static bool sq_char_ok(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+}
+
+sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen)
+{
+    char shown[200];
+    if (!sq)
+        return invalid(errbuf, errlen, "invalid SQ id: missing (NULL)");
+    size_t len = strlen(sq);
+    if (len == 0)
+        return invalid(errbuf, errlen, "invalid SQ id: empty");
+    show(shown, sizeof shown, sq);
+    if (len > SQCLAIM_SQ_MAX)
+        return invalid(errbuf, errlen, "invalid SQ id \"%s\": %zu bytes, at most %d allowed",
+                       shown, len, SQCLAIM_SQ_MAX);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)sq[i];
+        if (!sq_char_ok(c)) {
+            char what[16];
+            if (c > 0x20 && c < 0x7f)
+                snprintf(what, sizeof what, "'%c'", c);
+            else
+                snprintf(what, sizeof what, "byte 0x%02x", c);
+            return invalid(errbuf, errlen,
+                           "invalid SQ id \"%s\": %s at position %zu is not allowed "
+                           "(allowed: A-Z a-z 0-9 . _ -)",
+                           shown, what, i + 1);
+        }
+    }
+    if (sq[0] == '-' || sq[0] == '.')
+        return invalid(errbuf, errlen, "invalid SQ id \"%s\": must not start with '%c'", shown,
+                       sq[0]);
+    return SQCLAIM_OK;
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) {
+        n = 2;
+        cp = c & 0x1fu;
+    } else if ((c & 0xf0) == 0xe0) {
+        n = 3;
+        cp = c & 0x0fu;
+    } else if ((c & 0xf8) == 0xf0) {
+        n = 4;
+        cp = c & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    if (cp >= 0x80 && cp < 0xa0) /* C1 control characters */
+        return 0;
+    return n;
+}
+
+sqclaim_rc sqclaim_check_bot(const char *bot, char *errbuf, size_t errlen)
+{
+    char shown[200];
+    if (!bot)
+        return invalid(errbuf, errlen, "invalid bot id: missing (NULL)");
+    size_t len = strlen(bot);
+    if (len == 0)
+        return invalid(errbuf, errlen, "invalid bot id: empty");
+    show(shown, sizeof shown, bot);
+    if (len > SQCLAIM_BOT_MAX)
+        return invalid(errbuf, errlen, "invalid bot id \"%s\": %zu bytes, at most %d allowed",
+                       shown, len, SQCLAIM_BOT_MAX);
+    const unsigned char *p = (const unsigned char *)bot;
+    for (size_t i = 0; i < len;) {
+        if (p[i] < 0x20 || p[i] == 0x7f)
+            return invalid(errbuf, errlen,
+                           "invalid bot id \"%s\": control character 0x%02x at position %zu",
+                           shown, p[i], i + 1);
+        size_t n = utf8_seq(p + i);
+        if (n == 0)
+            return invalid(errbuf, errlen,
+                           "invalid bot id \"%s\": not valid UTF-8 (or a control character) "
+                           "at position %zu",
+                           shown, i + 1);
+        i += n;
+    }
+    return SQCLAIM_OK;
+}
+
+sqclaim_rc sqc_check_ttl(int64_t ttl_ms, char *errbuf, size_t errlen)
+{
+    if (ttl_ms < SQCLAIM_MIN_TTL_MS || ttl_ms > SQCLAIM_MAX_TTL_MS)
+        return invalid(errbuf, errlen,
+                       "invalid TTL %lld ms: must be between %d ms and %d ms (one day); "
+                       "0 means the default %d ms",
+                       (long long)ttl_ms, SQCLAIM_MIN_TTL_MS, SQCLAIM_MAX_TTL_MS,
+                       SQCLAIM_DEFAULT_TTL_MS);
+    return SQCLAIM_OK;
+}
+
+sqclaim_rc sqc_check_rows(uint32_t count, uint64_t hint, char *errbuf, size_t errlen)
+{
+    if (count < 1 || count > SQCLAIM_MAX_ROWS)
+        return invalid(errbuf, errlen, "invalid row count %u: must be between 1 and %d", count,
+                       SQCLAIM_MAX_ROWS);
+    if (hint > SQCLAIM_MAX_ROW)
+        return invalid(errbuf, errlen,
+                       "invalid row hint %llu: must be 0 (no hint) or a row between 1 and %d",
+                       (unsigned long long)hint, SQCLAIM_MAX_ROW);
+    return SQCLAIM_OK;
+}
+
+sqclaim_rc sqc_check_token(const char *token, char *errbuf, size_t errlen)
+{
+    if (!token)
+        return invalid(errbuf, errlen, "invalid lease: no token");
+    size_t len = strlen(token);
+    if (len != SQCLAIM_TOKEN_LEN)
+        return invalid(errbuf, errlen, "invalid lease token: %zu characters, expected %d hex digits",
+                       len, SQCLAIM_TOKEN_LEN);
+    for (size_t i = 0; i < len; i++) {
+        char c = token[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return invalid(errbuf, errlen,
+                           "invalid lease token: character %zu is not a lowercase hex digit",
+                           i + 1);
+    }
+    return SQCLAIM_OK;
+}
+
+sqclaim_rc sqclaim_parse_duration(const char *text, int64_t *ms, char *errbuf, size_t errlen)
+{
+    char shown[200];
+    if (!text || !*text)
+        return invalid(errbuf, errlen, "invalid duration: empty (use e.g. 600s, 10m, 250ms)");
+    show(shown, sizeof shown, text);
+    if (*text < '0' || *text > '9')
+        return invalid(errbuf, errlen, "invalid duration \"%s\": must start with a digit "
+                       "(use e.g. 600s, 10m, 250ms)", shown);
+    errno = 0;
+    char *end;
+    unsigned long long n = strtoull(text, &end, 10);
+    if (errno == ERANGE || n > (unsigned long long)INT64_MAX / 3600000ULL)
+        return invalid(errbuf, errlen, "invalid duration \"%s\": too large", shown);
+    int64_t mult;
+    if (strcmp(end, "") == 0 || strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "m") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else
+        return invalid(errbuf, errlen,
+                       "invalid duration \"%s\": unknown unit (use ms, s, m or h, e.g. 600s)",
+                       shown);
+    *ms = (int64_t)n * mult;
+    return SQCLAIM_OK;
+}
