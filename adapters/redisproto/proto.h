@@ -1,0 +1,106 @@
+/*
+ * proto.h — the claim protocol over Redis commands, shared by every backend
+ * that speaks Redis: `redis` (hiredis over TCP/unix sockets) and `vercel`
+ * (the Upstash REST API over HTTPS).  They differ only in transport.
+ *
+ * This layer owns the Lua scripts, the key names, the stored values and
+ * the decoding of the scripts' replies.  A transport only has to run
+ * "command + arguments -> reply" (and, for status, several commands in one
+ * round trip).
+ *
+ * Keys (prefix = the key_prefix option, "" by default; seed-compatible):
+ *   {prefix}sq:{id}          claim value (JSON), PX = claim TTL
+ *   {prefix}refund:{id}      reservation value (JSON), PX = the claim's
+ *   {prefix}sqclaim:fence    fencing counter (INCR), never expires
+ *   {prefix}sqclaim:rowcursor next free row, never expires
+ * Helper keys never match sq:* or refund:*.
+ *
+ * Values (the seed's fields first; extra fields appended):
+ *   sq:     {"botId":"BOT1","timestamp":"2025-10-26T12:34:56.789Z",
+ *            "status":"CLAIMING","token":"<32 hex>","fence":7}
+ *   refund: {"botId":"BOT1","startRow":51,"rowCount":5,"status":"WRITING",
+ *            "timestamp":"…","token":"<32 hex>","fence":7}
+ * A value written by another tool in the seed layout (no token/fence), or
+ * any other value under sq:{id}, counts as held: claims are refused, and
+ * renew/release/finish by us answer LOST.
+ *
+ * Every operation is ONE script run (EVALSHA, falling back to EVAL when
+ * the server answers NOSCRIPT, e.g. after a restart or SCRIPT FLUSH), so
+ * it costs one round trip in the normal case.  Every key a script touches
+ * is passed in KEYS.
+ */
+#ifndef SQCLAIM_REDISPROTO_H
+#define SQCLAIM_REDISPROTO_H
+
+#include "backend.h"
+
+/* A reply, independent of transport (hiredis reply or Upstash JSON). */
+typedef enum rp_type {
+    RP_NIL = 0,
+    RP_INT,    /* integer */
+    RP_STR,    /* bulk or simple string (binary-safe: str + len) */
+    RP_ARR,    /* array of elem[n] */
+    RP_ERR     /* error reply; str is the server's text ("NOSCRIPT …") */
+} rp_type;
+
+typedef struct rp_reply {
+    rp_type type;
+    long long integer;
+    char *str; /* NUL-terminated copy; len excludes the NUL */
+    size_t len;
+    size_t n;
+    struct rp_reply **elem;
+} rp_reply;
+
+/* Allocation helpers for transports building replies; rp_reply_free(NULL)
+ * is a no-op and frees recursively. */
+rp_reply *rp_reply_new(rp_type type);
+rp_reply *rp_reply_str(rp_type type, const char *s, size_t len); /* RP_STR or RP_ERR */
+void rp_reply_free(rp_reply *r);
+
+/* One command: argv[0..argc-1] with lengths (binary-safe). */
+typedef struct rp_cmd {
+    int argc;
+    const char **argv;
+    const size_t *argvlen;
+} rp_cmd;
+
+/* What a transport provides.  Both functions return OK with *out / replies
+ * filled (an RP_ERR reply is still OK at this level: the server answered),
+ * or a failure with err set (rc, maybe_applied, transient, msg).  A
+ * transport counts round trips itself. */
+typedef struct rp_transport {
+    /* Run one command; *out owned by the caller (rp_reply_free). */
+    sqclaim_rc (*command)(void *t, const rp_cmd *cmd, rp_reply **out, sqb_err *err);
+    /* Run ncmds commands in one round trip, in order (a pipeline: not
+     * atomic); replies[i] owned by the caller.  Used for status batches. */
+    sqclaim_rc (*pipeline)(void *t, size_t ncmds, const rp_cmd *cmds, rp_reply **replies,
+                           sqb_err *err);
+} rp_transport;
+
+/* Per-connection protocol state: the transport, the key prefix and the
+ * script SHAs. */
+typedef struct rp_conn {
+    const rp_transport *tp;
+    void *t;
+    char prefix[128];
+    uint64_t noscript_fallbacks; /* EVAL after NOSCRIPT (for tests/stats) */
+} rp_conn;
+
+/* Initialise (no I/O).  prefix may be NULL.  EINVAL if the prefix is too
+ * long or contains bytes that would break a key pattern. */
+sqclaim_rc rp_init(rp_conn *c, const rp_transport *tp, void *t, const char *prefix,
+                   sqb_err *err);
+
+/* The backend operations (see core/backend.h for their semantics). */
+sqclaim_rc rp_claim(rp_conn *c, const sqb_claim_req *req, sqb_claim_res *res, sqb_err *err);
+sqclaim_rc rp_renew(rp_conn *c, const sqb_lease_req *req, sqb_err *err);
+sqclaim_rc rp_release(rp_conn *c, const sqb_lease_req *req, sqb_err *err);
+sqclaim_rc rp_reserve(rp_conn *c, const sqb_reserve_req *req, sqclaim_rows *rows, sqb_err *err);
+sqclaim_rc rp_finish(rp_conn *c, const sqb_lease_req *req, sqb_err *err);
+/* SCAN (never KEYS) for sq:* and refund:*, then batched reads (one
+ * pipeline of GET+PTTL per SCAN page). */
+sqclaim_rc rp_status(rp_conn *c, sqclaim_status *out, sqb_err *err);
+sqclaim_rc rp_ping(rp_conn *c, sqb_err *err);
+
+#endif
