@@ -1,0 +1,177 @@
+/* json.c — JSON output: strings, base64, redis replies (see kvrest.h). */
+#include "kvrest.h"
+
+#include <string.h>
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid; *bad
+ * receives the length of the maximal invalid subpart to replace by one
+ * U+FFFD (at least 1). */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
+{
+    unsigned char c = s[0];
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+    *bad = 1;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F; /* no UTF-16 surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F; /* <= U+10FFFF */
+    } else {
+        return 0; /* 0x80..0xC1, 0xF5..0xFF: never valid lead bytes */
+    }
+    for (size_t i = 1; i < need; i++) {
+        if (i >= n) {
+            *bad = i;
+            return 0;
+        }
+        unsigned char l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xBF;
+        if (s[i] < l || s[i] > h) {
+            *bad = i;
+            return 0;
+        }
+    }
+    return need;
+}
+
+void kv_json_string(kv_buf *b, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    kv_buf_addc(b, '"');
+    size_t i = 0;
+    while (i < n) {
+        /* Copy the longest run that needs no escaping in one go. */
+        size_t run = i;
+        while (run < n && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' && s[run] != '\\')
+            run++;
+        if (run > i) {
+            kv_buf_add(b, s + i, run - i);
+            i = run;
+            continue;
+        }
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
+            size_t elen = 2;
+            switch (c) {
+            case '"': esc[1] = '"'; break;
+            case '\\': esc[1] = '\\'; break;
+            case '\b': esc[1] = 'b'; break;
+            case '\f': esc[1] = 'f'; break;
+            case '\n': esc[1] = 'n'; break;
+            case '\r': esc[1] = 'r'; break;
+            case '\t': esc[1] = 't'; break;
+            default:
+                esc[1] = 'u';
+                esc[2] = '0';
+                esc[3] = '0';
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+                elen = 6;
+                break;
+            }
+            kv_buf_add(b, esc, elen);
+            i++;
+            continue;
+        }
+        size_t bad;
+        size_t len = utf8_seq(s + i, n - i, &bad);
+        if (len) {
+            kv_buf_add(b, s + i, len);
+            i += len;
+        } else {
+            kv_buf_add(b, "\xEF\xBF\xBD", 3); /* U+FFFD */
+            i += bad;
+        }
+    }
+    kv_buf_addc(b, '"');
+}
+
+void kv_base64(kv_buf *b, const unsigned char *s, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i = 0;
+    char out[4];
+    for (; i + 3 <= n; i += 3) {
+        unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
+        out[0] = tab[v >> 18];
+        out[1] = tab[(v >> 12) & 63];
+        out[2] = tab[(v >> 6) & 63];
+        out[3] = tab[v & 63];
+        kv_buf_add(b, out, 4);
+    }
+    if (n - i == 1) {
+        unsigned v = (unsigned)s[i] << 16;
+        out[0] = tab[v >> 18];
+        out[1] = tab[(v >> 12) & 63];
+        out[2] = out[3] = '=';
+        kv_buf_add(b, out, 4);
+    } else if (n - i == 2) {
+        unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8;
+        out[0] = tab[v >> 18];
+        out[1] = tab[(v >> 12) & 63];
+        out[2] = tab[(v >> 6) & 63];
+        out[3] = '=';
+        kv_buf_add(b, out, 4);
+    }
+}
+
+void kv_json_reply(kv_buf *b, const redisReply *r, bool b64, bool top)
+{
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+        if (b64 && !(top && r->len == 2 && memcmp(r->str, "OK", 2) == 0)) {
+            kv_buf_addc(b, '"');
+            kv_base64(b, (const unsigned char *)r->str, r->len);
+            kv_buf_addc(b, '"');
+        } else {
+            kv_json_string(b, r->str, r->len);
+        }
+        break;
+    case REDIS_REPLY_INTEGER:
+        /* long long printed as an integer: all 64 bits, never a double. */
+        kv_buf_addf(b, "%lld", r->integer);
+        break;
+    case REDIS_REPLY_ARRAY:
+        kv_buf_addc(b, '[');
+        for (size_t i = 0; i < r->elements; i++) {
+            if (i)
+                kv_buf_addc(b, ',');
+            if (r->element[i])
+                kv_json_reply(b, r->element[i], b64, false);
+            else
+                kv_buf_adds(b, "null");
+        }
+        kv_buf_addc(b, ']');
+        break;
+    case REDIS_REPLY_ERROR:
+        /* An error nested in an array (rare: only scripts build these).
+         * Error texts are never base64-encoded. */
+        kv_json_string(b, r->str, r->len);
+        break;
+    case REDIS_REPLY_NIL:
+    default:
+        kv_buf_adds(b, "null");
+        break;
+    }
+}
+
+void kv_json_error(kv_buf *b, const char *text, size_t n)
+{
+    kv_buf_adds(b, "{\"error\":");
+    kv_json_string(b, text, n);
+    kv_buf_addc(b, '}');
+}

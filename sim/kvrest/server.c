@@ -1,0 +1,958 @@
+/*
+ * server.c — HTTP side of kvrest: routes, auth, fault injection, quota,
+ * statistics and the admin API, on libmicrohttpd (see docs/kvrest.md).
+ *
+ * Threading: by default one thread per HTTP connection, so a request that
+ * blocks (a slow redis call, an injected latency or stall) delays only its
+ * own connection.  Shared state: the redis pool (its own lock), the fault
+ * settings + PRNG + quota (fmu), counters (atomics), the stop flag (smu).
+ */
+#include "kvrest.h"
+
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
+#define MAX_DELAY_MS 3600000L /* one hour: bound for latency / jitter / stall */
+
+typedef enum role { ROLE_NONE, ROLE_READONLY, ROLE_FULL } role;
+typedef enum route { R_SINGLE, R_PIPELINE, R_MULTI, R_PATH } route;
+
+struct kv_server {
+    struct MHD_Daemon *d;
+    kv_pool *pool;
+    int port;
+    size_t max_body;
+    char *token;
+    size_t token_len;
+    char *ro_token; /* NULL: no read-only token */
+    size_t ro_len;
+    atomic_bool started; /* MHD log lines are shown only while starting */
+
+    pthread_mutex_t fmu; /* faults, rng, quota_used */
+    kv_faults faults;
+    uint64_t rng;
+    unsigned long long quota_used;
+
+    atomic_ullong requests, commands, unauthorized, errors;
+    atomic_ullong by_route[4];
+    atomic_ullong failed, dropped, stalled;
+    atomic_ullong sync; /* upstash-sync-token: bumped after every write */
+
+    pthread_mutex_t smu;
+    pthread_cond_t scv;
+    bool stopping;
+};
+
+/* Per HTTP request. */
+typedef struct kv_req {
+    kv_buf body;
+    bool too_big;  /* body exceeded max_body: the rest was discarded */
+    bool answered; /* a response was queued before the body arrived */
+} kv_req;
+
+/* ---- small helpers --------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0,1); call with fmu held. */
+static double rng_u01(kv_server *s)
+{
+    return (double)(splitmix64(&s->rng) >> 11) / 9007199254740992.0;
+}
+
+/* Sleep ms, waking early on shutdown.  Returns true if stopping. */
+static bool nap(kv_server *s, long ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += ms / 1000;
+    dl.tv_nsec += (ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->smu);
+    while (!s->stopping)
+        if (pthread_cond_timedwait(&s->scv, &s->smu, &dl) == ETIMEDOUT)
+            break;
+    bool stop = s->stopping;
+    pthread_mutex_unlock(&s->smu);
+    return stop;
+}
+
+/* Compare a presented token with a secret in time that depends only on
+ * the secret's length. */
+static bool ct_equal(const char *given, size_t glen, const char *secret, size_t slen)
+{
+    volatile unsigned char d = (unsigned char)(glen != slen);
+    for (size_t i = 0; i < slen; i++)
+        d |= (unsigned char)(secret[i] ^ (i < glen ? given[i] : 0));
+    return d == 0;
+}
+
+static void count(atomic_ullong *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static unsigned long long get(atomic_ullong *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* ---- responses ------------------------------------------------------- */
+
+/* Queue body (taken over) with status and the headers every response
+ * carries. */
+static enum MHD_Result respond(kv_server *s, struct MHD_Connection *conn, unsigned status,
+                               kv_buf *body)
+{
+    if (!body->p)
+        kv_buf_adds(body, "{}");
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(body->len, body->p, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        kv_buf_free(body);
+        return MHD_NO;
+    }
+    body->p = NULL;
+    body->len = body->cap = 0;
+    char sync[32];
+    snprintf(sync, sizeof sync, "%llu", get(&s->sync));
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, "upstash-sync-token", sync);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "HEAD, GET, POST, PUT");
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result respond_error(kv_server *s, struct MHD_Connection *conn, unsigned status,
+                                     const char *text)
+{
+    kv_buf b = {0};
+    kv_json_error(&b, text, strlen(text));
+    return respond(s, conn, status, &b);
+}
+
+/* ---- auth -------------------------------------------------------------- */
+
+static role authenticate(kv_server *s, struct MHD_Connection *conn)
+{
+    const char *tok = NULL;
+    size_t len = 0;
+    char *q = NULL;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h) {
+        while (*h == ' ' || *h == '\t')
+            h++;
+        if (strncasecmp(h, "Bearer", 6) == 0 && (h[6] == ' ' || h[6] == '\t')) {
+            tok = h + 6;
+            while (*tok == ' ' || *tok == '\t')
+                tok++;
+            len = strlen(tok);
+            while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
+                len--;
+        }
+    }
+    if (!tok) {
+        const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "_token");
+        if (v) {
+            q = kv_xstrdup(v);
+            len = kv_percent_decode(q, strlen(q));
+            tok = q;
+        }
+    }
+    role r = ROLE_NONE;
+    if (tok) {
+        if (ct_equal(tok, len, s->token, s->token_len))
+            r = ROLE_FULL;
+        else if (s->ro_token && ct_equal(tok, len, s->ro_token, s->ro_len))
+            r = ROLE_READONLY;
+    }
+    if (q) {
+        memset(q, 0, len);
+        free(q);
+    }
+    return r;
+}
+
+/* ---- admin API ----------------------------------------------------------- */
+
+static void fmt_double(kv_buf *b, double v)
+{
+    char tmp[40];
+    snprintf(tmp, sizeof tmp, "%.15g", v);
+    if (strtod(tmp, NULL) != v)
+        snprintf(tmp, sizeof tmp, "%.17g", v);
+    kv_buf_adds(b, tmp);
+}
+
+static void faults_json(kv_server *s, kv_buf *b)
+{
+    pthread_mutex_lock(&s->fmu);
+    kv_faults f = s->faults;
+    unsigned long long used = s->quota_used;
+    pthread_mutex_unlock(&s->fmu);
+    kv_buf_addf(b, "{\"latency_ms\":%ld,\"jitter_ms\":%ld,\"fail_rate\":", f.latency_ms,
+                f.jitter_ms);
+    fmt_double(b, f.fail_rate);
+    kv_buf_adds(b, ",\"drop_rate\":");
+    fmt_double(b, f.drop_rate);
+    kv_buf_adds(b, ",\"stall_rate\":");
+    fmt_double(b, f.stall_rate);
+    kv_buf_addf(b, ",\"stall_ms\":%ld,\"quota\":%llu,\"quota_used\":%llu,\"seed\":%llu}",
+                f.stall_ms, f.quota, used, (unsigned long long)f.seed);
+}
+
+static void stats_json(kv_server *s, kv_buf *b)
+{
+    kv_buf_addf(b,
+                "{\"requests\":%llu,\"commands\":%llu,\"routes\":{\"single\":%llu,\"pipeline\":%llu,"
+                "\"multi_exec\":%llu,\"path\":%llu},\"errors\":%llu,\"unauthorized\":%llu,"
+                "\"faults\":{\"failed\":%llu,\"dropped\":%llu,\"stalled\":%llu}}",
+                get(&s->requests), get(&s->commands), get(&s->by_route[R_SINGLE]),
+                get(&s->by_route[R_PIPELINE]), get(&s->by_route[R_MULTI]),
+                get(&s->by_route[R_PATH]), get(&s->errors), get(&s->unauthorized),
+                get(&s->failed), get(&s->dropped), get(&s->stalled));
+}
+
+static void stats_reset(kv_server *s)
+{
+    atomic_ullong *all[] = {&s->requests,           &s->commands,           &s->unauthorized,
+                            &s->errors,             &s->by_route[R_SINGLE], &s->by_route[R_PIPELINE],
+                            &s->by_route[R_MULTI],  &s->by_route[R_PATH],   &s->failed,
+                            &s->dropped,            &s->stalled};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        atomic_store(all[i], 0);
+}
+
+static int json_ms(const cJSON *v, long *out)
+{
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 ||
+        v->valuedouble > (double)MAX_DELAY_MS || floor(v->valuedouble) != v->valuedouble)
+        return -1;
+    *out = (long)v->valuedouble;
+    return 0;
+}
+
+static int json_rate(const cJSON *v, double *out)
+{
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0.0 && v->valuedouble <= 1.0))
+        return -1;
+    *out = v->valuedouble;
+    return 0;
+}
+
+static int json_u64(const cJSON *v, uint64_t *out)
+{
+    if (cJSON_IsString(v)) {
+        const char *str = v->valuestring;
+        if (!*str || *str == '-' || *str == '+')
+            return -1;
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(str, &end, 10);
+        if (errno || *end)
+            return -1;
+        *out = x;
+        return 0;
+    }
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0) ||
+        floor(v->valuedouble) != v->valuedouble)
+        return -1;
+    *out = (uint64_t)v->valuedouble;
+    return 0;
+}
+
+/* Apply a faults object; all-or-nothing.  Returns 0 or -1 with err. */
+static int faults_update(kv_server *s, const char *body, size_t len, char *err, size_t errlen)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        snprintf(err, errlen, "ERR faults: body must be a JSON object");
+        return -1;
+    }
+    pthread_mutex_lock(&s->fmu);
+    kv_faults f = s->faults;
+    pthread_mutex_unlock(&s->fmu);
+    bool set_seed = false, set_quota = false;
+    int rc = 0;
+    for (const cJSON *v = root->child; v && rc == 0; v = v->next) {
+        const char *k = v->string ? v->string : "";
+        uint64_t u;
+        if (strcmp(k, "latency_ms") == 0)
+            rc = json_ms(v, &f.latency_ms);
+        else if (strcmp(k, "jitter_ms") == 0)
+            rc = json_ms(v, &f.jitter_ms);
+        else if (strcmp(k, "stall_ms") == 0)
+            rc = json_ms(v, &f.stall_ms);
+        else if (strcmp(k, "fail_rate") == 0)
+            rc = json_rate(v, &f.fail_rate);
+        else if (strcmp(k, "drop_rate") == 0)
+            rc = json_rate(v, &f.drop_rate);
+        else if (strcmp(k, "stall_rate") == 0)
+            rc = json_rate(v, &f.stall_rate);
+        else if (strcmp(k, "quota") == 0) {
+            rc = json_u64(v, &u);
+            f.quota = u;
+            set_quota = true;
+        } else if (strcmp(k, "seed") == 0) {
+            rc = json_u64(v, &u);
+            f.seed = u;
+            set_seed = true;
+        } else {
+            snprintf(err, errlen, "ERR faults: unknown setting (known: latency_ms, jitter_ms, "
+                                  "fail_rate, drop_rate, stall_rate, stall_ms, quota, seed)");
+            cJSON_Delete(root);
+            return -1;
+        }
+        if (rc != 0)
+            snprintf(err, errlen,
+                     "ERR faults: bad value for %.40s (rates: 0..1; *_ms: integer 0..%ld; "
+                     "quota, seed: non-negative integer)",
+                     k, MAX_DELAY_MS);
+    }
+    cJSON_Delete(root);
+    if (rc != 0)
+        return -1;
+    pthread_mutex_lock(&s->fmu);
+    s->faults = f;
+    if (set_seed)
+        s->rng = f.seed;
+    if (set_quota)
+        s->quota_used = 0; /* a new quota starts a new "day" */
+    pthread_mutex_unlock(&s->fmu);
+    return 0;
+}
+
+static bool is_read_method(const char *m)
+{
+    return strcmp(m, MHD_HTTP_METHOD_GET) == 0 || strcmp(m, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+static bool is_write_method(const char *m)
+{
+    return strcmp(m, MHD_HTTP_METHOD_POST) == 0 || strcmp(m, MHD_HTTP_METHOD_PUT) == 0;
+}
+
+static enum MHD_Result handle_admin(kv_server *s, struct MHD_Connection *conn, kv_req *rq,
+                                    const char *url, const char *method)
+{
+    if (!is_read_method(method) && !is_write_method(method))
+        return respond_error(s, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                             "ERR method not allowed (HEAD, GET, POST, PUT)");
+    role r = authenticate(s, conn);
+    if (r == ROLE_NONE) {
+        count(&s->unauthorized);
+        return respond_error(s, conn, MHD_HTTP_UNAUTHORIZED, "Unauthorized");
+    }
+    if (r != ROLE_FULL)
+        return respond_error(s, conn, MHD_HTTP_FORBIDDEN,
+                             "NOPERM the kvrest admin API needs the full-access token");
+    if (rq->too_big)
+        return respond_error(s, conn, MHD_HTTP_BAD_REQUEST, "ERR max request size exceeded");
+    kv_buf b = {0};
+    if (strcmp(url, "/_kvrest/stats") == 0) {
+        if (!is_read_method(method))
+            return respond_error(s, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                 "ERR use GET /_kvrest/stats");
+        stats_json(s, &b);
+        return respond(s, conn, MHD_HTTP_OK, &b);
+    }
+    if (strcmp(url, "/_kvrest/stats/reset") == 0) {
+        if (!is_write_method(method))
+            return respond_error(s, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                 "ERR use POST /_kvrest/stats/reset");
+        stats_reset(s);
+        stats_json(s, &b);
+        return respond(s, conn, MHD_HTTP_OK, &b);
+    }
+    if (strcmp(url, "/_kvrest/faults") == 0) {
+        if (is_write_method(method)) {
+            char err[256];
+            if (faults_update(s, rq->body.p ? rq->body.p : "", rq->body.len, err, sizeof err) != 0)
+                return respond_error(s, conn, MHD_HTTP_BAD_REQUEST, err);
+        }
+        faults_json(s, &b);
+        return respond(s, conn, MHD_HTTP_OK, &b);
+    }
+    return respond_error(s, conn, MHD_HTTP_NOT_FOUND,
+                         "ERR unknown admin route (GET /_kvrest/stats, POST /_kvrest/stats/reset, "
+                         "GET|POST /_kvrest/faults)");
+}
+
+/* ---- executing commands ------------------------------------------------ */
+
+/* Printable, bounded copy of a command name for error texts. */
+static void name_for_error(const kv_cmd *c, char *out, size_t outlen, bool lower)
+{
+    size_t n = c->argvlen[0], w = 0;
+    for (size_t i = 0; i < n && w + 1 < outlen && i < 64; i++) {
+        unsigned char ch = (unsigned char)c->argv[0][i];
+        if (ch < 0x20 || ch >= 0x7f)
+            ch = '?';
+        else if (lower && ch >= 'A' && ch <= 'Z')
+            ch = (unsigned char)(ch - 'A' + 'a');
+        else if (!lower && ch >= 'a' && ch <= 'z')
+            ch = (unsigned char)(ch - 'a' + 'A');
+        out[w++] = (char)ch;
+    }
+    out[w] = '\0';
+}
+
+/* The local verdict on one command: NULL (send it) or an error text. */
+static const char *local_check(const kv_cmd *c, role r, kv_cmdclass *cls, char *err, size_t errlen)
+{
+    char name[72];
+    *cls = kv_classify(c->argv[0], c->argvlen[0]);
+    if (*cls == KV_CLASS_REFUSED) {
+        name_for_error(c, name, sizeof name, false);
+        snprintf(err, errlen,
+                 "ERR Command is not available over REST: '%s' (transactions: POST /multi-exec)",
+                 name);
+        return err;
+    }
+    if (r == ROLE_READONLY && *cls != KV_CLASS_READ) {
+        name_for_error(c, name, sizeof name, true);
+        snprintf(err, errlen, "NOPERM this user has no permissions to run the '%s' command", name);
+        return err;
+    }
+    return NULL;
+}
+
+/* Quota: take n commands, or fail with the Upstash text. */
+static bool quota_take(kv_server *s, size_t n, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->fmu);
+    unsigned long long q = s->faults.quota, used = s->quota_used;
+    bool ok = q == 0 || used < q;
+    if (ok)
+        s->quota_used += n;
+    pthread_mutex_unlock(&s->fmu);
+    if (!ok)
+        snprintf(err, errlen, "ERR max daily request limit exceeded. Limit: %llu, Usage: %llu.", q,
+                 used);
+    return ok;
+}
+
+static void entry(kv_buf *b, const redisReply *r, bool b64)
+{
+    if (r->type == REDIS_REPLY_ERROR) {
+        kv_json_error(b, r->str, r->len);
+    } else {
+        kv_buf_adds(b, "{\"result\":");
+        kv_json_reply(b, r, b64, true);
+        kv_buf_addc(b, '}');
+    }
+}
+
+static void redis_failure(kv_buf *b, const redisContext *c, bool sent)
+{
+    char why[160], text[256];
+    kv_redis_errtext(c, why, sizeof why);
+    snprintf(text, sizeof text, "ERR kvrest: redis %s: %s",
+             sent ? "connection failed after the command was sent (it may have been applied)"
+                  : "connection failed",
+             why);
+    kv_buf_free(b);
+    kv_json_error(b, text, strlen(text));
+}
+
+/* Single, path and pipeline requests: commands are sent together on one
+ * pooled connection, replies read in order.  Returns the HTTP status. */
+static unsigned run_commands(kv_server *s, const kv_cmds *cmds, route rt, role ro, bool b64,
+                             kv_buf *out)
+{
+    size_t n = cmds->n;
+    char (*err)[200] = kv_xcalloc(n, sizeof *err);
+    const char **local = kv_xcalloc(n, sizeof *local);
+    kv_cmdclass *cls = kv_xcalloc(n, sizeof *cls);
+    redisReply **rep = kv_xcalloc(n, sizeof *rep);
+    size_t nsend = 0;
+    unsigned status = MHD_HTTP_OK;
+    char text[256];
+    for (size_t i = 0; i < n; i++) {
+        local[i] = local_check(&cmds->cmd[i], ro, &cls[i], err[i], sizeof err[i]);
+        if (!local[i])
+            nsend++;
+    }
+    if (rt != R_PIPELINE && local[0]) {
+        kv_json_error(out, local[0], strlen(local[0]));
+        status = MHD_HTTP_BAD_REQUEST;
+        goto done;
+    }
+    if (!quota_take(s, nsend, text, sizeof text)) {
+        kv_json_error(out, text, strlen(text));
+        status = MHD_HTTP_BAD_REQUEST;
+        goto done;
+    }
+    if (nsend) {
+        redisContext *c = kv_pool_acquire(s->pool, text, sizeof text);
+        if (!c) {
+            kv_json_error(out, text, strlen(text));
+            status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (!local[i])
+                redisAppendCommandArgv(c, cmds->cmd[i].argc, cmds->cmd[i].argv,
+                                       cmds->cmd[i].argvlen);
+        atomic_fetch_add(&s->commands, nsend);
+        bool broken = false, wrote = false;
+        for (size_t i = 0; i < n && !broken; i++) {
+            if (local[i])
+                continue;
+            void *r = NULL;
+            if (redisGetReply(c, &r) != REDIS_OK || !r) {
+                broken = true;
+                break;
+            }
+            rep[i] = r;
+            if (cls[i] == KV_CLASS_WRITE && rep[i]->type != REDIS_REPLY_ERROR)
+                wrote = true;
+        }
+        if (broken) {
+            for (size_t i = 0; i < n; i++)
+                if (!local[i] && cls[i] == KV_CLASS_WRITE)
+                    wrote = true; /* may have been applied */
+            redis_failure(out, c, true);
+            status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (wrote)
+            atomic_fetch_add(&s->sync, 1);
+        kv_pool_release(s->pool, c, broken);
+        if (broken)
+            goto done;
+    }
+    if (rt == R_PIPELINE) {
+        kv_buf_addc(out, '[');
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                kv_buf_addc(out, ',');
+            if (local[i])
+                kv_json_error(out, local[i], strlen(local[i]));
+            else
+                entry(out, rep[i], b64);
+        }
+        kv_buf_addc(out, ']');
+    } else if (rep[0]->type == REDIS_REPLY_ERROR) {
+        kv_json_error(out, rep[0]->str, rep[0]->len);
+        status = MHD_HTTP_BAD_REQUEST;
+    } else {
+        entry(out, rep[0], b64);
+    }
+done:
+    for (size_t i = 0; i < n; i++)
+        if (rep[i])
+            freeReplyObject(rep[i]);
+    free(rep);
+    free(cls);
+    free(local);
+    free(err);
+    return status;
+}
+
+/* MULTI / commands / EXEC on one exclusively held connection. */
+static unsigned run_transaction(kv_server *s, const kv_cmds *cmds, role ro, bool b64, kv_buf *out)
+{
+    size_t n = cmds->n;
+    char err[200], text[256];
+    bool writes = false;
+    for (size_t i = 0; i < n; i++) {
+        kv_cmdclass cls;
+        const char *e = local_check(&cmds->cmd[i], ro, &cls, err, sizeof err);
+        if (e) {
+            kv_json_error(out, e, strlen(e));
+            return MHD_HTTP_BAD_REQUEST;
+        }
+        if (cls == KV_CLASS_WRITE)
+            writes = true;
+    }
+    if (!quota_take(s, n, text, sizeof text)) {
+        kv_json_error(out, text, strlen(text));
+        return MHD_HTTP_BAD_REQUEST;
+    }
+    redisContext *c = kv_pool_acquire(s->pool, text, sizeof text);
+    if (!c) {
+        kv_json_error(out, text, strlen(text));
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    redisAppendCommand(c, "MULTI");
+    for (size_t i = 0; i < n; i++)
+        redisAppendCommandArgv(c, cmds->cmd[i].argc, cmds->cmd[i].argv, cmds->cmd[i].argvlen);
+    redisAppendCommand(c, "EXEC");
+    atomic_fetch_add(&s->commands, n);
+    bool broken = false;
+    unsigned status = MHD_HTTP_OK;
+    redisReply *exec = NULL;
+    for (size_t i = 0; i < n + 2; i++) {
+        void *r = NULL;
+        if (redisGetReply(c, &r) != REDIS_OK || !r) {
+            broken = true;
+            break;
+        }
+        if (i == n + 1)
+            exec = r;
+        else
+            freeReplyObject(r); /* +OK for MULTI, +QUEUED (or a queue-time error) */
+    }
+    if (broken || !exec) {
+        if (exec)
+            freeReplyObject(exec);
+        redis_failure(out, c, true);
+        if (writes)
+            atomic_fetch_add(&s->sync, 1);
+        kv_pool_release(s->pool, c, true);
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    kv_pool_release(s->pool, c, false);
+    if (exec->type == REDIS_REPLY_ARRAY) {
+        if (writes)
+            atomic_fetch_add(&s->sync, 1);
+        kv_buf_addc(out, '[');
+        for (size_t i = 0; i < exec->elements; i++) {
+            if (i)
+                kv_buf_addc(out, ',');
+            entry(out, exec->element[i], b64);
+        }
+        kv_buf_addc(out, ']');
+    } else if (exec->type == REDIS_REPLY_ERROR) {
+        /* EXECABORT: a command was refused while queueing; nothing ran. */
+        kv_json_error(out, exec->str, exec->len);
+        status = MHD_HTTP_BAD_REQUEST;
+    } else {
+        const char *t = "EXECABORT Transaction discarded.";
+        kv_json_error(out, t, strlen(t));
+        status = MHD_HTTP_BAD_REQUEST;
+    }
+    freeReplyObject(exec);
+    return status;
+}
+
+/* ---- the data routes ----------------------------------------------------- */
+
+static bool wants_base64(struct MHD_Connection *conn)
+{
+    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Upstash-Encoding");
+    if (!v)
+        return false;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    return strncasecmp(v, "base64", 6) == 0 && (v[6] == '\0' || v[6] == ' ' || v[6] == '\t');
+}
+
+/* Queue a data-route response, counting it in "errors" when it is one. */
+static enum MHD_Result data_respond(kv_server *s, struct MHD_Connection *conn, unsigned status,
+                                    kv_buf *body)
+{
+    if (status >= 400)
+        count(&s->errors);
+    return respond(s, conn, status, body);
+}
+
+static enum MHD_Result data_error(kv_server *s, struct MHD_Connection *conn, unsigned status,
+                                  const char *text)
+{
+    kv_buf b = {0};
+    kv_json_error(&b, text, strlen(text));
+    return data_respond(s, conn, status, &b);
+}
+
+static enum MHD_Result handle_data(kv_server *s, struct MHD_Connection *conn, kv_req *rq,
+                                   const char *url, const char *method)
+{
+    count(&s->requests);
+    bool rd = is_read_method(method), wr = is_write_method(method);
+    if (!rd && !wr)
+        return data_error(s, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                          "ERR method not allowed (HEAD, GET, POST, PUT)");
+    role ro = authenticate(s, conn);
+    if (ro == ROLE_NONE) {
+        count(&s->unauthorized);
+        return respond_error(s, conn, MHD_HTTP_UNAUTHORIZED, "Unauthorized");
+    }
+    route rt;
+    if (strcmp(url, "/pipeline") == 0 || strcmp(url, "/multi-exec") == 0) {
+        if (!wr)
+            return data_error(s, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                              "ERR /pipeline and /multi-exec take POST with a JSON body");
+        rt = url[1] == 'p' ? R_PIPELINE : R_MULTI;
+    } else if (strcmp(url, "/") == 0 && wr) {
+        rt = R_SINGLE;
+    } else {
+        rt = R_PATH;
+    }
+    count(&s->by_route[rt]);
+    if (rq->too_big)
+        return data_error(s, conn, MHD_HTTP_BAD_REQUEST, "ERR max request size exceeded");
+
+    /* Faults: one draw decides fail / drop / stall (exclusive, in that
+     * order of precedence); latency + jitter apply to every request. */
+    pthread_mutex_lock(&s->fmu);
+    kv_faults f = s->faults;
+    long delay = f.latency_ms;
+    if (f.jitter_ms > 0)
+        delay += (long)(rng_u01(s) * (double)(f.jitter_ms + 1));
+    double u = (f.fail_rate > 0 || f.drop_rate > 0 || f.stall_rate > 0) ? rng_u01(s) : 2.0;
+    pthread_mutex_unlock(&s->fmu);
+    if (delay > 0 && nap(s, delay))
+        return MHD_NO;
+    if (u < f.fail_rate) {
+        count(&s->failed);
+        return respond_error(s, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                             "injected fault: service unavailable");
+    }
+    bool drop = u < f.fail_rate + f.drop_rate;
+    bool stall = !drop && u < f.fail_rate + f.drop_rate + f.stall_rate;
+    if (stall) {
+        count(&s->stalled);
+        if (nap(s, f.stall_ms))
+            return MHD_NO; /* shutting down: the stalled request never lands */
+    }
+
+    kv_cmds cmds;
+    char err[256];
+    kv_buf out = {0};
+    unsigned status;
+    const char *body = rq->body.p ? rq->body.p : "";
+    int rc = rt == R_PATH ? kv_path_command(&cmds, url, wr ? body : NULL, rq->body.len, err, sizeof err)
+                          : kv_parse_commands(&cmds, body, rq->body.len, rt != R_SINGLE, err,
+                                              sizeof err);
+    if (rc != 0) {
+        kv_json_error(&out, err, strlen(err));
+        status = MHD_HTTP_BAD_REQUEST;
+    } else {
+        bool b64 = wants_base64(conn);
+        status = rt == R_MULTI ? run_transaction(s, &cmds, ro, b64, &out)
+                               : run_commands(s, &cmds, rt, ro, b64, &out);
+        kv_cmds_free(&cmds);
+    }
+    if (drop) {
+        /* Applied, but the client never hears back: MHD_NO closes the
+         * connection without sending anything. */
+        count(&s->dropped);
+        kv_buf_free(&out);
+        return MHD_NO;
+    }
+    return data_respond(s, conn, status, &out);
+}
+
+/* ---- libmicrohttpd callbacks --------------------------------------------- */
+
+static bool is_admin_url(const char *url)
+{
+    return strncmp(url, "/_kvrest/", 9) == 0 || strcmp(url, "/_kvrest") == 0;
+}
+
+/* true if the Content-Length header announces more than max. */
+static bool announces_too_much(const char *cl, size_t max)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(cl, &end, 10);
+    if (end == cl)
+        return false;
+    return errno == ERANGE || v > (unsigned long long)max;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    kv_server *s = cls;
+    kv_req *rq = *con_cls;
+    (void)version;
+    if (!rq) {
+        rq = kv_xcalloc(1, sizeof *rq);
+        *con_cls = rq;
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && announces_too_much(cl, s->max_body)) {
+            /* Refuse before reading the body (curl waits for this when it
+             * sent Expect: 100-continue). */
+            rq->answered = true;
+            if (is_admin_url(url))
+                return respond_error(s, conn, MHD_HTTP_BAD_REQUEST,
+                                     "ERR max request size exceeded");
+            count(&s->requests);
+            return data_error(s, conn, MHD_HTTP_BAD_REQUEST, "ERR max request size exceeded");
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!rq->answered && !rq->too_big) {
+            if (*upload_size > s->max_body - rq->body.len) {
+                rq->too_big = true; /* keep reading, discard, answer at the end */
+                kv_buf_free(&rq->body);
+            } else {
+                kv_buf_add(&rq->body, upload_data, *upload_size);
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (rq->answered)
+        return MHD_YES;
+    rq->answered = true;
+    if (is_admin_url(url))
+        return handle_admin(s, conn, rq, url, method);
+    return handle_data(s, conn, rq, url, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    kv_req *rq = *con_cls;
+    if (rq) {
+        kv_buf_free(&rq->body);
+        free(rq);
+        *con_cls = NULL;
+    }
+}
+
+/* Keep the URL and query arguments as sent: path segments are decoded by
+ * kv_path_command after splitting (so %2F stays inside one argument), and
+ * _token by authenticate. */
+static size_t unescape_none(void *cls, struct MHD_Connection *conn, char *str)
+{
+    (void)cls;
+    (void)conn;
+    return strlen(str);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) KV_PRINTF(2, 0);
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    kv_server *s = cls;
+    /* While running, MHD reports every client that hangs up or every
+     * dropped reply; only startup problems (bind errors) are worth
+     * showing. */
+    if (atomic_load(&s->started))
+        return;
+    fputs(KVREST_NAME ": http: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static void free_server(kv_server *s)
+{
+    kv_pool_free(s->pool);
+    if (s->token) {
+        memset(s->token, 0, s->token_len);
+        free(s->token);
+    }
+    if (s->ro_token) {
+        memset(s->ro_token, 0, s->ro_len);
+        free(s->ro_token);
+    }
+    pthread_mutex_destroy(&s->fmu);
+    pthread_mutex_destroy(&s->smu);
+    pthread_cond_destroy(&s->scv);
+    free(s);
+}
+
+kv_server *kv_server_start(const kv_options *opt)
+{
+    kv_server *s = kv_xcalloc(1, sizeof *s);
+    s->max_body = opt->max_body;
+    s->token = kv_xstrdup(opt->token);
+    s->token_len = strlen(s->token);
+    if (opt->ro_token && *opt->ro_token) {
+        s->ro_token = kv_xstrdup(opt->ro_token);
+        s->ro_len = strlen(s->ro_token);
+    }
+    s->faults = opt->faults;
+    s->rng = opt->faults.seed;
+    pthread_mutex_init(&s->fmu, NULL);
+    pthread_mutex_init(&s->smu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->scv, &ca);
+    pthread_condattr_destroy(&ca);
+    s->pool = kv_pool_new(&opt->redis, opt->pool);
+
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", opt->port);
+    int gai = getaddrinfo(opt->listen, portstr, &hints, &ai);
+    if (gai != 0 || !ai) {
+        fprintf(stderr, KVREST_NAME ": cannot resolve listen address %s: %s\n", opt->listen,
+                gai_strerror(gai));
+        if (ai)
+            freeaddrinfo(ai);
+        free_server(s);
+        return NULL;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (opt->threads == 0)
+        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+    else
+        flags |= MHD_USE_AUTO;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->d = MHD_start_daemon(
+        flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none,
+        s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)511, opt->threads > 0 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+        (unsigned)opt->threads, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!s->d) {
+        fprintf(stderr, KVREST_NAME ": cannot listen on %s port %d\n", opt->listen, opt->port);
+        free_server(s);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : opt->port;
+    atomic_store(&s->started, true);
+    return s;
+}
+
+int kv_server_port(const kv_server *s)
+{
+    return s->port;
+}
+
+void kv_server_stop(kv_server *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->smu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->scv);
+    pthread_mutex_unlock(&s->smu);
+    kv_pool_shutdown(s->pool);
+    MHD_stop_daemon(s->d);
+    free_server(s);
+}
