@@ -59,7 +59,8 @@ include core/module.mk
 include $(sort $(wildcard adapters/*/module.mk))
 include $(sort $(wildcard sim/module.mk sim/*/module.mk))
 include $(sort $(wildcard cli/module.mk))
-include $(sort $(wildcard tests/module.mk tests/*/module.mk))
+include tests/module.mk
+include $(sort $(wildcard tests/*/module.mk))
 
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS))
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS))

@@ -8,4 +8,4 @@ CHECK_ENV += SQCLAIM_KVREST=$(abspath $(BUILD))/kvrest
 
 $(BUILD)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -Itests/support $(LIB_DEFS) $(PKG_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) -Itests/support $(EXTRA_TEST_CFLAGS) $(LIB_DEFS) $(PKG_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -c $< -o $@

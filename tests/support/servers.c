@@ -141,7 +141,7 @@ static void mkdirp_tmp(tsrv *s, const char *kind)
 }
 
 /* Fork and exec argv with stdout/stderr to dir/log.  Returns pid or -1. */
-static pid_t spawn(const tsrv *s, char *const argv[])
+static pid_t spawn(const tsrv *s, const char *const argv[])
 {
     char log[400];
     snprintf(log, sizeof log, "%s/%s.log", s->dir, s->kind);
@@ -164,7 +164,12 @@ static pid_t spawn(const tsrv *s, char *const argv[])
             dup2(devnull, 0);
             close(devnull);
         }
-        execvp(argv[0], argv);
+        char *args[64];
+        int n = 0;
+        for (; argv[n] && n < 63; n++)
+            args[n] = strdup(argv[n]); /* execvp wants non-const strings */
+        args[n] = NULL;
+        execvp(args[0], args);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
@@ -200,27 +205,27 @@ static int redis_spawn(tsrv *s)
     char port[16];
     snprintf(port, sizeof port, "%d", s->port);
     snprintf(s->unixsock, sizeof s->unixsock, "%s/redis.sock", s->dir);
-    char *argv[32];
+    const char *argv[32];
     int i = 0;
-    argv[i++] = (char *)"redis-server";
-    argv[i++] = (char *)"--port";
+    argv[i++] = "redis-server";
+    argv[i++] = "--port";
     argv[i++] = port;
-    argv[i++] = (char *)"--bind";
-    argv[i++] = (char *)"127.0.0.1";
-    argv[i++] = (char *)"--save";
-    argv[i++] = (char *)"";
-    argv[i++] = (char *)"--appendonly";
-    argv[i++] = (char *)"no";
-    argv[i++] = (char *)"--dir";
+    argv[i++] = "--bind";
+    argv[i++] = "127.0.0.1";
+    argv[i++] = "--save";
+    argv[i++] = "";
+    argv[i++] = "--appendonly";
+    argv[i++] = "no";
+    argv[i++] = "--dir";
     argv[i++] = s->dir;
-    argv[i++] = (char *)"--unixsocket";
+    argv[i++] = "--unixsocket";
     argv[i++] = s->unixsock;
-    argv[i++] = (char *)"--daemonize";
-    argv[i++] = (char *)"no";
-    argv[i++] = (char *)"--loglevel";
-    argv[i++] = (char *)"warning";
+    argv[i++] = "--daemonize";
+    argv[i++] = "no";
+    argv[i++] = "--loglevel";
+    argv[i++] = "warning";
     if (s->password[0]) {
-        argv[i++] = (char *)"--requirepass";
+        argv[i++] = "--requirepass";
         argv[i++] = s->password;
     }
     argv[i] = NULL;
@@ -299,23 +304,23 @@ int tsrv_kvrest_start(tsrv *s, const tsrv *redis, const char *token,
     char portfile[400], redisaddr[64];
     snprintf(portfile, sizeof portfile, "%s/port", s->dir);
     snprintf(redisaddr, sizeof redisaddr, "127.0.0.1:%d", redis->port);
-    char *argv[64];
+    const char *argv[64];
     int i = 0;
-    argv[i++] = (char *)bin;
-    argv[i++] = (char *)"--port";
-    argv[i++] = (char *)"0";
-    argv[i++] = (char *)"--port-file";
+    argv[i++] = bin;
+    argv[i++] = "--port";
+    argv[i++] = "0";
+    argv[i++] = "--port-file";
     argv[i++] = portfile;
-    argv[i++] = (char *)"--redis";
+    argv[i++] = "--redis";
     argv[i++] = redisaddr;
     if (redis->password[0]) {
-        argv[i++] = (char *)"--redis-password";
-        argv[i++] = (char *)redis->password;
+        argv[i++] = "--redis-password";
+        argv[i++] = redis->password;
     }
-    argv[i++] = (char *)"--token";
+    argv[i++] = "--token";
     argv[i++] = s->token;
     for (int k = 0; extra_args && extra_args[k] && i < 62; k++)
-        argv[i++] = (char *)extra_args[k];
+        argv[i++] = extra_args[k];
     argv[i] = NULL;
     s->pid = spawn(s, argv);
     if (s->pid < 0)

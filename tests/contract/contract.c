@@ -1,0 +1,1188 @@
+/* contract.c — the behaviour every backend must show.  See contract.h. */
+#include "contract.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const ct_target *T;
+
+/* ------------------------------------------------------------------ */
+/* Fixture: a namespace per test, handles closed afterwards, a fake clock */
+
+#define MAX_HANDLES 64
+static sqclaim_store *handles[MAX_HANDLES];
+static int nhandles;
+static char ns[64];
+static int ns_counter;
+
+static atomic_llong fake_now = 1000000000000LL;
+static int64_t fake_clock_now(void *ctx)
+{
+    (void)ctx;
+    return atomic_load(&fake_now);
+}
+static const sqclaim_clock fake_clock = {fake_clock_now, NULL};
+
+static long long real_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void poll_pause(void)
+{
+    /* Interval between polls of a condition; never used as synchronisation. */
+    struct timespec ts = {0, 2 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static void setup(void)
+{
+    snprintf(ns, sizeof ns, "ct%ld-%d:", (long)getpid(), ++ns_counter);
+    nhandles = 0;
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < nhandles; i++)
+        sqclaim_close(handles[i]);
+    nhandles = 0;
+}
+
+static sqclaim_store *open_with(const char *space_suffix, bool fake)
+{
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    char name[96];
+    snprintf(name, sizeof name, "%s%s", ns, space_suffix);
+    T->options(&o, name);
+    if (fake && T->fake_clock)
+        o.clock = &fake_clock;
+    sqclaim_store *s = NULL;
+    sqclaim_rc rc = T->open ? T->open(&o, &s) : sqclaim_open(&o, &s);
+    ck_assert_msg(rc == SQCLAIM_OK, "open %s: %s", T->name, sqclaim_errmsg(s));
+    ck_assert_int_lt(nhandles, MAX_HANDLES);
+    handles[nhandles++] = s;
+    return s;
+}
+
+/* A handle in this test's namespace (fake clock where the target has one). */
+static sqclaim_store *ct_open(void) { return open_with("", true); }
+
+/* A handle on the real clock (keep-alive tests), own namespace. */
+static sqclaim_store *ct_open_real(void) { return open_with("real", false); }
+
+/* TTL for leases a test lets expire. */
+static int64_t short_ttl(void) { return T->fake_clock ? 1000 : T->short_ttl_ms; }
+
+static bool status_has(sqclaim_store *s, const char *sq, bool *claim, bool *res)
+{
+    sqclaim_status *st = NULL;
+    sqclaim_rc rc = sqclaim_status_get(s, &st);
+    ck_assert_msg(rc == SQCLAIM_OK, "status: %s", sqclaim_errmsg(s));
+    *claim = *res = false;
+    for (size_t i = 0; i < st->nclaims; i++)
+        *claim = *claim || strcmp(st->claims[i].sq, sq) == 0;
+    for (size_t i = 0; i < st->nreservations; i++)
+        *res = *res || strcmp(st->reservations[i].sq, sq) == 0;
+    sqclaim_status_free(st);
+    return *claim || *res;
+}
+
+/* Let a lease of ttl_ms on sq expire: move the fake clock, or poll the
+ * store until the SQ is gone (deadline 10 s). */
+static void expire(sqclaim_store *s, const char *sq, int64_t ttl_ms)
+{
+    if (T->fake_clock) {
+        atomic_fetch_add(&fake_now, (ttl_ms + 1) * 1000000LL);
+        return;
+    }
+    long long deadline = real_ms() + ttl_ms + 10000;
+    bool c, r;
+    while (status_has(s, sq, &c, &r)) {
+        ck_assert_msg(real_ms() < deadline, "%s still held after its TTL", sq);
+        poll_pause();
+    }
+}
+
+/* Wait until at least ms have passed on the store's clock. */
+static void pass_time(int64_t ms)
+{
+    if (T->fake_clock) {
+        atomic_fetch_add(&fake_now, ms * 1000000LL);
+        return;
+    }
+    long long until = real_ms() + ms;
+    while (real_ms() < until)
+        poll_pause();
+}
+
+static void claim_ok(sqclaim_store *s, const char *sq, const char *bot, int64_t ttl,
+                     sqclaim_lease *l)
+{
+    sqclaim_rc rc = sqclaim_claim(s, sq, bot, ttl, l, NULL);
+    ck_assert_msg(rc == SQCLAIM_OK, "claim %s by %s: %s (%s)", sq, bot, sqclaim_rcname(rc),
+                  sqclaim_errmsg(s));
+}
+
+static void forge(sqclaim_lease *forged, const sqclaim_lease *real)
+{
+    *forged = *real;
+    /* Same SQ and bot, another token: what a confused bot would send. */
+    memcpy(forged->token, "0123456789abcdef0123456789abcdef", SQCLAIM_TOKEN_LEN + 1);
+    if (strcmp(forged->token, real->token) == 0)
+        forged->token[0] = 'f';
+}
+
+/* ------------------------------------------------------------------ */
+/* Claims                                                               */
+
+START_TEST(claim_grants_lease)
+{
+    sqclaim_store *s = ct_open();
+    sqclaim_lease l;
+    int64_t before = sqclaim_now_ns(s);
+    claim_ok(s, "251019-164rmb", "BOT1", 60000, &l);
+    int64_t after = sqclaim_now_ns(s);
+    ck_assert_str_eq(l.sq, "251019-164rmb");
+    ck_assert_str_eq(l.bot, "BOT1");
+    ck_assert_uint_eq(strlen(l.token), SQCLAIM_TOKEN_LEN);
+    ck_assert_msg(strspn(l.token, "0123456789abcdef") == SQCLAIM_TOKEN_LEN, "token not hex");
+    ck_assert_uint_gt(l.fence, 0);
+    ck_assert_int_eq(l.ttl_ms, 60000);
+    int64_t margin = (60000 / 100 + 2) * 1000000LL;
+    ck_assert_int_ge(l.deadline_ns, before + 60000 * 1000000LL - margin);
+    ck_assert_int_le(l.deadline_ns, after + 60000 * 1000000LL - margin);
+    ck_assert(sqclaim_may_act(s, &l));
+    ck_assert_int_gt(sqclaim_lease_remaining_ms(s, &l), 50000);
+    ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, 0);
+}
+END_TEST
+
+START_TEST(claim_default_ttl)
+{
+    sqclaim_store *s = ct_open();
+    sqclaim_lease l;
+    claim_ok(s, "sq-default", "BOT1", 0, &l);
+    ck_assert_int_eq(l.ttl_ms, SQCLAIM_DEFAULT_TTL_MS);
+    sqclaim_status *st;
+    ck_assert_int_eq(sqclaim_status_get(s, &st), SQCLAIM_OK);
+    ck_assert_uint_eq(st->nclaims, 1);
+    ck_assert_int_gt(st->claims[0].ttl_ms, SQCLAIM_DEFAULT_TTL_MS - 10000);
+    ck_assert_int_le(st->claims[0].ttl_ms, SQCLAIM_DEFAULT_TTL_MS);
+    sqclaim_status_free(st);
+}
+END_TEST
+
+START_TEST(claim_exclusive_busy_names_holder)
+{
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease la, lb;
+    claim_ok(a, "251019-164rmb", "BOT1", 60000, &la);
+    sqclaim_holder h;
+    sqclaim_rc rc = sqclaim_claim(b, "251019-164rmb", "BOT3", 60000, &lb, &h);
+    ck_assert_int_eq(rc, SQCLAIM_BUSY);
+    ck_assert_str_eq(h.sq, "251019-164rmb");
+    ck_assert_str_eq(h.bot, "BOT1");
+    ck_assert_int_gt(h.remaining_ms, 0);
+    ck_assert_int_le(h.remaining_ms, 60000);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(b), "BOT1"));
+    ck_assert_int_eq(sqclaim_errcode(b), SQCLAIM_BUSY);
+    ck_assert(!sqclaim_may_act(b, &lb));
+    /* The same bot with a new lease is refused too: one lease per SQ. */
+    ck_assert_int_eq(sqclaim_claim(b, "251019-164rmb", "BOT1", 60000, &lb, NULL), SQCLAIM_BUSY);
+}
+END_TEST
+
+START_TEST(release_then_claim)
+{
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease la, lb;
+    claim_ok(a, "sq-1", "BOT1", 60000, &la);
+    ck_assert_int_eq(sqclaim_release(a, &la), SQCLAIM_OK);
+    ck_assert(!sqclaim_may_act(a, &la));
+    claim_ok(b, "sq-1", "BOT2", 60000, &lb);
+    ck_assert_uint_gt(lb.fence, la.fence);
+    /* Releasing again is LOST, and does not touch BOT2's claim. */
+    ck_assert_int_eq(sqclaim_release(a, &la), SQCLAIM_LOST);
+    ck_assert_int_eq(sqclaim_claim(a, "sq-1", "BOT1", 60000, &la, NULL), SQCLAIM_BUSY);
+}
+END_TEST
+
+START_TEST(release_by_non_owner_refused)
+{
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease la, forged;
+    claim_ok(a, "sq-2", "BOT1", 60000, &la);
+    forge(&forged, &la);
+    ck_assert_int_eq(sqclaim_release(b, &forged), SQCLAIM_LOST);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(b), "sq-2"));
+    sqclaim_holder h;
+    sqclaim_lease lb;
+    ck_assert_int_eq(sqclaim_claim(b, "sq-2", "BOT2", 60000, &lb, &h), SQCLAIM_BUSY);
+    ck_assert_str_eq(h.bot, "BOT1");
+    ck_assert_int_eq(sqclaim_release(a, &la), SQCLAIM_OK);
+}
+END_TEST
+
+START_TEST(renew_by_non_owner_refused)
+{
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease la, forged;
+    claim_ok(a, "sq-3", "BOT1", short_ttl(), &la);
+    forge(&forged, &la);
+    ck_assert_int_eq(sqclaim_renew(b, &forged, 60000), SQCLAIM_LOST);
+    /* The forged renewal did not extend BOT1's claim: it still expires. */
+    expire(a, "sq-3", short_ttl());
+    sqclaim_lease lb;
+    claim_ok(b, "sq-3", "BOT2", 60000, &lb);
+}
+END_TEST
+
+START_TEST(release_after_expiry_lost)
+{
+    sqclaim_store *a = ct_open();
+    sqclaim_lease la;
+    claim_ok(a, "sq-4", "BOT1", short_ttl(), &la);
+    expire(a, "sq-4", short_ttl());
+    ck_assert(!sqclaim_may_act(a, &la));
+    ck_assert_int_eq(sqclaim_release(a, &la), SQCLAIM_LOST);
+    ck_assert_int_eq(sqclaim_errcode(a), SQCLAIM_LOST);
+}
+END_TEST
+
+START_TEST(renew_after_expiry_lost_not_revived)
+{
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease la, lb;
+    claim_ok(a, "sq-5", "BOT1", short_ttl(), &la);
+    expire(a, "sq-5", short_ttl());
+    ck_assert_int_eq(sqclaim_renew(a, &la, 60000), SQCLAIM_LOST);
+    bool c, r;
+    ck_assert(!status_has(a, "sq-5", &c, &r));
+    claim_ok(b, "sq-5", "BOT2", 60000, &lb);
+    ck_assert_uint_gt(lb.fence, la.fence);
+    /* And once someone else holds it, the old lease cannot renew it. */
+    ck_assert_int_eq(sqclaim_renew(a, &la, 60000), SQCLAIM_LOST);
+    sqclaim_holder h;
+    ck_assert_int_eq(sqclaim_claim(a, "sq-5", "BOT1", 60000, &la, &h), SQCLAIM_BUSY);
+    ck_assert_str_eq(h.bot, "BOT2");
+}
+END_TEST
+
+START_TEST(renew_extends)
+{
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease la, lb;
+    int64_t ttl = short_ttl();
+    claim_ok(a, "sq-6", "BOT1", ttl, &la);
+    int64_t old_deadline = la.deadline_ns;
+    ck_assert_int_eq(sqclaim_renew(a, &la, 60000), SQCLAIM_OK);
+    ck_assert_int_eq(la.ttl_ms, 60000);
+    ck_assert_int_gt(la.deadline_ns, old_deadline);
+    pass_time(ttl + ttl / 2);
+    ck_assert(sqclaim_may_act(a, &la));
+    ck_assert_int_eq(sqclaim_claim(b, "sq-6", "BOT2", 60000, &lb, NULL), SQCLAIM_BUSY);
+    /* ttl 0 renews with the lease's own TTL. */
+    ck_assert_int_eq(sqclaim_renew(a, &la, 0), SQCLAIM_OK);
+    ck_assert_int_eq(la.ttl_ms, 60000);
+}
+END_TEST
+
+START_TEST(fence_strictly_increases)
+{
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease l;
+    uint64_t last = 0;
+    for (int i = 0; i < 5; i++) { /* grants after releases */
+        claim_ok(i % 2 ? a : b, "sq-7", i % 2 ? "BOT1" : "BOT2", 60000, &l);
+        ck_assert_uint_gt(l.fence, last);
+        last = l.fence;
+        ck_assert_int_eq(sqclaim_release(i % 2 ? a : b, &l), SQCLAIM_OK);
+    }
+    for (int i = 0; i < 2; i++) { /* grants after expiry */
+        claim_ok(a, "sq-7", "BOT1", short_ttl(), &l);
+        ck_assert_uint_gt(l.fence, last);
+        last = l.fence;
+        expire(a, "sq-7", short_ttl());
+    }
+    const char *list[] = {"sq-7", "sq-8"}; /* and through claim-first */
+    ck_assert_int_eq(sqclaim_claim_first(b, list, 2, "BOT2", 60000, &l, NULL), SQCLAIM_OK);
+    ck_assert_str_eq(l.sq, "sq-7");
+    ck_assert_uint_gt(l.fence, last);
+}
+END_TEST
+
+START_TEST(claim_retry_idempotent)
+{
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease l;
+    claim_ok(a, "sq-9", "BOT1", 60000, &l);
+    uint64_t fence = l.fence;
+    /* A retry with the same token (as after a lost reply) is the same grant. */
+    ck_assert_int_eq(sqclaim_claim_retry(a, NULL, 0, &l, NULL), SQCLAIM_OK);
+    ck_assert_uint_eq(l.fence, fence);
+    ck_assert(l.flags & SQCLAIM_LEASE_RECLAIMED);
+    ck_assert(sqclaim_may_act(a, &l));
+    /* From another handle too: the token is what counts. */
+    sqclaim_lease copy = l;
+    ck_assert_int_eq(sqclaim_claim_retry(b, NULL, 0, &copy, NULL), SQCLAIM_OK);
+    ck_assert_uint_eq(copy.fence, fence);
+    sqclaim_status *st;
+    ck_assert_int_eq(sqclaim_status_get(a, &st), SQCLAIM_OK);
+    ck_assert_uint_eq(st->nclaims, 1);
+    ck_assert_uint_eq(st->claims[0].fence, fence);
+    sqclaim_status_free(st);
+    ck_assert_int_eq(sqclaim_release(a, &l), SQCLAIM_OK);
+}
+END_TEST
+
+START_TEST(claim_first_skips_held_keeps_order)
+{
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease la, lc, l;
+    claim_ok(a, "sq-a", "BOT1", 60000, &la);
+    claim_ok(a, "sq-c", "BOT1", 60000, &lc);
+    const char *list[] = {"sq-a", "sq-b", "sq-c", "sq-d"};
+    ck_assert_int_eq(sqclaim_claim_first(b, list, 4, "BOT2", 60000, &l, NULL), SQCLAIM_OK);
+    ck_assert_str_eq(l.sq, "sq-b");
+    ck_assert_int_eq(sqclaim_claim_first(b, list, 4, "BOT2", 60000, &l, NULL), SQCLAIM_OK);
+    ck_assert_str_eq(l.sq, "sq-d");
+    const char *rev[] = {"sq-f", "sq-e"};
+    ck_assert_int_eq(sqclaim_claim_first(b, rev, 2, "BOT2", 60000, &l, NULL), SQCLAIM_OK);
+    ck_assert_str_eq(l.sq, "sq-f");
+    const char *dup[] = {"sq-g", "sq-g"};
+    ck_assert_int_eq(sqclaim_claim_first(b, dup, 2, "BOT2", 60000, &l, NULL), SQCLAIM_OK);
+    ck_assert_str_eq(l.sq, "sq-g");
+}
+END_TEST
+
+START_TEST(claim_first_all_busy)
+{
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease l1, l2, l;
+    claim_ok(a, "sq-x", "BOT1", 60000, &l1);
+    claim_ok(a, "sq-y", "BOT7", 60000, &l2);
+    const char *list[] = {"sq-x", "sq-y"};
+    sqclaim_holder h;
+    ck_assert_int_eq(sqclaim_claim_first(b, list, 2, "BOT2", 60000, &l, &h), SQCLAIM_BUSY);
+    ck_assert_str_eq(h.sq, "sq-x");
+    ck_assert_str_eq(h.bot, "BOT1");
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(b), "2 candidate"));
+}
+END_TEST
+
+START_TEST(claim_first_retry_finds_own_grant)
+{
+    /* We were granted the second candidate; then the first became free.  A
+     * retry (after a lost reply) must return our grant, not take a second
+     * SQ. */
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease lx, l;
+    claim_ok(a, "sq-p", "BOT1", 60000, &lx);
+    const char *list[] = {"sq-p", "sq-q"};
+    ck_assert_int_eq(sqclaim_claim_first(b, list, 2, "BOT2", 60000, &l, NULL), SQCLAIM_OK);
+    ck_assert_str_eq(l.sq, "sq-q");
+    uint64_t fence = l.fence;
+    ck_assert_int_eq(sqclaim_release(a, &lx), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_claim_retry(b, list, 2, &l, NULL), SQCLAIM_OK);
+    ck_assert_str_eq(l.sq, "sq-q");
+    ck_assert_uint_eq(l.fence, fence);
+    bool c, r;
+    ck_assert(!status_has(b, "sq-p", &c, &r));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Rows                                                                 */
+
+START_TEST(reserve_basic)
+{
+    sqclaim_store *a = ct_open();
+    sqclaim_lease l;
+    claim_ok(a, "sq-r1", "BOT1", 60000, &l);
+    sqclaim_rows rows;
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 5, 51, &rows), SQCLAIM_OK);
+    ck_assert_uint_eq(rows.start_row, 51);
+    ck_assert_uint_eq(rows.count, 5);
+    ck_assert_uint_eq(rows.fence, l.fence);
+    ck_assert_int_eq(sqclaim_finish_rows(a, &l), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_release(a, &l), SQCLAIM_OK);
+}
+END_TEST
+
+START_TEST(reserve_hints_below_and_above_cursor)
+{
+    sqclaim_store *a = ct_open();
+    sqclaim_lease l1, l2, l3, l4;
+    sqclaim_rows r1, r2, r3, r4;
+    claim_ok(a, "sq-h1", "BOT1", 60000, &l1);
+    claim_ok(a, "sq-h2", "BOT1", 60000, &l2);
+    claim_ok(a, "sq-h3", "BOT1", 60000, &l3);
+    claim_ok(a, "sq-h4", "BOT1", 60000, &l4);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l1, 10, 0, &r1), SQCLAIM_OK);
+    ck_assert_uint_ge(r1.start_row, 1);
+    /* A hint below the cursor: the range starts after what was handed out. */
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l2, 3, 1, &r2), SQCLAIM_OK);
+    ck_assert_uint_ge(r2.start_row, r1.start_row + r1.count);
+    /* A hint above the cursor is honoured exactly. */
+    uint64_t hint = r2.start_row + r2.count + 100;
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l3, 7, hint, &r3), SQCLAIM_OK);
+    ck_assert_uint_eq(r3.start_row, hint);
+    /* Afterwards nothing below the end of that range is handed out. */
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l4, 2, 0, &r4), SQCLAIM_OK);
+    ck_assert_uint_ge(r4.start_row, hint + 7);
+}
+END_TEST
+
+START_TEST(reserve_sequential_no_overlap)
+{
+    sqclaim_store *a = ct_open();
+    uint64_t end = 0;
+    for (int i = 0; i < 40; i++) {
+        char sq[16];
+        snprintf(sq, sizeof sq, "sq-s%d", i);
+        sqclaim_lease l;
+        claim_ok(a, sq, "BOT1", 60000, &l);
+        sqclaim_rows r;
+        uint64_t hint = (uint64_t)(i % 3 == 0 ? 0 : i % 3 == 1 ? 1 : end + 5);
+        ck_assert_int_eq(sqclaim_reserve_rows(a, &l, (uint32_t)(1 + i % 7), hint, &r),
+                         SQCLAIM_OK);
+        ck_assert_uint_ge(r.start_row, end); /* after every earlier range */
+        ck_assert_uint_ge(r.start_row, hint);
+        end = r.start_row + r.count;
+        ck_assert_int_eq(sqclaim_finish_rows(a, &l), SQCLAIM_OK);
+        ck_assert_int_eq(sqclaim_release(a, &l), SQCLAIM_OK);
+    }
+}
+END_TEST
+
+START_TEST(reserve_idempotent_and_busy)
+{
+    sqclaim_store *a = ct_open();
+    sqclaim_lease l;
+    claim_ok(a, "sq-i", "BOT1", 60000, &l);
+    sqclaim_rows r1, r2;
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 4, 0, &r1), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 4, 0, &r2), SQCLAIM_OK);
+    ck_assert_uint_eq(r1.start_row, r2.start_row);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 9, 0, &r2), SQCLAIM_BUSY);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(a), "finish"));
+    ck_assert_int_eq(sqclaim_finish_rows(a, &l), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 9, 0, &r2), SQCLAIM_OK);
+    ck_assert_uint_ge(r2.start_row, r1.start_row + r1.count);
+}
+END_TEST
+
+START_TEST(reserve_only_holder)
+{
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease l, forged;
+    sqclaim_rows r;
+    claim_ok(a, "sq-o", "BOT1", short_ttl(), &l);
+    forge(&forged, &l);
+    ck_assert_int_eq(sqclaim_reserve_rows(b, &forged, 3, 0, &r), SQCLAIM_LOST);
+    bool c, res;
+    status_has(a, "sq-o", &c, &res);
+    ck_assert(!res);
+    expire(a, "sq-o", short_ttl());
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 3, 0, &r), SQCLAIM_LOST);
+    claim_ok(a, "sq-o", "BOT1", 60000, &l);
+    ck_assert_int_eq(sqclaim_release(a, &l), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 3, 0, &r), SQCLAIM_LOST);
+}
+END_TEST
+
+START_TEST(finish_only_holder)
+{
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease l, forged;
+    sqclaim_rows r;
+    claim_ok(a, "sq-f", "BOT1", 60000, &l);
+    ck_assert_int_eq(sqclaim_finish_rows(a, &l), SQCLAIM_LOST); /* nothing open */
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 3, 0, &r), SQCLAIM_OK);
+    forge(&forged, &l);
+    ck_assert_int_eq(sqclaim_finish_rows(b, &forged), SQCLAIM_LOST);
+    bool c, res;
+    status_has(a, "sq-f", &c, &res);
+    ck_assert(res);
+    ck_assert_int_eq(sqclaim_finish_rows(a, &l), SQCLAIM_OK);
+    status_has(a, "sq-f", &c, &res);
+    ck_assert(!res);
+    ck_assert(c);
+    ck_assert_int_eq(sqclaim_finish_rows(a, &l), SQCLAIM_LOST);
+}
+END_TEST
+
+START_TEST(release_removes_reservation)
+{
+    sqclaim_store *a = ct_open();
+    sqclaim_lease l;
+    sqclaim_rows r;
+    claim_ok(a, "sq-rr", "BOT1", 60000, &l);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 3, 0, &r), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_release(a, &l), SQCLAIM_OK);
+    bool c, res;
+    ck_assert(!status_has(a, "sq-rr", &c, &res));
+}
+END_TEST
+
+START_TEST(renew_extends_reservation)
+{
+    sqclaim_store *a = ct_open();
+    sqclaim_lease l;
+    sqclaim_rows r;
+    int64_t ttl = short_ttl();
+    claim_ok(a, "sq-re", "BOT1", ttl, &l);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 3, 0, &r), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_renew(a, &l, 60000), SQCLAIM_OK);
+    pass_time(ttl + ttl / 2);
+    bool c, res;
+    status_has(a, "sq-re", &c, &res);
+    ck_assert(c);
+    ck_assert(res);
+}
+END_TEST
+
+/* Many threads reserve at once; no two ranges may share a row. */
+#define RES_THREADS 6
+struct res_arg {
+    int id, iters;
+    uint64_t (*ranges)[2];
+    atomic_int *nranges;
+    atomic_int *errors;
+    sqclaim_store *s;
+};
+
+static void *reserve_worker(void *varg)
+{
+    struct res_arg *a = varg;
+    unsigned seed = (unsigned)a->id * 7919u + 1;
+    for (int i = 0; i < a->iters; i++) {
+        char sq[32], bot[16];
+        snprintf(sq, sizeof sq, "sq-t%d-%d", a->id, i);
+        snprintf(bot, sizeof bot, "BOT%d", a->id);
+        sqclaim_lease l;
+        if (sqclaim_claim(a->s, sq, bot, 60000, &l, NULL) != SQCLAIM_OK) {
+            atomic_fetch_add(a->errors, 1);
+            continue;
+        }
+        uint32_t count = 1 + (uint32_t)(rand_r(&seed) % 9);
+        uint64_t hint = (uint64_t)(rand_r(&seed) % 3 == 0 ? rand_r(&seed) % 2000 : 0);
+        sqclaim_rows r;
+        if (sqclaim_reserve_rows(a->s, &l, count, hint, &r) != SQCLAIM_OK ||
+            r.count != count || r.start_row < hint) {
+            atomic_fetch_add(a->errors, 1);
+        } else {
+            int k = atomic_fetch_add(a->nranges, 1);
+            a->ranges[k][0] = r.start_row;
+            a->ranges[k][1] = r.start_row + r.count;
+        }
+        if (sqclaim_finish_rows(a->s, &l) != SQCLAIM_OK || sqclaim_release(a->s, &l) != SQCLAIM_OK)
+            atomic_fetch_add(a->errors, 1);
+    }
+    return NULL;
+}
+
+static int cmp_range(const void *x, const void *y)
+{
+    const uint64_t *a = x, *b = y;
+    return a[0] < b[0] ? -1 : a[0] > b[0];
+}
+
+START_TEST(reserve_concurrent_no_overlap)
+{
+    int iters = (int)(60 * T->scale) + 5;
+    uint64_t(*ranges)[2] = calloc((size_t)(RES_THREADS * iters), sizeof *ranges);
+    atomic_int n = 0, errors = 0;
+    pthread_t th[RES_THREADS];
+    struct res_arg args[RES_THREADS];
+    for (int i = 0; i < RES_THREADS; i++) {
+        args[i] = (struct res_arg){i, iters, ranges, &n, &errors, ct_open()};
+        pthread_create(&th[i], NULL, reserve_worker, &args[i]);
+    }
+    for (int i = 0; i < RES_THREADS; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_int_eq(atomic_load(&errors), 0);
+    ck_assert_int_eq(atomic_load(&n), RES_THREADS * iters);
+    qsort(ranges, (size_t)n, sizeof *ranges, cmp_range);
+    for (int i = 1; i < n; i++)
+        ck_assert_msg(ranges[i][0] >= ranges[i - 1][1], "rows %llu-%llu overlap %llu-%llu",
+                      (unsigned long long)ranges[i - 1][0], (unsigned long long)ranges[i - 1][1],
+                      (unsigned long long)ranges[i][0], (unsigned long long)ranges[i][1]);
+    free(ranges);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Status                                                               */
+
+static bool is_iso_ms(const char *s)
+{
+    /* 2025-10-26T12:34:56.789Z */
+    const char *shape = "dddd-dd-ddTdd:dd:dd.dddZ";
+    if (strlen(s) != strlen(shape))
+        return false;
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+            return false;
+    return true;
+}
+
+static void assert_keys(const cJSON *obj, const char *const *keys)
+{
+    /* Exactly these keys, in this order. */
+    const cJSON *it = obj->child;
+    for (size_t i = 0; keys[i]; i++, it = it->next) {
+        ck_assert_msg(it != NULL, "missing key %s", keys[i]);
+        ck_assert_str_eq(it->string, keys[i]);
+    }
+    ck_assert_msg(it == NULL, "unexpected key %s", it ? it->string : "");
+}
+
+START_TEST(status_empty_is_seed_shape)
+{
+    sqclaim_store *a = ct_open();
+    sqclaim_status *st;
+    ck_assert_int_eq(sqclaim_status_get(a, &st), SQCLAIM_OK);
+    char *json = sqclaim_status_json(st, 0);
+    ck_assert_ptr_nonnull(json);
+    char expect[256];
+    snprintf(expect, sizeof expect,
+             "{\"success\":true,\"sqClaims\":{},\"refundReservations\":{},\"timestamp\":\"%s\","
+             "\"kvConfigured\":true}",
+             st->timestamp);
+    ck_assert_str_eq(json, expect);
+    ck_assert(is_iso_ms(st->timestamp));
+    sqclaim_free(json);
+    sqclaim_status_free(st);
+}
+END_TEST
+
+START_TEST(status_shape_exact_no_token)
+{
+    sqclaim_store *a = ct_open();
+    sqclaim_lease l1, l2;
+    sqclaim_rows r;
+    claim_ok(a, "251019-164rmb", "BOT1", 60000, &l1);
+    claim_ok(a, "251019-200xyz", "BOT3", 60000, &l2);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l1, 5, 51, &r), SQCLAIM_OK);
+    sqclaim_status *st;
+    ck_assert_int_eq(sqclaim_status_get(a, &st), SQCLAIM_OK);
+    char *json = sqclaim_status_json(st, 0);
+    char *pretty = sqclaim_status_json(st, SQCLAIM_JSON_PRETTY);
+    ck_assert_ptr_null(strstr(json, l1.token));
+    ck_assert_ptr_null(strstr(json, l2.token));
+    ck_assert_ptr_null(strstr(json, "token"));
+    cJSON *root = cJSON_Parse(json);
+    cJSON *proot = cJSON_Parse(pretty);
+    ck_assert_ptr_nonnull(root);
+    ck_assert_msg(cJSON_Compare(root, proot, 1), "pretty and compact differ");
+    static const char *const top[] = {"success", "sqClaims", "refundReservations", "timestamp",
+                                      "kvConfigured", NULL};
+    assert_keys(root, top);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(root, "success")));
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(root, "kvConfigured")));
+    ck_assert(is_iso_ms(cJSON_GetObjectItem(root, "timestamp")->valuestring));
+
+    cJSON *claims = cJSON_GetObjectItem(root, "sqClaims");
+    ck_assert_int_eq(cJSON_GetArraySize(claims), 2);
+    static const char *const ckeys[] = {"botId", "timestamp", "status", "fence", "ttlMs", NULL};
+    cJSON *c1 = cJSON_GetObjectItem(claims, "251019-164rmb");
+    ck_assert_ptr_nonnull(c1);
+    assert_keys(c1, ckeys);
+    ck_assert_str_eq(cJSON_GetObjectItem(c1, "botId")->valuestring, "BOT1");
+    ck_assert_str_eq(cJSON_GetObjectItem(c1, "status")->valuestring, "CLAIMING");
+    ck_assert(is_iso_ms(cJSON_GetObjectItem(c1, "timestamp")->valuestring));
+    ck_assert_uint_eq((uint64_t)cJSON_GetObjectItem(c1, "fence")->valuedouble, l1.fence);
+    double ttl = cJSON_GetObjectItem(c1, "ttlMs")->valuedouble;
+    ck_assert(ttl > 0 && ttl <= 60000);
+    cJSON *c2 = cJSON_GetObjectItem(claims, "251019-200xyz");
+    ck_assert_str_eq(cJSON_GetObjectItem(c2, "botId")->valuestring, "BOT3");
+
+    cJSON *res = cJSON_GetObjectItem(root, "refundReservations");
+    ck_assert_int_eq(cJSON_GetArraySize(res), 1);
+    cJSON *r1 = cJSON_GetObjectItem(res, "251019-164rmb");
+    static const char *const rkeys[] = {"botId",     "startRow", "rowCount", "status",
+                                        "timestamp", "fence",    "ttlMs",    NULL};
+    assert_keys(r1, rkeys);
+    ck_assert_str_eq(cJSON_GetObjectItem(r1, "botId")->valuestring, "BOT1");
+    ck_assert_int_eq(cJSON_GetObjectItem(r1, "startRow")->valueint, 51);
+    ck_assert_int_eq(cJSON_GetObjectItem(r1, "rowCount")->valueint, 5);
+    ck_assert_str_eq(cJSON_GetObjectItem(r1, "status")->valuestring, "WRITING");
+    cJSON_Delete(root);
+    cJSON_Delete(proot);
+    sqclaim_free(json);
+    sqclaim_free(pretty);
+    sqclaim_status_free(st);
+}
+END_TEST
+
+START_TEST(status_expired_vanish)
+{
+    sqclaim_store *a = ct_open();
+    sqclaim_lease l;
+    sqclaim_rows r;
+    claim_ok(a, "sq-ex", "BOT1", short_ttl(), &l);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 2, 0, &r), SQCLAIM_OK);
+    bool c, res;
+    ck_assert(status_has(a, "sq-ex", &c, &res));
+    ck_assert(c && res);
+    expire(a, "sq-ex", short_ttl());
+    sqclaim_status *st;
+    ck_assert_int_eq(sqclaim_status_get(a, &st), SQCLAIM_OK);
+    ck_assert_uint_eq(st->nclaims, 0);
+    ck_assert_uint_eq(st->nreservations, 0);
+    sqclaim_status_free(st);
+}
+END_TEST
+
+START_TEST(bot_id_cannot_inject_fields)
+{
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    const char *evil = "BOT1\",\"token\":\"x\",\"fence\":\"9\\";
+    const char *uni = "B\xc3\xb6tchen \xf0\x9f\xa4\x96";
+    sqclaim_lease l1, l2, l3;
+    claim_ok(a, "sq-e1", evil, 60000, &l1);
+    claim_ok(a, "sq-e2", uni, 60000, &l2);
+    sqclaim_holder h;
+    ck_assert_int_eq(sqclaim_claim(b, "sq-e1", "BOT2", 60000, &l3, &h), SQCLAIM_BUSY);
+    ck_assert_str_eq(h.bot, evil);
+    /* The real token still owns the claim. */
+    ck_assert_int_eq(sqclaim_renew(a, &l1, 60000), SQCLAIM_OK);
+    sqclaim_status *st;
+    ck_assert_int_eq(sqclaim_status_get(a, &st), SQCLAIM_OK);
+    char *json = sqclaim_status_json(st, 0);
+    cJSON *root = cJSON_Parse(json);
+    ck_assert_ptr_nonnull(root);
+    cJSON *c1 = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "sqClaims"), "sq-e1");
+    ck_assert_str_eq(cJSON_GetObjectItem(c1, "botId")->valuestring, evil);
+    ck_assert_uint_eq((uint64_t)cJSON_GetObjectItem(c1, "fence")->valuedouble, l1.fence);
+    ck_assert_int_eq(cJSON_GetArraySize(c1), 5);
+    cJSON *c2 = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "sqClaims"), "sq-e2");
+    ck_assert_str_eq(cJSON_GetObjectItem(c2, "botId")->valuestring, uni);
+    cJSON_Delete(root);
+    sqclaim_free(json);
+    sqclaim_status_free(st);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Keep-alive (real clock)                                              */
+
+static int64_t ka_ttl(void) { return T->fake_clock ? 150 : T->short_ttl_ms; }
+
+struct lost_box {
+    atomic_int calls;
+    atomic_int why;
+};
+
+static void on_lost(const sqclaim_lease *lease, sqclaim_rc why, void *arg)
+{
+    struct lost_box *box = arg;
+    (void)lease;
+    atomic_store(&box->why, (int)why);
+    atomic_fetch_add(&box->calls, 1);
+}
+
+START_TEST(keepalive_keeps_lease_past_ttl)
+{
+    sqclaim_store *a = ct_open_real(), *b = ct_open_real();
+    int64_t ttl = ka_ttl();
+    sqclaim_lease l, lb;
+    claim_ok(a, "sq-ka1", "BOT1", ttl, &l);
+    struct lost_box box = {0, 0};
+    sqclaim_keepalive *ka = NULL;
+    ck_assert_int_eq(sqclaim_keepalive_start(a, &l, on_lost, &box, &ka), SQCLAIM_OK);
+    long long start = real_ms();
+    /* Poll until three TTLs have passed and it has renewed several times. */
+    while (real_ms() - start < 3 * ttl || sqclaim_keepalive_renewals(ka) < 6) {
+        ck_assert_msg(real_ms() - start < 20 * ttl + 5000, "keep-alive renewed %llu times",
+                      (unsigned long long)sqclaim_keepalive_renewals(ka));
+        ck_assert(!sqclaim_keepalive_lost(ka));
+        poll_pause();
+    }
+    ck_assert(sqclaim_keepalive_may_act(ka));
+    ck_assert_int_eq(sqclaim_claim(b, "sq-ka1", "BOT2", ttl, &lb, NULL), SQCLAIM_BUSY);
+    sqclaim_lease latest;
+    ck_assert_int_eq(sqclaim_keepalive_stop(ka, &latest), SQCLAIM_OK);
+    ck_assert_int_gt(latest.deadline_ns, l.deadline_ns);
+    ck_assert_int_eq(atomic_load(&box.calls), 0);
+    ck_assert_int_eq(sqclaim_release(a, &latest), SQCLAIM_OK);
+}
+END_TEST
+
+START_TEST(keepalive_reports_loss)
+{
+    sqclaim_store *a = ct_open_real(), *b = ct_open_real();
+    int64_t ttl = ka_ttl();
+    sqclaim_lease l, lb;
+    claim_ok(a, "sq-ka2", "BOT1", ttl, &l);
+    struct lost_box box = {0, 0};
+    sqclaim_keepalive *ka = NULL;
+    ck_assert_int_eq(sqclaim_keepalive_start(a, &l, on_lost, &box, &ka), SQCLAIM_OK);
+    /* Take the lease away: released from elsewhere, then claimed by BOT2. */
+    sqclaim_lease copy = l;
+    ck_assert_int_eq(sqclaim_release(b, &copy), SQCLAIM_OK);
+    claim_ok(b, "sq-ka2", "BOT2", 60000, &lb);
+    long long deadline = real_ms() + 10 * ttl + 5000;
+    while (!sqclaim_keepalive_lost(ka)) {
+        ck_assert_msg(real_ms() < deadline, "loss not reported");
+        poll_pause();
+    }
+    ck_assert(!sqclaim_keepalive_may_act(ka));
+    ck_assert_int_eq(atomic_load(&box.calls), 1);
+    ck_assert_int_eq(atomic_load(&box.why), SQCLAIM_LOST);
+    ck_assert_int_eq(sqclaim_keepalive_stop(ka, NULL), SQCLAIM_LOST);
+    /* BOT2's claim is untouched. */
+    ck_assert_int_eq(sqclaim_renew(b, &lb, 60000), SQCLAIM_OK);
+}
+END_TEST
+
+START_TEST(release_stops_keepalive)
+{
+    sqclaim_store *a = ct_open_real();
+    int64_t ttl = ka_ttl();
+    sqclaim_lease l;
+    claim_ok(a, "sq-ka3", "BOT1", ttl, &l);
+    sqclaim_keepalive *ka = NULL;
+    ck_assert_int_eq(sqclaim_keepalive_start(a, &l, NULL, NULL, &ka), SQCLAIM_OK);
+    long long start = real_ms();
+    while (sqclaim_keepalive_renewals(ka) < 1) {
+        ck_assert(real_ms() - start < 10 * ttl + 5000);
+        poll_pause();
+    }
+    ck_assert_int_eq(sqclaim_release(a, &l), SQCLAIM_OK);
+    uint64_t n = sqclaim_keepalive_renewals(ka);
+    ck_assert(!sqclaim_keepalive_may_act(ka));
+    /* No renewal outlives the release: over two renewal periods the SQ
+     * stays free and the count does not move. */
+    long long until = real_ms() + 2 * ttl / 3 + 20;
+    bool c, r;
+    while (real_ms() < until) {
+        ck_assert(!status_has(a, "sq-ka3", &c, &r));
+        poll_pause();
+    }
+    ck_assert_uint_eq(sqclaim_keepalive_renewals(ka), n);
+    ck_assert_int_eq(sqclaim_keepalive_stop(ka, NULL), SQCLAIM_OK);
+}
+END_TEST
+
+START_TEST(keepalive_needs_live_lease)
+{
+    sqclaim_store *a = ct_open();
+    sqclaim_lease l;
+    memset(&l, 0, sizeof l);
+    sqclaim_keepalive *ka = (sqclaim_keepalive *)&l;
+    ck_assert_int_eq(sqclaim_keepalive_start(a, &l, NULL, NULL, &ka), SQCLAIM_EINVAL);
+    ck_assert_ptr_null(ka);
+    ck_assert_int_eq(sqclaim_keepalive_stop(NULL, NULL), SQCLAIM_OK);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Validation: rejected with a specific message, nothing written        */
+
+static void assert_nothing_written(sqclaim_store *s)
+{
+    sqclaim_status *st;
+    ck_assert_int_eq(sqclaim_status_get(s, &st), SQCLAIM_OK);
+    ck_assert_uint_eq(st->nclaims, 0);
+    ck_assert_uint_eq(st->nreservations, 0);
+    sqclaim_status_free(st);
+}
+
+START_TEST(invalid_sq_ids)
+{
+    sqclaim_store *a = ct_open();
+    char long_id[SQCLAIM_SQ_MAX + 2];
+    memset(long_id, 'a', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    const char *bad[] = {"",       long_id,   "has space", "tab\there", "new\nline",
+                         "star*",  "q?",      "br[ack",    "br]ack",    "colon:x",
+                         "-dash",  ".dot",    "sl/ash",    "back\\s",   "quo\"te",
+                         "\xc3\xa9", "nul\x7f", "{brace}",  "sq:1",      "a,b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sqclaim_lease l;
+        sqclaim_rc rc = sqclaim_claim(a, bad[i], "BOT1", 60000, &l, NULL);
+        ck_assert_msg(rc == SQCLAIM_EINVAL, "SQ id #%zu accepted", i);
+        ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(a), "SQ id"));
+        ck_assert_int_eq(sqclaim_errcode(a), SQCLAIM_EINVAL);
+    }
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(a, NULL, "BOT1", 60000, &l, NULL), SQCLAIM_EINVAL);
+    assert_nothing_written(a);
+}
+END_TEST
+
+START_TEST(valid_sq_ids)
+{
+    sqclaim_store *a = ct_open();
+    char max_id[SQCLAIM_SQ_MAX + 1];
+    memset(max_id, 'Z', sizeof max_id - 1);
+    max_id[sizeof max_id - 1] = '\0';
+    const char *good[] = {"251019-164rmb", "A", max_id, "a.b_c-d", "0", "SQ_1.2"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        sqclaim_lease l;
+        sqclaim_rc rc = sqclaim_claim(a, good[i], "BOT1", 60000, &l, NULL);
+        ck_assert_msg(rc == SQCLAIM_OK, "SQ id %s refused: %s", good[i], sqclaim_errmsg(a));
+        ck_assert_int_eq(sqclaim_release(a, &l), SQCLAIM_OK);
+    }
+}
+END_TEST
+
+START_TEST(invalid_bot_ids)
+{
+    sqclaim_store *a = ct_open();
+    char long_bot[SQCLAIM_BOT_MAX + 2];
+    memset(long_bot, 'b', sizeof long_bot - 1);
+    long_bot[sizeof long_bot - 1] = '\0';
+    const char *bad[] = {"", long_bot, "ctl\x01", "new\nline", "del\x7f", "bad\xff utf8",
+                         "\xc0\xaf", "\xed\xa0\x80", "trunc\xe2\x82"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sqclaim_lease l;
+        sqclaim_rc rc = sqclaim_claim(a, "sq-1", bad[i], 60000, &l, NULL);
+        ck_assert_msg(rc == SQCLAIM_EINVAL, "bot id #%zu accepted", i);
+        ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(a), "bot id"));
+    }
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(a, "sq-1", NULL, 60000, &l, NULL), SQCLAIM_EINVAL);
+    assert_nothing_written(a);
+}
+END_TEST
+
+START_TEST(invalid_ttls)
+{
+    sqclaim_store *a = ct_open();
+    const int64_t bad[] = {-1, 1, SQCLAIM_MIN_TTL_MS - 1, SQCLAIM_MAX_TTL_MS + 1, INT64_MAX,
+                           INT64_MIN};
+    sqclaim_lease l;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(sqclaim_claim(a, "sq-1", "BOT1", bad[i], &l, NULL), SQCLAIM_EINVAL);
+        ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(a), "TTL"));
+    }
+    assert_nothing_written(a);
+    claim_ok(a, "sq-1", "BOT1", 60000, &l);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_int_eq(sqclaim_renew(a, &l, bad[i]), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_release(a, &l), SQCLAIM_OK);
+}
+END_TEST
+
+START_TEST(invalid_rows)
+{
+    sqclaim_store *a = ct_open();
+    sqclaim_lease l;
+    sqclaim_rows r;
+    claim_ok(a, "sq-1", "BOT1", 60000, &l);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 0, 0, &r), SQCLAIM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(a), "row count"));
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, SQCLAIM_MAX_ROWS + 1, 0, &r), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 5, (uint64_t)SQCLAIM_MAX_ROW + 1, &r),
+                     SQCLAIM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(a), "hint"));
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 5, 0, NULL), SQCLAIM_EINVAL);
+    bool c, res;
+    status_has(a, "sq-1", &c, &res);
+    ck_assert(!res);
+    /* The largest allowed values work. */
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, SQCLAIM_MAX_ROWS, SQCLAIM_MAX_ROW, &r),
+                     SQCLAIM_OK);
+    ck_assert_uint_eq(r.start_row, SQCLAIM_MAX_ROW);
+}
+END_TEST
+
+START_TEST(invalid_candidates)
+{
+    sqclaim_store *a = ct_open();
+    sqclaim_lease l;
+    const char *list[] = {"sq-1", "sq 2", "sq-3"};
+    ck_assert_int_eq(sqclaim_claim_first(a, list, 3, "BOT1", 60000, &l, NULL), SQCLAIM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(a), "candidate 2"));
+    ck_assert_int_eq(sqclaim_claim_first(a, list, 0, "BOT1", 60000, &l, NULL), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_claim_first(a, NULL, 1, "BOT1", 60000, &l, NULL), SQCLAIM_EINVAL);
+    static const char *many[SQCLAIM_MAX_CANDIDATES + 1];
+    for (size_t i = 0; i < SQCLAIM_MAX_CANDIDATES + 1; i++)
+        many[i] = "sq-m";
+    ck_assert_int_eq(
+        sqclaim_claim_first(a, many, SQCLAIM_MAX_CANDIDATES + 1, "BOT1", 60000, &l, NULL),
+        SQCLAIM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(a), "too many"));
+    assert_nothing_written(a);
+    ck_assert_int_eq(sqclaim_claim_first(a, many, SQCLAIM_MAX_CANDIDATES, "BOT1", 60000, &l, NULL),
+                     SQCLAIM_OK);
+}
+END_TEST
+
+START_TEST(invalid_leases)
+{
+    sqclaim_store *a = ct_open();
+    sqclaim_lease l;
+    sqclaim_rows r;
+    claim_ok(a, "sq-1", "BOT1", 60000, &l);
+    sqclaim_lease bad = l;
+    strcpy(bad.token, "not-a-token");
+    ck_assert_int_eq(sqclaim_renew(a, &bad, 0), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_release(a, &bad), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &bad, 1, 0, &r), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_finish_rows(a, &bad), SQCLAIM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(a), "token"));
+    bad = l;
+    strcpy(bad.sq, "bad sq");
+    ck_assert_int_eq(sqclaim_release(a, &bad), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_renew(a, NULL, 0), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_release(a, NULL), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_finish_rows(a, NULL), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, NULL, 1, 0, &r), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_claim(a, "sq-2", "BOT1", 0, NULL, NULL), SQCLAIM_EINVAL);
+    /* The real lease is untouched by all of that. */
+    ck_assert_int_eq(sqclaim_release(a, &l), SQCLAIM_OK);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Concurrency: many threads, many claims on few SQs, no double grant   */
+
+#define RACE_THREADS 8
+#define RACE_SQS 3
+struct race {
+    atomic_int inside[RACE_SQS];
+    atomic_int doubles, grants, busy, errors;
+    int iters;
+};
+struct race_arg {
+    struct race *r;
+    int id;
+    sqclaim_store *s;
+};
+
+static void *race_worker(void *varg)
+{
+    struct race_arg *a = varg;
+    struct race *r = a->r;
+    char bot[16];
+    snprintf(bot, sizeof bot, "BOT%d", a->id);
+    unsigned seed = (unsigned)a->id + 17;
+    for (int i = 0; i < r->iters; i++) {
+        int k = (int)(rand_r(&seed) % RACE_SQS);
+        char sq[16];
+        snprintf(sq, sizeof sq, "race-%d", k);
+        sqclaim_lease l;
+        sqclaim_rc rc;
+        if (i % 4 == 3) {
+            const char *list[RACE_SQS] = {"race-0", "race-1", "race-2"};
+            rc = sqclaim_claim_first(a->s, list, RACE_SQS, bot, 60000, &l, NULL);
+            if (rc == SQCLAIM_OK)
+                k = l.sq[5] - '0';
+        } else {
+            rc = sqclaim_claim(a->s, sq, bot, 60000, &l, NULL);
+        }
+        if (rc == SQCLAIM_BUSY) {
+            atomic_fetch_add(&r->busy, 1);
+            continue;
+        }
+        if (rc != SQCLAIM_OK) {
+            atomic_fetch_add(&r->errors, 1);
+            continue;
+        }
+        atomic_fetch_add(&r->grants, 1);
+        if (atomic_fetch_add(&r->inside[k], 1) != 0)
+            atomic_fetch_add(&r->doubles, 1);
+        sched_yield(); /* "work" */
+        atomic_fetch_sub(&r->inside[k], 1);
+        if (sqclaim_release(a->s, &l) != SQCLAIM_OK)
+            atomic_fetch_add(&r->errors, 1);
+    }
+    return NULL;
+}
+
+START_TEST(concurrent_claims_no_double_grant)
+{
+    struct race r;
+    memset(&r, 0, sizeof r);
+    r.iters = (int)(400 * T->scale) + 20;
+    pthread_t th[RACE_THREADS];
+    struct race_arg args[RACE_THREADS];
+    for (int i = 0; i < RACE_THREADS; i++) {
+        args[i] = (struct race_arg){&r, i, ct_open()};
+        pthread_create(&th[i], NULL, race_worker, &args[i]);
+    }
+    for (int i = 0; i < RACE_THREADS; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_int_eq(atomic_load(&r.errors), 0);
+    ck_assert_int_eq(atomic_load(&r.doubles), 0);
+    ck_assert_int_gt(atomic_load(&r.grants), 0);
+    ck_assert_int_eq(atomic_load(&r.grants) + atomic_load(&r.busy), RACE_THREADS * r.iters);
+}
+END_TEST
+
+START_TEST(shared_handle_between_threads)
+{
+    /* One handle used by several threads at once is safe (serialised). */
+    struct race r;
+    memset(&r, 0, sizeof r);
+    r.iters = (int)(200 * T->scale) + 10;
+    sqclaim_store *s = ct_open();
+    pthread_t th[4];
+    struct race_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (struct race_arg){&r, i, s};
+        pthread_create(&th[i], NULL, race_worker, &args[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_int_eq(atomic_load(&r.errors), 0);
+    ck_assert_int_eq(atomic_load(&r.doubles), 0);
+    ck_assert_int_gt(atomic_load(&r.grants), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
+Suite *contract_suite(const ct_target *t)
+{
+    T = t;
+    Suite *s = suite_create(t->name);
+    struct {
+        const char *name;
+        const TTest *tests[16];
+    } groups[] = {
+        {"claims",
+         {claim_grants_lease, claim_default_ttl, claim_exclusive_busy_names_holder,
+          release_then_claim, release_by_non_owner_refused, renew_by_non_owner_refused,
+          release_after_expiry_lost, renew_after_expiry_lost_not_revived, renew_extends,
+          fence_strictly_increases, claim_retry_idempotent, claim_first_skips_held_keeps_order,
+          claim_first_all_busy, claim_first_retry_finds_own_grant, NULL}},
+        {"rows",
+         {reserve_basic, reserve_hints_below_and_above_cursor, reserve_sequential_no_overlap,
+          reserve_idempotent_and_busy, reserve_only_holder, finish_only_holder,
+          release_removes_reservation, renew_extends_reservation, reserve_concurrent_no_overlap,
+          NULL}},
+        {"status",
+         {status_empty_is_seed_shape, status_shape_exact_no_token, status_expired_vanish,
+          bot_id_cannot_inject_fields, NULL}},
+        {"keepalive",
+         {keepalive_keeps_lease_past_ttl, keepalive_reports_loss, release_stops_keepalive,
+          keepalive_needs_live_lease, NULL}},
+        {"validation",
+         {invalid_sq_ids, valid_sq_ids, invalid_bot_ids, invalid_ttls, invalid_rows,
+          invalid_candidates, invalid_leases, NULL}},
+        {"concurrency", {concurrent_claims_no_double_grant, shared_handle_between_threads, NULL}},
+    };
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+        TCase *tc = tcase_create(groups[g].name);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 120);
+        for (size_t i = 0; groups[g].tests[i]; i++)
+            tcase_add_test(tc, groups[g].tests[i]);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}

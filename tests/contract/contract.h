@@ -1,0 +1,42 @@
+/*
+ * contract.h — the contract suite: one set of tests that runs unchanged
+ * against every backend.
+ *
+ * Adding a backend: write tests/contract/target_<name>.c defining
+ * `const ct_target ct_target_<name>` (guarded by the backend's
+ * SQCLAIM_WITH_<NAME> define), and list it in main.c.  The target starts
+ * whatever servers it needs in setup() (once per run, before the tests)
+ * and fills the options of every handle a test opens in options().
+ */
+#ifndef SQCLAIM_CONTRACT_H
+#define SQCLAIM_CONTRACT_H
+
+#include "sqclaim.h"
+
+#include <check.h>
+
+typedef struct ct_target {
+    const char *name; /* backend name, also the suite name */
+    /* Start servers; 0 or -1 (the run fails).  May be NULL. */
+    int (*setup)(void);
+    void (*teardown)(void);
+    /* Fill options for a new handle.  `ns` is unique per test (and per
+     * process): use it as key prefix or memory space so tests never see
+     * each other's data. */
+    void (*options)(sqclaim_options *o, const char *ns);
+    /* The target accepts an injected clock: tests move time instead of
+     * waiting (memory). */
+    bool fake_clock;
+    /* TTL for leases that a test lets expire in real time (remote). */
+    int64_t short_ttl_ms;
+    /* Work multiplier for the concurrency tests (1.0 = full). */
+    double scale;
+    /* Optional: open a handle some other way than sqclaim_open() (the
+     * negative controls use sqclaim_open_backend()). */
+    sqclaim_rc (*open)(const sqclaim_options *o, sqclaim_store **out);
+} ct_target;
+
+/* Build the suite for one target (sets the current target). */
+Suite *contract_suite(const ct_target *t);
+
+#endif
