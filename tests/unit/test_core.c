@@ -1,0 +1,680 @@
+/* test_core.c — unit tests of the core's own pieces: validation, durations,
+ * JSON, result codes, opening stores, and the retry / ambiguity logic
+ * (driven by a scripted backend that fails on cue). */
+#include "backend.h"
+
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Validation                                                           */
+
+START_TEST(check_sq_rules)
+{
+    char msg[256];
+    ck_assert_int_eq(sqclaim_check_sq("251019-164rmb", msg, sizeof msg), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_check_sq("a", NULL, 0), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_check_sq("", msg, sizeof msg), SQCLAIM_EINVAL);
+    ck_assert_str_eq(msg, "invalid SQ id: empty");
+    ck_assert_int_eq(sqclaim_check_sq("ab*c", msg, sizeof msg), SQCLAIM_EINVAL);
+    ck_assert_str_eq(msg, "invalid SQ id \"ab*c\": '*' at position 3 is not allowed "
+                          "(allowed: A-Z a-z 0-9 . _ -)");
+    ck_assert_int_eq(sqclaim_check_sq("a b", msg, sizeof msg), SQCLAIM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(msg, "byte 0x20 at position 2"));
+    ck_assert_int_eq(sqclaim_check_sq("x\x01y", msg, sizeof msg), SQCLAIM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(msg, "x\\x01y")); /* shown escaped */
+    ck_assert_int_eq(sqclaim_check_sq("-x", msg, sizeof msg), SQCLAIM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(msg, "must not start with '-'"));
+    char long_id[80];
+    memset(long_id, 'a', 65);
+    long_id[65] = '\0';
+    ck_assert_int_eq(sqclaim_check_sq(long_id, msg, sizeof msg), SQCLAIM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(msg, "65 bytes, at most 64"));
+    long_id[64] = '\0';
+    ck_assert_int_eq(sqclaim_check_sq(long_id, msg, sizeof msg), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_check_sq(NULL, msg, sizeof msg), SQCLAIM_EINVAL);
+    const char *pattern_breakers[] = {"a*", "a?", "a[", "a]", "a:b", "a{b", "a\\b", "a/b", "a\"b"};
+    for (size_t i = 0; i < sizeof pattern_breakers / sizeof *pattern_breakers; i++)
+        ck_assert_int_eq(sqclaim_check_sq(pattern_breakers[i], NULL, 0), SQCLAIM_EINVAL);
+}
+END_TEST
+
+START_TEST(check_bot_rules)
+{
+    char msg[256];
+    ck_assert_int_eq(sqclaim_check_bot("BOT1", msg, sizeof msg), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_check_bot("bot with spaces \"and\" quotes", msg, sizeof msg),
+                     SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_check_bot("\xe2\x82\xac uro \xf0\x9f\xa4\x96", msg, sizeof msg),
+                     SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_check_bot("", msg, sizeof msg), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_check_bot("a\tb", msg, sizeof msg), SQCLAIM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(msg, "control character 0x09 at position 2"));
+    ck_assert_int_eq(sqclaim_check_bot("\xc0\x80", msg, sizeof msg), SQCLAIM_EINVAL); /* overlong */
+    ck_assert_ptr_nonnull(strstr(msg, "UTF-8"));
+    ck_assert_int_eq(sqclaim_check_bot("\xed\xa0\x80", NULL, 0), SQCLAIM_EINVAL); /* surrogate */
+    ck_assert_int_eq(sqclaim_check_bot("\xf4\x90\x80\x80", NULL, 0), SQCLAIM_EINVAL); /* >10FFFF */
+    ck_assert_int_eq(sqclaim_check_bot("\xc2\x85", NULL, 0), SQCLAIM_EINVAL); /* C1 NEL */
+    ck_assert_int_eq(sqclaim_check_bot("ab\xe2\x82", NULL, 0), SQCLAIM_EINVAL); /* truncated */
+    char long_bot[80];
+    memset(long_bot, 'b', 65);
+    long_bot[65] = '\0';
+    ck_assert_int_eq(sqclaim_check_bot(long_bot, msg, sizeof msg), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_check_bot(NULL, NULL, 0), SQCLAIM_EINVAL);
+}
+END_TEST
+
+START_TEST(parse_durations)
+{
+    int64_t ms = -1;
+    char msg[256];
+    struct {
+        const char *in;
+        int64_t out;
+    } ok[] = {{"600s", 600000}, {"10m", 600000}, {"250ms", 250}, {"1h", 3600000},
+              {"1500", 1500},   {"0", 0}};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        ck_assert_int_eq(sqclaim_parse_duration(ok[i].in, &ms, msg, sizeof msg), SQCLAIM_OK);
+        ck_assert_int_eq(ms, ok[i].out);
+    }
+    const char *bad[] = {"", "s", "-5s", "5 s", "5sec", "1.5s", "99999999999999999999s",
+                         "5000000000000h", "abc", "10mm"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_msg(sqclaim_parse_duration(bad[i], &ms, msg, sizeof msg) == SQCLAIM_EINVAL,
+                      "%s accepted", bad[i]);
+        ck_assert_ptr_nonnull(strstr(msg, "duration"));
+    }
+    ck_assert_int_eq(sqclaim_parse_duration(NULL, &ms, NULL, 0), SQCLAIM_EINVAL);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                        */
+
+START_TEST(json_quote_escapes)
+{
+    char buf[128];
+    size_t n = sqb_json_quote(buf, sizeof buf, "a\"b\\c\n\x01\x7f\xc3\xa9");
+    ck_assert_str_eq(buf, "\"a\\\"b\\\\c\\u000a\\u0001\\u007f\xc3\xa9\"");
+    ck_assert_uint_eq(n, strlen(buf));
+    /* Truncation: returns the full length, writes what fits. */
+    char small[5];
+    ck_assert_uint_eq(sqb_json_quote(small, sizeof small, "abcdef"), 8);
+    ck_assert_str_eq(small, "\"abc");
+    ck_assert_uint_eq(sqb_json_quote(NULL, 0, "xy"), 4);
+}
+END_TEST
+
+START_TEST(timestamps_iso_ms)
+{
+    char ts[SQCLAIM_TIMESTAMP_LEN + 1];
+    sqb_format_timestamp(1761482096789LL, ts);
+    ck_assert_str_eq(ts, "2025-10-26T12:34:56.789Z");
+    sqb_format_timestamp(0, ts);
+    ck_assert_str_eq(ts, "1970-01-01T00:00:00.000Z");
+    sqb_format_timestamp(sqb_unix_ms(), ts);
+    ck_assert_uint_eq(strlen(ts), SQCLAIM_TIMESTAMP_LEN);
+}
+END_TEST
+
+START_TEST(result_codes)
+{
+    const sqclaim_rc all[] = {SQCLAIM_OK,       SQCLAIM_BUSY,     SQCLAIM_LOST,
+                              SQCLAIM_EINVAL,   SQCLAIM_ECONFIG,  SQCLAIM_EIO,
+                              SQCLAIM_ETIMEOUT, SQCLAIM_EAUTH,    SQCLAIM_EPROTOCOL,
+                              SQCLAIM_ENOMEM,   SQCLAIM_EUNSUPPORTED, SQCLAIM_EQUOTA,
+                              SQCLAIM_ESERVER,  SQCLAIM_ESTATE};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        ck_assert_str_ne(sqclaim_rcname(all[i]), "UNKNOWN");
+        ck_assert_str_ne(sqclaim_strerror(all[i]), "unknown result code");
+        ck_assert(sqclaim_is_error(all[i]) == (all[i] < 0));
+        for (size_t j = 0; j < i; j++)
+            ck_assert_str_ne(sqclaim_rcname(all[i]), sqclaim_rcname(all[j]));
+    }
+    ck_assert_str_eq(sqclaim_rcname((sqclaim_rc)99), "UNKNOWN");
+    ck_assert_str_eq(sqclaim_strerror((sqclaim_rc)-99), "unknown result code");
+    ck_assert_str_eq(sqclaim_version(), SQCLAIM_VERSION);
+    ck_assert_int_eq(sqclaim_margin_ms(600000), 6002);
+    ck_assert_int_eq(sqclaim_margin_ms(100), 3);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* JSON                                                                 */
+
+START_TEST(status_json_rendering)
+{
+    sqclaim_status st;
+    memset(&st, 0, sizeof st);
+    sqclaim_claim_info c = {0};
+    strcpy(c.sq, "251019-164rmb");
+    strcpy(c.bot, "BOT\"1");
+    strcpy(c.timestamp, "2025-10-26T12:34:56.789Z");
+    strcpy(c.status, "CLAIMING");
+    c.fence = 18446744073709551615ULL; /* 64 bits exact */
+    c.ttl_ms = 599000;
+    sqclaim_reservation_info r = {0};
+    strcpy(r.sq, "251019-164rmb");
+    strcpy(r.bot, "BOT1");
+    r.start_row = 51;
+    r.row_count = 5;
+    strcpy(r.status, "WRITING");
+    strcpy(r.timestamp, "2025-10-26T12:34:57.000Z");
+    r.fence = 7;
+    r.ttl_ms = -1;
+    st.claims = &c;
+    st.nclaims = 1;
+    st.reservations = &r;
+    st.nreservations = 1;
+    strcpy(st.timestamp, "2025-10-26T12:35:00.000Z");
+    char *json = sqclaim_status_json(&st, 0);
+    ck_assert_str_eq(json,
+                     "{\"success\":true,\"sqClaims\":{\"251019-164rmb\":{\"botId\":\"BOT\\\"1\","
+                     "\"timestamp\":\"2025-10-26T12:34:56.789Z\",\"status\":\"CLAIMING\","
+                     "\"fence\":18446744073709551615,\"ttlMs\":599000}},\"refundReservations\":{"
+                     "\"251019-164rmb\":{\"botId\":\"BOT1\",\"startRow\":51,\"rowCount\":5,"
+                     "\"status\":\"WRITING\",\"timestamp\":\"2025-10-26T12:34:57.000Z\","
+                     "\"fence\":7,\"ttlMs\":-1}},\"timestamp\":\"2025-10-26T12:35:00.000Z\","
+                     "\"kvConfigured\":true}");
+    sqclaim_free(json);
+    json = sqclaim_status_json(&st, SQCLAIM_JSON_PRETTY);
+    ck_assert_ptr_nonnull(strstr(json, "{\n  \"success\": true,\n  \"sqClaims\": {\n    "
+                                       "\"251019-164rmb\": {\n      \"botId\""));
+    cJSON *parsed = cJSON_Parse(json);
+    ck_assert_ptr_nonnull(parsed);
+    cJSON_Delete(parsed);
+    sqclaim_free(json);
+    ck_assert_ptr_null(sqclaim_status_json(NULL, 0));
+}
+END_TEST
+
+START_TEST(error_json_seed_text)
+{
+    char *json = sqclaim_error_json(SQCLAIM_KV_NOT_CONFIGURED, 0);
+    ck_assert_str_eq(json, "{\"success\":false,\"error\":\"KV not configured. Visit Vercel "
+                           "dashboard to set up KV storage.\"}");
+    sqclaim_free(json);
+    json = sqclaim_error_json(SQCLAIM_KV_NOT_CONFIGURED, SQCLAIM_JSON_PRETTY);
+    ck_assert_str_eq(json, "{\n  \"success\": false,\n  \"error\": \"KV not configured. Visit "
+                           "Vercel dashboard to set up KV storage.\"\n}");
+    sqclaim_free(json);
+}
+END_TEST
+
+START_TEST(lease_json_round_trip)
+{
+    sqclaim_lease l, back;
+    memset(&l, 0, sizeof l);
+    strcpy(l.sq, "251019-164rmb");
+    strcpy(l.bot, "BOT \"1\"");
+    strcpy(l.token, "00112233445566778899aabbccddeeff");
+    l.fence = 42;
+    l.ttl_ms = 600000;
+    l.expires_unix_ms = 1761482096789LL;
+    l.deadline_ns = 12345;
+    char *json = sqclaim_lease_to_json(&l);
+    ck_assert_str_eq(json, "{\"sq\":\"251019-164rmb\",\"bot\":\"BOT \\\"1\\\"\",\"token\":"
+                           "\"00112233445566778899aabbccddeeff\",\"fence\":42,\"ttlMs\":600000,"
+                           "\"expiresAt\":\"2025-10-26T12:34:56.789Z\"}");
+    char msg[256];
+    ck_assert_int_eq(sqclaim_lease_from_json(json, &back, msg, sizeof msg), SQCLAIM_OK);
+    ck_assert_str_eq(back.sq, l.sq);
+    ck_assert_str_eq(back.bot, l.bot);
+    ck_assert_str_eq(back.token, l.token);
+    ck_assert_uint_eq(back.fence, 42);
+    ck_assert_int_eq(back.ttl_ms, 600000);
+    ck_assert_int_eq(back.deadline_ns, 0); /* a deadline is local: not carried over */
+    sqclaim_free(json);
+}
+END_TEST
+
+START_TEST(lease_json_rejects_garbage)
+{
+    sqclaim_lease l;
+    char msg[256];
+    const char *bad[] = {
+        "",
+        "not json",
+        "[1,2]",
+        "{\"sq\":\"a\"}",
+        "{\"sq\":\"bad sq\",\"token\":\"00112233445566778899aabbccddeeff\"}",
+        "{\"sq\":\"a\",\"token\":\"short\"}",
+        "{\"sq\":\"a\",\"token\":\"00112233445566778899AABBCCDDEEFF\"}",
+        "{\"sq\":\"a\",\"token\":\"00112233445566778899aabbccddeeff\",\"fence\":-1}",
+        "{\"sq\":\"a\",\"token\":\"00112233445566778899aabbccddeeff\",\"fence\":1.5}",
+        "{\"sq\":\"a\",\"token\":\"00112233445566778899aabbccddeeff\",\"ttlMs\":1}",
+        "{\"sq\":\"a\",\"token\":\"00112233445566778899aabbccddeeff\",\"bot\":7}",
+        "{\"sq\":\"a\",\"token\":\"00112233445566778899aabbccddeeff\",\"bot\":\"\"}",
+        "{\"sq\":1,\"token\":\"00112233445566778899aabbccddeeff\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        msg[0] = '\0';
+        ck_assert_msg(sqclaim_lease_from_json(bad[i], &l, msg, sizeof msg) == SQCLAIM_EINVAL,
+                      "accepted %s", bad[i]);
+        ck_assert_msg(msg[0] != '\0', "no message for %s", bad[i]);
+    }
+    ck_assert_int_eq(sqclaim_lease_from_json(NULL, &l, NULL, 0), SQCLAIM_EINVAL);
+    ck_assert_int_eq(
+        sqclaim_lease_from_json("{\"sq\":\"a\",\"token\":\"00112233445566778899aabbccddeeff\"}",
+                                &l, msg, sizeof msg),
+        SQCLAIM_OK);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Opening stores                                                       */
+
+START_TEST(open_unknown_backend_lists_available)
+{
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    o.adapter = "postgres";
+    sqclaim_store *s = NULL;
+    ck_assert_int_eq(sqclaim_open(&o, &s), SQCLAIM_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "unknown backend \"postgres\""));
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "available: memory"));
+    /* Every operation on the failed handle repeats the open error. */
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "a", "b", 0, &l, NULL), SQCLAIM_EUNSUPPORTED);
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EUNSUPPORTED);
+    sqclaim_status *st = (sqclaim_status *)&l;
+    ck_assert_int_eq(sqclaim_status_get(s, &st), SQCLAIM_EUNSUPPORTED);
+    ck_assert_ptr_null(st);
+    sqclaim_close(s);
+    sqclaim_close(NULL);
+    ck_assert_str_eq(sqclaim_errmsg(NULL), "out of memory");
+}
+END_TEST
+
+START_TEST(open_from_environment)
+{
+    setenv("SQCLAIM_ADAPTER", "nosuch", 1);
+    sqclaim_store *s = NULL;
+    ck_assert_int_eq(sqclaim_open(NULL, &s), SQCLAIM_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "SQCLAIM_ADAPTER"));
+    sqclaim_close(s);
+    setenv("SQCLAIM_ADAPTER", "memory", 1);
+    ck_assert_int_eq(sqclaim_open(NULL, &s), SQCLAIM_OK);
+    ck_assert_str_eq(sqclaim_adapter(s), "memory");
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    sqclaim_close(s);
+    unsetenv("SQCLAIM_ADAPTER");
+    ck_assert_int_eq(sqclaim_open(NULL, &s), SQCLAIM_OK); /* default: memory */
+    ck_assert_str_eq(sqclaim_adapter(s), "memory");
+    ck_assert(sqclaim_caps(s) & SQCLAIM_CAP_CLOCK);
+    sqclaim_close(s);
+    ck_assert_str_eq(sqclaim_adapters()[0], "memory");
+}
+END_TEST
+
+START_TEST(open_rejects_bad_options)
+{
+    sqclaim_options o;
+    sqclaim_store *s;
+    int cases = 0;
+    for (int k = 0; k < 5; k++) {
+        sqclaim_options_init(&o);
+        o.adapter = "memory";
+        sqclaim_clock broken = {NULL, NULL};
+        switch (k) {
+        case 0: o.timeout_ms = -1; break;
+        case 1: o.connect_timeout_ms = 600001; break;
+        case 2: o.retries = -2; break;
+        case 3: o.retries = 11; break;
+        case 4: o.clock = &broken; break;
+        default: break;
+        }
+        ck_assert_int_eq(sqclaim_open(&o, &s), SQCLAIM_EINVAL);
+        ck_assert(strlen(sqclaim_errmsg(s)) > 10);
+        sqclaim_close(s);
+        cases++;
+    }
+    ck_assert_int_eq(cases, 5);
+    ck_assert_int_eq(sqclaim_open(NULL, NULL), SQCLAIM_EINVAL);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* A scripted backend: each call pops the next planned answer.          */
+
+typedef struct step {
+    sqclaim_rc rc;
+    bool maybe_applied, transient;
+    size_t index;   /* claim: index granted */
+    bool reclaimed; /* claim */
+} step;
+
+static step plan[16];
+static int nplan, calls;
+static char seen_tokens[16][SQCLAIM_TOKEN_LEN + 1];
+
+static sqclaim_rc next(sqb_err *err, size_t *index, bool *reclaimed)
+{
+    ck_assert_int_lt(calls, nplan);
+    step st = plan[calls++];
+    if (index)
+        *index = st.index;
+    if (reclaimed)
+        *reclaimed = st.reclaimed;
+    if (st.rc < 0) {
+        sqb_seterr(err, st.rc, "scripted failure %d", calls);
+        err->maybe_applied = st.maybe_applied;
+        err->transient = st.transient;
+    }
+    return st.rc;
+}
+
+static sqclaim_rc fb_open(const sqclaim_options *o, void **conn, sqb_err *err)
+{
+    (void)o;
+    (void)err;
+    *conn = NULL;
+    return SQCLAIM_OK;
+}
+static void fb_close(void *c) { (void)c; }
+static sqclaim_rc fb_claim(void *c, const sqb_claim_req *req, sqb_claim_res *res, sqb_err *err)
+{
+    (void)c;
+    strcpy(seen_tokens[calls], req->token);
+    res->fence = 9;
+    sqclaim_rc rc = next(err, &res->index, &res->reclaimed);
+    if (rc == SQCLAIM_BUSY) {
+        strcpy(res->holder.bot, "BOT9");
+        res->holder.remaining_ms = 1234;
+    }
+    return rc;
+}
+static sqclaim_rc fb_lease(void *c, const sqb_lease_req *req, sqb_err *err)
+{
+    (void)c;
+    strcpy(seen_tokens[calls], req->token);
+    return next(err, NULL, NULL);
+}
+static sqclaim_rc fb_reserve(void *c, const sqb_reserve_req *req, sqclaim_rows *rows, sqb_err *err)
+{
+    (void)c;
+    rows->start_row = req->hint ? req->hint - 1 : 1; /* deliberately wrong when hinted */
+    rows->count = req->count;
+    return next(err, NULL, NULL);
+}
+static sqclaim_rc fb_status(void *c, sqclaim_status *out, sqb_err *err)
+{
+    (void)c;
+    sqclaim_claim_info ci = {0};
+    strcpy(ci.sq, "zz");
+    sqb_status_add_claim(out, &ci);
+    strcpy(ci.sq, "aa");
+    sqb_status_add_claim(out, &ci);
+    return next(err, NULL, NULL);
+}
+
+static const sqclaim_backend scripted = {
+    .version = SQB_VERSION,
+    .name = "scripted",
+    .summary = "test double for the core's retry logic",
+    .caps = 0,
+    .open = fb_open,
+    .close = fb_close,
+    .claim = fb_claim,
+    .renew = fb_lease,
+    .release = fb_lease,
+    .reserve = fb_reserve,
+    .finish = fb_lease,
+    .status = fb_status,
+};
+
+static sqclaim_store *open_scripted(int retries)
+{
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    o.retries = retries;
+    sqclaim_store *s = NULL;
+    ck_assert_int_eq(sqclaim_open_backend(&scripted, &o, &s), SQCLAIM_OK);
+    nplan = calls = 0;
+    return s;
+}
+
+#define PLAN(...)                                                                                  \
+    do {                                                                                           \
+        step p_[] = {__VA_ARGS__};                                                                 \
+        nplan = (int)(sizeof p_ / sizeof p_[0]);                                                   \
+        memcpy(plan, p_, sizeof p_);                                                               \
+        calls = 0;                                                                                 \
+    } while (0)
+
+START_TEST(retry_ambiguous_claim_with_same_token)
+{
+    sqclaim_store *s = open_scripted(2);
+    PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_OK, .reclaimed = true});
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
+    ck_assert_int_eq(calls, 2);
+    ck_assert_str_eq(seen_tokens[0], seen_tokens[1]);
+    ck_assert_str_eq(seen_tokens[0], l.token);
+    ck_assert(l.flags & SQCLAIM_LEASE_RECLAIMED);
+    ck_assert(sqclaim_may_act(s, &l));
+    sqclaim_stats st;
+    sqclaim_stats_get(s, &st);
+    ck_assert_uint_eq(st.operations, 1);
+    ck_assert_uint_eq(st.retries, 1);
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(ambiguous_claim_exhausted_is_uncertain)
+{
+    sqclaim_store *s = open_scripted(1);
+    PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_EIO, .transient = true});
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EIO);
+    ck_assert(l.flags & SQCLAIM_LEASE_UNCERTAIN);
+    ck_assert_str_eq(l.sq, "sq-1");
+    ck_assert_str_eq(l.token, seen_tokens[0]);
+    ck_assert(!sqclaim_may_act(s, &l));
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "may have been granted"));
+    /* The retry resolves it with the same token. */
+    PLAN({.rc = SQCLAIM_OK, .reclaimed = true});
+    ck_assert_int_eq(sqclaim_claim_retry(s, NULL, 0, &l, NULL), SQCLAIM_OK);
+    ck_assert_str_eq(seen_tokens[0], l.token);
+    ck_assert(!(l.flags & SQCLAIM_LEASE_UNCERTAIN));
+    ck_assert(sqclaim_may_act(s, &l));
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(non_transient_failure_not_retried)
+{
+    sqclaim_store *s = open_scripted(3);
+    PLAN({.rc = SQCLAIM_EAUTH});
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EAUTH);
+    ck_assert_int_eq(calls, 1);
+    ck_assert(!(l.flags & SQCLAIM_LEASE_UNCERTAIN));
+    ck_assert_str_eq(sqclaim_errmsg(s), "claim: scripted failure 1");
+    ck_assert_int_eq(sqclaim_errcode(s), SQCLAIM_EAUTH);
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(transient_failures_retried_then_give_up)
+{
+    sqclaim_store *s = open_scripted(2);
+    PLAN({.rc = SQCLAIM_EIO, .transient = true}, {.rc = SQCLAIM_EIO, .transient = true},
+         {.rc = SQCLAIM_EIO, .transient = true});
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EIO);
+    ck_assert_int_eq(calls, 3);
+    ck_assert(!(l.flags & SQCLAIM_LEASE_UNCERTAIN)); /* never sent: not uncertain */
+    sqclaim_close(s);
+    s = open_scripted(-1); /* retries disabled */
+    PLAN({.rc = SQCLAIM_EIO, .transient = true});
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EIO);
+    ck_assert_int_eq(calls, 1);
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(release_lost_after_ambiguous_is_ok)
+{
+    sqclaim_store *s = open_scripted(2);
+    PLAN({.rc = SQCLAIM_OK});
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
+    PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_LOST});
+    ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_OK);
+    ck_assert(!sqclaim_may_act(s, &l));
+    PLAN({.rc = SQCLAIM_LOST}); /* a plain LOST stays LOST */
+    ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_LOST);
+    PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_LOST});
+    ck_assert_int_eq(sqclaim_finish_rows(s, &l), SQCLAIM_OK);
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(busy_and_bad_backend_answers)
+{
+    sqclaim_store *s = open_scripted(0);
+    PLAN({.rc = SQCLAIM_BUSY});
+    sqclaim_lease l;
+    sqclaim_holder h;
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, &h), SQCLAIM_BUSY);
+    ck_assert_str_eq(h.bot, "BOT9");
+    ck_assert_str_eq(h.sq, "sq-1");
+    ck_assert_str_eq(sqclaim_errmsg(s), "SQ sq-1 is held by bot \"BOT9\" for another 1234 ms");
+    /* An index outside the candidates is a protocol error, not a grant. */
+    PLAN({.rc = SQCLAIM_OK, .index = 5});
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EPROTOCOL);
+    /* LOST to a claim, BUSY to a renewal: protocol errors. */
+    PLAN({.rc = SQCLAIM_LOST});
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EPROTOCOL);
+    PLAN({.rc = SQCLAIM_OK});
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
+    PLAN({.rc = SQCLAIM_BUSY});
+    ck_assert_int_eq(sqclaim_renew(s, &l, 0), SQCLAIM_EPROTOCOL);
+    /* Rows before the hint are refused as a protocol error. */
+    sqclaim_rows rows;
+    PLAN({.rc = SQCLAIM_OK});
+    ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 3, 100, &rows), SQCLAIM_EPROTOCOL);
+    ck_assert_uint_eq(rows.count, 0);
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(status_sorted_and_stamped)
+{
+    sqclaim_store *s = open_scripted(0);
+    PLAN({.rc = SQCLAIM_OK});
+    sqclaim_status *st;
+    ck_assert_int_eq(sqclaim_status_get(s, &st), SQCLAIM_OK);
+    ck_assert_uint_eq(st->nclaims, 2);
+    ck_assert_str_eq(st->claims[0].sq, "aa");
+    ck_assert_str_eq(st->claims[1].sq, "zz");
+    ck_assert_uint_eq(strlen(st->timestamp), SQCLAIM_TIMESTAMP_LEN);
+    sqclaim_status_free(st);
+    sqclaim_status_free(NULL);
+    PLAN({.rc = SQCLAIM_EIO});
+    ck_assert_int_eq(sqclaim_status_get(s, &st), SQCLAIM_EIO);
+    ck_assert_ptr_null(st);
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(clock_without_function_rejected)
+{
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    sqclaim_clock broken = {NULL, NULL};
+    o.clock = &broken;
+    sqclaim_store *s = NULL;
+    ck_assert_int_eq(sqclaim_open_backend(&scripted, &o, &s), SQCLAIM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "now_ns is NULL"));
+    sqclaim_close(s);
+}
+END_TEST
+
+static int64_t fixed_clock(void *ctx) { return *(int64_t *)ctx; }
+
+START_TEST(injected_clock_drives_deadlines)
+{
+    static int64_t now = 1000000000;
+    sqclaim_clock clock = {fixed_clock, &now};
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    o.clock = &clock;
+    sqclaim_store *s = NULL;
+    ck_assert_int_eq(sqclaim_open_backend(&scripted, &o, &s), SQCLAIM_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "injected clock"));
+    sqclaim_close(s);
+    o.adapter = "memory";
+    o.memory_space = "unit-clock";
+    ck_assert_int_eq(sqclaim_open(&o, &s), SQCLAIM_OK);
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 1000, &l, NULL), SQCLAIM_OK);
+    ck_assert_int_eq(l.deadline_ns, now + (1000 - 12) * 1000000LL);
+    ck_assert_int_eq(sqclaim_lease_remaining_ms(s, &l), 988);
+    now += 987 * 1000000LL;
+    ck_assert(sqclaim_may_act(s, &l));
+    now += 1000000LL;
+    ck_assert(!sqclaim_may_act(s, &l));
+    ck_assert_int_eq(sqclaim_lease_remaining_ms(s, &l), 0);
+    /* Another handle on the same space must share the clock. */
+    sqclaim_options o2 = o;
+    o2.clock = NULL;
+    sqclaim_store *s2 = NULL;
+    ck_assert_int_eq(sqclaim_open(&o2, &s2), SQCLAIM_ECONFIG);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s2), "another clock"));
+    sqclaim_close(s2);
+    sqclaim_close(s);
+}
+END_TEST
+
+static Suite *core_suite(void)
+{
+    Suite *s = suite_create("core");
+    TCase *tc = tcase_create("validation");
+    tcase_add_test(tc, check_sq_rules);
+    tcase_add_test(tc, check_bot_rules);
+    tcase_add_test(tc, parse_durations);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("helpers");
+    tcase_add_test(tc, json_quote_escapes);
+    tcase_add_test(tc, timestamps_iso_ms);
+    tcase_add_test(tc, result_codes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("json");
+    tcase_add_test(tc, status_json_rendering);
+    tcase_add_test(tc, error_json_seed_text);
+    tcase_add_test(tc, lease_json_round_trip);
+    tcase_add_test(tc, lease_json_rejects_garbage);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("open");
+    tcase_add_test(tc, open_unknown_backend_lists_available);
+    tcase_add_test(tc, open_from_environment);
+    tcase_add_test(tc, open_rejects_bad_options);
+    tcase_add_test(tc, clock_without_function_rejected);
+    tcase_add_test(tc, injected_clock_drives_deadlines);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("retries");
+    tcase_add_test(tc, retry_ambiguous_claim_with_same_token);
+    tcase_add_test(tc, ambiguous_claim_exhausted_is_uncertain);
+    tcase_add_test(tc, non_transient_failure_not_retried);
+    tcase_add_test(tc, transient_failures_retried_then_give_up);
+    tcase_add_test(tc, release_lost_after_ambiguous_is_ok);
+    tcase_add_test(tc, busy_and_bad_backend_answers);
+    tcase_add_test(tc, status_sorted_and_stamped);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(core_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
