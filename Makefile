@@ -85,9 +85,9 @@ $(LIB_SO): $(LIB_OBJS)
 	ln -sf libsqclaim.so.$(VERSION) $(BUILD)/$(LIB_SONAME)
 	ln -sf libsqclaim.so.$(VERSION) $@
 
-$(BUILD)/sqclaim.pc: Makefile core/module.mk
-	@mkdir -p $(@D)
-	{ echo 'prefix=$(PREFIX)'; \
+# The pkg-config file names the prefix it is installed under.
+define write_pc
+	{ echo 'prefix=$(1)'; \
 	  echo 'libdir=$${prefix}/lib'; \
 	  echo 'includedir=$${prefix}/include'; \
 	  echo; \
@@ -97,11 +97,12 @@ $(BUILD)/sqclaim.pc: Makefile core/module.mk
 	  echo 'Requires.private: $(LIB_PKGS)'; \
 	  echo 'Cflags: -I$${includedir}'; \
 	  echo 'Libs: -L$${libdir} -lsqclaim'; \
-	  echo 'Libs.private: -pthread'; } > $@
+	  echo 'Libs.private: -pthread -lm'; } > $(2)
+endef
 
 .PHONY: all lib deps check check-run install uninstall clean format cppcheck
 all: lib $(PROGRAMS)
-lib: $(LIB_A) $(LIB_SO) $(BUILD)/sqclaim.pc
+lib: $(LIB_A) $(LIB_SO)
 
 # Programs link the static library, so they run from the tree as built.
 PROG_LDLIBS = $(LIB_A) $(PKG_LIBS) -lm
@@ -125,7 +126,7 @@ install: lib $(PROGRAMS)
 	install -m 755 $(LIB_SO).$(VERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libsqclaim.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(LIB_SONAME)
 	ln -sf libsqclaim.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libsqclaim.so
-	install -m 644 $(BUILD)/sqclaim.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/sqclaim.pc
+	$(call write_pc,$(PREFIX),$(DESTDIR)$(PREFIX)/lib/pkgconfig/sqclaim.pc)
 	$(if $(PROGRAMS),install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/)
 
 uninstall:

@@ -1,0 +1,2 @@
+# tests/install/ — the README example against the installed library.
+TESTS += tests/install/readme-example.sh
