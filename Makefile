@@ -47,6 +47,10 @@ SANFLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread -fPIC -MMD -MP $(WARN) $(SANFLAGS) -Icore
 BASE_LDFLAGS := -pthread $(SANFLAGS)
 
+LIB_A := $(BUILD)/libsqclaim.a
+LIB_SO := $(BUILD)/libsqclaim.so
+LIB_SONAME := libsqclaim.so.$(SOMAJOR)
+
 # Filled in by the module.mk files.
 LIB_SRCS :=
 LIB_PKGS := libcjson
@@ -66,9 +70,6 @@ PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS))
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS))
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
-LIB_A := $(BUILD)/libsqclaim.a
-LIB_SO := $(BUILD)/libsqclaim.so
-LIB_SONAME := libsqclaim.so.$(SOMAJOR)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
