@@ -13,7 +13,7 @@ static void show(char *out, size_t outlen, const char *s)
 {
     size_t n = 0;
     size_t i;
-    for (i = 0; s[i] && i < 40 && n + 5 < outlen; i++) {
+    for (i = 0; i < 40 && s[i] && n + 5 < outlen; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
             out[n++] = (char)c;
