@@ -27,7 +27,17 @@
  * Every operation is ONE script run (EVALSHA, falling back to EVAL when
  * the server answers NOSCRIPT, e.g. after a restart or SCRIPT FLUSH), so
  * it costs one round trip in the normal case.  Every key a script touches
- * is passed in KEYS.
+ * is passed in KEYS.  The scripts themselves, with their KEYS, ARGV and
+ * replies, are in scripts.h; docs/redis.md explains them.
+ *
+ * Changes since the first version of this interface (all additive; the
+ * transport interface is unchanged):
+ *   - RP_PREFIX_MAX, the longest key prefix rp_init accepts;
+ *   - rp_server_error(): the mapping of a Redis error reply to an
+ *     sqclaim_rc, for transports that see error replies themselves (e.g.
+ *     an HTTP 400 body, or AUTH during a connect);
+ *   - rp_script_sha(), for tests;
+ *   - the pipeline contract says what replies[] holds after a failure.
  */
 #ifndef SQCLAIM_REDISPROTO_H
 #define SQCLAIM_REDISPROTO_H
@@ -73,7 +83,9 @@ typedef struct rp_transport {
     /* Run one command; *out owned by the caller (rp_reply_free). */
     sqclaim_rc (*command)(void *t, const rp_cmd *cmd, rp_reply **out, sqb_err *err);
     /* Run ncmds commands in one round trip, in order (a pipeline: not
-     * atomic); replies[i] owned by the caller.  Used for status batches. */
+     * atomic); replies[i] owned by the caller.  Used for status batches.
+     * On failure every replies[i] is left NULL (the transport frees what
+     * it had). */
     sqclaim_rc (*pipeline)(void *t, size_t ncmds, const rp_cmd *cmds, rp_reply **replies,
                            sqb_err *err);
 } rp_transport;
@@ -86,6 +98,9 @@ typedef struct rp_conn {
     char prefix[128];
     uint64_t noscript_fallbacks; /* EVAL after NOSCRIPT (for tests/stats) */
 } rp_conn;
+
+/* The longest key prefix accepted. */
+#define RP_PREFIX_MAX 127
 
 /* Initialise (no I/O).  prefix may be NULL.  EINVAL if the prefix is too
  * long or contains bytes that would break a key pattern. */
@@ -102,5 +117,18 @@ sqclaim_rc rp_finish(rp_conn *c, const sqb_lease_req *req, sqb_err *err);
  * pipeline of GET+PTTL per SCAN page). */
 sqclaim_rc rp_status(rp_conn *c, sqclaim_status *out, sqb_err *err);
 sqclaim_rc rp_ping(rp_conn *c, sqb_err *err);
+
+/* Map a Redis error reply's text (text[0..len), e.g. "NOSCRIPT …",
+ * "WRONGPASS …", "LOADING …") to a failure: NOAUTH/WRONGPASS/NOPERM ->
+ * EAUTH; "… limit exceeded" / "max request size" (Upstash) -> EQUOTA;
+ * LOADING/BUSY/TRYAGAIN/MASTERDOWN/CLUSTERDOWN -> ESERVER with transient
+ * set (the server did not run the command); anything else (OOM, READONLY,
+ * script errors) -> ESERVER.  The message carries the server's text.
+ * Returns the code, err filled. */
+sqclaim_rc rp_server_error(const char *text, size_t len, sqb_err *err);
+
+/* SHA-1 (40 hex digits) of script `which` (0 claim, 1 renew, 2 release,
+ * 3 reserve, 4 finish); NULL for any other number.  For tests. */
+const char *rp_script_sha(int which);
 
 #endif

@@ -1,0 +1,544 @@
+/* redis.c — the `redis` backend: the protocol layer (adapters/redisproto)
+ * over one hiredis connection per handle, TCP or unix socket.
+ *
+ * hiredis 0.14 is used for connecting, command formatting and reply
+ * parsing; the bytes are written here with send(MSG_NOSIGNAL), for two
+ * reasons: a write to a connection the server has closed must not raise
+ * SIGPIPE in the bot's process, and the error classification the core's
+ * retry loop needs depends on WHEN a failure happened:
+ *
+ *   - before the request was completely handed to the kernel (connect
+ *     refused or timed out, AUTH failed, a send error): the server cannot
+ *     have run it (a partial command on a connection we then close is
+ *     discarded) -> transient, maybe_applied = false;
+ *   - after it was written (reply timed out, EOF, reset): the server may
+ *     have run it -> maybe_applied = true; the core re-sends the same
+ *     token, which the scripts make idempotent.
+ *
+ * A broken connection is dropped and re-established lazily on the next
+ * call.  Before each request a zero-timeout poll() checks whether the
+ * server has closed an idle connection (restart, idle timeout): that is
+ * found before writing, so it costs a reconnect, not an ambiguous reply.
+ */
+#include "../redisproto/proto.h"
+#include "url.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+
+typedef struct rconn {
+    rp_conn proto;
+    redis_url url;
+    char where[300]; /* "127.0.0.1:6379" or "unix:/path": for messages */
+    int connect_timeout_ms;
+    int timeout_ms;
+    redisContext *ctx; /* NULL: not connected */
+    bool connected_once;
+    uint64_t round_trips, reconnects, ambiguous;
+} rconn;
+
+static struct timeval ms_tv(int ms)
+{
+    struct timeval tv = {ms / 1000, (suseconds_t)(ms % 1000) * 1000};
+    return tv;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void drop(rconn *rc)
+{
+    if (rc->ctx) {
+        redisFree(rc->ctx);
+        rc->ctx = NULL;
+    }
+}
+
+/* Has the server closed (or written unsolicited bytes on) the idle
+ * connection?  Then it cannot be used. */
+static bool stale(const rconn *rc)
+{
+    struct pollfd p = {rc->ctx->fd, POLLIN, 0};
+    int n = poll(&p, 1, 0);
+    if (n == 0)
+        return false;
+    if (n < 0)
+        return errno != EINTR;
+    char b;
+    ssize_t r = recv(rc->ctx->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return false;
+    return true; /* EOF, error, or data nobody asked for */
+}
+
+/* Write all of buf.  OK, or a failure before the request was complete
+ * (never applied). */
+static sqclaim_rc send_all(rconn *rc, const char *buf, size_t len, sqb_err *err)
+{
+    int64_t deadline = mono_ms() + rc->timeout_ms;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(rc->ctx->fd, buf + off, len - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        int e = n < 0 ? errno : EIO;
+        if (e == EINTR)
+            continue;
+        bool timed_out = (e == EAGAIN || e == EWOULDBLOCK) || mono_ms() >= deadline;
+        drop(rc);
+        err->transient = true;
+        if (timed_out)
+            return sqb_seterr(err, SQCLAIM_ETIMEOUT,
+                              "redis %s: could not send the request within %d ms", rc->where,
+                              rc->timeout_ms);
+        return sqb_seterr(err, SQCLAIM_EIO, "redis %s: sending the request failed: %s",
+                          rc->where, strerror(e));
+    }
+    return SQCLAIM_OK;
+}
+
+/* Classify a hiredis read failure (ctx->err set) and drop the connection.
+ * `applied`: a protocol request had been written (ambiguous outcome). */
+static sqclaim_rc read_failed(rconn *rc, int saved_errno, bool applied, sqb_err *err)
+{
+    int kind = rc->ctx->err;
+    char text[128];
+    sqb_strlcpy(text, rc->ctx->errstr, sizeof text);
+    drop(rc);
+    err->transient = true;
+    err->maybe_applied = applied;
+    if (applied)
+        rc->ambiguous++;
+    const char *tail = applied ? "; the request may have been applied" : "";
+    if (kind == REDIS_ERR_IO &&
+        (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK || saved_errno == ETIMEDOUT))
+        return sqb_seterr(err, SQCLAIM_ETIMEOUT, "redis %s: no reply within %d ms%s", rc->where,
+                          rc->timeout_ms, tail);
+    if (kind == REDIS_ERR_EOF)
+        return sqb_seterr(err, SQCLAIM_EIO, "redis %s: the server closed the connection%s",
+                          rc->where, tail);
+    if (kind == REDIS_ERR_OOM)
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "redis %s: out of memory reading the reply%s",
+                          rc->where, tail);
+    if (kind == REDIS_ERR_PROTOCOL)
+        return sqb_seterr(err, SQCLAIM_EPROTOCOL, "redis %s: malformed reply (%s)%s", rc->where,
+                          text, tail);
+    return sqb_seterr(err, SQCLAIM_EIO, "redis %s: %s%s", rc->where, text, tail);
+}
+
+/* hiredis reply -> rp_reply.  0 OK, -1 out of memory, -2 unknown type. */
+static int convert(const redisReply *r, rp_reply **out)
+{
+    *out = NULL;
+    rp_reply *x = NULL;
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+        x = rp_reply_str(RP_STR, r->str ? r->str : "", r->str ? (size_t)r->len : 0);
+        break;
+    case REDIS_REPLY_ERROR:
+        x = rp_reply_str(RP_ERR, r->str ? r->str : "", r->str ? (size_t)r->len : 0);
+        break;
+    case REDIS_REPLY_INTEGER:
+        x = rp_reply_new(RP_INT);
+        if (x)
+            x->integer = r->integer;
+        break;
+    case REDIS_REPLY_NIL: x = rp_reply_new(RP_NIL); break;
+    case REDIS_REPLY_ARRAY:
+        x = rp_reply_new(RP_ARR);
+        if (!x)
+            return -1;
+        if (r->elements > 0) {
+            x->elem = calloc(r->elements, sizeof *x->elem);
+            if (!x->elem) {
+                free(x);
+                return -1;
+            }
+            x->n = r->elements;
+            for (size_t i = 0; i < r->elements; i++) {
+                int c = convert(r->element[i], &x->elem[i]);
+                if (c != 0) {
+                    rp_reply_free(x);
+                    return c;
+                }
+            }
+        }
+        break;
+    default: return -2;
+    }
+    if (!x)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+/* Format cmds into one buffer (*out, *outlen).  OK or ENOMEM. */
+static sqclaim_rc format_all(size_t n, const rp_cmd *cmds, char **out, size_t *outlen,
+                             sqb_err *err)
+{
+    char *all = NULL;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *one = NULL;
+        int len = redisFormatCommandArgv(&one, cmds[i].argc, cmds[i].argv, cmds[i].argvlen);
+        if (len < 0) {
+            free(all);
+            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory formatting a request");
+        }
+        char *grown = realloc(all, total + (size_t)len);
+        if (!grown) {
+            redisFreeCommand(one);
+            free(all);
+            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory formatting a request");
+        }
+        all = grown;
+        memcpy(all + total, one, (size_t)len);
+        total += (size_t)len;
+        redisFreeCommand(one);
+    }
+    *out = all;
+    *outlen = total;
+    return SQCLAIM_OK;
+}
+
+/* Send formatted requests and read n replies.  `applied`: whether a lost
+ * reply leaves the outcome ambiguous (protocol requests) or not (the
+ * AUTH/SELECT handshake).  On failure every replies[i] is NULL. */
+static sqclaim_rc exchange(rconn *rc, const char *buf, size_t len, size_t n, rp_reply **replies,
+                           bool applied, sqb_err *err)
+{
+    sqclaim_rc r = send_all(rc, buf, len, err);
+    if (r != SQCLAIM_OK)
+        return r;
+    rc->round_trips++;
+    for (size_t i = 0; i < n; i++) {
+        void *raw = NULL;
+        errno = 0;
+        int got = redisGetReply(rc->ctx, &raw);
+        int saved = errno;
+        if (got != REDIS_OK || !raw) {
+            for (size_t k = 0; k < i; k++) {
+                rp_reply_free(replies[k]);
+                replies[k] = NULL;
+            }
+            if (got == REDIS_OK) /* no reply without an error: cannot happen */
+                rc->ctx->err = REDIS_ERR_OTHER;
+            return read_failed(rc, saved, applied, err);
+        }
+        int c = convert(raw, &replies[i]);
+        freeReplyObject(raw);
+        if (c != 0) {
+            for (size_t k = 0; k < i; k++) {
+                rp_reply_free(replies[k]);
+                replies[k] = NULL;
+            }
+            /* The rest of the replies are still on the wire: resync by
+             * reconnecting. */
+            drop(rc);
+            err->maybe_applied = applied;
+            if (applied)
+                rc->ambiguous++;
+            if (c == -1)
+                return sqb_seterr(err, SQCLAIM_ENOMEM, "redis %s: out of memory reading a reply",
+                                  rc->where);
+            return sqb_seterr(err, SQCLAIM_EPROTOCOL, "redis %s: reply of an unknown type",
+                              rc->where);
+        }
+    }
+    return SQCLAIM_OK;
+}
+
+/* AUTH and SELECT in one round trip. */
+static sqclaim_rc handshake(rconn *rc, sqb_err *err)
+{
+    rp_cmd cmds[2];
+    size_t n = 0;
+    const char *auth[3];
+    size_t authlen[3];
+    char dbtext[16];
+    const char *sel[2] = {"SELECT", dbtext};
+    size_t sellen[2] = {6, 0};
+    if (rc->url.password[0]) {
+        int k = 0;
+        auth[k] = "AUTH";
+        authlen[k++] = 4;
+        if (rc->url.user[0]) {
+            auth[k] = rc->url.user;
+            authlen[k++] = strlen(rc->url.user);
+        }
+        auth[k] = rc->url.password;
+        authlen[k++] = strlen(rc->url.password);
+        cmds[n++] = (rp_cmd){k, auth, authlen};
+    }
+    if (rc->url.db != 0) {
+        snprintf(dbtext, sizeof dbtext, "%d", rc->url.db);
+        sellen[1] = strlen(dbtext);
+        cmds[n++] = (rp_cmd){2, sel, sellen};
+    }
+    if (n == 0)
+        return SQCLAIM_OK;
+    char *buf = NULL;
+    size_t len = 0;
+    sqclaim_rc r = format_all(n, cmds, &buf, &len, err);
+    if (r != SQCLAIM_OK)
+        return r;
+    rp_reply *replies[2] = {NULL, NULL};
+    r = exchange(rc, buf, len, n, replies, false, err);
+    if (buf)
+        memset(buf, 0, len); /* it held the password */
+    free(buf);
+    if (r != SQCLAIM_OK)
+        return r;
+    size_t i = 0;
+    if (rc->url.password[0]) {
+        const rp_reply *a = replies[i++];
+        if (a->type == RP_ERR) {
+            char detail[200];
+            sqb_strlcpy(detail, a->str, sizeof detail);
+            r = sqb_seterr(err, SQCLAIM_EAUTH,
+                           "redis %s: authentication failed (check the user and password in "
+                           "the URL): %s",
+                           rc->where, detail);
+        }
+    }
+    if (r == SQCLAIM_OK && rc->url.db != 0) {
+        const rp_reply *s = replies[i];
+        if (s->type == RP_ERR) {
+            if (strncmp(s->str, "NOAUTH", 6) == 0) {
+                r = rp_server_error(s->str, s->len, err);
+            } else {
+                char detail[200];
+                sqb_strlcpy(detail, s->str, sizeof detail);
+                r = sqb_seterr(err, SQCLAIM_ECONFIG, "redis %s: SELECT %d failed: %s", rc->where,
+                               rc->url.db, detail);
+            }
+        }
+    }
+    rp_reply_free(replies[0]);
+    rp_reply_free(replies[1]);
+    if (r != SQCLAIM_OK) {
+        err->transient = false;
+        drop(rc);
+    }
+    return r;
+}
+
+static sqclaim_rc connect_now(rconn *rc, sqb_err *err)
+{
+    struct timeval tv = ms_tv(rc->connect_timeout_ms);
+    errno = 0;
+    redisContext *ctx = rc->url.is_unix ? redisConnectUnixWithTimeout(rc->url.path, tv)
+                                        : redisConnectWithTimeout(rc->url.host, rc->url.port, tv);
+    int saved = errno;
+    if (!ctx)
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "redis %s: out of memory connecting", rc->where);
+    if (ctx->err) {
+        char text[128];
+        sqb_strlcpy(text, ctx->errstr, sizeof text);
+        redisFree(ctx);
+        err->transient = true;
+        if (saved == ETIMEDOUT || strstr(text, "timed out"))
+            return sqb_seterr(err, SQCLAIM_ETIMEOUT, "redis %s: could not connect within %d ms",
+                              rc->where, rc->connect_timeout_ms);
+        return sqb_seterr(err, SQCLAIM_EIO, "redis %s: could not connect: %s", rc->where, text);
+    }
+    if (redisSetTimeout(ctx, ms_tv(rc->timeout_ms)) != REDIS_OK) {
+        redisFree(ctx);
+        err->transient = true;
+        return sqb_seterr(err, SQCLAIM_EIO, "redis %s: could not set the socket timeout",
+                          rc->where);
+    }
+    if (!rc->url.is_unix)
+        (void)redisEnableKeepAlive(ctx); /* find dead peers of idle handles */
+    rc->ctx = ctx;
+    sqclaim_rc r = handshake(rc, err);
+    if (r != SQCLAIM_OK)
+        return r;
+    if (rc->connected_once)
+        rc->reconnects++;
+    rc->connected_once = true;
+    return SQCLAIM_OK;
+}
+
+static sqclaim_rc ensure(rconn *rc, sqb_err *err)
+{
+    if (rc->ctx && stale(rc))
+        drop(rc);
+    if (rc->ctx)
+        return SQCLAIM_OK;
+    return connect_now(rc, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* The transport for the protocol layer                                 */
+
+static sqclaim_rc t_pipeline(void *t, size_t n, const rp_cmd *cmds, rp_reply **replies,
+                             sqb_err *err)
+{
+    rconn *rc = t;
+    for (size_t i = 0; i < n; i++)
+        replies[i] = NULL;
+    if (n == 0)
+        return SQCLAIM_OK;
+    sqclaim_rc r = ensure(rc, err);
+    if (r != SQCLAIM_OK)
+        return r;
+    char *buf = NULL;
+    size_t len = 0;
+    r = format_all(n, cmds, &buf, &len, err);
+    if (r != SQCLAIM_OK)
+        return r;
+    r = exchange(rc, buf, len, n, replies, true, err);
+    free(buf);
+    return r;
+}
+
+static sqclaim_rc t_command(void *t, const rp_cmd *cmd, rp_reply **out, sqb_err *err)
+{
+    *out = NULL;
+    return t_pipeline(t, 1, cmd, out, err);
+}
+
+static const rp_transport hiredis_transport = {
+    .command = t_command,
+    .pipeline = t_pipeline,
+};
+
+/* ------------------------------------------------------------------ */
+/* Backend                                                              */
+
+static sqclaim_rc redis_open(const sqclaim_options *opts, void **out, sqb_err *err)
+{
+    *out = NULL;
+    const char *url = opts->redis_url && *opts->redis_url ? opts->redis_url : NULL;
+    const char *source = "the redis_url option";
+    if (!url) {
+        url = sqb_getenv("REDIS_URL");
+        source = "$REDIS_URL";
+    }
+    if (!url) {
+        url = "redis://127.0.0.1:6379";
+        source = "the default URL";
+    }
+    const char *prefix = opts->key_prefix;
+    const char *prefix_source = "the key_prefix option";
+    if (!prefix) {
+        prefix = sqb_getenv("SQCLAIM_KEY_PREFIX");
+        prefix_source = "$SQCLAIM_KEY_PREFIX";
+    }
+    rconn *rc = calloc(1, sizeof *rc);
+    if (!rc)
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+    sqclaim_rc r = redis_url_parse(url, source, &rc->url, err);
+    if (r != SQCLAIM_OK) {
+        memset(rc, 0, sizeof *rc);
+        free(rc);
+        return r;
+    }
+    r = rp_init(&rc->proto, &hiredis_transport, rc, prefix, err);
+    if (r != SQCLAIM_OK) {
+        char msg[sizeof err->msg];
+        sqb_strlcpy(msg, err->msg, sizeof msg);
+        sqb_seterr(err, SQCLAIM_ECONFIG, "invalid key prefix in %s: %s", prefix_source, msg);
+        memset(rc, 0, sizeof *rc);
+        free(rc);
+        return SQCLAIM_ECONFIG;
+    }
+    if (rc->url.is_unix)
+        snprintf(rc->where, sizeof rc->where, "unix:%s", rc->url.path);
+    else if (strchr(rc->url.host, ':'))
+        snprintf(rc->where, sizeof rc->where, "[%s]:%d", rc->url.host, rc->url.port);
+    else
+        snprintf(rc->where, sizeof rc->where, "%s:%d", rc->url.host, rc->url.port);
+    rc->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 2000;
+    rc->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 5000;
+    *out = rc;
+    return SQCLAIM_OK;
+}
+
+static void redis_close(void *conn)
+{
+    rconn *rc = conn;
+    if (!rc)
+        return;
+    drop(rc);
+    memset(rc, 0, sizeof *rc); /* the password */
+    free(rc);
+}
+
+static sqclaim_rc redis_ping(void *conn, sqb_err *err)
+{
+    return rp_ping(&((rconn *)conn)->proto, err);
+}
+
+static sqclaim_rc redis_claim(void *conn, const sqb_claim_req *req, sqb_claim_res *res,
+                              sqb_err *err)
+{
+    return rp_claim(&((rconn *)conn)->proto, req, res, err);
+}
+
+static sqclaim_rc redis_renew(void *conn, const sqb_lease_req *req, sqb_err *err)
+{
+    return rp_renew(&((rconn *)conn)->proto, req, err);
+}
+
+static sqclaim_rc redis_release(void *conn, const sqb_lease_req *req, sqb_err *err)
+{
+    return rp_release(&((rconn *)conn)->proto, req, err);
+}
+
+static sqclaim_rc redis_reserve(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows,
+                                sqb_err *err)
+{
+    return rp_reserve(&((rconn *)conn)->proto, req, rows, err);
+}
+
+static sqclaim_rc redis_finish(void *conn, const sqb_lease_req *req, sqb_err *err)
+{
+    return rp_finish(&((rconn *)conn)->proto, req, err);
+}
+
+static sqclaim_rc redis_status(void *conn, sqclaim_status *out, sqb_err *err)
+{
+    return rp_status(&((rconn *)conn)->proto, out, err);
+}
+
+static void redis_stats(void *conn, sqclaim_stats *out)
+{
+    const rconn *rc = conn;
+    out->round_trips = rc->round_trips;
+    out->reconnects = rc->reconnects;
+    out->ambiguous = rc->ambiguous;
+}
+
+const sqclaim_backend sqclaim_backend_redis = {
+    .version = SQB_VERSION,
+    .name = "redis",
+    .summary = "a Redis server (hiredis; redis://host:port[/db] or unix:///path)",
+    .caps = SQCLAIM_CAP_CROSS_PROCESS | SQCLAIM_CAP_PERSISTENT | SQCLAIM_CAP_FOREIGN |
+            SQCLAIM_CAP_STATS,
+    .open = redis_open,
+    .close = redis_close,
+    .ping = redis_ping,
+    .claim = redis_claim,
+    .renew = redis_renew,
+    .release = redis_release,
+    .reserve = redis_reserve,
+    .finish = redis_finish,
+    .status = redis_status,
+    .stats = redis_stats,
+};

@@ -1,0 +1,834 @@
+/* proto.c — the claim protocol over Redis commands; see proto.h.
+ *
+ * Every operation builds one EVALSHA (script SHA-1s are computed here, so
+ * no SCRIPT LOAD round trip is ever needed), sends it through the
+ * transport, falls back to EVAL with the script text if the server answers
+ * NOSCRIPT, and decodes the reply with full validation: a reply of any
+ * unexpected shape is SQCLAIM_EPROTOCOL with a message saying what came
+ * back, never a crash and never a guess. */
+#include "proto.h"
+
+#include "scripts.h"
+#include "sha1.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Replies                                                              */
+
+rp_reply *rp_reply_new(rp_type type)
+{
+    rp_reply *r = calloc(1, sizeof *r);
+    if (r)
+        r->type = type;
+    return r;
+}
+
+rp_reply *rp_reply_str(rp_type type, const char *s, size_t len)
+{
+    rp_reply *r = rp_reply_new(type);
+    if (!r)
+        return NULL;
+    r->str = malloc(len + 1);
+    if (!r->str) {
+        free(r);
+        return NULL;
+    }
+    if (len)
+        memcpy(r->str, s, len);
+    r->str[len] = '\0';
+    r->len = len;
+    return r;
+}
+
+void rp_reply_free(rp_reply *r)
+{
+    if (!r)
+        return;
+    if (r->elem) {
+        for (size_t i = 0; i < r->n; i++)
+            rp_reply_free(r->elem[i]);
+        free(r->elem);
+    }
+    free(r->str);
+    free(r);
+}
+
+/* Describe a reply's shape for an error message (untrusted text shown
+ * printable and short). */
+static void shape(const rp_reply *r, char *buf, size_t len)
+{
+    if (!r) {
+        snprintf(buf, len, "no reply");
+        return;
+    }
+    switch (r->type) {
+    case RP_NIL: snprintf(buf, len, "nil"); return;
+    case RP_INT: snprintf(buf, len, "integer %lld", r->integer); return;
+    case RP_ARR: snprintf(buf, len, "an array of %zu elements", r->n); return;
+    case RP_STR:
+    case RP_ERR: {
+        char shown[48];
+        size_t k = 0;
+        for (size_t i = 0; r->str && i < r->len && k + 1 < sizeof shown && i < 40; i++) {
+            unsigned char ch = (unsigned char)r->str[i];
+            shown[k++] = (ch >= 0x20 && ch < 0x7f && ch != '"') ? (char)ch : '?';
+        }
+        shown[k] = '\0';
+        snprintf(buf, len, "%s \"%s%s\"", r->type == RP_STR ? "string" : "error", shown,
+                 r->len > 40 ? "..." : "");
+        return;
+    }
+    }
+    snprintf(buf, len, "a reply of unknown type %d", (int)r->type);
+}
+
+static sqclaim_rc bad_reply(sqb_err *err, const char *what, const rp_reply *r, const char *why)
+{
+    char sh[96];
+    shape(r, sh, sizeof sh);
+    return sqb_seterr(err, SQCLAIM_EPROTOCOL, "unexpected reply to %s: %s (%s)", what, sh, why);
+}
+
+static bool is_int(const rp_reply *r) { return r && r->type == RP_INT; }
+
+static bool starts_with(const char *s, size_t len, const char *word)
+{
+    size_t wl = strlen(word);
+    return s && len >= wl && memcmp(s, word, wl) == 0 && (len == wl || s[wl] == ' ');
+}
+
+sqclaim_rc rp_server_error(const char *text, size_t len, sqb_err *err)
+{
+    char shown[200];
+    size_t k = 0;
+    for (size_t i = 0; text && i < len && k + 1 < sizeof shown; i++) {
+        unsigned char ch = (unsigned char)text[i];
+        shown[k++] = (ch >= 0x20 && ch != 0x7f) ? (char)ch : ' ';
+    }
+    shown[k] = '\0';
+    err->transient = false;
+    if (starts_with(text, len, "NOAUTH"))
+        return sqb_seterr(err, SQCLAIM_EAUTH,
+                          "the server requires a password (put it in the URL): %s", shown);
+    if (starts_with(text, len, "WRONGPASS") || starts_with(text, len, "NOPERM"))
+        return sqb_seterr(err, SQCLAIM_EAUTH, "the server refused our credentials: %s", shown);
+    if (strstr(shown, "limit exceeded") || strstr(shown, "max request size"))
+        return sqb_seterr(err, SQCLAIM_EQUOTA, "the service's limit was hit: %s", shown);
+    if (starts_with(text, len, "LOADING") || starts_with(text, len, "BUSY") ||
+        starts_with(text, len, "TRYAGAIN") || starts_with(text, len, "MASTERDOWN") ||
+        starts_with(text, len, "CLUSTERDOWN")) {
+        /* The server did not run the command; asking again later helps. */
+        err->transient = true;
+        return sqb_seterr(err, SQCLAIM_ESERVER, "server temporarily unavailable: %s", shown);
+    }
+    return sqb_seterr(err, SQCLAIM_ESERVER, "server error: %s", shown);
+}
+
+/* ------------------------------------------------------------------ */
+/* Scripts                                                              */
+
+enum { S_CLAIM, S_RENEW, S_RELEASE, S_RESERVE, S_FINISH, S_COUNT };
+
+static const struct {
+    const char *name;
+    const char *text;
+    size_t len;
+} scripts[S_COUNT] = {
+    {"the claim script", rp_lua_claim, sizeof rp_lua_claim - 1},
+    {"the renew script", rp_lua_renew, sizeof rp_lua_renew - 1},
+    {"the release script", rp_lua_release, sizeof rp_lua_release - 1},
+    {"the reserve script", rp_lua_reserve, sizeof rp_lua_reserve - 1},
+    {"the finish script", rp_lua_finish, sizeof rp_lua_finish - 1},
+};
+
+static char script_sha[S_COUNT][41];
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+
+static void compute_shas(void)
+{
+    for (int i = 0; i < S_COUNT; i++)
+        rp_sha1_hex(scripts[i].text, scripts[i].len, script_sha[i]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Command building                                                     */
+
+/* EVALSHA sha numkeys + at most MAX_CANDIDATES + 1 keys + a few args. */
+#define RP_MAX_ARGS (SQCLAIM_MAX_CANDIDATES + 16)
+
+typedef struct cmdb {
+    int argc;
+    const char *argv[RP_MAX_ARGS];
+    size_t len[RP_MAX_ARGS];
+    char *buf; /* arena for the arguments we format; never reallocated, so
+                  argv pointers into it stay valid */
+    size_t used, cap;
+    bool overflow;
+} cmdb;
+
+static bool cmdb_init(cmdb *b, size_t cap)
+{
+    b->argc = 0;
+    b->used = 0;
+    b->cap = cap;
+    b->overflow = false;
+    b->buf = malloc(cap);
+    return b->buf != NULL;
+}
+
+static void cmdb_free(cmdb *b)
+{
+    free(b->buf);
+    b->buf = NULL;
+}
+
+/* Add a borrowed argument (must outlive the command). */
+static void cmdb_add(cmdb *b, const char *s, size_t len)
+{
+    if (b->argc >= RP_MAX_ARGS) {
+        b->overflow = true;
+        return;
+    }
+    b->argv[b->argc] = s;
+    b->len[b->argc] = len;
+    b->argc++;
+}
+
+static void cmdb_addf(cmdb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Add an argument formatted into the arena. */
+static void cmdb_addf(cmdb *b, const char *fmt, ...)
+{
+    size_t room = b->cap - b->used;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->buf + b->used, room, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= room) {
+        b->overflow = true;
+        return;
+    }
+    cmdb_add(b, b->buf + b->used, (size_t)n);
+    b->used += (size_t)n + 1;
+}
+
+/* Start an EVALSHA: the numkeys slot is filled by cmdb_keys_done(). */
+static void cmdb_eval(cmdb *b, int script)
+{
+    cmdb_add(b, "EVALSHA", 7);
+    cmdb_add(b, script_sha[script], 40);
+    cmdb_add(b, "", 0); /* numkeys, set later */
+}
+
+static void cmdb_keys_done(cmdb *b)
+{
+    int nkeys = b->argc - 3;
+    size_t room = b->cap - b->used;
+    int n = snprintf(b->buf + b->used, room, "%d", nkeys);
+    if (n < 0 || (size_t)n >= room) {
+        b->overflow = true;
+        return;
+    }
+    b->argv[2] = b->buf + b->used;
+    b->len[2] = (size_t)n;
+    b->used += (size_t)n + 1;
+}
+
+static void cmdb_key(cmdb *b, const rp_conn *c, const char *kind, const char *id)
+{
+    cmdb_addf(b, "%s%s%s", c->prefix, kind, id);
+}
+
+static size_t arena_size(const rp_conn *c, size_t nkeys)
+{
+    /* Keys: prefix + "refund:" + id; values: the JSON heads with a bot id
+     * of at most 64 bytes, each escaped to at most 6. */
+    return (nkeys + 4) * (strlen(c->prefix) + 16 + SQCLAIM_SQ_MAX) + 6 * SQCLAIM_BOT_MAX + 1024;
+}
+
+/* Run a script built in b: EVALSHA, then EVAL after NOSCRIPT.  OK with a
+ * reply that is not an error, or a failure. */
+static sqclaim_rc run_script(rp_conn *c, int script, cmdb *b, rp_reply **out, sqb_err *err)
+{
+    *out = NULL;
+    if (b->overflow)
+        return sqb_seterr(err, SQCLAIM_EINVAL, "request for %s too large to build",
+                          scripts[script].name);
+    rp_cmd cmd = {b->argc, b->argv, b->len};
+    rp_reply *r = NULL;
+    sqclaim_rc rc = c->tp->command(c->t, &cmd, &r, err);
+    if (rc != SQCLAIM_OK)
+        return rc;
+    if (!r)
+        return sqb_seterr(err, SQCLAIM_EPROTOCOL, "transport returned no reply");
+    if (r->type == RP_ERR && starts_with(r->str, r->len, "NOSCRIPT")) {
+        /* The server does not know the script (restart, SCRIPT FLUSH,
+         * failover): send its text once; that also caches it again. */
+        rp_reply_free(r);
+        r = NULL;
+        c->noscript_fallbacks++;
+        b->argv[0] = "EVAL";
+        b->len[0] = 4;
+        b->argv[1] = scripts[script].text;
+        b->len[1] = scripts[script].len;
+        rc = c->tp->command(c->t, &cmd, &r, err);
+        b->argv[0] = "EVALSHA";
+        b->len[0] = 7;
+        b->argv[1] = script_sha[script];
+        b->len[1] = 40;
+        if (rc != SQCLAIM_OK)
+            return rc;
+        if (!r)
+            return sqb_seterr(err, SQCLAIM_EPROTOCOL, "transport returned no reply");
+    }
+    if (r->type == RP_ERR) {
+        rc = rp_server_error(r->str, r->len, err);
+        rp_reply_free(r);
+        return rc;
+    }
+    *out = r;
+    return SQCLAIM_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Init and ping                                                        */
+
+sqclaim_rc rp_init(rp_conn *c, const rp_transport *tp, void *t, const char *prefix, sqb_err *err)
+{
+    pthread_once(&sha_once, compute_shas);
+    memset(c, 0, sizeof *c);
+    c->tp = tp;
+    c->t = t;
+    if (!prefix)
+        prefix = "";
+    size_t len = strlen(prefix);
+    if (len > RP_PREFIX_MAX)
+        return sqb_seterr(err, SQCLAIM_EINVAL, "key prefix too long: %zu bytes, at most %d", len,
+                          RP_PREFIX_MAX);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)prefix[i];
+        if (ch < 0x20 || ch == 0x7f)
+            return sqb_seterr(err, SQCLAIM_EINVAL,
+                              "key prefix contains a control character (byte %zu)", i + 1);
+    }
+    memcpy(c->prefix, prefix, len + 1);
+    return SQCLAIM_OK;
+}
+
+const char *rp_script_sha(int which)
+{
+    pthread_once(&sha_once, compute_shas);
+    return which >= 0 && which < S_COUNT ? script_sha[which] : NULL;
+}
+
+sqclaim_rc rp_ping(rp_conn *c, sqb_err *err)
+{
+    const char *argv[] = {"PING"};
+    const size_t len[] = {4};
+    rp_cmd cmd = {1, argv, len};
+    rp_reply *r = NULL;
+    sqclaim_rc rc = c->tp->command(c->t, &cmd, &r, err);
+    if (rc != SQCLAIM_OK)
+        return rc;
+    if (r && r->type == RP_ERR)
+        rc = rp_server_error(r->str, r->len, err);
+    else if (!r || r->type != RP_STR || strcmp(r->str, "PONG") != 0)
+        rc = bad_reply(err, "PING", r, "expected PONG");
+    rp_reply_free(r);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Claim                                                                */
+
+/* Copy a holder's bot id, cut at a UTF-8 character boundary if long. */
+static void copy_bot(char *dst, const char *src, size_t srclen)
+{
+    size_t n = srclen < SQCLAIM_BOT_MAX ? srclen : SQCLAIM_BOT_MAX;
+    if (n < srclen)
+        while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+            n--;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+sqclaim_rc rp_claim(rp_conn *c, const sqb_claim_req *req, sqb_claim_res *res, sqb_err *err)
+{
+    if (req->n < 1 || req->n > SQCLAIM_MAX_CANDIDATES)
+        return sqb_seterr(err, SQCLAIM_EINVAL, "claim needs 1 to %d candidates",
+                          SQCLAIM_MAX_CANDIDATES);
+    cmdb b;
+    if (!cmdb_init(&b, arena_size(c, req->n + 1)))
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+    char qbot[SQCLAIM_BOT_MAX * 6 + 3], qts[SQCLAIM_TIMESTAMP_LEN * 6 + 3];
+    sqb_json_quote(qbot, sizeof qbot, req->bot);
+    sqb_json_quote(qts, sizeof qts, req->timestamp);
+
+    cmdb_eval(&b, S_CLAIM);
+    cmdb_addf(&b, "%ssqclaim:fence", c->prefix);
+    for (size_t i = 0; i < req->n; i++)
+        cmdb_key(&b, c, "sq:", req->sqs[i]);
+    cmdb_keys_done(&b);
+    cmdb_add(&b, req->token, strlen(req->token));
+    cmdb_addf(&b, "%" PRId64, req->ttl_ms);
+    cmdb_addf(&b, "{\"botId\":%s,\"timestamp\":%s,\"status\":\"CLAIMING\",\"token\":\"%s\",\"fence\":",
+              qbot, qts, req->token);
+
+    rp_reply *r = NULL;
+    sqclaim_rc rc = run_script(c, S_CLAIM, &b, &r, err);
+    cmdb_free(&b);
+    if (rc != SQCLAIM_OK)
+        return rc;
+
+    const char *what = scripts[S_CLAIM].name;
+    if (r->type != RP_ARR || r->n < 1 || !is_int(r->elem[0])) {
+        rc = bad_reply(err, what, r, "expected an array starting with a status code");
+    } else if (r->elem[0]->integer == 1) {
+        if (r->n != 5 || !is_int(r->elem[1]) || !is_int(r->elem[2]) || !is_int(r->elem[3]) ||
+            !is_int(r->elem[4])) {
+            rc = bad_reply(err, what, r, "a grant must be 5 integers");
+        } else if (r->elem[1]->integer < 0 || (size_t)r->elem[1]->integer >= req->n) {
+            rc = sqb_seterr(err, SQCLAIM_EPROTOCOL,
+                            "unexpected reply to %s: granted candidate %lld of %zu", what,
+                            r->elem[1]->integer, req->n);
+        } else if (r->elem[2]->integer < 1) {
+            rc = sqb_seterr(err, SQCLAIM_EPROTOCOL,
+                            "the stored claim carries our token but no valid fence (%lld)",
+                            r->elem[2]->integer);
+        } else if (r->elem[4]->integer != 0 && r->elem[4]->integer != 1) {
+            rc = bad_reply(err, what, r, "reclaimed flag must be 0 or 1");
+        } else if (r->elem[3]->integer < -1) {
+            rc = sqb_seterr(err, SQCLAIM_EPROTOCOL,
+                            "unexpected reply to %s: remaining time %lld ms", what,
+                            r->elem[3]->integer);
+        } else {
+            res->index = (size_t)r->elem[1]->integer;
+            res->fence = (uint64_t)r->elem[2]->integer;
+            res->ttl_ms = r->elem[3]->integer;
+            res->reclaimed = r->elem[4]->integer == 1;
+            rc = SQCLAIM_OK;
+        }
+    } else if (r->elem[0]->integer == 2) {
+        if (r->n != 3 || r->elem[1]->type != RP_STR || !is_int(r->elem[2])) {
+            rc = bad_reply(err, what, r, "BUSY must be {2, botId, pttl}");
+        } else {
+            copy_bot(res->holder.bot, r->elem[1]->str, r->elem[1]->len);
+            res->holder.remaining_ms = r->elem[2]->integer >= 0 ? r->elem[2]->integer : -1;
+            rc = SQCLAIM_BUSY;
+        }
+    } else {
+        rc = bad_reply(err, what, r, "unknown status code");
+    }
+    rp_reply_free(r);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Renew, release, finish                                               */
+
+static sqclaim_rc lease_op(rp_conn *c, int script, const sqb_lease_req *req, bool with_ttl,
+                           sqb_err *err)
+{
+    cmdb b;
+    if (!cmdb_init(&b, arena_size(c, 2)))
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+    cmdb_eval(&b, script);
+    cmdb_key(&b, c, "sq:", req->sq);
+    cmdb_key(&b, c, "refund:", req->sq);
+    cmdb_keys_done(&b);
+    cmdb_add(&b, req->token, strlen(req->token));
+    if (with_ttl)
+        cmdb_addf(&b, "%" PRId64, req->ttl_ms);
+    rp_reply *r = NULL;
+    sqclaim_rc rc = run_script(c, script, &b, &r, err);
+    cmdb_free(&b);
+    if (rc != SQCLAIM_OK)
+        return rc;
+    if (is_int(r) && r->integer == 1)
+        rc = SQCLAIM_OK;
+    else if (is_int(r) && r->integer == 0)
+        rc = SQCLAIM_LOST;
+    else
+        rc = bad_reply(err, scripts[script].name, r, "expected 1 or 0");
+    rp_reply_free(r);
+    return rc;
+}
+
+sqclaim_rc rp_renew(rp_conn *c, const sqb_lease_req *req, sqb_err *err)
+{
+    return lease_op(c, S_RENEW, req, true, err);
+}
+
+sqclaim_rc rp_release(rp_conn *c, const sqb_lease_req *req, sqb_err *err)
+{
+    return lease_op(c, S_RELEASE, req, false, err);
+}
+
+sqclaim_rc rp_finish(rp_conn *c, const sqb_lease_req *req, sqb_err *err)
+{
+    return lease_op(c, S_FINISH, req, false, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reserve                                                              */
+
+sqclaim_rc rp_reserve(rp_conn *c, const sqb_reserve_req *req, sqclaim_rows *rows, sqb_err *err)
+{
+    cmdb b;
+    if (!cmdb_init(&b, arena_size(c, 3)))
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+    char qbot[SQCLAIM_BOT_MAX * 6 + 3], qts[SQCLAIM_TIMESTAMP_LEN * 6 + 3];
+    sqb_json_quote(qbot, sizeof qbot, req->bot);
+    sqb_json_quote(qts, sizeof qts, req->timestamp);
+    cmdb_eval(&b, S_RESERVE);
+    cmdb_key(&b, c, "sq:", req->sq);
+    cmdb_key(&b, c, "refund:", req->sq);
+    cmdb_addf(&b, "%ssqclaim:rowcursor", c->prefix);
+    cmdb_keys_done(&b);
+    cmdb_add(&b, req->token, strlen(req->token));
+    cmdb_addf(&b, "%" PRIu32, req->count);
+    cmdb_addf(&b, "%" PRIu64, req->hint);
+    cmdb_addf(&b, "{\"botId\":%s,\"startRow\":", qbot);
+    cmdb_addf(&b,
+              ",\"rowCount\":%" PRIu32 ",\"status\":\"WRITING\",\"timestamp\":%s,\"token\":\"%s\","
+              "\"fence\":",
+              req->count, qts, req->token);
+    rp_reply *r = NULL;
+    sqclaim_rc rc = run_script(c, S_RESERVE, &b, &r, err);
+    cmdb_free(&b);
+    if (rc != SQCLAIM_OK)
+        return rc;
+    const char *what = scripts[S_RESERVE].name;
+    if (r->type != RP_ARR || r->n < 1 || !is_int(r->elem[0])) {
+        rc = bad_reply(err, what, r, "expected an array starting with a status code");
+    } else if (r->elem[0]->integer == 1) {
+        if (r->n != 4 || !is_int(r->elem[1]) || !is_int(r->elem[2]) || !is_int(r->elem[3]))
+            rc = bad_reply(err, what, r, "a reservation must be 4 integers");
+        else if (r->elem[1]->integer < 1 || r->elem[2]->integer != (long long)req->count)
+            rc = sqb_seterr(err, SQCLAIM_EPROTOCOL,
+                            "unexpected reply to %s: rows %lld+%lld for a request of %" PRIu32,
+                            what, r->elem[1]->integer, r->elem[2]->integer, req->count);
+        else if (r->elem[3]->integer < 1)
+            rc = sqb_seterr(err, SQCLAIM_EPROTOCOL,
+                            "the stored claim or reservation carries our token but no valid "
+                            "fence (%lld)",
+                            r->elem[3]->integer);
+        else {
+            rows->start_row = (uint64_t)r->elem[1]->integer;
+            rows->count = req->count;
+            rows->fence = (uint64_t)r->elem[3]->integer;
+            rc = SQCLAIM_OK;
+        }
+    } else if (r->elem[0]->integer == 0 && r->n == 1) {
+        rc = SQCLAIM_LOST;
+    } else if (r->elem[0]->integer == 2 && r->n == 1) {
+        rc = SQCLAIM_BUSY;
+    } else {
+        rc = bad_reply(err, what, r, "unknown status code or length");
+    }
+    rp_reply_free(r);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Status                                                               */
+
+#define SCAN_COUNT "200"
+
+/* Escape the glob characters of the prefix for SCAN MATCH. */
+static void match_pattern(const rp_conn *c, const char *kind, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (const char *p = c->prefix; *p && n + 3 < outlen; p++) {
+        if (*p == '*' || *p == '?' || *p == '[' || *p == ']' || *p == '\\')
+            out[n++] = '\\';
+        out[n++] = *p;
+    }
+    snprintf(out + n, outlen - n, "%s*", kind);
+}
+
+/* Whole non-negative JSON numbers up to 2^53; anything else is 0. */
+static uint64_t json_u64(const cJSON *obj, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!cJSON_IsNumber(v))
+        return 0;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d <= 9007199254740992.0) || d != (double)(uint64_t)d)
+        return 0;
+    return (uint64_t)d;
+}
+
+static void json_str(const cJSON *obj, const char *name, char *dst, size_t size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (cJSON_IsString(v) && v->valuestring)
+        sqb_strlcpy(dst, v->valuestring, size);
+    else
+        dst[0] = '\0';
+}
+
+/* Turn one key's GET and PTTL replies into a status entry.  Skips what has
+ * vanished, expired, or is not a JSON object; fails on server errors or
+ * replies of the wrong shape. */
+static sqclaim_rc status_entry(rp_conn *c, bool refund, const rp_reply *key, const rp_reply *get,
+                               const rp_reply *pttl, sqclaim_status *out, sqb_err *err)
+{
+    if (get && get->type == RP_ERR) {
+        if (starts_with(get->str, get->len, "WRONGTYPE"))
+            return SQCLAIM_OK; /* not a string: not a claim of anyone's */
+        return rp_server_error(get->str, get->len, err);
+    }
+    if (pttl && pttl->type == RP_ERR)
+        return rp_server_error(pttl->str, pttl->len, err);
+    if (!get || (get->type != RP_NIL && get->type != RP_STR))
+        return bad_reply(err, "GET", get, "expected a string or nil");
+    if (!is_int(pttl))
+        return bad_reply(err, "PTTL", pttl, "expected an integer");
+    if (get->type == RP_NIL || pttl->integer == -2)
+        return SQCLAIM_OK; /* expired or deleted since SCAN saw it */
+
+    const char *kind = refund ? "refund:" : "sq:";
+    size_t plen = strlen(c->prefix), klen = strlen(kind);
+    if (key->len <= plen + klen || memcmp(key->str, c->prefix, plen) != 0 ||
+        memcmp(key->str + plen, kind, klen) != 0)
+        return SQCLAIM_OK;
+    const char *id = key->str + plen + klen;
+    if (strlen(id) != key->len - plen - klen || sqclaim_check_sq(id, NULL, 0) != SQCLAIM_OK)
+        return SQCLAIM_OK; /* another tool's key we cannot name in our API */
+
+    cJSON *j = cJSON_ParseWithLength(get->str, get->len);
+    if (!j)
+        return SQCLAIM_OK;
+    sqclaim_rc rc = SQCLAIM_OK;
+    if (cJSON_IsObject(j)) {
+        int64_t ttl = pttl->integer >= 0 ? pttl->integer : -1;
+        if (!refund) {
+            sqclaim_claim_info ci;
+            memset(&ci, 0, sizeof ci);
+            sqb_strlcpy(ci.sq, id, sizeof ci.sq);
+            json_str(j, "botId", ci.bot, sizeof ci.bot);
+            json_str(j, "timestamp", ci.timestamp, sizeof ci.timestamp);
+            json_str(j, "status", ci.status, sizeof ci.status);
+            ci.fence = json_u64(j, "fence");
+            ci.ttl_ms = ttl;
+            rc = sqb_status_add_claim(out, &ci);
+        } else {
+            sqclaim_reservation_info ri;
+            memset(&ri, 0, sizeof ri);
+            sqb_strlcpy(ri.sq, id, sizeof ri.sq);
+            json_str(j, "botId", ri.bot, sizeof ri.bot);
+            ri.start_row = json_u64(j, "startRow");
+            uint64_t count = json_u64(j, "rowCount");
+            ri.row_count = count <= UINT32_MAX ? (uint32_t)count : 0;
+            json_str(j, "status", ri.status, sizeof ri.status);
+            json_str(j, "timestamp", ri.timestamp, sizeof ri.timestamp);
+            ri.fence = json_u64(j, "fence");
+            ri.ttl_ms = ttl;
+            rc = sqb_status_add_reservation(out, &ri);
+        }
+        if (rc != SQCLAIM_OK)
+            sqb_seterr(err, rc, "out of memory");
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* Validate a SCAN reply: {cursor, {key...}}. */
+static sqclaim_rc check_scan(const rp_reply *r, sqb_err *err)
+{
+    if (r && r->type == RP_ERR)
+        return rp_server_error(r->str, r->len, err);
+    if (!r || r->type != RP_ARR || r->n != 2 || r->elem[0]->type != RP_STR ||
+        r->elem[1]->type != RP_ARR)
+        return bad_reply(err, "SCAN", r, "expected {cursor, keys}");
+    const rp_reply *cur = r->elem[0];
+    if (cur->len == 0 || cur->len > 20 || strspn(cur->str, "0123456789") != cur->len)
+        return bad_reply(err, "SCAN", cur, "cursor must be a number");
+    for (size_t i = 0; i < r->elem[1]->n; i++)
+        if (r->elem[1]->elem[i]->type != RP_STR)
+            return bad_reply(err, "SCAN", r->elem[1]->elem[i], "keys must be strings");
+    return SQCLAIM_OK;
+}
+
+static int cmp_claim_sq(const void *a, const void *b)
+{
+    return strcmp(((const sqclaim_claim_info *)a)->sq, ((const sqclaim_claim_info *)b)->sq);
+}
+
+static int cmp_res_sq(const void *a, const void *b)
+{
+    return strcmp(((const sqclaim_reservation_info *)a)->sq,
+                  ((const sqclaim_reservation_info *)b)->sq);
+}
+
+/* SCAN may return a key more than once: keep one entry per SQ. */
+static void dedupe(sqclaim_status *st)
+{
+    if (st->nclaims > 1) {
+        qsort(st->claims, st->nclaims, sizeof *st->claims, cmp_claim_sq);
+        size_t k = 1;
+        for (size_t i = 1; i < st->nclaims; i++)
+            if (strcmp(st->claims[i].sq, st->claims[k - 1].sq) != 0)
+                st->claims[k++] = st->claims[i];
+        st->nclaims = k;
+    }
+    if (st->nreservations > 1) {
+        qsort(st->reservations, st->nreservations, sizeof *st->reservations, cmp_res_sq);
+        size_t k = 1;
+        for (size_t i = 1; i < st->nreservations; i++)
+            if (strcmp(st->reservations[i].sq, st->reservations[k - 1].sq) != 0)
+                st->reservations[k++] = st->reservations[i];
+        st->nreservations = k;
+    }
+}
+
+/* One SCAN iteration (sq:* or refund:*). */
+typedef struct scan_stream {
+    bool refund;
+    char pattern[2 * RP_PREFIX_MAX + 16];
+    char cursor[24];  /* the cursor to ask for next */
+    bool done;        /* SCAN answered cursor 0: no more pages */
+    rp_reply *page;   /* the SCAN reply whose keys are read next (owned) */
+} scan_stream;
+
+/*
+ * The snapshot is taken in rounds.  Each round trip is one pipeline holding
+ * the GET and PTTL of every key of the pages the previous round's SCANs
+ * returned AND the next SCAN of each iteration that is not finished; the
+ * two iterations (sq:* and refund:*) run side by side.  So a snapshot
+ * costs (pages of the longer iteration) + 1 round trips: 2 when everything
+ * fits in one page.
+ *
+ * Why a pipeline rather than one read-only script per page: it runs on any
+ * Redis-compatible server with nothing to cache, bills 2 commands per key
+ * on Upstash (a script would bill 1 + 2 per key), and needs no atomicity:
+ * each key's GET and PTTL are adjacent, a key that expires or is deleted
+ * between SCAN and GET reads as nil / -2 and is skipped, and a status is a
+ * snapshot that can be stale the moment it is returned anyway.
+ */
+sqclaim_rc rp_status(rp_conn *c, sqclaim_status *out, sqb_err *err)
+{
+    scan_stream st[2];
+    memset(st, 0, sizeof st);
+    for (int k = 0; k < 2; k++) {
+        st[k].refund = k == 1;
+        match_pattern(c, k ? "refund:" : "sq:", st[k].pattern, sizeof st[k].pattern);
+        strcpy(st[k].cursor, "0");
+    }
+    rp_reply **replies = NULL;
+    rp_cmd *cmds = NULL;
+    const char **argvs = NULL;
+    size_t *lens = NULL;
+    size_t nrep = 0; /* entries of replies[] */
+    sqclaim_rc rc = SQCLAIM_OK;
+
+    for (;;) {
+        size_t nreads = 0, nscans = 0;
+        for (int k = 0; k < 2; k++) {
+            nreads += st[k].page ? st[k].page->elem[1]->n : 0;
+            nscans += st[k].done ? 0 : 1;
+        }
+        size_t ncmds = 2 * nreads + nscans;
+        if (ncmds == 0)
+            break;
+        cmds = calloc(ncmds, sizeof *cmds);
+        replies = calloc(ncmds, sizeof *replies);
+        argvs = calloc(ncmds * 6, sizeof *argvs);
+        lens = calloc(ncmds * 6, sizeof *lens);
+        if (!cmds || !replies || !argvs || !lens) {
+            rc = sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+            goto out;
+        }
+        nrep = ncmds;
+        size_t ci = 0;
+        for (int k = 0; k < 2; k++) {
+            const rp_reply *keys = st[k].page ? st[k].page->elem[1] : NULL;
+            for (size_t i = 0; keys && i < keys->n; i++) {
+                for (int g = 0; g < 2; g++, ci++) {
+                    argvs[6 * ci] = g == 0 ? "GET" : "PTTL";
+                    lens[6 * ci] = g == 0 ? 3 : 4;
+                    argvs[6 * ci + 1] = keys->elem[i]->str;
+                    lens[6 * ci + 1] = keys->elem[i]->len;
+                    cmds[ci] = (rp_cmd){2, &argvs[6 * ci], &lens[6 * ci]};
+                }
+            }
+        }
+        for (int k = 0; k < 2; k++) {
+            if (st[k].done)
+                continue;
+            const char *sargv[] = {"SCAN", st[k].cursor, "MATCH", st[k].pattern, "COUNT",
+                                   SCAN_COUNT};
+            for (int a = 0; a < 6; a++) {
+                argvs[6 * ci + (size_t)a] = sargv[a];
+                lens[6 * ci + (size_t)a] = strlen(sargv[a]);
+            }
+            cmds[ci] = (rp_cmd){6, &argvs[6 * ci], &lens[6 * ci]};
+            ci++;
+        }
+        rc = c->tp->pipeline(c->t, ncmds, cmds, replies, err);
+        if (rc != SQCLAIM_OK)
+            goto out;
+        /* The keys read in this round. */
+        ci = 0;
+        for (int k = 0; k < 2; k++) {
+            const rp_reply *keys = st[k].page ? st[k].page->elem[1] : NULL;
+            for (size_t i = 0; keys && i < keys->n; i++, ci += 2) {
+                rc = status_entry(c, st[k].refund, keys->elem[i], replies[ci], replies[ci + 1],
+                                  out, err);
+                if (rc != SQCLAIM_OK)
+                    goto out;
+            }
+            rp_reply_free(st[k].page);
+            st[k].page = NULL;
+        }
+        /* The next pages. */
+        for (int k = 0; k < 2; k++) {
+            if (st[k].done)
+                continue;
+            rc = check_scan(replies[ci], err);
+            if (rc != SQCLAIM_OK)
+                goto out;
+            st[k].page = replies[ci];
+            replies[ci] = NULL;
+            ci++;
+            sqb_strlcpy(st[k].cursor, st[k].page->elem[0]->str, sizeof st[k].cursor);
+            st[k].done = strcmp(st[k].cursor, "0") == 0;
+            if (st[k].page->elem[1]->n == 0) {
+                rp_reply_free(st[k].page);
+                st[k].page = NULL;
+            }
+        }
+        for (size_t i = 0; i < nrep; i++)
+            rp_reply_free(replies[i]);
+        free(replies);
+        free(cmds);
+        free(argvs);
+        free(lens);
+        replies = NULL;
+        nrep = 0;
+        cmds = NULL;
+        argvs = NULL;
+        lens = NULL;
+    }
+    dedupe(out);
+out:
+    /* After a failed pipeline the transport has left no replies (NULLs);
+     * after a decoding failure they are all here. */
+    for (size_t i = 0; replies && i < nrep; i++)
+        rp_reply_free(replies[i]);
+    for (int k = 0; k < 2; k++)
+        rp_reply_free(st[k].page);
+    free(cmds);
+    free(argvs);
+    free(lens);
+    free(replies);
+    return rc;
+}
