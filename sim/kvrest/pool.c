@@ -74,7 +74,8 @@ static redisContext *connect_one(const kv_pool *p, char *err, size_t errlen)
         return NULL;
     }
     redisSetTimeout(c, tv);
-    redisEnableKeepAlive(c);
+    if (!p->addr.unix_path[0])
+        redisEnableKeepAlive(c); /* TCP only: on a unix socket it fails and sets c->err */
     if (p->addr.password) {
         const char *argv[2] = {"AUTH", p->addr.password};
         size_t lens[2] = {4, strlen(p->addr.password)};
