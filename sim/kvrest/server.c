@@ -921,9 +921,9 @@ kv_server *kv_server_start(const kv_options *opt)
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
-        flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none,
-        s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+        flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         (unsigned)511, opt->threads > 0 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
         (unsigned)opt->threads, MHD_OPTION_END);
