@@ -1,0 +1,138 @@
+/*
+ * cli.h — the sqclaim command-line tool's private pieces.
+ *
+ * The tool is a plain user of the public API (core/sqclaim.h): it parses
+ * the command line, opens a store, runs one operation, prints the result
+ * on stdout and anything else on stderr, and exits with a code a shell
+ * script can branch on (docs/cli.md, "Exit status").
+ *
+ *   main.c      command line parsing, help texts, dispatch
+ *   commands.c  claim, claim-first, renew, release, reserve, finish,
+ *               status, adapters
+ *   lease_in.c  reading a lease (--lease, --lease-file, stdin, --token)
+ *   watch.c     the refreshing status view
+ *   util.c      messages, exit codes, durations, output checks
+ */
+#ifndef SQCLAIM_CLI_H
+#define SQCLAIM_CLI_H
+
+#include "sqclaim.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit status.  Stable: scripts branch on these (documented in --help and
+ * docs/cli.md).  Never renumber; only append. */
+enum cli_exit {
+    CLI_EXIT_OK = 0,       /* done */
+    CLI_EXIT_BUSY = 1,     /* claim: held by another bot (every candidate);
+                           reserve: another reservation is open */
+    CLI_EXIT_USAGE = 2,    /* usage error or invalid input; nothing was sent */
+    CLI_EXIT_LOST = 3,     /* the lease is lost (expired or taken over) */
+    CLI_EXIT_CONFIG = 4,   /* configuration: backend unknown or not built, KV not
+                           configured, malformed URL, wrong password/token */
+    CLI_EXIT_FAILURE = 5   /* the store could not be used: connection, timeout,
+                           server error, quota; or the output could not be
+                           written */
+};
+
+/* Options that take a value or are flags; one table for every command
+ * (main.c says which command accepts which). */
+enum cli_opt {
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_LIST_ADAPTERS,
+    OPT_ADAPTER,
+    OPT_REDIS_URL,
+    OPT_PREFIX,
+    OPT_TIMEOUT,
+    OPT_QUIET,
+    OPT_BOT,
+    OPT_TTL,
+    OPT_LEASE,
+    OPT_LEASE_FILE,
+    OPT_TOKEN,
+    OPT_ROWS,
+    OPT_HINT,
+    OPT_PRETTY,
+    OPT_INTERVAL,
+    OPT_COUNT,
+    OPT_JSON,
+    OPT__COUNT
+};
+
+#define CLI_MAX_POS 300 /* positional arguments kept (claim-first candidates) */
+
+typedef struct cli {
+    const char *cmd;                 /* command name ("claim", ...) */
+    const char *val[OPT__COUNT];     /* option values (NULL: not given) */
+    bool flag[OPT__COUNT];           /* option given (flags and values) */
+    size_t npos;
+    const char *pos[CLI_MAX_POS];    /* positional arguments */
+} cli;
+
+/* ---- util.c ------------------------------------------------------------ */
+
+/* "sqclaim: <message>\n" on stderr. */
+void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A usage error: the message, then a hint to the command's --help, on
+ * stderr.  Returns CLI_EXIT_USAGE. */
+int cli_usage_error(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The exit status for a library result code. */
+int cli_exit_for(sqclaim_rc rc);
+
+/* A human duration: "250ms", "12.3s", "9m58s", "2h05m".  buf >= 24. */
+void cli_fmt_duration(int64_t ms, char *buf, size_t len);
+
+/* Parse an option's duration (sqclaim_parse_duration) within [min, max]
+ * ms.  0 and *ms, or prints a usage error and returns CLI_EXIT_USAGE. */
+int cli_duration_opt(const cli *c, enum cli_opt opt, const char *name, int64_t min, int64_t max,
+                     int64_t *ms);
+
+/* Parse a whole decimal number within [min, max] (no sign, no spaces, no
+ * trailing text).  0 and *out, or a usage error (CLI_EXIT_USAGE). */
+int cli_uint_opt(const cli *c, const char *name, const char *text, uint64_t min, uint64_t max,
+                 uint64_t *out);
+
+/* Write s and a newline to stdout and flush.  0, or -1 with errno (the
+ * output is gone: a closed pipe or a full disk). */
+int cli_print_line(const char *s);
+
+/* Open the store the options and environment say.  0 and *out, or an
+ * exit status after printing the error (*out is then NULL).  For status
+ * the error is also printed as the seed's error JSON on stdout. */
+int cli_open_store(const cli *c, sqclaim_store **out, bool error_json);
+
+/* The memory backend keeps its data in this one process; say so once
+ * (unless --quiet) before a command whose effect would vanish. */
+void cli_memory_note(const cli *c, const sqclaim_store *s);
+
+/* ---- lease_in.c -------------------------------------------------------- */
+
+/* Build the lease a lease command acts on, from --lease JSON | -,
+ * --lease-file FILE, SQ --token TOKEN, or stdin when it is not a terminal.
+ * `sq` is the command's SQ argument (NULL if none): it must match the
+ * lease's.  need_bot: the command needs the bot id (with --token, --bot
+ * must then be given).  0, or CLI_EXIT_USAGE after printing why. */
+int cli_read_lease(const cli *c, const char *sq, bool need_bot, sqclaim_lease *lease);
+
+/* ---- commands.c -------------------------------------------------------- */
+
+int cmd_claim(cli *c);
+int cmd_claim_first(cli *c);
+int cmd_renew(cli *c);
+int cmd_release(cli *c);
+int cmd_reserve(cli *c);
+int cmd_finish(cli *c);
+int cmd_status(cli *c);
+int cmd_adapters(cli *c);
+
+/* ---- watch.c ----------------------------------------------------------- */
+
+int cmd_watch(cli *c);
+
+#endif

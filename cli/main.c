@@ -1,0 +1,502 @@
+/* main.c — sqclaim: claims from the shell, and the seed's /api/queue view.
+ *
+ * The command line is parsed here by hand rather than with getopt_long:
+ * options may come before or after the command and its arguments
+ * (`sqclaim claim SQ --bot BOT`), whatever POSIXLY_CORRECT says, and every
+ * message has the same "sqclaim: " form. */
+#include "cli.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Options                                                              */
+
+typedef struct optdef {
+    const char *name; /* long name, without "--" */
+    char shortc;      /* short letter, or 0 */
+    bool arg;         /* takes a value */
+} optdef;
+
+static const optdef opts[OPT__COUNT] = {
+    [OPT_HELP] = {"help", 'h', false},
+    [OPT_VERSION] = {"version", 'V', false},
+    [OPT_LIST_ADAPTERS] = {"list-adapters", 0, false},
+    [OPT_ADAPTER] = {"adapter", 0, true},
+    [OPT_REDIS_URL] = {"redis-url", 0, true},
+    [OPT_PREFIX] = {"prefix", 0, true},
+    [OPT_TIMEOUT] = {"timeout", 0, true},
+    [OPT_QUIET] = {"quiet", 'q', false},
+    [OPT_BOT] = {"bot", 'b', true},
+    [OPT_TTL] = {"ttl", 0, true},
+    [OPT_LEASE] = {"lease", 0, true},
+    [OPT_LEASE_FILE] = {"lease-file", 0, true},
+    [OPT_TOKEN] = {"token", 0, true},
+    [OPT_ROWS] = {"rows", 0, true},
+    [OPT_HINT] = {"hint", 0, true},
+    [OPT_PRETTY] = {"pretty", 0, false},
+    [OPT_INTERVAL] = {"interval", 0, true},
+    [OPT_COUNT] = {"count", 0, true},
+    [OPT_JSON] = {"json", 0, false},
+};
+
+#define BIT(o) (1u << (o))
+/* Accepted before or after any command. */
+#define GLOBAL_OPTS                                                                         \
+    (BIT(OPT_HELP) | BIT(OPT_ADAPTER) | BIT(OPT_REDIS_URL) | BIT(OPT_PREFIX) |              \
+     BIT(OPT_TIMEOUT) | BIT(OPT_QUIET))
+/* Accepted only before a command. */
+#define PROGRAM_OPTS (BIT(OPT_VERSION) | BIT(OPT_LIST_ADAPTERS))
+#define LEASE_OPTS (BIT(OPT_LEASE) | BIT(OPT_LEASE_FILE) | BIT(OPT_TOKEN) | BIT(OPT_BOT))
+
+/* ------------------------------------------------------------------ */
+/* Help                                                                 */
+
+#define LEASE_HELP                                                                          \
+    "The lease is the JSON line `sqclaim claim` printed.  Give it as:\n"                   \
+    "  (nothing)             read from standard input when it is not a terminal\n"        \
+    "  --lease JSON          the JSON itself (--lease - reads standard input)\n"          \
+    "  --lease-file FILE     a file holding it (- is standard input)\n"                    \
+    "  SQ --token TOKEN      the SQ and the lease's token (add --bot BOT where the\n"     \
+    "                        command needs the holder); the token is visible to other\n"  \
+    "                        local users in ps, so prefer the other ways\n"              \
+    "An SQ given with a lease must be the lease's SQ.\n"
+
+#define GLOBAL_HELP                                                                         \
+    "Global options (before or after the command):\n"                                     \
+    "  --adapter NAME        memory | redis | vercel (default: $SQCLAIM_ADAPTER, else\n"  \
+    "                        memory; `sqclaim adapters` lists the built ones)\n"          \
+    "  --redis-url URL       redis://[:password@]host:port[/db] (default: $REDIS_URL);\n" \
+    "                        prefer the variable: arguments are visible in ps\n"          \
+    "  --prefix PREFIX       key prefix (default: $SQCLAIM_KEY_PREFIX, else none: the\n"  \
+    "                        seed's keys sq:* and refund:*)\n"                            \
+    "  --timeout DURATION    per-request timeout, also for connecting (default 5s)\n"     \
+    "  -q, --quiet           no notes on stderr (errors are still reported)\n"            \
+    "  -h, --help            this help\n"
+
+#define EXIT_HELP                                                                           \
+    "Exit status:\n"                                                                        \
+    "  0  done\n"                                                                           \
+    "  1  busy: the SQ (every candidate) is held by another bot; for reserve, a\n"         \
+    "     reservation with another row count is open\n"                                     \
+    "  2  usage error or invalid input; nothing was sent to the store\n"                   \
+    "  3  lost: the lease expired or another bot took the SQ over; stop working on it\n"   \
+    "  4  configuration: backend unknown or not built, KV not configured, malformed\n"     \
+    "     URL, wrong password or token\n"                                                   \
+    "  5  failure: the store could not be reached or answered an error (connection,\n"     \
+    "     timeout, server error, quota), or the output could not be written\n"
+
+static const char program_help[] =
+    "Usage: sqclaim [OPTIONS] COMMAND [ARGS]\n"
+    "\n"
+    "Claim work items (SQs) and rows of the Refund Log from the shell, so that no two\n"
+    "bots ever work on the same SQ or write the same row, and watch who holds what.\n"
+    "\n"
+    "Commands:\n"
+    "  claim SQ --bot BOT [--ttl DURATION]\n"
+    "                        claim an SQ; prints the lease as one line of JSON\n"
+    "  claim-first SQ... --bot BOT [--ttl DURATION]\n"
+    "                        claim the first free SQ of a list (one request)\n"
+    "  renew [SQ] [LEASE] [--ttl DURATION]\n"
+    "                        extend a lease; prints the renewed lease\n"
+    "  release [SQ] [LEASE]  give a lease up (and its open row reservation)\n"
+    "  reserve [SQ] --rows N [--hint ROW] [LEASE]\n"
+    "                        reserve rows of the Refund Log; prints the range as JSON\n"
+    "  finish [SQ] [LEASE]   remove the lease's row reservation (rows written)\n"
+    "  status [--pretty]     live claims and reservations: the seed's /api/queue JSON\n"
+    "  watch [--interval DURATION] [--count N] [--json]\n"
+    "                        the status, refreshed in place, for people\n"
+    "  adapters              the backends built into this sqclaim\n"
+    "  help [COMMAND]        this help, or a command's (also: sqclaim COMMAND --help)\n"
+    "\n"
+    "LEASE: the JSON line `claim` printed, read from standard input by default, or\n"
+    "--lease JSON, --lease-file FILE, or SQ --token TOKEN (see sqclaim help renew).\n"
+    "\n" GLOBAL_HELP
+    "  -V, --version         the version and the built backends\n"
+    "  --list-adapters       the same as `sqclaim adapters`\n"
+    "\n"
+    "Durations: 250ms, 600s, 10m, 1h; a bare number is milliseconds.  Claims and\n"
+    "reservations expire after their TTL (default 10m) unless renewed.\n"
+    "\n"
+    "Backends: redis (REDIS_URL) and vercel (Vercel KV / Upstash REST:\n"
+    "KV_REST_API_URL and KV_REST_API_TOKEN, or UPSTASH_REDIS_REST_URL and\n"
+    "UPSTASH_REDIS_REST_TOKEN) are shared by every bot.  memory keeps claims inside\n"
+    "one process: a claim made by one sqclaim run is gone when it exits, so it is\n"
+    "only good for trying the commands.\n"
+    "\n"
+    "Environment: SQCLAIM_ADAPTER, REDIS_URL, KV_REST_API_URL, KV_REST_API_TOKEN,\n"
+    "UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN, SQCLAIM_KEY_PREFIX.\n"
+    "\n"
+    "Standard output carries only the result; messages go to standard error,\n"
+    "prefixed \"sqclaim: \".  No password or REST token is ever printed; the lease\n"
+    "token appears only in the lease JSON that claim and renew print.\n"
+    "\n" EXIT_HELP "\n"
+    "Example (a bot's loop, with redis):\n"
+    "  export SQCLAIM_ADAPTER=redis REDIS_URL=redis://127.0.0.1:6379\n"
+    "  lease=$(sqclaim claim-first 251019-164rmb 251019-165abc --bot BOT1) || exit\n"
+    "  rows=$(printf '%s' \"$lease\" | sqclaim reserve --rows 5 --hint 51)\n"
+    "  # ... write the rows ...\n"
+    "  printf '%s' \"$lease\" | sqclaim finish\n"
+    "  printf '%s' \"$lease\" | sqclaim release\n"
+    "\n"
+    "Full documentation: docs/cli.md.\n";
+
+static const char claim_help[] =
+    "Usage: sqclaim claim SQ --bot BOT [--ttl DURATION]\n"
+    "\n"
+    "Claim SQ for BOT.  On success, print the lease as one line of JSON on standard\n"
+    "output, to pass to renew, reserve, finish and release:\n"
+    "  {\"sq\":\"251019-164rmb\",\"bot\":\"BOT1\",\"token\":\"<32 hex>\",\"fence\":7,\n"
+    "   \"ttlMs\":600000,\"expiresAt\":\"2025-10-26T12:44:56.789Z\"}\n"
+    "The token is what makes the lease yours: keep it out of logs.  The fence grows\n"
+    "with every grant of the SQ.  If the SQ is held, print who holds it and for how\n"
+    "long on standard error and exit 1.\n"
+    "\n"
+    "SQ ids: 1-64 characters of A-Z a-z 0-9 . _ -, not starting with - or .\n"
+    "\n"
+    "Options:\n"
+    "  -b, --bot BOT         the claiming bot's id (required)\n"
+    "  --ttl DURATION        how long the claim lasts unless renewed (default 10m;\n"
+    "                        10ms to 24h)\n"
+    "\n"
+    "With the memory backend the claim is gone when this command exits.\n"
+    "\n"
+    "Example:\n"
+    "  lease=$(sqclaim claim 251019-164rmb --bot BOT1 --ttl 10m)\n"
+    "  case $? in 0) ;; 1) echo \"someone else has it\" ;; *) exit 1 ;; esac\n"
+    "\n" GLOBAL_HELP "\n" EXIT_HELP;
+
+static const char claim_first_help[] =
+    "Usage: sqclaim claim-first SQ... --bot BOT [--ttl DURATION]\n"
+    "\n"
+    "Claim the first free SQ of the list, in list order, in one request (at most 256\n"
+    "SQs).  On success print the lease (its \"sq\" says which SQ was granted); if\n"
+    "every SQ is held, say so on standard error and exit 1.\n"
+    "\n"
+    "Options:\n"
+    "  -b, --bot BOT         the claiming bot's id (required)\n"
+    "  --ttl DURATION        how long the claim lasts unless renewed (default 10m)\n"
+    "\n"
+    "Example:\n"
+    "  lease=$(sqclaim claim-first 251019-164rmb 251019-165abc 251019-166xyz --bot BOT2)\n"
+    "\n" GLOBAL_HELP "\n" EXIT_HELP;
+
+static const char renew_help[] =
+    "Usage: sqclaim renew [SQ] [LEASE] [--ttl DURATION]\n"
+    "\n"
+    "Extend the lease (and its open row reservation) to DURATION from now (default:\n"
+    "the lease's ttlMs).  Owner-checked: only the lease's token can renew it.  Print\n"
+    "the renewed lease (same token and fence, new expiresAt).  A lease that expired\n"
+    "or was taken over is never revived: exit 3.\n"
+    "\n"
+    "Options:\n"
+    "  --ttl DURATION        the new TTL\n"
+    "  -b, --bot BOT         the holder, needed with --token\n"
+    "\n" LEASE_HELP "\n"
+    "Example:\n"
+    "  lease=$(printf '%s' \"$lease\" | sqclaim renew --ttl 10m)\n"
+    "\n" GLOBAL_HELP "\n" EXIT_HELP;
+
+static const char release_help[] =
+    "Usage: sqclaim release [SQ] [LEASE]\n"
+    "\n"
+    "Give the lease up, with its open row reservation, so another bot can claim the\n"
+    "SQ at once.  Owner-checked: nothing of another bot's claim is ever touched.\n"
+    "Prints nothing; exit 3 if the lease was already lost.\n"
+    "\n" LEASE_HELP "\n"
+    "Example:\n"
+    "  printf '%s' \"$lease\" | sqclaim release\n"
+    "\n" GLOBAL_HELP "\n" EXIT_HELP;
+
+static const char reserve_help[] =
+    "Usage: sqclaim reserve [SQ] --rows N [--hint ROW] [LEASE]\n"
+    "\n"
+    "Reserve N rows of the Refund Log for the SQ the lease holds, starting at or\n"
+    "after ROW (the first row the bot sees free).  The range never overlaps a range\n"
+    "handed out to anyone else.  Print it as one line of JSON:\n"
+    "  {\"sq\":\"251019-164rmb\",\"startRow\":51,\"rowCount\":5,\"fence\":7}\n"
+    "Asking again while the reservation is open returns the same range.  Exit 3 if\n"
+    "the lease is lost, 1 if a reservation with another row count is open.\n"
+    "\n"
+    "Options:\n"
+    "  --rows N              rows to reserve, 1-100000 (required)\n"
+    "  --hint ROW            the first row the bot sees free (1-based)\n"
+    "  -b, --bot BOT         the holder, needed with --token\n"
+    "\n" LEASE_HELP "\n"
+    "Example:\n"
+    "  rows=$(printf '%s' \"$lease\" | sqclaim reserve --rows 5 --hint 51)\n"
+    "\n" GLOBAL_HELP "\n" EXIT_HELP;
+
+static const char finish_help[] =
+    "Usage: sqclaim finish [SQ] [LEASE]\n"
+    "\n"
+    "Remove the lease's row reservation once its rows are written.  Owner-checked.\n"
+    "Prints nothing; exit 3 if the lease is lost or has no open reservation.\n"
+    "\n" LEASE_HELP "\n"
+    "Example:\n"
+    "  printf '%s' \"$lease\" | sqclaim finish\n"
+    "\n" GLOBAL_HELP "\n" EXIT_HELP;
+
+static const char status_help[] =
+    "Usage: sqclaim status [--pretty]\n"
+    "\n"
+    "Print the live claims and row reservations as the seed's /api/queue JSON:\n"
+    "  {\"success\":true,\"sqClaims\":{...},\"refundReservations\":{...},\n"
+    "   \"timestamp\":\"2025-10-26T12:34:56.789Z\",\"kvConfigured\":true}\n"
+    "Each claim: botId, timestamp, status, fence, ttlMs (remaining); each\n"
+    "reservation: botId, startRow, rowCount, status, timestamp, fence, ttlMs.\n"
+    "Lease tokens are never shown.  When the store cannot be used, print\n"
+    "  {\"success\":false,\"error\":\"<message>\"}\n"
+    "instead and exit 4 or 5; with the vercel backend unconfigured the message is\n"
+    "the seed's \"" SQCLAIM_KV_NOT_CONFIGURED "\"\n"
+    "\n"
+    "Options:\n"
+    "  --pretty              indented JSON, for people\n"
+    "\n" GLOBAL_HELP "\n" EXIT_HELP;
+
+static const char watch_help[] =
+    "Usage: sqclaim watch [--interval DURATION] [--count N] [--json]\n"
+    "\n"
+    "Show the status every DURATION (default 2s): holders, remaining time, row\n"
+    "reservations.  On a terminal the table is redrawn in place; Ctrl-C (or SIGTERM,\n"
+    "SIGHUP) stops it, restores the terminal and exits 0.  When standard output is\n"
+    "not a terminal (or TERM is dumb), each refresh is printed as plain lines\n"
+    "followed by an empty line, for logs.  A refresh that fails is shown and\n"
+    "retried; configuration errors stop at once.\n"
+    "\n"
+    "Options:\n"
+    "  --interval DURATION   time between refreshes (10ms to 1h; default 2s)\n"
+    "  --count N             stop after N refreshes (default: until stopped); the\n"
+    "                        exit status is then that of the last refresh\n"
+    "  --json                print each refresh as one line of status JSON instead\n"
+    "\n" GLOBAL_HELP "\n" EXIT_HELP;
+
+static const char adapters_help[] =
+    "Usage: sqclaim adapters\n"
+    "\n"
+    "List the backends built into this sqclaim, one per line (memory first).\n"
+    "Same as sqclaim --list-adapters.\n";
+
+static const char help_help[] =
+    "Usage: sqclaim help [COMMAND]\n"
+    "\n"
+    "Print the program's help, or COMMAND's (the same as sqclaim COMMAND --help).\n";
+
+/* ------------------------------------------------------------------ */
+/* Commands                                                             */
+
+typedef struct command {
+    const char *name;
+    int (*run)(cli *c);
+    unsigned opts; /* accepted options besides GLOBAL_OPTS */
+    const char *help;
+} command;
+
+static int cmd_help(cli *c);
+
+static const command commands[] = {
+    {"claim", cmd_claim, BIT(OPT_BOT) | BIT(OPT_TTL), claim_help},
+    {"claim-first", cmd_claim_first, BIT(OPT_BOT) | BIT(OPT_TTL), claim_first_help},
+    {"renew", cmd_renew, LEASE_OPTS | BIT(OPT_TTL), renew_help},
+    {"release", cmd_release, LEASE_OPTS, release_help},
+    {"reserve", cmd_reserve, LEASE_OPTS | BIT(OPT_ROWS) | BIT(OPT_HINT), reserve_help},
+    {"finish", cmd_finish, LEASE_OPTS, finish_help},
+    {"status", cmd_status, BIT(OPT_PRETTY), status_help},
+    {"watch", cmd_watch, BIT(OPT_INTERVAL) | BIT(OPT_COUNT) | BIT(OPT_JSON), watch_help},
+    {"adapters", cmd_adapters, 0, adapters_help},
+    {"help", cmd_help, 0, help_help},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int print_text(const char *text)
+{
+    fputs(text, stdout);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return CLI_EXIT_FAILURE;
+    return 0;
+}
+
+static int cmd_help(cli *c)
+{
+    if (c->npos == 0)
+        return print_text(program_help);
+    if (c->npos > 1)
+        return cli_usage_error(c, "help takes one command name");
+    const command *cmd = find_command(c->pos[0]);
+    if (!cmd)
+        return cli_usage_error(c, "no such command: %.60s (commands: claim, claim-first, "
+                                  "renew, release, reserve, finish, status, watch, "
+                                  "adapters, help)",
+                               c->pos[0]);
+    return print_text(cmd->help);
+}
+
+static int print_version(void)
+{
+    printf("sqclaim %s (libsqclaim %s; backends:", SQCLAIM_VERSION, sqclaim_version());
+    for (const char *const *n = sqclaim_adapters(); *n; n++)
+        printf(" %s", *n);
+    printf(")\n");
+    return fflush(stdout) != 0 || ferror(stdout) ? CLI_EXIT_FAILURE : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Parsing                                                              */
+
+/* Show an argument in a message: at most 60 bytes, control characters
+ * as '?'.  Arguments are the user's own, but may be pasted garbage. */
+static const char *shown(const char *arg, char *buf, size_t len)
+{
+    size_t i = 0;
+    for (; arg[i] && i + 1 < len && i < 60; i++)
+        buf[i] = ((unsigned char)arg[i] < 0x20 || arg[i] == 0x7f) ? '?' : arg[i];
+    buf[i] = '\0';
+    return buf;
+}
+
+static int find_long(const char *name, size_t len)
+{
+    for (int i = 0; i < OPT__COUNT; i++)
+        if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)
+            return i;
+    return -1;
+}
+
+static int find_short(char ch)
+{
+    for (int i = 0; i < OPT__COUNT; i++)
+        if (opts[i].shortc && opts[i].shortc == ch)
+            return i;
+    return -1;
+}
+
+/* Record option `o` with value `val` (NULL for flags), if the current
+ * command (or the program, before one) accepts it. */
+static int take_option(cli *c, const command *cmd, int o, const char *spelled, const char *val)
+{
+    char b[64];
+    unsigned ok = cmd ? (GLOBAL_OPTS | cmd->opts) : (GLOBAL_OPTS | PROGRAM_OPTS);
+    if (!(ok & BIT(o))) {
+        if (cmd)
+            return cli_usage_error(c, "%s does not take option %s", cmd->name,
+                                   shown(spelled, b, sizeof b));
+        return cli_usage_error(c, "option %s belongs after a command",
+                               shown(spelled, b, sizeof b));
+    }
+    c->flag[o] = true;
+    c->val[o] = val;
+    return 0;
+}
+
+/* Parse argv into *c.  Returns -1 to go on and run c->cmd, or an exit
+ * status (help and version were printed, or a usage error). */
+static int parse(int argc, char **argv, cli *c, const command **out)
+{
+    const command *cmd = NULL;
+    bool only_pos = false;
+    char b[64];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool is_opt = !only_pos && a[0] == '-' && a[1] != '\0';
+        if (is_opt && strcmp(a, "--") == 0) {
+            only_pos = true;
+            continue;
+        }
+        if (!is_opt) {
+            if (!cmd) {
+                cmd = find_command(a);
+                if (!cmd)
+                    return cli_usage_error(c, "unknown command: %s", shown(a, b, sizeof b));
+                c->cmd = cmd->name;
+                continue;
+            }
+            if (c->npos >= CLI_MAX_POS)
+                return cli_usage_error(c, "too many arguments (at most %d)", CLI_MAX_POS);
+            c->pos[c->npos++] = a;
+            continue;
+        }
+        if (a[1] == '-') { /* --name or --name=value */
+            const char *name = a + 2;
+            const char *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            int o = find_long(name, len);
+            if (o < 0)
+                return cli_usage_error(c, "unknown option: %s", shown(a, b, sizeof b));
+            const char *val = NULL;
+            if (opts[o].arg) {
+                if (eq)
+                    val = eq + 1;
+                else if (i + 1 < argc)
+                    val = argv[++i];
+                else
+                    return cli_usage_error(c, "option --%s needs a value", opts[o].name);
+            } else if (eq) {
+                return cli_usage_error(c, "option --%s takes no value", opts[o].name);
+            }
+            int ex = take_option(c, cmd, o, a, val);
+            if (ex)
+                return ex;
+            if (o == OPT_HELP)
+                return print_text(cmd ? cmd->help : program_help);
+            continue;
+        }
+        /* -x, -xVALUE, -x VALUE, or grouped flags -qh */
+        for (const char *p = a + 1; *p; p++) {
+            int o = find_short(*p);
+            char sp[3] = {'-', *p, '\0'};
+            if (o < 0)
+                return cli_usage_error(c, "unknown option: %s", shown(sp, b, sizeof b));
+            const char *val = NULL;
+            if (opts[o].arg) {
+                if (p[1])
+                    val = p + 1;
+                else if (i + 1 < argc)
+                    val = argv[++i];
+                else
+                    return cli_usage_error(c, "option %s needs a value", sp);
+            }
+            int ex = take_option(c, cmd, o, sp, val);
+            if (ex)
+                return ex;
+            if (o == OPT_HELP)
+                return print_text(cmd ? cmd->help : program_help);
+            if (val)
+                break;
+        }
+    }
+    if (!cmd) {
+        if (c->flag[OPT_VERSION])
+            return print_version();
+        if (c->flag[OPT_LIST_ADAPTERS])
+            return cmd_adapters(c);
+        fputs("Usage: sqclaim [OPTIONS] COMMAND [ARGS]\n"
+              "Commands: claim, claim-first, renew, release, reserve, finish, status, watch,\n"
+              "adapters, help.  Try 'sqclaim --help' for more information.\n",
+              stderr);
+        return CLI_EXIT_USAGE;
+    }
+    *out = cmd;
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    /* A write to a closed pipe must be an error we can act on (release a
+     * claim nobody will know about), not a silent death. */
+    signal(SIGPIPE, SIG_IGN);
+    static cli c;
+    const command *cmd = NULL;
+    int ex = parse(argc, argv, &c, &cmd);
+    if (ex >= 0 || !cmd)
+        return ex >= 0 ? ex : CLI_EXIT_USAGE;
+    return cmd->run(&c);
+}

@@ -1,0 +1,164 @@
+/* util.c — messages, exit codes, durations and numbers, output, opening
+ * the store. */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_msg(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("sqclaim: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_usage_error(const cli *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("sqclaim: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    if (c && c->cmd)
+        fprintf(stderr, "Try 'sqclaim %s --help' for more information.\n", c->cmd);
+    else
+        fputs("Try 'sqclaim --help' for more information.\n", stderr);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_exit_for(sqclaim_rc rc)
+{
+    switch (rc) {
+    case SQCLAIM_OK: return CLI_EXIT_OK;
+    case SQCLAIM_BUSY: return CLI_EXIT_BUSY;
+    case SQCLAIM_LOST: return CLI_EXIT_LOST;
+    case SQCLAIM_EINVAL: return CLI_EXIT_USAGE;
+    case SQCLAIM_ECONFIG:
+    case SQCLAIM_EUNSUPPORTED:
+    case SQCLAIM_EAUTH: return CLI_EXIT_CONFIG;
+    case SQCLAIM_EIO:
+    case SQCLAIM_ETIMEOUT:
+    case SQCLAIM_EPROTOCOL:
+    case SQCLAIM_ENOMEM:
+    case SQCLAIM_EQUOTA:
+    case SQCLAIM_ESERVER:
+    case SQCLAIM_ESTATE: return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_FAILURE;
+}
+
+void cli_fmt_duration(int64_t ms, char *buf, size_t len)
+{
+    if (ms < 0) {
+        snprintf(buf, len, "-");
+    } else if (ms < 1000) {
+        snprintf(buf, len, "%" PRId64 "ms", ms);
+    } else if (ms < 60000) {
+        snprintf(buf, len, "%" PRId64 ".%" PRId64 "s", ms / 1000, ms % 1000 / 100);
+    } else if (ms < 3600000) {
+        snprintf(buf, len, "%" PRId64 "m%02" PRId64 "s", ms / 60000, ms % 60000 / 1000);
+    } else {
+        snprintf(buf, len, "%" PRId64 "h%02" PRId64 "m", ms / 3600000, ms % 3600000 / 60000);
+    }
+}
+
+int cli_duration_opt(const cli *c, enum cli_opt opt, const char *name, int64_t min, int64_t max,
+                     int64_t *ms)
+{
+    char err[256];
+    if (sqclaim_parse_duration(c->val[opt], ms, err, sizeof err) != SQCLAIM_OK)
+        return cli_usage_error(c, "%s: %s", name, err);
+    if (*ms < min || *ms > max) {
+        char lo[24], hi[24];
+        cli_fmt_duration(min, lo, sizeof lo);
+        cli_fmt_duration(max, hi, sizeof hi);
+        return cli_usage_error(c, "%s: %s is out of range: between %s and %s", name,
+                               c->val[opt], lo, hi);
+    }
+    return 0;
+}
+
+int cli_uint_opt(const cli *c, const char *name, const char *text, uint64_t min, uint64_t max,
+                 uint64_t *out)
+{
+    const char *p = text;
+    uint64_t v = 0;
+    if (!*p)
+        return cli_usage_error(c, "%s: empty, expected a number", name);
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return cli_usage_error(c, "%s: \"%.40s\" is not a whole number", name, text);
+        if (v > (UINT64_MAX - 9) / 10)
+            return cli_usage_error(c, "%s: %.40s is too large (at most %" PRIu64 ")", name,
+                                   text, max);
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (v < min || v > max)
+        return cli_usage_error(c, "%s: %" PRIu64 " is out of range: between %" PRIu64
+                               " and %" PRIu64, name, v, min, max);
+    *out = v;
+    return 0;
+}
+
+int cli_print_line(const char *s)
+{
+    errno = 0;
+    fputs(s, stdout);
+    fputc('\n', stdout);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (!errno)
+            errno = EIO;
+        return -1;
+    }
+    return 0;
+}
+
+int cli_open_store(const cli *c, sqclaim_store **out, bool error_json)
+{
+    *out = NULL;
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    o.adapter = c->val[OPT_ADAPTER];
+    o.redis_url = c->val[OPT_REDIS_URL];
+    o.key_prefix = c->val[OPT_PREFIX];
+    if (c->val[OPT_TIMEOUT]) {
+        int64_t ms;
+        int ex = cli_duration_opt(c, OPT_TIMEOUT, "--timeout", 1, 600000, &ms);
+        if (ex)
+            return ex;
+        o.timeout_ms = (int)ms;
+        o.connect_timeout_ms = (int)ms;
+    }
+    sqclaim_store *s = NULL;
+    sqclaim_rc rc = sqclaim_open(&o, &s);
+    if (rc == SQCLAIM_OK) {
+        *out = s;
+        return 0;
+    }
+    const char *msg = sqclaim_errmsg(s);
+    if (error_json) {
+        char *j = sqclaim_error_json(msg, c->flag[OPT_PRETTY] ? SQCLAIM_JSON_PRETTY : 0);
+        if (j)
+            cli_print_line(j);
+        sqclaim_free(j);
+    }
+    cli_msg("%s", msg);
+    sqclaim_close(s);
+    return cli_exit_for(rc);
+}
+
+void cli_memory_note(const cli *c, const sqclaim_store *s)
+{
+    if (c->flag[OPT_QUIET] || strcmp(sqclaim_adapter(s), "memory") != 0)
+        return;
+    cli_msg("note: the memory backend keeps claims inside this one process, so they are "
+            "gone when sqclaim exits; use --adapter redis or vercel to share them "
+            "(--quiet hides this note)");
+}
