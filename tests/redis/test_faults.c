@@ -1,0 +1,542 @@
+/* test_faults.c — the redis backend when things go wrong: server down,
+ * connect and reply timeouts, restarts, malformed replies; and processes
+ * racing for the same SQs, checked by an oracle outside the library. */
+#include "rtest.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static sqclaim_store *open_timeouts(const char *url, int connect_ms, int timeout_ms, int retries)
+{
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    o.redis_url = url;
+    o.key_prefix = rt_prefix;
+    o.connect_timeout_ms = connect_ms;
+    o.timeout_ms = timeout_ms;
+    o.retries = retries;
+    sqclaim_store *s = NULL;
+    sqclaim_rc rc = rt_open_opts(&o, &s);
+    ck_assert_msg(rc == SQCLAIM_OK, "open: %s", sqclaim_errmsg(s));
+    return s;
+}
+
+/* Backoff between attempts in the core: < 1.5 x (25 ms << attempt). */
+static long long backoff_bound_ms(int retries)
+{
+    long long sum = 0;
+    for (int a = 0; a < retries; a++)
+        sum += (25LL << a) * 3 / 2;
+    return sum;
+}
+
+/* A listening socket on 127.0.0.1 that never accepts.  backlog 0: after
+ * one pending connection the kernel drops further SYNs, so connects hang
+ * (connect timeout); with a large backlog connects complete and requests
+ * are never answered (reply timeout). */
+static int silent_listener(int backlog, int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    ck_assert_int_eq(listen(fd, backlog), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* ------------------------------------------------------------------ */
+/* Server down, timeouts                                                */
+
+START_TEST(test_server_down_is_eio_within_timeout)
+{
+    tsrv dead;
+    ck_assert_int_eq(tsrv_redis_start(&dead, NULL), 0);
+    char url[128];
+    snprintf(url, sizeof url, "%s", dead.url);
+    tsrv_kill(&dead, SIGTERM); /* keep the port: nothing listens there now */
+
+    enum { TIMEOUT = 300, RETRIES = 2 };
+    sqclaim_store *s = open_timeouts(url, TIMEOUT, TIMEOUT, RETRIES);
+    sqclaim_lease l;
+    long long t0 = tsrv_now_ms();
+    sqclaim_rc rc = sqclaim_claim(s, "SQ-D", "BOT1", 0, &l, NULL);
+    long long elapsed = tsrv_now_ms() - t0;
+    ck_assert_msg(rc == SQCLAIM_EIO, "%s: %s", sqclaim_rcname(rc), sqclaim_errmsg(s));
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "could not connect"));
+    ck_assert_msg(elapsed <= (RETRIES + 1) * TIMEOUT + backoff_bound_ms(RETRIES) + 500,
+                  "took %lld ms", elapsed);
+    /* Nothing was sent: the claim is not uncertain. */
+    ck_assert(!(l.flags & SQCLAIM_LEASE_UNCERTAIN));
+    sqclaim_stats st = rt_stats(s);
+    ck_assert_uint_eq(st.ambiguous, 0);
+    ck_assert_uint_eq(st.round_trips, 0);
+    ck_assert_uint_eq(st.retries, RETRIES);
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EIO);
+    tsrv_stop(&dead);
+}
+END_TEST
+
+START_TEST(test_connect_timeout)
+{
+    int port;
+    int lfd = silent_listener(0, &port);
+    /* Fill the accept queue so the next SYNs are dropped. */
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    int filler[2];
+    for (int i = 0; i < 2; i++) {
+        filler[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        (void)connect(filler[i], (struct sockaddr *)&a, sizeof a);
+    }
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+    enum { TIMEOUT = 250, RETRIES = 1 };
+    sqclaim_store *s = open_timeouts(url, TIMEOUT, TIMEOUT, RETRIES);
+    long long t0 = tsrv_now_ms();
+    sqclaim_rc rc = sqclaim_ping(s);
+    long long elapsed = tsrv_now_ms() - t0;
+    ck_assert_msg(rc == SQCLAIM_ETIMEOUT, "%s: %s", sqclaim_rcname(rc), sqclaim_errmsg(s));
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "could not connect within 250 ms"));
+    ck_assert_msg(elapsed >= TIMEOUT && elapsed <= (RETRIES + 1) * TIMEOUT +
+                                                       backoff_bound_ms(RETRIES) + 500,
+                  "took %lld ms", elapsed);
+    ck_assert_uint_eq(rt_stats(s).ambiguous, 0);
+    for (int i = 0; i < 2; i++)
+        close(filler[i]);
+    close(lfd);
+}
+END_TEST
+
+START_TEST(test_reply_timeout_is_ambiguous)
+{
+    int port;
+    int lfd = silent_listener(64, &port);
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+    enum { TIMEOUT = 250, RETRIES = 2 };
+    sqclaim_store *s = open_timeouts(url, TIMEOUT, TIMEOUT, RETRIES);
+    sqclaim_lease l;
+    long long t0 = tsrv_now_ms();
+    sqclaim_rc rc = sqclaim_claim(s, "SQ-T", "BOT1", 60000, &l, NULL);
+    long long elapsed = tsrv_now_ms() - t0;
+    ck_assert_msg(rc == SQCLAIM_ETIMEOUT, "%s: %s", sqclaim_rcname(rc), sqclaim_errmsg(s));
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "no reply within 250 ms"));
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "may have been granted"));
+    /* The request was sent: the lease may be held, and says so. */
+    ck_assert(l.flags & SQCLAIM_LEASE_UNCERTAIN);
+    ck_assert_str_eq(l.sq, "SQ-T");
+    ck_assert_int_eq(strlen(l.token), SQCLAIM_TOKEN_LEN);
+    ck_assert(!sqclaim_may_act(s, &l));
+    ck_assert_msg(elapsed >= (RETRIES + 1) * TIMEOUT &&
+                      elapsed <= (RETRIES + 1) * TIMEOUT + backoff_bound_ms(RETRIES) + 500,
+                  "took %lld ms", elapsed);
+    sqclaim_stats st = rt_stats(s);
+    ck_assert_uint_eq(st.ambiguous, RETRIES + 1);
+    ck_assert_uint_eq(st.round_trips, RETRIES + 1);
+    ck_assert_uint_eq(st.reconnects, RETRIES);
+    close(lfd);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Restarts                                                             */
+
+START_TEST(test_restart_reconnects_without_wrong_answers)
+{
+    tsrv srv;
+    ck_assert_int_eq(tsrv_redis_start(&srv, NULL), 0);
+    sqclaim_store *s = open_timeouts(srv.url, 2000, 2000, 2);
+    sqclaim_lease a, b;
+    ck_assert_int_eq(sqclaim_claim(s, "SQ-A", "BOT1", 60000, &a, NULL), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_claim(s, "SQ-B", "BOT1", 60000, &b, NULL), SQCLAIM_OK);
+    ck_assert_uint_eq(b.fence, 2);
+    sqclaim_rows rows;
+    ck_assert_int_eq(sqclaim_reserve_rows(s, &a, 10, 0, &rows), SQCLAIM_OK);
+    ck_assert_uint_eq(rows.start_row, 1);
+
+    /* No persistence: the restart loses every key, the fence counter and
+     * the row cursor included (docs/redis.md says so). */
+    ck_assert_int_eq(tsrv_redis_restart(&srv), 0);
+
+    /* The claim made before the restart is gone: renew says LOST, which is
+     * the truth; it is never revived. */
+    sqclaim_rc rc = sqclaim_renew(s, &a, 0);
+    ck_assert_msg(rc == SQCLAIM_LOST, "%s: %s", sqclaim_rcname(rc), sqclaim_errmsg(s));
+    sqclaim_stats st = rt_stats(s);
+    ck_assert_uint_eq(st.reconnects, 1);
+    /* The closed connection was noticed before sending: not ambiguous. */
+    ck_assert_uint_eq(st.ambiguous, 0);
+    ck_assert_int_eq(sqclaim_release(s, &b), SQCLAIM_LOST);
+
+    /* Another bot can claim it now; the fence counter restarted. */
+    sqclaim_lease c;
+    ck_assert_int_eq(sqclaim_claim(s, "SQ-A", "BOT2", 60000, &c, NULL), SQCLAIM_OK);
+    ck_assert_uint_eq(c.fence, 1); /* lower than before the restart: the documented limit */
+    ck_assert_int_eq(sqclaim_reserve_rows(s, &c, 3, 0, &rows), SQCLAIM_OK);
+    ck_assert_uint_eq(rows.start_row, 1); /* the row cursor restarted too */
+
+    /* Server down: clear EIO; back up: the handle reconnects by itself. */
+    tsrv_kill(&srv, SIGTERM);
+    rc = sqclaim_renew(s, &c, 0);
+    ck_assert_msg(rc == SQCLAIM_EIO, "%s: %s", sqclaim_rcname(rc), sqclaim_errmsg(s));
+    ck_assert_int_eq(tsrv_redis_restart(&srv), 0);
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_claim(s, "SQ-A", "BOT3", 60000, &c, NULL), SQCLAIM_OK);
+    ck_assert_uint_ge(rt_stats(s).reconnects, 2);
+    tsrv_stop(&srv);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Malformed and unexpected replies, from a peer speaking RESP           */
+
+enum op { OP_CLAIM, OP_CLAIM2, OP_RENEW, OP_RESERVE, OP_FINISH, OP_STATUS, OP_PING };
+
+static sqclaim_rc run_op(sqclaim_store *s, enum op op, sqclaim_lease *out_lease)
+{
+    sqclaim_lease l;
+    memset(&l, 0, sizeof l);
+    snprintf(l.sq, sizeof l.sq, "SQ");
+    snprintf(l.bot, sizeof l.bot, "BOT1");
+    snprintf(l.token, sizeof l.token, "0123456789abcdef0123456789abcdef");
+    l.fence = 1;
+    l.ttl_ms = 60000;
+    sqclaim_rows rows;
+    sqclaim_status *st = NULL;
+    sqclaim_rc rc = SQCLAIM_OK;
+    switch (op) {
+    case OP_CLAIM: rc = sqclaim_claim(s, "SQ", "BOT1", 0, &l, NULL); break;
+    case OP_CLAIM2: {
+        const char *c[] = {"SQ1", "SQ2"};
+        rc = sqclaim_claim_first(s, c, 2, "BOT1", 0, &l, NULL);
+        break;
+    }
+    case OP_RENEW: rc = sqclaim_renew(s, &l, 0); break;
+    case OP_RESERVE: rc = sqclaim_reserve_rows(s, &l, 5, 0, &rows); break;
+    case OP_FINISH: rc = sqclaim_finish_rows(s, &l); break;
+    case OP_STATUS:
+        rc = sqclaim_status_get(s, &st);
+        sqclaim_status_free(st);
+        break;
+    case OP_PING: rc = sqclaim_ping(s); break;
+    }
+    if (out_lease)
+        *out_lease = l;
+    return rc;
+}
+
+typedef struct rogue_case {
+    const char *reply;
+    enum op op;
+    sqclaim_rc want;
+    const char *text; /* expected in the message */
+    int requests;     /* expected requests seen by the peer (retries 2) */
+} rogue_case;
+
+START_TEST(test_malformed_replies)
+{
+    static const rogue_case cases[] = {
+        {":5\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "unexpected reply to the claim script", 1},
+        {"*2\r\n:1\r\n:0\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "5 integers", 1},
+        {"*5\r\n:1\r\n:7\r\n:3\r\n:100\r\n:0\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL,
+         "granted candidate 7", 1},
+        {"*5\r\n:1\r\n:-1\r\n:3\r\n:100\r\n:0\r\n", OP_CLAIM2, SQCLAIM_EPROTOCOL,
+         "granted candidate", 1},
+        {"*5\r\n:1\r\n:0\r\n:0\r\n:100\r\n:1\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "no valid fence", 1},
+        {"*5\r\n:1\r\n:0\r\n:3\r\n:100\r\n:9\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "reclaimed flag", 1},
+        {"*5\r\n:1\r\n:0\r\n:3\r\n$3\r\n100\r\n:0\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL,
+         "5 integers", 1},
+        {"*3\r\n:2\r\n:5\r\n:100\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "BUSY must be", 1},
+        {"*3\r\n:9\r\n$1\r\nx\r\n:1\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "unknown status code", 1},
+        {"$5\r\nhello\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "string \"hello\"", 1},
+        {"*0\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "array of 0", 1},
+        {"*1\r\n*1\r\n:1\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "status code", 1},
+        {"$-1\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "nil", 1},
+        {"-ERR oops\r\n", OP_CLAIM, SQCLAIM_ESERVER, "server error: ERR oops", 1},
+        {"-OOM command not allowed when used memory > 'maxmemory'.\r\n", OP_RESERVE,
+         SQCLAIM_ESERVER, "OOM command not allowed", 1},
+        {"-READONLY You can't write against a read only replica.\r\n", OP_RENEW, SQCLAIM_ESERVER,
+         "READONLY", 1},
+        {"-NOAUTH Authentication required.\r\n", OP_CLAIM, SQCLAIM_EAUTH, "requires a password",
+         1},
+        {"-WRONGPASS invalid username-password pair\r\n", OP_FINISH, SQCLAIM_EAUTH, "WRONGPASS",
+         1},
+        /* Transient: retried (retries = 2), then reported. */
+        {"-LOADING Redis is loading the dataset in memory\r\n", OP_CLAIM, SQCLAIM_ESERVER,
+         "temporarily unavailable", 3},
+        {"-BUSY Redis is busy running a script.\r\n", OP_RENEW, SQCLAIM_ESERVER,
+         "temporarily unavailable", 3},
+        /* NOSCRIPT to EVALSHA and to EVAL: one fallback, then an error. */
+        {"-NOSCRIPT No matching script.\r\n", OP_CLAIM, SQCLAIM_ESERVER, "NOSCRIPT", 2},
+        {":7\r\n", OP_RENEW, SQCLAIM_EPROTOCOL, "expected 1 or 0", 1},
+        {"+OK\r\n", OP_FINISH, SQCLAIM_EPROTOCOL, "expected 1 or 0", 1},
+        {"*4\r\n:1\r\n:0\r\n:5\r\n:1\r\n", OP_RESERVE, SQCLAIM_EPROTOCOL, "rows 0+5", 1},
+        {"*4\r\n:1\r\n:3\r\n:4\r\n:1\r\n", OP_RESERVE, SQCLAIM_EPROTOCOL, "rows 3+4", 1},
+        {"*4\r\n:1\r\n:3\r\n:5\r\n:-1\r\n", OP_RESERVE, SQCLAIM_EPROTOCOL, "no valid fence", 1},
+        {"*2\r\n:0\r\n:0\r\n", OP_RESERVE, SQCLAIM_EPROTOCOL, "unknown status code", 1},
+        /* Status: the first round trip is a pipeline of two SCANs. */
+        {"*2\r\n$1\r\nx\r\n*0\r\n", OP_STATUS, SQCLAIM_EPROTOCOL, "cursor must be a number", 2},
+        {"*2\r\n$1\r\n0\r\n*1\r\n:5\r\n", OP_STATUS, SQCLAIM_EPROTOCOL, "keys must be strings",
+         2},
+        {":1\r\n", OP_STATUS, SQCLAIM_EPROTOCOL, "expected {cursor, keys}", 2},
+        {"+NOPE\r\n", OP_PING, SQCLAIM_EPROTOCOL, "expected PONG", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const rogue_case *c = &cases[i];
+        rt_rogue r;
+        rt_rogue_start(&r, c->reply);
+        sqclaim_store *s = open_timeouts(r.url, 1000, 2000, 2);
+        sqclaim_rc rc = run_op(s, c->op, NULL);
+        const char *msg = sqclaim_errmsg(s);
+        ck_assert_msg(rc == c->want && strstr(msg, c->text) != NULL,
+                      "case %zu (%s): got %s \"%s\", want %s with \"%s\"", i, c->reply,
+                      sqclaim_rcname(rc), msg, sqclaim_rcname(c->want), c->text);
+        int seen = atomic_load(&r.requests);
+        ck_assert_msg(seen == c->requests, "case %zu: %d requests, want %d", i, seen,
+                      c->requests);
+        rt_rogue_stop(&r);
+    }
+}
+END_TEST
+
+START_TEST(test_garbage_bytes_are_a_protocol_error)
+{
+    rt_rogue r;
+    rt_rogue_start(&r, "!!! this is not RESP\r\n");
+    sqclaim_store *s = open_timeouts(r.url, 1000, 2000, -1);
+    sqclaim_lease l;
+    ck_assert_int_eq(run_op(s, OP_CLAIM, &l), SQCLAIM_EPROTOCOL);
+    sqclaim_lease got;
+    sqclaim_rc rc = sqclaim_claim(s, "SQ", "BOT1", 0, &got, NULL);
+    ck_assert_int_eq(rc, SQCLAIM_EPROTOCOL);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "malformed reply"));
+    /* The request went out; its effect is unknown. */
+    ck_assert(got.flags & SQCLAIM_LEASE_UNCERTAIN);
+    ck_assert_uint_eq(rt_stats(s).ambiguous, 2);
+    rt_rogue_stop(&r);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Processes racing for the same SQs                                     */
+
+/*
+ * Each child process claims the first free of two SQs, many times.  The
+ * oracle lives outside the library, in plain Redis keys the children
+ * update with raw commands while they believe they hold an SQ:
+ *   INCR inside:SQ must answer 1 (nobody else inside), and
+ *   the fence must exceed the last fence recorded for the SQ;
+ * either failing increments `violations`.  A negative control runs the
+ * same children with a check-then-set claimer (GET, then SET in a second
+ * round trip) and must find violations, so the oracle is known to work.
+ */
+#define RACE_SQS 2
+static const char *const race_sqs[RACE_SQS] = {"race-a", "race-b"};
+
+/* Run `cmd key [arg]` on a raw connection, key = rt_prefix + name (+ sq);
+ * the integer (or number in a string) it answers, 0 for nil, -1 on error. */
+static long long raw_int(redisContext *c, const char *cmd, const char *name, const char *sq,
+                         const char *arg)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%s%s%s", rt_prefix, name, sq ? sq : "");
+    redisReply *r = arg ? redisCommand(c, "%s %s %s", cmd, key, arg)
+                        : redisCommand(c, "%s %s", cmd, key);
+    long long v = -1;
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    else if (r && r->type == REDIS_REPLY_STRING)
+        v = atoll(r->str);
+    else if (r && r->type == REDIS_REPLY_NIL)
+        v = 0;
+    else if (r && r->type == REDIS_REPLY_STATUS)
+        v = 0;
+    if (r)
+        freeReplyObject(r);
+    return v;
+}
+
+static void race_child(int id, int iters, bool broken)
+{
+    struct timeval tv = {10, 0};
+    redisContext *raw = redisConnectWithTimeout("127.0.0.1", rt_srv.port, tv);
+    if (!raw || raw->err)
+        _exit(3);
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    o.adapter = "redis";
+    o.redis_url = rt_srv.url;
+    o.key_prefix = rt_prefix;
+    sqclaim_store *s = NULL;
+    if (sqclaim_open(&o, &s) != SQCLAIM_OK)
+        _exit(4);
+    char bot[16];
+    snprintf(bot, sizeof bot, "BOT%d", id);
+    for (int i = 0; i < iters; i++) {
+        if (broken && raw_int(raw, "GET", "oracle:violations", NULL, NULL) > 0)
+            break; /* found what the control looks for */
+        sqclaim_lease l;
+        const char *sq = NULL;
+        uint64_t fence = 0;
+        if (!broken) {
+            sqclaim_rc rc = sqclaim_claim_first(s, race_sqs, RACE_SQS, bot, 10000, &l, NULL);
+            if (rc == SQCLAIM_BUSY) {
+                raw_int(raw, "INCR", "oracle:busy", NULL, NULL);
+                continue;
+            }
+            if (rc != SQCLAIM_OK) {
+                raw_int(raw, "INCR", "oracle:errors", NULL, NULL);
+                continue;
+            }
+            sq = l.sq;
+            fence = l.fence;
+        } else {
+            /* Broken on purpose: check, then set, in two round trips. */
+            sq = race_sqs[i % RACE_SQS];
+            if (raw_int(raw, "EXISTS", "sq:", sq, NULL) != 0) {
+                raw_int(raw, "INCR", "oracle:busy", NULL, NULL);
+                continue;
+            }
+            char key[160];
+            snprintf(key, sizeof key, "%ssq:%s", rt_prefix, sq);
+            redisReply *r = redisCommand(raw, "SET %s held PX 10000", key);
+            if (r)
+                freeReplyObject(r);
+            fence = (uint64_t)raw_int(raw, "INCR", "sqclaim:fence", NULL, NULL);
+        }
+        /* Inside: nobody else may be. */
+        if (raw_int(raw, "INCR", "oracle:inside:", sq, NULL) != 1)
+            raw_int(raw, "INCR", "oracle:violations", NULL, NULL);
+        long long last = raw_int(raw, "GET", "oracle:fence:", sq, NULL);
+        if (last >= (long long)fence)
+            raw_int(raw, "INCR", "oracle:violations", NULL, NULL);
+        char fbuf[32];
+        snprintf(fbuf, sizeof fbuf, "%llu", (unsigned long long)fence);
+        raw_int(raw, "SET", "oracle:fence:", sq, fbuf);
+        raw_int(raw, "INCR", "oracle:grants", NULL, NULL);
+        raw_int(raw, "DECR", "oracle:inside:", sq, NULL);
+        if (!broken) {
+            if (sqclaim_release(s, &l) != SQCLAIM_OK)
+                raw_int(raw, "INCR", "oracle:errors", NULL, NULL);
+        } else {
+            raw_int(raw, "DEL", "sq:", sq, NULL);
+        }
+    }
+    sqclaim_close(s);
+    redisFree(raw);
+    _exit(0);
+}
+
+static long long oracle(const char *name)
+{
+    redisReply *r = rt_cmd(rt_raw, "GET %soracle:%s", rt_prefix, name);
+    long long v = r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0;
+    freeReplyObject(r);
+    return v;
+}
+
+static void run_race(int procs, int iters, bool broken)
+{
+    pid_t pids[8];
+    ck_assert_int_le(procs, 8);
+    for (int i = 0; i < procs; i++) {
+        pids[i] = fork();
+        ck_assert_int_ge(pids[i], 0);
+        if (pids[i] == 0)
+            race_child(i + 1, iters, broken);
+    }
+    long long deadline = tsrv_now_ms() + 120000;
+    int done = 0;
+    while (done < procs) {
+        for (int i = 0; i < procs; i++) {
+            if (pids[i] <= 0)
+                continue;
+            int st;
+            pid_t w = waitpid(pids[i], &st, WNOHANG);
+            if (w == pids[i]) {
+                ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d failed (%d)", i,
+                              st);
+                pids[i] = 0;
+                done++;
+            }
+        }
+        if (tsrv_now_ms() > deadline) {
+            for (int i = 0; i < procs; i++)
+                if (pids[i] > 0)
+                    kill(pids[i], SIGKILL);
+            ck_abort_msg("race children did not finish in time");
+        }
+        struct timespec ts = {0, 5 * 1000 * 1000}; /* polling interval */
+        nanosleep(&ts, NULL);
+    }
+}
+
+START_TEST(test_processes_race)
+{
+    enum { PROCS = 4, ITERS = 300 };
+    run_race(PROCS, ITERS, false);
+    long long grants = oracle("grants"), busy = oracle("busy");
+    ck_assert_int_eq(oracle("violations"), 0);
+    ck_assert_int_eq(oracle("errors"), 0);
+    ck_assert_int_eq(grants + busy, PROCS * ITERS);
+    /* Contention was exercised: some claims were refused. */
+    ck_assert_msg(grants > PROCS && busy > 0, "grants %lld busy %lld", grants, busy);
+    /* Every grant minted a fence. */
+    redisReply *r = rt_cmd(rt_raw, "GET %ssqclaim:fence", rt_prefix);
+    ck_assert_int_eq(atoll(r->str), grants);
+    freeReplyObject(r);
+}
+END_TEST
+
+START_TEST(test_processes_race_negative_control)
+{
+    run_race(4, 2000, true);
+    ck_assert_msg(oracle("violations") > 0,
+                  "the oracle saw no violation with a check-then-set claimer (grants %lld): it "
+                  "cannot be trusted",
+                  oracle("grants"));
+}
+END_TEST
+
+Suite *rt_faults_suite(void)
+{
+    Suite *su = suite_create("redis-faults");
+    TCase *tc = tcase_create("down");
+    tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_server_down_is_eio_within_timeout);
+    tcase_add_test(tc, test_connect_timeout);
+    tcase_add_test(tc, test_reply_timeout_is_ambiguous);
+    tcase_add_test(tc, test_restart_reconnects_without_wrong_answers);
+    tcase_add_test(tc, test_malformed_replies);
+    tcase_add_test(tc, test_garbage_bytes_are_a_protocol_error);
+    suite_add_tcase(su, tc);
+
+    tc = tcase_create("processes");
+    tcase_add_unchecked_fixture(tc, rt_server_start, rt_server_stop);
+    tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, test_processes_race);
+    tcase_add_test(tc, test_processes_race_negative_control);
+    suite_add_tcase(su, tc);
+    return su;
+}
