@@ -1123,6 +1123,8 @@ static const char *const fz_templates[] = {
     "[\"ECHO\",\"\xF0\x9F\x8E\x89\\\"\\\\\"]",
 };
 
+static const char fz_bytes[] = {'[', ']', '{', '}', '"', ',', ':', '\\', 'u', '0', '\0', '\xFF', '\xC3'};
+
 static void fz_body(char *buf, size_t cap, size_t *len)
 {
     uint64_t kind = fz_next() % 6;
@@ -1157,7 +1159,7 @@ static void fz_body(char *buf, size_t cap, size_t *len)
             case 2:
                 if (n + 1 < cap) {
                     memmove(buf + at + 1, buf + at, n - at);
-                    buf[at] = "[]{}\",:\\u0\x00\xFF\xC3"[fz_next() % 15];
+                    buf[at] = fz_bytes[fz_next() % sizeof fz_bytes];
                     n++;
                 }
                 break;
