@@ -1,0 +1,593 @@
+/* codec.c — what goes over the wire: request bodies as the official
+ * @upstash/redis client writes them, and the decoding of its replies.
+ *
+ * Replies are parsed with cJSON for their structure only.  Numbers are not
+ * taken from cJSON (its valuedouble loses precision above 2^53): the
+ * number literals are collected from the raw text, in document order, and
+ * each number item of the tree is matched with its literal by position
+ * (cJSON keeps members and elements in document order).  With
+ * `Upstash-Encoding: base64` every string of a result is padded base64,
+ * except a top-level "OK"; error texts are never encoded. */
+#include "vercel.h"
+
+#include <cjson/cJSON.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ------------------------------------------------------------------ */
+/* Buffers                                                              */
+
+int vc_buf_add(vc_buf *b, const void *p, size_t n)
+{
+    if (n == 0 && b->p)
+        return 0;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) {
+            if (cap > SIZE_MAX / 2)
+                return -1;
+            cap *= 2;
+        }
+        char *q = realloc(b->p, cap);
+        if (!q)
+            return -1;
+        b->p = q;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+void vc_buf_reset(vc_buf *b)
+{
+    b->len = 0;
+    if (b->p)
+        b->p[0] = '\0';
+}
+
+void vc_buf_free(vc_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Request bodies                                                       */
+
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned min;
+    unsigned cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2, min = 0x80, cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3, min = 0x800, cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4, min = 0x10000, cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* Append s[0..n) as a JSON string literal.  0, -1 (no memory), -2 (not
+ * UTF-8). */
+static int json_string(vc_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    if (vc_buf_add(b, "\"", 1) != 0)
+        return -1;
+    size_t run = 0; /* bytes copied verbatim, pending */
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        char esc[8];
+        size_t elen = 0;
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\', esc[1] = (char)c, elen = 2;
+        } else if (c == '\n') {
+            esc[0] = '\\', esc[1] = 'n', elen = 2;
+        } else if (c == '\r') {
+            esc[0] = '\\', esc[1] = 'r', elen = 2;
+        } else if (c == '\t') {
+            esc[0] = '\\', esc[1] = 't', elen = 2;
+        } else if (c < 0x20) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        if (elen) {
+            if (vc_buf_add(b, s + i - run, run) != 0 || vc_buf_add(b, esc, elen) != 0)
+                return -1;
+            run = 0;
+            i++;
+            continue;
+        }
+        size_t l = utf8_seq(p + i, n - i);
+        if (l == 0)
+            return -2;
+        run += l;
+        i += l;
+    }
+    if (vc_buf_add(b, s + n - run, run) != 0 || vc_buf_add(b, "\"", 1) != 0)
+        return -1;
+    return 0;
+}
+
+static sqclaim_rc add_command(vc_buf *b, const rp_cmd *cmd, sqb_err *err)
+{
+    if (cmd->argc < 1)
+        return sqb_seterr(err, SQCLAIM_EINVAL, "empty Redis command");
+    if (vc_buf_add(b, "[", 1) != 0)
+        goto nomem;
+    for (int i = 0; i < cmd->argc; i++) {
+        if (i && vc_buf_add(b, ",", 1) != 0)
+            goto nomem;
+        size_t len = cmd->argvlen ? cmd->argvlen[i] : strlen(cmd->argv[i]);
+        int r = json_string(b, cmd->argv[i], len);
+        if (r == -1)
+            goto nomem;
+        if (r == -2)
+            return sqb_seterr(err, SQCLAIM_EINVAL,
+                              "argument %d of a %.20s command is not valid UTF-8; the REST "
+                              "API carries JSON text only",
+                              i, cmd->argv[0]);
+    }
+    if (vc_buf_add(b, "]", 1) != 0)
+        goto nomem;
+    return SQCLAIM_OK;
+nomem:
+    return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory building a request");
+}
+
+sqclaim_rc vc_body_command(vc_buf *b, const rp_cmd *cmd, sqb_err *err)
+{
+    vc_buf_reset(b);
+    return add_command(b, cmd, err);
+}
+
+sqclaim_rc vc_body_pipeline(vc_buf *b, size_t ncmds, const rp_cmd *cmds, sqb_err *err)
+{
+    vc_buf_reset(b);
+    if (vc_buf_add(b, "[", 1) != 0)
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory building a request");
+    for (size_t i = 0; i < ncmds; i++) {
+        if (i && vc_buf_add(b, ",", 1) != 0)
+            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory building a request");
+        sqclaim_rc rc = add_command(b, &cmds[i], err);
+        if (rc != SQCLAIM_OK)
+            return rc;
+    }
+    if (vc_buf_add(b, "]", 1) != 0)
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory building a request");
+    return SQCLAIM_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Small readers                                                        */
+
+int vc_parse_int(const char *lit, size_t len, long long *out)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (i < len && lit[i] == '-') {
+        neg = true;
+        i++;
+    }
+    if (i >= len || lit[i] < '0' || lit[i] > '9')
+        return -1;
+    if (lit[i] == '0' && i + 1 < len)
+        return -1; /* leading zero, or "0.5" */
+    unsigned long long limit = neg ? (unsigned long long)LLONG_MAX + 1ULL : (unsigned long long)LLONG_MAX;
+    unsigned long long v = 0;
+    for (; i < len; i++) {
+        if (lit[i] < '0' || lit[i] > '9')
+            return -1;
+        unsigned d = (unsigned)(lit[i] - '0');
+        if (v > (limit - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    if (neg)
+        *out = v == (unsigned long long)LLONG_MAX + 1ULL ? LLONG_MIN : -(long long)v;
+    else
+        *out = (long long)v;
+    return 0;
+}
+
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+int vc_base64_decode(const char *in, size_t inlen, char **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    if (inlen % 4)
+        return -1;
+    size_t pad = 0;
+    if (inlen && in[inlen - 1] == '=') {
+        pad++;
+        if (in[inlen - 2] == '=')
+            pad++;
+    }
+    size_t n = inlen / 4 * 3 - pad;
+    char *buf = malloc(n + 1);
+    if (!buf)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < inlen; i += 4) {
+        bool last = i + 4 == inlen;
+        int v[4];
+        for (int k = 0; k < 4; k++) {
+            unsigned char c = (unsigned char)in[i + (size_t)k];
+            if (c == '=' && last && k >= 4 - (int)pad) {
+                v[k] = 0;
+                continue;
+            }
+            v[k] = b64val(c);
+            if (v[k] < 0) {
+                free(buf);
+                return -1;
+            }
+        }
+        unsigned triple = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
+                          (unsigned)v[3];
+        size_t take = last ? 3 - pad : 3;
+        if (take >= 1)
+            buf[o++] = (char)(triple >> 16);
+        if (take >= 2)
+            buf[o++] = (char)(triple >> 8 & 0xff);
+        if (take >= 3)
+            buf[o++] = (char)(triple & 0xff);
+    }
+    buf[o] = '\0';
+    *out = buf;
+    *outlen = o;
+    return 0;
+}
+
+bool vc_is_quota_error(const char *text)
+{
+    if (!text || strncasecmp(text, "ERR max ", 8) != 0)
+        return false;
+    /* "ERR max daily request limit exceeded. Limit: …", "ERR max requests
+     * limit exceeded", "ERR max request size exceeded", "ERR max
+     * concurrent connections exceeded", … */
+    return strstr(text, "exceeded") != NULL;
+}
+
+void vc_redact(char *s, size_t size, const char *secret)
+{
+    if (!s || !secret || !*secret || size == 0)
+        return;
+    size_t slen = strlen(secret);
+    char *p = s;
+    while ((p = strstr(p, secret)) != NULL) {
+        size_t rest = strlen(p + slen);
+        if (slen >= 3) {
+            memcpy(p, "***", 3);
+            memmove(p + 3, p + slen, rest + 1);
+            p += 3;
+        } else {
+            memset(p, '*', slen);
+            p += slen;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Replies                                                              */
+
+typedef struct lits {
+    const char **at; /* start of each number literal, document order */
+    size_t *len;
+    size_t n, cap;
+} lits;
+
+static void lits_free(lits *l)
+{
+    free(l->at);
+    free(l->len);
+}
+
+/* Collect the number literals of (already validated) JSON text. */
+static int collect_numbers(const char *s, size_t n, lits *l)
+{
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+            continue;
+        }
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t start = i;
+            while (i < n && s[i] && strchr("0123456789+-.eE", s[i]))
+                i++;
+            if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 16;
+                const char **at = realloc(l->at, cap * sizeof *at);
+                if (!at)
+                    return -1;
+                l->at = at;
+                size_t *len = realloc(l->len, cap * sizeof *len);
+                if (!len)
+                    return -1;
+                l->len = len;
+                l->cap = cap;
+            }
+            l->at[l->n] = s + start;
+            l->len[l->n] = i - start;
+            l->n++;
+            i--;
+        }
+    }
+    return 0;
+}
+
+/* Number every cJSON number item in document order (valueint is free
+ * scratch space: this code never reads cJSON's own number values). */
+static void number_items(cJSON *item, size_t *idx)
+{
+    for (; item; item = item->next) {
+        if (cJSON_IsNumber(item))
+            item->valueint = (int)(*idx)++;
+        if (item->child)
+            number_items(item->child, idx);
+    }
+}
+
+typedef struct parsed {
+    cJSON *root;
+    lits lits;
+} parsed;
+
+static void parsed_free(parsed *p)
+{
+    cJSON_Delete(p->root);
+    lits_free(&p->lits);
+}
+
+static const char *describe_body(const char *body, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
+        i++;
+    if (i == len)
+        return "an empty body";
+    if (body[i] == '<')
+        return "HTML or XML, not JSON (a proxy or an error page?)";
+    return "not valid JSON (truncated or garbled)";
+}
+
+static sqclaim_rc parse(const char *body, size_t len, parsed *p, sqb_err *err)
+{
+    memset(p, 0, sizeof *p);
+    if (len > (size_t)INT32_MAX)
+        return sqb_seterr(err, SQCLAIM_EPROTOCOL, "the reply is too large");
+    if (memchr(body, '\0', len))
+        return sqb_seterr(err, SQCLAIM_EPROTOCOL, "the reply contains a NUL byte: not JSON");
+    const char *end = NULL;
+    p->root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!p->root)
+        return sqb_seterr(err, SQCLAIM_EPROTOCOL, "the reply is %s", describe_body(body, len));
+    size_t used = (size_t)(end - body);
+    while (used < len && (body[used] == ' ' || body[used] == '\n' || body[used] == '\r' ||
+                          body[used] == '\t'))
+        used++;
+    if (used != len) {
+        parsed_free(p);
+        return sqb_seterr(err, SQCLAIM_EPROTOCOL,
+                          "the reply has extra text after its JSON value (%zu bytes)",
+                          len - used);
+    }
+    if (collect_numbers(body, len, &p->lits) != 0) {
+        parsed_free(p);
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory decoding a reply");
+    }
+    size_t count = 0;
+    number_items(p->root, &count);
+    if (count != p->lits.n) {
+        parsed_free(p);
+        return sqb_seterr(err, SQCLAIM_EPROTOCOL, "the reply's numbers could not be read");
+    }
+    return SQCLAIM_OK;
+}
+
+static sqclaim_rc convert(const parsed *p, const cJSON *v, bool top, int depth, rp_reply **out,
+                          sqb_err *err)
+{
+    *out = NULL;
+    if (cJSON_IsNull(v)) {
+        *out = rp_reply_new(RP_NIL);
+    } else if (cJSON_IsNumber(v)) {
+        size_t i = (size_t)v->valueint;
+        long long x;
+        if (i >= p->lits.n || vc_parse_int(p->lits.at[i], p->lits.len[i], &x) != 0)
+            return sqb_seterr(err, SQCLAIM_EPROTOCOL,
+                              "the reply has a number that is not a 64-bit integer (%.*s)",
+                              i < p->lits.n ? (int)(p->lits.len[i] > 40 ? 40 : p->lits.len[i]) : 0,
+                              i < p->lits.n ? p->lits.at[i] : "");
+        *out = rp_reply_new(RP_INT);
+        if (*out)
+            (*out)->integer = x;
+    } else if (cJSON_IsString(v)) {
+        const char *s = v->valuestring;
+        if (top && strcmp(s, "OK") == 0) {
+            *out = rp_reply_str(RP_STR, "OK", 2);
+        } else {
+            char *dec;
+            size_t dlen;
+            if (vc_base64_decode(s, strlen(s), &dec, &dlen) != 0)
+                return sqb_seterr(err, SQCLAIM_EPROTOCOL,
+                                  "the reply has a string that is not base64 although "
+                                  "Upstash-Encoding: base64 was asked for");
+            *out = rp_reply_str(RP_STR, dec, dlen);
+            free(dec);
+        }
+    } else if (cJSON_IsArray(v)) {
+        if (depth > 64)
+            return sqb_seterr(err, SQCLAIM_EPROTOCOL, "the reply is nested too deeply");
+        size_t n = (size_t)cJSON_GetArraySize(v);
+        rp_reply *r = rp_reply_new(RP_ARR);
+        if (!r)
+            goto nomem;
+        if (n) {
+            r->elem = calloc(n, sizeof *r->elem);
+            if (!r->elem) {
+                rp_reply_free(r);
+                goto nomem;
+            }
+        }
+        r->n = n;
+        size_t i = 0;
+        for (const cJSON *e = v->child; e && i < n; e = e->next, i++) {
+            sqclaim_rc rc = convert(p, e, false, depth + 1, &r->elem[i], err);
+            if (rc != SQCLAIM_OK) {
+                rp_reply_free(r);
+                return rc;
+            }
+        }
+        *out = r;
+    } else {
+        return sqb_seterr(err, SQCLAIM_EPROTOCOL, "the reply has a %s where Redis values are",
+                          cJSON_IsBool(v) ? "boolean" : "JSON object");
+    }
+    if (!*out)
+        goto nomem;
+    return SQCLAIM_OK;
+nomem:
+    return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory decoding a reply");
+}
+
+/* One {"result": …} or {"error": "…"} entry. */
+static sqclaim_rc convert_entry(const parsed *p, const cJSON *obj, rp_reply **out, sqb_err *err)
+{
+    *out = NULL;
+    if (!cJSON_IsObject(obj))
+        return sqb_seterr(err, SQCLAIM_EPROTOCOL,
+                          "the reply is JSON but not {\"result\": …} or {\"error\": …}");
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(obj, "result");
+    if (res)
+        return convert(p, res, true, 0, out, err);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(obj, "error");
+    if (cJSON_IsString(e)) {
+        *out = rp_reply_str(RP_ERR, e->valuestring, strlen(e->valuestring));
+        return *out ? SQCLAIM_OK : sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+    }
+    return sqb_seterr(err, SQCLAIM_EPROTOCOL, "the reply has no \"result\" (and no \"error\")");
+}
+
+sqclaim_rc vc_decode_single(const char *body, size_t len, rp_reply **out, sqb_err *err)
+{
+    *out = NULL;
+    parsed p;
+    sqclaim_rc rc = parse(body, len, &p, err);
+    if (rc != SQCLAIM_OK)
+        return rc;
+    rc = convert_entry(&p, p.root, out, err);
+    parsed_free(&p);
+    return rc;
+}
+
+sqclaim_rc vc_decode_pipeline(const char *body, size_t len, size_t ncmds, rp_reply **replies,
+                              sqb_err *err)
+{
+    for (size_t i = 0; i < ncmds; i++)
+        replies[i] = NULL;
+    parsed p;
+    sqclaim_rc rc = parse(body, len, &p, err);
+    if (rc != SQCLAIM_OK)
+        return rc;
+    if (cJSON_IsObject(p.root)) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(p.root, "error");
+        if (cJSON_IsString(e))
+            rc = sqb_seterr(err, vc_is_quota_error(e->valuestring) ? SQCLAIM_EQUOTA : SQCLAIM_ESERVER,
+                            "%s", e->valuestring);
+        else
+            rc = sqb_seterr(err, SQCLAIM_EPROTOCOL, "the pipeline reply is not an array");
+        parsed_free(&p);
+        return rc;
+    }
+    if (!cJSON_IsArray(p.root)) {
+        parsed_free(&p);
+        return sqb_seterr(err, SQCLAIM_EPROTOCOL, "the pipeline reply is not an array");
+    }
+    size_t n = (size_t)cJSON_GetArraySize(p.root);
+    if (n != ncmds) {
+        parsed_free(&p);
+        return sqb_seterr(err, SQCLAIM_EPROTOCOL,
+                          "the pipeline reply has %zu entries for %zu commands", n, ncmds);
+    }
+    size_t i = 0;
+    for (const cJSON *e = p.root->child; e && i < n; e = e->next, i++) {
+        rc = convert_entry(&p, e, &replies[i], err);
+        if (rc != SQCLAIM_OK)
+            break;
+    }
+    parsed_free(&p);
+    if (rc != SQCLAIM_OK) {
+        for (size_t k = 0; k < ncmds; k++) {
+            rp_reply_free(replies[k]);
+            replies[k] = NULL;
+        }
+    }
+    return rc;
+}
+
+char *vc_error_text(const char *body, size_t len)
+{
+    if (!body || len == 0 || memchr(body, '\0', len))
+        return NULL;
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!root)
+        return NULL;
+    char *text = NULL;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+    if (cJSON_IsString(e))
+        text = strdup(e->valuestring);
+    cJSON_Delete(root);
+    return text;
+}

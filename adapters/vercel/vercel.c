@@ -1,0 +1,116 @@
+/* vercel.c — the `vercel` backend: Vercel KV / Upstash Redis over its REST
+ * API.  The claim protocol itself (Lua scripts, keys, values, reply
+ * decoding) is the Redis protocol layer's, shared with the `redis`
+ * backend; this file only wires the REST transport (http.c) under it. */
+#include "vercel.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct vc_conn {
+    rp_conn rp;
+    vc_http *http;
+} vc_conn;
+
+static sqclaim_rc vc_open(const sqclaim_options *opts, void **conn, sqb_err *err)
+{
+    *conn = NULL;
+    vc_config cfg;
+    sqclaim_rc rc = vc_config_resolve(opts, &cfg, err);
+    if (rc != SQCLAIM_OK)
+        return rc;
+    vc_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        vc_config_free(&cfg);
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+    }
+    c->http = vc_http_new(&cfg, opts->connect_timeout_ms, opts->timeout_ms, err);
+    vc_config_free(&cfg);
+    if (!c->http) {
+        free(c);
+        return err->rc ? err->rc : SQCLAIM_ENOMEM;
+    }
+    const char *prefix = opts->key_prefix ? opts->key_prefix : sqb_getenv("SQCLAIM_KEY_PREFIX");
+    rc = rp_init(&c->rp, &vc_http_transport, c->http, prefix, err);
+    if (rc != SQCLAIM_OK) {
+        vc_http_free(c->http);
+        free(c);
+        return rc;
+    }
+    *conn = c;
+    return SQCLAIM_OK;
+}
+
+static void vc_close(void *conn)
+{
+    vc_conn *c = conn;
+    if (!c)
+        return;
+    vc_http_free(c->http);
+    free(c);
+}
+
+static sqclaim_rc vc_ping(void *conn, sqb_err *err)
+{
+    return rp_ping(&((vc_conn *)conn)->rp, err);
+}
+
+static sqclaim_rc vc_claim(void *conn, const sqb_claim_req *req, sqb_claim_res *res, sqb_err *err)
+{
+    return rp_claim(&((vc_conn *)conn)->rp, req, res, err);
+}
+
+static sqclaim_rc vc_renew(void *conn, const sqb_lease_req *req, sqb_err *err)
+{
+    return rp_renew(&((vc_conn *)conn)->rp, req, err);
+}
+
+static sqclaim_rc vc_release(void *conn, const sqb_lease_req *req, sqb_err *err)
+{
+    return rp_release(&((vc_conn *)conn)->rp, req, err);
+}
+
+static sqclaim_rc vc_reserve(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows,
+                             sqb_err *err)
+{
+    return rp_reserve(&((vc_conn *)conn)->rp, req, rows, err);
+}
+
+static sqclaim_rc vc_finish(void *conn, const sqb_lease_req *req, sqb_err *err)
+{
+    return rp_finish(&((vc_conn *)conn)->rp, req, err);
+}
+
+static sqclaim_rc vc_status(void *conn, sqclaim_status *out, sqb_err *err)
+{
+    return rp_status(&((vc_conn *)conn)->rp, out, err);
+}
+
+static void vc_stats(void *conn, sqclaim_stats *out)
+{
+    vc_http_stats st;
+    vc_http_get_stats(((vc_conn *)conn)->http, &st);
+    out->round_trips = st.requests;
+    /* As the redis backend counts them: connections re-established, the
+     * first one not included (keep-alive working = 0). */
+    out->reconnects = st.connects ? st.connects - 1 : 0;
+    out->ambiguous = st.ambiguous;
+}
+
+const sqclaim_backend sqclaim_backend_vercel = {
+    .version = SQB_VERSION,
+    .name = "vercel",
+    .summary = "Vercel KV / Upstash Redis over its REST API (HTTPS, libcurl)",
+    .caps = SQCLAIM_CAP_CROSS_PROCESS | SQCLAIM_CAP_PERSISTENT | SQCLAIM_CAP_FOREIGN |
+            SQCLAIM_CAP_STATS,
+    .open = vc_open,
+    .close = vc_close,
+    .ping = vc_ping,
+    .claim = vc_claim,
+    .renew = vc_renew,
+    .release = vc_release,
+    .reserve = vc_reserve,
+    .finish = vc_finish,
+    .status = vc_status,
+    .stats = vc_stats,
+};
