@@ -1,0 +1,48 @@
+/* target_vercel.c — the contract suite on the vercel backend, through
+ * kvrest (the local Upstash-compatible REST server) in front of a
+ * redis-server, both started by this target on free ports.  Each test's
+ * namespace becomes its key prefix, so tests never see each other's keys. */
+#ifdef SQCLAIM_WITH_VERCEL
+#include "contract.h"
+#include "servers.h"
+
+#include <stdio.h>
+
+static tsrv redis, kv;
+
+static int vercel_setup(void)
+{
+    if (tsrv_redis_start(&redis, NULL) != 0)
+        return -1;
+    if (tsrv_kvrest_start(&kv, &redis, "contract-vercel-token", NULL) != 0) {
+        tsrv_stop(&redis);
+        return -1;
+    }
+    return 0;
+}
+
+static void vercel_teardown(void)
+{
+    tsrv_stop(&kv);
+    tsrv_stop(&redis);
+}
+
+static void vercel_options(sqclaim_options *o, const char *ns)
+{
+    o->adapter = "vercel";
+    o->rest_url = kv.url;
+    o->rest_token = kv.token;
+    o->key_prefix = ns;
+    o->timeout_ms = 5000;
+}
+
+const ct_target ct_target_vercel = {
+    .name = "vercel",
+    .setup = vercel_setup,
+    .teardown = vercel_teardown,
+    .options = vercel_options,
+    .fake_clock = false,
+    .short_ttl_ms = 400,
+    .scale = 0.5,
+};
+#endif

@@ -1,0 +1,289 @@
+/* helpers.c — see vtest.h. */
+#include "vtest.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+void vt_clear_env(void)
+{
+    static const char *const vars[] = {"KV_REST_API_URL",        "KV_REST_API_TOKEN",
+                                       "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN",
+                                       "SQCLAIM_KEY_PREFIX",     "SQCLAIM_ADAPTER"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+}
+
+sqclaim_store *vt_open(const char *url, const char *token, const char *prefix, int retries,
+                       int timeout_ms)
+{
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    o.adapter = "vercel";
+    o.rest_url = url;
+    o.rest_token = token;
+    o.key_prefix = prefix;
+    o.retries = retries;
+    o.timeout_ms = timeout_ms;
+    sqclaim_store *s = NULL;
+    sqclaim_rc rc = sqclaim_open(&o, &s);
+    ck_assert_msg(rc == SQCLAIM_OK, "open: %s", sqclaim_errmsg(s));
+    return s;
+}
+
+void vt_prefix(char *buf, size_t len, const char *tag)
+{
+    static int n;
+    snprintf(buf, len, "vt:%s:%d:%d:", tag, (int)getpid(), ++n);
+}
+
+/* ---- raw RESP client ---------------------------------------------------- */
+
+typedef struct rd {
+    int fd;
+    char buf[65536];
+    size_t len, off;
+} rd;
+
+static int rd_fill(rd *r)
+{
+    if (r->off == r->len)
+        r->off = r->len = 0;
+    struct pollfd p = {r->fd, POLLIN, 0};
+    if (poll(&p, 1, 5000) <= 0)
+        return -1;
+    ssize_t n = recv(r->fd, r->buf + r->len, sizeof r->buf - r->len, 0);
+    if (n <= 0)
+        return -1;
+    r->len += (size_t)n;
+    return 0;
+}
+
+static int rd_line(rd *r, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (;;) {
+        while (r->off < r->len) {
+            char c = r->buf[r->off++];
+            if (c == '\n') {
+                if (n && out[n - 1] == '\r')
+                    n--;
+                out[n] = '\0';
+                return 0;
+            }
+            if (n + 1 < outlen)
+                out[n++] = c;
+        }
+        if (rd_fill(r) != 0)
+            return -1;
+    }
+}
+
+static int rd_bytes(rd *r, char *out, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        if (r->off == r->len && rd_fill(r) != 0)
+            return -1;
+        size_t k = r->len - r->off < n - got ? r->len - r->off : n - got;
+        memcpy(out + got, r->buf + r->off, k);
+        r->off += k;
+        got += k;
+    }
+    return 0;
+}
+
+static int read_reply(rd *r, vt_raw *out, int depth)
+{
+    char line[512];
+    if (depth > 8 || rd_line(r, line, sizeof line) != 0)
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->type = line[0];
+    switch (line[0]) {
+    case '+':
+    case '-':
+        out->str = strdup(line + 1);
+        out->len = strlen(line + 1);
+        return 0;
+    case ':':
+        out->integer = strtoll(line + 1, NULL, 10);
+        return 0;
+    case '$': {
+        long n = strtol(line + 1, NULL, 10);
+        if (n < 0) {
+            out->type = 'n';
+            return 0;
+        }
+        out->str = malloc((size_t)n + 3);
+        if (!out->str || rd_bytes(r, out->str, (size_t)n + 2) != 0)
+            return -1;
+        out->str[n] = '\0';
+        out->len = (size_t)n;
+        return 0;
+    }
+    case '*': {
+        long n = strtol(line + 1, NULL, 10);
+        out->integer = n;
+        for (long i = 0; i < n; i++) {
+            vt_raw sub;
+            if (read_reply(r, &sub, depth + 1) != 0)
+                return -1;
+            vt_raw_free(&sub);
+        }
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+int vt_redis(const tsrv *redis, vt_raw *out, int argc, const char *const *argv,
+             const size_t *lens)
+{
+    memset(out, 0, sizeof *out);
+    rd *r = calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)redis->port);
+    int rc = -1;
+    if (r->fd < 0 || connect(r->fd, (struct sockaddr *)&a, sizeof a) != 0)
+        goto out;
+    char head[64];
+    int n = snprintf(head, sizeof head, "*%d\r\n", argc);
+    if (send(r->fd, head, (size_t)n, MSG_NOSIGNAL) != n)
+        goto out;
+    for (int i = 0; i < argc; i++) {
+        size_t len = lens ? lens[i] : strlen(argv[i]);
+        n = snprintf(head, sizeof head, "$%zu\r\n", len);
+        if (send(r->fd, head, (size_t)n, MSG_NOSIGNAL) != n ||
+            (len && send(r->fd, argv[i], len, MSG_NOSIGNAL) != (ssize_t)len) ||
+            send(r->fd, "\r\n", 2, MSG_NOSIGNAL) != 2)
+            goto out;
+    }
+    rc = read_reply(r, out, 0);
+out:
+    if (r->fd >= 0)
+        close(r->fd);
+    free(r);
+    return rc;
+}
+
+void vt_raw_free(vt_raw *r)
+{
+    free(r->str);
+    r->str = NULL;
+}
+
+char *vt_redis_get(const tsrv *redis, const char *key)
+{
+    const char *argv[] = {"GET", key};
+    vt_raw r;
+    if (vt_redis(redis, &r, 2, argv, NULL) != 0 || r.type != '$') {
+        vt_raw_free(&r);
+        return NULL;
+    }
+    return r.str;
+}
+
+/* ---- kvrest admin ------------------------------------------------------- */
+
+typedef struct sink {
+    char *p;
+    size_t len, cap;
+} sink;
+
+static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
+{
+    sink *s = ud;
+    size_t k = size * n;
+    if (s->cap && s->len + 1 < s->cap) {
+        size_t c = s->cap - 1 - s->len < k ? s->cap - 1 - s->len : k;
+        memcpy(s->p + s->len, ptr, c);
+        s->len += c;
+        s->p[s->len] = '\0';
+    }
+    return k;
+}
+
+long vt_admin(const tsrv *kv, const char *method, const char *path, const char *body, char *out,
+              size_t outlen)
+{
+    char url[256], auth[300];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", kv->port, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", kv->token);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return -1;
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    sink s = {out, 0, outlen};
+    if (out && outlen)
+        out[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    if (strcmp(method, "POST") == 0)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+    long status = -1;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+long long vt_kv_stat(const tsrv *kv, const char *name)
+{
+    char body[4096];
+    if (vt_admin(kv, "GET", "/_kvrest/stats", NULL, body, sizeof body) != 200)
+        return -1;
+    cJSON *root = cJSON_Parse(body);
+    if (!root)
+        return -1;
+    char first[64];
+    snprintf(first, sizeof first, "%s", name);
+    char *dot = strchr(first, '.');
+    const cJSON *v;
+    if (dot) {
+        *dot = '\0';
+        v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, first),
+                                             dot + 1);
+    } else {
+        v = cJSON_GetObjectItemCaseSensitive(root, first);
+    }
+    long long n = cJSON_IsNumber(v) ? (long long)v->valuedouble : -1;
+    cJSON_Delete(root);
+    return n;
+}
+
+void vt_faults(const tsrv *kv, const char *json)
+{
+    char out[512];
+    long st = vt_admin(kv, "POST", "/_kvrest/faults", json, out, sizeof out);
+    ck_assert_msg(st == 200, "kvrest faults %s: HTTP %ld %s", json, st, out);
+}
+
+void vt_faults_clear(const tsrv *kv)
+{
+    vt_faults(kv, "{\"latency_ms\":0,\"jitter_ms\":0,\"fail_rate\":0,\"drop_rate\":0,"
+                  "\"stall_rate\":0,\"stall_ms\":0,\"quota\":0}");
+    ck_assert_int_eq(vt_admin(kv, "POST", "/_kvrest/stats/reset", "", NULL, 0), 200);
+}

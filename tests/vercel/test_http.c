@@ -1,0 +1,492 @@
+/* test_http.c — the REST transport against a tiny local HTTP responder
+ * playing a broken or unusual proxy: exact requests, sync tokens,
+ * keep-alive, and every failure mapped for the core's retry loop. */
+#include "vtest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define TOKEN "tok-AAAA-1234-secret"
+
+static responder *rs;
+
+static void rs_setup(void)
+{
+    vt_clear_env();
+    rs = rs_start();
+    ck_assert_ptr_nonnull(rs);
+}
+
+static void rs_teardown(void)
+{
+    rs_stop(rs);
+    rs = NULL;
+}
+
+static void push(int status, const char *body)
+{
+    rs_action a = {.status = status, .body = body};
+    rs_push(rs, &a);
+}
+
+static sqclaim_store *open_rs(int retries, int timeout_ms)
+{
+    return vt_open(rs_url(rs), TOKEN, NULL, retries, timeout_ms);
+}
+
+static sqclaim_stats stats_of(sqclaim_store *s)
+{
+    sqclaim_stats st;
+    ck_assert_int_eq(sqclaim_stats_get(s, &st), SQCLAIM_OK);
+    return st;
+}
+
+/* How many header lines named `name` (case-insensitive) the block has,
+ * and the value of the last one in val. */
+static int header_count(const char *headers, const char *name, char *val, size_t vlen)
+{
+    int n = 0;
+    size_t nl = strlen(name);
+    for (const char *p = headers; p && *p;) {
+        const char *eol = strstr(p, "\r\n");
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len > nl && p[nl] == ':' && strncasecmp(p, name, nl) == 0) {
+            n++;
+            if (val) {
+                const char *v = p + nl + 1;
+                while (*v == ' ')
+                    v++;
+                snprintf(val, vlen, "%.*s", (int)(len - (size_t)(v - p)), v);
+            }
+        }
+        p = eol ? eol + 2 : NULL;
+    }
+    return n;
+}
+
+START_TEST(request_format_exact)
+{
+    sqclaim_store *s = open_rs(-1, 0);
+    ck_assert_int_eq(rs_connections(rs), 0); /* open did no network I/O */
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    char line[256], headers[4096], body[4096], val[512];
+    ck_assert(rs_request(rs, 0, line, sizeof line, headers, sizeof headers, body, sizeof body));
+    ck_assert_str_eq(line, "POST / HTTP/1.1");
+    ck_assert_str_eq(body, "[\"PING\"]");
+    ck_assert_int_eq(header_count(headers, "Authorization", val, sizeof val), 1);
+    ck_assert_str_eq(val, "Bearer " TOKEN);
+    ck_assert_int_eq(header_count(headers, "Content-Type", val, sizeof val), 1);
+    ck_assert_str_eq(val, "application/json");
+    ck_assert_int_eq(header_count(headers, "Upstash-Encoding", val, sizeof val), 1);
+    ck_assert_str_eq(val, "base64");
+    ck_assert_int_eq(header_count(headers, "Content-Length", val, sizeof val), 1);
+    ck_assert_str_eq(val, "8");
+    ck_assert_int_eq(header_count(headers, "Expect", NULL, 0), 0);
+    ck_assert_int_eq(header_count(headers, "Transfer-Encoding", NULL, 0), 0);
+    ck_assert_int_eq(header_count(headers, "upstash-sync-token", NULL, 0), 0);
+    sqclaim_close(s);
+
+    /* A pipeline goes to {base}/pipeline, an array of command arrays. */
+    vc_config cfg;
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    char url[128];
+    snprintf(url, sizeof url, "%s/base/", rs_url(rs));
+    o.rest_url = url;
+    o.rest_token = TOKEN;
+    sqb_err err = {0};
+    ck_assert_int_eq(vc_config_resolve(&o, &cfg, &err), SQCLAIM_OK);
+    vc_http *h = vc_http_new(&cfg, 2000, 5000, &err);
+    vc_config_free(&cfg);
+    ck_assert_ptr_nonnull(h);
+    push(200, "[{\"result\":\"T0s=\"},{\"result\":\"YQ==\"}]");
+    const char *a1[] = {"SET", "k", "a"}, *a2[] = {"GET", "k"};
+    rp_cmd cmds[2] = {{3, a1, NULL}, {2, a2, NULL}};
+    rp_reply *rep[2];
+    ck_assert_int_eq(vc_http_transport.pipeline(h, 2, cmds, rep, &err), SQCLAIM_OK);
+    ck_assert_str_eq(rep[0]->str, "OK");
+    ck_assert_str_eq(rep[1]->str, "a");
+    rp_reply_free(rep[0]);
+    rp_reply_free(rep[1]);
+    ck_assert(rs_request(rs, -1, line, sizeof line, headers, sizeof headers, body, sizeof body));
+    ck_assert_str_eq(line, "POST /base/pipeline HTTP/1.1");
+    ck_assert_str_eq(body, "[[\"SET\",\"k\",\"a\"],[\"GET\",\"k\"]]");
+    /* A single command to {base}/. */
+    rp_reply *r;
+    ck_assert_int_eq(vc_http_transport.command(h, &(rp_cmd){2, a2, NULL}, &r, &err), SQCLAIM_OK);
+    rp_reply_free(r);
+    ck_assert(rs_request(rs, -1, line, sizeof line, NULL, 0, NULL, 0));
+    ck_assert_str_eq(line, "POST /base/ HTTP/1.1");
+    vc_http_free(h);
+}
+END_TEST
+
+START_TEST(sync_token_echoed)
+{
+    sqclaim_store *s = open_rs(-1, 0);
+    rs_action a = {.status = 200, .body = "{\"result\":\"UE9ORw==\"}",
+                   .headers = "upstash-sync-token: st-1\r\n"};
+    rs_push(rs, &a);
+    a.headers = "Upstash-Sync-Token: st-2\r\n";
+    rs_push(rs, &a);
+    push(200, "{\"result\":\"UE9ORw==\"}"); /* no token: the last one stays */
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    char headers[4096], val[256];
+    static const char *const want[] = {NULL, "st-1", "st-2", "st-2"};
+    for (int i = 0; i < 4; i++) {
+        ck_assert(rs_request(rs, i, NULL, 0, headers, sizeof headers, NULL, 0));
+        if (!want[i]) {
+            ck_assert_int_eq(header_count(headers, "upstash-sync-token", NULL, 0), 0);
+        } else {
+            ck_assert_int_eq(header_count(headers, "upstash-sync-token", val, sizeof val), 1);
+            ck_assert_str_eq(val, want[i]);
+        }
+    }
+    /* A token that could break a header is ignored. */
+    a.headers = "upstash-sync-token: bad token\r\n";
+    rs_push(rs, &a);
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    ck_assert(rs_request(rs, -1, NULL, 0, headers, sizeof headers, NULL, 0));
+    ck_assert_int_eq(header_count(headers, "upstash-sync-token", val, sizeof val), 1);
+    ck_assert_str_eq(val, "st-2");
+    sqclaim_close(s);
+}
+END_TEST
+
+/* A reply that is not the Upstash JSON is EPROTOCOL with a message, never
+ * a crash; the server did answer, so the request may have run. */
+START_TEST(malformed_bodies)
+{
+    static const struct {
+        const char *body;
+        const char *needle;
+    } cases[] = {
+        {"<html><body><h1>Sign in to the Wi-Fi</h1></body></html>", "HTML"},
+        {"not json at all", "not valid JSON"},
+        {"{\"result\":\"UE9", "not valid JSON"},
+        {"", "empty body"},
+        {"{\"foo\":\"bar\"}", "no \"result\""},
+        {"{\"result\":{\"a\":1}}", "JSON object"},
+        {"{\"result\":true}", "boolean"},
+        {"{\"result\":\"P\xc3\xa9NG\"}", "base64"},
+        {"{\"result\":1.5}", "64-bit"},
+        {"[{\"result\":\"UE9ORw==\"}]", "not {\"result\""},
+        {"{\"result\":\"UE9ORw==\"}<br>", "extra text"},
+    };
+    sqclaim_store *s = open_rs(-1, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        push(200, cases[i].body);
+        sqclaim_rc rc = sqclaim_ping(s);
+        ck_assert_msg(rc == SQCLAIM_EPROTOCOL, "%s: rc %d %s", cases[i].body, rc,
+                      sqclaim_errmsg(s));
+        ck_assert_msg(strstr(sqclaim_errmsg(s), cases[i].needle), "%s: %s", cases[i].body,
+                      sqclaim_errmsg(s));
+        ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "127.0.0.1"));
+    }
+    sqclaim_stats st = stats_of(s);
+    ck_assert_uint_eq(st.ambiguous, sizeof cases / sizeof cases[0]);
+    /* A wrong reply type for a claim script: EPROTOCOL from the protocol
+     * layer; the claim is reported as uncertain (the server answered). */
+    push(200, "{\"result\":\"T0s=\"}");
+    sqclaim_lease l;
+    sqclaim_rc rc = sqclaim_claim(s, "251019-164rmb", "BOT1", 0, &l, NULL);
+    ck_assert_int_eq(rc, SQCLAIM_EPROTOCOL);
+    /* Still usable afterwards. */
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(truncated_and_huge_replies)
+{
+    sqclaim_store *s = open_rs(-1, 0);
+    /* The connection closes before the announced length: a transport
+     * failure after sending (ambiguous), not a protocol error. */
+    rs_action a = {.status = 200, .body = "{\"result\":", .announce = 100};
+    rs_push(rs, &a);
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EIO);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "lost after the request was sent"));
+    ck_assert_uint_eq(stats_of(s).ambiguous, 1);
+    /* 40 MiB of body: refused past 32 MiB, without reading it all into
+     * memory. */
+    rs_action big = {.status = 200, .body = "{\"result\":\"", .huge = 40u << 20};
+    rs_push(rs, &big);
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EPROTOCOL);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "larger than"));
+    /* A fresh connection afterwards. */
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    ck_assert_int_ge(rs_connections(rs), 2);
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(unauthorized_is_eauth_without_token)
+{
+    sqclaim_store *s = open_rs(0, 0); /* default retries: 401 must not be retried */
+    /* A server that echoes what it got, token included. */
+    push(401, "{\"error\":\"Unauthorized: Bearer " TOKEN " is not valid\"}");
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EAUTH);
+    const char *m = sqclaim_errmsg(s);
+    ck_assert_ptr_null(strstr(m, TOKEN));
+    ck_assert_ptr_null(strstr(m, "1234-secret"));
+    ck_assert_ptr_nonnull(strstr(m, "HTTP 401"));
+    ck_assert_ptr_nonnull(strstr(m, "rest_token option"));
+    ck_assert_int_eq(rs_requests(rs), 1);
+    ck_assert_uint_eq(stats_of(s).retries, 0);
+    /* The same through a claim; the lease is not uncertain (refused). */
+    push(401, "{\"error\":\"WRONGPASS invalid or missing auth token\"}");
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL), SQCLAIM_EAUTH);
+    ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, 0);
+    ck_assert_ptr_null(strstr(sqclaim_errmsg(s), TOKEN));
+    /* A Redis error text echoing the token is redacted as well. */
+    push(400, "{\"error\":\"ERR token " TOKEN " not allowed\"}");
+    ck_assert_int_lt(sqclaim_ping(s), 0);
+    ck_assert_ptr_null(strstr(sqclaim_errmsg(s), TOKEN));
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "***"));
+    /* 403 too. */
+    push(403, "{\"error\":\"NOPERM\"}");
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EAUTH);
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(server_errors_are_retried)
+{
+    sqclaim_store *s = open_rs(2, 0);
+    /* 5xx: transient and ambiguous; retried up to opts.retries. */
+    push(503, "{\"error\":\"overloaded\"}");
+    push(502, "<html>Bad Gateway</html>");
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    sqclaim_stats st = stats_of(s);
+    ck_assert_uint_eq(st.retries, 2);
+    ck_assert_uint_eq(st.ambiguous, 2);
+    ck_assert_uint_eq(st.round_trips, 3);
+    /* Three in a row: the third error is returned, with its status. */
+    push(500, "{\"error\":\"boom\"}");
+    push(500, "{\"error\":\"boom\"}");
+    push(504, "");
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "HTTP 504"));
+    /* A claim that only met 5xx may have been applied by whatever stood
+     * behind the proxy: uncertain, to be resolved with claim_retry. */
+    for (int i = 0; i < 3; i++)
+        push(503, "{\"error\":\"unavailable\"}");
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL), SQCLAIM_ESERVER);
+    ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, SQCLAIM_LEASE_UNCERTAIN);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "may have been granted"));
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(rate_limit_and_quota)
+{
+    sqclaim_store *s = open_rs(1, 0);
+    /* 429 is transient (refused before running), Retry-After honoured. */
+    rs_action a = {.status = 429, .body = "{\"error\":\"slow down\"}", .headers = "Retry-After: 1\r\n"};
+    rs_push(rs, &a);
+    long long t0 = tsrv_now_ms();
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    ck_assert_int_ge(tsrv_now_ms() - t0, 900);
+    sqclaim_stats st = stats_of(s);
+    ck_assert_uint_eq(st.retries, 1);
+    ck_assert_uint_eq(st.ambiguous, 0);
+    push(429, "{\"error\":\"slow down\"}");
+    push(429, "{\"error\":\"slow down\"}");
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EQUOTA);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "rate limiting"));
+    /* Quota and size errors: EQUOTA with the text, never retried. */
+    static const char *const texts[] = {
+        "ERR max daily request limit exceeded. Limit: 10000, Usage: 10000.",
+        "ERR max requests limit exceeded",
+        "ERR max request size exceeded",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        rs_reset(rs);
+        char body[256];
+        snprintf(body, sizeof body, "{\"error\":\"%s\"}", texts[i]);
+        push(i == 1 ? 429 : 400, body);
+        sqclaim_lease l;
+        ck_assert_int_eq(sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL), SQCLAIM_EQUOTA);
+        ck_assert_msg(strstr(sqclaim_errmsg(s), texts[i]), "%s", sqclaim_errmsg(s));
+        ck_assert_int_eq(rs_requests(rs), 1);
+        ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, 0);
+    }
+    push(413, "");
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EQUOTA);
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(redirects_and_odd_statuses)
+{
+    sqclaim_store *s = open_rs(2, 0);
+    rs_action a = {.status = 301, .body = "", .headers = "Location: https://elsewhere.example/\r\n"};
+    rs_push(rs, &a);
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "redirect"));
+    ck_assert_int_eq(rs_requests(rs), 1);
+    push(404, "<html>Not Found</html>");
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "HTTP 404"));
+    /* 400 without an error text. */
+    push(400, "<html>Bad Request</html>");
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
+    ck_assert_int_eq(rs_requests(rs), 3);
+    /* 400 with a Redis error reaches the protocol layer as an error reply. */
+    push(400, "{\"error\":\"ERR unknown command 'PING'\"}");
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "ERR unknown command"));
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(keep_alive_one_connection)
+{
+    sqclaim_store *s = open_rs(-1, 0);
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    ck_assert_int_eq(rs_connections(rs), 1);
+    ck_assert_int_eq(rs_requests(rs), 100);
+    sqclaim_stats st = stats_of(s);
+    ck_assert_uint_eq(st.round_trips, 100);
+    ck_assert_uint_eq(st.reconnects, 0); /* the first connection is not a reconnect */
+    /* A reply with Connection: close: the next request reconnects. */
+    rs_action a = {.status = 200, .body = "{\"result\":\"UE9ORw==\"}", .close_after = true};
+    rs_push(rs, &a);
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    ck_assert_int_eq(rs_connections(rs), 2);
+    ck_assert_uint_eq(stats_of(s).reconnects, 1);
+    sqclaim_close(s);
+}
+END_TEST
+
+/* libcurl re-sends a request by itself when a reused connection dies
+ * before any reply byte.  The transport refuses that silent re-send: the
+ * server may already have run the first copy. */
+START_TEST(no_silent_resend_on_reused_connection)
+{
+    sqclaim_store *s = open_rs(-1, 0);
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    push(0, NULL); /* read the request, close without a reply */
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EIO);
+    ck_assert_int_eq(rs_requests(rs), 2); /* the dropped request came once */
+    sqclaim_stats st = stats_of(s);
+    ck_assert_uint_eq(st.ambiguous, 1);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "after the request was sent"));
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    ck_assert_int_eq(rs_requests(rs), 3);
+    /* (libcurl may open the connection for its re-send before asking to
+     * rewind the body: 2 or 3 connections, but never a second copy.) */
+    ck_assert_int_ge(rs_connections(rs), 2);
+    /* With retries the core re-sends it, knowing it may be a repeat. */
+    sqclaim_close(s);
+    s = open_rs(2, 0);
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    push(0, NULL);
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    st = stats_of(s);
+    ck_assert_uint_eq(st.retries, 1);
+    ck_assert_uint_eq(st.ambiguous, 1);
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(timeouts_and_refused_connections)
+{
+    sqclaim_store *s = open_rs(-1, 300);
+    rs_action slow = {.status = 200, .body = "{\"result\":\"UE9ORw==\"}", .delay_ms = 1200};
+    rs_push(rs, &slow);
+    long long t0 = tsrv_now_ms();
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ETIMEOUT);
+    long long took = tsrv_now_ms() - t0;
+    ck_assert_int_ge(took, 250);
+    ck_assert_int_lt(took, 1100);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "after the request was sent"));
+    ck_assert_uint_eq(stats_of(s).ambiguous, 1);
+    sqclaim_close(s);
+
+    /* Nothing listening: EIO, transient (retried), not ambiguous. */
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", tsrv_free_port());
+    s = vt_open(url, TOKEN, NULL, 2, 0);
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL), SQCLAIM_EIO);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "cannot connect"));
+    ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, 0);
+    sqclaim_stats st = stats_of(s);
+    ck_assert_uint_eq(st.retries, 2);
+    ck_assert_uint_eq(st.ambiguous, 0);
+    ck_assert_uint_eq(st.round_trips, 0);
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(transport_redis_error_reply)
+{
+    /* A 400 with a Redis error is a reply (RP_ERR), so that NOSCRIPT can
+     * drive the EVALSHA -> EVAL fallback. */
+    vc_config cfg;
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    o.rest_url = rs_url(rs);
+    o.rest_token = TOKEN;
+    sqb_err err = {0};
+    ck_assert_int_eq(vc_config_resolve(&o, &cfg, &err), SQCLAIM_OK);
+    vc_http *h = vc_http_new(&cfg, 2000, 5000, &err);
+    vc_config_free(&cfg);
+    push(400, "{\"error\":\"NOSCRIPT No matching script. Please use EVAL.\"}");
+    const char *argv[] = {"EVALSHA", "abc", "0"};
+    rp_reply *r = NULL;
+    ck_assert_int_eq(vc_http_transport.command(h, &(rp_cmd){3, argv, NULL}, &r, &err), SQCLAIM_OK);
+    ck_assert_int_eq(r->type, RP_ERR);
+    ck_assert_str_eq(r->str, "NOSCRIPT No matching script. Please use EVAL.");
+    rp_reply_free(r);
+    /* An error entry inside a pipeline, too. */
+    push(200, "[{\"error\":\"ERR wrong type\"},{\"result\":5}]");
+    rp_cmd cmds[2] = {{3, argv, NULL}, {3, argv, NULL}};
+    rp_reply *rep[2];
+    ck_assert_int_eq(vc_http_transport.pipeline(h, 2, cmds, rep, &err), SQCLAIM_OK);
+    ck_assert_int_eq(rep[0]->type, RP_ERR);
+    ck_assert_int_eq(rep[1]->integer, 5);
+    rp_reply_free(rep[0]);
+    rp_reply_free(rep[1]);
+    /* A pipeline-level failure leaves every slot NULL. */
+    push(200, "[{\"result\":5}]");
+    ck_assert_int_eq(vc_http_transport.pipeline(h, 2, cmds, rep, &err), SQCLAIM_EPROTOCOL);
+    ck_assert_ptr_null(rep[0]);
+    ck_assert_ptr_null(rep[1]);
+    vc_http_stats st;
+    vc_http_get_stats(h, &st);
+    ck_assert_uint_eq(st.requests, 3);
+    vc_http_free(h);
+}
+END_TEST
+
+Suite *vt_http_suite(void)
+{
+    Suite *s = suite_create("vercel-http");
+    TCase *tc = tcase_create("responder");
+    tcase_add_checked_fixture(tc, rs_setup, rs_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, request_format_exact);
+    tcase_add_test(tc, sync_token_echoed);
+    tcase_add_test(tc, malformed_bodies);
+    tcase_add_test(tc, truncated_and_huge_replies);
+    tcase_add_test(tc, unauthorized_is_eauth_without_token);
+    tcase_add_test(tc, server_errors_are_retried);
+    tcase_add_test(tc, rate_limit_and_quota);
+    tcase_add_test(tc, redirects_and_odd_statuses);
+    tcase_add_test(tc, keep_alive_one_connection);
+    tcase_add_test(tc, no_silent_resend_on_reused_connection);
+    tcase_add_test(tc, timeouts_and_refused_connections);
+    tcase_add_test(tc, transport_redis_error_reply);
+    suite_add_tcase(s, tc);
+    return s;
+}
