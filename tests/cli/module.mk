@@ -1,0 +1,17 @@
+# tests/cli/ — the sqclaim command-line tool, tested by running the real,
+# built program (fork/exec, no shell) against memory, and against redis and
+# vercel (through kvrest) when they are built.
+CLI_TEST_SRCS := $(sort $(wildcard tests/cli/*.c))
+CLI_TEST_OBJS = $(CLI_TEST_SRCS:%.c=$(BUILD)/obj/%.o)
+TESTS += $(BUILD)/tests/cli
+CHECK_ENV += SQCLAIM_CLI=$(abspath $(BUILD))/sqclaim
+
+# Where the program and docs/cli.md are (run.c / test_remote.c defaults).
+$(BUILD)/obj/tests/cli/run.o: EXTRA_TEST_CFLAGS = -DSQCLAIM_CLI_PATH='"$(abspath $(BUILD))/sqclaim"'
+$(BUILD)/obj/tests/cli/test_remote.o: EXTRA_TEST_CFLAGS = -DSQCLAIM_SRCDIR='"$(CURDIR)"'
+
+# The tests run the program, so they depend on it (and on the docs they
+# execute).
+$(BUILD)/tests/cli: $(CLI_TEST_OBJS) $(TEST_SUPPORT_OBJS) $(LIB_A) $(BUILD)/sqclaim
+	@mkdir -p $(@D)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(CLI_TEST_OBJS) $(TEST_SUPPORT_OBJS) $(LIB_A) $(PKG_LIBS) $(CHECK_LIBS) -lm

@@ -1,0 +1,81 @@
+/*
+ * run.h — run the real, built sqclaim program and capture what it does.
+ *
+ * No shell is involved: the program is forked and exec'd with an argv
+ * and an environment built here.  The environment is the test's own with
+ * every sqclaim setting removed (SQCLAIM_*, REDIS_URL, KV_*, UPSTASH_*),
+ * plus what the test passes, so a developer's settings never leak in.
+ *
+ *   SQCLAIM_CLI          the program (default: the build's sqclaim)
+ *   SQCLAIM_CLI_WRAPPER  words put in front of it, e.g.
+ *                        "valgrind -q --error-exitcode=99 --log-file=/tmp/vg.%p"
+ *                        (log to a file: tests read stderr)
+ */
+#ifndef SQCLAIM_TEST_CLI_RUN_H
+#define SQCLAIM_TEST_CLI_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct cr_result {
+    int code;       /* exit status; 128 + signal if killed; -1 if it could not run */
+    char *out;      /* stdout, NUL-terminated (never NULL after a run) */
+    size_t outlen;
+    char *err;      /* stderr, NUL-terminated */
+    size_t errlen;
+} cr_result;
+
+typedef struct cr_opts {
+    const char *const *env; /* extra "NAME=value" strings, NULL-terminated; may be NULL */
+    const char *const *env2; /* more of them (e.g. a backend's), may be NULL */
+    const char *input;      /* standard input; NULL: empty (/dev/null) */
+    size_t inputlen;        /* 0: strlen(input) */
+    const char *stdout_path; /* send stdout to this file instead (e.g. /dev/full) */
+    bool raw_argv;          /* argv[0] is the program to run (not sqclaim) */
+    int timeout_ms;         /* kill after this long; 0: 120 s */
+} cr_opts;
+
+/* The sqclaim program's path. */
+const char *cr_program(void);
+
+/* Run sqclaim with args (NULL-terminated, without the program name) and
+ * wait for it.  Returns r->code.  Free with cr_free(). */
+int cr_run(cr_result *r, const cr_opts *o, const char *const *args);
+
+/* Convenience: cr_run with a variadic list of arguments ending in NULL. */
+int cr_runv(cr_result *r, const cr_opts *o, ...) __attribute__((sentinel));
+
+void cr_free(cr_result *r);
+
+/* Several processes at once.  cr_gate_open() makes a gate; processes
+ * spawned with it wait (before exec) until cr_gate_release(), so they all
+ * start together.  cr_wait() collects one. */
+typedef struct cr_proc cr_proc;
+typedef struct cr_gate {
+    int fd[2];
+} cr_gate;
+int cr_gate_open(cr_gate *g);
+void cr_gate_release(cr_gate *g);
+cr_proc *cr_spawn(const cr_opts *o, const char *const *args, const cr_gate *gate);
+int cr_wait(cr_proc *p, cr_result *r);
+
+/* Run sqclaim on a pseudo-terminal (stdin, stdout and stderr all the
+ * pty's slave), for terminal behaviour.  cr_pty_start returns the
+ * process, or NULL.  cr_pty_read_until reads output (appending to the
+ * process's buffer) until `needle` occurs `times` times in it or
+ * timeout_ms passes; returns true if found.  cr_pty_finish reads to the
+ * end, waits, and fills r (out = everything the terminal received; err
+ * empty). */
+typedef struct cr_pty cr_pty;
+cr_pty *cr_pty_start(const cr_opts *o, const char *const *args);
+bool cr_pty_read_until(cr_pty *p, const char *needle, int times, int timeout_ms);
+pid_t cr_pty_pid(const cr_pty *p);
+int cr_pty_write(cr_pty *p, const char *s);
+int cr_pty_finish(cr_pty *p, cr_result *r);
+
+/* Does haystack (of len bytes) contain needle?  How many times? */
+bool cr_contains(const char *hay, size_t len, const char *needle);
+int cr_count(const char *hay, size_t len, const char *needle);
+
+#endif

@@ -1,0 +1,907 @@
+/* test_remote.c — the CLI against the backends that share data between
+ * processes (redis, vercel through kvrest): what one sqclaim run claims,
+ * the next one sees.  Every test runs once per built backend, in a key
+ * prefix of its own. */
+#include "tcli.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SQCLAIM_SRCDIR
+#define SQCLAIM_SRCDIR "."
+#endif
+
+typedef struct rctx {
+    const tc_backend *b;
+    char prefix[64];
+    char penv[96];
+    const char *extra[6];
+} rctx;
+
+static void rctx_init(rctx *x, int i)
+{
+    memset(x, 0, sizeof *x);
+    x->b = &tc_backends[i];
+    tc_prefix(x->prefix, sizeof x->prefix);
+    snprintf(x->penv, sizeof x->penv, "SQCLAIM_KEY_PREFIX=%s", x->prefix);
+    x->extra[0] = x->penv;
+    x->extra[1] = NULL;
+}
+
+static cr_opts ropts(const rctx *x) { return tc_opts(x->b, x->extra); }
+
+/* Run args with the lease on stdin. */
+static int with_lease(const rctx *x, cr_result *r, const char *lease_line, const char *const *args)
+{
+    cr_opts o = ropts(x);
+    o.input = lease_line;
+    return cr_run(r, &o, args);
+}
+
+/* sqclaim claim SQ --bot BOT [--ttl TTL]: asserts exit 0, fills *l. */
+static void claim_ok(const rctx *x, const char *sq, const char *bot, const char *ttl, tc_lease *l)
+{
+    cr_opts o = ropts(x);
+    cr_result r;
+    if (ttl)
+        cr_runv(&r, &o, "claim", sq, "--bot", bot, "--ttl", ttl, NULL);
+    else
+        cr_runv(&r, &o, "claim", sq, "--bot", bot, NULL);
+    TC_EXIT(&r, 0);
+    tc_check_lease(r.out, sq, bot, -1, l);
+    ck_assert_uint_gt(l->fence, 0);
+    ck_assert_msg(r.errlen == 0, "stderr: %s", r.err); /* no memory note on %s */
+    cr_free(&r);
+}
+
+static void check_no_backend_secret(const rctx *x, const cr_result *r)
+{
+    if (strcmp(x->b->name, "vercel") == 0)
+        tc_check_no_secret(r, TC_KV_TOKEN);
+}
+
+static void pause_ms(int ms)
+{
+    /* A polling interval while waiting for a real expiry, not a sync. */
+    struct timespec ts = {0, (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+
+START_TEST(test_claim_busy)
+{
+    rctx x;
+    rctx_init(&x, _i);
+    tc_lease l;
+    claim_ok(&x, "251019-164rmb", "BOT1", NULL, &l);
+    ck_assert_int_eq(l.ttl_ms, 600000);
+
+    cr_opts o = ropts(&x);
+    cr_result r;
+    cr_runv(&r, &o, "claim", "251019-164rmb", "--bot", "BOT3", NULL);
+    TC_EXIT(&r, 1);
+    ck_assert_str_eq(r.out, "");
+    /* Names the holder and how long it still holds. */
+    ck_assert_msg(cr_contains(r.err, r.errlen, "sqclaim: busy: SQ 251019-164rmb is held by BOT1 "
+                                               "for another "),
+                  "%s", r.err);
+    ck_assert(cr_contains(r.err, r.errlen, "m"));
+    tc_check_stderr_form(&r);
+    tc_check_no_secret(&r, l.token);
+    cr_free(&r);
+
+    /* The holder itself cannot claim it twice either. */
+    cr_runv(&r, &o, "claim", "251019-164rmb", "--bot", "BOT1", NULL);
+    TC_EXIT(&r, 1);
+    cr_free(&r);
+
+    /* claim-first: skips the held one; all held: busy, naming the first. */
+    cr_runv(&r, &o, "claim-first", "251019-164rmb", "251019-165abc", "--bot", "BOT3", NULL);
+    TC_EXIT(&r, 0);
+    tc_lease l2;
+    tc_check_lease(r.out, "251019-165abc", "BOT3", 600000, &l2);
+    ck_assert_uint_gt(l2.fence, 0);
+    cr_free(&r);
+    cr_runv(&r, &o, "claim-first", "251019-164rmb", "251019-165abc", "--bot", "BOT2", NULL);
+    TC_EXIT(&r, 1);
+    ck_assert_str_eq(r.out, "");
+    ck_assert_msg(cr_contains(r.err, r.errlen, "busy: all 2 candidate SQs are held (the first, "
+                                               "251019-164rmb, by BOT1 for another"),
+                  "%s", r.err);
+    cr_free(&r);
+}
+END_TEST
+
+START_TEST(test_lease_ways)
+{
+    rctx x;
+    rctx_init(&x, _i);
+    tc_lease l, n;
+    claim_ok(&x, "X1", "BOT1", "1m", &l);
+    ck_assert_int_eq(l.ttl_ms, 60000);
+
+    char path[] = "/tmp/sqclaim-cli-lease-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert(fd >= 0);
+    ck_assert(write(fd, l.line, strlen(l.line)) == (ssize_t)strlen(l.line));
+    close(fd);
+
+    cr_result r;
+    cr_opts o = ropts(&x);
+    /* 1. stdin by default */
+    const char *a1[] = {"renew", NULL};
+    with_lease(&x, &r, l.line, a1);
+    TC_EXIT(&r, 0);
+    tc_check_lease(r.out, "X1", "BOT1", 60000, &n);
+    ck_assert_str_eq(n.token, l.token);
+    ck_assert_uint_eq(n.fence, l.fence);
+    cr_free(&r);
+    /* 2. --lease - and --ttl */
+    const char *a2[] = {"renew", "--lease", "-", "--ttl", "2m", NULL};
+    with_lease(&x, &r, l.line, a2);
+    TC_EXIT(&r, 0);
+    tc_check_lease(r.out, "X1", "BOT1", 120000, &n);
+    ck_assert_str_eq(n.token, l.token);
+    cr_free(&r);
+    /* 3. --lease JSON, with the SQ repeated */
+    cr_runv(&r, &o, "renew", "X1", "--lease", l.line, "--ttl", "3m", NULL);
+    TC_EXIT(&r, 0);
+    tc_check_lease(r.out, "X1", "BOT1", 180000, &n);
+    cr_free(&r);
+    /* 4. --lease-file */
+    cr_runv(&r, &o, "renew", "--lease-file", path, NULL);
+    TC_EXIT(&r, 0);
+    tc_check_lease(r.out, "X1", "BOT1", 60000, &n); /* the file's ttlMs */
+    cr_free(&r);
+    /* 5. SQ --token --bot */
+    cr_runv(&r, &o, "renew", "X1", "--token", l.token, "--bot", "BOT1", "--ttl", "90s", NULL);
+    TC_EXIT(&r, 0);
+    tc_check_lease(r.out, "X1", "BOT1", 90000, &n);
+    ck_assert_str_eq(n.token, l.token);
+    ck_assert_uint_eq(n.fence, 0); /* not known from a token */
+    cr_free(&r);
+    /* The renewed lease's output feeds the next command. */
+    const char *a6[] = {"renew", NULL};
+    with_lease(&x, &r, n.line, a6);
+    TC_EXIT(&r, 0);
+    cr_free(&r);
+
+    /* Someone else's token is not the lease. */
+    cr_runv(&r, &o, "renew", "X1", "--token", "0123456789abcdef0123456789abcdef", "--bot", "BOT1",
+            NULL);
+    TC_EXIT(&r, 3);
+    ck_assert(cr_contains(r.err, r.errlen, "lost"));
+    cr_free(&r);
+    cr_runv(&r, &o, "release", "X1", "--token", "0123456789abcdef0123456789abcdef", NULL);
+    TC_EXIT(&r, 3);
+    cr_free(&r);
+    /* ... and the real one is untouched by those attempts. */
+    cr_runv(&r, &o, "release", "X1", "--token", l.token, NULL);
+    TC_EXIT(&r, 0);
+    ck_assert_str_eq(r.out, "");
+    ck_assert_str_eq(r.err, "");
+    cr_free(&r);
+    unlink(path);
+}
+END_TEST
+
+/* Field by field against the seed's /api/queue example. */
+START_TEST(test_status_fields)
+{
+    rctx x;
+    rctx_init(&x, _i);
+    tc_lease a, b;
+    claim_ok(&x, "251019-164rmb", "BOT1", NULL, &a);
+    claim_ok(&x, "251019-165abc", "BOT2", "5m", &b);
+    cr_result r;
+    const char *res[] = {"reserve", "--rows", "5", "--hint", "51", NULL};
+    with_lease(&x, &r, a.line, res);
+    TC_EXIT(&r, 0);
+    tc_check_one_line(&r);
+    cJSON *rj = tc_json(r.out);
+    static const char *const rkeys[] = {"sq", "startRow", "rowCount", "fence", NULL};
+    tc_check_keys(rj, rkeys, "reserve");
+    ck_assert_str_eq(cJSON_GetObjectItem(rj, "sq")->valuestring, "251019-164rmb");
+    double start = cJSON_GetObjectItem(rj, "startRow")->valuedouble;
+    ck_assert(start >= 51);
+    ck_assert_int_eq(cJSON_GetObjectItem(rj, "rowCount")->valueint, 5);
+    ck_assert_uint_eq((uint64_t)cJSON_GetObjectItem(rj, "fence")->valuedouble, a.fence);
+    cJSON_Delete(rj);
+    cr_free(&r);
+
+    cr_opts o = ropts(&x);
+    cr_result s, p;
+    cr_runv(&s, &o, "status", NULL);
+    TC_EXIT(&s, 0);
+    tc_check_one_line(&s);
+    ck_assert_str_eq(s.err, "");
+    tc_check_no_secret(&s, a.token);
+    tc_check_no_secret(&s, b.token);
+    check_no_backend_secret(&x, &s);
+    ck_assert(!cr_contains(s.out, s.outlen, "token"));
+    cJSON *j = tc_check_status(s.out);
+    const cJSON *claims = cJSON_GetObjectItem(j, "sqClaims");
+    ck_assert_int_eq(cJSON_GetArraySize(claims), 2);
+    /* Sorted by SQ id. */
+    ck_assert_str_eq(claims->child->string, "251019-164rmb");
+    ck_assert_str_eq(claims->child->next->string, "251019-165abc");
+    const cJSON *c = cJSON_GetObjectItem(claims, "251019-164rmb");
+    ck_assert_str_eq(cJSON_GetObjectItem(c, "botId")->valuestring, "BOT1");
+    ck_assert_str_eq(cJSON_GetObjectItem(c, "status")->valuestring, "CLAIMING");
+    ck_assert_uint_eq((uint64_t)cJSON_GetObjectItem(c, "fence")->valuedouble, a.fence);
+    double ttl = cJSON_GetObjectItem(c, "ttlMs")->valuedouble;
+    ck_assert_msg(ttl > 0 && ttl <= 600000, "ttlMs %f", ttl);
+    c = cJSON_GetObjectItem(claims, "251019-165abc");
+    ck_assert_str_eq(cJSON_GetObjectItem(c, "botId")->valuestring, "BOT2");
+    ttl = cJSON_GetObjectItem(c, "ttlMs")->valuedouble;
+    ck_assert_msg(ttl > 0 && ttl <= 300000, "ttlMs %f", ttl);
+    const cJSON *reservations = cJSON_GetObjectItem(j, "refundReservations");
+    ck_assert_int_eq(cJSON_GetArraySize(reservations), 1);
+    const cJSON *rv = cJSON_GetObjectItem(reservations, "251019-164rmb");
+    ck_assert_ptr_nonnull(rv);
+    ck_assert_str_eq(cJSON_GetObjectItem(rv, "botId")->valuestring, "BOT1");
+    ck_assert(cJSON_GetObjectItem(rv, "startRow")->valuedouble == start);
+    ck_assert_int_eq(cJSON_GetObjectItem(rv, "rowCount")->valueint, 5);
+    ck_assert_str_eq(cJSON_GetObjectItem(rv, "status")->valuestring, "WRITING");
+    ck_assert_uint_eq((uint64_t)cJSON_GetObjectItem(rv, "fence")->valuedouble, a.fence);
+
+    /* --pretty: the same JSON, indented (times differ between runs). */
+    cr_runv(&p, &o, "status", "--pretty", NULL);
+    TC_EXIT(&p, 0);
+    ck_assert(cr_count(p.out, p.outlen, "\n") > 10);
+    cJSON *pj = tc_check_status(p.out);
+    cJSON *both[2] = {j, pj};
+    for (int k = 0; k < 2; k++) {
+        cJSON_ReplaceItemInObject(both[k], "timestamp", cJSON_CreateString("t"));
+        const cJSON *sect[2] = {cJSON_GetObjectItem(both[k], "sqClaims"),
+                                cJSON_GetObjectItem(both[k], "refundReservations")};
+        for (int m = 0; m < 2; m++) {
+            cJSON *e;
+            cJSON_ArrayForEach(e, sect[m]) cJSON_ReplaceItemInObject(e, "ttlMs",
+                                                                     cJSON_CreateNumber(0));
+        }
+    }
+    ck_assert(cJSON_Compare(j, pj, 1));
+    cJSON_Delete(j);
+    cJSON_Delete(pj);
+    cr_free(&s);
+    cr_free(&p);
+}
+END_TEST
+
+/* The whole life of a lease, and every exit status on the way. */
+START_TEST(test_lifecycle)
+{
+    rctx x;
+    rctx_init(&x, _i);
+    tc_lease l;
+    claim_ok(&x, "X1", "BOT1", NULL, &l);
+    cr_result r;
+    const char *reserve5[] = {"reserve", "--rows", "5", "--hint", "100", NULL};
+    const char *reserve6[] = {"reserve", "--rows", "6", NULL};
+    const char *finish[] = {"finish", NULL};
+    const char *release[] = {"release", NULL};
+    const char *renew[] = {"renew", NULL};
+
+    with_lease(&x, &r, l.line, reserve5);
+    TC_EXIT(&r, 0);
+    char first[256];
+    snprintf(first, sizeof first, "%s", r.out);
+    ck_assert(cr_contains(r.out, r.outlen, "\"rowCount\":5"));
+    cr_free(&r);
+    /* Asking again while it is open: the same range. */
+    with_lease(&x, &r, l.line, reserve5);
+    TC_EXIT(&r, 0);
+    ck_assert_str_eq(r.out, first);
+    cr_free(&r);
+    /* Another count while one is open: busy (1). */
+    with_lease(&x, &r, l.line, reserve6);
+    TC_EXIT(&r, 1);
+    ck_assert_str_eq(r.out, "");
+    ck_assert(cr_contains(r.err, r.errlen, "finish it first"));
+    cr_free(&r);
+    /* finish: 0, then 3 (nothing open). */
+    with_lease(&x, &r, l.line, finish);
+    TC_EXIT(&r, 0);
+    ck_assert_str_eq(r.out, "");
+    ck_assert_str_eq(r.err, "");
+    cr_free(&r);
+    with_lease(&x, &r, l.line, finish);
+    TC_EXIT(&r, 3);
+    ck_assert(cr_contains(r.err, r.errlen, "no open reservation"));
+    cr_free(&r);
+    /* A new range never overlaps the old one. */
+    with_lease(&x, &r, l.line, reserve6);
+    TC_EXIT(&r, 0);
+    cJSON *a = tc_json(first), *b = tc_json(r.out);
+    double s1 = cJSON_GetObjectItem(a, "startRow")->valuedouble;
+    double s2 = cJSON_GetObjectItem(b, "startRow")->valuedouble;
+    ck_assert_msg(s2 >= s1 + 5 || s2 + 6 <= s1, "ranges %f+5 and %f+6 overlap", s1, s2);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cr_free(&r);
+    /* release: 0 (also removes the reservation), then 3 for everything. */
+    with_lease(&x, &r, l.line, release);
+    TC_EXIT(&r, 0);
+    ck_assert_str_eq(r.out, "");
+    ck_assert_str_eq(r.err, "");
+    cr_free(&r);
+    cr_opts o = ropts(&x);
+    cr_runv(&r, &o, "status", NULL);
+    TC_EXIT(&r, 0);
+    cJSON *j = tc_check_status(r.out);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sqClaims")), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "refundReservations")), 0);
+    cJSON_Delete(j);
+    cr_free(&r);
+    const char *const *after[] = {release, renew, reserve5, finish};
+    for (int k = 0; k < 4; k++) {
+        with_lease(&x, &r, l.line, after[k]);
+        TC_EXIT(&r, 3);
+        ck_assert_str_eq(r.out, "");
+        tc_check_stderr_form(&r);
+        tc_check_no_secret(&r, l.token);
+        cr_free(&r);
+    }
+    /* Free again: anyone can claim it, with a higher fence. */
+    tc_lease l2;
+    claim_ok(&x, "X1", "BOT2", NULL, &l2);
+    ck_assert_uint_gt(l2.fence, l.fence);
+}
+END_TEST
+
+/* A lease that expires is lost for good: its holder gets 3, never a
+ * revived claim, and the next holder gets a higher fence. */
+START_TEST(test_lost_after_expiry)
+{
+    rctx x;
+    rctx_init(&x, _i);
+    tc_lease old, now;
+    claim_ok(&x, "X1", "BOT1", "200ms", &old);
+    ck_assert_int_eq(old.ttl_ms, 200);
+    cr_opts o = ropts(&x);
+    cr_result r;
+    long long deadline = tsrv_now_ms() + 20000;
+    for (;;) {
+        cr_runv(&r, &o, "claim", "X1", "--bot", "BOT2", NULL);
+        if (r.code == 0)
+            break;
+        TC_EXIT(&r, 1);
+        cr_free(&r);
+        ck_assert_msg(tsrv_now_ms() < deadline, "the 200 ms claim never expired");
+        pause_ms(20);
+    }
+    tc_check_lease(r.out, "X1", "BOT2", -1, &now);
+    cr_free(&r);
+    ck_assert_uint_gt(now.fence, old.fence);
+
+    const char *renew[] = {"renew", NULL};
+    with_lease(&x, &r, old.line, renew);
+    TC_EXIT(&r, 3);
+    ck_assert_str_eq(r.out, "");
+    ck_assert(cr_contains(r.err, r.errlen, "sqclaim: renew: the lease on SQ X1 is lost"));
+    cr_free(&r);
+    const char *reserve[] = {"reserve", "--rows", "2", NULL};
+    with_lease(&x, &r, old.line, reserve);
+    TC_EXIT(&r, 3);
+    cr_free(&r);
+    const char *release[] = {"release", NULL};
+    with_lease(&x, &r, old.line, release);
+    TC_EXIT(&r, 3);
+    cr_free(&r);
+    /* The new holder was not disturbed. */
+    with_lease(&x, &r, now.line, renew);
+    TC_EXIT(&r, 0);
+    cr_free(&r);
+    cr_runv(&r, &o, "status", NULL);
+    cJSON *j = tc_check_status(r.out);
+    const cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "sqClaims"), "X1");
+    ck_assert_str_eq(cJSON_GetObjectItem(c, "botId")->valuestring, "BOT2");
+    cJSON_Delete(j);
+    cr_free(&r);
+}
+END_TEST
+
+/* Many shells claim the same SQ at the same moment: exactly one wins. */
+#define RACERS 16
+START_TEST(test_concurrent_claim)
+{
+    rctx x;
+    rctx_init(&x, _i);
+    for (int round = 0; round < 3; round++) {
+        char sq[32];
+        snprintf(sq, sizeof sq, "race-%d", round);
+        char bots[RACERS][16];
+        cr_proc *procs[RACERS];
+        cr_gate g;
+        ck_assert(cr_gate_open(&g) == 0);
+        cr_opts o = ropts(&x);
+        for (int k = 0; k < RACERS; k++) {
+            snprintf(bots[k], sizeof bots[k], "BOT%d", k + 1);
+            const char *args[] = {"claim", sq, "--bot", bots[k], NULL};
+            procs[k] = cr_spawn(&o, args, &g);
+            ck_assert_ptr_nonnull(procs[k]);
+        }
+        cr_gate_release(&g);
+        int winners = 0, busy = 0, winner = -1;
+        cr_result rs[RACERS];
+        for (int k = 0; k < RACERS; k++) {
+            cr_wait(procs[k], &rs[k]);
+            if (rs[k].code == 0) {
+                winners++;
+                winner = k;
+                tc_lease l;
+                tc_check_lease(rs[k].out, sq, bots[k], -1, &l);
+            } else {
+                ck_assert_msg(rs[k].code == 1, "racer %d: exit %d\n%s", k, rs[k].code, rs[k].err);
+                ck_assert_str_eq(rs[k].out, "");
+                busy++;
+            }
+        }
+        ck_assert_int_eq(winners, 1);
+        ck_assert_int_eq(busy, RACERS - 1);
+        /* Every loser names the winner. */
+        char who[64];
+        snprintf(who, sizeof who, "held by %s for another", bots[winner]);
+        for (int k = 0; k < RACERS; k++) {
+            if (k != winner)
+                ck_assert_msg(cr_contains(rs[k].err, rs[k].errlen, who), "%s", rs[k].err);
+            cr_free(&rs[k]);
+        }
+    }
+}
+END_TEST
+
+/* 16 shells pick "the next free SQ" of the same 4: 4 winners, all
+ * different SQs. */
+START_TEST(test_concurrent_claim_first)
+{
+    rctx x;
+    rctx_init(&x, _i);
+    char bots[RACERS][16];
+    cr_proc *procs[RACERS];
+    cr_gate g;
+    ck_assert(cr_gate_open(&g) == 0);
+    cr_opts o = ropts(&x);
+    for (int k = 0; k < RACERS; k++) {
+        snprintf(bots[k], sizeof bots[k], "BOT%d", k + 1);
+        const char *args[] = {"claim-first", "Q1", "Q2", "Q3", "Q4", "--bot", bots[k], NULL};
+        procs[k] = cr_spawn(&o, args, &g);
+        ck_assert_ptr_nonnull(procs[k]);
+    }
+    cr_gate_release(&g);
+    int winners = 0;
+    bool got[5] = {false};
+    for (int k = 0; k < RACERS; k++) {
+        cr_result r;
+        cr_wait(procs[k], &r);
+        if (r.code == 0) {
+            tc_lease l;
+            tc_check_lease(r.out, NULL, bots[k], -1, &l);
+            ck_assert(l.sq[0] == 'Q' && l.sq[1] >= '1' && l.sq[1] <= '4' && !l.sq[2]);
+            int q = l.sq[1] - '0';
+            ck_assert_msg(!got[q], "%s granted twice", l.sq);
+            got[q] = true;
+            winners++;
+        } else {
+            ck_assert_msg(r.code == 1, "exit %d: %s", r.code, r.err);
+            ck_assert(cr_contains(r.err, r.errlen, "all 4 candidate SQs are held"));
+        }
+        cr_free(&r);
+    }
+    ck_assert_int_eq(winners, 4);
+}
+END_TEST
+
+/* A bot's loop driven from C, one process per step, two bots taking
+ * turns: claim-first -> reserve -> finish -> release until all is done. */
+START_TEST(test_bot_loop)
+{
+    rctx x;
+    rctx_init(&x, _i);
+    const char *all[] = {"L1", "L2", "L3", "L4", "L5"};
+    bool done[5] = {false};
+    double starts[5];
+    uint64_t last_fence = 0;
+    cr_opts o = ropts(&x);
+    for (int step = 0; step < 5; step++) {
+        const char *bot = step % 2 ? "BOT2" : "BOT1";
+        const char *args[16];
+        size_t n = 0;
+        args[n++] = "claim-first";
+        for (int k = 0; k < 5; k++)
+            if (!done[k])
+                args[n++] = all[k];
+        args[n++] = "--bot";
+        args[n++] = bot;
+        args[n] = NULL;
+        cr_result r;
+        cr_run(&r, &o, args);
+        TC_EXIT(&r, 0);
+        tc_lease l;
+        tc_check_lease(r.out, NULL, bot, -1, &l);
+        cr_free(&r);
+        ck_assert_uint_gt(l.fence, last_fence);
+        last_fence = l.fence;
+
+        const char *reserve[] = {"reserve", "--rows", "3", "--hint", "2", NULL};
+        with_lease(&x, &r, l.line, reserve);
+        TC_EXIT(&r, 0);
+        cJSON *j = tc_json(r.out);
+        int idx = l.sq[1] - '1';
+        ck_assert(!done[idx]);
+        starts[step] = cJSON_GetObjectItem(j, "startRow")->valuedouble;
+        ck_assert(starts[step] >= 2);
+        for (int k = 0; k < step; k++)
+            ck_assert_msg(starts[step] >= starts[k] + 3 || starts[step] + 3 <= starts[k],
+                          "rows overlap");
+        cJSON_Delete(j);
+        cr_free(&r);
+        const char *finish[] = {"finish", NULL};
+        with_lease(&x, &r, l.line, finish);
+        TC_EXIT(&r, 0);
+        cr_free(&r);
+        done[idx] = true;
+        const char *release[] = {"release", NULL};
+        with_lease(&x, &r, l.line, release);
+        TC_EXIT(&r, 0);
+        cr_free(&r);
+    }
+    for (int k = 0; k < 5; k++)
+        ck_assert(done[k]);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The shell bot loop of docs/cli.md, run as written by three bots at once */
+
+static char *read_text(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return NULL;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, fp);
+    s[got] = '\0';
+    fclose(fp);
+    return s;
+}
+
+/* The script between the bot-loop markers, without the code fence. */
+static char *docs_script(void)
+{
+    char *doc = read_text(SQCLAIM_SRCDIR "/docs/cli.md");
+    ck_assert_msg(doc != NULL, "cannot read docs/cli.md");
+    const char *b = strstr(doc, "<!-- bot-loop:begin -->");
+    const char *e = b ? strstr(b, "<!-- bot-loop:end -->") : NULL;
+    ck_assert_msg(b && e, "docs/cli.md lacks the bot-loop markers");
+    b = strstr(b, "```sh\n");
+    ck_assert(b && b < e);
+    b += 6;
+    const char *fence = b;
+    const char *end = NULL;
+    while ((fence = strstr(fence, "\n```")) && fence < e) {
+        end = fence + 1;
+        break;
+    }
+    ck_assert(end);
+    char *s = strndup(b, (size_t)(end - b));
+    free(doc);
+    return s;
+}
+
+START_TEST(test_docs_bot_loop)
+{
+    rctx x;
+    rctx_init(&x, _i);
+    char dir[] = "/tmp/sqclaim-cli-loop-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char script[300], donef[300], rowsf[300];
+    snprintf(script, sizeof script, "%s/bot.sh", dir);
+    snprintf(donef, sizeof donef, "%s/done.txt", dir);
+    snprintf(rowsf, sizeof rowsf, "%s/refund-log.txt", dir);
+    char *text = docs_script();
+    FILE *fp = fopen(script, "w");
+    ck_assert_ptr_nonnull(fp);
+    fputs(text, fp);
+    fclose(fp);
+    free(text);
+
+    /* sqclaim on the PATH, as the docs assume. */
+    char bindir[512], path[4096], e_done[400], e_rows[400];
+    snprintf(bindir, sizeof bindir, "%s", cr_program());
+    char *slash = strrchr(bindir, '/');
+    if (slash)
+        *slash = '\0';
+    char *real = realpath(bindir, NULL);
+    snprintf(path, sizeof path, "PATH=%s:%s", real ? real : bindir,
+             getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    free(real);
+    snprintf(e_done, sizeof e_done, "DONE_FILE=%s", donef);
+    snprintf(e_rows, sizeof e_rows, "ROWS_LOG=%s", rowsf);
+    const char *env[] = {x.penv, path, e_done, e_rows, "BUSY_WAIT=0.05", NULL};
+    cr_opts o = tc_opts(x.b, env);
+    o.raw_argv = true;
+
+    static const char *const sqs[] = {"251019-164rmb", "251019-165abc", "251019-166def",
+                                      "251019-167ghi", "251019-168jkl", "251019-169mno",
+                                      "251019-170pqr", "251019-171stu"};
+    enum { NSQ = 8, NBOTS = 3 };
+    cr_proc *procs[NBOTS];
+    for (int k = 0; k < NBOTS; k++) {
+        char bot[8];
+        snprintf(bot, sizeof bot, "BOT%d", k + 1);
+        const char *args[4 + NSQ];
+        size_t n = 0;
+        args[n++] = "/bin/sh";
+        args[n++] = script;
+        args[n++] = bot;
+        for (int q = 0; q < NSQ; q++)
+            args[n++] = sqs[q];
+        args[n] = NULL;
+        procs[k] = cr_spawn(&o, args, NULL);
+        ck_assert_ptr_nonnull(procs[k]);
+    }
+    for (int k = 0; k < NBOTS; k++) {
+        cr_result r;
+        cr_wait(procs[k], &r);
+        ck_assert_msg(r.code == 0, "bot %d: exit %d\n%s\n%s", k + 1, r.code, r.out, r.err);
+        check_no_backend_secret(&x, &r);
+        cr_free(&r);
+    }
+    /* Every SQ written exactly once, no two row ranges overlapping. */
+    char *log = read_text(rowsf);
+    ck_assert_ptr_nonnull(log);
+    int seen[NSQ] = {0};
+    long lo[NSQ], hi[NSQ];
+    int nr = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char sq[80], bot[16];
+        long start, count;
+        ck_assert_msg(sscanf(line, "%79s %ld %ld %15s", sq, &start, &count, bot) == 4, "%s", line);
+        int q = -1;
+        for (int k = 0; k < NSQ; k++)
+            if (strcmp(sqs[k], sq) == 0)
+                q = k;
+        ck_assert_msg(q >= 0, "unknown SQ in the log: %s", line);
+        seen[q]++;
+        ck_assert(nr < NSQ);
+        lo[nr] = start;
+        hi[nr] = start + count - 1;
+        for (int k = 0; k < nr; k++)
+            ck_assert_msg(hi[nr] < lo[k] || lo[nr] > hi[k], "rows overlap: %s", line);
+        nr++;
+    }
+    for (int k = 0; k < NSQ; k++)
+        ck_assert_msg(seen[k] == 1, "%s written %d times", sqs[k], seen[k]);
+    free(log);
+    /* Nothing left held. */
+    cr_opts so = ropts(&x);
+    cr_result r;
+    cr_runv(&r, &so, "status", NULL);
+    TC_EXIT(&r, 0);
+    cJSON *j = tc_check_status(r.out);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sqClaims")), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "refundReservations")), 0);
+    cJSON_Delete(j);
+    cr_free(&r);
+    unlink(script);
+    unlink(donef);
+    unlink(rowsf);
+    rmdir(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Secrets never printed; configuration and transport errors            */
+
+static const char *const lease_cmds[][8] = {
+    {"claim", "X1", "--bot", "B", NULL},
+    {"claim-first", "X1", "X2", "--bot", "B", NULL},
+    {"renew", NULL},
+    {"release", NULL},
+    {"reserve", "--rows", "3", NULL},
+    {"finish", NULL},
+    {"status", NULL},
+    {"status", "--pretty", NULL},
+    {"watch", "--count", "1", "--interval", "10ms", NULL},
+    {"watch", "--json", "--count", "1", "--interval", "10ms", NULL},
+};
+#define NLEASE_CMDS (sizeof lease_cmds / sizeof lease_cmds[0])
+#define SOME_LEASE                                                                          \
+    "{\"sq\":\"X1\",\"bot\":\"B\",\"token\":\"0123456789abcdef0123456789abcdef\",\"fence\":1}"
+
+/* Run every command with env; expect `code`, and no `secret` anywhere. */
+static void every_command(const char *const *env, const char *const *env2, int code,
+                          const char *secret, const char *secret2, const char *expect)
+{
+    for (size_t i = 0; i < NLEASE_CMDS; i++) {
+        const char *args[12];
+        size_t n = 0;
+        args[n++] = "--timeout";
+        args[n++] = "1s";
+        for (size_t k = 0; lease_cmds[i][k]; k++)
+            args[n++] = lease_cmds[i][k];
+        args[n] = NULL;
+        cr_opts o;
+        memset(&o, 0, sizeof o);
+        o.env = env;
+        o.env2 = env2;
+        o.input = SOME_LEASE;
+        cr_result r;
+        cr_run(&r, &o, args);
+        ck_assert_msg(r.code == code, "%s: exit %d, expected %d\n%s\n%s", lease_cmds[i][0], r.code,
+                      code, r.out, r.err);
+        tc_check_no_secret(&r, secret);
+        if (secret2)
+            tc_check_no_secret(&r, secret2);
+        if (expect)
+            ck_assert_msg(cr_contains(r.err, r.errlen, expect), "%s: %s", lease_cmds[i][0], r.err);
+        tc_check_stderr_form(&r);
+        if (strcmp(lease_cmds[i][0], "status") == 0) {
+            /* The error as the seed's JSON on stdout. */
+            cJSON *j = tc_json(r.out);
+            ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "success")));
+            ck_assert(cJSON_IsString(cJSON_GetObjectItem(j, "error")));
+            cJSON_Delete(j);
+        }
+        cr_free(&r);
+    }
+}
+
+START_TEST(test_secrets)
+{
+    const tc_backend *b = &tc_backends[_i];
+    int closed = tsrv_free_port();
+    if (strcmp(b->name, "redis") == 0) {
+        /* A password in REDIS_URL, a server that is not there: 5, and the
+         * password nowhere. */
+        char url[256];
+        snprintf(url, sizeof url, "REDIS_URL=redis://:%s@127.0.0.1:%d", TC_REDIS_PASSWORD,
+                 closed);
+        const char *env[] = {"SQCLAIM_ADAPTER=redis", url, NULL};
+        every_command(env, NULL, 5, TC_REDIS_PASSWORD, NULL, NULL);
+        /* The same through --redis-url. */
+        cr_result r;
+        cr_opts o;
+        memset(&o, 0, sizeof o);
+        cr_runv(&r, &o, "--adapter", "redis", "--redis-url", url + 10, "--timeout", "1s", "status",
+                NULL);
+        TC_EXIT(&r, 5);
+        tc_check_no_secret(&r, TC_REDIS_PASSWORD);
+        cr_free(&r);
+        /* A wrong password: configuration (4); neither password shown. */
+        snprintf(url, sizeof url, "REDIS_URL=redis://:wrong-Pw-77x@127.0.0.1:%d", tc_redis_pw.port);
+        const char *env2[] = {"SQCLAIM_ADAPTER=redis", url, NULL};
+        every_command(env2, NULL, 4, "wrong-Pw-77x", TC_REDIS_PASSWORD, NULL);
+        /* The right one: works, still never shown. */
+        snprintf(url, sizeof url, "REDIS_URL=redis://:%s@127.0.0.1:%d", TC_REDIS_PASSWORD,
+                 tc_redis_pw.port);
+        char pfx[64], penv[96];
+        snprintf(penv, sizeof penv, "SQCLAIM_KEY_PREFIX=%s", tc_prefix(pfx, sizeof pfx));
+        const char *env3[] = {"SQCLAIM_ADAPTER=redis", url, penv, NULL};
+        o.env = env3;
+        cr_runv(&r, &o, "claim", "X1", "--bot", "B", NULL);
+        TC_EXIT(&r, 0);
+        tc_check_no_secret(&r, TC_REDIS_PASSWORD);
+        cr_free(&r);
+        cr_runv(&r, &o, "status", NULL);
+        TC_EXIT(&r, 0);
+        ck_assert(cr_contains(r.out, r.outlen, "\"X1\""));
+        tc_check_no_secret(&r, TC_REDIS_PASSWORD);
+        cr_free(&r);
+    } else {
+        /* The REST token with a server that is not there: 5. */
+        char url[200];
+        snprintf(url, sizeof url, "KV_REST_API_URL=http://127.0.0.1:%d", closed);
+        const char *env[] = {"SQCLAIM_ADAPTER=vercel", url, "KV_REST_API_TOKEN=" TC_KV_TOKEN, NULL};
+        every_command(env, NULL, 5, TC_KV_TOKEN, NULL, NULL);
+        /* A wrong token: 4, neither token shown. */
+        snprintf(url, sizeof url, "KV_REST_API_URL=%s", tc_kvrest.url);
+        const char *env2[] = {"SQCLAIM_ADAPTER=vercel", url, "KV_REST_API_TOKEN=wrong-Tok-99q",
+                              NULL};
+        every_command(env2, NULL, 4, "wrong-Tok-99q", TC_KV_TOKEN, NULL);
+        /* Upstash's names work too. */
+        const char *env3[] = {"SQCLAIM_ADAPTER=vercel", "UPSTASH_REDIS_REST_TOKEN=" TC_KV_TOKEN,
+                              NULL};
+        char up[160];
+        snprintf(up, sizeof up, "UPSTASH_REDIS_REST_URL=%s", tc_kvrest.url);
+        const char *env4[] = {up, NULL};
+        cr_opts o;
+        memset(&o, 0, sizeof o);
+        o.env = env3;
+        o.env2 = env4;
+        cr_result r;
+        cr_runv(&r, &o, "status", NULL);
+        TC_EXIT(&r, 0);
+        tc_check_no_secret(&r, TC_KV_TOKEN);
+        cr_free(&r);
+    }
+}
+END_TEST
+
+/* Keys under one prefix are invisible under another. */
+START_TEST(test_prefix)
+{
+    rctx x;
+    rctx_init(&x, _i);
+    tc_lease l;
+    claim_ok(&x, "X1", "BOT1", NULL, &l);
+    char other[64];
+    tc_prefix(other, sizeof other);
+    cr_opts o = tc_opts(x.b, NULL);
+    cr_result r;
+    cr_runv(&r, &o, "--prefix", other, "status", NULL);
+    TC_EXIT(&r, 0);
+    ck_assert(!cr_contains(r.out, r.outlen, "\"X1\""));
+    cr_free(&r);
+    cr_runv(&r, &o, "status", "--prefix", x.prefix, NULL);
+    TC_EXIT(&r, 0);
+    ck_assert(cr_contains(r.out, r.outlen, "\"X1\""));
+    cr_free(&r);
+    cr_runv(&r, &o, "claim", "X1", "--bot", "BOT2", "--prefix", other, NULL);
+    TC_EXIT(&r, 0);
+    cr_free(&r);
+}
+END_TEST
+
+/* stdout gone: the claim is released, not left for its TTL. */
+START_TEST(test_output_failure_releases)
+{
+    rctx x;
+    rctx_init(&x, _i);
+    cr_opts o = ropts(&x);
+    o.stdout_path = "/dev/full";
+    cr_result r;
+    cr_runv(&r, &o, "claim", "X1", "--bot", "BOT1", NULL);
+    TC_EXIT(&r, 5);
+    ck_assert(cr_contains(r.err, r.errlen, "has been released"));
+    cr_free(&r);
+    tc_lease l;
+    claim_ok(&x, "X1", "BOT2", NULL, &l);
+    /* reserve: the range is finished (removed) again. */
+    const char *reserve[] = {"reserve", "--rows", "4", NULL};
+    o.input = l.line;
+    cr_run(&r, &o, reserve);
+    TC_EXIT(&r, 5);
+    ck_assert(cr_contains(r.err, r.errlen, "has been finished"));
+    cr_free(&r);
+    cr_opts so = ropts(&x);
+    cr_runv(&r, &so, "status", NULL);
+    cJSON *j = tc_check_status(r.out);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "refundReservations")), 0);
+    cJSON_Delete(j);
+    cr_free(&r);
+}
+END_TEST
+
+Suite *tc_remote_suite(void)
+{
+    Suite *s = suite_create("cli-remote");
+    TCase *tc = tcase_create("remote");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, test_claim_busy, 0, tc_nbackends);
+    tcase_add_loop_test(tc, test_lease_ways, 0, tc_nbackends);
+    tcase_add_loop_test(tc, test_status_fields, 0, tc_nbackends);
+    tcase_add_loop_test(tc, test_lifecycle, 0, tc_nbackends);
+    tcase_add_loop_test(tc, test_lost_after_expiry, 0, tc_nbackends);
+    tcase_add_loop_test(tc, test_concurrent_claim, 0, tc_nbackends);
+    tcase_add_loop_test(tc, test_concurrent_claim_first, 0, tc_nbackends);
+    tcase_add_loop_test(tc, test_bot_loop, 0, tc_nbackends);
+    tcase_add_loop_test(tc, test_docs_bot_loop, 0, tc_nbackends);
+    tcase_add_loop_test(tc, test_secrets, 0, tc_nbackends);
+    tcase_add_loop_test(tc, test_prefix, 0, tc_nbackends);
+    tcase_add_loop_test(tc, test_output_failure_releases, 0, tc_nbackends);
+    suite_add_tcase(s, tc);
+    return s;
+}

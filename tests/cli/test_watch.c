@@ -1,0 +1,223 @@
+/* test_watch.c — sqclaim watch: plain lines and JSON lines when stdout is
+ * not a terminal; the in-place table on a pseudo-terminal, and the
+ * terminal restored on --count, SIGTERM and Ctrl-C. */
+#include "tcli.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ESC "\033"
+
+START_TEST(test_watch_plain)
+{
+    cr_result r;
+    cr_runv(&r, NULL, "watch", "--count", "2", "--interval", "10ms", NULL);
+    TC_EXIT(&r, 0);
+    ck_assert_str_eq(r.err, "");
+    ck_assert_int_eq(cr_count(r.out, r.outlen, "sqclaim watch: memory, every 10ms, "), 2);
+    ck_assert_int_eq(cr_count(r.out, r.outlen, "Claims: none\n"), 2);
+    ck_assert_int_eq(cr_count(r.out, r.outlen, "Refund reservations: none\n"), 2);
+    ck_assert_msg(!memchr(r.out, '\033', r.outlen), "escape sequences in plain output");
+    /* Each snapshot ends with an empty line. */
+    ck_assert(r.outlen > 2 && strcmp(r.out + r.outlen - 2, "\n\n") == 0);
+    cr_free(&r);
+}
+END_TEST
+
+START_TEST(test_watch_json)
+{
+    cr_result r;
+    cr_runv(&r, NULL, "watch", "--json", "--count", "3", "--interval", "10ms", NULL);
+    TC_EXIT(&r, 0);
+    ck_assert_int_eq(cr_count(r.out, r.outlen, "\n"), 3);
+    char *save = NULL;
+    int n = 0;
+    for (char *line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        cJSON_Delete(tc_check_status(line));
+        n++;
+    }
+    ck_assert_int_eq(n, 3);
+    cr_free(&r);
+}
+END_TEST
+
+/* With claims and a reservation in a shared store. */
+START_TEST(test_watch_remote)
+{
+    const tc_backend *b = &tc_backends[_i];
+    char pfx[64], penv[96];
+    snprintf(penv, sizeof penv, "SQCLAIM_KEY_PREFIX=%s", tc_prefix(pfx, sizeof pfx));
+    const char *env[] = {penv, NULL};
+    cr_opts o = tc_opts(b, env);
+    cr_result r;
+    cr_runv(&r, &o, "claim", "251019-164rmb", "--bot", "BOT1", NULL);
+    TC_EXIT(&r, 0);
+    cr_opts ol = o;
+    ol.input = r.out;
+    cr_result q;
+    cr_runv(&q, &ol, "reserve", "--rows", "5", "--hint", "51", NULL);
+    TC_EXIT(&q, 0);
+    cJSON *rj = tc_json(q.out);
+    long start = (long)cJSON_GetObjectItem(rj, "startRow")->valuedouble;
+    cJSON_Delete(rj);
+    cr_free(&q);
+    cr_free(&r);
+
+    cr_runv(&r, &o, "watch", "--count", "2", "--interval", "10ms", NULL);
+    TC_EXIT(&r, 0);
+    char head[64], rows[64];
+    snprintf(head, sizeof head, "sqclaim watch: %s, every 10ms, ", b->name);
+    ck_assert_int_eq(cr_count(r.out, r.outlen, head), 2);
+    ck_assert_int_eq(cr_count(r.out, r.outlen, "Claims: 1\n"), 2);
+    ck_assert_int_eq(cr_count(r.out, r.outlen, "Refund reservations: 1\n"), 2);
+    ck_assert(cr_contains(r.out, r.outlen, "251019-164rmb"));
+    ck_assert(cr_contains(r.out, r.outlen, "BOT1"));
+    ck_assert(cr_contains(r.out, r.outlen, "CLAIMING"));
+    ck_assert(cr_contains(r.out, r.outlen, "WRITING"));
+    snprintf(rows, sizeof rows, " %ld-%ld ", start, start + 4);
+    ck_assert_msg(cr_contains(r.out, r.outlen, rows), "no %s in\n%s", rows, r.out);
+    ck_assert(cr_contains(r.out, r.outlen, "9m5")); /* remaining time, e.g. 9m59s */
+    ck_assert(!cr_contains(r.out, r.outlen, "token"));
+    cr_free(&r);
+}
+END_TEST
+
+/* A store that is down: every refresh says so, the last one's status is
+ * the exit status. */
+START_TEST(test_watch_failing_store)
+{
+    if (!tc_built("redis"))
+        return;
+    char url[64];
+    snprintf(url, sizeof url, "REDIS_URL=redis://127.0.0.1:%d", tsrv_free_port());
+    const char *env[] = {"SQCLAIM_ADAPTER=redis", url, NULL};
+    cr_opts o = tc_opts(NULL, env);
+    cr_result r;
+    cr_runv(&r, &o, "watch", "--count", "2", "--interval", "10ms", "--timeout", "500ms", NULL);
+    TC_EXIT(&r, 5);
+    ck_assert_int_eq(cr_count(r.out, r.outlen, "status failed (see standard error)"), 2);
+    ck_assert_int_eq(cr_count(r.err, r.errlen, "sqclaim: status: "), 2);
+    tc_check_stderr_form(&r);
+    cr_free(&r);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* On a terminal                                                        */
+
+static const char *const term_env[] = {"TERM=xterm", NULL};
+
+START_TEST(test_watch_tty_count)
+{
+    cr_opts o = tc_opts(NULL, term_env);
+    const char *args[] = {"watch", "--count", "2", "--interval", "10ms", NULL};
+    cr_pty *p = cr_pty_start(&o, args);
+    ck_assert_ptr_nonnull(p);
+    cr_result r;
+    cr_pty_finish(p, &r);
+    TC_EXIT(&r, 0);
+    /* Cursor hidden and screen cleared first, two frames drawn from the
+     * top, lines cleared to their end, the cursor shown again last. */
+    ck_assert_msg(strncmp(r.out, ESC "[?25l" ESC "[H" ESC "[2J", 13) == 0, "%s", r.out);
+    ck_assert_int_eq(cr_count(r.out, r.outlen, "(Ctrl-C to quit)"), 2);
+    ck_assert_int_eq(cr_count(r.out, r.outlen, ESC "[J"), 2);
+    ck_assert(cr_contains(r.out, r.outlen, "Claims: none" ESC "[K"));
+    const char *show = ESC "[?25h";
+    ck_assert(r.outlen >= strlen(show) &&
+              cr_contains(r.out + r.outlen - 12, 12, show));
+    cr_free(&r);
+}
+END_TEST
+
+static void stop_with(int how)
+{
+    cr_opts o = tc_opts(NULL, term_env);
+    const char *args[] = {"watch", "--interval", "20ms", NULL};
+    cr_pty *p = cr_pty_start(&o, args);
+    ck_assert_ptr_nonnull(p);
+    /* Two frames drawn, so it is in its loop. */
+    ck_assert(cr_pty_read_until(p, "(Ctrl-C to quit)", 2, 30000));
+    if (how == 0)
+        kill(cr_pty_pid(p), SIGTERM);
+    else if (how == 1)
+        cr_pty_write(p, "\003"); /* Ctrl-C: the terminal sends SIGINT */
+    else
+        kill(cr_pty_pid(p), SIGHUP);
+    cr_result r;
+    cr_pty_finish(p, &r);
+    TC_EXIT(&r, 0);
+    const char *show = ESC "[?25h";
+    const char *last_hide = NULL;
+    for (const char *s = r.out; (s = strstr(s, ESC "[?25l")); s++)
+        last_hide = s;
+    ck_assert(last_hide);
+    ck_assert_msg(strstr(last_hide, show) != NULL, "cursor not restored:\n%s", r.out);
+    cr_free(&r);
+}
+
+START_TEST(test_watch_tty_sigterm) { stop_with(0); }
+END_TEST
+
+START_TEST(test_watch_tty_ctrl_c) { stop_with(1); }
+END_TEST
+
+START_TEST(test_watch_tty_sighup) { stop_with(2); }
+END_TEST
+
+/* TERM=dumb: plain lines even on a terminal. */
+START_TEST(test_watch_dumb_terminal)
+{
+    static const char *const dumb[] = {"TERM=dumb", NULL};
+    cr_opts o = tc_opts(NULL, dumb);
+    const char *args[] = {"watch", "--count", "1", "--interval", "10ms", NULL};
+    cr_pty *p = cr_pty_start(&o, args);
+    ck_assert_ptr_nonnull(p);
+    cr_result r;
+    cr_pty_finish(p, &r);
+    TC_EXIT(&r, 0);
+    ck_assert(!memchr(r.out, '\033', r.outlen));
+    ck_assert(cr_contains(r.out, r.outlen, "Claims: none"));
+    cr_free(&r);
+}
+END_TEST
+
+/* A lease command with a terminal on stdin and no lease: say how to give
+ * one, instead of waiting for typing. */
+START_TEST(test_lease_from_terminal)
+{
+    const char *args[] = {"release", NULL};
+    cr_pty *p = cr_pty_start(NULL, args);
+    ck_assert_ptr_nonnull(p);
+    cr_result r;
+    cr_pty_finish(p, &r);
+    TC_EXIT(&r, 2);
+    ck_assert_msg(cr_contains(r.out, r.outlen, "no lease given: pipe the output"), "%s", r.out);
+    cr_free(&r);
+}
+END_TEST
+
+Suite *tc_watch_suite(void)
+{
+    Suite *s = suite_create("cli-watch");
+    TCase *tc = tcase_create("plain");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_watch_plain);
+    tcase_add_test(tc, test_watch_json);
+    tcase_add_test(tc, test_watch_failing_store);
+    if (tc_nbackends)
+        tcase_add_loop_test(tc, test_watch_remote, 0, tc_nbackends);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("terminal");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_watch_tty_count);
+    tcase_add_test(tc, test_watch_tty_sigterm);
+    tcase_add_test(tc, test_watch_tty_ctrl_c);
+    tcase_add_test(tc, test_watch_tty_sighup);
+    tcase_add_test(tc, test_watch_dumb_terminal);
+    tcase_add_test(tc, test_lease_from_terminal);
+    suite_add_tcase(s, tc);
+    return s;
+}
