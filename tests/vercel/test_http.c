@@ -3,10 +3,17 @@
  * keep-alive, and every failure mapped for the core's retry loop. */
 #include "vtest.h"
 
+#include <fcntl.h>
+#include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #define TOKEN "tok-AAAA-1234-secret"
 
@@ -469,6 +476,95 @@ START_TEST(transport_redis_error_reply)
 }
 END_TEST
 
+/* Run argv quietly; returns the exit status, or -1. */
+static int run_quiet(const char *const *argv)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execvp(argv[0], (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* TLS verification is always on: a server with a self-signed certificate
+ * (openssl s_server) is refused, and that is not retried. */
+START_TEST(tls_verification_always_on)
+{
+    if (access("/usr/bin/openssl", X_OK) != 0) {
+        fprintf(stderr, "tls_verification_always_on: /usr/bin/openssl not found, skipped\n");
+        return;
+    }
+    char dir[] = "/tmp/sqclaim-tls-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cert[64], key[64], subj[] = "/CN=127.0.0.1";
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    const char *gen[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", subj,
+                         "-keyout", key, "-out", cert, NULL};
+    ck_assert_int_eq(run_quiet(gen), 0);
+    int port = tsrv_free_port();
+    char accept_arg[32];
+    snprintf(accept_arg, sizeof accept_arg, "127.0.0.1:%d", port);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execlp("openssl", "openssl", "s_server", "-accept", accept_arg, "-cert", cert, "-key", key,
+               "-www", (char *)NULL);
+        _exit(127);
+    }
+    long long deadline = tsrv_now_ms() + 10000;
+    while (!tsrv_port_open(port)) {
+        int st;
+        ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "openssl s_server exited");
+        ck_assert_msg(tsrv_now_ms() < deadline, "openssl s_server did not start");
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    char url[64];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", port);
+    sqclaim_store *s = vt_open(url, TOKEN, NULL, 0, 0);
+    sqclaim_lease l;
+    sqclaim_rc rc = sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", sqclaim_errmsg(s));
+    sqclaim_stats st = stats_of(s);
+    sqclaim_close(s);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+    ck_assert_msg(rc == SQCLAIM_EIO, "rc %d: %s", rc, msg);
+    ck_assert_msg(strstr(msg, "TLS verification"), "%s", msg);
+    ck_assert_ptr_null(strstr(msg, TOKEN));
+    ck_assert_uint_eq(st.retries, 0);
+    ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, 0);
+}
+END_TEST
+
 Suite *vt_http_suite(void)
 {
     Suite *s = suite_create("vercel-http");
@@ -487,6 +583,10 @@ Suite *vt_http_suite(void)
     tcase_add_test(tc, no_silent_resend_on_reused_connection);
     tcase_add_test(tc, timeouts_and_refused_connections);
     tcase_add_test(tc, transport_redis_error_reply);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("tls");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, tls_verification_always_on);
     suite_add_tcase(s, tc);
     return s;
 }
