@@ -31,7 +31,7 @@ enum {
     O_PAUSE, O_KA_WORK, O_ROWS, O_BACKOFF, O_TIMEOUT, O_SEED, O_KV_FAULTS, O_NO_KV_FAULTS,
     O_KV_LAT, O_KV_JIT, O_KV_FAIL, O_KV_DROP, O_KV_STALL, O_KV_STALL_MS, O_MIN_REF,
     O_MIN_TAKE, O_MIN_STALE, O_KEEP_GOING, O_REPORT, O_QUIET, O_MAX_EVENTS, O_BENCH,
-    O_HELP, O_VERSION, O_LIST_CONTROLS
+    O_HELP, O_VERSION, O_LIST_CONTROLS, O_WORKLOAD
 };
 
 static const struct option long_opts[] = {
@@ -74,6 +74,7 @@ static const struct option long_opts[] = {
     {"max-events", required_argument, NULL, O_MAX_EVENTS},
     {"bench-oracle", required_argument, NULL, O_BENCH},
     {"list-controls", no_argument, NULL, O_LIST_CONTROLS},
+    {"workload", required_argument, NULL, O_WORKLOAD},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
@@ -418,23 +419,29 @@ int main(int argc, char **argv)
     bool seed_given = false, ttl_given = false, work_given = false, kv_faults_set = false;
     uint64_t bench = 0;
 
-    /* First pass: the negative control, whose workload the flags refine. */
+    /* First pass: the negative control (or --workload: a control's
+     * workload on a correct backend), which the other flags refine. */
+    const char *workload = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--negative-control=", 19) == 0)
-            cfg.control = a + 19;
+            cfg.control = workload = a + 19;
         else if (strcmp(a, "--negative-control") == 0 && i + 1 < argc)
-            cfg.control = argv[i + 1];
+            cfg.control = workload = argv[i + 1];
+        else if (strncmp(a, "--workload=", 11) == 0)
+            workload = a + 11;
+        else if (strcmp(a, "--workload") == 0 && i + 1 < argc)
+            workload = argv[i + 1];
     }
-    if (cfg.control) {
-        if (!find_control(cfg.control)) {
-            fprintf(stderr, "sqsim: unknown negative control \"%s\"; known:", cfg.control);
+    if (workload) {
+        if (!find_control(workload)) {
+            fprintf(stderr, "sqsim: unknown negative control \"%s\"; known:", workload);
             for (size_t i = 0; sqclaim_memory_controls[i].name; i++)
                 fprintf(stderr, " %s", sqclaim_memory_controls[i].name);
             fprintf(stderr, "\n");
             return 2;
         }
-        control_workload(&cfg, cfg.control);
+        control_workload(&cfg, workload);
         if (cfg.ttl_ms)
             ttl_given = true;
         if (cfg.work_max_us)
@@ -448,7 +455,8 @@ int main(int argc, char **argv)
         int64_t us;
         switch (opt) {
         case O_ADAPTER: cfg.adapter = optarg; break;
-        case O_CONTROL: break;
+        case O_CONTROL:
+        case O_WORKLOAD: break;
         case O_PREFIX: cfg.key_prefix = optarg; break;
         case O_BOTS:
             if (parse_int(optarg, 1, SIM_MAX_BOTS, &cfg.bots) != 0)

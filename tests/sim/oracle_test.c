@@ -1,0 +1,468 @@
+/* oracle_test.c — the simulator's oracle on known histories.
+ *
+ * Like Knossos' and Porcupine's known-bad histories: each case builds a
+ * small history (or drives the online oracle directly) and asserts the
+ * verdict, so a checker that never fails cannot pass these tests.  Times
+ * are in milliseconds from an arbitrary origin. */
+#include "sqsim.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MS(x) ((int64_t)(x)*1000000 + 1000000000000LL)
+
+static sim_history h[4];
+static sim_violations vs;
+static sim_check_stats cst;
+
+static void setup(void)
+{
+    memset(h, 0, sizeof h);
+    sim_violations_init(&vs, MS(0));
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < 4; i++)
+        sim_history_free(&h[i]);
+    sim_violations_destroy(&vs);
+}
+
+static sim_event *ev(int bot, enum sim_op op, enum sim_outcome out, int64_t t0, int64_t t1,
+                     int sq, uint32_t lease, uint64_t fence)
+{
+    sim_event *e = sim_history_add(&h[bot]);
+    ck_assert_ptr_nonnull(e);
+    e->op = (uint8_t)op;
+    e->outcome = (uint8_t)out;
+    e->invoke_ns = MS(t0);
+    e->complete_ns = MS(t1);
+    e->bot = (uint16_t)bot;
+    e->sq = (uint16_t)sq;
+    e->lease = lease;
+    e->fence = fence;
+    return e;
+}
+
+/* A granted claim whose local deadline is `deadline` ms. */
+static void grant(int bot, int64_t t0, int64_t t1, int sq, uint32_t lease, uint64_t fence,
+                  int64_t deadline)
+{
+    ev(bot, OP_CLAIM, OUT_OK, t0, t1, sq, lease, fence)->aux = MS(deadline);
+}
+
+static void release(int bot, int64_t t0, int sq, uint32_t lease, uint64_t fence)
+{
+    ev(bot, OP_RELEASE, OUT_OK, t0, t0 + 1, sq, lease, fence);
+}
+
+static uint64_t check(int nbots)
+{
+    sim_check_histories(h, nbots, 4, &vs, &cst);
+    return atomic_load(&vs.count);
+}
+
+static uint64_t kind(enum sim_vkind k) { return atomic_load(&vs.by_kind[k]); }
+
+/* ---- the history sweep ------------------------------------------------ */
+
+START_TEST(sequential_leases_pass)
+{
+    grant(0, 0, 1, 0, 1, 1, 100);
+    release(0, 40, 0, 1, 1);
+    grant(1, 41, 42, 0, 1, 2, 140);
+    release(1, 80, 0, 1, 2);
+    grant(0, 90, 91, 0, 2, 3, 190);
+    ck_assert_uint_eq(check(2), 0);
+    ck_assert_uint_eq(cst.intervals, 3);
+}
+END_TEST
+
+START_TEST(overlap_is_caught)
+{
+    grant(0, 0, 1, 0, 1, 1, 100);
+    release(0, 60, 0, 1, 1);
+    grant(1, 40, 41, 0, 1, 2, 140); /* granted while BOT1 still believed */
+    ck_assert_uint_eq(check(2), 1);
+    ck_assert_uint_eq(kind(V_OVERLAP), 1);
+    ck_assert_int_eq(vs.v[0].sq, 0);
+    ck_assert_int_eq(vs.v[0].bot_a, 0);
+    ck_assert_int_eq(vs.v[0].bot_b, 1);
+    ck_assert_ptr_nonnull(strstr(vs.v[0].text, "held by two bots at once"));
+}
+END_TEST
+
+START_TEST(other_sqs_do_not_overlap)
+{
+    grant(0, 0, 1, 0, 1, 1, 100);
+    grant(1, 0, 1, 1, 1, 2, 100);
+    grant(2, 0, 1, 2, 1, 3, 100);
+    ck_assert_uint_eq(check(3), 0);
+}
+END_TEST
+
+START_TEST(deadline_ends_belief)
+{
+    /* BOT1 crashed (no release); its belief ends at its deadline, 50. */
+    grant(0, 0, 1, 0, 1, 1, 50);
+    ev(0, OP_CRASH, OUT_OK, 10, 10, 0, 1, 1);
+    grant(1, 55, 56, 0, 1, 2, 150);
+    ck_assert_uint_eq(check(2), 0);
+}
+END_TEST
+
+START_TEST(fence_going_back_is_caught)
+{
+    grant(0, 0, 1, 0, 1, 5, 100);
+    release(0, 20, 0, 1, 5);
+    grant(1, 30, 31, 0, 1, 4, 130);
+    ck_assert_uint_eq(check(2), 1);
+    ck_assert_uint_eq(kind(V_FENCE_ORDER), 1);
+}
+END_TEST
+
+START_TEST(equal_fence_of_another_lease_is_caught)
+{
+    grant(0, 0, 1, 0, 1, 5, 100);
+    release(0, 20, 0, 1, 5);
+    grant(1, 30, 31, 0, 1, 5, 130);
+    ck_assert_uint_eq(check(2), 1);
+    ck_assert_uint_eq(kind(V_FENCE_ORDER), 1);
+}
+END_TEST
+
+START_TEST(uncertain_claim_is_never_believed)
+{
+    grant(0, 0, 1, 0, 1, 1, 100);
+    ev(1, OP_CLAIM, OUT_INFO, 20, 5020, 0, 1, 0); /* reply lost */
+    ck_assert_uint_eq(check(2), 0);
+}
+END_TEST
+
+START_TEST(refused_claims_are_not_intervals)
+{
+    grant(0, 0, 1, 0, 1, 1, 100);
+    ev(1, OP_CLAIM, OUT_FAIL, 20, 21, 0, 1, 0);
+    ck_assert_uint_eq(check(2), 0);
+    ck_assert_uint_eq(cst.intervals, 1);
+}
+END_TEST
+
+START_TEST(keepalive_extends_belief)
+{
+    grant(0, 0, 1, 0, 1, 1, 30);
+    ev(0, OP_KA_START, OUT_OK, 2, 3, 0, 1, 1);
+    ev(0, OP_KA_STOP, OUT_OK, 80, 81, 0, 1, 1)->aux = MS(110);
+    release(0, 90, 0, 1, 1);
+    grant(1, 60, 61, 0, 1, 2, 160); /* after the first deadline, before release */
+    ck_assert_uint_eq(check(2), 1);
+    ck_assert_uint_eq(kind(V_OVERLAP), 1);
+}
+END_TEST
+
+START_TEST(renew_in_time_extends_belief)
+{
+    grant(0, 0, 1, 0, 1, 1, 30);
+    ev(0, OP_RENEW, OUT_OK, 20, 21, 0, 1, 1)->aux = MS(70);
+    grant(1, 50, 51, 0, 1, 2, 150);
+    ck_assert_uint_eq(check(2), 1);
+    ck_assert_uint_eq(kind(V_OVERLAP), 1);
+}
+END_TEST
+
+START_TEST(lost_renew_ends_belief)
+{
+    grant(0, 0, 1, 0, 1, 1, 100);
+    ev(0, OP_RENEW, OUT_FAIL, 20, 21, 0, 1, 1); /* LOST: someone else has it */
+    grant(1, 30, 31, 0, 1, 2, 150);
+    ck_assert_uint_eq(check(2), 0);
+}
+END_TEST
+
+START_TEST(revived_lease_after_successor_is_caught)
+{
+    /* BOT1 paused past its TTL; BOT2 held the SQ and released; BOT1's
+     * renewal brought its old lease (fence 1) back: the fence went back. */
+    grant(0, 0, 1, 0, 1, 1, 20);
+    grant(1, 25, 26, 0, 1, 2, 60);
+    release(1, 40, 0, 1, 2);
+    ev(0, OP_RENEW, OUT_OK, 50, 51, 0, 1, 1)->aux = MS(90);
+    ck_assert_uint_eq(check(2), 1);
+    ck_assert_uint_eq(kind(V_FENCE_ORDER), 1);
+}
+END_TEST
+
+START_TEST(stale_write_inside_belief_is_caught)
+{
+    grant(0, 0, 1, 0, 1, 1, 100);
+    sim_event *e = ev(0, OP_WRITE, OUT_FAIL, 50, 51, 0, 1, 1);
+    e->flags = EVF_REJECTED;
+    e->aux = 10;
+    e->rows = 2;
+    ck_assert_uint_eq(check(1), 1);
+    ck_assert_uint_eq(kind(V_STALE_BELIEVED), 1);
+}
+END_TEST
+
+START_TEST(stale_write_after_deadline_is_expected)
+{
+    grant(0, 0, 1, 0, 1, 1, 30);
+    sim_event *e = ev(0, OP_WRITE, OUT_FAIL, 50, 51, 0, 1, 1);
+    e->flags = EVF_REJECTED;
+    ck_assert_uint_eq(check(1), 0);
+}
+END_TEST
+
+START_TEST(overlapping_reservations_are_caught)
+{
+    sim_event *e = ev(0, OP_RESERVE, OUT_OK, 0, 1, 0, 1, 1);
+    e->aux = 10;
+    e->rows = 5; /* 10-14 */
+    e = ev(1, OP_RESERVE, OUT_OK, 0, 1, 1, 1, 2);
+    e->aux = 14;
+    e->rows = 3; /* 14-16 */
+    ck_assert_uint_eq(check(2), 1);
+    ck_assert_uint_eq(kind(V_ROW_OVERLAP), 1);
+    ck_assert_uint_eq(vs.v[0].row_start, 14);
+    ck_assert_uint_eq(vs.v[0].rows, 1);
+}
+END_TEST
+
+START_TEST(adjacent_reservations_and_retries_pass)
+{
+    sim_event *e = ev(0, OP_RESERVE, OUT_OK, 0, 1, 0, 1, 1);
+    e->aux = 10;
+    e->rows = 5;
+    e = ev(0, OP_RESERVE, OUT_OK, 2, 3, 0, 1, 1); /* idempotent retry */
+    e->aux = 10;
+    e->rows = 5;
+    e = ev(1, OP_RESERVE, OUT_OK, 0, 1, 1, 1, 2);
+    e->aux = 15;
+    e->rows = 3;
+    ck_assert_uint_eq(check(2), 0);
+}
+END_TEST
+
+START_TEST(row_written_twice_is_caught)
+{
+    sim_event *e = ev(0, OP_WRITE, OUT_OK, 0, 1, 0, 1, 1);
+    e->aux = 10;
+    e->rows = 2;
+    e = ev(1, OP_WRITE, OUT_OK, 5, 6, 1, 1, 2);
+    e->aux = 11;
+    e->rows = 1;
+    ck_assert_uint_eq(check(2), 1);
+    ck_assert_uint_eq(kind(V_ROW_TWICE), 1);
+}
+END_TEST
+
+START_TEST(synthetic_history_is_clean)
+{
+    ck_assert_int_eq(sim_synth_history(h, 4, 8, 200000, 7), 0);
+    ck_assert_uint_eq(check(4), 0);
+    ck_assert_uint_ge(cst.events, 200000);
+    ck_assert_uint_gt(cst.intervals, 30000);
+}
+END_TEST
+
+/* The oracle's own cost: 1 000 000 events well under a second of CPU.
+ * Sanitizers and valgrind slow everything down, so only timed in a plain
+ * build (and not when SQSIM_NO_PERF is set). */
+START_TEST(million_events_under_a_second)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return;
+#endif
+    if (getenv("SQSIM_NO_PERF"))
+        return;
+    sim_history big[16];
+    memset(big, 0, sizeof big);
+    ck_assert_int_eq(sim_synth_history(big, 16, 64, 1000000, 1), 0);
+    sim_check_histories(big, 16, 64, &vs, &cst);
+    for (int i = 0; i < 16; i++)
+        sim_history_free(&big[i]);
+    ck_assert_uint_eq(atomic_load(&vs.count), 0);
+    ck_assert_uint_ge(cst.events, 1000000);
+    ck_assert_msg(cst.cpu_ns < 500000000, "1M events took %.1f ms CPU",
+                  (double)cst.cpu_ns / 1e6);
+}
+END_TEST
+
+/* ---- the online oracle -------------------------------------------------- */
+
+static sim_oracle orc;
+
+static void osetup(void)
+{
+    sim_violations_init(&vs, 0);
+    ck_assert_int_eq(sim_oracle_init(&orc, 4, 4, &vs), 0);
+}
+
+static void oteardown(void)
+{
+    sim_oracle_destroy(&orc);
+    sim_violations_destroy(&vs);
+}
+
+static uint32_t lease_rec(int bot, int sq, uint32_t lease, uint64_t fence, int64_t start,
+                          int64_t deadline)
+{
+    uint32_t idx;
+    sim_lease_rec *r = sim_oracle_new_lease(&orc, bot, &idx);
+    ck_assert_ptr_nonnull(r);
+    r->sq = sq;
+    r->lease = lease;
+    r->fence = fence;
+    r->start_ns = start;
+    atomic_store(&r->deadline_ns, deadline);
+    return idx;
+}
+
+START_TEST(online_overlap_reported_at_once)
+{
+    int64_t now = sim_now_ns();
+    uint32_t a = lease_rec(0, 1, 1, 1, now, now + 1000000000LL);
+    ck_assert_int_eq(sim_oracle_enter(&orc, 0, a), 0);
+    uint32_t b = lease_rec(1, 1, 1, 2, now + 1000, now + 1000000000LL);
+    ck_assert_int_eq(sim_oracle_enter(&orc, 1, b), 1);
+    ck_assert_uint_eq(kind(V_OVERLAP), 1);
+    ck_assert(vs.v[0].online);
+    ck_assert(atomic_load(&vs.stop));
+}
+END_TEST
+
+START_TEST(online_takeover_after_expiry)
+{
+    int64_t now = sim_now_ns();
+    /* BOT1's lease ended 10 ms ago without a release (it crashed). */
+    uint32_t a = lease_rec(0, 2, 1, 1, now - 50000000, now - 10000000);
+    ck_assert_int_eq(sim_oracle_enter(&orc, 0, a), 0);
+    uint32_t b = lease_rec(1, 2, 1, 2, now, now + 50000000);
+    ck_assert_int_eq(sim_oracle_enter(&orc, 1, b), 0);
+    ck_assert_uint_eq(atomic_load(&orc.takeovers), 1);
+    /* BOT2 releases normally: the next grant is not a takeover. */
+    sim_oracle_leave(&orc, 1, b, false);
+    uint32_t c = lease_rec(2, 2, 1, 3, sim_now_ns() + 1, sim_now_ns() + 50000000);
+    ck_assert_int_eq(sim_oracle_enter(&orc, 2, c), 0);
+    ck_assert_uint_eq(atomic_load(&orc.takeovers), 1);
+    ck_assert_uint_eq(atomic_load(&vs.count), 0);
+}
+END_TEST
+
+START_TEST(online_fence_back_is_caught)
+{
+    int64_t now = sim_now_ns();
+    uint32_t a = lease_rec(0, 0, 1, 7, now - 50000000, now - 10000000);
+    ck_assert_int_eq(sim_oracle_enter(&orc, 0, a), 0);
+    uint32_t b = lease_rec(1, 0, 1, 6, now, now + 50000000);
+    ck_assert_int_eq(sim_oracle_enter(&orc, 1, b), 1);
+    ck_assert_uint_eq(kind(V_FENCE_ORDER), 1);
+}
+END_TEST
+
+START_TEST(online_rows_and_fences)
+{
+    int64_t now = sim_now_ns();
+    uint32_t a = lease_rec(0, 0, 1, 1, now, now + 1000000000LL);
+    sqclaim_rows ra = {.start_row = 10, .count = 3, .fence = 1};
+    sim_oracle_reserved(&orc, 0, a, &ra);
+    bool believed, rejected;
+    ck_assert(sim_oracle_write(&orc, 0, a, &believed, &rejected));
+    ck_assert(believed);
+    ck_assert(!rejected);
+    ck_assert_uint_eq(atomic_load(&vs.count), 0);
+
+    /* A newer lease on the same SQ writes; then the old one, still inside
+     * its deadline, is rejected: that is a violation. */
+    uint32_t b = lease_rec(1, 0, 1, 2, now, now + 1000000000LL);
+    sqclaim_rows rb = {.start_row = 13, .count = 2, .fence = 2};
+    sim_oracle_reserved(&orc, 1, b, &rb);
+    ck_assert(sim_oracle_write(&orc, 1, b, &believed, &rejected));
+    ck_assert(!sim_oracle_write(&orc, 0, a, &believed, &rejected));
+    ck_assert(rejected);
+    ck_assert(believed);
+    ck_assert_uint_eq(kind(V_STALE_BELIEVED), 1);
+    ck_assert_uint_eq(atomic_load(&orc.stale_writes), 1);
+
+    /* A reservation overlapping row 14. */
+    uint32_t c = lease_rec(2, 1, 1, 3, now, now + 1000000000LL);
+    sqclaim_rows rc = {.start_row = 14, .count = 4, .fence = 3};
+    sim_oracle_reserved(&orc, 2, c, &rc);
+    ck_assert_uint_eq(kind(V_ROW_OVERLAP), 1);
+    /* Its write lands on BOT2's row 14: written by a non-reserver. */
+    ck_assert(sim_oracle_write(&orc, 2, c, &believed, &rejected));
+    ck_assert_uint_eq(kind(V_ROW_FOREIGN), 1);
+    /* A reservation whose fence is not its lease's. */
+    uint32_t d = lease_rec(3, 3, 1, 9, now, now + 1000000000LL);
+    sqclaim_rows rd = {.start_row = 100, .count = 1, .fence = 8};
+    sim_oracle_reserved(&orc, 3, d, &rd);
+    ck_assert_uint_eq(kind(V_ROWS_FENCE), 1);
+}
+END_TEST
+
+START_TEST(online_stale_write_after_lapse_is_expected)
+{
+    int64_t now = sim_now_ns();
+    uint32_t a = lease_rec(0, 0, 1, 1, now - 100000000, now - 50000000);
+    sqclaim_rows ra = {.start_row = 1, .count = 1, .fence = 1};
+    sim_oracle_reserved(&orc, 0, a, &ra);
+    uint32_t b = lease_rec(1, 0, 1, 2, now, now + 100000000);
+    sqclaim_rows rb = {.start_row = 2, .count = 1, .fence = 2};
+    sim_oracle_reserved(&orc, 1, b, &rb);
+    bool believed, rejected;
+    ck_assert(sim_oracle_write(&orc, 1, b, &believed, &rejected));
+    ck_assert(!sim_oracle_write(&orc, 0, a, &believed, &rejected));
+    ck_assert(rejected);
+    ck_assert(!believed);
+    ck_assert_uint_eq(atomic_load(&vs.count), 0);
+    ck_assert_uint_eq(atomic_load(&orc.stale_writes), 1);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("sqsim-oracle");
+    TCase *tc = tcase_create("sweep");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, sequential_leases_pass);
+    tcase_add_test(tc, overlap_is_caught);
+    tcase_add_test(tc, other_sqs_do_not_overlap);
+    tcase_add_test(tc, deadline_ends_belief);
+    tcase_add_test(tc, fence_going_back_is_caught);
+    tcase_add_test(tc, equal_fence_of_another_lease_is_caught);
+    tcase_add_test(tc, uncertain_claim_is_never_believed);
+    tcase_add_test(tc, refused_claims_are_not_intervals);
+    tcase_add_test(tc, keepalive_extends_belief);
+    tcase_add_test(tc, renew_in_time_extends_belief);
+    tcase_add_test(tc, lost_renew_ends_belief);
+    tcase_add_test(tc, revived_lease_after_successor_is_caught);
+    tcase_add_test(tc, stale_write_inside_belief_is_caught);
+    tcase_add_test(tc, stale_write_after_deadline_is_expected);
+    tcase_add_test(tc, overlapping_reservations_are_caught);
+    tcase_add_test(tc, adjacent_reservations_and_retries_pass);
+    tcase_add_test(tc, row_written_twice_is_caught);
+    tcase_add_test(tc, synthetic_history_is_clean);
+    tcase_add_test(tc, million_events_under_a_second);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("online");
+    tcase_add_checked_fixture(tc, osetup, oteardown);
+    tcase_add_test(tc, online_overlap_reported_at_once);
+    tcase_add_test(tc, online_takeover_after_expiry);
+    tcase_add_test(tc, online_fence_back_is_caught);
+    tcase_add_test(tc, online_rows_and_fences);
+    tcase_add_test(tc, online_stale_write_after_lapse_is_expected);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
