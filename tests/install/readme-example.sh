@@ -34,6 +34,6 @@ echo "$out"
 grep -qx 'claimed 251019-164rmb, fence 1' <<<"$out" || fail "no claim in: $out"
 grep -qx 'write rows 51-55 with fence 1' <<<"$out" || fail "no reservation in: $out"
 # It used the shared library from the prefix, not something else.
-LD_LIBRARY_PATH="$tmp/prefix/lib" ldd "$tmp/bot" | grep -q "$tmp/prefix/lib/libsqclaim.so" ||
-  fail "not linked against the installed libsqclaim.so"
+libs=$(LD_LIBRARY_PATH="$tmp/prefix/lib" ldd "$tmp/bot")
+grep -q "$tmp/prefix/lib/libsqclaim.so" <<<"$libs" || fail "not linked against the installed libsqclaim.so: $libs"
 echo "readme-example: OK (installed, built with pkg-config, claimed, reserved, finished, released)"
