@@ -31,7 +31,7 @@ enum {
     O_PAUSE, O_KA_WORK, O_ROWS, O_BACKOFF, O_TIMEOUT, O_SEED, O_KV_FAULTS, O_NO_KV_FAULTS,
     O_KV_LAT, O_KV_JIT, O_KV_FAIL, O_KV_DROP, O_KV_STALL, O_KV_STALL_MS, O_MIN_REF,
     O_MIN_TAKE, O_MIN_STALE, O_KEEP_GOING, O_REPORT, O_QUIET, O_MAX_EVENTS, O_BENCH,
-    O_HELP, O_VERSION, O_LIST_CONTROLS, O_WORKLOAD
+    O_HELP, O_VERSION, O_LIST_CONTROLS, O_WORKLOAD, O_LIST_ADAPTERS
 };
 
 static const struct option long_opts[] = {
@@ -75,6 +75,7 @@ static const struct option long_opts[] = {
     {"bench-oracle", required_argument, NULL, O_BENCH},
     {"list-controls", no_argument, NULL, O_LIST_CONTROLS},
     {"workload", required_argument, NULL, O_WORKLOAD},
+    {"list-adapters", no_argument, NULL, O_LIST_ADAPTERS},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
@@ -132,6 +133,7 @@ static void usage(FILE *f)
             "  --quiet                 only the verdict line\n"
             "  --max-events N          history capacity (default 20000000)\n"
             "  --bench-oracle N        time the oracle on a synthetic history of N events\n"
+            "  --list-adapters         the backends built in, one per line\n"
             "  --help, --version\n"
             "\n"
             "Durations: 250us, 50ms, 3s, 1m; a bare number is milliseconds.\n");
@@ -623,6 +625,10 @@ int main(int argc, char **argv)
             for (size_t i = 0; sqclaim_memory_controls[i].name; i++)
                 printf("%-26s %s\n", sqclaim_memory_controls[i].name,
                        sqclaim_memory_controls[i].summary);
+            return 0;
+        case O_LIST_ADAPTERS:
+            for (const char *const *ad = sqclaim_adapters(); *ad; ad++)
+                printf("%s\n", *ad);
             return 0;
         case O_HELP: usage(stdout); return 0;
         case O_VERSION: printf("sqsim %s\n", sqclaim_version()); return 0;

@@ -163,7 +163,7 @@ void sim_violation_format(const sim_violation *v, const char *const *sq_names, c
         break;
     case V_STALE_BELIEVED:
         snprintf(buf, len,
-                 "%s: BOT%d's write of rows %" PRIu64 "-%" PRIu64 " with fence %" PRIu64
+                 "%s: BOT%d's write of rows %" PRIu64 "..%" PRIu64 " with fence %" PRIu64
                  " was rejected at %.3f ms (the Log had seen fence %" PRIu64
                  ") while the library said its lease was valid until %.3f ms",
                  sq, v->bot_a + 1, v->row_start, v->row_start + v->rows - 1, v->fence_a,
@@ -171,7 +171,7 @@ void sim_violation_format(const sim_violation *v, const char *const *sq_names, c
         break;
     case V_ROW_OVERLAP:
         snprintf(buf, len,
-                 "rows %" PRIu64 "-%" PRIu64 " reserved twice: by BOT%d for %s (fence %" PRIu64
+                 "rows %" PRIu64 "..%" PRIu64 " reserved twice: by BOT%d for %s (fence %" PRIu64
                  ") and by BOT%d (fence %" PRIu64 ")",
                  v->row_start, v->row_start + v->rows - 1, v->bot_a + 1,
                  v->sq >= 0 && sq_names ? sq_names[v->sq] : "?", v->fence_a, v->bot_b + 1,
@@ -191,7 +191,7 @@ void sim_violation_format(const sim_violation *v, const char *const *sq_names, c
         break;
     case V_ROWS_FENCE:
         snprintf(buf, len,
-                 "%s: BOT%d's reservation of rows %" PRIu64 "-%" PRIu64
+                 "%s: BOT%d's reservation of rows %" PRIu64 "..%" PRIu64
                  " carries fence %" PRIu64 " but its lease has fence %" PRIu64,
                  sq, v->bot_a + 1, v->row_start, v->row_start + v->rows - 1, v->fence_b,
                  v->fence_a);
