@@ -66,6 +66,13 @@ include $(sort $(wildcard cli/module.mk))
 include tests/module.mk
 include $(sort $(wildcard tests/*/module.mk))
 
+# Objects built with other defines or flags are stale: when the build
+# configuration changes (a backend appears, CFLAGS change), start afresh.
+BUILD_CONFIG := $(CC) $(CFLAGS) $(SANFLAGS) $(LIB_DEFS) $(sort $(LIB_PKGS))
+ifneq ($(BUILD_CONFIG),$(shell cat $(BUILD)/config 2>/dev/null))
+$(shell rm -rf $(BUILD)/obj; mkdir -p $(BUILD); echo '$(BUILD_CONFIG)' > $(BUILD)/config)
+endif
+
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS))
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS))
 
