@@ -247,14 +247,17 @@ int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const
             jstr(f, run->sq_ptrs[v->sq]);
         else
             fprintf(f, "null");
+        if (v->bot_b >= 0)
+            fprintf(f, ", \"bots\": [\"BOT%d\", \"BOT%d\"]", v->bot_a + 1, v->bot_b + 1);
+        else
+            fprintf(f, ", \"bots\": [\"BOT%d\", null]", v->bot_a + 1);
         fprintf(f,
-                ", \"bots\": [\"BOT%d\", %s%d%s], \"leases\": [%" PRIu32 ", %" PRIu32
-                "], \"fences\": [%" PRIu64 ", %" PRIu64 "],\n       \"a_ms\": [%.3f, %.3f], "
-                "\"b_ms\": [%.3f, %.3f], \"rows\": [%" PRIu64 ", %" PRIu32 "], \"text\": ",
-                v->bot_a + 1, v->bot_b >= 0 ? "\"BOT" : "", v->bot_b >= 0 ? v->bot_b + 1 : 0,
-                v->bot_b >= 0 ? "\"" : "", v->lease_a, v->lease_b, v->fence_a, v->fence_b,
-                (double)v->a_start / 1e6, (double)v->a_end / 1e6, (double)v->b_start / 1e6,
-                (double)v->b_end / 1e6, v->row_start, v->rows);
+                ", \"leases\": [%" PRIu32 ", %" PRIu32 "], \"fences\": [%" PRIu64 ", %" PRIu64
+                "],\n       \"a_ms\": [%.3f, %.3f], \"b_ms\": [%.3f, %.3f], \"rows\": [%" PRIu64
+                ", %" PRIu32 "], \"text\": ",
+                v->lease_a, v->lease_b, v->fence_a, v->fence_b, (double)v->a_start / 1e6,
+                (double)v->a_end / 1e6, (double)v->b_start / 1e6, (double)v->b_end / 1e6,
+                v->row_start, v->rows);
         jstr(f, v->text);
         fprintf(f, "}");
     }
