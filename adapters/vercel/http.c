@@ -252,6 +252,12 @@ vc_http *vc_http_new(const vc_config *cfg, int connect_timeout_ms, int timeout_m
     SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
     SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    /* Do not reuse a connection idle for 50 s or more: load balancers and
+     * NAT often forget idle connections after 60 s without telling either
+     * end, and a request sent into such a connection only ends with a
+     * timeout, an ambiguous one.  A keep-alive renewing every ttl/3
+     * (200 s by default) reconnects instead. */
+    SETOPT(CURLOPT_MAXAGE_CONN, 50L);
 #if LIBCURL_VERSION_NUM >= 0x075500
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
 #else

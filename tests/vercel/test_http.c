@@ -374,6 +374,30 @@ START_TEST(keep_alive_one_connection)
 }
 END_TEST
 
+/* A loopback URL never goes through a proxy, whatever the environment
+ * says (here: proxies that do not exist). */
+START_TEST(loopback_bypasses_proxies)
+{
+    char proxy[64];
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", tsrv_free_port());
+    static const char *const vars[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                       "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        setenv(vars[i], proxy, 1);
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
+    sqclaim_store *s = open_rs(-1, 0);
+    sqclaim_rc rc = sqclaim_ping(s);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", sqclaim_errmsg(s));
+    sqclaim_close(s);
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+    ck_assert_msg(rc == SQCLAIM_OK, "%s", msg);
+    ck_assert_int_eq(rs_requests(rs), 1);
+}
+END_TEST
+
 /* libcurl re-sends a request by itself when a reused connection dies
  * before any reply byte.  The transport refuses that silent re-send: the
  * server may already have run the first copy. */
@@ -580,6 +604,7 @@ Suite *vt_http_suite(void)
     tcase_add_test(tc, rate_limit_and_quota);
     tcase_add_test(tc, redirects_and_odd_statuses);
     tcase_add_test(tc, keep_alive_one_connection);
+    tcase_add_test(tc, loopback_bypasses_proxies);
     tcase_add_test(tc, no_silent_resend_on_reused_connection);
     tcase_add_test(tc, timeouts_and_refused_connections);
     tcase_add_test(tc, transport_redis_error_reply);
