@@ -52,7 +52,7 @@ fi
 if has vercel; then
   if [ -x build/kvrest ]; then
     run "sqsim: vercel through kvrest, with faults" \
-      ci/with-servers.sh build/sqsim --adapter vercel --kv-faults --duration 5s \
+      ci/with-servers.sh build/sqsim --adapter vercel --kv-faults --duration 5s --pause-rate 0.2 \
       --report "$reports/vercel-faults.json"
   else
     fail "vercel is built but build/kvrest is not"

@@ -321,8 +321,9 @@ START_TEST(vercel_with_faults_passes)
         return;
     setenv("KV_REST_API_URL", kv.url, 1);
     setenv("KV_REST_API_TOKEN", kv.token, 1);
+    /* Fewer, slower leases over HTTP: more pauses keep stale writes likely. */
     const char *args[] = {"--adapter", "vercel", "--kv-faults", "--seed", "12", "--duration", "4s",
-                          "--min-takeovers", "1", NULL};
+                          "--pause-rate", "0.2", "--min-takeovers", "1", NULL};
     run_result r;
     run_sqsim(&r, 90, args);
     expect_pass_with_coverage(&r, "vercel");
