@@ -69,14 +69,12 @@ static bool give_up(sqclaim_store *s, const char *const *sqs, size_t n, sqclaim_
 
 /* The library's message for an uncertain claim ends with advice for C
  * callers; the tool acts on it itself, so cut it off. */
-static void print_error_trimmed(sqclaim_store *s)
+static void print_error_trimmed(sqclaim_store *s, const char *then)
 {
     const char *msg = sqclaim_errmsg(s);
     const char *cut = strstr(msg, "; the claim may have been granted");
-    if (cut)
-        cli_msg("%.*s", (int)(cut - msg), msg);
-    else
-        cli_msg("%s", msg);
+    int len = cut ? (int)(cut - msg) : (int)strlen(msg);
+    cli_msg("%.*s%s", len, msg, then);
 }
 
 static int do_claim(cli *c, const char *const *sqs, size_t n)
@@ -108,10 +106,10 @@ static int do_claim(cli *c, const char *const *sqs, size_t n)
     if (rc < 0 && (lease.flags & SQCLAIM_LEASE_UNCERTAIN)) {
         /* The reply was lost: ask once more with the same token (finding
          * our own token means granted); if that fails too, give it up. */
-        print_error_trimmed(s);
+        print_error_trimmed(s, "; asking again with the same token");
         rc = sqclaim_claim_retry(s, sqs, n, &lease, &holder);
         if (rc < 0) {
-            print_error_trimmed(s);
+            print_error_trimmed(s, "");
             if (give_up(s, sqs, n, &lease))
                 cli_msg("the claim's outcome was unknown; it has been given up (released)");
             else

@@ -341,6 +341,8 @@ int cr_wait(cr_proc *p, cr_result *r)
     return r->code;
 }
 
+pid_t cr_proc_pid(const cr_proc *p) { return p->pid; }
+
 int cr_run(cr_result *r, const cr_opts *o, const char *const *args)
 {
     return cr_wait(cr_spawn(o, args, NULL), r);

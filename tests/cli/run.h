@@ -59,6 +59,7 @@ int cr_gate_open(cr_gate *g);
 void cr_gate_release(cr_gate *g);
 cr_proc *cr_spawn(const cr_opts *o, const char *const *args, const cr_gate *gate);
 int cr_wait(cr_proc *p, cr_result *r);
+pid_t cr_proc_pid(const cr_proc *p);
 
 /* Run sqclaim on a pseudo-terminal (stdin, stdout and stderr all the
  * pty's slave), for terminal behaviour.  cr_pty_start returns the

@@ -563,6 +563,49 @@ START_TEST(test_unknown_adapter)
 }
 END_TEST
 
+
+/* Malformed settings are reported without the password or token in them. */
+START_TEST(test_config_secrets)
+{
+    static const char *const redis_urls[] = {
+        "REDIS_URL=redis://:S3cr3t-77@127.0.0.1:notaport",
+        "REDIS_URL=redis://user:S3cr3t-77@127.0.0.1:99999",
+        "REDIS_URL=redis://:S3cr3t-77@",
+        "REDIS_URL=redis://:S3cr3t-77@127.0.0.1:6379/abc",
+        "REDIS_URL=rediss://:S3cr3t-77@127.0.0.1:6379",
+        "REDIS_URL=unix:///nonexistent/redis.sock?password=S3cr3t-77",
+    };
+    static const char *const kv[][2] = {
+        {"KV_REST_API_URL=https://user:S3cr3t-77@example.com", "KV_REST_API_TOKEN=tok-S3cr3t-88"},
+        {"KV_REST_API_URL=http://example.com", "KV_REST_API_TOKEN=tok-S3cr3t-88"},
+        {"KV_REST_API_URL=ftp://example.com/S3cr3t-77", "KV_REST_API_TOKEN=tok-S3cr3t-88"},
+        {"KV_REST_API_URL=http://127.0.0.1:1", "KV_REST_API_TOKEN=tok S3cr3t-88"},
+    };
+    cr_result r;
+    if (tc_built("redis")) {
+        for (size_t i = 0; i < sizeof redis_urls / sizeof redis_urls[0]; i++) {
+            const char *env[] = {"SQCLAIM_ADAPTER=redis", redis_urls[i], NULL};
+            cr_opts o = tc_opts(NULL, env);
+            cr_runv(&r, &o, "status", "--timeout", "1s", NULL);
+            ck_assert_msg(r.code == 4 || r.code == 5, "%s: exit %d", redis_urls[i], r.code);
+            tc_check_no_secret(&r, "S3cr3t-77");
+            cr_free(&r);
+        }
+    }
+    if (tc_built("vercel")) {
+        for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
+            const char *env[] = {"SQCLAIM_ADAPTER=vercel", kv[i][0], kv[i][1], NULL};
+            cr_opts o = tc_opts(NULL, env);
+            cr_runv(&r, &o, "status", NULL);
+            TC_EXIT(&r, 4);
+            tc_check_no_secret(&r, "S3cr3t-77");
+            tc_check_no_secret(&r, "S3cr3t-88");
+            cr_free(&r);
+        }
+    }
+}
+END_TEST
+
 /* A lease nobody can read is a claim nobody can release: when stdout
  * fails, the claim is given back and the exit status says so. */
 START_TEST(test_output_failure)
@@ -614,6 +657,7 @@ Suite *tc_basic_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_kv_not_configured);
     tcase_add_test(tc, test_unknown_adapter);
+    tcase_add_test(tc, test_config_secrets);
     suite_add_tcase(s, tc);
     return s;
 }

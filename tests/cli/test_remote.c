@@ -599,38 +599,67 @@ static char *docs_script(void)
     return s;
 }
 
-START_TEST(test_docs_bot_loop)
-{
-    rctx x;
-    rctx_init(&x, _i);
-    char dir[] = "/tmp/sqclaim-cli-loop-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+/* Write the docs' script into a new temporary directory; fill the
+ * environment the bots run with (sqclaim on the PATH, the files). */
+typedef struct loopenv {
+    char dir[64];
     char script[300], donef[300], rowsf[300];
-    snprintf(script, sizeof script, "%s/bot.sh", dir);
-    snprintf(donef, sizeof donef, "%s/done.txt", dir);
-    snprintf(rowsf, sizeof rowsf, "%s/refund-log.txt", dir);
+    char path[4096], e_done[400], e_rows[400];
+    const char *env[8];
+} loopenv;
+
+static void loopenv_init(loopenv *L, const rctx *x)
+{
+    memset(L, 0, sizeof *L);
+    snprintf(L->dir, sizeof L->dir, "/tmp/sqclaim-cli-loop-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(L->dir));
+    snprintf(L->script, sizeof L->script, "%s/bot.sh", L->dir);
+    snprintf(L->donef, sizeof L->donef, "%s/done.txt", L->dir);
+    snprintf(L->rowsf, sizeof L->rowsf, "%s/refund-log.txt", L->dir);
     char *text = docs_script();
-    FILE *fp = fopen(script, "w");
+    FILE *fp = fopen(L->script, "w");
     ck_assert_ptr_nonnull(fp);
     fputs(text, fp);
     fclose(fp);
     free(text);
-
     /* sqclaim on the PATH, as the docs assume. */
-    char bindir[512], path[4096], e_done[400], e_rows[400];
+    char bindir[512];
     snprintf(bindir, sizeof bindir, "%s", cr_program());
     char *slash = strrchr(bindir, '/');
     if (slash)
         *slash = '\0';
     char *real = realpath(bindir, NULL);
-    snprintf(path, sizeof path, "PATH=%s:%s", real ? real : bindir,
+    snprintf(L->path, sizeof L->path, "PATH=%s:%s", real ? real : bindir,
              getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
     free(real);
-    snprintf(e_done, sizeof e_done, "DONE_FILE=%s", donef);
-    snprintf(e_rows, sizeof e_rows, "ROWS_LOG=%s", rowsf);
-    const char *env[] = {x.penv, path, e_done, e_rows, "BUSY_WAIT=0.05", NULL};
-    cr_opts o = tc_opts(x.b, env);
+    snprintf(L->e_done, sizeof L->e_done, "DONE_FILE=%s", L->donef);
+    snprintf(L->e_rows, sizeof L->e_rows, "ROWS_LOG=%s", L->rowsf);
+    size_t k = 0;
+    L->env[k++] = x->penv;
+    L->env[k++] = L->path;
+    L->env[k++] = L->e_done;
+    L->env[k++] = L->e_rows;
+    L->env[k++] = "BUSY_WAIT=0.05";
+    L->env[k] = NULL;
+}
+
+static void loopenv_free(loopenv *L)
+{
+    unlink(L->script);
+    unlink(L->donef);
+    unlink(L->rowsf);
+    rmdir(L->dir);
+}
+
+START_TEST(test_docs_bot_loop)
+{
+    rctx x;
+    rctx_init(&x, _i);
+    loopenv L;
+    loopenv_init(&L, &x);
+    cr_opts o = tc_opts(x.b, L.env);
     o.raw_argv = true;
+    const char *script = L.script, *rowsf = L.rowsf;
 
     static const char *const sqs[] = {"251019-164rmb", "251019-165abc", "251019-166def",
                                       "251019-167ghi", "251019-168jkl", "251019-169mno",
@@ -695,10 +724,51 @@ START_TEST(test_docs_bot_loop)
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "refundReservations")), 0);
     cJSON_Delete(j);
     cr_free(&r);
-    unlink(script);
-    unlink(donef);
-    unlink(rowsf);
-    rmdir(dir);
+    loopenv_free(&L);
+}
+END_TEST
+
+/* The docs' bot killed in the middle of its work: its EXIT trap gives the
+ * claim and the reservation back at once.  The Refund Log is a FIFO, so
+ * the bot blocks while writing its rows, holding both. */
+START_TEST(test_docs_bot_loop_killed)
+{
+    rctx x;
+    rctx_init(&x, _i);
+    loopenv L;
+    loopenv_init(&L, &x);
+    ck_assert(mkfifo(L.rowsf, 0600) == 0);
+    cr_opts o = tc_opts(x.b, L.env);
+    o.raw_argv = true;
+    const char *args[] = {"/bin/sh", L.script, "BOT7", "K1", "K2", NULL};
+    cr_proc *bot = cr_spawn(&o, args, NULL);
+    ck_assert_ptr_nonnull(bot);
+    /* Wait until it holds K1 and its rows (polling the store). */
+    cr_opts so = ropts(&x);
+    long long deadline = tsrv_now_ms() + 30000;
+    for (;;) {
+        cr_result r;
+        cr_runv(&r, &so, "status", NULL);
+        TC_EXIT(&r, 0);
+        bool held = cr_contains(r.out, r.outlen, "\"refundReservations\":{\"K1\":{\"botId\":\"BOT7\"");
+        cr_free(&r);
+        if (held)
+            break;
+        ck_assert_msg(tsrv_now_ms() < deadline, "the bot never reserved rows");
+        pause_ms(10);
+    }
+    kill(cr_proc_pid(bot), SIGTERM);
+    cr_result r;
+    cr_wait(bot, &r);
+    TC_EXIT(&r, 143);
+    cr_free(&r);
+    cr_runv(&r, &so, "status", NULL);
+    cJSON *j = tc_check_status(r.out);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sqClaims")), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "refundReservations")), 0);
+    cJSON_Delete(j);
+    cr_free(&r);
+    loopenv_free(&L);
 }
 END_TEST
 
@@ -885,6 +955,69 @@ START_TEST(test_output_failure_releases)
 }
 END_TEST
 
+
+/* Replies lost after the request was applied (kvrest drops them): a claim
+ * is printed only when it is proven, and one that cannot be proven is not
+ * left behind.  Every run: exit 0 and the SQ is ours, or exit 5 and the SQ
+ * is free. */
+START_TEST(test_uncertain_claim)
+{
+    static const char *const rates[] = {"1", "0.5"};
+    for (int k = 0; k < 2; k++) {
+        tsrv lossy;
+        memset(&lossy, 0, sizeof lossy);
+        const char *extra[] = {"--drop-rate", rates[k], "--seed", "42", NULL};
+        ck_assert_int_eq(tsrv_kvrest_start(&lossy, &tc_redis, TC_KV_TOKEN, extra), 0);
+        char pfx[64], penv[96], url[200];
+        snprintf(penv, sizeof penv, "SQCLAIM_KEY_PREFIX=%s", tc_prefix(pfx, sizeof pfx));
+        snprintf(url, sizeof url, "KV_REST_API_URL=%s", lossy.url);
+        const char *env[] = {"SQCLAIM_ADAPTER=vercel", url, "KV_REST_API_TOKEN=" TC_KV_TOKEN, penv,
+                             NULL};
+        cr_opts lo = tc_opts(NULL, env);
+        const char *genv[] = {penv, NULL};
+        const tc_backend *good = NULL;
+        for (int i = 0; i < tc_nbackends; i++)
+            if (strcmp(tc_backends[i].name, "vercel") == 0)
+                good = &tc_backends[i];
+        ck_assert_ptr_nonnull(good);
+        cr_opts go = tc_opts(good, genv);
+        int ok = 0, failed = 0;
+        for (int n = 0; n < (k == 0 ? 2 : 12); n++) {
+            char sq[16];
+            snprintf(sq, sizeof sq, "U%d", n);
+            cr_result r;
+            cr_runv(&r, &lo, "claim", sq, "--bot", "BOTU", NULL);
+            tc_check_no_secret(&r, TC_KV_TOKEN);
+            tc_check_stderr_form(&r);
+            cr_result s;
+            cr_runv(&s, &go, "status", NULL);
+            TC_EXIT(&s, 0);
+            cJSON *j = tc_check_status(s.out);
+            const cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "sqClaims"), sq);
+            if (r.code == 0) {
+                ok++;
+                tc_lease l;
+                tc_check_lease(r.out, sq, "BOTU", -1, &l);
+                ck_assert_msg(c != NULL, "%s reported granted but not held", sq);
+            } else {
+                failed++;
+                ck_assert_msg(r.code == 5, "exit %d: %s", r.code, r.err);
+                ck_assert_str_eq(r.out, "");
+                ck_assert_msg(c == NULL, "%s left held after exit 5:\n%s", sq, r.err);
+                ck_assert_msg(cr_contains(r.err, r.errlen, "outcome"), "%s", r.err);
+            }
+            cJSON_Delete(j);
+            cr_free(&s);
+            cr_free(&r);
+        }
+        if (k == 0)
+            ck_assert_int_eq(ok, 0); /* nothing can be proven when every reply is lost */
+        tsrv_stop(&lossy);
+        (void)failed;
+    }
+}
+END_TEST
+
 Suite *tc_remote_suite(void)
 {
     Suite *s = suite_create("cli-remote");
@@ -899,9 +1032,16 @@ Suite *tc_remote_suite(void)
     tcase_add_loop_test(tc, test_concurrent_claim_first, 0, tc_nbackends);
     tcase_add_loop_test(tc, test_bot_loop, 0, tc_nbackends);
     tcase_add_loop_test(tc, test_docs_bot_loop, 0, tc_nbackends);
+    tcase_add_loop_test(tc, test_docs_bot_loop_killed, 0, tc_nbackends);
     tcase_add_loop_test(tc, test_secrets, 0, tc_nbackends);
     tcase_add_loop_test(tc, test_prefix, 0, tc_nbackends);
     tcase_add_loop_test(tc, test_output_failure_releases, 0, tc_nbackends);
     suite_add_tcase(s, tc);
+    if (tc_built("vercel")) {
+        tc = tcase_create("lossy");
+        tcase_set_timeout(tc, 300);
+        tcase_add_test(tc, test_uncertain_claim);
+        suite_add_tcase(s, tc);
+    }
     return s;
 }
