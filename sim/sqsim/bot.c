@@ -74,9 +74,10 @@ static sim_event *record(sim_bot *b, enum sim_op op, int64_t t0, int64_t t1, int
 static void note_error(sim_bot *b, const char *what, sqclaim_rc rc)
 {
     atomic_fetch_add(&b->errors, 1);
+    snprintf(b->last_error, sizeof b->last_error, "%s: %s: %s", what, sqclaim_rcname(rc),
+             sqclaim_errmsg(b->store));
     if (!b->first_error[0])
-        snprintf(b->first_error, sizeof b->first_error, "%s: %s: %s", what, sqclaim_rcname(rc),
-                 sqclaim_errmsg(b->store));
+        memcpy(b->first_error, b->last_error, sizeof b->first_error);
 }
 
 static int sq_index(sim_run *run, const char *name)
@@ -415,9 +416,11 @@ static void one_lease(sim_bot *b)
             rc = sqclaim_release(b->store, &h.lease);
             t1 = sim_now_ns();
             record(b, OP_RELEASE, t0, t1, h.sq, h.ln, rc);
+            b->err_streak++;
             return;
         }
     }
+    b->err_streak = rc < 0 ? b->err_streak + 1 : 0;
     if (rc == SQCLAIM_OK) {
         if (e) {
             e->fence = h.lease.fence;

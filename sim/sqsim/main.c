@@ -874,8 +874,12 @@ int main(int argc, char **argv)
             sim_check_histories(hs, cfg.bots, cfg.sqs, &run.vs, &cst);
             free(hs);
         }
-        uint64_t grants = 0, refusals = 0, errors = 0;
+        uint64_t grants = 0, refusals = 0, errors = 0, attempts = 0;
+        bool down_at_end = true; /* every bot's last claims failed */
         for (int i = 0; i < cfg.bots; i++) {
+            if (run.bots[i].err_streak < 3)
+                down_at_end = false;
+            attempts += atomic_load(&run.bots[i].attempts);
             grants += atomic_load(&run.bots[i].grants);
             refusals += atomic_load(&run.bots[i].refusals);
             errors += atomic_load(&run.bots[i].errors);
@@ -885,7 +889,8 @@ int main(int argc, char **argv)
         if (atomic_load(&run.vs.count)) {
             verdict = "violation";
             exit_code = 1;
-        } else if (grants == 0 && errors > 0) {
+        } else if ((grants == 0 && errors > 0) || errors * 2 > attempts || down_at_end) {
+            /* The backend failed (most of) the time: nothing was tested. */
             verdict = "error";
             exit_code = 2;
         } else {

@@ -341,7 +341,12 @@ void sim_summary(sim_run *run, const sim_config *cfg, const char *reproduce,
         fprintf(f, "FAIL: nothing was proven: coverage not met (%s)\n", missing);
         fprintf(f, "reproduce: %s\n", reproduce);
     } else if (strcmp(verdict, "error") == 0) {
-        fprintf(f, "ERROR: no claim was ever granted; the backend failed every time\n");
+        const char *last_error = "";
+        for (int i = 0; i < cfg->bots && !last_error[0]; i++)
+            last_error = run->bots[i].last_error;
+        fprintf(f, "ERROR: the backend failed (%" PRIu64 " errors in %" PRIu64
+                   " claim attempts, or it stopped answering); last: %s\n",
+                t.errors, t.attempts, last_error);
     } else {
         fprintf(f,
                 "PASS: no two bots held the same SQ, fences only grew, no row was reserved or "

@@ -306,6 +306,8 @@ typedef struct sim_bot {
     atomic_uint_fast64_t attempts, grants, refusals, errors, uncertain, crashes, pauses,
         keepalives, renew_revived, lapsed;
     char first_error[256];  /* the first backend error this bot saw */
+    char last_error[256];   /* and the latest */
+    unsigned err_streak;    /* claims in a row that failed with an error */
 } sim_bot;
 
 typedef struct sim_run {
