@@ -11,6 +11,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,6 +333,35 @@ START_TEST(vercel_with_faults_passes)
 }
 END_TEST
 
+static void *kill_later(void *arg)
+{
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+    tsrv_kill(arg, SIGKILL);
+    return NULL;
+}
+
+/* A backend that stops answering mid-run is a backend error, not a pass. */
+START_TEST(backend_dying_midrun_exits_2)
+{
+    if (!have_redis || !built("redis"))
+        return;
+    tsrv own;
+    ck_assert_int_eq(tsrv_redis_start(&own, NULL), 0);
+    setenv("REDIS_URL", own.url, 1);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, kill_later, &own), 0);
+    const char *args[] = {"--adapter", "redis", "--duration", "3s", "--seed", "13", NULL};
+    run_result r;
+    run_sqsim(&r, 60, args);
+    pthread_join(t, NULL);
+    tsrv_stop(&own);
+    ck_assert_msg(r.status == 2, "exit %d\n%s", r.status, r.out);
+    ck_assert_ptr_nonnull(strstr(r.out, "ERROR: the backend failed"));
+    cJSON_Delete(r.report);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("sqsim-runs");
@@ -358,6 +388,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, redis_passes_with_coverage);
     tcase_add_test(tc, vercel_with_faults_passes);
+    tcase_add_test(tc, backend_dying_midrun_exits_2);
     suite_add_tcase(s, tc);
     return s;
 }
