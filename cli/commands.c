@@ -54,7 +54,8 @@ static void say_busy(const sqclaim_holder *h, size_t n, const char *first)
 
 /* Give up a claim whose outcome is unknown: release it on every
  * candidate (owner-checked, so nothing of another bot is touched). */
-static bool give_up(sqclaim_store *s, const char *const *sqs, size_t n, sqclaim_lease *lease)
+static bool give_up(sqclaim_store *s, const char *const *sqs, size_t n,
+                    const sqclaim_lease *lease)
 {
     bool all = true;
     for (size_t i = 0; i < n; i++) {

@@ -383,9 +383,9 @@ static int find_short(char ch)
  * command (or the program, before one) accepts it. */
 static int take_option(cli *c, const command *cmd, int o, const char *spelled, const char *val)
 {
-    char b[64];
     unsigned ok = cmd ? (GLOBAL_OPTS | cmd->opts) : (GLOBAL_OPTS | PROGRAM_OPTS);
     if (!(ok & BIT(o))) {
+        char b[64];
         if (cmd)
             return cli_usage_error(c, "%s does not take option %s", cmd->name,
                                    shown(spelled, b, sizeof b));
@@ -403,9 +403,9 @@ static int parse(int argc, char **argv, cli *c, const command **out)
 {
     const command *cmd = NULL;
     bool only_pos = false;
-    char b[64];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        char b[64];
         bool is_opt = !only_pos && a[0] == '-' && a[1] != '\0';
         if (is_opt && strcmp(a, "--") == 0) {
             only_pos = true;

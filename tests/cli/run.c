@@ -6,7 +6,6 @@
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -346,20 +345,6 @@ pid_t cr_proc_pid(const cr_proc *p) { return p->pid; }
 int cr_run(cr_result *r, const cr_opts *o, const char *const *args)
 {
     return cr_wait(cr_spawn(o, args, NULL), r);
-}
-
-int cr_runv(cr_result *r, const cr_opts *o, ...)
-{
-    const char *args[MAX_ARGS + 1];
-    size_t n = 0;
-    va_list ap;
-    va_start(ap, o);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && n < MAX_ARGS)
-        args[n++] = a;
-    va_end(ap);
-    args[n] = NULL;
-    return cr_run(r, o, args);
 }
 
 void cr_free(cr_result *r)

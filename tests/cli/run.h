@@ -43,8 +43,9 @@ const char *cr_program(void);
  * wait for it.  Returns r->code.  Free with cr_free(). */
 int cr_run(cr_result *r, const cr_opts *o, const char *const *args);
 
-/* Convenience: cr_run with a variadic list of arguments ending in NULL. */
-int cr_runv(cr_result *r, const cr_opts *o, ...) __attribute__((sentinel));
+/* Convenience: cr_runv(&r, &o, "claim", "X", "--bot", "B", NULL) -- the
+ * arguments become an array (no variadic call, so NULL needs no cast). */
+#define cr_runv(r, o, ...) cr_run((r), (o), (const char *const[]){__VA_ARGS__})
 
 void cr_free(cr_result *r);
 
