@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -399,6 +400,12 @@ int cr_pty_write(cr_pty *p, const char *s)
 {
     size_t n = strlen(s);
     return write(p->master, s, n) == (ssize_t)n ? 0 : -1;
+}
+
+int cr_pty_resize(cr_pty *p, int rows, int cols)
+{
+    struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+    return ioctl(p->master, TIOCSWINSZ, &ws);
 }
 
 /* Read what is there within timeout_ms.  1 data, 0 timeout, -1 EOF. */

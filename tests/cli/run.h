@@ -74,6 +74,8 @@ cr_pty *cr_pty_start(const cr_opts *o, const char *const *args);
 bool cr_pty_read_until(cr_pty *p, const char *needle, int times, int timeout_ms);
 pid_t cr_pty_pid(const cr_pty *p);
 int cr_pty_write(cr_pty *p, const char *s);
+/* Resize the terminal (the program gets SIGWINCH). */
+int cr_pty_resize(cr_pty *p, int rows, int cols);
 int cr_pty_finish(cr_pty *p, cr_result *r);
 
 /* Does haystack (of len bytes) contain needle?  How many times? */

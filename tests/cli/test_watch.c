@@ -166,6 +166,37 @@ END_TEST
 START_TEST(test_watch_tty_sighup) { stop_with(2); }
 END_TEST
 
+
+/* A resized window is redrawn at once (not at the next refresh, an hour
+ * away), cut to the new width so the terminal never wraps. */
+START_TEST(test_watch_tty_resize)
+{
+    cr_opts o = tc_opts(NULL, term_env);
+    const char *args[] = {"watch", "--interval", "1h", NULL};
+    cr_pty *p = cr_pty_start(&o, args);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(cr_pty_read_until(p, "Claims: none", 1, 30000));
+    ck_assert(cr_pty_resize(p, 20, 40) == 0);
+    ck_assert_msg(cr_pty_read_until(p, "Claims: none", 2, 30000), "no redraw after resize");
+    kill(cr_pty_pid(p), SIGTERM);
+    cr_result r;
+    cr_pty_finish(p, &r);
+    TC_EXIT(&r, 0);
+    /* The second frame's header is cut at 39 columns. */
+    const char *second = strstr(strstr(r.out, "Claims: none") + 1, "Claims: none");
+    ck_assert_ptr_nonnull(second);
+    const char *frame = second;
+    while (frame > r.out && strncmp(frame, ESC "[H", 3) != 0)
+        frame--;
+    const char *line = frame + 3;
+    const char *end = strstr(line, ESC "[K");
+    ck_assert_ptr_nonnull(end);
+    ck_assert_int_eq((int)(end - line), 39);
+    ck_assert(strncmp(line, "sqclaim watch: memory, every 1h00m", 34) == 0);
+    cr_free(&r);
+}
+END_TEST
+
 /* TERM=dumb: plain lines even on a terminal. */
 START_TEST(test_watch_dumb_terminal)
 {
@@ -216,6 +247,7 @@ Suite *tc_watch_suite(void)
     tcase_add_test(tc, test_watch_tty_sigterm);
     tcase_add_test(tc, test_watch_tty_ctrl_c);
     tcase_add_test(tc, test_watch_tty_sighup);
+    tcase_add_test(tc, test_watch_tty_resize);
     tcase_add_test(tc, test_watch_dumb_terminal);
     tcase_add_test(tc, test_lease_from_terminal);
     suite_add_tcase(s, tc);
