@@ -761,6 +761,12 @@ int main(int argc, char **argv)
         bt->run = &run;
         snprintf(bt->name, sizeof bt->name, "BOT%d", i + 1);
         sim_rng_seed(&bt->rng, cfg.seed, (uint64_t)i + 1);
+        /* Each bot's history buffer, preallocated: ~100k events a bot. */
+        uint64_t want = run.max_events_per_bot < 100000 ? run.max_events_per_bot : 100000;
+        if (sim_history_reserve(&bt->hist, (size_t)(want / SIM_CHUNK_EVENTS + 1)) != 0) {
+            fprintf(stderr, "sqsim: out of memory\n");
+            return 2;
+        }
         atomic_init(&bt->attempts, 0);
         atomic_init(&bt->grants, 0);
         atomic_init(&bt->refusals, 0);

@@ -141,6 +141,9 @@ typedef struct sim_history {
     size_t n;
 } sim_history;
 
+/* Preallocate `chunks` empty chunks (so the run's hot path rarely
+ * allocates).  0 or -1. */
+int sim_history_reserve(sim_history *h, size_t chunks);
 /* Append an event; NULL if out of memory. */
 sim_event *sim_history_add(sim_history *h);
 void sim_history_free(sim_history *h);

@@ -76,9 +76,30 @@ void sim_sleep_ns(int64_t ns)
 
 /* ------------------------------------------------------------------ */
 
+int sim_history_reserve(sim_history *h, size_t chunks)
+{
+    sim_chunk **pp = h->tail ? &h->tail->next : &h->head;
+    while (*pp)
+        pp = &(*pp)->next;
+    for (size_t i = 0; i < chunks; i++) {
+        sim_chunk *c = malloc(sizeof *c);
+        if (!c)
+            return -1;
+        c->next = NULL;
+        c->n = 0;
+        *pp = c;
+        pp = &c->next;
+    }
+    return 0;
+}
+
 sim_event *sim_history_add(sim_history *h)
 {
-    if (!h->tail || h->tail->n == SIM_CHUNK_EVENTS) {
+    if (!h->tail && h->head) {
+        h->tail = h->head; /* the first preallocated chunk */
+    } else if (h->tail && h->tail->n == SIM_CHUNK_EVENTS && h->tail->next) {
+        h->tail = h->tail->next;
+    } else if (!h->tail || h->tail->n == SIM_CHUNK_EVENTS) {
         sim_chunk *c = malloc(sizeof *c);
         if (!c)
             return NULL;
