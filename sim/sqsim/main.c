@@ -822,11 +822,11 @@ int main(int argc, char **argv)
         bool tty = !cfg.quiet && isatty(STDERR_FILENO);
         if (!cfg.quiet)
             fprintf(stderr,
-                    "sqsim: %s%s%s backend, %d bots, %d SQs, ttl %" PRId64 " ms, %s%g%s, seed "
+                    "sqsim: %s%s%s backend, %d bots, %d SQs, ttl %" PRId64 " ms, %g%s, seed "
                     "%" PRIu64 "\n",
                     cfg.adapter, control ? " / negative control " : "",
                     control ? control->name : "", cfg.bots, cfg.sqs, cfg.ttl_ms,
-                    cfg.ops ? "" : "", cfg.ops ? (double)cfg.ops : cfg.duration_s,
+                    cfg.ops ? (double)cfg.ops : cfg.duration_s,
                     cfg.ops ? " claim attempts" : " s", cfg.seed);
         run.t0 = sim_now_ns();
         run.vs.t0 = run.t0;
