@@ -75,9 +75,10 @@ typedef struct sqb_lease_req {
 } sqb_lease_req;
 
 /* Reserve rows: the SQ must be held with `token`.  start = max(cursor,
- * hint, 1); cursor = start + count.  An open reservation with our token and
- * the same count is returned as it is (idempotent retry); with another
- * count it is BUSY.  The reservation expires with the claim. */
+ * hint, 1); cursor = start + count.  An open reservation with our token,
+ * the same count and a start >= hint is returned as it is (idempotent
+ * retry); any other open reservation of ours is BUSY.  The reservation
+ * expires with the claim. */
 typedef struct sqb_reserve_req {
     const char *sq;
     const char *token;
@@ -152,10 +153,16 @@ int64_t sqb_unix_ms(void);
 void sqb_format_timestamp(int64_t unix_ms, char *buf);
 
 /* Append `s` to buf as a JSON string literal (with quotes), escaping
- * quotes, backslashes and control characters.  Returns the number of
+ * quotes, backslashes and control characters; bytes that are not valid
+ * UTF-8 become U+FFFD, so the result is always valid JSON.  Returns the number of
  * bytes that the full literal needs (like snprintf); writes at most size-1
  * bytes and NUL-terminates when size > 0. */
 size_t sqb_json_quote(char *buf, size_t size, const char *s);
+
+/* Length (1..4) of the valid UTF-8 sequence starting at p (NUL-terminated
+ * string), or 0 if the bytes there are not valid UTF-8 (overlong forms,
+ * surrogates and code points above U+10FFFF are invalid). */
+size_t sqb_utf8_seq(const unsigned char *p);
 
 /* Environment helpers: the value of `name` if set and non-empty, else
  * NULL. */

@@ -5,6 +5,7 @@
 #include "backend.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define SQC_DEFAULT_CONNECT_TIMEOUT_MS 2000
 #define SQC_DEFAULT_TIMEOUT_MS 5000
@@ -19,15 +20,14 @@ struct sqclaim_store {
     void *conn;
     char adapter[32];
     pthread_mutex_t lock; /* serialises operations on the handle */
-    sqclaim_rc errcode;
-    char errmsg[512];
+    atomic_int errcode; /* sqclaim_rc; readable without the lock */
+    char errmsg[512];   /* under lock */
     sqclaim_clock clock;
     int retries;
     sqclaim_stats stats; /* operations and retries; the rest from the backend */
     uint64_t rng;        /* backoff jitter, under lock */
 
-    pthread_mutex_t ka_lock; /* guards kas; never held while taking lock */
-    struct sqclaim_keepalive *kas;
+    struct sqclaim_keepalive *kas; /* guarded by keepalive.c's link mutex */
 };
 
 /* Validation helpers not in the public header. */

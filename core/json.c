@@ -231,13 +231,13 @@ static sqclaim_rc lease_err(char *errbuf, size_t errlen, const char *fmt, ...)
     return SQCLAIM_EINVAL;
 }
 
-/* A non-negative integer field; exact up to 2^53 (JSON numbers). */
+/* A non-negative integer field below 2^53 (exact as a JSON number). */
 static bool get_uint(const cJSON *obj, const char *name, uint64_t *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (!v)
         return true;
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740992.0 ||
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble >= 9007199254740992.0 ||
         floor(v->valuedouble) != v->valuedouble)
         return false;
     *out = (uint64_t)v->valuedouble;
@@ -252,7 +252,9 @@ sqclaim_rc sqclaim_lease_from_json(const char *json, sqclaim_lease *lease, char 
     memset(lease, 0, sizeof *lease);
     if (!json)
         return lease_err(errbuf, errlen, "no lease given");
-    cJSON *root = cJSON_Parse(json);
+    if (strstr(json, "\\u0000"))
+        return lease_err(errbuf, errlen, "the lease contains a NUL character (\\u0000)");
+    cJSON *root = cJSON_ParseWithOpts(json, NULL, 1); /* nothing may follow */
     if (!root)
         return lease_err(errbuf, errlen,
                          "the lease is not valid JSON (expected the output of `sqclaim claim`)");

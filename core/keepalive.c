@@ -1,38 +1,83 @@
 /* keepalive.c — renew a lease in the background every ttl/3.
  *
  * The keep-alive owns a copy of the lease.  It reports a lost lease at once
- * (flag + callback) and never renews after it was stopped: stop and
- * sqclaim_release() join the thread, so no renewal is in flight once they
- * return (Redisson #7272: an orphan renewal kept a released lock alive). */
+ * (flag + callback) and never renews after it was stopped: stop,
+ * sqclaim_release() and sqclaim_close() join the thread, so no renewal is
+ * in flight once they return (Redisson #7272: an orphan renewal kept a
+ * released lock alive).
+ *
+ * Lifetime: a keep-alive is reference-counted, so stop, release and close
+ * may race from different threads without freeing it under each other's
+ * feet.  References: the owner's (dropped by sqclaim_keepalive_stop), the
+ * store list's (dropped when it is unlinked), and the thread's (dropped
+ * when it exits).  All links between stores and keep-alives are guarded by
+ * one process-wide mutex, so nothing ever locks a store that may be gone. */
 #include "internal.h"
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-struct sqclaim_keepalive {
-    sqclaim_store *store; /* NULL once the store was closed */
-    struct sqclaim_keepalive *next;
+static pthread_mutex_t link_mu = PTHREAD_MUTEX_INITIALIZER;
 
+struct sqclaim_keepalive {
+    /* Guarded by link_mu. */
+    sqclaim_store *store; /* the list it is linked in; NULL once unlinked */
+    struct sqclaim_keepalive *next;
+    int refs;
+
+    /* Set at start, never changed. */
+    sqclaim_store *owner; /* the thread renews through it */
+    char sq[SQCLAIM_SQ_MAX + 1];
+    char token[SQCLAIM_TOKEN_LEN + 1];
+    sqclaim_clock clock;
+    sqclaim_lost_fn on_lost;
+    void *arg;
+    pthread_t thread;
+
+    /* Guarded by mu. */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* CLOCK_MONOTONIC */
     sqclaim_lease lease;
-    bool stop;
-    bool joining;
-    bool joined;
-    pthread_t thread;
+    bool stop, joining, joined, self_detached;
 
     atomic_bool lost;
-    atomic_bool stopped; /* stop requested or detached */
-    sqclaim_clock clock; /* the store's, for may_act */
+    atomic_bool stopped; /* stop requested, detached or closed */
     atomic_int_fast64_t deadline_ns;
     atomic_uint_fast64_t renewals;
-    sqclaim_rc lost_rc;
-    sqclaim_lost_fn on_lost;
-    void *arg;
 };
+
+static void ka_unref(sqclaim_keepalive *ka)
+{
+    pthread_mutex_lock(&link_mu);
+    bool last = --ka->refs == 0;
+    pthread_mutex_unlock(&link_mu);
+    if (!last)
+        return;
+    pthread_cond_destroy(&ka->cv);
+    pthread_mutex_destroy(&ka->mu);
+    free(ka);
+}
+
+/* Remove ka from its store's list if it is still linked; returns true if
+ * it was (the caller then owns the list's reference). */
+static bool unlink_locked(sqclaim_keepalive *ka)
+{
+    sqclaim_store *s = ka->store;
+    if (!s)
+        return false;
+    for (sqclaim_keepalive **pp = &s->kas; *pp; pp = &(*pp)->next)
+        if (*pp == ka) {
+            *pp = ka->next;
+            break;
+        }
+    ka->next = NULL;
+    ka->store = NULL;
+    return true;
+}
 
 static struct timespec mono_after_ms(int64_t ms)
 {
@@ -53,8 +98,7 @@ static bool wait_or_stop(sqclaim_keepalive *ka, int64_t ms)
     struct timespec until = mono_after_ms(ms);
     pthread_mutex_lock(&ka->mu);
     while (!ka->stop) {
-        int r = pthread_cond_timedwait(&ka->cv, &ka->mu, &until);
-        if (r == ETIMEDOUT)
+        if (pthread_cond_timedwait(&ka->cv, &ka->mu, &until) == ETIMEDOUT)
             break;
     }
     bool stop = ka->stop;
@@ -65,18 +109,22 @@ static bool wait_or_stop(sqclaim_keepalive *ka, int64_t ms)
 static void *run(void *vka)
 {
     sqclaim_keepalive *ka = vka;
+    sqclaim_store *s = ka->owner;
     pthread_mutex_lock(&ka->mu);
-    sqclaim_store *s = ka->store;
     sqclaim_lease lease = ka->lease;
     pthread_mutex_unlock(&ka->mu);
-    if (!s)
-        return NULL;
-    int64_t interval = lease.ttl_ms / 3;
-    if (interval < 1)
-        interval = 1;
-    int64_t wait = interval;
+    int64_t interval = lease.ttl_ms / 3 > 0 ? lease.ttl_ms / 3 : 1;
+    bool retrying = false;
 
     for (;;) {
+        /* Renew every ttl/3, but never later than halfway to the deadline
+         * (a keep-alive started late, or retrying after a failure). */
+        int64_t left_ms = (lease.deadline_ns - sqclaim_now_ns(s)) / 1000000;
+        int64_t wait = retrying ? interval / 4 : interval;
+        if (wait > left_ms / 2)
+            wait = left_ms / 2;
+        if (wait < 1)
+            wait = 1;
         if (wait_or_stop(ka, wait))
             break;
         sqb_err err;
@@ -88,26 +136,29 @@ static void *run(void *vka)
             pthread_mutex_unlock(&ka->mu);
             atomic_store(&ka->deadline_ns, lease.deadline_ns);
             atomic_fetch_add(&ka->renewals, 1);
-            wait = interval;
+            retrying = false;
             continue;
         }
         /* A transient failure is retried while the old deadline holds. */
-        int64_t left_ms = (lease.deadline_ns - sqclaim_now_ns(s)) / 1000000;
-        if (rc != SQCLAIM_LOST && left_ms > 0) {
-            wait = interval / 4;
-            if (wait > left_ms / 2)
-                wait = left_ms / 2;
-            if (wait < 1)
-                wait = 1;
+        if (rc != SQCLAIM_LOST && sqclaim_now_ns(s) < lease.deadline_ns) {
+            retrying = true;
             continue;
         }
-        ka->lost_rc = rc == SQCLAIM_LOST ? SQCLAIM_LOST : rc;
         atomic_store(&ka->lost, true);
         if (ka->on_lost)
-            ka->on_lost(&lease, ka->lost_rc, ka->arg);
+            ka->on_lost(&lease, rc, ka->arg); /* last use of ka's fields */
         break;
     }
+    ka_unref(ka); /* the thread's reference */
     return NULL;
+}
+
+static void set_start_error(sqclaim_store *s, sqclaim_rc rc, const char *msg)
+{
+    pthread_mutex_lock(&s->lock);
+    atomic_store(&s->errcode, rc);
+    sqb_strlcpy(s->errmsg, msg, sizeof s->errmsg);
+    pthread_mutex_unlock(&s->lock);
 }
 
 sqclaim_rc sqclaim_keepalive_start(sqclaim_store *s, const sqclaim_lease *lease,
@@ -118,30 +169,40 @@ sqclaim_rc sqclaim_keepalive_start(sqclaim_store *s, const sqclaim_lease *lease,
     if (!s || !out)
         return SQCLAIM_EINVAL;
     if (!s->be)
-        return s->errcode ? s->errcode : SQCLAIM_ESTATE;
-    char msg[256];
-    if (!lease || lease->deadline_ns == 0 || (lease->flags & SQCLAIM_LEASE_UNCERTAIN) ||
-        sqclaim_check_sq(lease->sq, msg, sizeof msg) != SQCLAIM_OK ||
+        return atomic_load(&s->errcode) ? (sqclaim_rc)atomic_load(&s->errcode) : SQCLAIM_ESTATE;
+    char msg[256], full[300];
+    if (!lease) {
+        set_start_error(s, SQCLAIM_EINVAL, "keep-alive: lease is NULL");
+        return SQCLAIM_EINVAL;
+    }
+    if (sqclaim_check_sq(lease->sq, msg, sizeof msg) != SQCLAIM_OK ||
         sqc_check_token(lease->token, msg, sizeof msg) != SQCLAIM_OK ||
         sqc_check_ttl(lease->ttl_ms, msg, sizeof msg) != SQCLAIM_OK) {
-        pthread_mutex_lock(&s->lock);
-        s->errcode = SQCLAIM_EINVAL;
-        sqb_strlcpy(s->errmsg,
-                    "keep-alive: the lease is not usable (no deadline: claim or renew it first)",
-                    sizeof s->errmsg);
-        pthread_mutex_unlock(&s->lock);
+        snprintf(full, sizeof full, "keep-alive: invalid lease: %s", msg);
+        set_start_error(s, SQCLAIM_EINVAL, full);
+        return SQCLAIM_EINVAL;
+    }
+    if (lease->deadline_ns == 0 || (lease->flags & SQCLAIM_LEASE_UNCERTAIN)) {
+        set_start_error(s, SQCLAIM_EINVAL,
+                        "keep-alive: the lease has no known deadline (rebuilt from its token, "
+                        "or its claim is uncertain): renew or retry it first");
         return SQCLAIM_EINVAL;
     }
     sqclaim_keepalive *ka = calloc(1, sizeof *ka);
-    if (!ka)
+    if (!ka) {
+        set_start_error(s, SQCLAIM_ENOMEM, "keep-alive: out of memory");
         return SQCLAIM_ENOMEM;
-    ka->store = s;
+    }
+    ka->owner = s;
     ka->lease = *lease;
+    sqb_strlcpy(ka->sq, lease->sq, sizeof ka->sq);
+    sqb_strlcpy(ka->token, lease->token, sizeof ka->token);
+    ka->clock = s->clock;
     ka->on_lost = on_lost;
     ka->arg = arg;
+    ka->refs = 3; /* owner, store list, thread */
     atomic_init(&ka->lost, false);
     atomic_init(&ka->stopped, false);
-    ka->clock = s->clock;
     atomic_init(&ka->deadline_ns, lease->deadline_ns);
     atomic_init(&ka->renewals, 0);
     pthread_mutex_init(&ka->mu, NULL);
@@ -151,41 +212,50 @@ sqclaim_rc sqclaim_keepalive_start(sqclaim_store *s, const sqclaim_lease *lease,
     pthread_cond_init(&ka->cv, &ca);
     pthread_condattr_destroy(&ca);
 
-    pthread_mutex_lock(&s->ka_lock);
+    pthread_mutex_lock(&link_mu);
+    ka->store = s;
     ka->next = s->kas;
     s->kas = ka;
-    if (pthread_create(&ka->thread, NULL, run, ka) != 0) {
-        s->kas = ka->next;
-        pthread_mutex_unlock(&s->ka_lock);
+    /* Created under link_mu so ka->thread is set before anyone can read it. */
+    int err = pthread_create(&ka->thread, NULL, run, ka);
+    if (err != 0)
+        unlink_locked(ka);
+    pthread_mutex_unlock(&link_mu);
+    if (err != 0) {
         pthread_cond_destroy(&ka->cv);
         pthread_mutex_destroy(&ka->mu);
         free(ka);
+        set_start_error(s, SQCLAIM_EIO, "keep-alive: could not start its thread");
         return SQCLAIM_EIO;
     }
-    pthread_mutex_unlock(&s->ka_lock);
     *out = ka;
     return SQCLAIM_OK;
 }
 
-/* Stop and join; safe from several threads at once. */
+/* Ask the thread to stop and wait until it has ended.  Safe from several
+ * threads at once; from the keep-alive's own thread (an on_lost callback)
+ * it only asks. */
 static void stop_and_join(sqclaim_keepalive *ka)
 {
     pthread_mutex_lock(&ka->mu);
-    if (ka->joining || ka->joined) {
-        while (!ka->joined)
-            pthread_cond_wait(&ka->cv, &ka->mu);
-        pthread_mutex_unlock(&ka->mu);
-        return;
-    }
-    ka->joining = true;
     ka->stop = true;
     atomic_store(&ka->stopped, true);
     pthread_cond_broadcast(&ka->cv);
-    pthread_mutex_unlock(&ka->mu);
-    pthread_join(ka->thread, NULL);
-    pthread_mutex_lock(&ka->mu);
-    ka->joined = true;
-    pthread_cond_broadcast(&ka->cv);
+    if (pthread_equal(pthread_self(), ka->thread)) {
+        pthread_mutex_unlock(&ka->mu);
+        return;
+    }
+    while (ka->joining)
+        pthread_cond_wait(&ka->cv, &ka->mu);
+    if (!ka->joined && !ka->self_detached) {
+        ka->joining = true;
+        pthread_mutex_unlock(&ka->mu);
+        pthread_join(ka->thread, NULL);
+        pthread_mutex_lock(&ka->mu);
+        ka->joined = true;
+        ka->joining = false;
+        pthread_cond_broadcast(&ka->cv);
+    }
     pthread_mutex_unlock(&ka->mu);
 }
 
@@ -193,25 +263,19 @@ void sqc_keepalive_detach(sqclaim_store *s, const sqclaim_lease *lease)
 {
     for (;;) {
         sqclaim_keepalive *found = NULL;
-        pthread_mutex_lock(&s->ka_lock);
-        for (sqclaim_keepalive **pp = &s->kas; *pp; pp = &(*pp)->next) {
-            sqclaim_keepalive *ka = *pp;
-            if (!lease || (strcmp(ka->lease.token, lease->token) == 0 &&
-                           strcmp(ka->lease.sq, lease->sq) == 0)) {
-                *pp = ka->next;
-                ka->next = NULL;
+        pthread_mutex_lock(&link_mu);
+        for (sqclaim_keepalive *ka = s->kas; ka; ka = ka->next)
+            if (!lease ||
+                (strcmp(ka->token, lease->token) == 0 && strcmp(ka->sq, lease->sq) == 0)) {
                 found = ka;
+                unlink_locked(ka); /* we now hold the list's reference */
                 break;
             }
-        }
-        pthread_mutex_unlock(&s->ka_lock);
+        pthread_mutex_unlock(&link_mu);
         if (!found)
             return;
-        pthread_mutex_lock(&found->mu);
-        found->store = NULL; /* detached: keepalive_stop only frees it */
-        atomic_store(&found->stopped, true);
-        pthread_mutex_unlock(&found->mu);
         stop_and_join(found);
+        ka_unref(found);
     }
 }
 
@@ -236,24 +300,31 @@ sqclaim_rc sqclaim_keepalive_stop(sqclaim_keepalive *ka, sqclaim_lease *lease)
 {
     if (!ka)
         return SQCLAIM_OK;
-    pthread_mutex_lock(&ka->mu);
-    sqclaim_store *s = ka->store;
-    pthread_mutex_unlock(&ka->mu);
-    if (s) {
-        pthread_mutex_lock(&s->ka_lock);
-        for (sqclaim_keepalive **pp = &s->kas; *pp; pp = &(*pp)->next)
-            if (*pp == ka) {
-                *pp = ka->next;
-                break;
-            }
-        pthread_mutex_unlock(&s->ka_lock);
+    pthread_mutex_lock(&link_mu);
+    bool linked = unlink_locked(ka);
+    pthread_mutex_unlock(&link_mu);
+    if (linked)
+        ka_unref(ka); /* the list's reference; ours keeps ka alive */
+    if (pthread_equal(pthread_self(), ka->thread)) {
+        /* Called from on_lost: the thread ends right after the callback;
+         * nobody will join it, so let it go. */
+        pthread_mutex_lock(&ka->mu);
+        ka->stop = true;
+        atomic_store(&ka->stopped, true);
+        if (!ka->joining && !ka->joined) {
+            ka->self_detached = true;
+            pthread_detach(ka->thread);
+        }
+        pthread_mutex_unlock(&ka->mu);
+    } else {
+        stop_and_join(ka);
     }
-    stop_and_join(ka);
     sqclaim_rc rc = atomic_load(&ka->lost) ? SQCLAIM_LOST : SQCLAIM_OK;
-    if (lease)
+    if (lease) {
+        pthread_mutex_lock(&ka->mu);
         *lease = ka->lease;
-    pthread_cond_destroy(&ka->cv);
-    pthread_mutex_destroy(&ka->mu);
-    free(ka);
+        pthread_mutex_unlock(&ka->mu);
+    }
+    ka_unref(ka); /* the owner's reference */
     return rc;
 }

@@ -22,9 +22,10 @@
  *   A store handle may be shared between threads: calls on one handle are
  *   serialised by a lock inside it.  For parallelism open one handle per
  *   thread (with the memory backend, handles opened with the same
- *   memory_space share their data).  sqclaim_errmsg() reports the last
- *   failure on the handle by any thread, so a program that needs exact
- *   per-call messages from several threads uses one handle per thread.
+ *   memory_space share their data).  The message of the last failure is
+ *   per handle: threads sharing a handle read it with
+ *   sqclaim_errmsg_copy() (sqclaim_errmsg() returns the live buffer, which
+ *   another thread's call may overwrite).
  *   Lease, holder and row structs are plain values owned by the caller.
  */
 #ifndef SQCLAIM_H
@@ -133,12 +134,15 @@ typedef struct sqclaim_options {
     const char *redis_url;    /* NULL: $REDIS_URL, else redis://127.0.0.1:6379;
                                  redis://[:password@]host:port[/db] or
                                  unix:///path/to/socket[?db=N&password=P] */
-    const char *rest_url;     /* NULL: $KV_REST_API_URL, else $UPSTASH_REDIS_REST_URL */
+    const char *rest_url;     /* NULL: $KV_REST_API_URL, else $UPSTASH_REDIS_REST_URL
+                                 (the first complete URL+token pair wins; see
+                                 docs/vercel.md) */
     const char *rest_token;   /* NULL: $KV_REST_API_TOKEN, else $UPSTASH_REDIS_REST_TOKEN */
     const char *key_prefix;   /* prepended to every key (redis, vercel); NULL:
                                  $SQCLAIM_KEY_PREFIX, else "" (the seed's keys) */
     const char *memory_space; /* memory: handles with the same name share data;
-                                 NULL or "": the process-wide default space */
+                                 NULL or "": the process-wide default space;
+                                 at most 127 bytes */
     int connect_timeout_ms;   /* 0: 2000 */
     int timeout_ms;           /* per attempt; 0: 5000 */
     int retries;              /* extra attempts after a transient failure or
@@ -162,17 +166,26 @@ void sqclaim_options_init(sqclaim_options *opts);
  * Thread-safe. */
 sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out);
 
-/* Close a store and free it.  NULL is a no-op.  Stops (without releasing)
- * any keep-alive still running on it.  No other thread may be using the
- * handle. */
+/* Close a store and free it.  NULL is a no-op.  Stops and joins (without
+ * releasing) any keep-alive still running on it; each keep-alive handle
+ * must still be freed with sqclaim_keepalive_stop().  No other thread may
+ * be using the handle. */
 void sqclaim_close(sqclaim_store *store);
 
-/* The message of the most recent failure on this handle ("" if none), in
- * words a user can act on; never contains a password or token.  Owned by
- * the handle and valid until its next call.  NULL store: "out of memory". */
+/* The message of the most recent failure (or BUSY/LOST answer) on this
+ * handle ("" if none), in words a user can act on; never contains a
+ * password or token.  Owned by the handle and valid until its next call;
+ * if other threads use the handle, use sqclaim_errmsg_copy() instead.
+ * NULL store: "out of memory". */
 const char *sqclaim_errmsg(const sqclaim_store *store);
 
-/* The code of the most recent failure on this handle (SQCLAIM_OK if none). */
+/* Copy the most recent message into buf[len] (truncated, NUL-terminated)
+ * and return its code, atomically with respect to other threads using the
+ * handle.  NULL store: "out of memory" and SQCLAIM_ENOMEM. */
+sqclaim_rc sqclaim_errmsg_copy(sqclaim_store *store, char *buf, size_t len);
+
+/* The code of the most recent failure or BUSY/LOST answer on this handle
+ * (SQCLAIM_OK if none).  Thread-safe. */
 sqclaim_rc sqclaim_errcode(const sqclaim_store *store);
 
 /* The backend's name ("memory", "redis", "vercel"). */
@@ -202,7 +215,8 @@ typedef struct sqclaim_stats {
     uint64_t ambiguous;   /* replies lost after the request was sent */
 } sqclaim_stats;
 
-/* Copy the handle's counters into *out.  Always OK. */
+/* Copy the handle's counters into *out.  OK, or EINVAL if store or out is
+ * NULL. */
 sqclaim_rc sqclaim_stats_get(sqclaim_store *store, sqclaim_stats *out);
 
 /* ---------------------------------------------------------------------
@@ -268,29 +282,45 @@ sqclaim_rc sqclaim_claim_first(sqclaim_store *store, const char *const *sqs, siz
                                sqclaim_holder *holder);
 
 /* Re-send a claim whose outcome is uncertain, with the lease's token, bot
- * and TTL.  sqs/n: the candidates of the original call (NULL/0: lease->sq).
- * OK means granted (by this or the earlier attempt; lease->deadline_ns
- * stays based on the first send, which is the safe side).  BUSY means it
- * was not granted.  The UNCERTAIN flag is cleared on OK and BUSY. */
+ * and TTL (0: the default).  sqs/n: the candidates of the original call
+ * (NULL/0: lease->sq).  Works on a lease rebuilt from JSON too.
+ *   OK    granted.  If an earlier attempt had granted it (flag RECLAIMED),
+ *         the deadline is the earlier of "TTL after the first send we know
+ *         of" and "the store's remaining TTL after this send"; a fresh
+ *         grant gets a fresh deadline and fence.
+ *   BUSY  not granted (every candidate held by others).
+ * The UNCERTAIN flag is cleared on OK and BUSY; errors as sqclaim_claim(). */
 sqclaim_rc sqclaim_claim_retry(sqclaim_store *store, const char *const *sqs, size_t n,
                                sqclaim_lease *lease, sqclaim_holder *holder);
 
+/* Give up a claim whose outcome is uncertain: release the lease's token on
+ * every candidate of the original call (sqs/n; NULL/0: lease->sq) — at
+ * most one can hold it.  One release per candidate.
+ *   OK    one was held with the token, and is released.
+ *   LOST  none was (the claim never landed, or has expired).
+ *   error still unresolved (the UNCERTAIN flag stays): call it again. */
+sqclaim_rc sqclaim_abandon(sqclaim_store *store, const char *const *sqs, size_t n,
+                           sqclaim_lease *lease);
+
 /* Extend the lease to ttl_ms from now (0: lease->ttl_ms), owner-checked.
  * Also extends the lease's open row reservation.
- *   OK    lease->deadline_ns, sent_ns, expires_unix_ms and ttl_ms updated.
+ *   OK    lease->deadline_ns, sent_ns, expires_unix_ms and ttl_ms updated;
+ *         SQCLAIM_LEASE_UNCERTAIN cleared (the claim is proven held).
  *   LOST  the lease expired or another lease holds the SQ; an expired lease
- *         is never revived.
- * Errors as sqclaim_claim(); on an error the lease is unchanged and its old
- * deadline still applies. */
+ *         is never revived.  lease->deadline_ns becomes 0.
+ * Errors as sqclaim_claim(); the old deadline still applies, except that if
+ * a renewal to a shorter TTL may have been applied, the deadline moves to
+ * the earlier of the two. */
 sqclaim_rc sqclaim_renew(sqclaim_store *store, sqclaim_lease *lease, int64_t ttl_ms);
 
 /* Release the lease, owner-checked, and remove its open row reservation.
  * Stops and joins any keep-alive running for this lease on this handle
  * first, so no renewal can outlive the release.
- *   OK    released (also when an earlier attempt whose reply was lost had
- *         already released it).
- *   LOST  it had already expired or moved on; nothing of another lease is
- *         touched.
+ *   OK    released.
+ *   LOST  it was not held any more (expired or moved on); nothing of another
+ *         lease is touched.  If an attempt's reply was lost and the retry
+ *         finds nothing, that attempt may have released it: the message
+ *         says so, the code stays LOST (it is not proven).
  * After OK or LOST the lease must not be used to act. */
 sqclaim_rc sqclaim_release(sqclaim_store *store, sqclaim_lease *lease);
 
@@ -332,25 +362,33 @@ sqclaim_rc sqclaim_lease_from_json(const char *json, sqclaim_lease *lease, char 
 typedef struct sqclaim_keepalive sqclaim_keepalive;
 
 /* Called from the keep-alive thread, once, when the lease is lost (LOST) or
- * cannot be renewed before its deadline (the error).  Must not call back
- * into the keep-alive; may call other sqclaim functions on other handles. */
+ * cannot be renewed before its deadline (the error).  It may call any
+ * sqclaim function, including sqclaim_release() and
+ * sqclaim_keepalive_stop() of this keep-alive (which then does not wait for
+ * its own thread); keep it short. */
 typedef void (*sqclaim_lost_fn)(const sqclaim_lease *lease, sqclaim_rc why, void *arg);
 
-/* Start renewing *lease in a background thread every ttl/3 (the lease is
- * copied; the keep-alive owns its copy).  Transient failures are retried
- * until the lease's deadline passes; LOST or a passed deadline is reported
- * at once through on_lost (may be NULL) and sqclaim_keepalive_lost().
- * OK and *out, or SQCLAIM_EINVAL (lease without deadline), SQCLAIM_ENOMEM,
- * SQCLAIM_EIO (thread could not start). */
+/* Start renewing *lease in a background thread every ttl/3 — sooner if
+ * less than that is left — (the lease is copied; the keep-alive owns its
+ * copy).  Transient failures are retried until the lease's deadline
+ * passes; LOST or a passed deadline is reported at once through on_lost
+ * (may be NULL) and sqclaim_keepalive_lost().  A keep-alive stops for good
+ * once lost, released, or its store closed.
+ * OK and *out (free it with sqclaim_keepalive_stop()), or SQCLAIM_EINVAL
+ * (invalid lease, or one without a known deadline), SQCLAIM_ENOMEM,
+ * SQCLAIM_EIO (thread could not start), or the open error of a store that
+ * failed to open. */
 sqclaim_rc sqclaim_keepalive_start(sqclaim_store *store, const sqclaim_lease *lease,
                                    sqclaim_lost_fn on_lost, void *arg,
                                    sqclaim_keepalive **out);
 
-/* Has the keep-alive lost its lease?  Thread-safe; cheap (an atomic load). */
+/* Has the keep-alive lost its lease?  Thread-safe (until
+ * sqclaim_keepalive_stop() frees ka); cheap (an atomic load). */
 bool sqclaim_keepalive_lost(const sqclaim_keepalive *ka);
 
-/* May the holder still act: not lost, and the latest renewed deadline not
- * passed.  Thread-safe. */
+/* May the holder still act: not lost, not stopped (by stop, release or
+ * close), and the latest renewed deadline not passed.  Thread-safe (until
+ * sqclaim_keepalive_stop() frees ka). */
 bool sqclaim_keepalive_may_act(const sqclaim_keepalive *ka);
 
 /* Number of successful renewals so far.  Thread-safe. */
@@ -358,7 +396,9 @@ uint64_t sqclaim_keepalive_renewals(const sqclaim_keepalive *ka);
 
 /* Stop renewing, join the thread (no renewal is in flight after this
  * returns), copy the latest lease into *lease (if not NULL), and free ka.
- * Returns OK, or LOST if the lease was lost while it ran.  NULL: OK. */
+ * Returns OK, or LOST if the lease was lost while it ran (the reason was
+ * given to on_lost).  NULL: OK.  May race with sqclaim_release() and
+ * sqclaim_close() on other threads. */
 sqclaim_rc sqclaim_keepalive_stop(sqclaim_keepalive *ka, sqclaim_lease *lease);
 
 /* ---------------------------------------------------------------------
@@ -379,15 +419,16 @@ typedef struct sqclaim_rows {
  *   OK    *rows filled.  A retry while the same reservation is open
  *         returns the same range (idempotent).
  *   LOST  the lease is not the SQ's current claim.
- *   BUSY  a reservation with a different count is already open for this
- *         lease: finish it first.
+ *   BUSY  another reservation (a different count, or one starting below
+ *         the hint) is already open for this lease: finish it first.
  *   EINVAL count or hint out of range. */
 sqclaim_rc sqclaim_reserve_rows(sqclaim_store *store, const sqclaim_lease *lease, uint32_t count,
                                 uint64_t hint, sqclaim_rows *rows);
 
 /* Finish (remove) the lease's open reservation, owner-checked.
- *   OK    removed (also when a lost reply had already removed it).
- *   LOST  the lease no longer holds the SQ, or it has no open reservation. */
+ *   OK    removed.
+ *   LOST  the lease no longer holds the SQ, or it has no open reservation
+ *         (after a lost reply: possibly because that attempt removed it). */
 sqclaim_rc sqclaim_finish_rows(sqclaim_store *store, const sqclaim_lease *lease);
 
 /* ---------------------------------------------------------------------

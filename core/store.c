@@ -142,7 +142,25 @@ const char *sqclaim_errmsg(const sqclaim_store *s)
     return s->errmsg;
 }
 
-sqclaim_rc sqclaim_errcode(const sqclaim_store *s) { return s ? s->errcode : SQCLAIM_ENOMEM; }
+sqclaim_rc sqclaim_errmsg_copy(sqclaim_store *s, char *buf, size_t len)
+{
+    if (!s) {
+        if (buf && len)
+            sqb_strlcpy(buf, "out of memory", len);
+        return SQCLAIM_ENOMEM;
+    }
+    pthread_mutex_lock(&s->lock);
+    sqclaim_rc rc = (sqclaim_rc)atomic_load(&s->errcode);
+    if (buf && len)
+        sqb_strlcpy(buf, s->errmsg, len);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+sqclaim_rc sqclaim_errcode(const sqclaim_store *s)
+{
+    return s ? (sqclaim_rc)atomic_load(&s->errcode) : SQCLAIM_ENOMEM;
+}
 
 /* ------------------------------------------------------------------ */
 /* Open and close                                                       */
@@ -170,7 +188,6 @@ static sqclaim_store *store_alloc(const char *adapter)
     if (!s)
         return NULL;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_mutex_init(&s->ka_lock, NULL);
     sqb_strlcpy(s->adapter, adapter, sizeof s->adapter);
     s->clock.now_ns = sqc_monotonic_ns;
     s->rng = sqc_random_u64();
@@ -220,10 +237,10 @@ sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options
         set_msg(s, SQCLAIM_EINVAL, "no backend given");
         return SQCLAIM_EINVAL;
     }
-    if (be->version < 1 || !be->open || !be->claim || !be->renew || !be->release ||
+    if (be->version < 1 || !be->name || !be->open || !be->claim || !be->renew || !be->release ||
         !be->reserve || !be->finish || !be->status) {
-        set_msg(s, SQCLAIM_EUNSUPPORTED, "backend \"%s\" is incomplete (version %d)", be->name,
-                be->version);
+        set_msg(s, SQCLAIM_EUNSUPPORTED, "backend \"%s\" is incomplete (version %d)",
+                be->name ? be->name : "?", be->version);
         return SQCLAIM_EUNSUPPORTED;
     }
     sqclaim_rc rc = check_options(&o, msg, sizeof msg);
@@ -312,7 +329,6 @@ void sqclaim_close(sqclaim_store *s)
     if (s->be && s->be->close)
         s->be->close(s->conn);
     pthread_mutex_destroy(&s->lock);
-    pthread_mutex_destroy(&s->ka_lock);
     free(s);
 }
 
@@ -327,26 +343,38 @@ static bool usable(sqclaim_store *s)
         return false;
     if (s->be)
         return true;
-    if (s->errcode == SQCLAIM_OK)
+    if (atomic_load(&s->errcode) == SQCLAIM_OK)
         set_msg(s, SQCLAIM_ESTATE, "the store is not open");
     return false;
 }
 
-#define DEAD_RC(s) ((s) ? ((s)->errcode ? (s)->errcode : SQCLAIM_ESTATE) : SQCLAIM_EINVAL)
+static sqclaim_rc dead_rc(const sqclaim_store *s)
+{
+    if (!s)
+        return SQCLAIM_EINVAL;
+    int rc = atomic_load(&s->errcode);
+    return rc ? (sqclaim_rc)rc : SQCLAIM_ESTATE;
+}
+#define DEAD_RC(s) dead_rc(s)
 
 /* ------------------------------------------------------------------ */
 /* Retries                                                              */
 
 typedef sqclaim_rc (*attempt_fn)(sqclaim_store *s, void *ctx, sqb_err *err);
 
-static void backoff(sqclaim_store *s, int attempt)
+/* 25 ms doubling per attempt, capped at 1 s, times a jitter in [0.5, 1.5)
+ * so that competing bots do not retry in lockstep.  Called with the lock
+ * held (the jitter generator is the handle's). */
+static int64_t backoff_ms(sqclaim_store *s, int attempt)
 {
-    /* 25 ms doubling per attempt, capped at 1 s, times a jitter in
-     * [0.5, 1.5) so that competing bots do not retry in lockstep. */
     int64_t base = 25LL << (attempt < 6 ? attempt : 6);
     if (base > 1000)
         base = 1000;
-    int64_t ms = base / 2 + (int64_t)(next_rand(&s->rng) % (uint64_t)base);
+    return base / 2 + (int64_t)(next_rand(&s->rng) % (uint64_t)base);
+}
+
+static void sleep_ms(int64_t ms)
+{
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
@@ -372,7 +400,12 @@ static sqclaim_rc with_retries(sqclaim_store *s, attempt_fn fn, void *ctx, sqb_e
         if (!(err->maybe_applied || err->transient) || attempt >= s->retries)
             return rc;
         s->stats.retries++;
-        backoff(s, attempt);
+        /* Let other threads (a keep-alive sharing the handle) use it while
+         * we wait. */
+        int64_t ms = backoff_ms(s, attempt);
+        pthread_mutex_unlock(&s->lock);
+        sleep_ms(ms);
+        pthread_mutex_lock(&s->lock);
     }
 }
 
@@ -438,10 +471,9 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
     sqclaim_rc rc = with_retries(s, claim_attempt, &c, &err, &ambiguous);
     pthread_mutex_unlock(&s->lock);
 
-    if (first || !lease->sent_ns) {
-        lease->sent_ns = sent;
-        lease->expires_unix_ms = unix_ms + lease->ttl_ms;
-    }
+    /* The earliest send we know of for this token (0: unknown, e.g. a
+     * lease rebuilt from JSON). */
+    int64_t first_sent = first ? sent : lease->sent_ns;
     if (holder)
         memset(holder, 0, sizeof *holder);
 
@@ -453,11 +485,32 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
         }
         sqb_strlcpy(lease->sq, sqs[c.res.index], sizeof lease->sq);
         lease->fence = c.res.fence;
-        lease->deadline_ns = deadline_for(lease->sent_ns, lease->ttl_ms);
-        lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN;
-        if (c.res.reclaimed)
+        if (c.res.reclaimed) {
+            /* Granted by an earlier attempt: it expires no later than its
+             * remaining TTL from this send, nor later than a full TTL
+             * after the first send we know of. */
+            int64_t left = c.res.ttl_ms >= 0 && c.res.ttl_ms < lease->ttl_ms ? c.res.ttl_ms
+                                                                              : lease->ttl_ms;
+            int64_t deadline = sent + (left - sqclaim_margin_ms(lease->ttl_ms)) * 1000000;
+            if (first_sent && deadline_for(first_sent, lease->ttl_ms) < deadline)
+                deadline = deadline_for(first_sent, lease->ttl_ms);
+            lease->deadline_ns = deadline;
+            lease->sent_ns = first_sent ? first_sent : sent;
+            lease->expires_unix_ms = unix_ms + left;
             lease->flags |= SQCLAIM_LEASE_RECLAIMED;
+        } else {
+            /* A fresh grant by this call. */
+            lease->sent_ns = sent;
+            lease->deadline_ns = deadline_for(sent, lease->ttl_ms);
+            lease->expires_unix_ms = unix_ms + lease->ttl_ms;
+            lease->flags &= ~SQCLAIM_LEASE_RECLAIMED;
+        }
+        lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN;
         return SQCLAIM_OK;
+    }
+    if (first || !lease->sent_ns) {
+        lease->sent_ns = sent;
+        lease->expires_unix_ms = unix_ms + lease->ttl_ms;
     }
     if (rc == SQCLAIM_BUSY) {
         lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN;
@@ -494,9 +547,16 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
         if (n == 1)
             sqb_strlcpy(lease->sq, sqs[0], sizeof lease->sq);
         size_t len = strlen(err.msg);
-        snprintf(err.msg + len, sizeof err.msg - len,
-                 "; the claim may have been granted: retry it with sqclaim_claim_retry() "
-                 "(same token) or give it up with sqclaim_release()");
+        if (n == 1)
+            snprintf(err.msg + len, sizeof err.msg - len,
+                     "; the claim may have been granted: retry it with sqclaim_claim_retry() "
+                     "(same token) or give it up with sqclaim_release()");
+        else
+            snprintf(err.msg + len, sizeof err.msg - len,
+                     "; one of the %zu candidates may have been granted: retry with "
+                     "sqclaim_claim_retry() and the same candidates, or give it up with "
+                     "sqclaim_abandon()",
+                     n);
     }
     return fail(s, n == 1 ? "claim" : "claim-first", &err);
 }
@@ -566,6 +626,8 @@ sqclaim_rc sqclaim_claim_retry(sqclaim_store *s, const char *const *sqs, size_t 
     sqclaim_rc rc = check_candidates(s, sqs, n);
     if (rc != SQCLAIM_OK)
         return rc;
+    if (lease->ttl_ms == 0)
+        lease->ttl_ms = SQCLAIM_DEFAULT_TTL_MS;
     if (sqc_check_token(lease->token, msg, sizeof msg) != SQCLAIM_OK ||
         sqclaim_check_bot(lease->bot, msg, sizeof msg) != SQCLAIM_OK ||
         sqc_check_ttl(lease->ttl_ms, msg, sizeof msg) != SQCLAIM_OK)
@@ -643,8 +705,17 @@ sqclaim_rc sqc_renew(sqclaim_store *s, sqclaim_lease *lease, int64_t ttl_ms, sqb
         lease->sent_ns = sent;
         lease->deadline_ns = deadline_for(sent, ttl_ms);
         lease->expires_unix_ms = unix_ms + ttl_ms;
+        lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN; /* proven held */
+    } else if (rc == SQCLAIM_LOST) {
+        lease->deadline_ns = 0;
     } else if (rc == SQCLAIM_BUSY) {
         rc = sqb_seterr(err, SQCLAIM_EPROTOCOL, "backend answered BUSY to a renewal");
+    } else if (ambiguous && lease->deadline_ns) {
+        /* A renewal to a shorter TTL may have been applied: the claim may
+         * now expire earlier than the old deadline says. */
+        int64_t maybe = deadline_for(sent, ttl_ms);
+        if (maybe < lease->deadline_ns)
+            lease->deadline_ns = maybe;
     }
     return rc;
 }
@@ -690,18 +761,22 @@ sqclaim_rc sqclaim_release(sqclaim_store *s, sqclaim_lease *lease)
     sqclaim_rc rc = with_retries(s, lease_attempt, &c, &err, &ambiguous);
     pthread_mutex_unlock(&s->lock);
     lease->deadline_ns = 0;
-    if (rc == SQCLAIM_LOST && ambiguous)
-        rc = SQCLAIM_OK; /* an earlier attempt released it; its reply was lost */
     if (rc == SQCLAIM_OK) {
         lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN;
         return rc;
     }
     if (rc == SQCLAIM_LOST) {
         lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN;
-        set_msg(s, SQCLAIM_LOST,
-                "release: the lease on SQ %s was already lost (expired or claimed by another "
-                "bot); nothing was changed",
-                lease->sq);
+        if (ambiguous)
+            set_msg(s, SQCLAIM_LOST,
+                    "release: the lease on SQ %s is not held any more: an earlier attempt "
+                    "whose reply was lost may have released it, or it had expired",
+                    lease->sq);
+        else
+            set_msg(s, SQCLAIM_LOST,
+                    "release: the lease on SQ %s was already lost (expired or claimed by "
+                    "another bot); nothing was changed",
+                    lease->sq);
         return rc;
     }
     if (rc == SQCLAIM_BUSY)
@@ -724,20 +799,66 @@ sqclaim_rc sqclaim_finish_rows(sqclaim_store *s, const sqclaim_lease *lease)
     pthread_mutex_lock(&s->lock);
     sqclaim_rc rc = with_retries(s, lease_attempt, &c, &err, &ambiguous);
     pthread_mutex_unlock(&s->lock);
-    if (rc == SQCLAIM_LOST && ambiguous)
-        rc = SQCLAIM_OK;
     if (rc == SQCLAIM_OK)
         return rc;
     if (rc == SQCLAIM_LOST) {
         set_msg(s, SQCLAIM_LOST,
                 "finish: no open reservation of this lease on SQ %s (the lease was lost, or "
-                "the reservation was already finished or expired)",
-                lease->sq);
+                "the reservation was already finished or expired%s)",
+                lease->sq,
+                ambiguous ? "; an earlier attempt whose reply was lost may have finished it"
+                          : "");
         return rc;
     }
     if (rc == SQCLAIM_BUSY)
         sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered BUSY to a finish");
     return fail(s, "finish", &err);
+}
+
+sqclaim_rc sqclaim_abandon(sqclaim_store *s, const char *const *sqs, size_t n,
+                           sqclaim_lease *lease)
+{
+    if (!usable(s))
+        return DEAD_RC(s);
+    char msg[300];
+    if (!lease)
+        return fail_invalid(s, "lease is NULL");
+    const char *one[1] = {lease->sq};
+    if (!sqs || n == 0) {
+        sqs = one;
+        n = 1;
+    }
+    sqclaim_rc rc = check_candidates(s, sqs, n);
+    if (rc != SQCLAIM_OK)
+        return rc;
+    if (sqc_check_token(lease->token, msg, sizeof msg) != SQCLAIM_OK)
+        return fail_invalid(s, msg);
+    sqc_keepalive_detach(s, lease);
+    /* Release the token on every candidate: at most one can hold it. */
+    bool released = false;
+    for (size_t i = 0; i < n; i++) {
+        struct lease_ctx c;
+        c.op = OP_RELEASE;
+        fill_lease_req(&c.req, lease);
+        c.req.sq = sqs[i];
+        sqb_err err;
+        bool ambiguous;
+        pthread_mutex_lock(&s->lock);
+        rc = with_retries(s, lease_attempt, &c, &err, &ambiguous);
+        pthread_mutex_unlock(&s->lock);
+        if (rc < 0)
+            return fail(s, "abandon", &err); /* still uncertain: call again */
+        released = released || rc == SQCLAIM_OK;
+    }
+    lease->deadline_ns = 0;
+    lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN;
+    if (released)
+        return SQCLAIM_OK;
+    set_msg(s, SQCLAIM_LOST,
+            "abandon: none of the %zu candidate SQs was held with this lease's token; nothing "
+            "was changed",
+            n);
+    return SQCLAIM_LOST;
 }
 
 /* ------------------------------------------------------------------ */

@@ -45,17 +45,49 @@ int64_t sqb_unix_ms(void)
 
 void sqb_format_timestamp(int64_t unix_ms, char *buf)
 {
+    /* Clamp to years 1970..9999 so the shape never changes. */
+    const int64_t max_ms = 253402300799999LL; /* 9999-12-31T23:59:59.999Z */
+    if (unix_ms < 0)
+        unix_ms = 0;
+    if (unix_ms > max_ms)
+        unix_ms = max_ms;
     time_t secs = (time_t)(unix_ms / 1000);
     int ms = (int)(unix_ms % 1000);
-    if (ms < 0) {
-        ms += 1000;
-        secs -= 1;
-    }
     struct tm tm;
-    gmtime_r(&secs, &tm);
     char date[32];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!gmtime_r(&secs, &tm) || strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm) != 19)
+        snprintf(date, sizeof date, "1970-01-01T00:00:00");
     snprintf(buf, SQCLAIM_TIMESTAMP_LEN + 1, "%.19s.%03dZ", date, ms);
+}
+
+size_t sqb_utf8_seq(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) {
+        n = 2;
+        cp = c & 0x1fu;
+    } else if ((c & 0xf0) == 0xe0) {
+        n = 3;
+        cp = c & 0x0fu;
+    } else if ((c & 0xf8) == 0xf0) {
+        n = 4;
+        cp = c & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0; /* also stops at the terminating NUL */
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
 }
 
 size_t sqb_json_quote(char *buf, size_t size, const char *s)
@@ -68,11 +100,13 @@ size_t sqb_json_quote(char *buf, size_t size, const char *s)
         n++;                                                                                       \
     } while (0)
     PUT('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
         unsigned char c = *p;
         if (c == '"' || c == '\\') {
             PUT('\\');
             PUT(c);
+            p++;
         } else if (c < 0x20 || c == 0x7f) {
             static const char hex[] = "0123456789abcdef";
             PUT('\\');
@@ -81,8 +115,22 @@ size_t sqb_json_quote(char *buf, size_t size, const char *s)
             PUT('0');
             PUT(hex[c >> 4]);
             PUT(hex[c & 15]);
-        } else {
+            p++;
+        } else if (c < 0x80) {
             PUT(c);
+            p++;
+        } else {
+            size_t len = sqb_utf8_seq(p);
+            if (len == 0) { /* not UTF-8: U+FFFD */
+                PUT(0xef);
+                PUT(0xbf);
+                PUT(0xbd);
+                p++;
+            } else {
+                for (size_t i = 0; i < len; i++)
+                    PUT(p[i]);
+                p += len;
+            }
         }
     }
     PUT('"');
@@ -100,8 +148,8 @@ const char *sqb_getenv(const char *name)
 
 static sqclaim_rc grow(void **arr, size_t n, size_t elem)
 {
-    /* Grow to the next power of two when n reaches one. */
-    if (n == 0 || (n & (n - 1)) == 0) {
+    /* Capacity 16, then doubling: reallocate when n reaches 16, 32, ... */
+    if (n == 0 || (n >= 16 && (n & (n - 1)) == 0)) {
         size_t cap = n ? n * 2 : 16;
         void *p = realloc(*arr, cap * elem);
         if (!p)

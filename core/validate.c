@@ -79,35 +79,12 @@ sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen)
     return SQCLAIM_OK;
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. */
+/* Length of the valid UTF-8 sequence at p that is not a C1 control
+ * character (U+0080..U+009F), or 0. */
 static size_t utf8_seq(const unsigned char *p)
 {
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    uint32_t cp;
-    if ((c & 0xe0) == 0xc0) {
-        n = 2;
-        cp = c & 0x1fu;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3;
-        cp = c & 0x0fu;
-    } else if ((c & 0xf8) == 0xf0) {
-        n = 4;
-        cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    if (cp >= 0x80 && cp < 0xa0) /* C1 control characters */
+    size_t n = sqb_utf8_seq(p);
+    if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
         return 0;
     return n;
 }

@@ -5,8 +5,12 @@
  * threads of one process coordinate exactly as bots do through Redis.
  * Time is the store clock passed with every request (injectable, so tests
  * move time instead of sleeping); an entry whose expiry has passed is
- * treated as absent everywhere and purged when touched.  The fencing
- * counter and the row cursor belong to the space and never expire.
+ * treated as absent everywhere, purged when touched, and swept out when
+ * the table has doubled since the last sweep.  The fencing counter and the
+ * row cursor belong to the space and never expire: when the last handle
+ * of a space closes, its claims and reservations go, but its counters stay
+ * for the life of the process, so fences and rows are never handed out
+ * twice.
  *
  * Built with -DSQCLAIM_NEGATIVE_CONTROLS (by the simulator only, never into
  * the library) this file instead exports deliberately broken variants, the
@@ -60,6 +64,7 @@ typedef struct mem_space {
     pthread_mutex_t mu;
     mem_entry **buckets;
     size_t nbuckets, nentries;
+    size_t sweep_at; /* sweep expired entries when nentries reaches this */
     uint64_t fence;  /* last fencing number handed out */
     uint64_t cursor; /* next free row (0: none handed out yet) */
 } mem_space;
@@ -125,6 +130,21 @@ static mem_entry *find(mem_space *sp, const char *sq, int64_t now)
     return e;
 }
 
+/* Drop every expired entry (amortised: called when the table doubled). */
+static void sweep(mem_space *sp, int64_t now)
+{
+    for (size_t i = 0; i < sp->nbuckets; i++) {
+        mem_entry *e = sp->buckets[i];
+        while (e) {
+            mem_entry *next = e->next;
+            char sq[SQCLAIM_SQ_MAX + 1];
+            sqb_strlcpy(sq, e->sq, sizeof sq);
+            (void)find(sp, sq, now); /* frees e if nothing in it is live */
+            e = next;
+        }
+    }
+}
+
 static void grow_table(mem_space *sp)
 {
     size_t n = sp->nbuckets * 2;
@@ -152,6 +172,10 @@ static mem_entry *get(mem_space *sp, const char *sq, int64_t now)
     mem_entry *e = find(sp, sq, now);
     if (e)
         return e;
+    if (sp->nentries >= sp->sweep_at) {
+        sweep(sp, now);
+        sp->sweep_at = sp->nentries * 2 > 64 ? sp->nentries * 2 : 64;
+    }
     if (sp->nentries >= sp->nbuckets)
         grow_table(sp);
     e = calloc(1, sizeof *e);
@@ -167,7 +191,8 @@ static mem_entry *get(mem_space *sp, const char *sq, int64_t now)
 
 static void drop_if_empty(mem_space *sp, const char *sq, int64_t now) { (void)find(sp, sq, now); }
 
-static void space_free(mem_space *sp)
+/* Free the entries and the table; the counters stay. */
+static void space_clear(mem_space *sp)
 {
     for (size_t i = 0; i < sp->nbuckets; i++) {
         mem_entry *e = sp->buckets[i];
@@ -178,8 +203,31 @@ static void space_free(mem_space *sp)
         }
     }
     free(sp->buckets);
+    sp->buckets = NULL;
+    sp->nbuckets = sp->nentries = 0;
+}
+
+static void space_free(mem_space *sp)
+{
+    space_clear(sp);
     pthread_mutex_destroy(&sp->mu);
     free(sp);
+}
+
+/* (Re)open a space's table with this clock.  0 or -1 (out of memory). */
+static int space_reopen(mem_space *sp, const sqclaim_clock *clock)
+{
+    sp->nbuckets = 64;
+    sp->buckets = calloc(sp->nbuckets, sizeof *sp->buckets);
+    if (!sp->buckets) {
+        sp->nbuckets = 0;
+        return -1;
+    }
+    sp->nentries = 0;
+    sp->sweep_at = 64;
+    sp->clock = *clock;
+    sp->refs = 1;
+    return 0;
 }
 
 static mem_space *space_new(const char *name, const sqclaim_clock *clock)
@@ -187,15 +235,11 @@ static mem_space *space_new(const char *name, const sqclaim_clock *clock)
     mem_space *sp = calloc(1, sizeof *sp);
     if (!sp)
         return NULL;
-    sp->nbuckets = 64;
-    sp->buckets = calloc(sp->nbuckets, sizeof *sp->buckets);
-    if (!sp->buckets) {
+    if (space_reopen(sp, clock) != 0) {
         free(sp);
         return NULL;
     }
     sqb_strlcpy(sp->name, name, sizeof sp->name);
-    sp->clock = *clock;
-    sp->refs = 1;
     pthread_mutex_init(&sp->mu, NULL);
     return sp;
 }
@@ -230,6 +274,11 @@ static sqclaim_rc mem_open(const sqclaim_options *opts, void **out, sqb_err *err
         return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
     c->rng = (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
     const char *name = opts->memory_space && *opts->memory_space ? opts->memory_space : "default";
+    if (strlen(name) >= sizeof ((mem_space *)0)->name) {
+        free(c);
+        return sqb_seterr(err, SQCLAIM_EINVAL, "memory_space name is %zu bytes, at most %zu allowed",
+                          strlen(name), sizeof ((mem_space *)0)->name - 1);
+    }
     c->fault = MF_NONE;
 #ifdef SQCLAIM_NEGATIVE_CONTROLS
     c->fault = (enum mem_fault)sqclaim_memory_control_fault(opts);
@@ -248,7 +297,14 @@ static sqclaim_rc mem_open(const sqclaim_options *opts, void **out, sqb_err *err
     mem_space *sp = registry;
     while (sp && strcmp(sp->name, name) != 0)
         sp = sp->next;
-    if (sp) {
+    if (sp && sp->refs == 0) {
+        /* Reopened after its last handle closed: counters carry on. */
+        if (space_reopen(sp, opts->clock) != 0) {
+            pthread_mutex_unlock(&registry_mu);
+            free(c);
+            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+        }
+    } else if (sp) {
         if (sp->clock.now_ns != opts->clock->now_ns || sp->clock.ctx != opts->clock->ctx) {
             pthread_mutex_unlock(&registry_mu);
             free(c);
@@ -286,14 +342,8 @@ static void mem_close(void *vc)
         return;
     }
     pthread_mutex_lock(&registry_mu);
-    if (--sp->refs == 0) {
-        for (mem_space **pp = &registry; *pp; pp = &(*pp)->next)
-            if (*pp == sp) {
-                *pp = sp->next;
-                break;
-            }
-        space_free(sp);
-    }
+    if (--sp->refs == 0)
+        space_clear(sp); /* the space and its counters stay registered */
     pthread_mutex_unlock(&registry_mu);
     free(c);
 }
@@ -442,8 +492,10 @@ static sqclaim_rc mem_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows
         return SQCLAIM_LOST;
     }
     if (e->res.live && strcmp(e->res.token, req->token) == 0) {
+        /* The same request again (a retry) gets the same range; anything
+         * else conflicts with the open reservation. */
         sqclaim_rc rc = SQCLAIM_BUSY;
-        if (e->res.count == req->count) {
+        if (e->res.count == req->count && e->res.start >= req->hint) {
             rows->start_row = e->res.start;
             rows->count = e->res.count;
             rows->fence = e->res.fence;

@@ -104,8 +104,9 @@ static const char rp_lua_release[] =
  *                                            ARGV[4] value up to "startRow":
  *                                            ARGV[5] value from ,"rowCount"
  *                                                    up to "fence":
- * The claim must be ours.  Our open reservation with the same count is
- * returned as it is (idempotent retry); with another count it is BUSY.
+ * The claim must be ours.  Our open reservation with the same count and a
+ * start at or after the hint is returned as it is (idempotent retry);
+ * otherwise it is BUSY (finish it first).
  * Else start = max(cursor or 1, hint); the cursor (no expiry: SET without
  * PX) becomes start + count; the reservation expires with the claim
  * (PX = the claim's PTTL) and carries the claim's fence.
@@ -119,8 +120,9 @@ static const char rp_lua_reserve[] =
     "local count = tonumber(ARGV[2])\n"
     "local r = mine(v[2], ARGV[1])\n"
     "if r then\n"
-    "  if tonumber(r.rowCount) == count and tonumber(r.startRow) then\n"
-    "    return {1, tonumber(r.startRow), count, tonumber(r.fence) or -1}\n"
+    "  local rs = tonumber(r.startRow)\n"
+    "  if tonumber(r.rowCount) == count and rs and rs >= tonumber(ARGV[3]) then\n"
+    "    return {1, rs, count, tonumber(r.fence) or -1}\n"
     "  end\n"
     "  return {2}\n"
     "end\n"

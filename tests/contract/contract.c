@@ -400,6 +400,54 @@ START_TEST(claim_first_retry_finds_own_grant)
 }
 END_TEST
 
+START_TEST(claim_retry_of_rebuilt_lease_keeps_store_deadline)
+{
+    /* A lease passed on as JSON (the CLI does this) knows no send time.  A
+     * retry that finds it granted must not promise more than the store's
+     * remaining TTL. */
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    int64_t ttl = short_ttl();
+    sqclaim_lease l, rebuilt, lb;
+    claim_ok(a, "sq-rb", "BOT1", ttl, &l);
+    char *json = sqclaim_lease_to_json(&l);
+    ck_assert_int_eq(sqclaim_lease_from_json(json, &rebuilt, NULL, 0), SQCLAIM_OK);
+    sqclaim_free(json);
+    pass_time(ttl / 2);
+    ck_assert_int_eq(sqclaim_claim_retry(b, NULL, 0, &rebuilt, NULL), SQCLAIM_OK);
+    ck_assert(rebuilt.flags & SQCLAIM_LEASE_RECLAIMED);
+    ck_assert_uint_eq(rebuilt.fence, l.fence);
+    ck_assert_int_le(sqclaim_lease_remaining_ms(b, &rebuilt), ttl / 2 + 5);
+    /* Once its deadline passes, the store has let it go too. */
+    while (sqclaim_may_act(b, &rebuilt))
+        pass_time(T->fake_clock ? 10 : 0), poll_pause();
+    expire(a, "sq-rb", sqclaim_margin_ms(ttl));
+    claim_ok(b, "sq-rb", "BOT2", 60000, &lb);
+}
+END_TEST
+
+START_TEST(abandon_uncertain_claim_first)
+{
+    /* After a claim-first whose reply was lost, the bot does not know which
+     * candidate it may hold: abandon releases its token wherever it is. */
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease held, l, lb;
+    claim_ok(a, "sq-u1", "BOT1", 60000, &held);
+    const char *list[] = {"sq-u1", "sq-u2", "sq-u3"};
+    ck_assert_int_eq(sqclaim_claim_first(b, list, 3, "BOT2", 60000, &l, NULL), SQCLAIM_OK);
+    ck_assert_str_eq(l.sq, "sq-u2");
+    sqclaim_lease uncertain = l; /* what the bot has after a lost reply */
+    uncertain.sq[0] = '\0';
+    uncertain.deadline_ns = 0;
+    uncertain.flags |= SQCLAIM_LEASE_UNCERTAIN;
+    ck_assert_int_eq(sqclaim_abandon(b, list, 3, &uncertain), SQCLAIM_OK);
+    ck_assert(!(uncertain.flags & SQCLAIM_LEASE_UNCERTAIN));
+    claim_ok(a, "sq-u2", "BOT3", 60000, &lb); /* free again */
+    /* BOT1's claim was not touched. */
+    ck_assert_int_eq(sqclaim_renew(a, &held, 60000), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_abandon(b, list, 3, &uncertain), SQCLAIM_LOST);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Rows                                                                 */
 
@@ -475,6 +523,8 @@ START_TEST(reserve_idempotent_and_busy)
     ck_assert_uint_eq(r1.start_row, r2.start_row);
     ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 9, 0, &r2), SQCLAIM_BUSY);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(a), "finish"));
+    /* Same count but a hint past the open range: not a retry either. */
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 4, r1.start_row + 100, &r2), SQCLAIM_BUSY);
     ck_assert_int_eq(sqclaim_finish_rows(a, &l), SQCLAIM_OK);
     ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 9, 0, &r2), SQCLAIM_OK);
     ck_assert_uint_ge(r2.start_row, r1.start_row + r1.count);
@@ -875,6 +925,118 @@ START_TEST(release_stops_keepalive)
 }
 END_TEST
 
+START_TEST(keepalive_started_late_renews_in_time)
+{
+    /* Started with little of the lease left, the first renewal must come
+     * before the deadline, not a full ttl/3 later. */
+    sqclaim_store *a = ct_open_real(), *b = ct_open_real();
+    int64_t ttl = ka_ttl() * 2;
+    sqclaim_lease l, lb;
+    claim_ok(a, "sq-ka4", "BOT1", ttl, &l);
+    while (sqclaim_lease_remaining_ms(a, &l) > ttl / 4)
+        poll_pause();
+    sqclaim_keepalive *ka = NULL;
+    ck_assert_int_eq(sqclaim_keepalive_start(a, &l, NULL, NULL, &ka), SQCLAIM_OK);
+    long long start = real_ms();
+    while (real_ms() - start < 2 * ttl) {
+        ck_assert_msg(!sqclaim_keepalive_lost(ka), "lost after %lld ms", real_ms() - start);
+        poll_pause();
+    }
+    ck_assert_int_eq(sqclaim_claim(b, "sq-ka4", "BOT2", ttl, &lb, NULL), SQCLAIM_BUSY);
+    ck_assert_int_eq(sqclaim_keepalive_stop(ka, &l), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_release(a, &l), SQCLAIM_OK);
+}
+END_TEST
+
+struct stop_race {
+    sqclaim_store *s;
+    sqclaim_lease lease;
+    atomic_int go;
+};
+
+static void *release_in_thread(void *varg)
+{
+    struct stop_race *r = varg;
+    while (!atomic_load(&r->go)) {
+    }
+    sqclaim_release(r->s, &r->lease);
+    return NULL;
+}
+
+START_TEST(keepalive_stop_races_release_and_close)
+{
+    /* stop, release and close may run on different threads at once. */
+    int rounds = T->fake_clock ? 60 : 6;
+    for (int i = 0; i < rounds; i++) {
+        sqclaim_store *a = ct_open_real();
+        char sq[32];
+        snprintf(sq, sizeof sq, "sq-kr%d", i);
+        struct stop_race r;
+        r.s = a;
+        atomic_init(&r.go, 0);
+        claim_ok(a, sq, "BOT1", 60000, &r.lease);
+        sqclaim_keepalive *ka = NULL;
+        ck_assert_int_eq(sqclaim_keepalive_start(a, &r.lease, NULL, NULL, &ka), SQCLAIM_OK);
+        pthread_t th;
+        pthread_create(&th, NULL, release_in_thread, &r);
+        atomic_store(&r.go, 1);
+        sqclaim_rc rc = sqclaim_keepalive_stop(ka, NULL);
+        ck_assert(rc == SQCLAIM_OK || rc == SQCLAIM_LOST);
+        pthread_join(th, NULL);
+        bool c, res;
+        ck_assert(!status_has(a, sq, &c, &res));
+    }
+    /* close with a keep-alive running stops it; stop then only frees it. */
+    sqclaim_store *a = ct_open_real();
+    sqclaim_lease l;
+    claim_ok(a, "sq-kc", "BOT1", 60000, &l);
+    sqclaim_keepalive *ka = NULL;
+    ck_assert_int_eq(sqclaim_keepalive_start(a, &l, NULL, NULL, &ka), SQCLAIM_OK);
+    teardown(); /* closes every handle of the test */
+    ck_assert(!sqclaim_keepalive_may_act(ka));
+    ck_assert_int_eq(sqclaim_keepalive_stop(ka, NULL), SQCLAIM_OK);
+}
+END_TEST
+
+struct cb_box {
+    sqclaim_store *s;
+    atomic_int calls;
+    atomic_int release_rc;
+};
+
+static void release_from_callback(const sqclaim_lease *lease, sqclaim_rc why, void *arg)
+{
+    struct cb_box *box = arg;
+    (void)why;
+    sqclaim_lease copy = *lease;
+    atomic_store(&box->release_rc, (int)sqclaim_release(box->s, &copy));
+    atomic_fetch_add(&box->calls, 1);
+}
+
+START_TEST(keepalive_callback_may_release)
+{
+    sqclaim_store *a = ct_open_real(), *b = ct_open_real();
+    int64_t ttl = ka_ttl();
+    sqclaim_lease l, lb;
+    claim_ok(a, "sq-ka5", "BOT1", ttl, &l);
+    struct cb_box box = {a, 0, 99};
+    sqclaim_keepalive *ka = NULL;
+    ck_assert_int_eq(sqclaim_keepalive_start(a, &l, release_from_callback, &box, &ka),
+                     SQCLAIM_OK);
+    sqclaim_lease copy = l;
+    ck_assert_int_eq(sqclaim_release(b, &copy), SQCLAIM_OK);
+    claim_ok(b, "sq-ka5", "BOT2", 60000, &lb);
+    long long deadline = real_ms() + 10 * ttl + 5000;
+    while (atomic_load(&box.calls) == 0) {
+        ck_assert_msg(real_ms() < deadline, "callback not called");
+        poll_pause();
+    }
+    ck_assert_int_eq(atomic_load(&box.release_rc), SQCLAIM_LOST); /* not ours any more */
+    ck_assert_int_eq(sqclaim_keepalive_stop(ka, NULL), SQCLAIM_LOST);
+    ck_assert_int_eq(sqclaim_renew(b, &lb, 60000), SQCLAIM_OK); /* BOT2 untouched */
+}
+END_TEST
+
 START_TEST(keepalive_needs_live_lease)
 {
     sqclaim_store *a = ct_open();
@@ -1095,7 +1257,8 @@ static void *race_worker(void *varg)
         atomic_fetch_add(&r->grants, 1);
         if (atomic_fetch_add(&r->inside[k], 1) != 0)
             atomic_fetch_add(&r->doubles, 1);
-        sched_yield(); /* "work" */
+        struct timespec work = {0, 50 * 1000}; /* 50 us of "work" inside */
+        nanosleep(&work, NULL);
         atomic_fetch_sub(&r->inside[k], 1);
         if (sqclaim_release(a->s, &l) != SQCLAIM_OK)
             atomic_fetch_add(&r->errors, 1);
@@ -1116,8 +1279,8 @@ START_TEST(concurrent_claims_no_double_grant)
     }
     for (int i = 0; i < RACE_THREADS; i++)
         pthread_join(th[i], NULL);
-    ck_assert_int_eq(atomic_load(&r.errors), 0);
     ck_assert_int_eq(atomic_load(&r.doubles), 0);
+    ck_assert_int_eq(atomic_load(&r.errors), 0);
     ck_assert_int_gt(atomic_load(&r.grants), 0);
     ck_assert_int_eq(atomic_load(&r.grants) + atomic_load(&r.busy), RACE_THREADS * r.iters);
 }
@@ -1159,7 +1322,9 @@ Suite *contract_suite(const ct_target *t)
           release_then_claim, release_by_non_owner_refused, renew_by_non_owner_refused,
           release_after_expiry_lost, renew_after_expiry_lost_not_revived, renew_extends,
           fence_strictly_increases, claim_retry_idempotent, claim_first_skips_held_keeps_order,
-          claim_first_all_busy, claim_first_retry_finds_own_grant, NULL}},
+          claim_first_all_busy, claim_first_retry_finds_own_grant,
+          claim_retry_of_rebuilt_lease_keeps_store_deadline, NULL}},
+        {"uncertain", {abandon_uncertain_claim_first, NULL}},
         {"rows",
          {reserve_basic, reserve_hints_below_and_above_cursor, reserve_sequential_no_overlap,
           reserve_idempotent_and_busy, reserve_only_holder, finish_only_holder,
@@ -1170,7 +1335,8 @@ Suite *contract_suite(const ct_target *t)
           bot_id_cannot_inject_fields, NULL}},
         {"keepalive",
          {keepalive_keeps_lease_past_ttl, keepalive_reports_loss, release_stops_keepalive,
-          keepalive_needs_live_lease, NULL}},
+          keepalive_started_late_renews_in_time, keepalive_stop_races_release_and_close,
+          keepalive_callback_may_release, keepalive_needs_live_lease, NULL}},
         {"validation",
          {invalid_sq_ids, valid_sq_ids, invalid_bot_ids, invalid_ttls, invalid_rows,
           invalid_candidates, invalid_leases, NULL}},

@@ -105,6 +105,12 @@ START_TEST(json_quote_escapes)
     ck_assert_uint_eq(sqb_json_quote(small, sizeof small, "abcdef"), 8);
     ck_assert_str_eq(small, "\"abc");
     ck_assert_uint_eq(sqb_json_quote(NULL, 0, "xy"), 4);
+    /* Bytes that are not UTF-8 become U+FFFD: the output is always JSON. */
+    sqb_json_quote(buf, sizeof buf, "a\xff\xe2\x82 \xf0\x9f\xa4\x96");
+    ck_assert_str_eq(buf, "\"a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \xf0\x9f\xa4\x96\"");
+    cJSON *j = cJSON_Parse(buf);
+    ck_assert_ptr_nonnull(j);
+    cJSON_Delete(j);
 }
 END_TEST
 
@@ -117,6 +123,10 @@ START_TEST(timestamps_iso_ms)
     ck_assert_str_eq(ts, "1970-01-01T00:00:00.000Z");
     sqb_format_timestamp(sqb_unix_ms(), ts);
     ck_assert_uint_eq(strlen(ts), SQCLAIM_TIMESTAMP_LEN);
+    sqb_format_timestamp(INT64_MAX, ts); /* clamped, same shape */
+    ck_assert_str_eq(ts, "9999-12-31T23:59:59.999Z");
+    sqb_format_timestamp(-5, ts);
+    ck_assert_str_eq(ts, "1970-01-01T00:00:00.000Z");
 }
 END_TEST
 
@@ -249,6 +259,9 @@ START_TEST(lease_json_rejects_garbage)
         "{\"sq\":\"a\",\"token\":\"00112233445566778899aabbccddeeff\",\"bot\":7}",
         "{\"sq\":\"a\",\"token\":\"00112233445566778899aabbccddeeff\",\"bot\":\"\"}",
         "{\"sq\":1,\"token\":\"00112233445566778899aabbccddeeff\"}",
+        "{\"sq\":\"a\",\"token\":\"00112233445566778899aabbccddeeff\"} trailing",
+        "{\"sq\":\"a\",\"token\":\"00112233445566778899aabbccddeeff\",\"fence\":9007199254740993}",
+        "{\"sq\":\"a\\u0000b\",\"token\":\"00112233445566778899aabbccddeeff\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         msg[0] = '\0';
@@ -346,16 +359,20 @@ typedef struct step {
     bool maybe_applied, transient;
     size_t index;   /* claim: index granted */
     bool reclaimed; /* claim */
+    int64_t left;   /* claim: remaining TTL reported (0: the request's TTL) */
 } step;
 
 static step plan[16];
 static int nplan, calls;
 static char seen_tokens[16][SQCLAIM_TOKEN_LEN + 1];
 
+static int64_t planned_left;
+
 static sqclaim_rc next(sqb_err *err, size_t *index, bool *reclaimed)
 {
     ck_assert_int_lt(calls, nplan);
     step st = plan[calls++];
+    planned_left = st.left;
     if (index)
         *index = st.index;
     if (reclaimed)
@@ -382,6 +399,7 @@ static sqclaim_rc fb_claim(void *c, const sqb_claim_req *req, sqb_claim_res *res
     strcpy(seen_tokens[calls], req->token);
     res->fence = 9;
     sqclaim_rc rc = next(err, &res->index, &res->reclaimed);
+    res->ttl_ms = planned_left ? planned_left : req->ttl_ms;
     if (rc == SQCLAIM_BUSY) {
         strcpy(res->holder.bot, "BOT9");
         res->holder.remaining_ms = 1234;
@@ -486,6 +504,61 @@ START_TEST(ambiguous_claim_exhausted_is_uncertain)
 }
 END_TEST
 
+START_TEST(reclaimed_grant_deadline_from_store_ttl)
+{
+    /* A lease rebuilt from JSON knows no send time: a reclaimed grant must
+     * not get a full TTL from now, only what the store says is left. */
+    sqclaim_store *s = open_scripted(0);
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_lease_from_json("{\"sq\":\"sq-1\",\"bot\":\"BOT1\",\"token\":"
+                                             "\"00112233445566778899aabbccddeeff\",\"ttlMs\":"
+                                             "60000}",
+                                             &l, NULL, 0),
+                     SQCLAIM_OK);
+    PLAN({.rc = SQCLAIM_OK, .reclaimed = true, .left = 5000});
+    int64_t before = sqclaim_now_ns(s);
+    ck_assert_int_eq(sqclaim_claim_retry(s, NULL, 0, &l, NULL), SQCLAIM_OK);
+    ck_assert(l.flags & SQCLAIM_LEASE_RECLAIMED);
+    ck_assert_int_le(l.deadline_ns, sqclaim_now_ns(s) + 5000 * 1000000LL);
+    ck_assert_int_ge(l.deadline_ns, before + (5000 - 602) * 1000000LL);
+    /* A fresh grant on retry gets a fresh deadline and loses RECLAIMED. */
+    PLAN({.rc = SQCLAIM_OK});
+    ck_assert_int_eq(sqclaim_claim_retry(s, NULL, 0, &l, NULL), SQCLAIM_OK);
+    ck_assert(!(l.flags & SQCLAIM_LEASE_RECLAIMED));
+    ck_assert_int_gt(sqclaim_lease_remaining_ms(s, &l), 50000);
+    /* A rebuilt lease without ttlMs retries with the default TTL. */
+    ck_assert_int_eq(sqclaim_lease_from_json("{\"sq\":\"sq-1\",\"bot\":\"BOT1\",\"token\":"
+                                             "\"00112233445566778899aabbccddeeff\"}",
+                                             &l, NULL, 0),
+                     SQCLAIM_OK);
+    PLAN({.rc = SQCLAIM_OK});
+    ck_assert_int_eq(sqclaim_claim_retry(s, NULL, 0, &l, NULL), SQCLAIM_OK);
+    ck_assert_int_eq(l.ttl_ms, SQCLAIM_DEFAULT_TTL_MS);
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(uncertain_multi_candidate_message)
+{
+    sqclaim_store *s = open_scripted(-1);
+    PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true});
+    const char *list[] = {"sq-a", "sq-b"};
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim_first(s, list, 2, "BOT1", 60000, &l, NULL), SQCLAIM_ETIMEOUT);
+    ck_assert(l.flags & SQCLAIM_LEASE_UNCERTAIN);
+    ck_assert_str_eq(l.sq, ""); /* which one is not known */
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "sqclaim_abandon()"));
+    /* Abandon releases the token on each candidate. */
+    PLAN({.rc = SQCLAIM_LOST}, {.rc = SQCLAIM_OK});
+    ck_assert_int_eq(sqclaim_abandon(s, list, 2, &l), SQCLAIM_OK);
+    ck_assert_int_eq(calls, 2);
+    ck_assert_str_eq(seen_tokens[0], l.token);
+    ck_assert_str_eq(seen_tokens[1], l.token);
+    ck_assert(!(l.flags & SQCLAIM_LEASE_UNCERTAIN));
+    sqclaim_close(s);
+}
+END_TEST
+
 START_TEST(non_transient_failure_not_retried)
 {
     sqclaim_store *s = open_scripted(3);
@@ -518,19 +591,67 @@ START_TEST(transient_failures_retried_then_give_up)
 }
 END_TEST
 
-START_TEST(release_lost_after_ambiguous_is_ok)
+START_TEST(release_lost_after_ambiguous_stays_lost)
 {
+    /* The first attempt may or may not have released it: LOST is not
+     * turned into OK without proof, but the message says what may have
+     * happened. */
     sqclaim_store *s = open_scripted(2);
     PLAN({.rc = SQCLAIM_OK});
     sqclaim_lease l;
     ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
     PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_LOST});
-    ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_OK);
-    ck_assert(!sqclaim_may_act(s, &l));
-    PLAN({.rc = SQCLAIM_LOST}); /* a plain LOST stays LOST */
     ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_LOST);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "may have released it"));
+    ck_assert(!sqclaim_may_act(s, &l));
+    PLAN({.rc = SQCLAIM_LOST}); /* a plain LOST says nothing of the kind */
+    ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_LOST);
+    ck_assert_ptr_null(strstr(sqclaim_errmsg(s), "may have"));
     PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_LOST});
-    ck_assert_int_eq(sqclaim_finish_rows(s, &l), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_finish_rows(s, &l), SQCLAIM_LOST);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "may have finished it"));
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(ambiguous_shorter_renewal_moves_deadline_earlier)
+{
+    sqclaim_store *s = open_scripted(1);
+    PLAN({.rc = SQCLAIM_OK});
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
+    int64_t before = sqclaim_now_ns(s);
+    PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true},
+         {.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true});
+    ck_assert_int_eq(sqclaim_renew(s, &l, 1000), SQCLAIM_ETIMEOUT);
+    /* The 1 s renewal may have landed: act no longer than that allows. */
+    ck_assert_int_le(l.deadline_ns, sqclaim_now_ns(s) + 1000 * 1000000LL);
+    ck_assert_int_ge(l.deadline_ns, before + (1000 - 12) * 1000000LL);
+    /* A failure that surely did not apply leaves the deadline alone. */
+    int64_t kept = l.deadline_ns;
+    PLAN({.rc = SQCLAIM_EAUTH});
+    ck_assert_int_eq(sqclaim_renew(s, &l, 10), SQCLAIM_EAUTH);
+    ck_assert_int_eq(l.deadline_ns, kept);
+    /* LOST clears it. */
+    PLAN({.rc = SQCLAIM_LOST});
+    ck_assert_int_eq(sqclaim_renew(s, &l, 0), SQCLAIM_LOST);
+    ck_assert(!sqclaim_may_act(s, &l));
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(errmsg_copy_is_atomic_snapshot)
+{
+    sqclaim_store *s = open_scripted(0);
+    PLAN({.rc = SQCLAIM_EAUTH});
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EAUTH);
+    char buf[10];
+    ck_assert_int_eq(sqclaim_errmsg_copy(s, buf, sizeof buf), SQCLAIM_EAUTH);
+    ck_assert_str_eq(buf, "claim: sc"); /* truncated, terminated */
+    char big[32];
+    ck_assert_int_eq(sqclaim_errmsg_copy(NULL, big, sizeof big), SQCLAIM_ENOMEM);
+    ck_assert_str_eq(big, "out of memory");
     sqclaim_close(s);
 }
 END_TEST
@@ -632,6 +753,73 @@ START_TEST(injected_clock_drives_deadlines)
 }
 END_TEST
 
+START_TEST(memory_space_names_and_counters)
+{
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    o.adapter = "memory";
+    char name[200];
+    memset(name, 'n', 128);
+    name[128] = '\0';
+    o.memory_space = name;
+    sqclaim_store *s = NULL;
+    ck_assert_int_eq(sqclaim_open(&o, &s), SQCLAIM_EINVAL); /* not silently private */
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "at most 127"));
+    sqclaim_close(s);
+    name[127] = '\0';
+    ck_assert_int_eq(sqclaim_open(&o, &s), SQCLAIM_OK);
+    sqclaim_store *s2 = NULL;
+    ck_assert_int_eq(sqclaim_open(&o, &s2), SQCLAIM_OK);
+    sqclaim_lease l1, l2;
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l1, NULL), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_claim(s2, "sq-1", "BOT3", 60000, &l2, NULL), SQCLAIM_BUSY);
+    sqclaim_rows r1, r2;
+    ck_assert_int_eq(sqclaim_reserve_rows(s, &l1, 5, 0, &r1), SQCLAIM_OK);
+    sqclaim_close(s2);
+    sqclaim_close(s);
+    /* The last handle closed: claims are gone, counters carry on. */
+    ck_assert_int_eq(sqclaim_open(&o, &s), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l2, NULL), SQCLAIM_OK);
+    ck_assert_uint_gt(l2.fence, l1.fence);
+    ck_assert_int_eq(sqclaim_reserve_rows(s, &l2, 5, 0, &r2), SQCLAIM_OK);
+    ck_assert_uint_ge(r2.start_row, r1.start_row + r1.count);
+    sqclaim_close(s);
+}
+END_TEST
+
+static int64_t manual_clock(void *ctx) { return *(int64_t *)ctx; }
+
+START_TEST(memory_sweeps_expired_entries)
+{
+    /* Unique SQs that expire and are never touched again do not pile up:
+     * after many more, status still works and only live ones remain. */
+    static int64_t now = 1000000000;
+    sqclaim_clock clock = {manual_clock, &now};
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    o.adapter = "memory";
+    o.memory_space = "unit-sweep";
+    o.clock = &clock;
+    sqclaim_store *s = NULL;
+    ck_assert_int_eq(sqclaim_open(&o, &s), SQCLAIM_OK);
+    for (int i = 0; i < 5000; i++) {
+        char sq[32];
+        snprintf(sq, sizeof sq, "sq-%d", i);
+        sqclaim_lease l;
+        ck_assert_int_eq(sqclaim_claim(s, sq, "BOT1", 10, &l, NULL), SQCLAIM_OK);
+        now += 20 * 1000000LL; /* each expires before the next */
+    }
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "live", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
+    sqclaim_status *st;
+    ck_assert_int_eq(sqclaim_status_get(s, &st), SQCLAIM_OK);
+    ck_assert_uint_eq(st->nclaims, 1);
+    ck_assert_str_eq(st->claims[0].sq, "live");
+    sqclaim_status_free(st);
+    sqclaim_close(s);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -657,13 +845,19 @@ static Suite *core_suite(void)
     tcase_add_test(tc, open_rejects_bad_options);
     tcase_add_test(tc, clock_without_function_rejected);
     tcase_add_test(tc, injected_clock_drives_deadlines);
+    tcase_add_test(tc, memory_space_names_and_counters);
+    tcase_add_test(tc, memory_sweeps_expired_entries);
     suite_add_tcase(s, tc);
     tc = tcase_create("retries");
     tcase_add_test(tc, retry_ambiguous_claim_with_same_token);
     tcase_add_test(tc, ambiguous_claim_exhausted_is_uncertain);
     tcase_add_test(tc, non_transient_failure_not_retried);
+    tcase_add_test(tc, reclaimed_grant_deadline_from_store_ttl);
+    tcase_add_test(tc, uncertain_multi_candidate_message);
     tcase_add_test(tc, transient_failures_retried_then_give_up);
-    tcase_add_test(tc, release_lost_after_ambiguous_is_ok);
+    tcase_add_test(tc, release_lost_after_ambiguous_stays_lost);
+    tcase_add_test(tc, ambiguous_shorter_renewal_moves_deadline_earlier);
+    tcase_add_test(tc, errmsg_copy_is_atomic_snapshot);
     tcase_add_test(tc, busy_and_bad_backend_answers);
     tcase_add_test(tc, status_sorted_and_stamped);
     suite_add_tcase(s, tc);
