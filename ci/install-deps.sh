@@ -14,6 +14,7 @@ packages=(
   check               # unit test framework
   libmicrohttpd-dev   # kvrest HTTP server
   redis-server redis-tools # real server for tests, redis-benchmark baseline
+  openssl             # vercel tests: a TLS server proving certificates are verified
 )
 
 missing=()
