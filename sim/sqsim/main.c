@@ -684,7 +684,7 @@ int main(int argc, char **argv)
 
     /* The exact command that reproduces this run's configuration. */
     argbuf repro = {0};
-    ab_add(&repro, "sqsim");
+    ab_add(&repro, argv[0] && *argv[0] ? argv[0] : "sqsim");
     bool adapter_in_argv = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--adapter") == 0 || strncmp(argv[i], "--adapter=", 10) == 0)
