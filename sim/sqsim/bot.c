@@ -74,8 +74,10 @@ static sim_event *record(sim_bot *b, enum sim_op op, int64_t t0, int64_t t1, int
 static void note_error(sim_bot *b, const char *what, sqclaim_rc rc)
 {
     atomic_fetch_add(&b->errors, 1);
-    snprintf(b->last_error, sizeof b->last_error, "%s: %s: %s", what, sqclaim_rcname(rc),
-             sqclaim_errmsg(b->store));
+    char msg[200];
+    /* The handle is shared with this bot's keep-alive thread. */
+    sqclaim_errmsg_copy(b->store, msg, sizeof msg);
+    snprintf(b->last_error, sizeof b->last_error, "%s: %s: %s", what, sqclaim_rcname(rc), msg);
     if (!b->first_error[0])
         memcpy(b->first_error, b->last_error, sizeof b->first_error);
 }
@@ -410,10 +412,11 @@ static void one_lease(sim_bot *b)
         h.sq = rc == SQCLAIM_OK ? sq_index(run, h.lease.sq) : sq_index(run, cands[0]);
         e = record(b, OP_CLAIM_RETRY, t0, t1, h.sq, h.ln, rc);
         if (rc < 0 && (h.lease.flags & SQCLAIM_LEASE_UNCERTAIN)) {
-            /* Still unknown: give up whatever we may hold. */
+            /* Still unknown: give up whatever we may hold, on every
+             * candidate (at most one can hold our token). */
             note_error(b, "claim-retry", rc);
             t0 = sim_now_ns();
-            rc = sqclaim_release(b->store, &h.lease);
+            rc = sqclaim_abandon(b->store, cands, n, &h.lease);
             t1 = sim_now_ns();
             record(b, OP_RELEASE, t0, t1, h.sq, h.ln, rc);
             b->err_streak++;
