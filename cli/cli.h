@@ -28,7 +28,7 @@
 enum cli_exit {
     CLI_EXIT_OK = 0,       /* done */
     CLI_EXIT_BUSY = 1,     /* claim: held by another bot (every candidate);
-                           reserve: another reservation is open */
+                           reserve: a different reservation is open */
     CLI_EXIT_USAGE = 2,    /* usage error or invalid input; nothing was sent */
     CLI_EXIT_LOST = 3,     /* the lease is lost (expired or taken over) */
     CLI_EXIT_CONFIG = 4,   /* configuration: backend unknown or not built, KV not

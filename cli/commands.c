@@ -52,29 +52,35 @@ static void say_busy(const sqclaim_holder *h, size_t n, const char *first)
         cli_msg("busy: all %zu candidate SQs are held (the first, %s, %s)", n, first, who);
 }
 
-/* Give up a claim whose outcome is unknown: release it on every
- * candidate (owner-checked, so nothing of another bot is touched). */
-static bool give_up(sqclaim_store *s, const char *const *sqs, size_t n,
-                    const sqclaim_lease *lease)
+/* Give up a claim whose outcome is unknown: the library releases the
+ * lease's token on every candidate (owner-checked, so nothing of another
+ * bot is touched).  True when that is settled: released, or never held. */
+static bool give_up(sqclaim_store *s, const char *const *sqs, size_t n, sqclaim_lease *lease)
 {
-    bool all = true;
-    for (size_t i = 0; i < n; i++) {
-        sqclaim_lease l = *lease;
-        snprintf(l.sq, sizeof l.sq, "%s", sqs[i]);
-        sqclaim_rc rc = sqclaim_release(s, &l);
-        if (rc != SQCLAIM_OK && rc != SQCLAIM_LOST)
-            all = false;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        sqclaim_rc rc = sqclaim_abandon(s, sqs, n, lease);
+        if (rc == SQCLAIM_OK || rc == SQCLAIM_LOST)
+            return true;
     }
-    return all;
+    return false;
 }
 
 /* The library's message for an uncertain claim ends with advice for C
- * callers; the tool acts on it itself, so cut it off. */
+ * callers ("...; the claim may have been granted: retry it with
+ * sqclaim_claim_retry()..."); the tool acts on it itself, so cut it off. */
 static void print_error_trimmed(sqclaim_store *s, const char *then)
 {
     const char *msg = sqclaim_errmsg(s);
-    const char *cut = strstr(msg, "; the claim may have been granted");
-    int len = cut ? (int)(cut - msg) : (int)strlen(msg);
+    int len = (int)strlen(msg);
+    const char *advice = strstr(msg, " may have been granted");
+    if (advice) {
+        for (const char *p = advice; p > msg; p--) {
+            if (p[-1] == ';') {
+                len = (int)(p - 1 - msg);
+                break;
+            }
+        }
+    }
     cli_msg("%.*s%s", len, msg, then);
 }
 

@@ -79,7 +79,7 @@ static const optdef opts[OPT__COUNT] = {
     "Exit status:\n"                                                                        \
     "  0  done\n"                                                                           \
     "  1  busy: the SQ (every candidate) is held by another bot; for reserve, a\n"         \
-    "     reservation with another row count is open\n"                                     \
+    "     different reservation is open (other --rows, or before --hint)\n"                \
     "  2  usage error or invalid input; nothing was sent to the store\n"                   \
     "  3  lost: the lease expired or another bot took the SQ over; stop working on it\n"   \
     "  4  configuration: backend unknown or not built, KV not configured, malformed\n"     \
@@ -216,8 +216,9 @@ static const char reserve_help[] =
     "after ROW (the first row the bot sees free).  The range never overlaps a range\n"
     "handed out to anyone else.  Print it as one line of JSON:\n"
     "  {\"sq\":\"251019-164rmb\",\"startRow\":51,\"rowCount\":5,\"fence\":7}\n"
-    "Asking again while the reservation is open returns the same range.  Exit 3 if\n"
-    "the lease is lost, 1 if a reservation with another row count is open.\n"
+    "Asking again with the same --rows while the reservation is open returns the\n"
+    "same range (a safe retry), if it starts at or after --hint.  Exit 3 if the\n"
+    "lease is lost, 1 if a different reservation is open (finish it first).\n"
     "\n"
     "Options:\n"
     "  --rows N              rows to reserve, 1-100000 (required)\n"

@@ -299,11 +299,17 @@ START_TEST(test_lifecycle)
     TC_EXIT(&r, 0);
     ck_assert_str_eq(r.out, first);
     cr_free(&r);
-    /* Another count while one is open: busy (1). */
+    /* Another count, or a hint past the open range, while one is open:
+     * busy (1). */
     with_lease(&x, &r, l.line, reserve6);
     TC_EXIT(&r, 1);
     ck_assert_str_eq(r.out, "");
     ck_assert(cr_contains(r.err, r.errlen, "finish it first"));
+    cr_free(&r);
+    const char *reserve5h[] = {"reserve", "--rows", "5", "--hint", "200", NULL};
+    with_lease(&x, &r, l.line, reserve5h);
+    TC_EXIT(&r, 1);
+    ck_assert_str_eq(r.out, "");
     cr_free(&r);
     /* finish: 0, then 3 (nothing open). */
     with_lease(&x, &r, l.line, finish);
@@ -985,7 +991,15 @@ START_TEST(test_uncertain_claim)
             char sq[16];
             snprintf(sq, sizeof sq, "U%d", n);
             cr_result r;
-            cr_runv(&r, &lo, "claim", sq, "--bot", "BOTU", NULL);
+            char other[16];
+            snprintf(other, sizeof other, "V%d", n);
+            /* Odd runs: claim-first over two fresh SQs (the first is granted). */
+            if (n % 2)
+                cr_runv(&r, &lo, "claim-first", sq, other, "--bot", "BOTU", NULL);
+            else
+                cr_runv(&r, &lo, "claim", sq, "--bot", "BOTU", NULL);
+            /* Advice meant for C callers is not shown to shell users. */
+            ck_assert_msg(!cr_contains(r.err, r.errlen, "sqclaim_"), "%s", r.err);
             tc_check_no_secret(&r, TC_KV_TOKEN);
             tc_check_stderr_form(&r);
             cr_result s;
@@ -1003,6 +1017,8 @@ START_TEST(test_uncertain_claim)
                 ck_assert_msg(r.code == 5, "exit %d: %s", r.code, r.err);
                 ck_assert_str_eq(r.out, "");
                 ck_assert_msg(c == NULL, "%s left held after exit 5:\n%s", sq, r.err);
+                ck_assert_msg(!cJSON_GetObjectItem(cJSON_GetObjectItem(j, "sqClaims"), other),
+                              "%s left held after exit 5", other);
                 ck_assert_msg(cr_contains(r.err, r.errlen, "outcome"), "%s", r.err);
             }
             cJSON_Delete(j);
