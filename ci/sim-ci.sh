@@ -93,6 +93,9 @@ run "TSan: a negative control still caught" \
 if has redis; then
   run "TSan: sqsim redis" ci/with-servers.sh bash -c "$(declare -f tsan); tsan build-thread/sqsim --adapter redis --keepalive-rate 0.2"
 fi
+if has vercel && [ -x build/kvrest ]; then
+  run "TSan: sqsim vercel with faults" ci/with-servers.sh bash -c "$(declare -f tsan); tsan build-thread/sqsim --adapter vercel --kv-faults --keepalive-rate 0.3 --pause-rate 0.2 --duration 4s --min-takeovers 1"
+fi
 
 step "build with ASan + UBSan (build-address-undefined/)"
 "${MAKE[@]}" SANITIZE=address,undefined build-address-undefined/sqsim \
