@@ -15,6 +15,7 @@ packages=(
   libmicrohttpd-dev   # kvrest HTTP server
   redis-server redis-tools # real server for tests, redis-benchmark baseline
   openssl             # vercel tests: a TLS server proving certificates are verified
+  valgrind            # sim-ci: sqsim under valgrind
 )
 
 missing=()
