@@ -926,8 +926,8 @@ sqclaim_rc sqclaim_reserve_rows(sqclaim_store *s, const sqclaim_lease *lease, ui
     }
     if (rc == SQCLAIM_BUSY) {
         set_msg(s, SQCLAIM_BUSY,
-                "reserve: a reservation with another row count is already open for SQ %s; "
-                "finish it first",
+                "reserve: another reservation (a different row count, or one starting below "
+                "the hint) is already open for SQ %s; finish it first",
                 lease->sq);
         return rc;
     }
