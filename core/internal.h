@@ -30,6 +30,11 @@ struct sqclaim_store {
     struct sqclaim_keepalive *kas; /* guarded by keepalive.c's link mutex */
 };
 
+/* Write a message into errbuf[errlen] (if not NULL) and return
+ * SQCLAIM_EINVAL: the shape of every validation failure. */
+sqclaim_rc sqc_einval(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Validation helpers not in the public header. */
 sqclaim_rc sqc_check_ttl(int64_t ttl_ms, char *errbuf, size_t errlen);
 sqclaim_rc sqc_check_rows(uint32_t count, uint64_t hint, char *errbuf, size_t errlen);

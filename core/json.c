@@ -217,20 +217,6 @@ char *sqclaim_lease_to_json(const sqclaim_lease *lease)
     return sb_finish(&b);
 }
 
-static sqclaim_rc lease_err(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static sqclaim_rc lease_err(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-    if (errbuf && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return SQCLAIM_EINVAL;
-}
-
 /* A non-negative integer field below 2^53 (exact as a JSON number). */
 static bool get_uint(const cJSON *obj, const char *name, uint64_t *out)
 {
@@ -248,47 +234,47 @@ sqclaim_rc sqclaim_lease_from_json(const char *json, sqclaim_lease *lease, char 
                                    size_t errlen)
 {
     if (!lease)
-        return lease_err(errbuf, errlen, "lease is NULL");
+        return sqc_einval(errbuf, errlen, "lease is NULL");
     memset(lease, 0, sizeof *lease);
     if (!json)
-        return lease_err(errbuf, errlen, "no lease given");
+        return sqc_einval(errbuf, errlen, "no lease given");
     if (strstr(json, "\\u0000"))
-        return lease_err(errbuf, errlen, "the lease contains a NUL character (\\u0000)");
+        return sqc_einval(errbuf, errlen, "the lease contains a NUL character (\\u0000)");
     cJSON *root = cJSON_ParseWithOpts(json, NULL, 1); /* nothing may follow */
     if (!root)
-        return lease_err(errbuf, errlen,
+        return sqc_einval(errbuf, errlen,
                          "the lease is not valid JSON (expected the output of `sqclaim claim`)");
     sqclaim_rc rc = SQCLAIM_EINVAL;
     char sub[256];
     if (!cJSON_IsObject(root)) {
-        lease_err(errbuf, errlen, "the lease must be a JSON object");
+        sqc_einval(errbuf, errlen, "the lease must be a JSON object");
         goto out;
     }
     const cJSON *sq = cJSON_GetObjectItemCaseSensitive(root, "sq");
     const cJSON *token = cJSON_GetObjectItemCaseSensitive(root, "token");
     const cJSON *bot = cJSON_GetObjectItemCaseSensitive(root, "bot");
     if (!cJSON_IsString(sq) || !cJSON_IsString(token)) {
-        lease_err(errbuf, errlen, "the lease needs string fields \"sq\" and \"token\"");
+        sqc_einval(errbuf, errlen, "the lease needs string fields \"sq\" and \"token\"");
         goto out;
     }
     if (sqclaim_check_sq(sq->valuestring, sub, sizeof sub) != SQCLAIM_OK ||
         sqc_check_token(token->valuestring, sub, sizeof sub) != SQCLAIM_OK) {
-        lease_err(errbuf, errlen, "the lease is invalid: %s", sub);
+        sqc_einval(errbuf, errlen, "the lease is invalid: %s", sub);
         goto out;
     }
     if (bot && (!cJSON_IsString(bot) ||
                 sqclaim_check_bot(bot->valuestring, sub, sizeof sub) != SQCLAIM_OK)) {
-        lease_err(errbuf, errlen, "the lease's \"bot\" is invalid%s%s", cJSON_IsString(bot) ? ": " : "",
+        sqc_einval(errbuf, errlen, "the lease's \"bot\" is invalid%s%s", cJSON_IsString(bot) ? ": " : "",
                   cJSON_IsString(bot) ? sub : "");
         goto out;
     }
     uint64_t fence = 0, ttl = 0;
     if (!get_uint(root, "fence", &fence) || !get_uint(root, "ttlMs", &ttl)) {
-        lease_err(errbuf, errlen, "the lease's \"fence\" and \"ttlMs\" must be whole numbers >= 0");
+        sqc_einval(errbuf, errlen, "the lease's \"fence\" and \"ttlMs\" must be whole numbers >= 0");
         goto out;
     }
     if (ttl && sqc_check_ttl((int64_t)ttl, sub, sizeof sub) != SQCLAIM_OK) {
-        lease_err(errbuf, errlen, "the lease's ttlMs is invalid: %s", sub);
+        sqc_einval(errbuf, errlen, "the lease's ttlMs is invalid: %s", sub);
         goto out;
     }
     sqb_strlcpy(lease->sq, sq->valuestring, sizeof lease->sq);

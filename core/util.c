@@ -1,5 +1,5 @@
 /* util.c — small helpers shared by the core and the backends. */
-#include "backend.h"
+#include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +22,17 @@ sqclaim_rc sqb_seterr(sqb_err *err, sqclaim_rc rc, const char *fmt, ...)
     sqb_vseterr(err, rc, fmt, ap);
     va_end(ap);
     return rc;
+}
+
+sqclaim_rc sqc_einval(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+    if (errbuf && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return SQCLAIM_EINVAL;
 }
 
 void sqb_strlcpy(char *dst, const char *src, size_t size)

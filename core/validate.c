@@ -27,20 +27,6 @@ static void show(char *out, size_t outlen, const char *s)
     out[n] = '\0';
 }
 
-static sqclaim_rc invalid(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static sqclaim_rc invalid(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-    if (errbuf && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return SQCLAIM_EINVAL;
-}
-
 static bool sq_char_ok(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -51,13 +37,13 @@ sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen)
 {
     char shown[200];
     if (!sq)
-        return invalid(errbuf, errlen, "invalid SQ id: missing (NULL)");
+        return sqc_einval(errbuf, errlen, "invalid SQ id: missing (NULL)");
     size_t len = strlen(sq);
     if (len == 0)
-        return invalid(errbuf, errlen, "invalid SQ id: empty");
+        return sqc_einval(errbuf, errlen, "invalid SQ id: empty");
     show(shown, sizeof shown, sq);
     if (len > SQCLAIM_SQ_MAX)
-        return invalid(errbuf, errlen, "invalid SQ id \"%s\": %zu bytes, at most %d allowed",
+        return sqc_einval(errbuf, errlen, "invalid SQ id \"%s\": %zu bytes, at most %d allowed",
                        shown, len, SQCLAIM_SQ_MAX);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)sq[i];
@@ -67,14 +53,14 @@ sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen)
                 snprintf(what, sizeof what, "'%c'", c);
             else
                 snprintf(what, sizeof what, "byte 0x%02x", c);
-            return invalid(errbuf, errlen,
+            return sqc_einval(errbuf, errlen,
                            "invalid SQ id \"%s\": %s at position %zu is not allowed "
                            "(allowed: A-Z a-z 0-9 . _ -)",
                            shown, what, i + 1);
         }
     }
     if (sq[0] == '-' || sq[0] == '.')
-        return invalid(errbuf, errlen, "invalid SQ id \"%s\": must not start with '%c'", shown,
+        return sqc_einval(errbuf, errlen, "invalid SQ id \"%s\": must not start with '%c'", shown,
                        sq[0]);
     return SQCLAIM_OK;
 }
@@ -93,23 +79,23 @@ sqclaim_rc sqclaim_check_bot(const char *bot, char *errbuf, size_t errlen)
 {
     char shown[200];
     if (!bot)
-        return invalid(errbuf, errlen, "invalid bot id: missing (NULL)");
+        return sqc_einval(errbuf, errlen, "invalid bot id: missing (NULL)");
     size_t len = strlen(bot);
     if (len == 0)
-        return invalid(errbuf, errlen, "invalid bot id: empty");
+        return sqc_einval(errbuf, errlen, "invalid bot id: empty");
     show(shown, sizeof shown, bot);
     if (len > SQCLAIM_BOT_MAX)
-        return invalid(errbuf, errlen, "invalid bot id \"%s\": %zu bytes, at most %d allowed",
+        return sqc_einval(errbuf, errlen, "invalid bot id \"%s\": %zu bytes, at most %d allowed",
                        shown, len, SQCLAIM_BOT_MAX);
     const unsigned char *p = (const unsigned char *)bot;
     for (size_t i = 0; i < len;) {
         if (p[i] < 0x20 || p[i] == 0x7f)
-            return invalid(errbuf, errlen,
+            return sqc_einval(errbuf, errlen,
                            "invalid bot id \"%s\": control character 0x%02x at position %zu",
                            shown, p[i], i + 1);
         size_t n = utf8_seq(p + i);
         if (n == 0)
-            return invalid(errbuf, errlen,
+            return sqc_einval(errbuf, errlen,
                            "invalid bot id \"%s\": not valid UTF-8 (or a control character) "
                            "at position %zu",
                            shown, i + 1);
@@ -121,7 +107,7 @@ sqclaim_rc sqclaim_check_bot(const char *bot, char *errbuf, size_t errlen)
 sqclaim_rc sqc_check_ttl(int64_t ttl_ms, char *errbuf, size_t errlen)
 {
     if (ttl_ms < SQCLAIM_MIN_TTL_MS || ttl_ms > SQCLAIM_MAX_TTL_MS)
-        return invalid(errbuf, errlen,
+        return sqc_einval(errbuf, errlen,
                        "invalid TTL %lld ms: must be between %d ms and %d ms (one day); "
                        "0 means the default %d ms",
                        (long long)ttl_ms, SQCLAIM_MIN_TTL_MS, SQCLAIM_MAX_TTL_MS,
@@ -132,10 +118,10 @@ sqclaim_rc sqc_check_ttl(int64_t ttl_ms, char *errbuf, size_t errlen)
 sqclaim_rc sqc_check_rows(uint32_t count, uint64_t hint, char *errbuf, size_t errlen)
 {
     if (count < 1 || count > SQCLAIM_MAX_ROWS)
-        return invalid(errbuf, errlen, "invalid row count %u: must be between 1 and %d", count,
+        return sqc_einval(errbuf, errlen, "invalid row count %u: must be between 1 and %d", count,
                        SQCLAIM_MAX_ROWS);
     if (hint > SQCLAIM_MAX_ROW)
-        return invalid(errbuf, errlen,
+        return sqc_einval(errbuf, errlen,
                        "invalid row hint %llu: must be 0 (no hint) or a row between 1 and %d",
                        (unsigned long long)hint, SQCLAIM_MAX_ROW);
     return SQCLAIM_OK;
@@ -144,15 +130,15 @@ sqclaim_rc sqc_check_rows(uint32_t count, uint64_t hint, char *errbuf, size_t er
 sqclaim_rc sqc_check_token(const char *token, char *errbuf, size_t errlen)
 {
     if (!token)
-        return invalid(errbuf, errlen, "invalid lease: no token");
+        return sqc_einval(errbuf, errlen, "invalid lease: no token");
     size_t len = strlen(token);
     if (len != SQCLAIM_TOKEN_LEN)
-        return invalid(errbuf, errlen, "invalid lease token: %zu characters, expected %d hex digits",
+        return sqc_einval(errbuf, errlen, "invalid lease token: %zu characters, expected %d hex digits",
                        len, SQCLAIM_TOKEN_LEN);
     for (size_t i = 0; i < len; i++) {
         char c = token[i];
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return invalid(errbuf, errlen,
+            return sqc_einval(errbuf, errlen,
                            "invalid lease token: character %zu is not a lowercase hex digit",
                            i + 1);
     }
@@ -163,16 +149,16 @@ sqclaim_rc sqclaim_parse_duration(const char *text, int64_t *ms, char *errbuf, s
 {
     char shown[200];
     if (!text || !*text)
-        return invalid(errbuf, errlen, "invalid duration: empty (use e.g. 600s, 10m, 250ms)");
+        return sqc_einval(errbuf, errlen, "invalid duration: empty (use e.g. 600s, 10m, 250ms)");
     show(shown, sizeof shown, text);
     if (*text < '0' || *text > '9')
-        return invalid(errbuf, errlen, "invalid duration \"%s\": must start with a digit "
+        return sqc_einval(errbuf, errlen, "invalid duration \"%s\": must start with a digit "
                        "(use e.g. 600s, 10m, 250ms)", shown);
     errno = 0;
     char *end;
     unsigned long long n = strtoull(text, &end, 10);
     if (errno == ERANGE || n > (unsigned long long)INT64_MAX / 3600000ULL)
-        return invalid(errbuf, errlen, "invalid duration \"%s\": too large", shown);
+        return sqc_einval(errbuf, errlen, "invalid duration \"%s\": too large", shown);
     int64_t mult;
     if (strcmp(end, "") == 0 || strcmp(end, "ms") == 0)
         mult = 1;
@@ -183,7 +169,7 @@ sqclaim_rc sqclaim_parse_duration(const char *text, int64_t *ms, char *errbuf, s
     else if (strcmp(end, "h") == 0)
         mult = 3600000;
     else
-        return invalid(errbuf, errlen,
+        return sqc_einval(errbuf, errlen,
                        "invalid duration \"%s\": unknown unit (use ms, s, m or h, e.g. 600s)",
                        shown);
     *ms = (int64_t)n * mult;
