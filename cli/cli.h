@@ -82,6 +82,11 @@ void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * stderr.  Returns CLI_EXIT_USAGE. */
 int cli_usage_error(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Copy in[0..inlen) (stopping at a NUL) into out[outlen], cut to fit,
+ * with control characters as '?': for values read from the store (a bot
+ * id another tool wrote) or typed by the user, shown on a terminal. */
+void cli_clean_text(char *out, size_t outlen, const char *in, size_t inlen);
+
 /* The exit status for a library result code. */
 int cli_exit_for(sqclaim_rc rc);
 

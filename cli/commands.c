@@ -9,18 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A value read from the store (a bot id another tool wrote) made safe for
- * a terminal: control characters become '?'. */
-static void safe_text(char *out, size_t len, const char *in)
-{
-    size_t i = 0;
-    for (; in[i] && i + 1 < len; i++) {
-        unsigned char ch = (unsigned char)in[i];
-        out[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-    }
-    out[i] = '\0';
-}
-
 static int ttl_option(const cli *c, int64_t *ttl)
 {
     *ttl = 0; /* the library's default, 600 s */
@@ -36,7 +24,7 @@ static void say_busy(const sqclaim_holder *h, size_t n, const char *first)
 {
     char who[SQCLAIM_BOT_MAX + 80];
     char bot[SQCLAIM_BOT_MAX + 1];
-    safe_text(bot, sizeof bot, h->bot);
+    cli_clean_text(bot, sizeof bot, h->bot, sizeof h->bot);
     if (bot[0] && h->remaining_ms >= 0) {
         char left[24];
         cli_fmt_duration(h->remaining_ms, left, sizeof left);

@@ -357,10 +357,17 @@ static int print_version(void)
  * as '?'.  Arguments are the user's own, but may be pasted garbage. */
 static const char *shown(const char *arg, char *buf, size_t len)
 {
-    size_t i = 0;
-    for (; arg[i] && i + 1 < len && i < 60; i++)
-        buf[i] = ((unsigned char)arg[i] < 0x20 || arg[i] == 0x7f) ? '?' : arg[i];
-    buf[i] = '\0';
+    size_t n = strlen(arg);
+    cli_clean_text(buf, len < 61 ? len : 61, arg, n);
+    return buf;
+}
+
+/* Show an option as spelled, without any "=value": the value may be a
+ * secret (--token=…, --lease=…, --redis-url=…), misspelled or misplaced
+ * as the option may be. */
+static const char *shown_opt(const char *arg, char *buf, size_t len)
+{
+    cli_clean_text(buf, len < 61 ? len : 61, arg, strcspn(arg, "="));
     return buf;
 }
 
@@ -389,9 +396,9 @@ static int take_option(cli *c, const command *cmd, int o, const char *spelled, c
         char b[64];
         if (cmd)
             return cli_usage_error(c, "%s does not take option %s", cmd->name,
-                                   shown(spelled, b, sizeof b));
+                                   shown_opt(spelled, b, sizeof b));
         return cli_usage_error(c, "option %s belongs after a command",
-                               shown(spelled, b, sizeof b));
+                               shown_opt(spelled, b, sizeof b));
     }
     c->flag[o] = true;
     c->val[o] = val;
@@ -431,7 +438,7 @@ static int parse(int argc, char **argv, cli *c, const command **out)
             size_t len = eq ? (size_t)(eq - name) : strlen(name);
             int o = find_long(name, len);
             if (o < 0)
-                return cli_usage_error(c, "unknown option: %s", shown(a, b, sizeof b));
+                return cli_usage_error(c, "unknown option: %s", shown_opt(a, b, sizeof b));
             const char *val = NULL;
             if (opts[o].arg) {
                 if (eq)

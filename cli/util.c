@@ -8,13 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void vmsg(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+static void vmsg(const char *fmt, va_list ap)
+{
+    fputs("sqclaim: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void cli_msg(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("sqclaim: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vmsg(fmt, ap);
     va_end(ap);
 }
 
@@ -22,15 +29,25 @@ int cli_usage_error(const cli *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("sqclaim: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vmsg(fmt, ap);
     va_end(ap);
     if (c && c->cmd)
         fprintf(stderr, "Try 'sqclaim %s --help' for more information.\n", c->cmd);
     else
         fputs("Try 'sqclaim --help' for more information.\n", stderr);
     return CLI_EXIT_USAGE;
+}
+
+void cli_clean_text(char *out, size_t outlen, const char *in, size_t inlen)
+{
+    if (!outlen)
+        return;
+    size_t i = 0;
+    for (; i < inlen && in[i] && i + 1 < outlen; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        out[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+    }
+    out[i] = '\0';
 }
 
 int cli_exit_for(sqclaim_rc rc)

@@ -109,12 +109,7 @@ static size_t width(const char *s)
 /* Copy a value read from the store, control characters as '?'. */
 static void clean(char *out, size_t len, const char *in)
 {
-    size_t i = 0;
-    for (; in[i] && i + 1 < len; i++) {
-        unsigned char ch = (unsigned char)in[i];
-        out[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-    }
-    out[i] = '\0';
+    cli_clean_text(out, len, in, strlen(in));
 }
 
 #define MAXCOLS 8

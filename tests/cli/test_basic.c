@@ -171,6 +171,12 @@ static const usage_case usage_cases[] = {
     {{"claim", "X1", "--bot=B", "--quiet=yes", NULL}, NULL, "--quiet takes no value"},
     {{"claim-first", "--bot", "B", NULL}, NULL, "at least one SQ"},
     {{"claim-first", "A1", "b:2", "--bot", "B", NULL}, NULL, "invalid SQ id \"b:2\""},
+    /* An option's value is never echoed: it may be a secret. */
+    {{"claim", "X1", "--bot", "B", "--token=" T32, NULL}, NULL, "claim does not take option --token\n"},
+    {{"status", "--lease=" GOOD_LEASE, NULL}, NULL, "status does not take option --lease\n"},
+    {{"--lease=" GOOD_LEASE, "release", NULL}, NULL, "option --lease belongs after a command"},
+    {{"--tokn=" T32, "status", NULL}, NULL, "unknown option: --tokn\n"},
+    {{"release", "X1", "--tokens=" T32, NULL}, NULL, "unknown option: --tokens\n"},
     {{"frob", NULL}, NULL, "unknown command: frob"},
     {{"--frob", NULL}, NULL, "unknown option: --frob"},
     {{"--bot", "B", "claim", "X1", NULL}, NULL, "option --bot belongs after a command"},
@@ -250,8 +256,8 @@ START_TEST(test_usage_error)
                   "[%s] stderr lacks \"%s\":\n%s", shown, u->expect, r.err);
     ck_assert_msg(cr_contains(r.err, r.errlen, "Try 'sqclaim"), "[%s] no hint: %s", shown, r.err);
     tc_check_stderr_form(&r);
-    /* A token given as input is never echoed. */
-    tc_check_no_secret(&r, T32);
+    /* A token given as input is never echoed, not even in part. */
+    tc_check_no_secret(&r, "0123456789abcdef");
     cr_free(&r);
 }
 END_TEST
