@@ -100,6 +100,13 @@ static int parse_redis(const char *v, kv_redis_addr *a)
     a->host[0] = a->unix_path[0] = '\0';
     if (strncmp(v, "unix:", 5) == 0)
         v += 5;
+    /* A URL (a pasted REDIS_URL) or user:password@host would put the
+     * password into the startup line and error messages: refuse it, and
+     * do not echo it. */
+    if (strstr(v, "://") || strchr(v, '@'))
+        return bad("--redis", "expected HOST:PORT or a unix socket path, not a URL or "
+                              "user:password@host (the password goes in --redis-password or "
+                              "KVREST_REDIS_PASSWORD)");
     if (v[0] == '/') {
         if (strlen(v) >= sizeof a->unix_path)
             return bad("--redis", "socket path too long");
@@ -250,14 +257,18 @@ static int parse_args(int argc, char **argv, kv_options *o, const char **port_fi
                    MHD_get_version(), HIREDIS_MAJOR, HIREDIS_MINOR);
             return 1;
         case '?':
-        default:
+        default: {
+            /* The option as spelled, without "=value": the value of a
+             * mistyped --token=… is a secret. */
+            const char *a = argv[optind - 1];
+            int n = (int)strcspn(a, "=");
             if (optopt)
-                fprintf(stderr, "kvrest: option needs a value or is unknown: %s\n",
-                        argv[optind - 1]);
+                fprintf(stderr, "kvrest: option needs a value or is unknown: %.*s\n", n, a);
             else
-                fprintf(stderr, "kvrest: unknown option: %s\n", argv[optind - 1]);
+                fprintf(stderr, "kvrest: unknown option: %.*s\n", n, a);
             rc = -1;
             break;
+        }
         }
         if (rc != 0)
             return -1;

@@ -1471,12 +1471,18 @@ START_TEST(command_line)
         {"--token", "t", "--drop-rate", "x"},    {"--token", "t", "--pool", "0"},
         {"--token", "t", "--max-body", "-1"},    {"--token", "t", "--redis", "host:notaport"},
         {"--token", "t", "--bogus", "1"},        {"--token", "t", "--seed", "-3"},
-        {"--token", "t", "--readonly-token", "t"}};
+        {"--token", "t", "--readonly-token", "t"},
+        /* secrets in a mistyped flag or a pasted URL are never echoed */
+        {"--token", "t", "--tokn=SECRET-a1", "--quiet"},
+        {"--token", "t", "--re=SECRET-a1", "--quiet"},
+        {"--token", "t", "--redis", "redis://:SECRET-a1@127.0.0.1:6379"},
+        {"--token", "t", "--redis", "user:SECRET-a1@127.0.0.1:6379"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         const char *args[5] = {bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL};
         ck_assert_msg(run_kvrest(args, out, sizeof out) == 2, "%s %s: %s", bad[i][2], bad[i][3],
                       out);
         ck_assert_msg(strstr(out, "kvrest:") != NULL, "%s", out);
+        ck_assert_msg(strstr(out, "SECRET") == NULL, "secret echoed: %s", out);
     }
     /* --help documents every flag and never shows a token value */
     setenv("KVREST_TOKEN", "help-must-not-show-this", 1);
