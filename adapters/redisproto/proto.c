@@ -98,6 +98,18 @@ static sqclaim_rc bad_reply(sqb_err *err, const char *what, const rp_reply *r, c
 
 static bool is_int(const rp_reply *r) { return r && r->type == RP_INT; }
 
+/* A script's reply could not be decoded: the server answered, so the
+ * script ran and may have changed something (granted a claim, written a
+ * reservation) that the reply failed to tell us about.  Say so, so that
+ * the core re-sends with the same token (the scripts are idempotent by
+ * token) or reports the lease as uncertain, never as not granted. */
+static sqclaim_rc script_reply(sqclaim_rc rc, sqb_err *err)
+{
+    if (rc == SQCLAIM_EPROTOCOL)
+        err->maybe_applied = true;
+    return rc;
+}
+
 static bool starts_with(const char *s, size_t len, const char *word)
 {
     size_t wl = strlen(word);
@@ -267,7 +279,8 @@ static sqclaim_rc run_script(rp_conn *c, int script, cmdb *b, rp_reply **out, sq
     if (rc != SQCLAIM_OK)
         return rc;
     if (!r)
-        return sqb_seterr(err, SQCLAIM_EPROTOCOL, "transport returned no reply");
+        return script_reply(sqb_seterr(err, SQCLAIM_EPROTOCOL, "transport returned no reply"),
+                            err);
     if (r->type == RP_ERR && starts_with(r->str, r->len, "NOSCRIPT")) {
         /* The server does not know the script (restart, SCRIPT FLUSH,
          * failover): send its text once; that also caches it again. */
@@ -286,7 +299,8 @@ static sqclaim_rc run_script(rp_conn *c, int script, cmdb *b, rp_reply **out, sq
         if (rc != SQCLAIM_OK)
             return rc;
         if (!r)
-            return sqb_seterr(err, SQCLAIM_EPROTOCOL, "transport returned no reply");
+            return script_reply(
+                sqb_seterr(err, SQCLAIM_EPROTOCOL, "transport returned no reply"), err);
     }
     if (r->type == RP_ERR) {
         rc = rp_server_error(r->str, r->len, err);
@@ -326,6 +340,11 @@ const char *rp_script_sha(int which)
 {
     pthread_once(&sha_once, compute_shas);
     return which >= 0 && which < S_COUNT ? script_sha[which] : NULL;
+}
+
+const char *rp_script_text(int which)
+{
+    return which >= 0 && which < S_COUNT ? scripts[which].text : NULL;
 }
 
 sqclaim_rc rp_ping(rp_conn *c, sqb_err *err)
@@ -427,7 +446,7 @@ sqclaim_rc rp_claim(rp_conn *c, const sqb_claim_req *req, sqb_claim_res *res, sq
         rc = bad_reply(err, what, r, "unknown status code");
     }
     rp_reply_free(r);
-    return rc;
+    return script_reply(rc, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -458,7 +477,7 @@ static sqclaim_rc lease_op(rp_conn *c, int script, const sqb_lease_req *req, boo
     else
         rc = bad_reply(err, scripts[script].name, r, "expected 1 or 0");
     rp_reply_free(r);
-    return rc;
+    return script_reply(rc, err);
 }
 
 sqclaim_rc rp_renew(rp_conn *c, const sqb_lease_req *req, sqb_err *err)
@@ -534,7 +553,7 @@ sqclaim_rc rp_reserve(rp_conn *c, const sqb_reserve_req *req, sqclaim_rows *rows
         rc = bad_reply(err, what, r, "unknown status code or length");
     }
     rp_reply_free(r);
-    return rc;
+    return script_reply(rc, err);
 }
 
 /* ------------------------------------------------------------------ */

@@ -36,8 +36,10 @@
  *   - rp_server_error(): the mapping of a Redis error reply to an
  *     sqclaim_rc, for transports that see error replies themselves (e.g.
  *     an HTTP 400 body, or AUTH during a connect);
- *   - rp_script_sha(), for tests;
- *   - the pipeline contract says what replies[] holds after a failure.
+ *   - rp_script_sha() and rp_script_text(), for tests;
+ *   - the pipeline contract says what replies[] holds after a failure;
+ *   - a reply to a script that cannot be decoded is EPROTOCOL with
+ *     maybe_applied set (the script ran; its effect is unknown).
  */
 #ifndef SQCLAIM_REDISPROTO_H
 #define SQCLAIM_REDISPROTO_H
@@ -107,7 +109,11 @@ typedef struct rp_conn {
 sqclaim_rc rp_init(rp_conn *c, const rp_transport *tp, void *t, const char *prefix,
                    sqb_err *err);
 
-/* The backend operations (see core/backend.h for their semantics). */
+/* The backend operations (see core/backend.h for their semantics).  A
+ * reply of a script that does not decode is SQCLAIM_EPROTOCOL with
+ * err->maybe_applied set: the server ran the script, and what it did is
+ * unknown, so the core retries with the same token (idempotent) or
+ * reports a claim as uncertain. */
 sqclaim_rc rp_claim(rp_conn *c, const sqb_claim_req *req, sqb_claim_res *res, sqb_err *err);
 sqclaim_rc rp_renew(rp_conn *c, const sqb_lease_req *req, sqb_err *err);
 sqclaim_rc rp_release(rp_conn *c, const sqb_lease_req *req, sqb_err *err);
@@ -130,5 +136,8 @@ sqclaim_rc rp_server_error(const char *text, size_t len, sqb_err *err);
 /* SHA-1 (40 hex digits) of script `which` (0 claim, 1 renew, 2 release,
  * 3 reserve, 4 finish); NULL for any other number.  For tests. */
 const char *rp_script_sha(int which);
+/* The text of script `which` (numbered as above); NULL for any other
+ * number.  For tests. */
+const char *rp_script_text(int which);
 
 #endif

@@ -41,6 +41,9 @@
  *         attempt whose reply was lost): its stored fence, expiry untouched.
  * Pass 2: the first candidate that is absent gets a fresh fence (INCR) and
  *         SET NX PX ttl (NX also refuses a key holding another data type).
+ *         A counter that INCR takes below 1 (someone wrote a negative
+ *         number there) is an error before anything is granted: a claim
+ *         must never be written with a fence its reply could not carry.
  * Reply: {1, index0, fence, pttl, reclaimed 0|1} or
  *        {2, holder botId of KEYS[2] ("" if unknown), its PTTL}. */
 static const char rp_lua_claim[] =
@@ -57,6 +60,10 @@ static const char rp_lua_claim[] =
     "for i = 1, #vals do\n"
     "  if not vals[i] then\n"
     "    local f = redis.call('INCR', KEYS[1])\n"
+    "    if f < 1 then\n"
+    "      return redis.error_reply('ERR fencing counter ' .. KEYS[1] .. ' is below 1; set it "
+    "above every fence handed out')\n"
+    "    end\n"
     "    local v = ARGV[3] .. string.format('%d', f) .. '}'\n"
     "    if redis.call('SET', KEYS[i + 1], v, 'NX', 'PX', ARGV[2]) then\n"
     "      return {1, i - 1, f, tonumber(ARGV[2]), 0}\n"
@@ -109,9 +116,14 @@ static const char rp_lua_release[] =
  * otherwise it is BUSY (finish it first).
  * Else start = max(cursor or 1, hint); the cursor (no expiry: SET without
  * PX) becomes start + count; the reservation expires with the claim
- * (PX = the claim's PTTL) and carries the claim's fence.
+ * (PX = the claim's PTTL; none only if the claim itself has none) and
+ * carries the claim's fence.  A claim whose PTTL is 0 expires within this
+ * millisecond: LOST (SET ... PX 0 is an error, and a SET without PX would
+ * never expire).
  * Reply: {1, start, count, fence}, {0} LOST, {2} BUSY; an error if the
- * cursor key holds something that is not a row number (never guess). */
+ * cursor key holds anything but 1 to 15 decimal digits (never guess:
+ * tonumber() would take "inf", "1e300" or "0x10", and doubles above 2^53
+ * would make ranges overlap). */
 static const char rp_lua_reserve[] =
     RP_LUA_MINE
     "local v = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3])\n"
@@ -128,16 +140,17 @@ static const char rp_lua_reserve[] =
     "end\n"
     "local start = 1\n"
     "if v[3] then\n"
-    "  start = tonumber(v[3])\n"
-    "  if not start or start < 0 or start ~= math.floor(start) then\n"
+    "  if #v[3] > 15 or not string.match(v[3], '^%d+$') then\n"
     "    return redis.error_reply('ERR row cursor ' .. KEYS[3] .. ' does not hold a row number')\n"
     "  end\n"
+    "  start = tonumber(v[3])\n"
     "end\n"
     "local hint = tonumber(ARGV[3])\n"
     "if start < hint then start = hint end\n"
     "if start < 1 then start = 1 end\n"
     "local fence = tonumber(c.fence) or -1\n"
     "local ttl = redis.call('PTTL', KEYS[1])\n"
+    "if ttl == 0 then return {0} end\n"
     "redis.call('SET', KEYS[3], string.format('%d', start + count))\n"
     "local val = ARGV[4] .. string.format('%d', start) .. ARGV[5] .. string.format('%d', fence) "
     ".. '}'\n"

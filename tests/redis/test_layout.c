@@ -3,6 +3,8 @@
  * values; configuration, AUTH, SELECT and unix sockets. */
 #include "rtest.h"
 
+#include "../../adapters/redisproto/proto.h"
+
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,14 +359,140 @@ END_TEST
 START_TEST(test_cursor_garbage_is_an_error_not_a_guess)
 {
     sqclaim_store *s = rt_open();
-    freeReplyObject(rt_cmd(rt_raw, "SET %ssqclaim:rowcursor twelve", rt_prefix));
     sqclaim_lease l;
     claim_ok(s, "SQ-C", "BOT1", 60000, &l);
+    /* Lua's tonumber() reads all of these (inf, 1e300 and 0x10 too); only
+     * 1 to 15 decimal digits are a row number (above 2^53 a double cannot
+     * tell start from start + count). */
+    static const char *const garbage[] = {"twelve", "inf", "1e300", "1e5",  "0x10", "-3",
+                                          " 5",     "12.0", "",    "9999999999999999"};
+    for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
+        freeReplyObject(rt_cmd(rt_raw, "SET %ssqclaim:rowcursor %s", rt_prefix, garbage[i]));
+        sqclaim_rows rows;
+        sqclaim_rc rc = sqclaim_reserve_rows(s, &l, 3, 0, &rows);
+        ck_assert_msg(rc == SQCLAIM_ESERVER, "cursor \"%s\": %s, rows %llu (%s)", garbage[i],
+                      sqclaim_rcname(rc), (unsigned long long)rows.start_row, sqclaim_errmsg(s));
+        ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "row cursor"));
+        ck_assert_ptr_null(rt_get("refund:SQ-C"));
+        char *cur = rt_get("sqclaim:rowcursor");
+        ck_assert_str_eq(cur, garbage[i]); /* untouched */
+        free(cur);
+    }
+    /* The largest cursor accepted. */
+    freeReplyObject(rt_cmd(rt_raw, "SET %ssqclaim:rowcursor 999999999000000", rt_prefix));
     sqclaim_rows rows;
-    sqclaim_rc rc = sqclaim_reserve_rows(s, &l, 3, 0, &rows);
-    ck_assert_int_eq(rc, SQCLAIM_ESERVER);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "row cursor"));
-    ck_assert_ptr_null(rt_get("refund:SQ-C"));
+    ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 3, 0, &rows), SQCLAIM_OK);
+    ck_assert_uint_eq(rows.start_row, 999999999000000ULL);
+    char *cur = rt_get("sqclaim:rowcursor");
+    ck_assert_str_eq(cur, "999999999000003");
+    free(cur);
+}
+END_TEST
+
+/* A fencing counter INCR takes below 1 (someone stored a negative number)
+ * must stop the claim before it is written: a claim stored with fence -4
+ * would be answered with a reply the client rejects, and stay held by a
+ * token nobody knows it has. */
+START_TEST(test_fence_counter_garbage_grants_nothing)
+{
+    sqclaim_store *s = rt_open();
+    freeReplyObject(rt_cmd(rt_raw, "SET %ssqclaim:fence -5", rt_prefix));
+    sqclaim_lease l;
+    sqclaim_rc rc = sqclaim_claim(s, "SQ-FG", "BOT1", 60000, &l, NULL);
+    ck_assert_msg(rc == SQCLAIM_ESERVER, "%s: %s", sqclaim_rcname(rc), sqclaim_errmsg(s));
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "fencing counter"));
+    ck_assert_ptr_null(rt_get("sq:SQ-FG"));
+    ck_assert(!(l.flags & SQCLAIM_LEASE_UNCERTAIN));
+    /* Not a number at all: INCR refuses, nothing is written either. */
+    freeReplyObject(rt_cmd(rt_raw, "SET %ssqclaim:fence abc", rt_prefix));
+    ck_assert_int_eq(sqclaim_claim(s, "SQ-FG", "BOT1", 60000, &l, NULL), SQCLAIM_ESERVER);
+    ck_assert_ptr_null(rt_get("sq:SQ-FG"));
+    /* Repaired: claims work again, above the repaired value. */
+    freeReplyObject(rt_cmd(rt_raw, "SET %ssqclaim:fence 41", rt_prefix));
+    claim_ok(s, "SQ-FG", "BOT1", 60000, &l);
+    ck_assert_uint_eq(l.fence, 42);
+}
+END_TEST
+
+/* Run the reserve script with redis.call('PTTL', …) answering `pttl`, as
+ * the server does for a claim that expires within the current millisecond
+ * (0) -- a moment no real-time test can hit reliably.  The script runs
+ * unchanged: a local `redis` shadows the global one. */
+static redisReply *reserve_with_pttl(const sqclaim_lease *l, const char *pttl)
+{
+    char *lua = NULL;
+    ck_assert_int_gt(asprintf(&lua,
+                              "local real = redis\n"
+                              "local redis = setmetatable({call = function(cmd, ...)\n"
+                              "  if cmd == 'PTTL' then return %s end\n"
+                              "  return real.call(cmd, ...)\n"
+                              "end}, {__index = real})\n%s",
+                              pttl, rp_script_text(3)),
+                     0);
+    char k1[256], k2[256], k3[256];
+    snprintf(k1, sizeof k1, "%ssq:%s", rt_prefix, l->sq);
+    snprintf(k2, sizeof k2, "%srefund:%s", rt_prefix, l->sq);
+    snprintf(k3, sizeof k3, "%ssqclaim:rowcursor", rt_prefix);
+    redisReply *r = rt_cmd(rt_raw, "EVAL %s 3 %s %s %s %s 3 0 %s %s", lua, k1, k2, k3, l->token,
+                           "{\"botId\":\"BOT1\",\"startRow\":",
+                           ",\"rowCount\":3,\"status\":\"WRITING\",\"fence\":");
+    free(lua);
+    return r;
+}
+
+START_TEST(test_reserve_on_expiring_claim_is_lost)
+{
+    sqclaim_store *s = rt_open();
+    sqclaim_lease l;
+    claim_ok(s, "SQ-Z", "BOT1", 60000, &l);
+    /* PTTL 0: the claim expires this millisecond.  A reservation written
+     * without PX would never expire; with PX 0 the SET fails.  LOST, and
+     * nothing written. */
+    redisReply *r = reserve_with_pttl(&l, "0");
+    ck_assert_msg(r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                      r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 0,
+                  "reserve with PTTL 0 answered type %d (%zu elements)", r->type, r->elements);
+    freeReplyObject(r);
+    ck_assert_ptr_null(rt_get("refund:SQ-Z"));
+    ck_assert_ptr_null(rt_get("sqclaim:rowcursor"));
+    /* The harness itself: with a real remaining time it reserves, with
+     * that PX. */
+    r = reserve_with_pttl(&l, "12345");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->element[0]->integer, 1);
+    freeReplyObject(r);
+    long long pttl = rt_pttl("refund:SQ-Z");
+    ck_assert_msg(pttl > 12000 && pttl <= 12345, "refund PTTL %lld", pttl);
+}
+END_TEST
+
+/* Keys under sq:* / refund:* whose id is not a valid SQ id (written by
+ * other tools) are left out of status: they could not be named through
+ * the API, and the JSON stays valid with one member per SQ. */
+START_TEST(test_status_skips_foreign_ids)
+{
+    sqclaim_store *s = rt_open();
+    sqclaim_lease l;
+    claim_ok(s, "SQ-OK", "BOT1", 60000, &l);
+    static const char *const ids[] = {"", "a b", "a:b", "-dash", ".dot", "x*y", "caf\xc3\xa9",
+                                      "quote\"d",
+                                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    const char *seed = "{\"botId\":\"BOT9\",\"startRow\":1,\"rowCount\":1,\"status\":\"X\"}";
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        freeReplyObject(rt_cmd(rt_raw, "SET %ssq:%s %s PX 60000", rt_prefix, ids[i], seed));
+        freeReplyObject(rt_cmd(rt_raw, "SET %srefund:%s %s PX 60000", rt_prefix, ids[i], seed));
+    }
+    sqclaim_status *st = status_ok(s);
+    ck_assert_uint_eq(st->nclaims, 1);
+    ck_assert_str_eq(st->claims[0].sq, "SQ-OK");
+    ck_assert_uint_eq(st->nreservations, 0);
+    char *json = sqclaim_status_json(st, 0);
+    cJSON *j = cJSON_Parse(json);
+    ck_assert_msg(j != NULL, "status JSON does not parse: %s", json);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "sqClaims")), 1);
+    cJSON_Delete(j);
+    sqclaim_free(json);
+    sqclaim_status_free(st);
 }
 END_TEST
 
@@ -839,6 +967,9 @@ Suite *rt_layout_suite(void)
     tcase_add_test(tc, test_foreign_seed_value_is_held);
     tcase_add_test(tc, test_non_json_values_are_held_and_skipped);
     tcase_add_test(tc, test_cursor_garbage_is_an_error_not_a_guess);
+    tcase_add_test(tc, test_fence_counter_garbage_grants_nothing);
+    tcase_add_test(tc, test_reserve_on_expiring_claim_is_lost);
+    tcase_add_test(tc, test_status_skips_foreign_ids);
     suite_add_tcase(su, tc);
 
     tc = tcase_create("round-trips");

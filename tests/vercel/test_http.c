@@ -202,6 +202,23 @@ START_TEST(malformed_bodies)
     sqclaim_lease l;
     sqclaim_rc rc = sqclaim_claim(s, "251019-164rmb", "BOT1", 0, &l, NULL);
     ck_assert_int_eq(rc, SQCLAIM_EPROTOCOL);
+    ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, SQCLAIM_LEASE_UNCERTAIN);
+    ck_assert_msg(strstr(sqclaim_errmsg(s), "may have been granted"), "%s", sqclaim_errmsg(s));
+    ck_assert_uint_eq(stats_of(s).ambiguous, sizeof cases / sizeof cases[0]); /* a decoding
+                                                    failure, not a lost reply */
+    /* With retries the same token is re-sent, and a grant found. */
+    sqclaim_close(s);
+    s = open_rs(1, 0);
+    push(200, "{\"result\":\"T0s=\"}");
+    push(200, "{\"result\":[1,0,7,59000,1]}");
+    rc = sqclaim_claim(s, "251019-164rmb", "BOT1", 0, &l, NULL);
+    ck_assert_msg(rc == SQCLAIM_OK, "%s", sqclaim_errmsg(s));
+    ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_RECLAIMED, SQCLAIM_LEASE_RECLAIMED);
+    ck_assert_uint_eq(l.fence, 7);
+    char b1[4096], b2[4096];
+    ck_assert(rs_request(rs, -2, NULL, 0, NULL, 0, b1, sizeof b1));
+    ck_assert(rs_request(rs, -1, NULL, 0, NULL, 0, b2, sizeof b2));
+    ck_assert_str_eq(b1, b2); /* the same request, same token */
     /* Still usable afterwards. */
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
     sqclaim_close(s);
