@@ -2,10 +2,13 @@
  * over one hiredis connection per handle, TCP or unix socket.
  *
  * hiredis 0.14 is used for connecting, command formatting and reply
- * parsing; the bytes are written here with send(MSG_NOSIGNAL), for two
- * reasons: a write to a connection the server has closed must not raise
- * SIGPIPE in the bot's process, and the error classification the core's
- * retry loop needs depends on WHEN a failure happened:
+ * parsing; the bytes are written and read here (send(MSG_NOSIGNAL),
+ * recv() after poll()), for three reasons: a write to a connection the
+ * server has closed must not raise SIGPIPE in the bot's process;
+ * timeout_ms bounds the whole exchange, not each read (hiredis's socket
+ * timeouts apply per read(), so a server trickling a reply would never
+ * trip them); and the error classification the core's retry loop needs
+ * depends on WHEN a failure happened:
  *
  *   - before the request was completely handed to the kernel (connect
  *     refused or timed out, AUTH failed, a send error): the server cannot
@@ -82,14 +85,31 @@ static bool stale(const rconn *rc)
     return true; /* EOF, error, or data nobody asked for */
 }
 
-/* Write all of buf.  OK, or a failure before the request was complete
- * (never applied). */
-static sqclaim_rc send_all(rconn *rc, const char *buf, size_t len, sqb_err *err)
+/* Wait until fd is ready for `events` or the deadline (mono_ms) passes:
+ * 1 ready, 0 timed out, -1 error (errno set). */
+static int wait_fd(int fd, short events, int64_t deadline)
 {
-    int64_t deadline = mono_ms() + rc->timeout_ms;
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {fd, events, 0};
+        int n = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+        if (n > 0)
+            return 1;
+        if (n < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* Write all of buf before the deadline.  OK, or a failure before the
+ * request was complete (never applied). */
+static sqclaim_rc send_all(rconn *rc, const char *buf, size_t len, int64_t deadline,
+                           sqb_err *err)
+{
     size_t off = 0;
     while (off < len) {
-        ssize_t n = send(rc->ctx->fd, buf + off, len - off, MSG_NOSIGNAL);
+        ssize_t n = send(rc->ctx->fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             off += (size_t)n;
             continue;
@@ -97,10 +117,15 @@ static sqclaim_rc send_all(rconn *rc, const char *buf, size_t len, sqb_err *err)
         int e = n < 0 ? errno : EIO;
         if (e == EINTR)
             continue;
-        bool timed_out = (e == EAGAIN || e == EWOULDBLOCK) || mono_ms() >= deadline;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            int w = wait_fd(rc->ctx->fd, POLLOUT, deadline);
+            if (w > 0)
+                continue;
+            e = w == 0 ? ETIMEDOUT : errno;
+        }
         drop(rc);
         err->transient = true;
-        if (timed_out)
+        if (e == ETIMEDOUT)
             return sqb_seterr(err, SQCLAIM_ETIMEOUT,
                               "redis %s: could not send the request within %d ms", rc->where,
                               rc->timeout_ms);
@@ -110,33 +135,71 @@ static sqclaim_rc send_all(rconn *rc, const char *buf, size_t len, sqb_err *err)
     return SQCLAIM_OK;
 }
 
-/* Classify a hiredis read failure (ctx->err set) and drop the connection.
- * `applied`: a protocol request had been written (ambiguous outcome). */
-static sqclaim_rc read_failed(rconn *rc, int saved_errno, bool applied, sqb_err *err)
+/* Why reading a reply failed. */
+typedef enum read_fail { RF_TIMEOUT, RF_EOF, RF_IO, RF_OOM, RF_PROTOCOL } read_fail;
+
+/* Classify a read failure and drop the connection.  `applied`: a protocol
+ * request had been written (ambiguous outcome).  e: errno for RF_IO;
+ * text: hiredis's description for RF_PROTOCOL. */
+static sqclaim_rc read_failed(rconn *rc, read_fail kind, int e, const char *text, bool applied,
+                              sqb_err *err)
 {
-    int kind = rc->ctx->err;
-    char text[128];
-    sqb_strlcpy(text, rc->ctx->errstr, sizeof text);
+    char detail[128];
+    sqb_strlcpy(detail, text ? text : "", sizeof detail);
     drop(rc);
     err->transient = true;
     err->maybe_applied = applied;
     if (applied)
         rc->ambiguous++;
     const char *tail = applied ? "; the request may have been applied" : "";
-    if (kind == REDIS_ERR_IO &&
-        (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK || saved_errno == ETIMEDOUT))
+    switch (kind) {
+    case RF_TIMEOUT:
         return sqb_seterr(err, SQCLAIM_ETIMEOUT, "redis %s: no reply within %d ms%s", rc->where,
                           rc->timeout_ms, tail);
-    if (kind == REDIS_ERR_EOF)
+    case RF_EOF:
         return sqb_seterr(err, SQCLAIM_EIO, "redis %s: the server closed the connection%s",
                           rc->where, tail);
-    if (kind == REDIS_ERR_OOM)
+    case RF_OOM:
         return sqb_seterr(err, SQCLAIM_ENOMEM, "redis %s: out of memory reading the reply%s",
                           rc->where, tail);
-    if (kind == REDIS_ERR_PROTOCOL)
+    case RF_PROTOCOL:
         return sqb_seterr(err, SQCLAIM_EPROTOCOL, "redis %s: malformed reply (%s)%s", rc->where,
-                          text, tail);
-    return sqb_seterr(err, SQCLAIM_EIO, "redis %s: %s%s", rc->where, text, tail);
+                          detail, tail);
+    case RF_IO: break;
+    }
+    return sqb_seterr(err, SQCLAIM_EIO, "redis %s: reading the reply failed: %s%s", rc->where,
+                      strerror(e), tail);
+}
+
+/* Read one reply into *raw before the deadline.  hiredis only parses:
+ * the bytes are read here, so that timeout_ms bounds the whole exchange
+ * (hiredis's own SO_RCVTIMEO applies per read(), and a server trickling a
+ * reply byte by byte would never trip it). */
+static sqclaim_rc read_reply(rconn *rc, int64_t deadline, bool applied, void **raw,
+                             sqb_err *err)
+{
+    *raw = NULL;
+    for (;;) {
+        if (redisGetReplyFromReader(rc->ctx, raw) != REDIS_OK)
+            return read_failed(rc, rc->ctx->err == REDIS_ERR_OOM ? RF_OOM : RF_PROTOCOL, 0,
+                               rc->ctx->errstr, applied, err);
+        if (*raw)
+            return SQCLAIM_OK;
+        int w = wait_fd(rc->ctx->fd, POLLIN, deadline);
+        if (w <= 0)
+            return read_failed(rc, w == 0 ? RF_TIMEOUT : RF_IO, errno, NULL, applied, err);
+        char buf[16384];
+        ssize_t n = recv(rc->ctx->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0)
+            return read_failed(rc, RF_EOF, 0, NULL, applied, err);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+                continue;
+            return read_failed(rc, RF_IO, errno, NULL, applied, err);
+        }
+        if (redisReaderFeed(rc->ctx->reader, buf, (size_t)n) != REDIS_OK)
+            return read_failed(rc, RF_OOM, 0, NULL, applied, err);
+    }
 }
 
 /* hiredis reply -> rp_reply.  0 OK, -1 out of memory, -2 unknown type. */
@@ -215,37 +278,31 @@ static sqclaim_rc format_all(size_t n, const rp_cmd *cmds, char **out, size_t *o
     return SQCLAIM_OK;
 }
 
-/* Send formatted requests and read n replies.  `applied`: whether a lost
- * reply leaves the outcome ambiguous (protocol requests) or not (the
- * AUTH/SELECT handshake).  On failure every replies[i] is NULL. */
+/* Send formatted requests and read n replies, all within timeout_ms.
+ * `applied`: whether a lost reply leaves the outcome ambiguous (protocol
+ * requests) or not (the AUTH/SELECT handshake).  On failure every
+ * replies[i] is NULL. */
 static sqclaim_rc exchange(rconn *rc, const char *buf, size_t len, size_t n, rp_reply **replies,
                            bool applied, sqb_err *err)
 {
-    sqclaim_rc r = send_all(rc, buf, len, err);
+    int64_t deadline = mono_ms() + rc->timeout_ms;
+    sqclaim_rc r = send_all(rc, buf, len, deadline, err);
     if (r != SQCLAIM_OK)
         return r;
     rc->round_trips++;
     for (size_t i = 0; i < n; i++) {
         void *raw = NULL;
-        errno = 0;
-        int got = redisGetReply(rc->ctx, &raw);
-        int saved = errno;
-        if (got != REDIS_OK || !raw) {
+        r = read_reply(rc, deadline, applied, &raw, err);
+        int c = r == SQCLAIM_OK ? convert(raw, &replies[i]) : 0;
+        if (raw)
+            freeReplyObject(raw);
+        if (r != SQCLAIM_OK || c != 0) {
             for (size_t k = 0; k < i; k++) {
                 rp_reply_free(replies[k]);
                 replies[k] = NULL;
             }
-            if (got == REDIS_OK) /* no reply without an error: cannot happen */
-                rc->ctx->err = REDIS_ERR_OTHER;
-            return read_failed(rc, saved, applied, err);
-        }
-        int c = convert(raw, &replies[i]);
-        freeReplyObject(raw);
-        if (c != 0) {
-            for (size_t k = 0; k < i; k++) {
-                rp_reply_free(replies[k]);
-                replies[k] = NULL;
-            }
+            if (r != SQCLAIM_OK)
+                return r;
             /* The rest of the replies are still on the wire: resync by
              * reconnecting. */
             drop(rc);
@@ -355,12 +412,6 @@ static sqclaim_rc connect_now(rconn *rc, sqb_err *err)
             return sqb_seterr(err, SQCLAIM_ETIMEOUT, "redis %s: could not connect within %d ms",
                               rc->where, rc->connect_timeout_ms);
         return sqb_seterr(err, SQCLAIM_EIO, "redis %s: could not connect: %s", rc->where, text);
-    }
-    if (redisSetTimeout(ctx, ms_tv(rc->timeout_ms)) != REDIS_OK) {
-        redisFree(ctx);
-        err->transient = true;
-        return sqb_seterr(err, SQCLAIM_EIO, "redis %s: could not set the socket timeout",
-                          rc->where);
     }
     if (!rc->url.is_unix)
         (void)redisEnableKeepAlive(ctx); /* find dead peers of idle handles */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 tsrv rt_srv;
@@ -246,6 +247,21 @@ static long request_len(const char *buf, size_t len)
     return (long)pos;
 }
 
+/* Send the canned reply (MSG_NOSIGNAL: the client may have hung up).
+ * 0, or -1 if the peer is gone or the rogue is stopping. */
+static int send_reply(rt_rogue *r, int fd)
+{
+    if (r->trickle_ms <= 0)
+        return send(fd, r->reply, r->replylen, MSG_NOSIGNAL) == (ssize_t)r->replylen ? 0 : -1;
+    for (size_t i = 0; i < r->replylen; i++) {
+        if (atomic_load(&r->stop) || send(fd, r->reply + i, 1, MSG_NOSIGNAL) != 1)
+            return -1;
+        struct timespec ts = {r->trickle_ms / 1000, (long)(r->trickle_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
 static void serve(rt_rogue *r, int fd)
 {
     char buf[65536];
@@ -266,7 +282,7 @@ static void serve(rt_rogue *r, int fd)
             if (used == 0)
                 break;
             atomic_fetch_add(&r->requests, 1);
-            if (write(fd, r->reply, r->replylen) != (ssize_t)r->replylen)
+            if (send_reply(r, fd) != 0)
                 return;
             memmove(buf, buf + used, have - (size_t)used);
             have -= (size_t)used;
@@ -292,9 +308,12 @@ static void *rogue_main(void *arg)
     return NULL;
 }
 
-void rt_rogue_start(rt_rogue *r, const char *reply)
+void rt_rogue_start(rt_rogue *r, const char *reply) { rt_rogue_start_trickle(r, reply, 0); }
+
+void rt_rogue_start_trickle(rt_rogue *r, const char *reply, int trickle_ms)
 {
     memset(r, 0, sizeof *r);
+    r->trickle_ms = trickle_ms;
     snprintf(r->reply, sizeof r->reply, "%s", reply);
     r->replylen = strlen(r->reply);
     r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -69,8 +69,12 @@ typedef struct rt_rogue {
     atomic_int requests;
     char reply[512];
     size_t replylen;
+    int trickle_ms; /* > 0: send the reply one byte every trickle_ms */
 } rt_rogue;
 void rt_rogue_start(rt_rogue *r, const char *reply);
+/* The same, but the reply trickles out one byte every trickle_ms: a
+ * server that is never silent for long yet never finishes a reply. */
+void rt_rogue_start_trickle(rt_rogue *r, const char *reply, int trickle_ms);
 void rt_rogue_stop(rt_rogue *r);
 
 /* Suites. */

@@ -157,6 +157,29 @@ START_TEST(test_reply_timeout_is_ambiguous)
 }
 END_TEST
 
+/* timeout_ms bounds the whole exchange.  A peer that sends a byte every
+ * 100 ms is never silent for a whole timeout, so a timeout per read()
+ * (hiredis's SO_RCVTIMEO) would wait out the full 29-byte reply, ~2.9 s. */
+START_TEST(test_trickling_reply_times_out)
+{
+    enum { TIMEOUT = 300 };
+    rt_rogue r;
+    rt_rogue_start_trickle(&r, "*5\r\n:1\r\n:0\r\n:3\r\n:100\r\n:0\r\n", 100);
+    sqclaim_store *s = open_timeouts(r.url, 1000, TIMEOUT, -1);
+    sqclaim_lease l;
+    long long t0 = tsrv_now_ms();
+    sqclaim_rc rc = sqclaim_claim(s, "SQ-TR", "BOT1", 60000, &l, NULL);
+    long long elapsed = tsrv_now_ms() - t0;
+    ck_assert_msg(rc == SQCLAIM_ETIMEOUT, "%s: %s", sqclaim_rcname(rc), sqclaim_errmsg(s));
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "no reply within 300 ms"));
+    ck_assert(l.flags & SQCLAIM_LEASE_UNCERTAIN);
+    /* Generous for a loaded machine, far below the 2.9 s of a per-read
+     * timeout. */
+    ck_assert_msg(elapsed >= TIMEOUT && elapsed < 1500, "took %lld ms", elapsed);
+    rt_rogue_stop(&r);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Restarts                                                             */
 
@@ -543,6 +566,7 @@ Suite *rt_faults_suite(void)
     tcase_add_test(tc, test_server_down_is_eio_within_timeout);
     tcase_add_test(tc, test_connect_timeout);
     tcase_add_test(tc, test_reply_timeout_is_ambiguous);
+    tcase_add_test(tc, test_trickling_reply_times_out);
     tcase_add_test(tc, test_restart_reconnects_without_wrong_answers);
     tcase_add_test(tc, test_malformed_replies);
     tcase_add_test(tc, test_garbage_bytes_are_a_protocol_error);
