@@ -116,6 +116,25 @@ int cli_open_store(const cli *c, sqclaim_store **out, bool error_json);
  * (unless --quiet) before a command whose effect would vanish. */
 void cli_memory_note(const cli *c, const sqclaim_store *s);
 
+/* Length of the part of a library message worth showing a shell user:
+ * the message of an uncertain claim ends with advice for C callers (the
+ * clause, after "; ", that says what "may have been granted" or names a
+ * sqclaim_ function), which the tool acts on itself. */
+size_t cli_trim_advice(const char *msg);
+
+/* Stop signals (SIGINT, SIGTERM, SIGHUP) during a command that changes a
+ * lease wait until the store has answered: cli_defer_stop_signals()
+ * blocks those not ignored; cli_stop_signal() is the one that arrived
+ * since (0 if none), so the command can hand back what it got instead of
+ * printing it; cli_end_deferral() (at exit) unblocks them, and a pending
+ * one then ends the process as it would have. */
+void cli_defer_stop_signals(void);
+int cli_stop_signal(void);
+void cli_end_deferral(void);
+
+/* "SIGINT" etc. */
+const char *cli_signal_name(int sig);
+
 /* ---- lease_in.c -------------------------------------------------------- */
 
 /* Build the lease a lease command acts on, from --lease JSON | -,

@@ -54,32 +54,66 @@ static bool give_up(sqclaim_store *s, const char *const *sqs, size_t n, sqclaim_
 }
 
 /* The library's message for an uncertain claim ends with advice for C
- * callers ("...; the claim may have been granted: retry it with
- * sqclaim_claim_retry()..."); the tool acts on it itself, so cut it off. */
+ * callers; the tool acts on it itself, so that part is cut off. */
 static void print_error_trimmed(sqclaim_store *s, const char *then)
 {
     const char *msg = sqclaim_errmsg(s);
-    int len = (int)strlen(msg);
-    const char *advice = strstr(msg, " may have been granted");
-    if (advice) {
-        for (const char *p = advice; p > msg; p--) {
-            if (p[-1] == ';') {
-                len = (int)(p - 1 - msg);
-                break;
-            }
-        }
-    }
-    cli_msg("%.*s%s", len, msg, then);
+    cli_msg("%.*s%s", (int)cli_trim_advice(msg), msg, then);
+}
+
+/* Open the store for a command that changes a lease.  From here to the
+ * exit, Ctrl-C, SIGTERM and SIGHUP wait for the store's answer
+ * (cli_defer_stop_signals), so the tool knows what it holds when it
+ * stops. */
+static int open_for_change(cli *c, sqclaim_store **s)
+{
+    cli_defer_stop_signals();
+    int ex = cli_open_store(c, s, false);
+    if (!ex)
+        cli_memory_note(c, *s);
+    return ex;
+}
+
+/* Print the lease as one line of JSON.  0, or an errno: the output is
+ * gone (a closed pipe, a full disk) or memory ran out.  The JSON holds
+ * the token, so it is wiped before it is freed. */
+static int print_lease(const sqclaim_lease *lease)
+{
+    char *json = sqclaim_lease_to_json(lease);
+    if (!json)
+        return ENOMEM;
+    int e = cli_print_line(json) == 0 ? 0 : errno;
+    explicit_bzero(json, strlen(json));
+    sqclaim_free(json);
+    return e;
+}
+
+/* A granted claim that nobody will learn about (stdout gone, or the tool
+ * was told to stop before printing it) is given back at once, not left
+ * to expire. */
+static int hand_back(sqclaim_store *s, sqclaim_lease *lease, int sig, int err)
+{
+    sqclaim_rc rc = sqclaim_release(s, lease);
+    const char *fate = rc == SQCLAIM_OK || rc == SQCLAIM_LOST
+                           ? "has been released"
+                           : "could not be released and expires by itself within its TTL";
+    if (sig)
+        cli_msg("stopped by %s before the lease was printed; the claim on SQ %s %s",
+                cli_signal_name(sig), lease->sq, fate);
+    else
+        cli_msg("could not write the lease (%s); the claim on SQ %s %s", strerror(err),
+                lease->sq, fate);
+    return CLI_EXIT_FAILURE;
 }
 
 static int do_claim(cli *c, const char *const *sqs, size_t n)
 {
     char err[300];
+    if (n > SQCLAIM_MAX_CANDIDATES)
+        return cli_usage_error(c, "too many SQs: %zu, at most %d", n, SQCLAIM_MAX_CANDIDATES);
     for (size_t i = 0; i < n; i++)
         if (sqclaim_check_sq(sqs[i], err, sizeof err) != SQCLAIM_OK)
             return cli_usage_error(c, "%s", err);
-    if (n > SQCLAIM_MAX_CANDIDATES)
-        return cli_usage_error(c, "too many SQs: %zu, at most %d", n, SQCLAIM_MAX_CANDIDATES);
     if (!c->val[OPT_BOT])
         return cli_usage_error(c, "%s needs --bot BOT (who claims)", c->cmd);
     if (sqclaim_check_bot(c->val[OPT_BOT], err, sizeof err) != SQCLAIM_OK)
@@ -90,67 +124,41 @@ static int do_claim(cli *c, const char *const *sqs, size_t n)
         return ex;
 
     sqclaim_store *s;
-    ex = cli_open_store(c, &s, false);
+    ex = open_for_change(c, &s);
     if (ex)
         return ex;
-    cli_memory_note(c, s);
 
     sqclaim_lease lease;
     sqclaim_holder holder;
     sqclaim_rc rc = sqclaim_claim_first(s, sqs, n, c->val[OPT_BOT], ttl, &lease, &holder);
-    if (rc < 0 && (lease.flags & SQCLAIM_LEASE_UNCERTAIN)) {
+    bool uncertain = rc < 0 && (lease.flags & SQCLAIM_LEASE_UNCERTAIN);
+    if (uncertain && !cli_stop_signal()) {
         /* The reply was lost: ask once more with the same token (finding
-         * our own token means granted); if that fails too, give it up. */
+         * our own token means granted). */
         print_error_trimmed(s, "; asking again with the same token");
         rc = sqclaim_claim_retry(s, sqs, n, &lease, &holder);
-        if (rc < 0) {
-            print_error_trimmed(s, "");
-            if (give_up(s, sqs, n, &lease))
-                cli_msg("the claim's outcome was unknown; it has been given up (released)");
-            else
-                cli_msg("the claim's outcome is unknown and it could not be released; if it "
-                        "was granted, it expires by itself within its TTL");
-            sqclaim_close(s);
-            return cli_exit_for(rc);
-        }
+        uncertain = rc < 0;
     }
-    switch (rc) {
-    case SQCLAIM_OK: {
-        char *json = sqclaim_lease_to_json(&lease);
-        if (!json || cli_print_line(json) != 0) {
-            int e = json ? errno : ENOMEM;
-            sqclaim_rc r2 = sqclaim_release(s, &lease);
-            cli_msg("could not write the lease (%s); the claim on SQ %s %s", strerror(e),
-                    lease.sq,
-                    r2 == SQCLAIM_OK || r2 == SQCLAIM_LOST
-                        ? "has been released"
-                        : "could not be released and expires by itself within its TTL");
-            ex = CLI_EXIT_FAILURE;
-        }
-        if (json)
-            explicit_bzero(json, strlen(json));
-        sqclaim_free(json);
-        break;
-    }
-    case SQCLAIM_BUSY:
+    if (uncertain) {
+        /* Still unknown: give it up rather than leave it held. */
+        print_error_trimmed(s, "");
+        if (give_up(s, sqs, n, &lease))
+            cli_msg("the claim's outcome was unknown; it has been given up (released)");
+        else
+            cli_msg("the claim's outcome is unknown and it could not be released; if it "
+                    "was granted, it expires by itself within its TTL");
+        ex = cli_exit_for(rc);
+    } else if (rc == SQCLAIM_OK) {
+        int sig = cli_stop_signal();
+        int e = sig ? 0 : print_lease(&lease);
+        if (sig || e)
+            ex = hand_back(s, &lease, sig, e);
+    } else if (rc == SQCLAIM_BUSY) {
         say_busy(&holder, n, sqs[0]);
         ex = CLI_EXIT_BUSY;
-        break;
-    case SQCLAIM_LOST:
-    case SQCLAIM_EINVAL:
-    case SQCLAIM_ECONFIG:
-    case SQCLAIM_EIO:
-    case SQCLAIM_ETIMEOUT:
-    case SQCLAIM_EAUTH:
-    case SQCLAIM_EPROTOCOL:
-    case SQCLAIM_ENOMEM:
-    case SQCLAIM_EUNSUPPORTED:
-    case SQCLAIM_EQUOTA:
-    case SQCLAIM_ESERVER:
-    case SQCLAIM_ESTATE:
+    } else {
         cli_msg("%s", sqclaim_errmsg(s));
         ex = cli_exit_for(rc);
-        break;
     }
     explicit_bzero(&lease, sizeof lease);
     sqclaim_close(s);
@@ -178,146 +186,129 @@ int cmd_claim_first(cli *c)
 /* ------------------------------------------------------------------ */
 /* renew, release, reserve, finish                                      */
 
-static int lease_sq_arg(const cli *c, const char **sq)
-{
-    *sq = NULL;
-    if (c->npos > 1)
-        return cli_usage_error(c, "%s takes at most one SQ", c->cmd);
-    if (c->npos == 1)
-        *sq = c->pos[0];
-    return 0;
-}
+/* One lease command: its options, and what it does with the lease once
+ * the lease is read and the store is open. */
+typedef struct lease_cmd {
+    bool need_bot;     /* the operation needs the holder's bot id */
+    int64_t ttl;       /* renew: the new TTL (0: the lease's) */
+    uint32_t rows;     /* reserve */
+    uint64_t hint;     /* reserve */
+    int (*op)(sqclaim_store *s, sqclaim_lease *lease, const struct lease_cmd *lc);
+} lease_cmd;
 
 /* The message for an outcome or failure of a lease operation. */
 static int lease_result(sqclaim_store *s, sqclaim_rc rc)
 {
+    if (rc == SQCLAIM_OK)
+        return 0;
     cli_msg("%s", sqclaim_errmsg(s));
     return cli_exit_for(rc);
 }
 
-int cmd_renew(cli *c)
+/* Read the lease (and the optional SQ next to it), open the store, run
+ * the operation, wipe the lease. */
+static int run_lease_cmd(cli *c, const lease_cmd *lc)
 {
-    const char *sq;
-    int64_t ttl;
+    if (c->npos > 1)
+        return cli_usage_error(c, "%s takes at most one SQ", c->cmd);
     sqclaim_lease lease;
-    int ex = lease_sq_arg(c, &sq);
-    if (!ex)
-        ex = ttl_option(c, &ttl);
-    if (!ex)
-        ex = cli_read_lease(c, sq, true, &lease);
-    if (ex)
-        return ex;
-    sqclaim_store *s;
-    ex = cli_open_store(c, &s, false);
-    if (ex)
-        return ex;
-    cli_memory_note(c, s);
-    sqclaim_rc rc = sqclaim_renew(s, &lease, ttl);
-    if (rc == SQCLAIM_OK) {
-        char *json = sqclaim_lease_to_json(&lease);
-        if (!json || cli_print_line(json) != 0) {
-            cli_msg("the lease was renewed, but could not be written (%s); the token is "
-                    "unchanged, so the lease given is still good",
-                    json ? strerror(errno) : "out of memory");
-            ex = CLI_EXIT_FAILURE;
+    int ex = cli_read_lease(c, c->npos ? c->pos[0] : NULL, lc->need_bot, &lease);
+    if (!ex) {
+        sqclaim_store *s;
+        ex = open_for_change(c, &s);
+        if (!ex) {
+            ex = lc->op(s, &lease, lc);
+            sqclaim_close(s);
         }
-        if (json)
-            explicit_bzero(json, strlen(json));
-        sqclaim_free(json);
-    } else {
-        ex = lease_result(s, rc);
     }
     explicit_bzero(&lease, sizeof lease);
-    sqclaim_close(s);
     return ex;
+}
+
+static int renew_op(sqclaim_store *s, sqclaim_lease *lease, const lease_cmd *lc)
+{
+    sqclaim_rc rc = sqclaim_renew(s, lease, lc->ttl);
+    if (rc != SQCLAIM_OK)
+        return lease_result(s, rc);
+    int e = print_lease(lease);
+    if (!e)
+        return 0;
+    cli_msg("the lease was renewed, but could not be written (%s); the token is unchanged, so "
+            "the lease given is still good",
+            strerror(e));
+    return CLI_EXIT_FAILURE;
+}
+
+static int release_op(sqclaim_store *s, sqclaim_lease *lease, const lease_cmd *lc)
+{
+    (void)lc;
+    return lease_result(s, sqclaim_release(s, lease));
+}
+
+static int finish_op(sqclaim_store *s, sqclaim_lease *lease, const lease_cmd *lc)
+{
+    (void)lc;
+    return lease_result(s, sqclaim_finish_rows(s, lease));
+}
+
+static int reserve_op(sqclaim_store *s, sqclaim_lease *lease, const lease_cmd *lc)
+{
+    sqclaim_rows r;
+    sqclaim_rc rc = sqclaim_reserve_rows(s, lease, lc->rows, lc->hint, &r);
+    if (rc != SQCLAIM_OK)
+        return lease_result(s, rc);
+    char line[256];
+    snprintf(line, sizeof line,
+             "{\"sq\":\"%s\",\"startRow\":%" PRIu64 ",\"rowCount\":%" PRIu32 ",\"fence\":%" PRIu64
+             "}",
+             lease->sq, r.start_row, r.count, r.fence);
+    /* Rows nobody will write (stdout gone, or told to stop first) are
+     * handed back, like a claim. */
+    int sig = cli_stop_signal();
+    int e = sig || cli_print_line(line) == 0 ? 0 : errno;
+    if (!sig && !e)
+        return 0;
+    const char *fate = sqclaim_finish_rows(s, lease) == SQCLAIM_OK
+                           ? "has been finished (removed)"
+                           : "could not be removed and expires with the claim";
+    if (sig)
+        cli_msg("stopped by %s before the reservation was printed; it %s", cli_signal_name(sig),
+                fate);
+    else
+        cli_msg("could not write the reservation (%s); it %s", strerror(e), fate);
+    return CLI_EXIT_FAILURE;
+}
+
+int cmd_renew(cli *c)
+{
+    lease_cmd lc = {.need_bot = true, .op = renew_op};
+    int ex = ttl_option(c, &lc.ttl);
+    return ex ? ex : run_lease_cmd(c, &lc);
 }
 
 int cmd_release(cli *c)
 {
-    const char *sq;
-    sqclaim_lease lease;
-    int ex = lease_sq_arg(c, &sq);
-    if (!ex)
-        ex = cli_read_lease(c, sq, false, &lease);
-    if (ex)
-        return ex;
-    sqclaim_store *s;
-    ex = cli_open_store(c, &s, false);
-    if (ex)
-        return ex;
-    cli_memory_note(c, s);
-    sqclaim_rc rc = sqclaim_release(s, &lease);
-    ex = rc == SQCLAIM_OK ? 0 : lease_result(s, rc);
-    explicit_bzero(&lease, sizeof lease);
-    sqclaim_close(s);
-    return ex;
-}
-
-int cmd_reserve(cli *c)
-{
-    const char *sq;
-    sqclaim_lease lease;
-    uint64_t rows = 0, hint = 0;
-    int ex = lease_sq_arg(c, &sq);
-    if (ex)
-        return ex;
-    if (!c->val[OPT_ROWS])
-        return cli_usage_error(c, "reserve needs --rows N (how many rows of the Refund Log)");
-    ex = cli_uint_opt(c, "--rows", c->val[OPT_ROWS], 1, SQCLAIM_MAX_ROWS, &rows);
-    if (!ex && c->val[OPT_HINT])
-        ex = cli_uint_opt(c, "--hint", c->val[OPT_HINT], 1, SQCLAIM_MAX_ROW, &hint);
-    if (!ex)
-        ex = cli_read_lease(c, sq, true, &lease);
-    if (ex)
-        return ex;
-    sqclaim_store *s;
-    ex = cli_open_store(c, &s, false);
-    if (ex)
-        return ex;
-    cli_memory_note(c, s);
-    sqclaim_rows r;
-    sqclaim_rc rc = sqclaim_reserve_rows(s, &lease, (uint32_t)rows, hint, &r);
-    if (rc == SQCLAIM_OK) {
-        char line[256];
-        snprintf(line, sizeof line,
-                 "{\"sq\":\"%s\",\"startRow\":%" PRIu64 ",\"rowCount\":%" PRIu32
-                 ",\"fence\":%" PRIu64 "}",
-                 lease.sq, r.start_row, r.count, r.fence);
-        if (cli_print_line(line) != 0) {
-            int e = errno;
-            sqclaim_rc r2 = sqclaim_finish_rows(s, &lease);
-            cli_msg("could not write the reservation (%s); it %s", strerror(e),
-                    r2 == SQCLAIM_OK ? "has been finished (removed)"
-                                     : "could not be removed and expires with the claim");
-            ex = CLI_EXIT_FAILURE;
-        }
-    } else {
-        ex = lease_result(s, rc);
-    }
-    explicit_bzero(&lease, sizeof lease);
-    sqclaim_close(s);
-    return ex;
+    lease_cmd lc = {.need_bot = false, .op = release_op};
+    return run_lease_cmd(c, &lc);
 }
 
 int cmd_finish(cli *c)
 {
-    const char *sq;
-    sqclaim_lease lease;
-    int ex = lease_sq_arg(c, &sq);
-    if (!ex)
-        ex = cli_read_lease(c, sq, false, &lease);
-    if (ex)
-        return ex;
-    sqclaim_store *s;
-    ex = cli_open_store(c, &s, false);
-    if (ex)
-        return ex;
-    cli_memory_note(c, s);
-    sqclaim_rc rc = sqclaim_finish_rows(s, &lease);
-    ex = rc == SQCLAIM_OK ? 0 : lease_result(s, rc);
-    explicit_bzero(&lease, sizeof lease);
-    sqclaim_close(s);
-    return ex;
+    lease_cmd lc = {.need_bot = false, .op = finish_op};
+    return run_lease_cmd(c, &lc);
+}
+
+int cmd_reserve(cli *c)
+{
+    lease_cmd lc = {.need_bot = true, .op = reserve_op};
+    uint64_t rows = 0;
+    if (!c->val[OPT_ROWS])
+        return cli_usage_error(c, "reserve needs --rows N (how many rows of the Refund Log)");
+    int ex = cli_uint_opt(c, "--rows", c->val[OPT_ROWS], 1, SQCLAIM_MAX_ROWS, &rows);
+    if (!ex && c->val[OPT_HINT])
+        ex = cli_uint_opt(c, "--hint", c->val[OPT_HINT], 1, SQCLAIM_MAX_ROW, &lc.hint);
+    lc.rows = (uint32_t)rows;
+    return ex ? ex : run_lease_cmd(c, &lc);
 }
 
 /* ------------------------------------------------------------------ */

@@ -506,5 +506,7 @@ int main(int argc, char **argv)
     int ex = parse(argc, argv, &c, &cmd);
     if (ex >= 0 || !cmd)
         return ex >= 0 ? ex : CLI_EXIT_USAGE;
-    return cmd->run(&c);
+    ex = cmd->run(&c);
+    cli_end_deferral();
+    return ex;
 }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,4 +179,82 @@ void cli_memory_note(const cli *c, const sqclaim_store *s)
     cli_msg("note: the memory backend keeps claims inside this one process, so they are "
             "gone when sqclaim exits; use --adapter redis or vercel to share them "
             "(--quiet hides this note)");
+}
+
+size_t cli_trim_advice(const char *msg)
+{
+    static const char *const markers[] = {" may have been granted", "sqclaim_"};
+    const char *first = NULL;
+    for (size_t i = 0; i < sizeof markers / sizeof markers[0]; i++) {
+        const char *p = strstr(msg, markers[i]);
+        if (p && (!first || p < first))
+            first = p;
+    }
+    if (!first)
+        return strlen(msg);
+    /* The clause holding it starts after the last ';' before it. */
+    for (const char *p = first; p > msg; p--)
+        if (p[-1] == ';')
+            return (size_t)(p - 1 - msg);
+    /* No clause of its own: keep the text before it, without trailing
+     * separators. */
+    size_t n = (size_t)(first - msg);
+    while (n && strchr(" ,:-(", msg[n - 1]))
+        n--;
+    return n;
+}
+
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define NSTOP (sizeof stop_signals / sizeof stop_signals[0])
+static sigset_t deferred;
+static bool deferring;
+
+void cli_defer_stop_signals(void)
+{
+    if (deferring)
+        return;
+    sigemptyset(&deferred);
+    for (size_t i = 0; i < NSTOP; i++) {
+        struct sigaction sa;
+        /* An ignored signal (a background job of a non-interactive
+         * shell ignores SIGINT) stays ignored: blocked, it would be kept
+         * pending and taken for a request to stop. */
+        if (sigaction(stop_signals[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN)
+            sigaddset(&deferred, stop_signals[i]);
+    }
+    sigprocmask(SIG_BLOCK, &deferred, NULL);
+    deferring = true;
+}
+
+int cli_stop_signal(void)
+{
+    if (!deferring)
+        return 0;
+    sigset_t pending;
+    if (sigpending(&pending) != 0)
+        return 0;
+    for (size_t i = 0; i < NSTOP; i++)
+        if (sigismember(&deferred, stop_signals[i]) && sigismember(&pending, stop_signals[i]))
+            return stop_signals[i];
+    return 0;
+}
+
+void cli_end_deferral(void)
+{
+    if (!deferring)
+        return;
+    fflush(stdout);
+    fflush(stderr);
+    deferring = false;
+    sigprocmask(SIG_UNBLOCK, &deferred, NULL); /* a pending one ends the process here */
+}
+
+const char *cli_signal_name(int sig)
+{
+    switch (sig) {
+    case SIGINT: return "SIGINT (Ctrl-C)";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    default: return "a signal";
+    }
 }

@@ -1033,6 +1033,128 @@ START_TEST(test_uncertain_claim)
 }
 END_TEST
 
+#ifdef SQCLAIM_WITH_VERCEL
+#include <curl/curl.h>
+
+static size_t take_body(char *p, size_t sz, size_t n, void *ud)
+{
+    char *buf = ud;
+    size_t len = strlen(buf), add = sz * n;
+    if (len + add < 1024) {
+        memcpy(buf + len, p, add);
+        buf[len + add] = '\0';
+    }
+    return sz * n;
+}
+
+/* A counter of kvrest's GET /_kvrest/stats ("requests", "commands"). */
+static long long kv_stat(const tsrv *kv, const char *name)
+{
+    char url[200], auth[200], body[1024] = "", key[64];
+    snprintf(url, sizeof url, "%s/_kvrest/stats", kv->url);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", TC_KV_TOKEN);
+    CURL *h = curl_easy_init();
+    ck_assert_ptr_nonnull(h);
+    struct curl_slist *hdrs = curl_slist_append(NULL, auth);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, take_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(h);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    ck_assert_msg(rc == CURLE_OK, "kvrest stats: %s", curl_easy_strerror(rc));
+    snprintf(key, sizeof key, "\"%s\":", name);
+    const char *v = strstr(body, key);
+    ck_assert_msg(v != NULL, "no %s in %s", name, body);
+    return strtoll(v + strlen(key), NULL, 10);
+}
+
+/* Wait until kvrest counter `name` reaches `want` (a poll with a
+ * deadline).  False if it never does. */
+static bool kv_wait_stat(const tsrv *kv, const char *name, long long want)
+{
+    long long deadline = tsrv_now_ms() + 30000;
+    while (kv_stat(kv, name) < want) {
+        if (tsrv_now_ms() > deadline)
+            return false;
+        pause_ms(5);
+    }
+    return true;
+}
+
+/* Stopped (Ctrl-C, SIGTERM, SIGHUP) while a claim or a reservation is on
+ * its way: the tool waits for the store's answer and hands back what it
+ * got, instead of dying and leaving a claim (or rows) held that nobody
+ * has the token of.  A kvrest with 1.5 s of latency keeps the request in
+ * flight while the signal arrives; it exits by that signal. */
+START_TEST(test_stopped_in_flight)
+{
+    tsrv slow;
+    memset(&slow, 0, sizeof slow);
+    const char *extra[] = {"--latency-ms", "1500", NULL};
+    ck_assert_int_eq(tsrv_kvrest_start(&slow, &tc_redis, TC_KV_TOKEN, extra), 0);
+    const tc_backend *good = NULL;
+    for (int i = 0; i < tc_nbackends; i++)
+        if (strcmp(tc_backends[i].name, "vercel") == 0)
+            good = &tc_backends[i];
+    ck_assert_ptr_nonnull(good);
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (int k = 0; k < 3; k++) {
+        rctx x;
+        rctx_init(&x, (int)(good - tc_backends));
+        char url[200];
+        snprintf(url, sizeof url, "KV_REST_API_URL=%s", slow.url);
+        const char *env[] = {"SQCLAIM_ADAPTER=vercel", url, "KV_REST_API_TOKEN=" TC_KV_TOKEN,
+                             x.penv, NULL};
+        cr_opts so = tc_opts(NULL, env);
+        /* Through the quick kvrest first: the claim script is cached in
+         * redis, so the slow claim is one request. */
+        tc_lease held;
+        claim_ok(&x, "S0", "BOTS", NULL, &held);
+        long long before = kv_stat(&slow, "requests");
+        long long cmds = kv_stat(&slow, "commands");
+        cr_proc *p;
+        if (k < 2) { /* claim, claim-first */
+            const char *one[] = {"claim", "S1", "--bot", "BOTS", NULL};
+            const char *first[] = {"claim-first", "S0", "S1", "--bot", "BOTS", NULL};
+            p = cr_spawn(&so, k == 0 ? one : first, NULL);
+        } else { /* reserve (stdin is only written by cr_wait) */
+            const char *res[] = {"reserve", "--rows", "4", "--lease", held.line, NULL};
+            p = cr_spawn(&so, res, NULL);
+        }
+        ck_assert_ptr_nonnull(p);
+        bool sent = kv_wait_stat(&slow, "requests", before + 1); /* in flight */
+        kill(cr_proc_pid(p), sent ? sigs[k] : SIGKILL);
+        cr_result r;
+        cr_wait(p, &r);
+        ck_assert_msg(sent, "case %d: no request arrived:\n%s", k, r.err);
+        TC_EXIT(&r, 128 + sigs[k]);
+        ck_assert_str_eq(r.out, "");
+        ck_assert_msg(cr_contains(r.err, r.errlen, k < 2 ? "has been released" : "has been finished"),
+                      "%s", r.err);
+        tc_check_stderr_form(&r);
+        cr_free(&r);
+        /* What the store holds once the request has landed (a status
+         * through the slow kvrest queues behind it). */
+        ck_assert(kv_wait_stat(&slow, "commands", cmds + 1));
+        cr_runv(&r, &so, "status", NULL);
+        TC_EXIT(&r, 0);
+        cJSON *j = tc_check_status(r.out);
+        const cJSON *claims = cJSON_GetObjectItem(j, "sqClaims");
+        ck_assert_msg(!cJSON_GetObjectItem(claims, "S1"), "S1 left held: %s", r.out);
+        ck_assert_msg(cJSON_GetObjectItem(claims, "S0"), "S0 lost: %s", r.out);
+        ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "refundReservations")), 0);
+        cJSON_Delete(j);
+        cr_free(&r);
+    }
+    tsrv_stop(&slow);
+}
+END_TEST
+#endif
+
 Suite *tc_remote_suite(void)
 {
     Suite *s = suite_create("cli-remote");
@@ -1056,6 +1178,9 @@ Suite *tc_remote_suite(void)
         tc = tcase_create("lossy");
         tcase_set_timeout(tc, 300);
         tcase_add_test(tc, test_uncertain_claim);
+#ifdef SQCLAIM_WITH_VERCEL
+        tcase_add_test(tc, test_stopped_in_flight);
+#endif
         suite_add_tcase(s, tc);
     }
     return s;
