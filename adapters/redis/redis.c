@@ -37,7 +37,7 @@
 #include <time.h>
 
 typedef struct rconn {
-    rp_conn proto;
+    rp_conn proto; /* first: the protocol layer's entries (RP_BACKEND_OPS) cast to it */
     redis_url url;
     char where[300]; /* "127.0.0.1:6379" or "unix:/path": for messages */
     int connect_timeout_ms;
@@ -485,12 +485,6 @@ static sqclaim_rc redis_open(const sqclaim_options *opts, void **out, sqb_err *e
         url = "redis://127.0.0.1:6379";
         source = "the default URL";
     }
-    const char *prefix = opts->key_prefix;
-    const char *prefix_source = "the key_prefix option";
-    if (!prefix) {
-        prefix = sqb_getenv("SQCLAIM_KEY_PREFIX");
-        prefix_source = "$SQCLAIM_KEY_PREFIX";
-    }
     rconn *rc = calloc(1, sizeof *rc);
     if (!rc)
         return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
@@ -500,14 +494,11 @@ static sqclaim_rc redis_open(const sqclaim_options *opts, void **out, sqb_err *e
         free(rc);
         return r;
     }
-    r = rp_init(&rc->proto, &hiredis_transport, rc, prefix, err);
+    r = rp_open(&rc->proto, &hiredis_transport, rc, opts, err);
     if (r != SQCLAIM_OK) {
-        char msg[sizeof err->msg];
-        sqb_strlcpy(msg, err->msg, sizeof msg);
-        sqb_seterr(err, SQCLAIM_ECONFIG, "invalid key prefix in %s: %s", prefix_source, msg);
         memset(rc, 0, sizeof *rc);
         free(rc);
-        return SQCLAIM_ECONFIG;
+        return r;
     }
     if (rc->url.is_unix)
         snprintf(rc->where, sizeof rc->where, "unix:%s", rc->url.path);
@@ -531,43 +522,6 @@ static void redis_close(void *conn)
     free(rc);
 }
 
-static sqclaim_rc redis_ping(void *conn, sqb_err *err)
-{
-    return rp_ping(&((rconn *)conn)->proto, err);
-}
-
-static sqclaim_rc redis_claim(void *conn, const sqb_claim_req *req, sqb_claim_res *res,
-                              sqb_err *err)
-{
-    return rp_claim(&((rconn *)conn)->proto, req, res, err);
-}
-
-static sqclaim_rc redis_renew(void *conn, const sqb_lease_req *req, sqb_err *err)
-{
-    return rp_renew(&((rconn *)conn)->proto, req, err);
-}
-
-static sqclaim_rc redis_release(void *conn, const sqb_lease_req *req, sqb_err *err)
-{
-    return rp_release(&((rconn *)conn)->proto, req, err);
-}
-
-static sqclaim_rc redis_reserve(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows,
-                                sqb_err *err)
-{
-    return rp_reserve(&((rconn *)conn)->proto, req, rows, err);
-}
-
-static sqclaim_rc redis_finish(void *conn, const sqb_lease_req *req, sqb_err *err)
-{
-    return rp_finish(&((rconn *)conn)->proto, req, err);
-}
-
-static sqclaim_rc redis_status(void *conn, sqclaim_status *out, sqb_err *err)
-{
-    return rp_status(&((rconn *)conn)->proto, out, err);
-}
-
 static void redis_stats(void *conn, sqclaim_stats *out)
 {
     const rconn *rc = conn;
@@ -584,12 +538,6 @@ const sqclaim_backend sqclaim_backend_redis = {
             SQCLAIM_CAP_STATS,
     .open = redis_open,
     .close = redis_close,
-    .ping = redis_ping,
-    .claim = redis_claim,
-    .renew = redis_renew,
-    .release = redis_release,
-    .reserve = redis_reserve,
-    .finish = redis_finish,
-    .status = redis_status,
+    RP_BACKEND_OPS,
     .stats = redis_stats,
 };

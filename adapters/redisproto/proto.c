@@ -347,6 +347,24 @@ const char *rp_script_text(int which)
     return which >= 0 && which < S_COUNT ? scripts[which].text : NULL;
 }
 
+sqclaim_rc rp_open(rp_conn *c, const rp_transport *tp, void *t, const sqclaim_options *opts,
+                   sqb_err *err)
+{
+    const char *prefix = opts->key_prefix;
+    const char *source = "the key_prefix option";
+    if (!prefix) {
+        prefix = sqb_getenv("SQCLAIM_KEY_PREFIX");
+        source = "$SQCLAIM_KEY_PREFIX";
+    }
+    sqclaim_rc rc = rp_init(c, tp, t, prefix, err);
+    if (rc == SQCLAIM_EINVAL) {
+        char msg[sizeof err->msg];
+        sqb_strlcpy(msg, err->msg, sizeof msg);
+        rc = sqb_seterr(err, SQCLAIM_ECONFIG, "invalid key prefix in %s: %s", source, msg);
+    }
+    return rc;
+}
+
 sqclaim_rc rp_ping(rp_conn *c, sqb_err *err)
 {
     const char *argv[] = {"PING"};
@@ -850,4 +868,39 @@ out:
     free(lens);
     free(replies);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Backend table entries (conn starts with its rp_conn; see proto.h)    */
+
+sqclaim_rc rp_be_ping(void *conn, sqb_err *err) { return rp_ping(conn, err); }
+
+sqclaim_rc rp_be_claim(void *conn, const sqb_claim_req *req, sqb_claim_res *res, sqb_err *err)
+{
+    return rp_claim(conn, req, res, err);
+}
+
+sqclaim_rc rp_be_renew(void *conn, const sqb_lease_req *req, sqb_err *err)
+{
+    return rp_renew(conn, req, err);
+}
+
+sqclaim_rc rp_be_release(void *conn, const sqb_lease_req *req, sqb_err *err)
+{
+    return rp_release(conn, req, err);
+}
+
+sqclaim_rc rp_be_reserve(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows, sqb_err *err)
+{
+    return rp_reserve(conn, req, rows, err);
+}
+
+sqclaim_rc rp_be_finish(void *conn, const sqb_lease_req *req, sqb_err *err)
+{
+    return rp_finish(conn, req, err);
+}
+
+sqclaim_rc rp_be_status(void *conn, sqclaim_status *out, sqb_err *err)
+{
+    return rp_status(conn, out, err);
 }

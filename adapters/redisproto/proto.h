@@ -38,6 +38,10 @@
  *     an HTTP 400 body, or AUTH during a connect);
  *   - rp_script_sha() and rp_script_text(), for tests;
  *   - the pipeline contract says what replies[] holds after a failure;
+ *   - rp_open(): rp_init with the key prefix resolved from the options
+ *     and the environment, as both backends need it;
+ *   - RP_BACKEND_OPS: the backend table entries for a connection object
+ *     whose first member is its rp_conn;
  *   - a reply to a script that cannot be decoded is EPROTOCOL with
  *     maybe_applied set (the script ran; its effect is unknown).
  */
@@ -109,6 +113,12 @@ typedef struct rp_conn {
 sqclaim_rc rp_init(rp_conn *c, const rp_transport *tp, void *t, const char *prefix,
                    sqb_err *err);
 
+/* rp_init with the prefix of opts->key_prefix, else $SQCLAIM_KEY_PREFIX,
+ * else "".  An invalid prefix is SQCLAIM_ECONFIG naming where it came
+ * from (an open error: the configuration is wrong). */
+sqclaim_rc rp_open(rp_conn *c, const rp_transport *tp, void *t, const sqclaim_options *opts,
+                   sqb_err *err);
+
 /* The backend operations (see core/backend.h for their semantics).  A
  * reply of a script that does not decode is SQCLAIM_EPROTOCOL with
  * err->maybe_applied set: the server ran the script, and what it did is
@@ -139,5 +149,22 @@ const char *rp_script_sha(int which);
 /* The text of script `which` (numbered as above); NULL for any other
  * number.  For tests. */
 const char *rp_script_text(int which);
+
+/* Backend table entries for a transport whose connection object (the
+ * backend's `void *conn`) has its rp_conn as FIRST member: each casts conn
+ * to rp_conn * and calls the rp_ operation.  Use as
+ *   const sqclaim_backend b = { ..., .open = x_open, .close = x_close,
+ *                               RP_BACKEND_OPS, .stats = x_stats };  */
+sqclaim_rc rp_be_ping(void *conn, sqb_err *err);
+sqclaim_rc rp_be_claim(void *conn, const sqb_claim_req *req, sqb_claim_res *res, sqb_err *err);
+sqclaim_rc rp_be_renew(void *conn, const sqb_lease_req *req, sqb_err *err);
+sqclaim_rc rp_be_release(void *conn, const sqb_lease_req *req, sqb_err *err);
+sqclaim_rc rp_be_reserve(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows,
+                         sqb_err *err);
+sqclaim_rc rp_be_finish(void *conn, const sqb_lease_req *req, sqb_err *err);
+sqclaim_rc rp_be_status(void *conn, sqclaim_status *out, sqb_err *err);
+#define RP_BACKEND_OPS                                                                             \
+    .ping = rp_be_ping, .claim = rp_be_claim, .renew = rp_be_renew, .release = rp_be_release,     \
+    .reserve = rp_be_reserve, .finish = rp_be_finish, .status = rp_be_status
 
 #endif

@@ -8,7 +8,7 @@
 #include <string.h>
 
 typedef struct vc_conn {
-    rp_conn rp;
+    rp_conn rp; /* first: the protocol layer's entries (RP_BACKEND_OPS) cast to it */
     vc_http *http;
 } vc_conn;
 
@@ -30,8 +30,7 @@ static sqclaim_rc vc_open(const sqclaim_options *opts, void **conn, sqb_err *err
         free(c);
         return err->rc ? err->rc : SQCLAIM_ENOMEM;
     }
-    const char *prefix = opts->key_prefix ? opts->key_prefix : sqb_getenv("SQCLAIM_KEY_PREFIX");
-    rc = rp_init(&c->rp, &vc_http_transport, c->http, prefix, err);
+    rc = rp_open(&c->rp, &vc_http_transport, c->http, opts, err);
     if (rc != SQCLAIM_OK) {
         vc_http_free(c->http);
         free(c);
@@ -48,42 +47,6 @@ static void vc_close(void *conn)
         return;
     vc_http_free(c->http);
     free(c);
-}
-
-static sqclaim_rc vc_ping(void *conn, sqb_err *err)
-{
-    return rp_ping(&((vc_conn *)conn)->rp, err);
-}
-
-static sqclaim_rc vc_claim(void *conn, const sqb_claim_req *req, sqb_claim_res *res, sqb_err *err)
-{
-    return rp_claim(&((vc_conn *)conn)->rp, req, res, err);
-}
-
-static sqclaim_rc vc_renew(void *conn, const sqb_lease_req *req, sqb_err *err)
-{
-    return rp_renew(&((vc_conn *)conn)->rp, req, err);
-}
-
-static sqclaim_rc vc_release(void *conn, const sqb_lease_req *req, sqb_err *err)
-{
-    return rp_release(&((vc_conn *)conn)->rp, req, err);
-}
-
-static sqclaim_rc vc_reserve(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows,
-                             sqb_err *err)
-{
-    return rp_reserve(&((vc_conn *)conn)->rp, req, rows, err);
-}
-
-static sqclaim_rc vc_finish(void *conn, const sqb_lease_req *req, sqb_err *err)
-{
-    return rp_finish(&((vc_conn *)conn)->rp, req, err);
-}
-
-static sqclaim_rc vc_status(void *conn, sqclaim_status *out, sqb_err *err)
-{
-    return rp_status(&((vc_conn *)conn)->rp, out, err);
 }
 
 static void vc_stats(void *conn, sqclaim_stats *out)
@@ -105,12 +68,6 @@ const sqclaim_backend sqclaim_backend_vercel = {
             SQCLAIM_CAP_STATS,
     .open = vc_open,
     .close = vc_close,
-    .ping = vc_ping,
-    .claim = vc_claim,
-    .renew = vc_renew,
-    .release = vc_release,
-    .reserve = vc_reserve,
-    .finish = vc_finish,
-    .status = vc_status,
+    RP_BACKEND_OPS,
     .stats = vc_stats,
 };

@@ -203,7 +203,8 @@ START_TEST(config_key_prefix)
     o.rest_url = "https://kv.example.com";
     o.rest_token = "tok";
     sqclaim_store *s = NULL;
-    ck_assert_int_eq(sqclaim_open(&o, &s), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_open(&o, &s), SQCLAIM_ECONFIG); /* as the redis backend */
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "$SQCLAIM_KEY_PREFIX"));
     sqclaim_close(s);
     /* The option wins over the environment. */
     o.key_prefix = "good:";
