@@ -84,7 +84,8 @@ int main(void)
         fprintf(stderr, " %s", tc_backends[i].name);
     fprintf(stderr, "%s\n", tc_nbackends ? "" : " none built");
 
-    SRunner *sr = srunner_create(tc_basic_suite());
+    SRunner *sr = srunner_create(tc_unit_suite());
+    srunner_add_suite(sr, tc_basic_suite());
     srunner_add_suite(sr, tc_watch_suite());
     if (tc_nbackends)
         srunner_add_suite(sr, tc_remote_suite());

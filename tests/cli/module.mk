@@ -2,7 +2,8 @@
 # built program (fork/exec, no shell) against memory, and against redis and
 # vercel (through kvrest) when they are built.
 CLI_TEST_SRCS := $(sort $(wildcard tests/cli/*.c))
-CLI_TEST_OBJS = $(CLI_TEST_SRCS:%.c=$(BUILD)/obj/%.o)
+# The program's own objects but main.o, for the unit tests of its helpers.
+CLI_TEST_OBJS = $(CLI_TEST_SRCS:%.c=$(BUILD)/obj/%.o) $(filter-out %/main.o,$(CLI_OBJS))
 TESTS += $(BUILD)/tests/cli
 CHECK_ENV += SQCLAIM_CLI=$(abspath $(BUILD))/sqclaim
 

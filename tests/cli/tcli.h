@@ -82,5 +82,6 @@ cJSON *tc_check_status(const char *out);
 Suite *tc_basic_suite(void);
 Suite *tc_remote_suite(void);
 Suite *tc_watch_suite(void);
+Suite *tc_unit_suite(void);
 
 #endif

@@ -1,0 +1,141 @@
+/* test_unit.c — the CLI's helpers, called directly (the program's objects
+ * but main.o are linked into this test): message trimming, durations,
+ * numbers, text cleaning, exit codes. */
+#include "tcli.h"
+
+#include "../../cli/cli.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The part of a library message shown to a shell user. */
+static const char *trimmed(const char *msg)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf, "%.*s", (int)cli_trim_advice(msg), msg);
+    return buf;
+}
+
+START_TEST(test_trim_advice)
+{
+    /* The library's own wording (core/store.c), one SQ and several. */
+    ck_assert_str_eq(trimmed("claim: no reply within 5000 ms; the claim may have been granted: "
+                             "retry it with sqclaim_claim_retry() (same token) or give it up "
+                             "with sqclaim_release()"),
+                     "claim: no reply within 5000 ms");
+    ck_assert_str_eq(trimmed("claim-first: connection reset; one of the 3 candidates may have "
+                             "been granted: retry with sqclaim_claim_retry() and the same "
+                             "candidates, or give it up with sqclaim_abandon()"),
+                     "claim-first: connection reset");
+    /* Reworded advice that still names a function, or that has a ';' of
+     * its own in the reason: cut at the clause that holds it. */
+    ck_assert_str_eq(trimmed("claim: timed out; retry with sqclaim_claim_retry()"),
+                     "claim: timed out");
+    ck_assert_str_eq(trimmed("claim: server said: ERR a; b; outcome unknown, call "
+                             "sqclaim_claim_retry()"),
+                     "claim: server said: ERR a; b");
+    /* No clause of its own. */
+    ck_assert_str_eq(trimmed("claim: timed out, it may have been granted"), "claim: timed out, it");
+    ck_assert_str_eq(trimmed("claim: timed out (see sqclaim_claim_retry())"),
+                     "claim: timed out (see");
+    /* Nothing to cut. */
+    ck_assert_str_eq(trimmed("claim: connection refused"), "claim: connection refused");
+    ck_assert_str_eq(trimmed(""), "");
+}
+END_TEST
+
+START_TEST(test_fmt_duration)
+{
+    static const struct {
+        int64_t ms;
+        const char *want;
+    } cases[] = {{-1, "-"},         {0, "0ms"},           {999, "999ms"},
+                 {1000, "1.0s"},    {1999, "1.9s"},       {59999, "59.9s"},
+                 {60000, "1m00s"},  {599000, "9m59s"},    {3599999, "59m59s"},
+                 {3600000, "1h00m"}, {86400000, "24h00m"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[24];
+        cli_fmt_duration(cases[i].ms, buf, sizeof buf);
+        ck_assert_msg(strcmp(buf, cases[i].want) == 0, "%lld ms: %s, want %s",
+                      (long long)cases[i].ms, buf, cases[i].want);
+    }
+}
+END_TEST
+
+START_TEST(test_clean_text)
+{
+    char out[8];
+    cli_clean_text(out, sizeof out, "a\x01\x1b[2J", 6);
+    ck_assert_str_eq(out, "a??[2J");
+    cli_clean_text(out, sizeof out, "abcdefghij", 10); /* cut to fit */
+    ck_assert_str_eq(out, "abcdefg");
+    cli_clean_text(out, sizeof out, "ab=cd", 2); /* only inlen bytes */
+    ck_assert_str_eq(out, "ab");
+    cli_clean_text(out, sizeof out, "a\0b", 3); /* stops at a NUL */
+    ck_assert_str_eq(out, "a");
+    cli_clean_text(out, sizeof out, "B\xc3\xb8t\x7f", 5); /* UTF-8 kept, DEL not */
+    ck_assert_str_eq(out, "B\xc3\xb8t?");
+}
+END_TEST
+
+/* BUSY and LOST have codes of their own, never shared with a failure. */
+START_TEST(test_exit_codes)
+{
+    ck_assert_int_eq(cli_exit_for(SQCLAIM_OK), 0);
+    ck_assert_int_eq(cli_exit_for(SQCLAIM_BUSY), 1);
+    ck_assert_int_eq(cli_exit_for(SQCLAIM_LOST), 3);
+    ck_assert_int_eq(cli_exit_for(SQCLAIM_EINVAL), 2);
+    const sqclaim_rc config[] = {SQCLAIM_ECONFIG, SQCLAIM_EUNSUPPORTED, SQCLAIM_EAUTH};
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_int_eq(cli_exit_for(config[i]), 4);
+    const sqclaim_rc failure[] = {SQCLAIM_EIO,    SQCLAIM_ETIMEOUT, SQCLAIM_EPROTOCOL,
+                                  SQCLAIM_ENOMEM, SQCLAIM_EQUOTA,   SQCLAIM_ESERVER,
+                                  SQCLAIM_ESTATE, (sqclaim_rc)-99};
+    for (size_t i = 0; i < sizeof failure / sizeof failure[0]; i++)
+        ck_assert_int_eq(cli_exit_for(failure[i]), 5);
+}
+END_TEST
+
+START_TEST(test_uint_opt)
+{
+    cli c;
+    memset(&c, 0, sizeof c);
+    c.cmd = "reserve";
+    /* The usage errors go to stderr: not into the test log. */
+    fflush(stderr);
+    int saved = dup(2), null = open("/dev/null", O_WRONLY);
+    ck_assert(saved >= 0 && null >= 0);
+    dup2(null, 2);
+    close(null);
+    uint64_t v = 7;
+    ck_assert_int_eq(cli_uint_opt(&c, "--rows", "1", 1, 100000, &v), 0);
+    ck_assert_uint_eq(v, 1);
+    ck_assert_int_eq(cli_uint_opt(&c, "--rows", "100000", 1, 100000, &v), 0);
+    ck_assert_uint_eq(v, 100000);
+    static const char *const bad[] = {"", "0", "100001", "-1", "+1", " 1", "1 ", "1e3", "0x10",
+                                      "18446744073709551616", "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = 7;
+        ck_assert_msg(cli_uint_opt(&c, "--rows", bad[i], 1, 100000, &v) == CLI_EXIT_USAGE, "%s",
+                      bad[i]);
+        ck_assert_uint_eq(v, 7); /* untouched */
+    }
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+}
+END_TEST
+
+Suite *tc_unit_suite(void)
+{
+    Suite *s = suite_create("cli-unit");
+    TCase *tc = tcase_create("unit");
+    tcase_add_test(tc, test_trim_advice);
+    tcase_add_test(tc, test_fmt_duration);
+    tcase_add_test(tc, test_clean_text);
+    tcase_add_test(tc, test_exit_codes);
+    tcase_add_test(tc, test_uint_opt);
+    suite_add_tcase(s, tc);
+    return s;
+}
