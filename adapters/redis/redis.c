@@ -296,6 +296,12 @@ static sqclaim_rc exchange(rconn *rc, const char *buf, size_t len, size_t n, rp_
         int c = r == SQCLAIM_OK ? convert(raw, &replies[i]) : 0;
         if (raw)
             freeReplyObject(raw);
+        if (c == 0 && replies[i] && replies[i]->type == RP_ERR) {
+            /* An error text may end up in a message: never with the
+             * password in it (a proxy may quote the AUTH it refused). */
+            rp_redact(replies[i]->str, replies[i]->len + 1, rc->url.password);
+            replies[i]->len = strlen(replies[i]->str);
+        }
         if (r != SQCLAIM_OK || c != 0) {
             for (size_t k = 0; k < i; k++) {
                 rp_reply_free(replies[k]);

@@ -143,6 +143,25 @@ sqclaim_rc rp_server_error(const char *text, size_t len, sqb_err *err)
     return sqb_seterr(err, SQCLAIM_ESERVER, "server error: %s", shown);
 }
 
+void rp_redact(char *s, size_t size, const char *secret)
+{
+    if (!s || !secret || !*secret || size == 0)
+        return;
+    size_t slen = strlen(secret);
+    char *p = s;
+    while ((p = strstr(p, secret)) != NULL) {
+        size_t rest = strlen(p + slen);
+        if (slen >= 3) {
+            memcpy(p, "***", 3);
+            memmove(p + 3, p + slen, rest + 1);
+            p += 3;
+        } else {
+            memset(p, '*', slen);
+            p += slen;
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Scripts                                                              */
 

@@ -42,6 +42,8 @@
  *     and the environment, as both backends need it;
  *   - RP_BACKEND_OPS: the backend table entries for a connection object
  *     whose first member is its rp_conn;
+ *   - rp_redact() (was the vercel backend's vc_redact), for both
+ *     transports;
  *   - a reply to a script that cannot be decoded is EPROTOCOL with
  *     maybe_applied set (the script ran; its effect is unknown).
  */
@@ -142,6 +144,12 @@ sqclaim_rc rp_ping(rp_conn *c, sqb_err *err);
  * script errors) -> ESERVER.  The message carries the server's text.
  * Returns the code, err filled. */
 sqclaim_rc rp_server_error(const char *text, size_t len, sqb_err *err);
+
+/* Replace every occurrence of secret (a password, a token) in the
+ * NUL-terminated s[size] with "***" (in place; a secret shorter than 3
+ * bytes is masked byte for byte).  NULL or "" secret: no-op.  Transports
+ * run it over every server text that can reach a message. */
+void rp_redact(char *s, size_t size, const char *secret);
 
 /* SHA-1 (40 hex digits) of script `which` (0 claim, 1 renew, 2 release,
  * 3 reserve, 4 finish); NULL for any other number.  For tests. */

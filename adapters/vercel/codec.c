@@ -291,25 +291,6 @@ bool vc_is_quota_error(const char *text)
     return strstr(text, "exceeded") != NULL;
 }
 
-void vc_redact(char *s, size_t size, const char *secret)
-{
-    if (!s || !secret || !*secret || size == 0)
-        return;
-    size_t slen = strlen(secret);
-    char *p = s;
-    while ((p = strstr(p, secret)) != NULL) {
-        size_t rest = strlen(p + slen);
-        if (slen >= 3) {
-            memcpy(p, "***", 3);
-            memmove(p + 3, p + slen, rest + 1);
-            p += 3;
-        } else {
-            memset(p, '*', slen);
-            p += slen;
-        }
-    }
-}
-
 /* ------------------------------------------------------------------ */
 /* Replies                                                              */
 

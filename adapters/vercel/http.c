@@ -344,7 +344,7 @@ static void clean_text(const vc_http *h, const char *text, char *out, size_t out
     for (char *p = out; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
-    vc_redact(out, outlen, h->token);
+    rp_redact(out, outlen, h->token);
 }
 
 static sqclaim_rc transport_error(vc_http *h, CURLcode cc, sqb_err *err)
@@ -422,7 +422,7 @@ static sqclaim_rc status_error(vc_http *h, long status, bool single, rp_reply **
         rc = sqb_seterr(err, SQCLAIM_EQUOTA, "%s (HTTP %ld from %s)", text, status, h->host);
     } else if (status == 400 && raw && single) {
         /* A Redis error: the protocol layer reads it (NOSCRIPT …). */
-        vc_redact(raw, strlen(raw) + 1, h->token);
+        rp_redact(raw, strlen(raw) + 1, h->token);
         *errreply = rp_reply_str(RP_ERR, raw, strlen(raw));
         rc = *errreply ? SQCLAIM_OK : sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
     } else if (status == 400 && raw) {
@@ -508,7 +508,7 @@ static sqclaim_rc check_reply(vc_http *h, rp_reply *r, sqb_err *err)
 {
     if (!r || r->type != RP_ERR || !r->str)
         return SQCLAIM_OK;
-    vc_redact(r->str, r->len + 1, h->token);
+    rp_redact(r->str, r->len + 1, h->token);
     r->len = strlen(r->str);
     if (vc_is_quota_error(r->str)) {
         char text[256];
@@ -525,7 +525,7 @@ static sqclaim_rc bad_body(vc_http *h, sqclaim_rc rc, long status, sqb_err *err)
     if (rc == SQCLAIM_EPROTOCOL) {
         char msg[sizeof err->msg];
         sqb_strlcpy(msg, err->msg, sizeof msg);
-        vc_redact(msg, sizeof msg, h->token);
+        rp_redact(msg, sizeof msg, h->token);
         sqb_seterr(err, rc, "%s answered HTTP %ld but %s", h->host, status, msg);
     }
     err->maybe_applied = true;
@@ -576,7 +576,7 @@ static sqclaim_rc vc_pipeline(void *t, size_t ncmds, const rp_cmd *cmds, rp_repl
         return status_error(h, status, false, NULL, err);
     rc = vc_decode_pipeline(h->resp.p ? h->resp.p : "", h->resp.len, ncmds, replies, err);
     if (rc == SQCLAIM_ESERVER || rc == SQCLAIM_EQUOTA) {
-        vc_redact(err->msg, sizeof err->msg, h->token);
+        rp_redact(err->msg, sizeof err->msg, h->token);
         return rc;
     }
     if (rc != SQCLAIM_OK)

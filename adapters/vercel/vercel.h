@@ -105,8 +105,6 @@ int vc_base64_decode(const char *in, size_t inlen, char **out, size_t *outlen);
  * range). */
 int vc_parse_int(const char *lit, size_t len, long long *out);
 
-/* Replace every occurrence of secret in s (in place) with "***". */
-void vc_redact(char *s, size_t size, const char *secret);
 
 /* ---- http.c ----------------------------------------------------------- */
 

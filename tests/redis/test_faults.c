@@ -352,6 +352,33 @@ START_TEST(test_malformed_replies)
 }
 END_TEST
 
+/* A server (or a proxy in front of one) that quotes the password back in
+ * its error text: no message may show it. */
+START_TEST(test_password_never_in_messages)
+{
+    static const char *const replies[] = {
+        "-WRONGPASS the password " RT_PASSWORD " is not valid\r\n",
+        "-ERR AUTH " RT_PASSWORD " called without any password configured\r\n",
+        "-NOAUTH need " RT_PASSWORD "\r\n",
+    };
+    for (size_t i = 0; i < sizeof replies / sizeof replies[0]; i++) {
+        rt_rogue r;
+        rt_rogue_start(&r, replies[i]);
+        char url[128];
+        snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%d/2", RT_PASSWORD, r.port);
+        sqclaim_store *s = open_timeouts(url, 1000, 2000, -1);
+        sqclaim_lease l;
+        sqclaim_rc rc = sqclaim_claim(s, "SQ", "BOT1", 0, &l, NULL);
+        const char *msg = sqclaim_errmsg(s);
+        ck_assert_msg(rc == SQCLAIM_EAUTH, "case %zu: %s: %s", i, sqclaim_rcname(rc), msg);
+        ck_assert_msg(strstr(msg, RT_PASSWORD) == NULL, "case %zu shows the password: %s", i,
+                      msg);
+        ck_assert_msg(strstr(msg, "***"), "case %zu: %s", i, msg);
+        rt_rogue_stop(&r);
+    }
+}
+END_TEST
+
 START_TEST(test_garbage_bytes_are_a_protocol_error)
 {
     rt_rogue r;
@@ -570,6 +597,7 @@ Suite *rt_faults_suite(void)
     tcase_add_test(tc, test_restart_reconnects_without_wrong_answers);
     tcase_add_test(tc, test_malformed_replies);
     tcase_add_test(tc, test_garbage_bytes_are_a_protocol_error);
+    tcase_add_test(tc, test_password_never_in_messages);
     suite_add_tcase(su, tc);
 
     tc = tcase_create("processes");

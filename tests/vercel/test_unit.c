@@ -476,10 +476,10 @@ START_TEST(quota_and_redaction)
     ck_assert(!vc_is_quota_error(NULL));
 
     char s[128] = "token=AbC123secret and again AbC123secret.";
-    vc_redact(s, sizeof s, "AbC123secret");
+    rp_redact(s, sizeof s, "AbC123secret");
     ck_assert_str_eq(s, "token=*** and again ***.");
     char t[16] = "xyxy";
-    vc_redact(t, sizeof t, "y");
+    rp_redact(t, sizeof t, "y");
     ck_assert_str_eq(t, "x*x*");
     char *e = vc_error_text("{\"error\":\"Unauthorized\"}", 24);
     ck_assert_str_eq(e, "Unauthorized");
