@@ -112,7 +112,8 @@ START_TEST(test_claim_layout)
     expect_value(v, head, tail);
     free(v);
     long long pttl = rt_pttl("sq:251019-164rmb");
-    ck_assert_msg(pttl > 58000 && pttl <= 60000, "PTTL %lld, want close to 60000", pttl);
+    /* PX = the TTL (a wide window: a loaded CI machine can stall seconds). */
+    ck_assert_msg(pttl > 50000 && pttl <= 60000, "PTTL %lld, want close to 60000", pttl);
 
     /* The fence counter: the fence handed out, and no expiry. */
     char *fence = rt_get("sqclaim:fence");
@@ -457,12 +458,12 @@ START_TEST(test_reserve_on_expiring_claim_is_lost)
     ck_assert_ptr_null(rt_get("sqclaim:rowcursor"));
     /* The harness itself: with a real remaining time it reserves, with
      * that PX. */
-    r = reserve_with_pttl(&l, "12345");
+    r = reserve_with_pttl(&l, "55555");
     ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
     ck_assert_int_eq(r->element[0]->integer, 1);
     freeReplyObject(r);
     long long pttl = rt_pttl("refund:SQ-Z");
-    ck_assert_msg(pttl > 12000 && pttl <= 12345, "refund PTTL %lld", pttl);
+    ck_assert_msg(pttl > 45000 && pttl <= 55555, "refund PTTL %lld", pttl);
 }
 END_TEST
 
@@ -784,7 +785,9 @@ START_TEST(test_valid_urls_open_without_network)
         long long t0 = tsrv_now_ms();
         sqclaim_rc rc = rt_open_opts(&o, &s);
         ck_assert_msg(rc == SQCLAIM_OK, "%s: %s", good[i], sqclaim_errmsg(s));
-        ck_assert_int_lt(tsrv_now_ms() - t0, 100);
+        /* No network I/O: far below the 2 s connect timeout a connect to
+         * the unroutable address would take (room for a loaded machine). */
+        ck_assert_int_lt(tsrv_now_ms() - t0, 1000);
         ck_assert_uint_eq(sqclaim_caps(s), SQCLAIM_CAP_CROSS_PROCESS | SQCLAIM_CAP_PERSISTENT |
                                                SQCLAIM_CAP_FOREIGN | SQCLAIM_CAP_STATS);
         ck_assert_str_eq(sqclaim_adapter(s), "redis");
