@@ -1,12 +1,14 @@
 /* watch.c — the status, refreshed: a table redrawn in place on a terminal,
  * plain lines (or JSON lines) otherwise.
  *
- * Signals: SIGINT, SIGTERM, SIGHUP and SIGWINCH stay blocked except while
- * waiting between refreshes (ppoll unblocks them atomically, so none is
- * missed) and while a refresh talks to the store.  A stop signal during
- * the wait ends the loop normally; during a refresh, the handler restores
- * the terminal itself and exits at once, so a slow server never delays
- * Ctrl-C. */
+ * Signals: SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGTSTP and SIGCONT stay
+ * blocked except while waiting between refreshes (ppoll unblocks them
+ * atomically, so none is missed) and while a refresh talks to the store,
+ * never while a frame is being written.  A stop signal during the wait
+ * ends the loop normally; during a refresh, the handler restores the
+ * terminal itself and exits at once, so a slow server never delays
+ * Ctrl-C.  Ctrl-Z (SIGTSTP) shows the cursor, then stops the process;
+ * once continued (SIGCONT) the cursor is hidden and the frame redrawn. */
 #include "cli.h"
 
 #include <errno.h>
@@ -28,6 +30,8 @@ static volatile sig_atomic_t g_stop;   /* the stop signal received */
 static volatile sig_atomic_t g_resize; /* SIGWINCH received */
 static volatile sig_atomic_t g_busy;   /* in a refresh: exit from the handler */
 static volatile sig_atomic_t g_tty;    /* the terminal needs restoring */
+static volatile sig_atomic_t g_cont;   /* continued after a stop: redraw all */
+static struct sigaction g_tstp_action; /* on_tstp, reinstalled after a stop */
 
 static void on_signal(int sig)
 {
@@ -43,6 +47,38 @@ static void on_signal(int sig)
         }
         _exit(0);
     }
+}
+
+/* Ctrl-Z: give the terminal back as it was, then stop as the default
+ * action would (in an orphaned process group the kernel discards it, and
+ * the process just goes on). */
+static void on_tstp(int sig)
+{
+    int saved = errno;
+    if (g_tty) {
+        ssize_t r = write(STDOUT_FILENO, TTY_RESTORE, sizeof TTY_RESTORE - 1);
+        (void)r;
+    }
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, sig);
+    sigprocmask(SIG_UNBLOCK, &only, NULL);
+    raise(sig); /* stops here until SIGCONT */
+    sigprocmask(SIG_BLOCK, &only, NULL);
+    sigaction(sig, &g_tstp_action, NULL);
+    g_cont = 1;
+    errno = saved;
+}
+
+static void on_cont(int sig)
+{
+    (void)sig;
+    g_cont = 1;
 }
 
 static int64_t now_ms(void)
@@ -268,6 +304,10 @@ static void draw_tty(const lines *L)
 static int emit(watch *w, const lines *L)
 {
     if (w->tty) {
+        if (g_cont) { /* back from a stop: the screen is not ours any more */
+            g_cont = 0;
+            fputs(TTY_START, stdout);
+        }
         draw_tty(L);
     } else {
         for (size_t i = 0; i < L->n; i++) {
@@ -384,21 +424,19 @@ int cmd_watch(cli *c)
     if (ex)
         return ex;
 
+    /* The signals handled here: blocked but while waiting or fetching. */
+    static const int handled[] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGTSTP, SIGCONT};
+    enum { NHANDLED = sizeof handled / sizeof handled[0] };
     sigset_t stopset, open_mask, blocked;
     sigemptyset(&stopset);
-    sigaddset(&stopset, SIGINT);
-    sigaddset(&stopset, SIGTERM);
-    sigaddset(&stopset, SIGHUP);
-    sigaddset(&stopset, SIGWINCH);
+    for (int i = 0; i < NHANDLED; i++)
+        sigaddset(&stopset, handled[i]);
     sigprocmask(SIG_BLOCK, &stopset, &open_mask);
     blocked = open_mask;
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sigismember(&stopset, sig))
-            sigaddset(&blocked, sig);
-    sigdelset(&open_mask, SIGINT);
-    sigdelset(&open_mask, SIGTERM);
-    sigdelset(&open_mask, SIGHUP);
-    sigdelset(&open_mask, SIGWINCH);
+    for (int i = 0; i < NHANDLED; i++) {
+        sigaddset(&blocked, handled[i]);
+        sigdelset(&open_mask, handled[i]);
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -408,6 +446,19 @@ int cmd_watch(cli *c)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGWINCH, &sa, NULL);
+    struct sigaction was;
+    if (w.tty && sigaction(SIGTSTP, NULL, &was) == 0 && was.sa_handler != SIG_IGN) {
+        /* ppoll wakes up whatever SA_RESTART says; calls inside the
+         * library are resumed. */
+        memset(&g_tstp_action, 0, sizeof g_tstp_action);
+        g_tstp_action.sa_handler = on_tstp;
+        sigemptyset(&g_tstp_action.sa_mask);
+        g_tstp_action.sa_flags = SA_RESTART;
+        sigaction(SIGTSTP, &g_tstp_action, NULL);
+        struct sigaction sc = g_tstp_action;
+        sc.sa_handler = on_cont;
+        sigaction(SIGCONT, &sc, NULL);
+    }
 
     if (w.tty) {
         fputs(TTY_START, stdout);
@@ -430,7 +481,7 @@ int cmd_watch(cli *c)
                 break;
             struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
             int r = ppoll(NULL, 0, &ts, &open_mask);
-            if (r < 0 && errno == EINTR && g_resize && !g_stop) {
+            if (r < 0 && errno == EINTR && (g_resize || g_cont) && !g_stop) {
                 g_resize = 0;
                 if (w.tty && emit(&w, &w.last) != 0) {
                     gone = true;

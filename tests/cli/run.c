@@ -365,6 +365,42 @@ struct cr_pty {
     size_t len;
 };
 
+/* The forkpty child in job mode: a stand-in for a job-control shell.
+ * Only async-signal-safe calls (the test program may have threads). */
+static void run_job(char **argv, char **env) __attribute__((noreturn));
+
+static void run_job(char **argv, char **env)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGTTOU, SIG_IGN); /* tcsetpgrp from outside the foreground */
+    int go[2];
+    if (pipe(go) != 0)
+        _exit(127);
+    pid_t job = fork();
+    if (job < 0)
+        _exit(127);
+    if (job == 0) {
+        char c;
+        setpgid(0, 0);
+        close(go[1]);
+        /* Start once the group is the terminal's foreground. */
+        while (read(go[0], &c, 1) < 0 && errno == EINTR) {
+        }
+        close(go[0]);
+        signal(SIGTTOU, SIG_DFL);
+        exec_child(argv, env);
+    }
+    setpgid(job, job);
+    tcsetpgrp(STDIN_FILENO, job);
+    close(go[0]);
+    close(go[1]);
+    int st;
+    while (waitpid(job, &st, 0) < 0) /* stops are the job's business */
+        if (errno != EINTR)
+            _exit(127);
+    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}
+
 cr_pty *cr_pty_start(const cr_opts *o, const char *const *args)
 {
     cr_pty *p = calloc(1, sizeof *p);
@@ -378,8 +414,11 @@ cr_pty *cr_pty_start(const cr_opts *o, const char *const *args)
     p->pid = forkpty(&p->master, NULL, NULL, &ws);
     if (p->pid < 0)
         goto fail;
-    if (p->pid == 0)
+    if (p->pid == 0) {
+        if (o && o->job)
+            run_job(argv, env);
         exec_child(argv, env);
+    }
     fcntl(p->master, F_SETFD, FD_CLOEXEC);
     p->buf = calloc(1, 1);
     free(env);
@@ -395,6 +434,8 @@ fail:
 }
 
 pid_t cr_pty_pid(const cr_pty *p) { return p->pid; }
+
+pid_t cr_pty_fg(const cr_pty *p) { return tcgetpgrp(p->master); }
 
 int cr_pty_write(cr_pty *p, const char *s)
 {

@@ -34,6 +34,8 @@ typedef struct cr_opts {
     const char *stdout_path; /* send stdout to this file instead (e.g. /dev/full) */
     bool raw_argv;          /* argv[0] is the program to run (not sqclaim) */
     int timeout_ms;         /* kill after this long; 0: 120 s */
+    bool job;               /* cr_pty_start: run as a job of a job-control
+                               shell (see there) */
 } cr_opts;
 
 /* The sqclaim program's path. */
@@ -70,7 +72,15 @@ pid_t cr_proc_pid(const cr_proc *p);
  * end, waits, and fills r (out = everything the terminal received; err
  * empty). */
 typedef struct cr_pty cr_pty;
+/* With o->job, the program runs the way a job-control shell runs a
+ * foreground job: in a process group of its own, the terminal's
+ * foreground group, under a parent in the same session (a small
+ * stand-in for the shell that waits for it and exits with its status).
+ * Its group is then not orphaned, so Ctrl-Z really stops it. */
 cr_pty *cr_pty_start(const cr_opts *o, const char *const *args);
+/* The terminal's foreground process group (in job mode, the job's, whose
+ * leader is the program), or -1. */
+pid_t cr_pty_fg(const cr_pty *p);
 bool cr_pty_read_until(cr_pty *p, const char *needle, int times, int timeout_ms);
 pid_t cr_pty_pid(const cr_pty *p);
 int cr_pty_write(cr_pty *p, const char *s);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ESC "\033"
 
@@ -197,6 +198,94 @@ START_TEST(test_watch_tty_resize)
 }
 END_TEST
 
+/* In /proc: is the process stopped (state T)? */
+static bool stopped(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')'); /* after the command name */
+    return paren && paren[1] == ' ' && paren[2] == 'T';
+}
+
+/* Ctrl-Z in a job-control shell: the cursor is shown before watch stops;
+ * after fg (SIGCONT) it is hidden again and the frame redrawn. */
+START_TEST(test_watch_tty_ctrl_z)
+{
+    cr_opts o = tc_opts(NULL, term_env);
+    o.job = true;
+    const char *args[] = {"watch", "--interval", "1h", NULL};
+    cr_pty *p = cr_pty_start(&o, args);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(cr_pty_read_until(p, "Claims: none", 1, 30000));
+    pid_t job = cr_pty_fg(p);
+    ck_assert_int_gt(job, 0);
+    ck_assert_int_ne(job, cr_pty_pid(p));
+    ck_assert(cr_pty_write(p, "\032") == 0); /* Ctrl-Z: SIGTSTP to the foreground job */
+    ck_assert_msg(cr_pty_read_until(p, ESC "[?25h", 1, 30000), "cursor not shown on Ctrl-Z");
+    long long deadline = tsrv_now_ms() + 30000;
+    while (!stopped(job)) {
+        ck_assert_msg(tsrv_now_ms() < deadline, "watch did not stop on Ctrl-Z");
+        struct timespec ts = {0, 5000000}; /* polling /proc, not synchronising */
+        nanosleep(&ts, NULL);
+    }
+    kill(-job, SIGCONT); /* fg */
+    ck_assert_msg(cr_pty_read_until(p, "Claims: none", 2, 30000), "not redrawn after SIGCONT");
+    kill(job, SIGTERM);
+    cr_result r;
+    cr_pty_finish(p, &r);
+    TC_EXIT(&r, 0);
+    /* hide (start), show (Ctrl-Z), hide + clear (continued), frame, show (quit) */
+    const char *stop = strstr(r.out, ESC "[?25h");
+    ck_assert_ptr_nonnull(stop);
+    const char *again = strstr(stop, ESC "[?25l" ESC "[H" ESC "[2J");
+    ck_assert_msg(again != NULL, "cursor not hidden after SIGCONT:\n%s", r.out);
+    ck_assert_msg(strstr(again, "Claims: none") != NULL, "no frame after SIGCONT");
+    ck_assert(strstr(strstr(again, "Claims: none"), ESC "[?25h") != NULL);
+    cr_free(&r);
+}
+END_TEST
+
+/* SIGTERM while a refresh waits for a slow store (kvrest with 20 s of
+ * latency): watch restores the cursor and exits 0 at once. */
+START_TEST(test_watch_tty_stop_while_fetching)
+{
+    if (!tc_built("vercel"))
+        return;
+    tsrv slow;
+    memset(&slow, 0, sizeof slow);
+    const char *extra[] = {"--latency-ms", "20000", NULL};
+    ck_assert_int_eq(tsrv_kvrest_start(&slow, &tc_redis, TC_KV_TOKEN, extra), 0);
+    char url[200];
+    snprintf(url, sizeof url, "KV_REST_API_URL=%s", slow.url);
+    const char *env[] = {"TERM=xterm", "SQCLAIM_ADAPTER=vercel", url,
+                         "KV_REST_API_TOKEN=" TC_KV_TOKEN, NULL};
+    cr_opts o = tc_opts(NULL, env);
+    const char *args[] = {"watch", "--timeout", "60s", NULL};
+    cr_pty *p = cr_pty_start(&o, args);
+    ck_assert_ptr_nonnull(p);
+    /* The cursor is hidden before the first refresh starts. */
+    ck_assert(cr_pty_read_until(p, ESC "[?25l", 1, 30000));
+    long long t0 = tsrv_now_ms();
+    kill(cr_pty_pid(p), SIGTERM);
+    cr_result r;
+    cr_pty_finish(p, &r);
+    long long took = tsrv_now_ms() - t0;
+    TC_EXIT(&r, 0);
+    ck_assert_msg(took < 10000, "SIGTERM took %lld ms to stop a watch in a slow refresh", took);
+    ck_assert(!cr_contains(r.out, r.outlen, "Claims:")); /* stopped before the first frame */
+    const char *hide = strstr(r.out, ESC "[?25l");
+    ck_assert_msg(hide && strstr(hide, ESC "[?25h"), "cursor not restored:\n%s", r.out);
+    cr_free(&r);
+    tsrv_stop(&slow);
+}
+END_TEST
+
 /* TERM=dumb: plain lines even on a terminal. */
 START_TEST(test_watch_dumb_terminal)
 {
@@ -248,6 +337,8 @@ Suite *tc_watch_suite(void)
     tcase_add_test(tc, test_watch_tty_ctrl_c);
     tcase_add_test(tc, test_watch_tty_sighup);
     tcase_add_test(tc, test_watch_tty_resize);
+    tcase_add_test(tc, test_watch_tty_ctrl_z);
+    tcase_add_test(tc, test_watch_tty_stop_while_fetching);
     tcase_add_test(tc, test_watch_dumb_terminal);
     tcase_add_test(tc, test_lease_from_terminal);
     suite_add_tcase(s, tc);
