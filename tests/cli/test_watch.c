@@ -79,7 +79,7 @@ START_TEST(test_watch_remote)
     ck_assert(cr_contains(r.out, r.outlen, "WRITING"));
     snprintf(rows, sizeof rows, " %ld-%ld ", start, start + 4);
     ck_assert_msg(cr_contains(r.out, r.outlen, rows), "no %s in\n%s", rows, r.out);
-    ck_assert(cr_contains(r.out, r.outlen, "9m5")); /* remaining time, e.g. 9m59s */
+    ck_assert(cr_contains(r.out, r.outlen, " 9m")); /* remaining of 10m, e.g. 9m59s */
     ck_assert(!cr_contains(r.out, r.outlen, "token"));
     cr_free(&r);
 }
