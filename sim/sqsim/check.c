@@ -31,6 +31,14 @@ typedef struct range {
     uint16_t bot, sq;
 } range;
 
+/* A granted claim: when it was invoked and when it returned. */
+typedef struct grant {
+    int64_t invoke, complete;
+    uint64_t fence;
+    uint32_t lease;
+    uint16_t bot, sq;
+} grant;
+
 static int cmp_interval(const void *pa, const void *pb)
 {
     const interval *a = pa, *b = pb;
@@ -47,6 +55,14 @@ static int cmp_range(const void *pa, const void *pb)
     if (a->start != b->start)
         return a->start < b->start ? -1 : 1;
     return (a->count > b->count) - (a->count < b->count);
+}
+
+static int cmp_grant_invoke(const void *pa, const void *pb)
+{
+    const grant *a = pa, *b = pb;
+    if (a->sq != b->sq)
+        return a->sq < b->sq ? -1 : 1;
+    return (a->invoke > b->invoke) - (a->invoke < b->invoke);
 }
 
 typedef struct seg {
@@ -66,13 +82,157 @@ static bool is_claim(uint8_t op)
     return op == OP_CLAIM || op == OP_CLAIM_FIRST || op == OP_CLAIM_RETRY;
 }
 
+static bool same_lease(const interval *a, const interval *b)
+{
+    return a->bot == b->bot && a->lease == b->lease;
+}
+
+static sim_party party_of(const interval *x)
+{
+    return (sim_party){x->bot, x->lease, x->fence, x->start, x->end};
+}
+
+static void report_pair(sim_violations *vs, enum sim_vkind kind, const interval *a,
+                        const interval *b)
+{
+    sim_violation v;
+    sim_party pa = party_of(a), pb = party_of(b);
+    sim_violation_set(&v, kind, false, a->sq, &pa, &pb);
+    sim_violation_add(vs, &v);
+}
+
+/* Per SQ, by start: two believed intervals of different leases overlap, or
+ * one starts after the highest-fenced earlier one ended without a higher
+ * fence. */
+static void sweep_intervals(interval *iv, size_t niv, sim_violations *vs)
+{
+    qsort(iv, niv, sizeof *iv, cmp_interval);
+    for (size_t i = 0; i < niv;) {
+        size_t j = i;
+        const interval *reach = NULL; /* the interval reaching furthest so far */
+        const interval *top = NULL;   /* the one with the highest fence so far */
+        for (; j < niv && iv[j].sq == iv[i].sq; j++) {
+            const interval *x = &iv[j];
+            if (reach && x->start < reach->end && !same_lease(reach, x))
+                report_pair(vs, V_OVERLAP, reach, x);
+            else if (top && !same_lease(top, x) && x->fence <= top->fence &&
+                     x->start >= top->end)
+                report_pair(vs, V_FENCE_ORDER, top, x);
+            if (!reach || x->end > reach->end)
+                reach = x;
+            if (!top || x->fence > top->fence)
+                top = x;
+        }
+        i = j;
+    }
+}
+
+/* A min-heap of grants by return time. */
+static void heap_push(const grant **h, size_t *n, const grant *g)
+{
+    size_t i = (*n)++;
+    while (i > 0 && h[(i - 1) / 2]->complete > g->complete) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = g;
+}
+
+static const grant *heap_pop(const grant **h, size_t *n)
+{
+    const grant *top = h[0], *last = h[--*n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *n)
+            break;
+        if (c + 1 < *n && h[c + 1]->complete < h[c]->complete)
+            c++;
+        if (h[c]->complete >= last->complete)
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n)
+        h[i] = last;
+    return top;
+}
+
+/* Per SQ, in real-time order: a claim invoked after another claim had
+ * returned was applied after it, so its fence must be higher.  Every grant
+ * counts, believed or not (one that returned after its deadline never
+ * acted, but its fence was handed out all the same).  Grants are taken in
+ * order of invocation; those not yet returned wait in a heap by return
+ * time, and each invocation first folds in every grant returned before
+ * it, keeping the highest fence: O(n log n). */
+static void sweep_grants(grant *g, size_t n, const grant **heap, sim_violations *vs)
+{
+    qsort(g, n, sizeof *g, cmp_grant_invoke);
+    for (size_t i = 0; i < n;) {
+        uint16_t sq = g[i].sq;
+        size_t pending = 0;
+        const grant *best = NULL; /* the highest fence returned so far */
+        for (; i < n && g[i].sq == sq; i++) {
+            const grant *x = &g[i];
+            while (pending && heap[0]->complete < x->invoke) {
+                const grant *r = heap_pop(heap, &pending);
+                if (!best || r->fence > best->fence)
+                    best = r;
+            }
+            if (best && best->fence >= x->fence &&
+                !(best->bot == x->bot && best->lease == x->lease)) {
+                sim_violation v;
+                sim_party a = {best->bot, best->lease, best->fence, best->invoke,
+                               best->complete};
+                sim_party b = {x->bot, x->lease, x->fence, x->invoke, x->complete};
+                sim_violation_set(&v, V_GRANT_FENCE, false, sq, &a, &b);
+                sim_violation_add(vs, &v);
+            }
+            heap_push(heap, &pending, x);
+        }
+    }
+}
+
+/* Reservations never share a row (an idempotent repeat of the same one
+ * aside); accepted writes never repeat one. */
+static void sweep_rows(range *r, size_t n, bool writes, sim_violations *vs)
+{
+    qsort(r, n, sizeof *r, cmp_range);
+    const range *reach = NULL;
+    for (size_t k = 0; k < n; k++) {
+        const range *x = &r[k];
+        if (reach && x->start < reach->start + reach->count) {
+            bool same = reach->bot == x->bot && reach->lease == x->lease &&
+                        reach->start == x->start && reach->count == x->count;
+            if (!same || writes) {
+                /* Writes name the second writer first (the one that wrote
+                 * over); reservations the earlier owner. */
+                const range *a = writes ? x : reach, *b = writes ? reach : x;
+                sim_violation v;
+                sim_party pa = {a->bot, a->lease, a->fence, 0, 0};
+                sim_party pb = {b->bot, b->lease, b->fence, 0, 0};
+                sim_violation_set(&v, writes ? V_ROW_TWICE : V_ROW_OVERLAP, false, a->sq, &pa,
+                                  &pb);
+                uint64_t end = reach->start + reach->count;
+                if (x->start + x->count < end)
+                    end = x->start + x->count;
+                v.row_start = x->start;
+                v.rows = (uint32_t)(end - x->start);
+                sim_violation_add(vs, &v);
+            }
+        }
+        if (!reach || x->start + x->count > reach->start + reach->count)
+            reach = x;
+    }
+}
+
 void sim_check_histories(sim_history *h, int nbots, int nsqs, sim_violations *vs,
                          sim_check_stats *st)
 {
     (void)nsqs;
     int64_t cpu0 = sim_cpu_ns();
     memset(st, 0, sizeof *st);
-    size_t ncl = 0, nres = 0, nwr = 0;
+    size_t ncl = 0, ngr = 0, nres = 0, nwr = 0;
     for (int b = 0; b < nbots; b++)
         for (sim_chunk *c = h[b].head; c; c = c->next)
             for (size_t i = 0; i < c->n; i++) {
@@ -80,6 +240,8 @@ void sim_check_histories(sim_history *h, int nbots, int nsqs, sim_violations *vs
                 st->events++;
                 if (e->outcome != OUT_OK)
                     continue;
+                if (is_claim(e->op))
+                    ngr++;
                 if (is_claim(e->op) || e->op == OP_RENEW)
                     ncl++;
                 else if (e->op == OP_RESERVE)
@@ -88,32 +250,38 @@ void sim_check_histories(sim_history *h, int nbots, int nsqs, sim_violations *vs
                     nwr++;
             }
     interval *iv = malloc((ncl + 1) * sizeof *iv);
+    grant *gr = malloc((ngr + 1) * sizeof *gr);
+    const grant **heap = malloc((ngr + 1) * sizeof *heap);
     range *rs = malloc((nres + 1) * sizeof *rs);
     range *ws = malloc((nwr + 1) * sizeof *ws);
-    if (!iv || !rs || !ws) {
+    if (!iv || !gr || !heap || !rs || !ws) {
         free(iv);
+        free(gr);
+        free(heap);
         free(rs);
         free(ws);
         return;
     }
     size_t niv = 0;
-    nres = nwr = 0;
-    sim_violation v;
+    ngr = nres = nwr = 0;
 
-    /* 1. Belief intervals, reservations and writes from each bot's history. */
+    /* 1. Belief intervals, grants, reservations and writes from each bot's
+     *    history, in its program order. */
     for (int b = 0; b < nbots; b++) {
         seg s = {.open = false};
         for (sim_chunk *c = h[b].head; c; c = c->next)
             for (size_t i = 0; i < c->n; i++) {
                 const sim_event *e = &c->ev[i];
                 bool mine = s.open && s.iv.lease == e->lease;
+                interval fresh = {e->complete_ns, e->aux, e->fence, e->lease, (uint16_t)b, e->sq};
                 if (is_claim(e->op)) {
                     if (e->outcome != OUT_OK)
                         continue; /* refused, or info: possibly held, never believed */
+                    gr[ngr++] = (grant){e->invoke_ns, e->complete_ns, e->fence, e->lease,
+                                        (uint16_t)b, e->sq};
                     emit(iv, &niv, ncl, &s);
                     s.open = true;
-                    s.iv = (interval){e->complete_ns, e->aux, e->fence, e->lease,
-                                      (uint16_t)b, e->sq};
+                    s.iv = fresh;
                     continue;
                 }
                 switch ((enum sim_op)e->op) {
@@ -127,8 +295,7 @@ void sim_check_histories(sim_history *h, int nbots, int nsqs, sim_violations *vs
                              * interval, with the lease's old fence. */
                             emit(iv, &niv, ncl, &s);
                             s.open = true;
-                            s.iv = (interval){e->complete_ns, e->aux, e->fence, e->lease,
-                                              (uint16_t)b, e->sq};
+                            s.iv = fresh;
                         }
                     } else if (e->outcome == OUT_FAIL && mine) {
                         if (e->complete_ns < s.iv.end)
@@ -148,7 +315,7 @@ void sim_check_histories(sim_history *h, int nbots, int nsqs, sim_violations *vs
                     }
                     break;
                 case OP_CRASH:
-                    emit(iv, &niv, ncl, &s);
+                    emit(iv, &niv, ncl, &s); /* believed until its deadline */
                     break;
                 case OP_RESERVE:
                     if (e->outcome == OUT_OK)
@@ -161,23 +328,18 @@ void sim_check_histories(sim_history *h, int nbots, int nsqs, sim_violations *vs
                                             (uint16_t)b, e->sq};
                     } else if ((e->flags & EVF_REJECTED) && mine && e->complete_ns < s.iv.end &&
                                e->complete_ns >= s.iv.start) {
-                        memset(&v, 0, sizeof v);
-                        v.kind = V_STALE_BELIEVED;
-                        v.sq = e->sq;
-                        v.bot_a = b;
-                        v.bot_b = -1;
-                        v.lease_a = e->lease;
-                        v.fence_a = e->fence;
+                        sim_violation v;
+                        sim_party a = {b, e->lease, e->fence, e->complete_ns, s.iv.end};
+                        sim_violation_set(&v, V_STALE_BELIEVED, false, e->sq, &a, NULL);
                         v.row_start = (uint64_t)e->aux;
                         v.rows = e->rows;
-                        v.a_start = e->complete_ns;
-                        v.a_end = s.iv.end;
                         sim_violation_add(vs, &v);
                     }
                     break;
                 case OP_CLAIM:
                 case OP_CLAIM_FIRST:
                 case OP_CLAIM_RETRY:
+                case OP_ABANDON:
                 case OP_FINISH:
                 case OP_KA_START:
                 case OP_COUNT: break;
@@ -186,95 +348,21 @@ void sim_check_histories(sim_history *h, int nbots, int nsqs, sim_violations *vs
         emit(iv, &niv, ncl, &s);
     }
 
-    /* 2. Per SQ, by start: overlaps and fence order. */
-    qsort(iv, niv, sizeof *iv, cmp_interval);
-    for (size_t i = 0; i < niv;) {
-        size_t j = i;
-        const interval *reach = NULL; /* the interval reaching furthest so far */
-        const interval *top = NULL;   /* the one with the highest fence so far */
-        for (; j < niv && iv[j].sq == iv[i].sq; j++) {
-            const interval *x = &iv[j];
-            if (reach && x->start < reach->end &&
-                !(reach->bot == x->bot && reach->lease == x->lease)) {
-                memset(&v, 0, sizeof v);
-                v.kind = V_OVERLAP;
-                v.sq = x->sq;
-                v.bot_a = reach->bot;
-                v.lease_a = reach->lease;
-                v.fence_a = reach->fence;
-                v.a_start = reach->start;
-                v.a_end = reach->end;
-                v.bot_b = x->bot;
-                v.lease_b = x->lease;
-                v.fence_b = x->fence;
-                v.b_start = x->start;
-                v.b_end = x->end;
-                sim_violation_add(vs, &v);
-            } else if (top && !(top->bot == x->bot && top->lease == x->lease) &&
-                       x->fence <= top->fence && x->start >= top->end) {
-                memset(&v, 0, sizeof v);
-                v.kind = V_FENCE_ORDER;
-                v.sq = x->sq;
-                v.bot_a = top->bot;
-                v.lease_a = top->lease;
-                v.fence_a = top->fence;
-                v.a_start = top->start;
-                v.a_end = top->end;
-                v.bot_b = x->bot;
-                v.lease_b = x->lease;
-                v.fence_b = x->fence;
-                v.b_start = x->start;
-                v.b_end = x->end;
-                sim_violation_add(vs, &v);
-            }
-            if (!reach || x->end > reach->end)
-                reach = x;
-            if (!top || x->fence > top->fence)
-                top = x;
-        }
-        i = j;
-    }
+    /* 2. Per SQ: overlaps and fence order of believed intervals; fence
+     *    order of all grants in real time. */
+    sweep_intervals(iv, niv, vs);
+    sweep_grants(gr, ngr, heap, vs);
 
-    /* 3. Reservations never share a row; accepted writes never repeat one. */
-    for (int pass = 0; pass < 2; pass++) {
-        range *r = pass ? ws : rs;
-        size_t n = pass ? nwr : nres;
-        qsort(r, n, sizeof *r, cmp_range);
-        const range *reach = NULL;
-        for (size_t k = 0; k < n; k++) {
-            const range *x = &r[k];
-            if (reach && x->start < reach->start + reach->count) {
-                bool same = reach->bot == x->bot && reach->lease == x->lease &&
-                            reach->start == x->start && reach->count == x->count;
-                if (!same || pass == 1) {
-                    memset(&v, 0, sizeof v);
-                    v.kind = pass ? V_ROW_TWICE : V_ROW_OVERLAP;
-                    v.sq = reach->sq;
-                    v.bot_a = reach->bot;
-                    v.fence_a = reach->fence;
-                    v.bot_b = x->bot;
-                    v.fence_b = x->fence;
-                    v.row_start = x->start;
-                    uint64_t end = reach->start + reach->count;
-                    if (x->start + x->count < end)
-                        end = x->start + x->count;
-                    v.rows = (uint32_t)(end - x->start);
-                    if (pass) {
-                        v.bot_a = x->bot;
-                        v.fence_a = x->fence;
-                        v.sq = x->sq;
-                    }
-                    sim_violation_add(vs, &v);
-                }
-            }
-            if (!reach || x->start + x->count > reach->start + reach->count)
-                reach = x;
-        }
-    }
+    /* 3. Rows. */
+    sweep_rows(rs, nres, false, vs);
+    sweep_rows(ws, nwr, true, vs);
     st->intervals = niv;
+    st->grants = ngr;
     st->reservations = nres;
     st->writes = nwr;
     free(iv);
+    free(gr);
+    free(heap);
     free(rs);
     free(ws);
     st->cpu_ns = sim_cpu_ns() - cpu0;

@@ -402,9 +402,10 @@ static int bench_oracle(uint64_t n)
     sim_check_stats st;
     sim_check_histories(h, nbots, nsqs, &vs, &st);
     printf("oracle bench: %" PRIu64 " events (%" PRIu64 " belief intervals, %" PRIu64
-           " reservations, %" PRIu64 " writes) checked in %.1f ms CPU "
+           " grants, %" PRIu64 " reservations, %" PRIu64 " writes) checked in %.1f ms CPU "
            "(%.0f ns/event); generated in %.1f ms; violations: %" PRIu64 "\n",
-           st.events, st.intervals, st.reservations, st.writes, (double)st.cpu_ns / 1e6,
+           st.events, st.intervals, st.grants, st.reservations, st.writes,
+           (double)st.cpu_ns / 1e6,
            st.events ? (double)st.cpu_ns / (double)st.events : 0.0, (double)gen / 1e6,
            (uint64_t)atomic_load(&vs.count));
     for (int i = 0; i < nbots; i++)

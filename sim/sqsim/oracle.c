@@ -181,43 +181,22 @@ int sim_oracle_enter(sim_oracle *o, int bot, uint32_t index)
         bool takeover = false;
         if (!same && cur != judged) {
             judged = cur;
+            sim_party pa = {abot, a->lease, a->fence, a->start_ns, a_end};
+            sim_party pb = {bot, me->lease, me->fence, me->start_ns, b_end};
             int64_t lo = a->start_ns > me->start_ns ? a->start_ns : me->start_ns;
             int64_t hi = a_end < b_end ? a_end : b_end;
             sim_violation v;
-            memset(&v, 0, sizeof v);
-            v.online = true;
-            v.sq = me->sq;
-            v.bot_a = abot;
-            v.bot_b = bot;
-            v.lease_a = a->lease;
-            v.lease_b = me->lease;
-            v.fence_a = a->fence;
-            v.fence_b = me->fence;
-            v.a_start = a->start_ns;
-            v.a_end = a_end;
-            v.b_start = me->start_ns;
-            v.b_end = b_end;
             if (lo < hi) {
-                v.kind = V_OVERLAP;
+                sim_violation_set(&v, V_OVERLAP, true, me->sq, &pa, &pb);
                 sim_violation_add(o->vs, &v);
                 found++;
             } else if (a_end <= me->start_ns && me->fence <= a->fence) {
-                v.kind = V_FENCE_ORDER;
+                sim_violation_set(&v, V_FENCE_ORDER, true, me->sq, &pa, &pb);
                 sim_violation_add(o->vs, &v);
                 found++;
             } else if (b_end <= a->start_ns && a->fence <= me->fence) {
                 /* We enter late (our interval ended before theirs began). */
-                v.kind = V_FENCE_ORDER;
-                v.bot_a = bot;
-                v.bot_b = abot;
-                v.lease_a = me->lease;
-                v.lease_b = a->lease;
-                v.fence_a = me->fence;
-                v.fence_b = a->fence;
-                v.a_start = me->start_ns;
-                v.a_end = b_end;
-                v.b_start = a->start_ns;
-                v.b_end = a_end;
+                sim_violation_set(&v, V_FENCE_ORDER, true, me->sq, &pb, &pa);
                 sim_violation_add(o->vs, &v);
                 found++;
             }
@@ -285,17 +264,11 @@ void sim_oracle_reserved(sim_oracle *o, int bot, uint32_t index, const sqclaim_r
     if (!me)
         return;
     sim_violation v;
-    memset(&v, 0, sizeof v);
-    v.online = true;
-    v.sq = me->sq;
-    v.bot_a = bot;
-    v.bot_b = -1;
-    v.lease_a = me->lease;
-    v.fence_a = me->fence;
+    sim_party pa = {bot, me->lease, me->fence, 0, 0};
+    sim_violation_set(&v, V_ROWS_FENCE, true, me->sq, &pa, NULL);
     v.row_start = rows->start_row;
     v.rows = rows->count;
     if (rows->fence != me->fence) {
-        v.kind = V_ROWS_FENCE;
         v.fence_b = rows->fence;
         sim_violation_add(o->vs, &v);
     }
@@ -368,13 +341,8 @@ bool sim_oracle_write(sim_oracle *o, int bot, uint32_t index, bool *believed, bo
     int64_t deadline = atomic_load(&me->deadline_ns);
     *believed = now < deadline && atomic_load(&me->vacated_ns) == 0;
     sim_violation v;
-    memset(&v, 0, sizeof v);
-    v.online = true;
-    v.sq = me->sq;
-    v.bot_a = bot;
-    v.bot_b = -1;
-    v.lease_a = me->lease;
-    v.fence_a = me->fence;
+    sim_party pa = {bot, me->lease, me->fence, 0, 0};
+    sim_violation_set(&v, V_STALE_BELIEVED, true, me->sq, &pa, NULL);
     if (res) {
         v.row_start = res->start;
         v.rows = res->count;
@@ -382,7 +350,6 @@ bool sim_oracle_write(sim_oracle *o, int bot, uint32_t index, bool *believed, bo
     if (*rejected) {
         atomic_fetch_add(&o->stale_writes, 1);
         if (*believed) {
-            v.kind = V_STALE_BELIEVED;
             v.fence_b = m;
             v.a_start = now;
             v.a_end = deadline;

@@ -14,7 +14,7 @@ void sim_summary(sim_run *run, const sim_config *cfg, const char *reproduce,
 
 static const char *const op_names[OP_COUNT] = {
     "claim", "claim_first", "claim_retry", "renew", "release", "reserve",
-    "write", "finish", "keepalive_start", "keepalive_stop", "crash",
+    "write", "finish", "keepalive_start", "keepalive_stop", "crash", "abandon",
 };
 
 /* Operations that call the library (the model Log's write and a crash do
@@ -228,8 +228,9 @@ int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const
     }
     fprintf(f,
             "\n  },\n  \"oracle\": {\"events\": %" PRIu64 ", \"belief_intervals\": %" PRIu64
-            ", \"reservations\": %" PRIu64 ", \"writes\": %" PRIu64 ", \"check_cpu_ms\": %.3f},\n",
-            cst->events, cst->intervals, cst->reservations, cst->writes,
+            ", \"grants\": %" PRIu64 ", \"reservations\": %" PRIu64 ", \"writes\": %" PRIu64
+            ", \"check_cpu_ms\": %.3f},\n",
+            cst->events, cst->intervals, cst->grants, cst->reservations, cst->writes,
             (double)cst->cpu_ns / 1e6);
     fprintf(f, "  \"violations\": {\n    \"count\": %" PRIu64 ",\n    \"by_kind\": {",
             (uint64_t)atomic_load(&run->vs.count));
@@ -305,8 +306,8 @@ void sim_summary(sim_run *run, const sim_config *cfg, const char *reproduce,
         }
         fprintf(f,
                 "oracle: %" PRIu64 " events, %" PRIu64 " belief intervals, %" PRIu64
-                " reservations, %" PRIu64 " writes swept in %.1f ms CPU\n",
-                cst->events, cst->intervals, cst->reservations, cst->writes,
+                " grants, %" PRIu64 " reservations, %" PRIu64 " writes swept in %.1f ms CPU\n",
+                cst->events, cst->intervals, cst->grants, cst->reservations, cst->writes,
                 (double)cst->cpu_ns / 1e6);
         if (atomic_load(&run->history_full))
             fprintf(f, "note: the history filled up (--max-events); the run stopped early\n");

@@ -98,6 +98,7 @@ enum sim_op {
     OP_KA_START,
     OP_KA_STOP,     /* aux: the final deadline the keep-alive reached */
     OP_CRASH,       /* the bot abandoned its lease */
+    OP_ABANDON,     /* sqclaim_abandon of a claim whose outcome stayed unknown */
     OP_COUNT
 };
 
@@ -159,6 +160,8 @@ enum sim_vkind {
     V_ROW_TWICE,      /* a row written twice */
     V_ROW_FOREIGN,    /* a row written by a bot that did not reserve it */
     V_ROWS_FENCE,     /* a reservation carried another fence than its lease */
+    V_GRANT_FENCE,    /* a claim invoked after another claim of the SQ had
+                         returned was granted a fence not above it */
     V_KIND_COUNT
 };
 
@@ -193,6 +196,19 @@ void sim_violations_init(sim_violations *vs, int64_t t0);
 void sim_violations_destroy(sim_violations *vs);
 /* Record one (thread-safe); fills text from the fields. */
 void sim_violation_add(sim_violations *vs, const sim_violation *v);
+
+/* One side of a violation: a bot's lease (or grant) and its times. */
+typedef struct sim_party {
+    int bot; /* -1: none */
+    uint32_t lease;
+    uint64_t fence;
+    int64_t start, end; /* absolute monotonic ns; 0: not applicable */
+} sim_party;
+
+/* Fill *v (zeroed first) with kind, where it was found, the SQ and both
+ * parties (b may be NULL). */
+void sim_violation_set(sim_violation *v, enum sim_vkind kind, bool online, int sq,
+                       const sim_party *a, const sim_party *b);
 void sim_violation_format(const sim_violation *v, const char *const *sq_names, char *buf,
                           size_t len);
 
@@ -278,7 +294,7 @@ bool sim_oracle_write(sim_oracle *o, int bot, uint32_t index, bool *believed, bo
 /* The offline check: belief intervals, fences, reservations            */
 
 typedef struct sim_check_stats {
-    uint64_t events, intervals, reservations, writes;
+    uint64_t events, intervals, grants, reservations, writes;
     int64_t cpu_ns; /* CPU time the check took */
 } sim_check_stats;
 

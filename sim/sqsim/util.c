@@ -140,6 +140,7 @@ const char *sim_vkind_name(enum sim_vkind k)
     case V_ROW_TWICE: return "row-written-twice";
     case V_ROW_FOREIGN: return "row-written-by-non-reserver";
     case V_ROWS_FENCE: return "reservation-fence-mismatch";
+    case V_GRANT_FENCE: return "grant-fence-order";
     case V_KIND_COUNT: break;
     }
     return "?";
@@ -182,14 +183,18 @@ void sim_violation_format(const sim_violation *v, const char *const *sq_names, c
                  sq, v->bot_a + 1, v->fence_a, ms(v->a_start), ms(v->a_end), v->bot_b + 1,
                  v->fence_b, ms(v->b_start));
         break;
-    case V_STALE_BELIEVED:
+    case V_STALE_BELIEVED: {
+        char seen[64] = ""; /* the sweep does not know which fence won */
+        if (v->fence_b)
+            snprintf(seen, sizeof seen, " (the Log had seen fence %" PRIu64 ")", v->fence_b);
         snprintf(buf, len,
                  "%s: BOT%d's write of rows %" PRIu64 "..%" PRIu64 " with fence %" PRIu64
-                 " was rejected at %.3f ms (the Log had seen fence %" PRIu64
-                 ") while the library said its lease was valid until %.3f ms",
+                 " was rejected as stale at %.3f ms%s while the library said its lease was "
+                 "valid until %.3f ms",
                  sq, v->bot_a + 1, v->row_start, v->row_start + v->rows - 1, v->fence_a,
-                 ms(v->a_start), v->fence_b, ms(v->a_end));
+                 ms(v->a_start), seen, ms(v->a_end));
         break;
+    }
     case V_ROW_OVERLAP:
         snprintf(buf, len,
                  "rows %" PRIu64 "..%" PRIu64 " reserved twice: by BOT%d for %s (fence %" PRIu64
@@ -217,7 +222,37 @@ void sim_violation_format(const sim_violation *v, const char *const *sq_names, c
                  sq, v->bot_a + 1, v->row_start, v->row_start + v->rows - 1, v->fence_b,
                  v->fence_a);
         break;
+    case V_GRANT_FENCE:
+        snprintf(buf, len,
+                 "%s: fencing number went backwards: BOT%d's claim was granted fence %" PRIu64
+                 " (returned at %.3f ms), then BOT%d's claim, invoked later at %.3f ms, was "
+                 "granted fence %" PRIu64,
+                 sq, v->bot_a + 1, v->fence_a, ms(v->a_end), v->bot_b + 1, ms(v->b_start),
+                 v->fence_b);
+        break;
     case V_KIND_COUNT: snprintf(buf, len, "?"); break;
+    }
+}
+
+void sim_violation_set(sim_violation *v, enum sim_vkind kind, bool online, int sq,
+                       const sim_party *a, const sim_party *b)
+{
+    memset(v, 0, sizeof *v);
+    v->kind = kind;
+    v->online = online;
+    v->sq = sq;
+    v->bot_a = a->bot;
+    v->lease_a = a->lease;
+    v->fence_a = a->fence;
+    v->a_start = a->start;
+    v->a_end = a->end;
+    v->bot_b = -1;
+    if (b) {
+        v->bot_b = b->bot;
+        v->lease_b = b->lease;
+        v->fence_b = b->fence;
+        v->b_start = b->start;
+        v->b_end = b->end;
     }
 }
 
