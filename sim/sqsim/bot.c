@@ -16,6 +16,7 @@ typedef struct held {
     uint32_t ln;          /* history lease number */
     uint32_t ri;          /* oracle record of the current belief segment */
     int sq;
+    int64_t returned_ns;  /* when the latest claim call returned */
     bool reserved;
     sqclaim_rows rows;
 } held;
@@ -45,16 +46,40 @@ static bool nap(sim_run *run, int64_t ns)
     }
 }
 
+/* What an error answer says about whether the call took effect.  A claim
+ * says it exactly (SQCLAIM_LEASE_UNCERTAIN); for the other calls errors
+ * that stop a request before it is sent, or that the server refused as a
+ * whole, are "fail", the rest "info" (the request may have been applied). */
+static enum sim_outcome outcome_of(sqclaim_rc rc, bool claim, const sqclaim_lease *lease)
+{
+    if (rc == SQCLAIM_OK)
+        return OUT_OK;
+    if (rc > 0)
+        return OUT_FAIL;
+    if (claim)
+        return lease && (lease->flags & SQCLAIM_LEASE_UNCERTAIN) ? OUT_INFO : OUT_FAIL;
+    return rc == SQCLAIM_EINVAL || rc == SQCLAIM_ECONFIG || rc == SQCLAIM_EAUTH ||
+                   rc == SQCLAIM_ENOMEM || rc == SQCLAIM_EUNSUPPORTED || rc == SQCLAIM_EQUOTA ||
+                   rc == SQCLAIM_ESTATE
+               ? OUT_FAIL
+               : OUT_INFO;
+}
+
+static bool is_claim_op(enum sim_op op)
+{
+    return op == OP_CLAIM || op == OP_CLAIM_FIRST || op == OP_CLAIM_RETRY;
+}
+
+/* Append an event for a call on lease number ln (NULL when the history is
+ * full: the run then stops).  lease: what the call left in the caller's
+ * lease, for the outcome of a claim (may be NULL). */
 static sim_event *record(sim_bot *b, enum sim_op op, int64_t t0, int64_t t1, int sq,
-                         uint32_t ln, sqclaim_rc rc)
+                         uint32_t ln, sqclaim_rc rc, const sqclaim_lease *lease)
 {
     sim_run *run = b->run;
-    if (b->hist.n >= run->max_events_per_bot) {
-        atomic_store(&run->history_full, true);
-        atomic_store(&run->stop, true);
-        return NULL;
-    }
-    sim_event *e = sim_history_add(&b->hist);
+    sim_event *e = NULL;
+    if (b->hist.n < run->max_events_per_bot)
+        e = sim_history_add(&b->hist);
     if (!e) {
         atomic_store(&run->history_full, true);
         atomic_store(&run->stop, true);
@@ -67,7 +92,7 @@ static sim_event *record(sim_bot *b, enum sim_op op, int64_t t0, int64_t t1, int
     e->sq = (uint16_t)(sq < 0 ? 0 : sq);
     e->lease = ln;
     e->rc = (int8_t)rc;
-    e->outcome = rc == SQCLAIM_OK ? OUT_OK : rc > 0 ? OUT_FAIL : OUT_INFO;
+    e->outcome = (uint8_t)outcome_of(rc, is_claim_op(op), lease);
     return e;
 }
 
@@ -78,8 +103,11 @@ static void note_error(sim_bot *b, const char *what, sqclaim_rc rc)
     /* The handle is shared with this bot's keep-alive thread. */
     sqclaim_errmsg_copy(b->store, msg, sizeof msg);
     snprintf(b->last_error, sizeof b->last_error, "%s: %s: %s", what, sqclaim_rcname(rc), msg);
-    if (!b->first_error[0])
+    b->last_error_ns = sim_now_ns();
+    if (!b->first_error[0]) {
         memcpy(b->first_error, b->last_error, sizeof b->first_error);
+        b->first_error_ns = b->last_error_ns;
+    }
 }
 
 static int sq_index(sim_run *run, const char *name)
@@ -141,18 +169,35 @@ static void set_deadline(sim_bot *b, held *h)
         atomic_store(&r->deadline_ns, h->lease.deadline_ns);
 }
 
-static void do_release(sim_bot *b, held *h, bool expired)
+/* A library call on the held lease has just returned rc: record it (the
+ * completion time is read first), with the lease's fence, and note an
+ * error.  Returns the event (NULL if the history is full). */
+static sim_event *done(sim_bot *b, enum sim_op op, int64_t t0, const held *h, sqclaim_rc rc,
+                       const char *what)
 {
-    if (h->ri)
-        sim_oracle_leave(&b->run->oracle, b->id, h->ri, expired);
-    int64_t t0 = sim_now_ns();
-    sqclaim_rc rc = sqclaim_release(b->store, &h->lease);
     int64_t t1 = sim_now_ns();
-    sim_event *e = record(b, OP_RELEASE, t0, t1, h->sq, h->ln, rc);
+    sim_event *e = record(b, op, t0, t1, h->sq, h->ln, rc, &h->lease);
     if (e)
         e->fence = h->lease.fence;
     if (rc < 0)
-        note_error(b, "release", rc);
+        note_error(b, what, rc);
+    return e;
+}
+
+static void do_release(sim_bot *b, held *h, bool expired)
+{
+    if (h->ri) /* before the release is invoked: its belief ends here */
+        sim_oracle_leave(&b->run->oracle, b->id, h->ri, expired);
+    int64_t t0 = sim_now_ns();
+    sqclaim_rc rc = sqclaim_release(b->store, &h->lease);
+    done(b, OP_RELEASE, t0, h, rc, "release");
+}
+
+static void do_finish(sim_bot *b, held *h)
+{
+    int64_t t0 = sim_now_ns();
+    sqclaim_rc rc = sqclaim_finish_rows(b->store, &h->lease);
+    done(b, OP_FINISH, t0, h, rc, "finish");
 }
 
 static sqclaim_rc do_reserve(sim_bot *b, held *h)
@@ -164,20 +209,17 @@ static sqclaim_rc do_reserve(sim_bot *b, held *h)
         hint = atomic_load(&run->oracle.high_water) + sim_rng_below(&b->rng, 3);
     int64_t t0 = sim_now_ns();
     sqclaim_rc rc = sqclaim_reserve_rows(b->store, &h->lease, count, hint, &h->rows);
-    int64_t t1 = sim_now_ns();
-    sim_event *e = record(b, OP_RESERVE, t0, t1, h->sq, h->ln, rc);
-    if (e) {
-        e->fence = rc == SQCLAIM_OK ? h->rows.fence : h->lease.fence;
-        if (rc == SQCLAIM_OK) {
+    sim_event *e = done(b, OP_RESERVE, t0, h, rc, "reserve");
+    if (rc == SQCLAIM_OK) {
+        if (e) {
+            e->fence = h->rows.fence;
             e->aux = (int64_t)h->rows.start_row;
             e->rows = h->rows.count;
         }
-    }
-    if (rc == SQCLAIM_OK) {
         h->reserved = true;
         if (h->ri)
             sim_oracle_reserved(&run->oracle, b->id, h->ri, &h->rows);
-    } else if (rc < 0 || rc == SQCLAIM_BUSY) {
+    } else if (rc == SQCLAIM_BUSY) {
         note_error(b, "reserve", rc);
     }
     return rc;
@@ -191,7 +233,8 @@ static void do_write(sim_bot *b, held *h)
     bool believed, rejected;
     bool ok = sim_oracle_write(&b->run->oracle, b->id, h->ri, &believed, &rejected);
     int64_t t1 = sim_now_ns();
-    sim_event *e = record(b, OP_WRITE, t0, t1, h->sq, h->ln, ok ? SQCLAIM_OK : SQCLAIM_LOST);
+    sim_event *e =
+        record(b, OP_WRITE, t0, t1, h->sq, h->ln, ok ? SQCLAIM_OK : SQCLAIM_LOST, NULL);
     if (e) {
         e->fence = h->lease.fence;
         e->aux = (int64_t)h->rows.start_row;
@@ -203,7 +246,7 @@ static void do_write(sim_bot *b, held *h)
 static void crash(sim_bot *b, held *h)
 {
     int64_t t = sim_now_ns();
-    record(b, OP_CRASH, t, t, h->sq, h->ln, SQCLAIM_OK);
+    record(b, OP_CRASH, t, t, h->sq, h->ln, SQCLAIM_OK, NULL);
     atomic_fetch_add(&b->crashes, 1);
     /* Abandoned: no release; the SQ waits for the lease to expire.  The
      * bot restarts after a short while, as a supervisor would restart it. */
@@ -218,12 +261,9 @@ static bool keepalive_work(sim_bot *b, held *h)
     sqclaim_keepalive *ka = NULL;
     int64_t t0 = sim_now_ns();
     sqclaim_rc rc = sqclaim_keepalive_start(b->store, &h->lease, NULL, NULL, &ka);
-    int64_t t1 = sim_now_ns();
-    record(b, OP_KA_START, t0, t1, h->sq, h->ln, rc);
-    if (rc != SQCLAIM_OK) {
-        note_error(b, "keepalive_start", rc);
+    done(b, OP_KA_START, t0, h, rc, "keepalive_start");
+    if (rc != SQCLAIM_OK)
         return sqclaim_may_act(b->store, &h->lease);
-    }
     atomic_fetch_add(&b->keepalives, 1);
     int64_t ttl_ns = cfg->ttl_ms * 1000000;
     int64_t total = (int64_t)((double)ttl_ns * cfg->keepalive_work *
@@ -243,11 +283,9 @@ static bool keepalive_work(sim_bot *b, held *h)
     }
     t0 = sim_now_ns();
     rc = sqclaim_keepalive_stop(ka, &h->lease);
-    t1 = sim_now_ns();
-    sim_event *e = record(b, OP_KA_STOP, t0, t1, h->sq, h->ln, SQCLAIM_OK);
+    sim_event *e = done(b, OP_KA_STOP, t0, h, SQCLAIM_OK, "keepalive_stop");
     if (e) {
-        e->aux = h->lease.deadline_ns;
-        e->fence = h->lease.fence;
+        e->aux = h->lease.deadline_ns; /* the last renewed deadline */
         if (rc == SQCLAIM_LOST)
             e->flags = EVF_KA_LOST;
     }
@@ -272,17 +310,11 @@ static bool pause_and_misbehave(sim_bot *b, held *h)
     bool lapsed = t0 >= h->lease.deadline_ns;
     sqclaim_rc rc = sqclaim_renew(b->store, &h->lease, 0);
     int64_t t1 = sim_now_ns();
-    sim_event *e = record(b, OP_RENEW, t0, t1, h->sq, h->ln, rc);
-    if (e) {
-        e->fence = h->lease.fence;
-        if (rc == SQCLAIM_OK)
-            e->aux = h->lease.deadline_ns;
-    }
-    if (rc != SQCLAIM_OK) {
-        if (rc < 0)
-            note_error(b, "renew", rc);
+    sim_event *e = done(b, OP_RENEW, t0, h, rc, "renew");
+    if (rc != SQCLAIM_OK)
         return false;
-    }
+    if (e)
+        e->aux = h->lease.deadline_ns;
     if (lapsed) {
         /* The library says we hold it again: a new belief segment. */
         atomic_fetch_add(&b->renew_revived, 1);
@@ -355,22 +387,29 @@ static void hold(sim_bot *b, held *h, int64_t granted_ns)
     }
     if (!sqclaim_may_act(b->store, &h->lease))
         goto lapsed;
-    {
-        int64_t t0 = sim_now_ns();
-        sqclaim_rc rc = sqclaim_finish_rows(b->store, &h->lease);
-        int64_t t1 = sim_now_ns();
-        sim_event *e = record(b, OP_FINISH, t0, t1, h->sq, h->ln, rc);
-        if (e)
-            e->fence = h->lease.fence;
-        if (rc < 0)
-            note_error(b, "finish", rc);
-    }
+    do_finish(b, h);
 give_up:
     do_release(b, h, false);
     return;
 lapsed:
     atomic_fetch_add(&b->lapsed, 1);
     do_release(b, h, true); /* owner-checked: must not touch a successor */
+}
+
+/* Record a claim call that just returned rc on h's lease number. */
+static sim_event *claimed(sim_bot *b, enum sim_op op, int64_t t0, held *h, sqclaim_rc rc,
+                          const char *const *cands)
+{
+    h->returned_ns = sim_now_ns();
+    h->sq = sq_index(b->run, rc == SQCLAIM_OK ? h->lease.sq : cands[0]);
+    sim_event *e = record(b, op, t0, h->returned_ns, h->sq, h->ln, rc, &h->lease);
+    if (e && rc == SQCLAIM_OK) {
+        e->fence = h->lease.fence;
+        e->aux = h->lease.deadline_ns;
+        if (h->lease.flags & SQCLAIM_LEASE_RECLAIMED)
+            e->flags = EVF_RECLAIMED;
+    }
+    return e;
 }
 
 static void one_lease(sim_bot *b)
@@ -387,7 +426,7 @@ static void one_lease(sim_bot *b)
         n = (size_t)cfg->candidates;
     for (size_t i = 0; i < n; i++)
         cands[i] = run->sq_ptrs[pick_sq(b)];
-    enum sim_op op = first ? OP_CLAIM_FIRST : OP_CLAIM;
+    const char *what = first ? "claim-first" : "claim";
     sqclaim_holder holder;
     atomic_fetch_add(&b->attempts, 1);
     int64_t t0 = sim_now_ns();
@@ -395,44 +434,34 @@ static void one_lease(sim_bot *b)
                                                 &h.lease, &holder)
                           : sqclaim_claim(b->store, cands[0], b->name, cfg->ttl_ms, &h.lease,
                                           &holder);
-    int64_t t1 = sim_now_ns();
-    h.sq = rc == SQCLAIM_OK ? sq_index(run, h.lease.sq) : sq_index(run, cands[0]);
-    sim_event *e = record(b, op, t0, t1, h.sq, h.ln, rc);
-    if (rc == SQCLAIM_OK && h.sq < 0) {
-        note_error(b, "claim", SQCLAIM_EPROTOCOL);
-        return;
-    }
+    claimed(b, first ? OP_CLAIM_FIRST : OP_CLAIM, t0, &h, rc, cands);
     if (rc < 0 && (h.lease.flags & SQCLAIM_LEASE_UNCERTAIN)) {
-        /* Possibly granted: ask again with the same token. */
+        /* Possibly granted ("info"): ask again with the same token. */
         atomic_fetch_add(&b->uncertain, 1);
-        note_error(b, "claim", rc);
+        note_error(b, what, rc);
+        what = "claim-retry";
         t0 = sim_now_ns();
         rc = sqclaim_claim_retry(b->store, cands, n, &h.lease, &holder);
-        t1 = sim_now_ns();
-        h.sq = rc == SQCLAIM_OK ? sq_index(run, h.lease.sq) : sq_index(run, cands[0]);
-        e = record(b, OP_CLAIM_RETRY, t0, t1, h.sq, h.ln, rc);
+        claimed(b, OP_CLAIM_RETRY, t0, &h, rc, cands);
         if (rc < 0 && (h.lease.flags & SQCLAIM_LEASE_UNCERTAIN)) {
             /* Still unknown: give up whatever we may hold, on every
              * candidate (at most one can hold our token). */
-            note_error(b, "claim-retry", rc);
+            note_error(b, what, rc);
             t0 = sim_now_ns();
             rc = sqclaim_abandon(b->store, cands, n, &h.lease);
-            t1 = sim_now_ns();
-            record(b, OP_RELEASE, t0, t1, h.sq, h.ln, rc);
+            done(b, OP_ABANDON, t0, &h, rc, "abandon");
             b->err_streak++;
             return;
         }
     }
     b->err_streak = rc < 0 ? b->err_streak + 1 : 0;
+    if (rc == SQCLAIM_OK && h.sq < 0) { /* granted an SQ it did not ask for */
+        note_error(b, what, SQCLAIM_EPROTOCOL);
+        return;
+    }
     if (rc == SQCLAIM_OK) {
-        if (e) {
-            e->fence = h.lease.fence;
-            e->aux = h.lease.deadline_ns;
-            if (h.lease.flags & SQCLAIM_LEASE_RECLAIMED)
-                e->flags = EVF_RECLAIMED;
-        }
         atomic_fetch_add(&b->grants, 1);
-        hold(b, &h, t1);
+        hold(b, &h, h.returned_ns);
         return;
     }
     if (rc == SQCLAIM_BUSY) {
@@ -441,7 +470,7 @@ static void one_lease(sim_bot *b)
             nap(run, (int64_t)sim_rng_below(&b->rng, (uint64_t)cfg->backoff_max_us * 1000 + 1));
         return;
     }
-    note_error(b, first ? "claim-first" : "claim", rc);
+    note_error(b, what, rc);
     nap(run, 1000000);
 }
 

@@ -18,8 +18,9 @@ static int parse_url(const char *url, char *host, size_t hostlen, char *port, si
 {
     const char *p = url;
     if (strncmp(p, "http://", 7) != 0) {
-        snprintf(err, errlen,
-                 "kvrest faults need a local kvrest (http://host:port), not \"%.60s\"", url);
+        /* The URL itself is not printed: it may carry credentials. */
+        snprintf(err, errlen, "kvrest faults need a local kvrest: the REST URL must be "
+                              "http://host:port");
         return -1;
     }
     p += 7;
@@ -27,7 +28,7 @@ static int parse_url(const char *url, char *host, size_t hostlen, char *port, si
     const char *colon = memchr(p, ':', (size_t)(end - p));
     const char *hend = colon ? colon : end;
     if (hend == p || (size_t)(hend - p) >= hostlen) {
-        snprintf(err, errlen, "bad host in \"%.60s\"", url);
+        snprintf(err, errlen, "the REST URL has no usable host");
         return -1;
     }
     memcpy(host, p, (size_t)(hend - p));
@@ -35,7 +36,7 @@ static int parse_url(const char *url, char *host, size_t hostlen, char *port, si
     if (colon) {
         size_t n = (size_t)(end - colon - 1);
         if (n == 0 || n >= portlen) {
-            snprintf(err, errlen, "bad port in \"%.60s\"", url);
+            snprintf(err, errlen, "the REST URL has no usable port");
             return -1;
         }
         memcpy(port, colon + 1, n);

@@ -13,17 +13,11 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const char *prefix,
-               const sim_check_stats *cst, int64_t elapsed_ns, int exit_code,
-               const char *verdict, const char *missing, FILE *json);
-void sim_summary(sim_run *run, const sim_config *cfg, const char *reproduce,
-                 const sim_check_stats *cst, int64_t elapsed_ns, const char *verdict,
-                 const char *missing, const char *prefix);
 
 enum {
     O_ADAPTER = 256, O_CONTROL, O_PREFIX, O_BOTS, O_SQS, O_DURATION, O_OPS, O_TTL, O_WORK,
@@ -386,6 +380,49 @@ static void progress(sim_run *run, bool final)
     fflush(stderr);
 }
 
+/* SIGINT / SIGTERM: the first one ends the run early but cleanly (the
+ * bots stop, kvrest's faults are reset, the history is checked and the
+ * report written).  Another one more than a second later kills; within
+ * that second it is the same signal delivered twice (a terminal's Ctrl-C,
+ * or `timeout`, reaches the whole process group, and ci/with-servers.sh
+ * passes it on as well). */
+static volatile sig_atomic_t interrupted;
+static int64_t interrupted_ns; /* only the handler uses it */
+
+static void on_signal(int sig)
+{
+    int64_t now = sim_now_ns(); /* clock_gettime: async-signal-safe */
+    if (!interrupted) {
+        interrupted_ns = now;
+        interrupted = sig;
+    } else if (now - interrupted_ns > 1000000000) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigfillset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Block (or unblock) them in this thread: bot threads, and the library's
+ * keep-alive threads they start, inherit the mask, so a signal is taken by
+ * the main thread and never interrupts a library call. */
+static void block_signals(bool block)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
 static int bench_oracle(uint64_t n)
 {
     const int nbots = 16, nsqs = 64;
@@ -445,6 +482,7 @@ int main(int argc, char **argv)
             return 2;
         }
         control_workload(&cfg, workload);
+        cfg.workload = workload;
         if (cfg.ttl_ms)
             ttl_given = true;
         if (cfg.work_max_us)
@@ -747,6 +785,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    catch_signals();
     /* One handle per bot. */
     const sqclaim_backend *control = cfg.control ? find_control(cfg.control) : NULL;
     sqclaim_options o;
@@ -833,6 +872,7 @@ int main(int argc, char **argv)
         run.vs.t0 = run.t0;
         run.deadline_ns = cfg.duration_s > 0 ? run.t0 + (int64_t)(cfg.duration_s * 1e9) : 0;
         atomic_init(&run.running, cfg.bots);
+        block_signals(true);
         for (int i = 0; i < cfg.bots; i++) {
             if (pthread_create(&run.bots[i].thread, NULL, sim_bot_main, &run.bots[i]) != 0) {
                 fprintf(stderr, "sqsim: cannot start bot thread %d\n", i + 1);
@@ -843,10 +883,11 @@ int main(int argc, char **argv)
             }
             run.bots[i].started = true;
         }
+        block_signals(false);
         int64_t last = 0;
         while (atomic_load(&run.running) > 0) {
             int64_t now = sim_now_ns();
-            if (run.deadline_ns && now >= run.deadline_ns)
+            if ((run.deadline_ns && now >= run.deadline_ns) || interrupted)
                 atomic_store(&run.stop, true);
             if (tty && now - last >= 200000000) {
                 last = now;
@@ -896,6 +937,10 @@ int main(int argc, char **argv)
         if (atomic_load(&run.vs.count)) {
             verdict = "violation";
             exit_code = 1;
+        } else if (interrupted) {
+            /* Stopped by a signal: no violation so far, nothing proven. */
+            verdict = "interrupted";
+            exit_code = 2;
         } else if ((grants == 0 && errors > 0) || errors * 2 > attempts || down_at_end) {
             /* The backend failed (most of) the time: nothing was tested. */
             verdict = "error";
@@ -919,7 +964,7 @@ int main(int argc, char **argv)
                 exit_code = 1;
             }
         }
-        sim_summary(&run, &cfg, reproduce, &cst, elapsed, verdict, missing, prefix);
+        sim_summary(&run, &cfg, reproduce, &cst, elapsed, verdict, missing);
     } else {
         verdict = "error";
     }

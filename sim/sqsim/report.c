@@ -5,13 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const char *prefix,
-               const sim_check_stats *cst, int64_t elapsed_ns, int exit_code,
-               const char *verdict, const char *missing, FILE *json);
-void sim_summary(sim_run *run, const sim_config *cfg, const char *reproduce,
-                 const sim_check_stats *cst, int64_t elapsed_ns, const char *verdict,
-                 const char *missing, const char *prefix);
-
 static const char *const op_names[OP_COUNT] = {
     "claim", "claim_first", "claim_retry", "renew", "release", "reserve",
     "write", "finish", "keepalive_start", "keepalive_stop", "crash", "abandon",
@@ -33,6 +26,24 @@ typedef struct totals {
     sqclaim_stats st;
     pct lat[OP_COUNT];
 } totals;
+
+/* The bot with the earliest first error (last: with the latest last
+ * error), or -1 if no bot had one. */
+static int error_bot(const sim_run *run, bool last)
+{
+    int best = -1;
+    for (int i = 0; i < run->cfg->bots; i++) {
+        const sim_bot *b = &run->bots[i];
+        int64_t t = last ? b->last_error_ns : b->first_error_ns;
+        if (!t)
+            continue;
+        int64_t bt = best < 0 ? 0 : last ? run->bots[best].last_error_ns
+                                         : run->bots[best].first_error_ns;
+        if (best < 0 || (last ? t > bt : t < bt))
+            best = i;
+    }
+    return best;
+}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -118,19 +129,75 @@ static void gather(sim_run *run, totals *t)
     }
 }
 
+/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+    size_t n;
+    uint32_t cp;
+    if (s[0] < 0xc2 || s[0] > 0xf4)
+        return 0;
+    if (s[0] < 0xe0) {
+        n = 2;
+        cp = s[0] & 0x1fu;
+    } else if (s[0] < 0xf0) {
+        n = 3;
+        cp = s[0] & 0x0fu;
+    } else {
+        n = 4;
+        cp = s[0] & 0x07u;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    bool overlong = (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
+    return overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : n;
+}
+
+/* A JSON string.  Whatever the input (argv can hold any bytes), the output
+ * is valid JSON in UTF-8: bytes that are not UTF-8 become U+FFFD. */
 static void jstr(FILE *f, const char *s)
 {
     fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p) {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\') {
             fprintf(f, "\\%c", c);
-        else if (c < 0x20)
+            p++;
+        } else if (c < 0x20 || c == 0x7f) {
             fprintf(f, "\\u%04x", c);
-        else
+            p++;
+        } else if (c < 0x80) {
             fputc(c, f);
+            p++;
+        } else {
+            size_t n = utf8_len(p);
+            if (n) {
+                fwrite(p, 1, n, f);
+                p += n;
+            } else {
+                fputs("\\ufffd", f);
+                p++;
+            }
+        }
     }
     fputc('"', f);
+}
+
+static void jerror(FILE *f, const sim_run *run, bool last)
+{
+    int i = error_bot(run, last);
+    if (i < 0) {
+        fprintf(f, "null");
+        return;
+    }
+    const sim_bot *b = &run->bots[i];
+    fprintf(f, "{\"bot\": \"%s\", \"at_ms\": %.3f, \"message\": ", b->name,
+            (double)((last ? b->last_error_ns : b->first_error_ns) - run->t0) / 1e6);
+    jstr(f, last ? b->last_error : b->first_error);
+    fputc('}', f);
 }
 
 int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const char *prefix,
@@ -152,6 +219,11 @@ int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const
     fprintf(f, ",\n    \"negative_control\": ");
     if (cfg->control)
         jstr(f, cfg->control);
+    else
+        fprintf(f, "null");
+    fprintf(f, ", \"workload\": ");
+    if (cfg->workload)
+        jstr(f, cfg->workload);
     else
         fprintf(f, "null");
     fprintf(f, ",\n    \"key_prefix\": ");
@@ -179,8 +251,8 @@ int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const
         fprintf(f, "    \"kv_faults\": null,\n");
     fprintf(f,
             "    \"min_refusals\": %" PRIu64 ", \"min_takeovers\": %" PRIu64
-            ", \"min_stale_writes\": %" PRIu64 "\n  },\n",
-            cfg->min_refusals, cfg->min_takeovers, cfg->min_stale_writes);
+            ", \"min_stale_writes\": %" PRIu64 ", \"max_events\": %" PRIu64 "\n  },\n",
+            cfg->min_refusals, cfg->min_takeovers, cfg->min_stale_writes, cfg->max_events);
     uint64_t take = atomic_load(&run->oracle.takeovers);
     uint64_t stale = atomic_load(&run->oracle.stale_writes);
     fprintf(f,
@@ -205,6 +277,11 @@ int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const
             t.renew_revived, t.lapsed, t.uncertain, t.errors, t.events,
             atomic_load(&run->history_full) ? "true" : "false", t.st.operations,
             t.st.round_trips, t.st.retries, t.st.reconnects, t.st.ambiguous);
+    fprintf(f, "  \"errors\": {\"count\": %" PRIu64 ", \"first\": ", t.errors);
+    jerror(f, run, false);
+    fprintf(f, ", \"last\": ");
+    jerror(f, run, true);
+    fprintf(f, "},\n");
     fprintf(f,
             "  \"coverage\": {\"refusals\": {\"min\": %" PRIu64 ", \"seen\": %" PRIu64
             "}, \"takeovers\": {\"min\": %" PRIu64 ", \"seen\": %" PRIu64
@@ -269,9 +346,8 @@ int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const
 
 void sim_summary(sim_run *run, const sim_config *cfg, const char *reproduce,
                  const sim_check_stats *cst, int64_t elapsed_ns, const char *verdict,
-                 const char *missing, const char *prefix)
+                 const char *missing)
 {
-    (void)prefix;
     FILE *f = cfg->report_path && strcmp(cfg->report_path, "-") == 0 ? stderr : stdout;
     totals t;
     gather(run, &t);
@@ -311,11 +387,9 @@ void sim_summary(sim_run *run, const sim_config *cfg, const char *reproduce,
                 (double)cst->cpu_ns / 1e6);
         if (atomic_load(&run->history_full))
             fprintf(f, "note: the history filled up (--max-events); the run stopped early\n");
-        for (int i = 0; i < cfg->bots; i++)
-            if (run->bots[i].first_error[0]) {
-                fprintf(f, "first error (BOT%d): %s\n", i + 1, run->bots[i].first_error);
-                break;
-            }
+        int fe = error_bot(run, false);
+        if (fe >= 0)
+            fprintf(f, "first error (%s): %s\n", run->bots[fe].name, run->bots[fe].first_error);
     }
     if (nviol) {
         fprintf(f, "VIOLATION: %" PRIu64 " found (", nviol);
@@ -341,13 +415,15 @@ void sim_summary(sim_run *run, const sim_config *cfg, const char *reproduce,
     } else if (strcmp(verdict, "coverage") == 0) {
         fprintf(f, "FAIL: nothing was proven: coverage not met (%s)\n", missing);
         fprintf(f, "reproduce: %s\n", reproduce);
+    } else if (strcmp(verdict, "interrupted") == 0) {
+        fprintf(f, "INTERRUPTED: stopped by a signal after %.2f s; no violation so far, nothing "
+                   "proven\n", secs);
+        fprintf(f, "reproduce: %s\n", reproduce);
     } else if (strcmp(verdict, "error") == 0) {
-        const char *last_error = "";
-        for (int i = 0; i < cfg->bots && !last_error[0]; i++)
-            last_error = run->bots[i].last_error;
+        int le = error_bot(run, true);
         fprintf(f, "ERROR: the backend failed (%" PRIu64 " errors in %" PRIu64
                    " claim attempts, or it stopped answering); last: %s\n",
-                t.errors, t.attempts, last_error);
+                t.errors, t.attempts, le >= 0 ? run->bots[le].last_error : "");
     } else {
         fprintf(f,
                 "PASS: no two bots held the same SQ, fences only grew, no row was reserved or "

@@ -51,6 +51,7 @@ void sim_sleep_ns(int64_t ns); /* resumes after EINTR */
 typedef struct sim_config {
     const char *adapter;          /* memory | redis | vercel */
     const char *control;          /* negative control name, or NULL */
+    const char *workload;         /* the control whose workload is used, or NULL */
     const char *key_prefix;       /* NULL: a fresh random one */
     int bots;
     int sqs;
@@ -326,6 +327,7 @@ typedef struct sim_bot {
         keepalives, renew_revived, lapsed;
     char first_error[256];  /* the first backend error this bot saw */
     char last_error[256];   /* and the latest */
+    int64_t first_error_ns, last_error_ns; /* when (0: none) */
     unsigned err_streak;    /* claims in a row that failed with an error */
 } sim_bot;
 
@@ -348,6 +350,19 @@ typedef struct sim_run {
 
 /* Run one bot until the run stops (a pthread start routine). */
 void *sim_bot_main(void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Output (report.c)                                                    */
+
+/* The JSON report of a run into json; 0, or -1 on a write error. */
+int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const char *prefix,
+               const sim_check_stats *cst, int64_t elapsed_ns, int exit_code,
+               const char *verdict, const char *missing, FILE *json);
+/* The human summary and verdict (stdout, or stderr when the JSON goes to
+ * stdout). */
+void sim_summary(sim_run *run, const sim_config *cfg, const char *reproduce,
+                 const sim_check_stats *cst, int64_t elapsed_ns, const char *verdict,
+                 const char *missing);
 
 /* ------------------------------------------------------------------ */
 /* kvrest admin (vercel faults)                                          */

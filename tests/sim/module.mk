@@ -1,7 +1,9 @@
 # tests/sim/ — the race simulator's tests: its oracle on known-good and
 # known-bad histories, and sqsim end to end (every negative control caught
 # five times out of five within 10 s; the correct backends pass with
-# coverage; redis and vercel-through-kvrest on servers started by the test).
+# coverage; redis and vercel-through-kvrest on servers started by the
+# test).  Programs are run with tests/cli/run.c (no shell, a timeout, a
+# scrubbed environment).
 TESTS += $(BUILD)/tests/sim-oracle $(BUILD)/tests/sim-runs
 CHECK_ENV += SQCLAIM_SQSIM=$(abspath $(BUILD))/sqsim
 
@@ -10,7 +12,10 @@ $(BUILD)/tests/sim-oracle: $(BUILD)/obj/tests/sim/oracle_test.o $(SQSIM_ORACLE_O
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIB_A) $(PKG_LIBS) $(CHECK_LIBS) -lm
 
-# sim-runs executes $(BUILD)/sqsim, so it depends on it.
-$(BUILD)/tests/sim-runs: $(BUILD)/obj/tests/sim/runs_test.o $(TEST_SUPPORT_OBJS) $(BUILD)/sqsim
+# sim-runs executes $(BUILD)/sqsim (and kvrest, when built), so it depends
+# on it.
+$(BUILD)/obj/tests/sim/runs_test.o: EXTRA_TEST_CFLAGS = -Itests/cli
+$(BUILD)/tests/sim-runs: $(BUILD)/obj/tests/sim/runs_test.o $(BUILD)/obj/tests/cli/run.o \
+		$(TEST_SUPPORT_OBJS) $(BUILD)/sqsim
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(PKG_LIBS) $(CHECK_LIBS) -lm
