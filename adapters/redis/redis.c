@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,42 @@ typedef struct rconn {
     int timeout_ms;
     redisContext *ctx; /* NULL: not connected */
     bool connected_once;
+    long long refused_array; /* > 0: the reader refused an array this long */
     uint64_t round_trips, reconnects, ambiguous;
 } rconn;
+
+/* hiredis 0.14 allocates an array reply as soon as it reads its header:
+ * "*2147483647\r\n" from a broken peer costs a 16 GB calloc (an abort under
+ * ASan), and freeing the unfinished reply walks all its slots (seconds).
+ * No reply of the protocol comes near this many elements (the largest is a
+ * SCAN page, ~200 keys). */
+#define RC_MAX_ELEMENTS (1 << 20)
+
+static redisReplyObjectFunctions guarded_fns;
+static void *(*default_create_array)(const redisReadTask *, int);
+static pthread_once_t guarded_once = PTHREAD_ONCE_INIT;
+
+static void *guarded_create_array(const redisReadTask *task, int elements)
+{
+    if (elements > RC_MAX_ELEMENTS) {
+        rconn *rc = task->privdata;
+        if (rc)
+            rc->refused_array = elements;
+        return NULL; /* the reader stops with an error */
+    }
+    return default_create_array(task, elements);
+}
+
+static void guarded_init(void)
+{
+    redisReader *r = redisReaderCreate();
+    if (!r)
+        return;
+    guarded_fns = *r->fn;
+    default_create_array = guarded_fns.createArray;
+    guarded_fns.createArray = guarded_create_array;
+    redisReaderFree(r);
+}
 
 static struct timeval ms_tv(int ms)
 {
@@ -180,9 +215,15 @@ static sqclaim_rc read_reply(rconn *rc, int64_t deadline, bool applied, void **r
 {
     *raw = NULL;
     for (;;) {
-        if (redisGetReplyFromReader(rc->ctx, raw) != REDIS_OK)
+        if (redisGetReplyFromReader(rc->ctx, raw) != REDIS_OK) {
+            if (rc->refused_array > 0) {
+                char what[64];
+                snprintf(what, sizeof what, "an array of %lld elements", rc->refused_array);
+                return read_failed(rc, RF_PROTOCOL, 0, what, applied, err);
+            }
             return read_failed(rc, rc->ctx->err == REDIS_ERR_OOM ? RF_OOM : RF_PROTOCOL, 0,
                                rc->ctx->errstr, applied, err);
+        }
         if (*raw)
             return SQCLAIM_OK;
         int w = wait_fd(rc->ctx->fd, POLLIN, deadline);
@@ -421,6 +462,12 @@ static sqclaim_rc connect_now(rconn *rc, sqb_err *err)
     }
     if (!rc->url.is_unix)
         (void)redisEnableKeepAlive(ctx); /* find dead peers of idle handles */
+    pthread_once(&guarded_once, guarded_init);
+    if (default_create_array && ctx->reader) {
+        ctx->reader->fn = &guarded_fns;
+        ctx->reader->privdata = rc;
+    }
+    rc->refused_array = 0;
     rc->ctx = ctx;
     sqclaim_rc r = handshake(rc, err);
     if (r != SQCLAIM_OK)

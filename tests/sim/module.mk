@@ -1,11 +1,11 @@
 # tests/sim/ — the race simulator's tests: its oracle on known-good and
 # known-bad histories, and sqsim end to end (every negative control caught
 # five times out of five within 10 s; the correct backends pass with
-# coverage; redis and vercel-through-kvrest on servers started by the
-# test).  Programs are run with tests/cli/run.c (no shell, a timeout, a
-# scrubbed environment).
+# coverage; redis and vercel-through-kvrest on servers started by the test;
+# ci/with-servers.sh never leaves a server behind).  Programs are run with
+# tests/cli/run.c (no shell, a timeout, a scrubbed environment).
 TESTS += $(BUILD)/tests/sim-oracle $(BUILD)/tests/sim-runs
-CHECK_ENV += SQCLAIM_SQSIM=$(abspath $(BUILD))/sqsim
+CHECK_ENV += SQCLAIM_SQSIM=$(abspath $(BUILD))/sqsim SQCLAIM_WITH_SERVERS=$(abspath ci/with-servers.sh)
 
 $(BUILD)/obj/tests/sim/oracle_test.o: EXTRA_TEST_CFLAGS = -Isim/sqsim
 $(BUILD)/tests/sim-oracle: $(BUILD)/obj/tests/sim/oracle_test.o $(SQSIM_ORACLE_OBJS)

@@ -1,11 +1,13 @@
 /* runs_test.c — sqsim end to end: it must catch every negative control,
  * pass the correct backends with coverage met, and say so in its exit
- * status and its JSON report.
+ * status and its JSON report; and ci/with-servers.sh, which CI runs it
+ * under, must never leave a server behind.
  *
- * The program is $SQCLAIM_SQSIM (make check sets it, else build/sqsim).
- * It runs through tests/cli/run.c: no shell, a timeout, and an
- * environment without the developer's sqclaim settings (SQCLAIM_*,
- * REDIS_URL, KV_*), so only what a test passes reaches it.  Every negative control runs five times
+ * The programs are $SQCLAIM_SQSIM (make check sets it, else build/sqsim)
+ * and $SQCLAIM_WITH_SERVERS (else ci/with-servers.sh).  They run through
+ * tests/cli/run.c: no shell, a timeout, and an environment without the
+ * developer's sqclaim settings (SQCLAIM_*, REDIS_URL, KV_*), so only what
+ * a test passes reaches them.  Every negative control runs five times
  * with different seeds; each run must exit 1 with at least one violation
  * in its report within 10 s. */
 #include "run.h"
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +40,7 @@ static const char *env_or(const char *name, const char *dflt)
 }
 
 static const char *sqsim_path(void) { return env_or("SQCLAIM_SQSIM", "build/sqsim"); }
+static const char *kvrest_path(void) { return env_or("SQCLAIM_KVREST", "build/kvrest"); }
 
 static void sleep_ms(long ms)
 {
@@ -171,7 +175,13 @@ static void setup(void)
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
-static void teardown(void) { rmdir(tmpdir); }
+static void teardown(void)
+{
+    char ws[300];
+    snprintf(ws, sizeof ws, "%s/ws.out", tmpdir);
+    unlink(ws);
+    rmdir(tmpdir);
+}
 
 /* ---- negative controls: 5 of 5 caught, each within 10 s ---------------- */
 
@@ -523,6 +533,184 @@ START_TEST(backend_dying_midrun_exits_2)
 }
 END_TEST
 
+/* ---- ci/with-servers.sh ------------------------------------------------ */
+
+static const char *ws_path(void) { return env_or("SQCLAIM_WITH_SERVERS", "ci/with-servers.sh"); }
+
+static char kvrest_env[300];
+
+/* Start `ci/with-servers.sh sh -c SCRIPT` (extra env may be NULL).  The
+ * script sees $OUT, a file in tmpdir. */
+static cr_proc *ws_spawn(const char *script, const char *extra, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/ws.out", tmpdir);
+    unlink(out);
+    snprintf(kvrest_env, sizeof kvrest_env, "SQCLAIM_KVREST=%s", kvrest_path());
+    static char outenv[340];
+    snprintf(outenv, sizeof outenv, "OUT=%s", out);
+    const char *env[] = {kvrest_env, outenv, extra, NULL};
+    const char *argv[] = {ws_path(), "sh", "-c", script, NULL};
+    cr_opts o = {.env = env, .raw_argv = true, .timeout_ms = 30000};
+    return cr_spawn(&o, argv, NULL);
+}
+
+/* What the command wrote into $OUT: "REDIS_URL KV_REST_API_URL DIR" (the
+ * last two may be missing). */
+typedef struct ws_seen {
+    int redis_port, kv_port;
+    char dir[256];
+} ws_seen;
+
+static bool ws_read(const char *out, ws_seen *w, long wait_ms)
+{
+    memset(w, 0, sizeof *w);
+    for (long t = 0; t <= wait_ms; t += 20) {
+        char *s = slurp(out);
+        if (s && strchr(s, '\n')) {
+            char kvurl[200] = "";
+            int n = sscanf(s, "redis://127.0.0.1:%d %199s %255s", &w->redis_port, kvurl, w->dir);
+            free(s);
+            if (n >= 2)
+                sscanf(kvurl, "http://127.0.0.1:%d", &w->kv_port);
+            return n >= 1;
+        }
+        free(s);
+        sleep_ms(20);
+    }
+    return false;
+}
+
+static bool gone_within(int port, long ms)
+{
+    for (long t = 0; t <= ms; t += 20) {
+        if (!port || !tsrv_port_open(port))
+            return true;
+        sleep_ms(20);
+    }
+    return false;
+}
+
+/* If a test failed with a server still up, stop it. */
+static void shut_down_redis(int port)
+{
+    if (!port || !tsrv_port_open(port))
+        return;
+    tsrv s;
+    memset(&s, 0, sizeof s);
+    s.port = port;
+    char reply[128];
+    tsrv_redis_raw(&s, reply, sizeof reply, 2, (const char *const[]){"SHUTDOWN", "NOSAVE"});
+}
+
+static const char ws_script[] =
+    "echo \"$REDIS_URL ${KV_REST_API_URL:-none} $WITH_SERVERS_DIR\" > \"$OUT\"; ";
+
+START_TEST(with_servers_passes_the_exit_status_and_cleans_up)
+{
+    if (!have_redis_server())
+        return;
+    char out[300], script[400];
+    snprintf(script, sizeof script, "%sexit 7", ws_script);
+    cr_result cr;
+    cr_wait(ws_spawn(script, NULL, out, sizeof out), &cr);
+    ws_seen w;
+    bool seen = ws_read(out, &w, 0);
+    ck_assert_msg(cr.code == 7, "exit %d\n%s", cr.code, cr.err);
+    cr_free(&cr);
+    ck_assert(seen);
+    ck_assert(gone_within(w.redis_port, 2000));
+    ck_assert(gone_within(w.kv_port, 2000));
+    struct stat sb;
+    ck_assert_msg(stat(w.dir, &sb) != 0, "%s left behind", w.dir);
+}
+END_TEST
+
+/* What became of with-servers and its servers after a signal. */
+typedef struct ws_after {
+    ws_seen w;
+    int code;      /* with-servers' exit status */
+    double secs;   /* from the signal until its output closed */
+    bool servers_gone;
+} ws_after;
+
+/* Start with-servers running `sleep 30`, send it sig, wait for it (its
+ * output closes once the command is gone too), then for its servers to
+ * go, at most wait_ms; a server still up afterwards is shut down. */
+static void ws_signal(int sig, long wait_ms, ws_after *r)
+{
+    char out[300], script[400];
+    snprintf(script, sizeof script, "%sexec sleep 30", ws_script);
+    cr_proc *p = ws_spawn(script, NULL, out, sizeof out);
+    ck_assert_ptr_nonnull(p);
+    memset(r, 0, sizeof *r);
+    ck_assert_msg(ws_read(out, &r->w, 20000), "with-servers did not start the command");
+    long long t0 = tsrv_now_ms();
+    kill(cr_proc_pid(p), sig);
+    cr_result cr;
+    cr_wait(p, &cr);
+    r->secs = (double)(tsrv_now_ms() - t0) / 1000.0;
+    r->code = cr.code;
+    cr_free(&cr);
+    r->servers_gone = gone_within(r->w.redis_port, wait_ms) && gone_within(r->w.kv_port, wait_ms);
+    shut_down_redis(r->w.redis_port);
+}
+
+/* SIGTERM to the script (a CI runner stopping a step) reaches the command
+ * at once, and the servers go with it. */
+START_TEST(with_servers_term_stops_everything_at_once)
+{
+    if (!have_redis_server())
+        return;
+    ws_after r;
+    ws_signal(SIGTERM, 2000, &r);
+    ck_assert_msg(r.secs < 5, "took %.1f s to stop after SIGTERM", r.secs);
+    ck_assert_int_eq(r.code, 143);
+    ck_assert(r.servers_gone);
+    struct stat sb;
+    ck_assert_msg(stat(r.w.dir, &sb) != 0, "%s left behind", r.w.dir);
+}
+END_TEST
+
+/* Killed outright (SIGKILL: nothing of it runs), its servers and command
+ * still go. */
+START_TEST(with_servers_killed_leaves_no_server)
+{
+    if (!have_redis_server() || system("setpriv --pdeathsig TERM true 2>/dev/null") != 0)
+        return; /* without util-linux setpriv, only a trap cleans up */
+    ws_after r;
+    ws_signal(SIGKILL, 5000, &r);
+    char rm[300];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", r.w.dir); /* nobody is left to remove it */
+    ck_assert_int_eq(system(rm), 0);
+    ck_assert_msg(r.secs < 5, "the command outlived the script by %.1f s", r.secs);
+    ck_assert(r.servers_gone);
+}
+END_TEST
+
+/* A redis-server that answers on the port but is not the one started
+ * here (another one won the port) is never used. */
+START_TEST(with_servers_never_uses_a_foreign_redis)
+{
+    if (!have_redis_server())
+        return;
+    tsrv foreign;
+    ck_assert_int_eq(tsrv_redis_start(&foreign, NULL), 0);
+    char port[64], out[300], script[400];
+    snprintf(port, sizeof port, "WITH_SERVERS_REDIS_PORT=%d", foreign.port);
+    snprintf(script, sizeof script, "%sexit 0", ws_script);
+    cr_result cr;
+    cr_wait(ws_spawn(script, port, out, sizeof out), &cr);
+    ws_seen w;
+    bool ran = ws_read(out, &w, 0);
+    bool foreign_up = tsrv_port_open(foreign.port);
+    tsrv_stop(&foreign);
+    ck_assert_msg(cr.code == 2 && !ran, "exit %d, command ran: %d\n%s", cr.code, ran, cr.err);
+    ck_assert_ptr_nonnull(strstr(cr.err, "another server holds its port"));
+    ck_assert(foreign_up);
+    cr_free(&cr);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("sqsim-runs");
@@ -554,6 +742,14 @@ static Suite *suite(void)
     tcase_add_test(tc, backend_dying_midrun_exits_2);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("with-servers");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, with_servers_passes_the_exit_status_and_cleans_up);
+    tcase_add_test(tc, with_servers_term_stops_everything_at_once);
+    tcase_add_test(tc, with_servers_killed_leaves_no_server);
+    tcase_add_test(tc, with_servers_never_uses_a_foreign_redis);
+    suite_add_tcase(s, tc);
     return s;
 }
 
