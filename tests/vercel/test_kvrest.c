@@ -74,6 +74,18 @@ static bool held_by(const char *prefix, const char *sq, const char *token)
     return mine;
 }
 
+/* Wait (polling, at most 10 s) until redis holds sq for this token: a
+ * stalled request lands some time after the client gave up on it. */
+static void wait_held(const char *prefix, const char *sq, const char *token)
+{
+    long long deadline = tsrv_now_ms() + 10000;
+    while (!held_by(prefix, sq, token)) {
+        ck_assert_msg(tsrv_now_ms() < deadline, "the stalled claim on %s never landed", sq);
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static bool key_exists(const char *prefix, const char *sq)
 {
     char key[256];
@@ -331,12 +343,7 @@ START_TEST(stalls_past_the_timeout)
     ck_assert(!sqclaim_may_act(s, &l));
     vt_faults(&kv, "{\"stall_rate\":0}");
     /* The stalled request lands after the client gave up. */
-    long long deadline = tsrv_now_ms() + 10000;
-    while (!held_by(p, "st1", l.token)) {
-        ck_assert_msg(tsrv_now_ms() < deadline, "the stalled claim never landed");
-        struct timespec ts = {0, 5000000};
-        nanosleep(&ts, NULL);
-    }
+    wait_held(p, "st1", l.token);
     /* The retry with the same token finds it: granted, not doubled. */
     ck_assert_int_eq(sqclaim_claim_retry(s, NULL, 0, &l, NULL), SQCLAIM_OK);
     ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_RECLAIMED, SQCLAIM_LEASE_RECLAIMED);
@@ -352,12 +359,7 @@ START_TEST(stalls_past_the_timeout)
     vt_faults(&kv, "{\"stall_rate\":1,\"stall_ms\":800}");
     ck_assert_int_eq(sqclaim_claim(s, "st2", "BOT1", 0, &l, NULL), SQCLAIM_ETIMEOUT);
     vt_faults(&kv, "{\"stall_rate\":0}");
-    deadline = tsrv_now_ms() + 10000;
-    while (!held_by(p, "st2", l.token)) {
-        ck_assert_msg(tsrv_now_ms() < deadline, "the stalled claim never landed");
-        struct timespec ts = {0, 5000000};
-        nanosleep(&ts, NULL);
-    }
+    wait_held(p, "st2", l.token);
     ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_OK);
     ck_assert(!key_exists(p, "st2"));
     sqclaim_close(s);
