@@ -228,8 +228,11 @@ START_TEST(test_watch_tty_ctrl_z)
     ck_assert_int_ne(job, cr_pty_pid(p));
     ck_assert(cr_pty_write(p, "\032") == 0); /* Ctrl-Z: SIGTSTP to the foreground job */
     ck_assert_msg(cr_pty_read_until(p, ESC "[?25h", 1, 30000), "cursor not shown on Ctrl-Z");
+    /* valgrind (SQCLAIM_CLI_WRAPPER) does not carry out a default stop
+     * action: the stop itself is checked only without a wrapper. */
+    const char *wrapper = getenv("SQCLAIM_CLI_WRAPPER");
     long long deadline = tsrv_now_ms() + 30000;
-    while (!stopped(job)) {
+    while (!(wrapper && *wrapper) && !stopped(job)) {
         ck_assert_msg(tsrv_now_ms() < deadline, "watch did not stop on Ctrl-Z");
         struct timespec ts = {0, 5000000}; /* polling /proc, not synchronising */
         nanosleep(&ts, NULL);
