@@ -23,6 +23,7 @@
  * end.  Keys go under a prefix unique to this run and are deleted at the
  * end (the redis-benchmark keys too).
  */
+#include "../../adapters/redis/url.h"
 #include "servers.h"
 #include "sqclaim.h"
 
@@ -56,64 +57,43 @@ static void die(const char *what, const char *detail)
 
 typedef struct target {
     char url[512];
-    char host[256];
-    int port;
-    char sock[300];
-    char password[256];
-    int db;
+    redis_url u; /* parsed by the library's own parser: the same forms, the
+                    same %-decoding, user names and IPv6 as the backend */
 } target;
 
-/* A small parser for the forms the baseline needs; the library itself
- * validates the URL fully. */
 static void parse_target(target *t)
 {
-    const char *u = t->url;
-    if (strncmp(u, "unix://", 7) == 0) {
-        const char *q = strchr(u + 7, '?');
-        size_t len = q ? (size_t)(q - (u + 7)) : strlen(u + 7);
-        snprintf(t->sock, sizeof t->sock, "%.*s", (int)len, u + 7);
-        while (q && *q) {
-            q++;
-            if (strncmp(q, "password=", 9) == 0)
-                snprintf(t->password, sizeof t->password, "%.*s", (int)strcspn(q + 9, "&"),
-                         q + 9);
-            else if (strncmp(q, "db=", 3) == 0)
-                t->db = atoi(q + 3);
-            q = strchr(q, '&');
-        }
-        return;
-    }
-    if (strncmp(u, "redis://", 8) != 0)
-        die("unsupported URL for the baseline", "use redis:// or unix://");
-    const char *hp = u + 8;
-    const char *at = strrchr(hp, '@');
-    if (at) {
-        const char *colon = memchr(hp, ':', (size_t)(at - hp));
-        const char *pw = colon ? colon + 1 : hp;
-        snprintf(t->password, sizeof t->password, "%.*s", (int)(at - pw), pw);
-        hp = at + 1;
-    }
-    size_t hl = strcspn(hp, ":/");
-    snprintf(t->host, sizeof t->host, "%.*s", (int)hl, hp);
-    t->port = 6379;
-    if (hp[hl] == ':')
-        t->port = atoi(hp + hl + 1);
-    const char *slash = strchr(hp, '/');
-    if (slash)
-        t->db = atoi(slash + 1);
+    sqb_err err;
+    memset(&err, 0, sizeof err);
+    if (redis_url_parse(t->url, "the server URL", &t->u, &err) != SQCLAIM_OK)
+        die(err.msg, NULL); /* never contains the password */
+}
+
+/* A reply that is not an error, or die saying what failed (never with the
+ * server's text: it might quote the password). */
+static void expect_ok(redisContext *c, redisReply *r, const char *what)
+{
+    if (!r)
+        die(what, c->errstr);
+    bool failed = r->type == REDIS_REPLY_ERROR;
+    freeReplyObject(r);
+    if (failed)
+        die(what, "refused by the server");
 }
 
 static redisContext *raw_connect(const target *t)
 {
     struct timeval tv = {5, 0};
-    redisContext *c = t->sock[0] ? redisConnectUnixWithTimeout(t->sock, tv)
-                                 : redisConnectWithTimeout(t->host, t->port, tv);
+    redisContext *c = t->u.is_unix ? redisConnectUnixWithTimeout(t->u.path, tv)
+                                   : redisConnectWithTimeout(t->u.host, t->u.port, tv);
     if (!c || c->err)
         die("cannot connect to the server", c ? c->errstr : "out of memory");
-    if (t->password[0])
-        freeReplyObject(redisCommand(c, "AUTH %s", t->password));
-    if (t->db)
-        freeReplyObject(redisCommand(c, "SELECT %d", t->db));
+    if (t->u.user[0])
+        expect_ok(c, redisCommand(c, "AUTH %s %s", t->u.user, t->u.password), "AUTH");
+    else if (t->u.password[0])
+        expect_ok(c, redisCommand(c, "AUTH %s", t->u.password), "AUTH");
+    if (t->u.db)
+        expect_ok(c, redisCommand(c, "SELECT %d", t->u.db), "SELECT");
     return c;
 }
 
@@ -149,26 +129,30 @@ static double redis_benchmark(const target *t, long requests, int clients, char 
     char n[32], c[16], port[16], db[16];
     snprintf(n, sizeof n, "%ld", requests);
     snprintf(c, sizeof c, "%d", clients);
-    snprintf(port, sizeof port, "%d", t->port);
-    snprintf(db, sizeof db, "%d", t->db);
+    snprintf(port, sizeof port, "%d", t->u.port);
+    snprintf(db, sizeof db, "%d", t->u.db);
     /* execvp wants char *const[]: copy every argument into one buffer. */
     const char *args[40];
     int k = 0;
     args[k++] = "redis-benchmark";
-    if (t->sock[0]) {
+    if (t->u.is_unix) {
         args[k++] = "-s";
-        args[k++] = t->sock;
+        args[k++] = t->u.path;
     } else {
         args[k++] = "-h";
-        args[k++] = t->host;
+        args[k++] = t->u.host;
         args[k++] = "-p";
         args[k++] = port;
     }
-    if (t->password[0]) {
-        args[k++] = "-a";
-        args[k++] = t->password;
+    if (t->u.user[0]) {
+        args[k++] = "--user";
+        args[k++] = t->u.user;
     }
-    if (t->db) {
+    if (t->u.password[0]) {
+        args[k++] = "-a";
+        args[k++] = t->u.password;
+    }
+    if (t->u.db) {
         args[k++] = "--dbnum";
         args[k++] = db;
     }
@@ -505,7 +489,7 @@ int main(int argc, char **argv)
     printf("sqclaim-bench %s: %ld claim+release pairs per run, %d threads, %d rounds\n",
            sqclaim_version(), pairs, threads, rounds);
     printf("server: %s%s\n", start_redis ? "started here, " : "",
-           t.sock[0] ? t.sock : t.host);
+           t.u.is_unix ? t.u.path : t.u.host);
     char cmd1[1024] = "", cmdn[1024] = "";
     double ratios[64], il_ratios[64];
     int nratios = 0, nil = 0;
