@@ -544,6 +544,11 @@ static int run_quiet(const char *const *argv)
 START_TEST(tls_verification_always_on)
 {
     if (access("/usr/bin/openssl", X_OK) != 0) {
+        /* CI installs it (ci/install-deps.sh): there a skip would be a
+         * test that cannot fail. */
+        const char *ci = getenv("CI");
+        ck_assert_msg(!ci || strcmp(ci, "true") != 0,
+                      "/usr/bin/openssl is missing on CI: TLS verification is not tested");
         fprintf(stderr, "tls_verification_always_on: /usr/bin/openssl not found, skipped\n");
         return;
     }
