@@ -135,7 +135,10 @@ sqclaim_rc rp_server_error(const char *text, size_t len, sqb_err *err)
         return sqb_seterr(err, SQCLAIM_EQUOTA, "the service's limit was hit: %s", shown);
     if (starts_with(text, len, "LOADING") || starts_with(text, len, "BUSY") ||
         starts_with(text, len, "TRYAGAIN") || starts_with(text, len, "MASTERDOWN") ||
-        starts_with(text, len, "CLUSTERDOWN")) {
+        starts_with(text, len, "CLUSTERDOWN") ||
+        /* maxclients: the server refused the connection before reading
+         * any command (it then closes it; the retry reconnects). */
+        (len >= 33 && memcmp(text, "ERR max number of clients reached", 33) == 0)) {
         /* The server did not run the command; asking again later helps. */
         err->transient = true;
         return sqb_seterr(err, SQCLAIM_ESERVER, "server temporarily unavailable: %s", shown);

@@ -139,8 +139,9 @@ sqclaim_rc rp_ping(rp_conn *c, sqb_err *err);
 /* Map a Redis error reply's text (text[0..len), e.g. "NOSCRIPT …",
  * "WRONGPASS …", "LOADING …") to a failure: NOAUTH/WRONGPASS/NOPERM ->
  * EAUTH; "… limit exceeded" / "max request size" (Upstash) -> EQUOTA;
- * LOADING/BUSY/TRYAGAIN/MASTERDOWN/CLUSTERDOWN -> ESERVER with transient
- * set (the server did not run the command); anything else (OOM, READONLY,
+ * LOADING/BUSY/TRYAGAIN/MASTERDOWN/CLUSTERDOWN and "ERR max number of
+ * clients reached" -> ESERVER with transient set (the server did not run
+ * the command); anything else (OOM, READONLY,
  * script errors) -> ESERVER.  The message carries the server's text.
  * Returns the code, err filled. */
 sqclaim_rc rp_server_error(const char *text, size_t len, sqb_err *err);

@@ -316,6 +316,8 @@ START_TEST(test_malformed_replies)
          "temporarily unavailable", 3},
         {"-BUSY Redis is busy running a script.\r\n", OP_RENEW, SQCLAIM_ESERVER,
          "temporarily unavailable", 3},
+        {"-ERR max number of clients reached\r\n", OP_CLAIM, SQCLAIM_ESERVER,
+         "temporarily unavailable", 3},
         /* NOSCRIPT to EVALSHA and to EVAL: one fallback, then an error. */
         {"-NOSCRIPT No matching script.\r\n", OP_CLAIM, SQCLAIM_ESERVER, "NOSCRIPT", 2},
         {":7\r\n", OP_RENEW, SQCLAIM_EPROTOCOL, "expected 1 or 0", 3},
