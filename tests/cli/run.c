@@ -502,6 +502,19 @@ int cr_pty_finish(cr_pty *p, cr_result *r)
     return r->code;
 }
 
+int cr_pty_run(cr_result *r, const cr_opts *o, const char *const *args)
+{
+    cr_pty *p = cr_pty_start(o, args);
+    if (!p) {
+        memset(r, 0, sizeof *r);
+        r->out = calloc(1, 1);
+        r->err = calloc(1, 1);
+        r->code = -1;
+        return -1;
+    }
+    return cr_pty_finish(p, r);
+}
+
 bool cr_contains(const char *hay, size_t len, const char *needle)
 {
     return cr_count(hay, len, needle) > 0;

@@ -87,6 +87,8 @@ int cr_pty_write(cr_pty *p, const char *s);
 /* Resize the terminal (the program gets SIGWINCH). */
 int cr_pty_resize(cr_pty *p, int rows, int cols);
 int cr_pty_finish(cr_pty *p, cr_result *r);
+/* cr_pty_start, then cr_pty_finish: a run on a terminal to its end. */
+int cr_pty_run(cr_result *r, const cr_opts *o, const char *const *args);
 
 /* Does haystack (of len bytes) contain needle?  How many times? */
 bool cr_contains(const char *hay, size_t len, const char *needle);

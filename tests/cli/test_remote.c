@@ -961,6 +961,45 @@ START_TEST(test_output_failure_releases)
 END_TEST
 
 
+/* A private kvrest (started with fault flags) in front of the shared
+ * redis.  `o` runs sqclaim through it, in the prefix of `x`; `x` runs it
+ * through the shared, well-behaved kvrest (same redis, same keys). */
+typedef struct side {
+    tsrv kv;
+    rctx x;
+    char url[200];
+    const char *env[5];
+    cr_opts o;
+} side;
+
+static int vercel_index(void)
+{
+    for (int i = 0; i < tc_nbackends; i++)
+        if (strcmp(tc_backends[i].name, "vercel") == 0)
+            return i;
+    ck_abort_msg("the vercel backend is not set up");
+    return -1;
+}
+
+static void side_start(side *sd, const char *const *flags)
+{
+    memset(sd, 0, sizeof *sd);
+    ck_assert_int_eq(tsrv_kvrest_start(&sd->kv, &tc_redis, TC_KV_TOKEN, flags), 0);
+    snprintf(sd->url, sizeof sd->url, "KV_REST_API_URL=%s", sd->kv.url);
+}
+
+/* A fresh key prefix for the next round (sd must not move). */
+static void side_prefix(side *sd)
+{
+    rctx_init(&sd->x, vercel_index());
+    sd->env[0] = "SQCLAIM_ADAPTER=vercel";
+    sd->env[1] = sd->url;
+    sd->env[2] = "KV_REST_API_TOKEN=" TC_KV_TOKEN;
+    sd->env[3] = sd->x.penv;
+    sd->env[4] = NULL;
+    sd->o = tc_opts(NULL, sd->env);
+}
+
 /* Replies lost after the request was applied (kvrest drops them): a claim
  * is printed only when it is proven, and one that cannot be proven is not
  * left behind.  Every run: exit 0 and the SQ is ours, or exit 5 and the SQ
@@ -969,24 +1008,12 @@ START_TEST(test_uncertain_claim)
 {
     static const char *const rates[] = {"1", "0.5"};
     for (int k = 0; k < 2; k++) {
-        tsrv lossy;
-        memset(&lossy, 0, sizeof lossy);
+        side lossy;
         const char *extra[] = {"--drop-rate", rates[k], "--seed", "42", NULL};
-        ck_assert_int_eq(tsrv_kvrest_start(&lossy, &tc_redis, TC_KV_TOKEN, extra), 0);
-        char pfx[64], penv[96], url[200];
-        snprintf(penv, sizeof penv, "SQCLAIM_KEY_PREFIX=%s", tc_prefix(pfx, sizeof pfx));
-        snprintf(url, sizeof url, "KV_REST_API_URL=%s", lossy.url);
-        const char *env[] = {"SQCLAIM_ADAPTER=vercel", url, "KV_REST_API_TOKEN=" TC_KV_TOKEN, penv,
-                             NULL};
-        cr_opts lo = tc_opts(NULL, env);
-        const char *genv[] = {penv, NULL};
-        const tc_backend *good = NULL;
-        for (int i = 0; i < tc_nbackends; i++)
-            if (strcmp(tc_backends[i].name, "vercel") == 0)
-                good = &tc_backends[i];
-        ck_assert_ptr_nonnull(good);
-        cr_opts go = tc_opts(good, genv);
-        int ok = 0, failed = 0;
+        side_start(&lossy, extra);
+        side_prefix(&lossy);
+        cr_opts lo = lossy.o, go = ropts(&lossy.x);
+        int ok = 0;
         for (int n = 0; n < (k == 0 ? 2 : 12); n++) {
             char sq[16];
             snprintf(sq, sizeof sq, "U%d", n);
@@ -1013,7 +1040,6 @@ START_TEST(test_uncertain_claim)
                 tc_check_lease(r.out, sq, "BOTU", -1, &l);
                 ck_assert_msg(c != NULL, "%s reported granted but not held", sq);
             } else {
-                failed++;
                 ck_assert_msg(r.code == 5, "exit %d: %s", r.code, r.err);
                 ck_assert_str_eq(r.out, "");
                 ck_assert_msg(c == NULL, "%s left held after exit 5:\n%s", sq, r.err);
@@ -1027,8 +1053,7 @@ START_TEST(test_uncertain_claim)
         }
         if (k == 0)
             ck_assert_int_eq(ok, 0); /* nothing can be proven when every reply is lost */
-        tsrv_stop(&lossy);
-        (void)failed;
+        tsrv_stop(&lossy.kv);
     }
 }
 END_TEST
@@ -1106,30 +1131,20 @@ static bool kv_wait_stat(const tsrv *kv, const char *name, long long want)
  * flight while the signal arrives; it exits by that signal. */
 START_TEST(test_stopped_in_flight)
 {
-    tsrv slow;
-    memset(&slow, 0, sizeof slow);
+    side sd;
     const char *extra[] = {"--latency-ms", "1500", NULL};
-    ck_assert_int_eq(tsrv_kvrest_start(&slow, &tc_redis, TC_KV_TOKEN, extra), 0);
-    const tc_backend *good = NULL;
-    for (int i = 0; i < tc_nbackends; i++)
-        if (strcmp(tc_backends[i].name, "vercel") == 0)
-            good = &tc_backends[i];
-    ck_assert_ptr_nonnull(good);
+    side_start(&sd, extra);
+    const tsrv *slow = &sd.kv;
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     for (int k = 0; k < 3; k++) {
-        rctx x;
-        rctx_init(&x, (int)(good - tc_backends));
-        char url[200];
-        snprintf(url, sizeof url, "KV_REST_API_URL=%s", slow.url);
-        const char *env[] = {"SQCLAIM_ADAPTER=vercel", url, "KV_REST_API_TOKEN=" TC_KV_TOKEN,
-                             x.penv, NULL};
-        cr_opts so = tc_opts(NULL, env);
+        side_prefix(&sd);
+        cr_opts so = sd.o;
         /* Through the quick kvrest first: the claim script is cached in
          * redis, so the slow claim is one request. */
         tc_lease held;
-        claim_ok(&x, "S0", "BOTS", NULL, &held);
-        long long before = kv_stat(&slow, "requests");
-        long long cmds = kv_stat(&slow, "commands");
+        claim_ok(&sd.x, "S0", "BOTS", NULL, &held);
+        long long before = kv_stat(slow, "requests");
+        long long cmds = kv_stat(slow, "commands");
         cr_proc *p;
         if (k < 2) { /* claim, claim-first */
             const char *one[] = {"claim", "S1", "--bot", "BOTS", NULL};
@@ -1140,7 +1155,7 @@ START_TEST(test_stopped_in_flight)
             p = cr_spawn(&so, res, NULL);
         }
         ck_assert_ptr_nonnull(p);
-        bool sent = kv_wait_stat(&slow, "requests", before + 1); /* in flight */
+        bool sent = kv_wait_stat(slow, "requests", before + 1); /* in flight */
         kill(cr_proc_pid(p), sent ? sigs[k] : SIGKILL);
         cr_result r;
         cr_wait(p, &r);
@@ -1153,7 +1168,7 @@ START_TEST(test_stopped_in_flight)
         cr_free(&r);
         /* What the store holds once the request has landed (a status
          * through the slow kvrest queues behind it). */
-        ck_assert(kv_wait_stat(&slow, "commands", cmds + 1));
+        ck_assert(kv_wait_stat(slow, "commands", cmds + 1));
         cr_runv(&r, &so, "status", NULL);
         TC_EXIT(&r, 0);
         cJSON *j = tc_check_status(r.out);
@@ -1164,7 +1179,7 @@ START_TEST(test_stopped_in_flight)
         cJSON_Delete(j);
         cr_free(&r);
     }
-    tsrv_stop(&slow);
+    tsrv_stop(&sd.kv);
 }
 END_TEST
 /* The first reply of a release (or finish) is lost after it was applied;
@@ -1174,22 +1189,13 @@ END_TEST
  * answers the next two. */
 START_TEST(test_lost_reply_release_finish)
 {
-    tsrv lossy;
-    memset(&lossy, 0, sizeof lossy);
+    side lossy;
     const char *extra[] = {"--drop-rate", "0.5", "--seed", "3", NULL};
-    ck_assert_int_eq(tsrv_kvrest_start(&lossy, &tc_redis, TC_KV_TOKEN, extra), 0);
-    const tc_backend *good = NULL;
-    for (int i = 0; i < tc_nbackends; i++)
-        if (strcmp(tc_backends[i].name, "vercel") == 0)
-            good = &tc_backends[i];
-    ck_assert_ptr_nonnull(good);
-    rctx x;
-    rctx_init(&x, (int)(good - tc_backends));
-    char url[200], body[1024];
-    snprintf(url, sizeof url, "KV_REST_API_URL=%s", lossy.url);
-    const char *env[] = {"SQCLAIM_ADAPTER=vercel", url, "KV_REST_API_TOKEN=" TC_KV_TOKEN, x.penv,
-                         NULL};
-    cr_opts lo = tc_opts(NULL, env);
+    side_start(&lossy, extra);
+    side_prefix(&lossy);
+    const rctx *x = &lossy.x;
+    char body[1024];
+    cr_opts lo = lossy.o;
     const char *reserve[] = {"reserve", "--rows", "2", NULL};
     const char *finish[] = {"finish", NULL};
     const char *release[] = {"release", NULL};
@@ -1197,19 +1203,19 @@ START_TEST(test_lost_reply_release_finish)
      * each attempt below is one request. */
     tc_lease w, l;
     cr_result r;
-    claim_ok(&x, "W1", "BOTL", NULL, &w);
+    claim_ok(x, "W1", "BOTL", NULL, &w);
     for (int k = 0; k < 3; k++) {
-        with_lease(&x, &r, w.line, k == 0 ? reserve : k == 1 ? finish : release);
+        with_lease(x, &r, w.line, k == 0 ? reserve : k == 1 ? finish : release);
         TC_EXIT(&r, 0);
         cr_free(&r);
     }
 
-    claim_ok(&x, "R1", "BOTL", NULL, &l);
-    with_lease(&x, &r, l.line, reserve);
+    claim_ok(x, "R1", "BOTL", NULL, &l);
+    with_lease(x, &r, l.line, reserve);
     TC_EXIT(&r, 0);
     cr_free(&r);
     /* finish */
-    kv_admin(&lossy, "/_kvrest/faults", "{\"seed\":3}", body);
+    kv_admin(&lossy.kv, "/_kvrest/faults", "{\"seed\":3}", body);
     lo.input = l.line;
     cr_run(&r, &lo, finish);
     TC_EXIT(&r, 3);
@@ -1217,18 +1223,18 @@ START_TEST(test_lost_reply_release_finish)
     tc_check_stderr_form(&r);
     cr_free(&r);
     int claims, reservations;
-    held_counts(&x, &claims, &reservations);
+    held_counts(x, &claims, &reservations);
     ck_assert_int_eq(claims, 1);
     ck_assert_int_eq(reservations, 0);
     /* release */
-    kv_admin(&lossy, "/_kvrest/faults", "{\"seed\":3}", body);
+    kv_admin(&lossy.kv, "/_kvrest/faults", "{\"seed\":3}", body);
     cr_run(&r, &lo, release);
     TC_EXIT(&r, 3);
     ck_assert_msg(cr_contains(r.err, r.errlen, "may have released it"), "%s", r.err);
     cr_free(&r);
-    assert_nothing_held(&x);
-    ck_assert_int_eq(kv_stat(&lossy, "dropped"), 2); /* one lost reply each */
-    tsrv_stop(&lossy);
+    assert_nothing_held(x);
+    ck_assert_int_eq(kv_stat(&lossy.kv, "dropped"), 2); /* one lost reply each */
+    tsrv_stop(&lossy.kv);
 }
 END_TEST
 #endif

@@ -114,10 +114,8 @@ START_TEST(test_watch_tty_count)
 {
     cr_opts o = tc_opts(NULL, term_env);
     const char *args[] = {"watch", "--count", "2", "--interval", "10ms", NULL};
-    cr_pty *p = cr_pty_start(&o, args);
-    ck_assert_ptr_nonnull(p);
     cr_result r;
-    cr_pty_finish(p, &r);
+    cr_pty_run(&r, &o, args);
     TC_EXIT(&r, 0);
     /* Cursor hidden and screen cleared first, two frames drawn from the
      * top, lines cleared to their end, the cursor shown again last. */
@@ -295,10 +293,8 @@ START_TEST(test_watch_dumb_terminal)
     static const char *const dumb[] = {"TERM=dumb", NULL};
     cr_opts o = tc_opts(NULL, dumb);
     const char *args[] = {"watch", "--count", "1", "--interval", "10ms", NULL};
-    cr_pty *p = cr_pty_start(&o, args);
-    ck_assert_ptr_nonnull(p);
     cr_result r;
-    cr_pty_finish(p, &r);
+    cr_pty_run(&r, &o, args);
     TC_EXIT(&r, 0);
     ck_assert(!memchr(r.out, '\033', r.outlen));
     ck_assert(cr_contains(r.out, r.outlen, "Claims: none"));
@@ -311,10 +307,8 @@ END_TEST
 START_TEST(test_lease_from_terminal)
 {
     const char *args[] = {"release", NULL};
-    cr_pty *p = cr_pty_start(NULL, args);
-    ck_assert_ptr_nonnull(p);
     cr_result r;
-    cr_pty_finish(p, &r);
+    cr_pty_run(&r, NULL, args);
     TC_EXIT(&r, 2);
     ck_assert_msg(cr_contains(r.out, r.outlen, "no lease given: pipe the output"), "%s", r.out);
     cr_free(&r);
