@@ -318,6 +318,24 @@ START_TEST(bench_oracle_runs)
 }
 END_TEST
 
+/* Wait until process pid catches sig (its handler is installed), at most
+ * wait_ms; true if it does. */
+static bool catches(pid_t pid, int sig, long wait_ms)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    for (long t = 0; t <= wait_ms; t += 10) {
+        char *st = slurp(path);
+        const char *c = st ? strstr(st, "SigCgt:") : NULL;
+        unsigned long long mask = c ? strtoull(c + 7, NULL, 16) : 0;
+        free(st);
+        if (mask & (1ULL << (sig - 1)))
+            return true;
+        sleep_ms(10);
+    }
+    return false;
+}
+
 /* SIGTERM (a CI timeout, Ctrl-C) ends the run early but cleanly: the
  * history is still checked and the report written, and the exit status
  * says nothing was proven. */
@@ -330,7 +348,8 @@ START_TEST(interrupted_run_reports_and_exits_2)
     long long t0 = tsrv_now_ms();
     cr_proc *p = cr_spawn(&o, argv, NULL);
     ck_assert_ptr_nonnull(p);
-    sleep_ms(800);
+    ck_assert(catches(cr_proc_pid(p), SIGTERM, 10000));
+    sleep_ms(500); /* let the bots run a little */
     kill(cr_proc_pid(p), SIGTERM);
     cr_result cr;
     cr_wait(p, &cr);
