@@ -42,7 +42,12 @@ const ct_target ct_target_vercel = {
     .teardown = vercel_teardown,
     .options = vercel_options,
     .fake_clock = false,
-    .short_ttl_ms = 400,
+    /* Leases the tests let expire in real time.  Steps such as "claim,
+     * then renew before it expires" and a keep-alive renewing every ttl/3
+     * fail if the process stalls for about the ttl; with 400 ms a 270 ms
+     * stall (a loaded 2-core CI machine under ASan) was enough.  Each
+     * 100 ms here costs about 2 s of contract run per remote backend. */
+    .short_ttl_ms = 800,
     .scale = 0.5,
 };
 #endif
