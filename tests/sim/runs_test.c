@@ -16,6 +16,7 @@
 
 #include <cJSON.h>
 #include <check.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -169,19 +170,27 @@ static double outcomes(const cJSON *report, const char *op, const char *outcome)
     return cJSON_IsNumber(x) ? x->valuedouble : 0;
 }
 
+/* One temporary directory per test case, made and removed (with whatever
+ * a failed test left in it) by the runner process: an unchecked fixture,
+ * whose teardown runs even when a test fails. */
 static void setup(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/sqsim-test.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        abort();
+    }
 }
 
-static void teardown(void)
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
-    char ws[300];
-    snprintf(ws, sizeof ws, "%s/ws.out", tmpdir);
-    unlink(ws);
-    rmdir(tmpdir);
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 ? 0 : -1;
 }
+
+static void teardown(void) { nftw(tmpdir, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
 
 /* ---- negative controls: 5 of 5 caught, each within 10 s ---------------- */
 
@@ -736,14 +745,14 @@ static Suite *suite(void)
 {
     Suite *s = suite_create("sqsim-runs");
     TCase *tc = tcase_create("negative-controls");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, control_is_caught_five_times, 0, (int)NCONTROLS);
     tcase_add_loop_test(tc, control_workload_on_correct_backend_passes, 0, (int)NCONTROLS);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("memory");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, memory_default_passes_with_coverage);
     tcase_add_test(tc, nothing_exercised_is_not_a_pass);
@@ -756,7 +765,7 @@ static Suite *suite(void)
 
     tc = tcase_create("servers");
     tcase_add_unchecked_fixture(tc, servers_up, servers_down);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, redis_passes_with_coverage);
     tcase_add_test(tc, vercel_with_faults_passes);
@@ -764,7 +773,7 @@ static Suite *suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("with-servers");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, with_servers_passes_the_exit_status_and_cleans_up);
     tcase_add_test(tc, with_servers_term_stops_everything_at_once);
