@@ -11,7 +11,8 @@
  *               status, adapters
  *   lease_in.c  reading a lease (--lease, --lease-file, stdin, --token)
  *   watch.c     the refreshing status view
- *   util.c      messages, exit codes, durations, output checks
+ *   util.c      messages, exit codes, durations, output checks, deferred
+ *               stop signals
  */
 #ifndef SQCLAIM_CLI_H
 #define SQCLAIM_CLI_H

@@ -1,5 +1,5 @@
 /* util.c — messages, exit codes, durations and numbers, output, opening
- * the store. */
+ * the store, trimming library advice, deferred stop signals. */
 #include "cli.h"
 
 #include <errno.h>

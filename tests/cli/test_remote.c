@@ -1127,12 +1127,12 @@ static bool kv_wait_stat(const tsrv *kv, const char *name, long long want)
 /* Stopped (Ctrl-C, SIGTERM, SIGHUP) while a claim or a reservation is on
  * its way: the tool waits for the store's answer and hands back what it
  * got, instead of dying and leaving a claim (or rows) held that nobody
- * has the token of.  A kvrest with 1.5 s of latency keeps the request in
+ * has the token of.  A kvrest with 2.5 s of latency keeps the request in
  * flight while the signal arrives; it exits by that signal. */
 START_TEST(test_stopped_in_flight)
 {
     side sd;
-    const char *extra[] = {"--latency-ms", "1500", NULL};
+    const char *extra[] = {"--latency-ms", "2500", NULL};
     side_start(&sd, extra);
     const tsrv *slow = &sd.kv;
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
