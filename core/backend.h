@@ -29,8 +29,9 @@
 /* Error detail from a backend.  Set with sqb_seterr(). */
 typedef struct sqb_err {
     sqclaim_rc rc;      /* the failure code (negative) */
-    bool maybe_applied; /* the request was sent and its reply lost: the
-                           store may have applied it */
+    bool maybe_applied; /* the request was sent and its reply lost, or it
+                           arrived but could not be decoded: the store may
+                           have applied it */
     bool transient;     /* worth another attempt (refused connection, 5xx,
                            429, NOSCRIPT handled inside is not this) */
     char msg[384];      /* for the user; never a secret */
