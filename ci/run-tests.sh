@@ -4,10 +4,17 @@
 # need themselves (tests/support/servers.c).
 set -uo pipefail
 
+# A hung test program must not hang CI: each gets at most
+# $SQCLAIM_TEST_TIMEOUT seconds (default 1200), then SIGTERM, then SIGKILL.
+limit=${SQCLAIM_TEST_TIMEOUT:-1200}
+
 failed=()
 for t in "$@"; do
   echo "=== $t"
-  if ! "$t"; then
+  timeout --kill-after=30 "$limit" "$t"
+  rc=$?
+  if [ "$rc" -ne 0 ]; then
+    [ "$rc" -eq 124 ] && echo "$t: killed after ${limit}s" >&2
     failed+=("$t")
   fi
 done

@@ -296,6 +296,11 @@ uint64_t sqclaim_keepalive_renewals(const sqclaim_keepalive *ka)
     return ka ? atomic_load(&ka->renewals) : 0;
 }
 
+int64_t sqclaim_keepalive_deadline_ns(const sqclaim_keepalive *ka)
+{
+    return ka ? atomic_load(&ka->deadline_ns) : 0;
+}
+
 sqclaim_rc sqclaim_keepalive_stop(sqclaim_keepalive *ka, sqclaim_lease *lease)
 {
     if (!ka)

@@ -394,6 +394,11 @@ bool sqclaim_keepalive_may_act(const sqclaim_keepalive *ka);
 /* Number of successful renewals so far.  Thread-safe. */
 uint64_t sqclaim_keepalive_renewals(const sqclaim_keepalive *ka);
 
+/* The deadline (store clock, ns) of the latest successful renewal — the
+ * lease's own deadline until the first one.  Thread-safe (until
+ * sqclaim_keepalive_stop() frees ka); 0 for NULL. */
+int64_t sqclaim_keepalive_deadline_ns(const sqclaim_keepalive *ka);
+
 /* Stop renewing, join the thread (no renewal is in flight after this
  * returns), copy the latest lease into *lease (if not NULL), and free ka.
  * Returns OK, or LOST if the lease was lost while it ran (the reason was

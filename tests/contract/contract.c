@@ -861,9 +861,12 @@ START_TEST(keepalive_keeps_lease_past_ttl)
     }
     ck_assert(sqclaim_keepalive_may_act(ka));
     ck_assert_int_eq(sqclaim_claim(b, "sq-ka1", "BOT2", ttl, &lb, NULL), SQCLAIM_BUSY);
+    int64_t renewed = sqclaim_keepalive_deadline_ns(ka);
+    ck_assert_int_gt(renewed, l.deadline_ns);
+    ck_assert_int_gt(renewed, sqclaim_now_ns(a));
     sqclaim_lease latest;
     ck_assert_int_eq(sqclaim_keepalive_stop(ka, &latest), SQCLAIM_OK);
-    ck_assert_int_gt(latest.deadline_ns, l.deadline_ns);
+    ck_assert_int_ge(latest.deadline_ns, renewed);
     ck_assert_int_eq(atomic_load(&box.calls), 0);
     ck_assert_int_eq(sqclaim_release(a, &latest), SQCLAIM_OK);
 }
