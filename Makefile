@@ -149,8 +149,10 @@ FORMAT_FILES = $(shell git ls-files '*.c' '*.h')
 format:
 	clang-format -i $(FORMAT_FILES)
 
+# Static analysis of the library and the programs (run by CI).
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
-	  --inline-suppr --suppress=missingIncludeSystem -Icore $(LIB_SRCS)
+	  --inline-suppr --suppress=missingIncludeSystem -Icore -Iadapters/memory \
+	  $(LIB_SRCS) $(shell git ls-files 'sim/*.c' 'cli/*.c' 2>/dev/null)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -16,6 +16,7 @@ packages=(
   redis-server redis-tools # real server for tests, redis-benchmark baseline
   openssl             # vercel tests: a TLS server proving certificates are verified
   valgrind            # sim-ci: sqsim under valgrind
+  cppcheck            # make cppcheck (CI)
 )
 
 missing=()

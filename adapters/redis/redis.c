@@ -248,6 +248,8 @@ static int convert(const redisReply *r, rp_reply **out)
 {
     *out = NULL;
     rp_reply *x = NULL;
+    if (!r)
+        return -2;
     switch (r->type) {
     case REDIS_REPLY_STRING:
     case REDIS_REPLY_STATUS:
