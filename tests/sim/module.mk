@@ -3,7 +3,7 @@
 # five times out of five within 10 s; the correct backends pass with
 # coverage; redis and vercel-through-kvrest on servers started by the test;
 # ci/with-servers.sh never leaves a server behind).  Programs are run with
-# tests/cli/run.c (no shell, a timeout, a scrubbed environment).
+# tests/support/run.c (no shell, a timeout, a scrubbed environment).
 TESTS += $(BUILD)/tests/sim-oracle $(BUILD)/tests/sim-runs
 CHECK_ENV += SQCLAIM_SQSIM=$(abspath $(BUILD))/sqsim SQCLAIM_WITH_SERVERS=$(abspath ci/with-servers.sh)
 
@@ -14,8 +14,6 @@ $(BUILD)/tests/sim-oracle: $(BUILD)/obj/tests/sim/oracle_test.o $(SQSIM_ORACLE_O
 
 # sim-runs executes $(BUILD)/sqsim (and kvrest, when built), so it depends
 # on it.
-$(BUILD)/obj/tests/sim/runs_test.o: EXTRA_TEST_CFLAGS = -Itests/cli
-$(BUILD)/tests/sim-runs: $(BUILD)/obj/tests/sim/runs_test.o $(BUILD)/obj/tests/cli/run.o \
-		$(TEST_SUPPORT_OBJS) $(BUILD)/sqsim
+$(BUILD)/tests/sim-runs: $(BUILD)/obj/tests/sim/runs_test.o $(TEST_SUPPORT_OBJS) $(BUILD)/sqsim
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(PKG_LIBS) $(CHECK_LIBS) -lm

@@ -1,5 +1,6 @@
 /*
- * run.h — run the real, built sqclaim program and capture what it does.
+ * run.h — run a real, built program (sqclaim by default) and capture what
+ * it does.  Shared by tests/cli and tests/sim.
  *
  * No shell is involved: the program is forked and exec'd with an argv
  * and an environment built here.  The environment is the test's own with
@@ -11,8 +12,8 @@
  *                        "valgrind -q --error-exitcode=99 --log-file=/tmp/vg.%p"
  *                        (log to a file: tests read stderr)
  */
-#ifndef SQCLAIM_TEST_CLI_RUN_H
-#define SQCLAIM_TEST_CLI_RUN_H
+#ifndef SQCLAIM_TEST_RUN_H
+#define SQCLAIM_TEST_RUN_H
 
 #include <stdbool.h>
 #include <stddef.h>
