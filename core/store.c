@@ -360,7 +360,44 @@ static sqclaim_rc dead_rc(const sqclaim_store *s)
 /* ------------------------------------------------------------------ */
 /* Retries                                                              */
 
-typedef sqclaim_rc (*attempt_fn)(sqclaim_store *s, void *ctx, sqb_err *err);
+/* One protocol operation, as the retry loop sends it (again). */
+enum op_kind { OP_CLAIM, OP_RENEW, OP_RELEASE, OP_FINISH, OP_RESERVE, OP_STATUS, OP_PING };
+
+struct op {
+    enum op_kind kind;
+    sqb_claim_req claim; /* OP_CLAIM */
+    sqb_claim_res claimed;
+    sqb_lease_req lease; /* OP_RENEW, OP_RELEASE, OP_FINISH */
+    sqb_reserve_req reserve; /* OP_RESERVE */
+    sqclaim_rows rows;
+    sqclaim_status *status; /* OP_STATUS: filled afresh by each attempt */
+};
+
+/* One attempt: the backend call, with the store clock read now. */
+static sqclaim_rc attempt_op(sqclaim_store *s, struct op *op, sqb_err *err)
+{
+    int64_t now = sqclaim_now_ns(s);
+    switch (op->kind) {
+    case OP_CLAIM:
+        memset(&op->claimed, 0, sizeof op->claimed);
+        op->claim.now_ns = now;
+        return s->be->claim(s->conn, &op->claim, &op->claimed, err);
+    case OP_RENEW: op->lease.now_ns = now; return s->be->renew(s->conn, &op->lease, err);
+    case OP_RELEASE: op->lease.now_ns = now; return s->be->release(s->conn, &op->lease, err);
+    case OP_FINISH: op->lease.now_ns = now; return s->be->finish(s->conn, &op->lease, err);
+    case OP_RESERVE:
+        memset(&op->rows, 0, sizeof op->rows);
+        op->reserve.now_ns = now;
+        return s->be->reserve(s->conn, &op->reserve, &op->rows, err);
+    case OP_STATUS:
+        free(op->status->claims);
+        free(op->status->reservations);
+        memset(op->status, 0, sizeof *op->status);
+        return s->be->status(s->conn, op->status, err);
+    case OP_PING: return s->be->ping ? s->be->ping(s->conn, err) : SQCLAIM_OK;
+    }
+    return sqb_seterr(err, SQCLAIM_EINVAL, "unknown operation");
+}
 
 /* 25 ms doubling per attempt, capped at 1 s, times a jitter in [0.5, 1.5)
  * so that competing bots do not retry in lockstep.  Called with the lock
@@ -380,25 +417,30 @@ static void sleep_ms(int64_t ms)
     }
 }
 
-/* Run fn until it answers (rc >= 0), fails for good, or the attempts are
- * used up.  Called with s->lock held.  *ambiguous is set if any attempt
- * may have been applied without our seeing the reply. */
-static sqclaim_rc with_retries(sqclaim_store *s, attempt_fn fn, void *ctx, sqb_err *err,
-                               bool *ambiguous)
+/* Run op until it answers (rc >= 0), fails for good, or the attempts are
+ * used up, holding the handle's lock except while backing off.  *sent is
+ * the store clock before the first attempt (may be NULL); *ambiguous is set
+ * if any attempt may have been applied without our seeing the reply. */
+static sqclaim_rc run_op(sqclaim_store *s, struct op *op, sqb_err *err, bool *ambiguous,
+                         int64_t *sent)
 {
+    pthread_mutex_lock(&s->lock);
+    sqclaim_rc rc = SQCLAIM_OK;
     *ambiguous = false;
     s->stats.operations++;
+    if (sent)
+        *sent = sqclaim_now_ns(s);
     for (int attempt = 0;; attempt++) {
         memset(err, 0, sizeof *err);
-        sqclaim_rc rc = fn(s, ctx, err);
+        rc = attempt_op(s, op, err);
         if (rc >= 0)
-            return rc;
+            break;
         if (err->rc >= 0 || err->rc != rc)
             err->rc = rc;
         if (err->maybe_applied)
             *ambiguous = true;
         if (!(err->maybe_applied || err->transient) || attempt >= s->retries)
-            return rc;
+            break;
         s->stats.retries++;
         /* Let other threads (a keep-alive sharing the handle) use it while
          * we wait. */
@@ -407,23 +449,12 @@ static sqclaim_rc with_retries(sqclaim_store *s, attempt_fn fn, void *ctx, sqb_e
         sleep_ms(ms);
         pthread_mutex_lock(&s->lock);
     }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
 /* Claim                                                                */
-
-struct claim_ctx {
-    sqb_claim_req req;
-    sqb_claim_res res;
-};
-
-static sqclaim_rc claim_attempt(sqclaim_store *s, void *vctx, sqb_err *err)
-{
-    struct claim_ctx *c = vctx;
-    memset(&c->res, 0, sizeof c->res);
-    c->req.now_ns = sqclaim_now_ns(s);
-    return s->be->claim(s->conn, &c->req, &c->res, err);
-}
 
 static sqclaim_rc check_candidates(sqclaim_store *s, const char *const *sqs, size_t n)
 {
@@ -455,21 +486,21 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
     char ts[SQCLAIM_TIMESTAMP_LEN + 1];
     int64_t unix_ms = sqb_unix_ms();
     sqb_format_timestamp(unix_ms, ts);
-    struct claim_ctx c;
-    memset(&c, 0, sizeof c);
-    c.req.sqs = sqs;
-    c.req.n = n;
-    c.req.bot = lease->bot;
-    c.req.token = lease->token;
-    c.req.ttl_ms = lease->ttl_ms;
-    c.req.timestamp = ts;
+    struct op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_CLAIM;
+    op.claim.sqs = sqs;
+    op.claim.n = n;
+    op.claim.bot = lease->bot;
+    op.claim.token = lease->token;
+    op.claim.ttl_ms = lease->ttl_ms;
+    op.claim.timestamp = ts;
 
     sqb_err err;
     bool ambiguous;
-    pthread_mutex_lock(&s->lock);
-    int64_t sent = sqclaim_now_ns(s);
-    sqclaim_rc rc = with_retries(s, claim_attempt, &c, &err, &ambiguous);
-    pthread_mutex_unlock(&s->lock);
+    int64_t sent;
+    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, &sent);
+    const sqb_claim_res *res = &op.claimed;
 
     /* The earliest send we know of for this token (0: unknown, e.g. a
      * lease rebuilt from JSON). */
@@ -478,18 +509,18 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
         memset(holder, 0, sizeof *holder);
 
     if (rc == SQCLAIM_OK) {
-        if (c.res.index >= n) {
+        if (res->index >= n) {
             sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend granted candidate %zu of %zu",
-                       c.res.index + 1, n);
+                       res->index + 1, n);
             return fail(s, "claim", &err);
         }
-        sqb_strlcpy(lease->sq, sqs[c.res.index], sizeof lease->sq);
-        lease->fence = c.res.fence;
-        if (c.res.reclaimed) {
+        sqb_strlcpy(lease->sq, sqs[res->index], sizeof lease->sq);
+        lease->fence = res->fence;
+        if (res->reclaimed) {
             /* Granted by an earlier attempt: it expires no later than its
              * remaining TTL from this send, nor later than a full TTL
              * after the first send we know of. */
-            int64_t left = c.res.ttl_ms >= 0 && c.res.ttl_ms < lease->ttl_ms ? c.res.ttl_ms
+            int64_t left = res->ttl_ms >= 0 && res->ttl_ms < lease->ttl_ms ? res->ttl_ms
                                                                               : lease->ttl_ms;
             int64_t deadline = sent + (left - sqclaim_margin_ms(lease->ttl_ms)) * 1000000;
             if (first_sent && deadline_for(first_sent, lease->ttl_ms) < deadline)
@@ -515,16 +546,16 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
     if (rc == SQCLAIM_BUSY) {
         lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN;
         lease->deadline_ns = 0;
-        sqb_strlcpy(c.res.holder.sq, sqs[0], sizeof c.res.holder.sq);
+        sqb_strlcpy(op.claimed.holder.sq, sqs[0], sizeof op.claimed.holder.sq);
         if (holder)
-            *holder = c.res.holder;
+            *holder = op.claimed.holder;
         char who[SQCLAIM_BOT_MAX * 6 + 64];
-        if (c.res.holder.bot[0]) {
+        if (op.claimed.holder.bot[0]) {
             char q[SQCLAIM_BOT_MAX * 6 + 3];
-            sqb_json_quote(q, sizeof q, c.res.holder.bot);
-            if (c.res.holder.remaining_ms >= 0)
+            sqb_json_quote(q, sizeof q, op.claimed.holder.bot);
+            if (op.claimed.holder.remaining_ms >= 0)
                 snprintf(who, sizeof who, "by bot %s for another %lld ms", q,
-                         (long long)c.res.holder.remaining_ms);
+                         (long long)op.claimed.holder.remaining_ms);
             else
                 snprintf(who, sizeof who, "by bot %s", q);
         } else {
@@ -643,25 +674,6 @@ sqclaim_rc sqclaim_claim_retry(sqclaim_store *s, const char *const *sqs, size_t 
 /* ------------------------------------------------------------------ */
 /* Renew, release, finish                                               */
 
-enum lease_op { OP_RENEW, OP_RELEASE, OP_FINISH };
-
-struct lease_ctx {
-    enum lease_op op;
-    sqb_lease_req req;
-};
-
-static sqclaim_rc lease_attempt(sqclaim_store *s, void *vctx, sqb_err *err)
-{
-    struct lease_ctx *c = vctx;
-    c->req.now_ns = sqclaim_now_ns(s);
-    switch (c->op) {
-    case OP_RENEW: return s->be->renew(s->conn, &c->req, err);
-    case OP_RELEASE: return s->be->release(s->conn, &c->req, err);
-    case OP_FINISH: return s->be->finish(s->conn, &c->req, err);
-    }
-    return sqb_seterr(err, SQCLAIM_EINVAL, "unknown operation");
-}
-
 static sqclaim_rc check_lease(const sqclaim_lease *lease, bool need_bot, char *msg, size_t len)
 {
     if (!lease) {
@@ -678,9 +690,12 @@ static sqclaim_rc check_lease(const sqclaim_lease *lease, bool need_bot, char *m
     return SQCLAIM_OK;
 }
 
-static void fill_lease_req(sqb_lease_req *r, const sqclaim_lease *lease)
+/* An operation on the lease's SQ (renew, release, finish). */
+static void lease_op(struct op *op, enum op_kind kind, const sqclaim_lease *lease)
 {
-    memset(r, 0, sizeof *r);
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
+    sqb_lease_req *r = &op->lease;
     r->sq = lease->sq;
     r->token = lease->token;
     r->bot = lease->bot;
@@ -690,16 +705,13 @@ static void fill_lease_req(sqb_lease_req *r, const sqclaim_lease *lease)
 
 sqclaim_rc sqc_renew(sqclaim_store *s, sqclaim_lease *lease, int64_t ttl_ms, sqb_err *err)
 {
-    struct lease_ctx c;
-    c.op = OP_RENEW;
-    fill_lease_req(&c.req, lease);
-    c.req.ttl_ms = ttl_ms;
+    struct op op;
+    lease_op(&op, OP_RENEW, lease);
+    op.lease.ttl_ms = ttl_ms;
     bool ambiguous;
     int64_t unix_ms = sqb_unix_ms();
-    pthread_mutex_lock(&s->lock);
-    int64_t sent = sqclaim_now_ns(s);
-    sqclaim_rc rc = with_retries(s, lease_attempt, &c, err, &ambiguous);
-    pthread_mutex_unlock(&s->lock);
+    int64_t sent;
+    sqclaim_rc rc = run_op(s, &op, err, &ambiguous, &sent);
     if (rc == SQCLAIM_OK) {
         lease->ttl_ms = ttl_ms;
         lease->sent_ns = sent;
@@ -752,14 +764,11 @@ sqclaim_rc sqclaim_release(sqclaim_store *s, sqclaim_lease *lease)
         return fail_invalid(s, msg);
     /* No renewal may outlive the release. */
     sqc_keepalive_detach(s, lease);
-    struct lease_ctx c;
-    c.op = OP_RELEASE;
-    fill_lease_req(&c.req, lease);
+    struct op op;
+    lease_op(&op, OP_RELEASE, lease);
     sqb_err err;
     bool ambiguous;
-    pthread_mutex_lock(&s->lock);
-    sqclaim_rc rc = with_retries(s, lease_attempt, &c, &err, &ambiguous);
-    pthread_mutex_unlock(&s->lock);
+    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
     lease->deadline_ns = 0;
     if (rc == SQCLAIM_OK) {
         lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN;
@@ -791,14 +800,11 @@ sqclaim_rc sqclaim_finish_rows(sqclaim_store *s, const sqclaim_lease *lease)
     char msg[300];
     if (check_lease(lease, false, msg, sizeof msg) != SQCLAIM_OK)
         return fail_invalid(s, msg);
-    struct lease_ctx c;
-    c.op = OP_FINISH;
-    fill_lease_req(&c.req, lease);
+    struct op op;
+    lease_op(&op, OP_FINISH, lease);
     sqb_err err;
     bool ambiguous;
-    pthread_mutex_lock(&s->lock);
-    sqclaim_rc rc = with_retries(s, lease_attempt, &c, &err, &ambiguous);
-    pthread_mutex_unlock(&s->lock);
+    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
     if (rc == SQCLAIM_OK)
         return rc;
     if (rc == SQCLAIM_LOST) {
@@ -837,15 +843,12 @@ sqclaim_rc sqclaim_abandon(sqclaim_store *s, const char *const *sqs, size_t n,
     /* Release the token on every candidate: at most one can hold it. */
     bool released = false;
     for (size_t i = 0; i < n; i++) {
-        struct lease_ctx c;
-        c.op = OP_RELEASE;
-        fill_lease_req(&c.req, lease);
-        c.req.sq = sqs[i];
+        struct op op;
+        lease_op(&op, OP_RELEASE, lease);
+        op.lease.sq = sqs[i];
         sqb_err err;
         bool ambiguous;
-        pthread_mutex_lock(&s->lock);
-        rc = with_retries(s, lease_attempt, &c, &err, &ambiguous);
-        pthread_mutex_unlock(&s->lock);
+        rc = run_op(s, &op, &err, &ambiguous, NULL);
         if (rc < 0)
             return fail(s, "abandon", &err); /* still uncertain: call again */
         released = released || rc == SQCLAIM_OK;
@@ -864,19 +867,6 @@ sqclaim_rc sqclaim_abandon(sqclaim_store *s, const char *const *sqs, size_t n,
 /* ------------------------------------------------------------------ */
 /* Reserve                                                              */
 
-struct reserve_ctx {
-    sqb_reserve_req req;
-    sqclaim_rows rows;
-};
-
-static sqclaim_rc reserve_attempt(sqclaim_store *s, void *vctx, sqb_err *err)
-{
-    struct reserve_ctx *c = vctx;
-    memset(&c->rows, 0, sizeof c->rows);
-    c->req.now_ns = sqclaim_now_ns(s);
-    return s->be->reserve(s->conn, &c->req, &c->rows, err);
-}
-
 sqclaim_rc sqclaim_reserve_rows(sqclaim_store *s, const sqclaim_lease *lease, uint32_t count,
                                 uint64_t hint, sqclaim_rows *rows)
 {
@@ -892,29 +882,28 @@ sqclaim_rc sqclaim_reserve_rows(sqclaim_store *s, const sqclaim_lease *lease, ui
         return fail_invalid(s, msg);
     char ts[SQCLAIM_TIMESTAMP_LEN + 1];
     sqb_format_timestamp(sqb_unix_ms(), ts);
-    struct reserve_ctx c;
-    memset(&c, 0, sizeof c);
-    c.req.sq = lease->sq;
-    c.req.token = lease->token;
-    c.req.bot = lease->bot;
-    c.req.fence = lease->fence;
-    c.req.count = count;
-    c.req.hint = hint;
-    c.req.timestamp = ts;
+    struct op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_RESERVE;
+    op.reserve.sq = lease->sq;
+    op.reserve.token = lease->token;
+    op.reserve.bot = lease->bot;
+    op.reserve.fence = lease->fence;
+    op.reserve.count = count;
+    op.reserve.hint = hint;
+    op.reserve.timestamp = ts;
     sqb_err err;
     bool ambiguous;
-    pthread_mutex_lock(&s->lock);
-    sqclaim_rc rc = with_retries(s, reserve_attempt, &c, &err, &ambiguous);
-    pthread_mutex_unlock(&s->lock);
+    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
     if (rc == SQCLAIM_OK) {
-        if (c.rows.count != count || c.rows.start_row < 1 || (hint && c.rows.start_row < hint)) {
+        if (op.rows.count != count || op.rows.start_row < 1 || (hint && op.rows.start_row < hint)) {
             sqb_seterr(&err, SQCLAIM_EPROTOCOL,
                        "backend returned rows %llu+%u for a request of %u rows at or after %llu",
-                       (unsigned long long)c.rows.start_row, c.rows.count, count,
+                       (unsigned long long)op.rows.start_row, op.rows.count, count,
                        (unsigned long long)hint);
             return fail(s, "reserve", &err);
         }
-        *rows = c.rows;
+        *rows = op.rows;
         return rc;
     }
     if (rc == SQCLAIM_LOST) {
@@ -957,15 +946,6 @@ static int cmp_res(const void *a, const void *b)
                   ((const sqclaim_reservation_info *)b)->sq);
 }
 
-static sqclaim_rc status_attempt(sqclaim_store *s, void *vctx, sqb_err *err)
-{
-    sqclaim_status *st = vctx;
-    free(st->claims);
-    free(st->reservations);
-    memset(st, 0, sizeof *st);
-    return s->be->status(s->conn, st, err);
-}
-
 sqclaim_rc sqclaim_status_get(sqclaim_store *s, sqclaim_status **out)
 {
     if (out)
@@ -981,9 +961,11 @@ sqclaim_rc sqclaim_status_get(sqclaim_store *s, sqclaim_status **out)
     }
     sqb_err err;
     bool ambiguous;
-    pthread_mutex_lock(&s->lock);
-    sqclaim_rc rc = with_retries(s, status_attempt, st, &err, &ambiguous);
-    pthread_mutex_unlock(&s->lock);
+    struct op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_STATUS;
+    op.status = st;
+    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
     if (rc != SQCLAIM_OK) {
         sqclaim_status_free(st);
         if (rc > 0)
@@ -1000,21 +982,16 @@ sqclaim_rc sqclaim_status_get(sqclaim_store *s, sqclaim_status **out)
     return SQCLAIM_OK;
 }
 
-static sqclaim_rc ping_attempt(sqclaim_store *s, void *ctx, sqb_err *err)
-{
-    (void)ctx;
-    return s->be->ping ? s->be->ping(s->conn, err) : SQCLAIM_OK;
-}
-
 sqclaim_rc sqclaim_ping(sqclaim_store *s)
 {
     if (!usable(s))
         return DEAD_RC(s);
     sqb_err err;
     bool ambiguous;
-    pthread_mutex_lock(&s->lock);
-    sqclaim_rc rc = with_retries(s, ping_attempt, NULL, &err, &ambiguous);
-    pthread_mutex_unlock(&s->lock);
+    struct op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_PING;
+    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
     return rc < 0 ? fail(s, "ping", &err) : SQCLAIM_OK;
 }
 
