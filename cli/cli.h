@@ -27,16 +27,16 @@
 /* Exit status.  Stable: scripts branch on these (documented in --help and
  * docs/cli.md).  Never renumber; only append. */
 enum cli_exit {
-    CLI_EXIT_OK = 0,       /* done */
-    CLI_EXIT_BUSY = 1,     /* claim: held by another bot (every candidate);
-                           reserve: a different reservation is open */
-    CLI_EXIT_USAGE = 2,    /* usage error or invalid input; nothing was sent */
-    CLI_EXIT_LOST = 3,     /* the lease is lost (expired or taken over) */
-    CLI_EXIT_CONFIG = 4,   /* configuration: backend unknown or not built, KV not
-                           configured, malformed URL, wrong password/token */
-    CLI_EXIT_FAILURE = 5   /* the store could not be used: connection, timeout,
-                           server error, quota; or the output could not be
-                           written */
+    CLI_EXIT_OK = 0,     /* done */
+    CLI_EXIT_BUSY = 1,   /* claim: held by another bot (every candidate);
+                         reserve: a different reservation is open */
+    CLI_EXIT_USAGE = 2,  /* usage error or invalid input; nothing was sent */
+    CLI_EXIT_LOST = 3,   /* the lease is lost (expired or taken over) */
+    CLI_EXIT_CONFIG = 4, /* configuration: backend unknown or not built, KV not
+                         configured, malformed URL, wrong password/token */
+    CLI_EXIT_FAILURE = 5 /* the store could not be used: connection, timeout,
+                         server error, quota; or the output could not be
+                         written */
 };
 
 /* Options that take a value or are flags; one table for every command
@@ -67,11 +67,11 @@ enum cli_opt {
 #define CLI_MAX_POS 300 /* positional arguments kept (claim-first candidates) */
 
 typedef struct cli {
-    const char *cmd;                 /* command name ("claim", ...) */
-    const char *val[OPT__COUNT];     /* option values (NULL: not given) */
-    bool flag[OPT__COUNT];           /* option given (flags and values) */
+    const char *cmd;             /* command name ("claim", ...) */
+    const char *val[OPT__COUNT]; /* option values (NULL: not given) */
+    bool flag[OPT__COUNT];       /* option given (flags and values) */
     size_t npos;
-    const char *pos[CLI_MAX_POS];    /* positional arguments */
+    const char *pos[CLI_MAX_POS]; /* positional arguments */
 } cli;
 
 /* ---- util.c ------------------------------------------------------------ */

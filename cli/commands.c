@@ -101,8 +101,8 @@ static int hand_back(sqclaim_store *s, sqclaim_lease *lease, int sig, int err)
         cli_msg("stopped by %s before the lease was printed; the claim on SQ %s %s",
                 cli_signal_name(sig), lease->sq, fate);
     else
-        cli_msg("could not write the lease (%s); the claim on SQ %s %s", strerror(err),
-                lease->sq, fate);
+        cli_msg("could not write the lease (%s); the claim on SQ %s %s", strerror(err), lease->sq,
+                fate);
     return CLI_EXIT_FAILURE;
 }
 
@@ -189,10 +189,10 @@ int cmd_claim_first(cli *c)
 /* One lease command: its options, and what it does with the lease once
  * the lease is read and the store is open. */
 typedef struct lease_cmd {
-    bool need_bot;     /* the operation needs the holder's bot id */
-    int64_t ttl;       /* renew: the new TTL (0: the lease's) */
-    uint32_t rows;     /* reserve */
-    uint64_t hint;     /* reserve */
+    bool need_bot; /* the operation needs the holder's bot id */
+    int64_t ttl;   /* renew: the new TTL (0: the lease's) */
+    uint32_t rows; /* reserve */
+    uint64_t hint; /* reserve */
     int (*op)(sqclaim_store *s, sqclaim_lease *lease, const struct lease_cmd *lc);
 } lease_cmd;
 

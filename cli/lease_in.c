@@ -68,8 +68,9 @@ static bool blank(const char *s)
 static int from_text(const cli *c, const char *text, const char *where, sqclaim_lease *lease)
 {
     if (blank(text))
-        return cli_usage_error(c, "no lease given: %s is empty (expected the JSON line printed "
-                                  "by `sqclaim claim`)",
+        return cli_usage_error(c,
+                               "no lease given: %s is empty (expected the JSON line printed "
+                               "by `sqclaim claim`)",
                                where);
     char err[300];
     if (sqclaim_lease_from_json(text, lease, err, sizeof err) != SQCLAIM_OK)
@@ -124,15 +125,16 @@ int cli_read_lease(const cli *c, const char *sq, bool need_bot, sqclaim_lease *l
     int ex = 0;
     if (c->val[OPT_TOKEN]) {
         if (!sq)
-            return cli_usage_error(c, "--token needs the SQ: sqclaim %s SQ --token TOKEN",
-                                   c->cmd);
+            return cli_usage_error(c, "--token needs the SQ: sqclaim %s SQ --token TOKEN", c->cmd);
         if (!token_ok(c->val[OPT_TOKEN]))
-            return cli_usage_error(c, "--token: a lease token is %d lowercase hex digits "
-                                      "(the \"token\" of the lease JSON)",
+            return cli_usage_error(c,
+                                   "--token: a lease token is %d lowercase hex digits "
+                                   "(the \"token\" of the lease JSON)",
                                    SQCLAIM_TOKEN_LEN);
         if (need_bot && !bot)
-            return cli_usage_error(c, "with --token, %s also needs --bot BOT (the lease's "
-                                      "holder)",
+            return cli_usage_error(c,
+                                   "with --token, %s also needs --bot BOT (the lease's "
+                                   "holder)",
                                    c->cmd);
         snprintf(lease->sq, sizeof lease->sq, "%s", sq);
         snprintf(lease->token, sizeof lease->token, "%s", c->val[OPT_TOKEN]);
@@ -152,9 +154,10 @@ int cli_read_lease(const cli *c, const char *sq, bool need_bot, sqclaim_lease *l
     } else if (c->val[OPT_LEASE] || c->val[OPT_LEASE_FILE] || !isatty(STDIN_FILENO)) {
         ex = read_stream(c, stdin, "standard input", lease);
     } else {
-        return cli_usage_error(c, "no lease given: pipe the output of `sqclaim claim` into "
-                                  "sqclaim %s, or pass --lease JSON, --lease-file FILE or "
-                                  "SQ --token TOKEN",
+        return cli_usage_error(c,
+                               "no lease given: pipe the output of `sqclaim claim` into "
+                               "sqclaim %s, or pass --lease JSON, --lease-file FILE or "
+                               "SQ --token TOKEN",
                                c->cmd);
     }
     if (ex)

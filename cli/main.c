@@ -43,48 +43,48 @@ static const optdef opts[OPT__COUNT] = {
 
 #define BIT(o) (1u << (o))
 /* Accepted before or after any command. */
-#define GLOBAL_OPTS                                                                         \
-    (BIT(OPT_HELP) | BIT(OPT_ADAPTER) | BIT(OPT_REDIS_URL) | BIT(OPT_PREFIX) |              \
-     BIT(OPT_TIMEOUT) | BIT(OPT_QUIET))
+#define GLOBAL_OPTS                                                                                \
+    (BIT(OPT_HELP) | BIT(OPT_ADAPTER) | BIT(OPT_REDIS_URL) | BIT(OPT_PREFIX) | BIT(OPT_TIMEOUT) |  \
+     BIT(OPT_QUIET))
 /* Accepted only before a command. */
 #define PROGRAM_OPTS (BIT(OPT_VERSION) | BIT(OPT_LIST_ADAPTERS))
-#define LEASE_OPTS (BIT(OPT_LEASE) | BIT(OPT_LEASE_FILE) | BIT(OPT_TOKEN) | BIT(OPT_BOT))
+#define LEASE_OPTS   (BIT(OPT_LEASE) | BIT(OPT_LEASE_FILE) | BIT(OPT_TOKEN) | BIT(OPT_BOT))
 
 /* ------------------------------------------------------------------ */
 /* Help                                                                 */
 
-#define LEASE_HELP                                                                          \
-    "The lease is the JSON line `sqclaim claim` printed.  Give it as:\n"                   \
-    "  (nothing)             read from standard input when it is not a terminal\n"        \
-    "  --lease JSON          the JSON itself (--lease - reads standard input)\n"          \
-    "  --lease-file FILE     a file holding it (- is standard input)\n"                    \
-    "  SQ --token TOKEN      the SQ and the lease's token (add --bot BOT where the\n"     \
-    "                        command needs the holder); the token is visible to other\n"  \
-    "                        local users in ps, so prefer the other ways\n"              \
+#define LEASE_HELP                                                                                 \
+    "The lease is the JSON line `sqclaim claim` printed.  Give it as:\n"                           \
+    "  (nothing)             read from standard input when it is not a terminal\n"                 \
+    "  --lease JSON          the JSON itself (--lease - reads standard input)\n"                   \
+    "  --lease-file FILE     a file holding it (- is standard input)\n"                            \
+    "  SQ --token TOKEN      the SQ and the lease's token (add --bot BOT where the\n"              \
+    "                        command needs the holder); the token is visible to other\n"           \
+    "                        local users in ps, so prefer the other ways\n"                        \
     "An SQ given with a lease must be the lease's SQ.\n"
 
-#define GLOBAL_HELP                                                                         \
-    "Global options (before or after the command):\n"                                     \
-    "  --adapter NAME        memory | redis | vercel (default: $SQCLAIM_ADAPTER, else\n"  \
-    "                        memory; `sqclaim adapters` lists the built ones)\n"          \
-    "  --redis-url URL       redis://[:password@]host:port[/db] (default: $REDIS_URL);\n" \
-    "                        prefer the variable: arguments are visible in ps\n"          \
-    "  --prefix PREFIX       key prefix (default: $SQCLAIM_KEY_PREFIX, else none: the\n"  \
-    "                        seed's keys sq:* and refund:*)\n"                            \
-    "  --timeout DURATION    per-request timeout, also for connecting (default 5s)\n"     \
-    "  -q, --quiet           no notes on stderr (errors are still reported)\n"            \
+#define GLOBAL_HELP                                                                                \
+    "Global options (before or after the command):\n"                                              \
+    "  --adapter NAME        memory | redis | vercel (default: $SQCLAIM_ADAPTER, else\n"           \
+    "                        memory; `sqclaim adapters` lists the built ones)\n"                   \
+    "  --redis-url URL       redis://[:password@]host:port[/db] (default: $REDIS_URL);\n"          \
+    "                        prefer the variable: arguments are visible in ps\n"                   \
+    "  --prefix PREFIX       key prefix (default: $SQCLAIM_KEY_PREFIX, else none: the\n"           \
+    "                        seed's keys sq:* and refund:*)\n"                                     \
+    "  --timeout DURATION    per-request timeout, also for connecting (default 5s)\n"              \
+    "  -q, --quiet           no notes on stderr (errors are still reported)\n"                     \
     "  -h, --help            this help\n"
 
-#define EXIT_HELP                                                                           \
-    "Exit status:\n"                                                                        \
-    "  0  done\n"                                                                           \
-    "  1  busy: the SQ (every candidate) is held by another bot; for reserve, a\n"         \
-    "     different reservation is open (other --rows, or before --hint)\n"                \
-    "  2  usage error or invalid input; nothing was sent to the store\n"                   \
-    "  3  lost: the lease expired or another bot took the SQ over; stop working on it\n"   \
-    "  4  configuration: backend unknown or not built, KV not configured, malformed\n"     \
-    "     URL, wrong password or token\n"                                                   \
-    "  5  failure: the store could not be reached or answered an error (connection,\n"     \
+#define EXIT_HELP                                                                                  \
+    "Exit status:\n"                                                                               \
+    "  0  done\n"                                                                                  \
+    "  1  busy: the SQ (every candidate) is held by another bot; for reserve, a\n"                 \
+    "     different reservation is open (other --rows, or before --hint)\n"                        \
+    "  2  usage error or invalid input; nothing was sent to the store\n"                           \
+    "  3  lost: the lease expired or another bot took the SQ over; stop working on it\n"           \
+    "  4  configuration: backend unknown or not built, KV not configured, malformed\n"             \
+    "     URL, wrong password or token\n"                                                          \
+    "  5  failure: the store could not be reached or answered an error (connection,\n"             \
     "     timeout, server error, quota), or the output could not be written\n"
 
 static const char program_help[] =
@@ -112,8 +112,7 @@ static const char program_help[] =
     "\n"
     "LEASE: the JSON line `claim` printed, read from standard input by default, or\n"
     "--lease JSON, --lease-file FILE, or SQ --token TOKEN (see sqclaim help renew).\n"
-    "\n" GLOBAL_HELP
-    "  -V, --version         the version and the built backends\n"
+    "\n" GLOBAL_HELP "  -V, --version         the version and the built backends\n"
     "  --list-adapters       the same as `sqclaim adapters`\n"
     "\n"
     "Durations: 250ms, 600s, 10m, 1h; a bare number is milliseconds.  Claims and\n"
@@ -334,9 +333,10 @@ static int cmd_help(cli *c)
         return cli_usage_error(c, "help takes one command name");
     const command *cmd = find_command(c->pos[0]);
     if (!cmd)
-        return cli_usage_error(c, "no such command: %.60s (commands: claim, claim-first, "
-                                  "renew, release, reserve, finish, status, watch, "
-                                  "adapters, help)",
+        return cli_usage_error(c,
+                               "no such command: %.60s (commands: claim, claim-first, "
+                               "renew, release, reserve, finish, status, watch, "
+                               "adapters, help)",
                                c->pos[0]);
     return print_text(cmd->help);
 }

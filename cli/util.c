@@ -97,8 +97,8 @@ int cli_duration_opt(const cli *c, enum cli_opt opt, const char *name, int64_t m
         char lo[24], hi[24];
         cli_fmt_duration(min, lo, sizeof lo);
         cli_fmt_duration(max, hi, sizeof hi);
-        return cli_usage_error(c, "%s: %s is out of range: between %s and %s", name,
-                               c->val[opt], lo, hi);
+        return cli_usage_error(c, "%s: %s is out of range: between %s and %s", name, c->val[opt],
+                               lo, hi);
     }
     return 0;
 }
@@ -114,13 +114,14 @@ int cli_uint_opt(const cli *c, const char *name, const char *text, uint64_t min,
         if (*p < '0' || *p > '9')
             return cli_usage_error(c, "%s: \"%.40s\" is not a whole number", name, text);
         if (v > (UINT64_MAX - 9) / 10)
-            return cli_usage_error(c, "%s: %.40s is too large (at most %" PRIu64 ")", name,
-                                   text, max);
+            return cli_usage_error(c, "%s: %.40s is too large (at most %" PRIu64 ")", name, text,
+                                   max);
         v = v * 10 + (uint64_t)(*p - '0');
     }
     if (v < min || v > max)
-        return cli_usage_error(c, "%s: %" PRIu64 " is out of range: between %" PRIu64
-                               " and %" PRIu64, name, v, min, max);
+        return cli_usage_error(c,
+                               "%s: %" PRIu64 " is out of range: between %" PRIu64 " and %" PRIu64,
+                               name, v, min, max);
     *out = v;
     return 0;
 }

@@ -22,9 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ESC "\033"
-#define TTY_START ESC "[?25l" ESC "[H" ESC "[2J" /* hide cursor, clear */
-#define TTY_RESTORE ESC "[?25h"                 /* show cursor */
+#define ESC         "\033"
+#define TTY_START   ESC "[?25l" ESC "[H" ESC "[2J" /* hide cursor, clear */
+#define TTY_RESTORE ESC "[?25h"                    /* show cursor */
 
 static volatile sig_atomic_t g_stop;   /* the stop signal received */
 static volatile sig_atomic_t g_resize; /* SIGWINCH received */
@@ -149,7 +149,7 @@ static void clean(char *out, size_t len, const char *in)
 }
 
 #define MAXCOLS 8
-#define CELL 96
+#define CELL    96
 
 typedef struct table {
     int ncols;
@@ -179,8 +179,9 @@ static void table_lines(const table *t, lines *L)
             const char *cell = i == 0 ? t->head[j] : t->cells[i - 1][j];
             size_t pad = w[j] - width(cell);
             bool last = j == t->ncols - 1;
-            n += (size_t)snprintf(line + n, sizeof line - n, " %*s%s%*s", t->right[j] ? (int)pad : 0,
-                                  "", cell, (t->right[j] || last) ? 0 : (int)pad, "");
+            n +=
+                (size_t)snprintf(line + n, sizeof line - n, " %*s%s%*s", t->right[j] ? (int)pad : 0,
+                                 "", cell, (t->right[j] || last) ? 0 : (int)pad, "");
             if (n >= sizeof line)
                 n = sizeof line - 1;
         }
@@ -195,8 +196,11 @@ static void snapshot_lines(const sqclaim_status *st, lines *L)
         add_line(L, "Claims: none");
     } else {
         add_line(L, "Claims: %zu", st->nclaims);
-        table t = {6, {"SQ", "BOT", "STATUS", "FENCE", "LEFT", "SINCE"},
-                   {false, false, false, true, true, false}, st->nclaims, NULL};
+        table t = {6,
+                   {"SQ", "BOT", "STATUS", "FENCE", "LEFT", "SINCE"},
+                   {false, false, false, true, true, false},
+                   st->nclaims,
+                   NULL};
         t.cells = calloc(st->nclaims, sizeof *t.cells);
         if (!t.cells) {
             L->oom = true;
@@ -223,8 +227,11 @@ static void snapshot_lines(const sqclaim_status *st, lines *L)
         add_line(L, "Refund reservations: none");
     } else {
         add_line(L, "Refund reservations: %zu", st->nreservations);
-        table t = {7, {"SQ", "BOT", "ROWS", "COUNT", "STATUS", "FENCE", "LEFT"},
-                   {false, false, false, true, false, true, true}, st->nreservations, NULL};
+        table t = {7,
+                   {"SQ", "BOT", "ROWS", "COUNT", "STATUS", "FENCE", "LEFT"},
+                   {false, false, false, true, false, true, true},
+                   st->nreservations,
+                   NULL};
         t.cells = calloc(st->nreservations, sizeof *t.cells);
         if (!t.cells) {
             L->oom = true;

@@ -50,11 +50,11 @@ sqclaim_rc sqb_vseterr(sqb_err *err, sqclaim_rc rc, const char *fmt, va_list ap)
 typedef struct sqb_claim_req {
     const char *const *sqs; /* validated SQ ids */
     size_t n;
-    const char *bot;        /* validated bot id (raw, not escaped) */
-    const char *token;      /* 32 hex digits */
-    int64_t ttl_ms;         /* validated */
-    const char *timestamp;  /* ISO-8601 UTC ms, wall clock at the call */
-    int64_t now_ns;         /* the store clock at the call */
+    const char *bot;       /* validated bot id (raw, not escaped) */
+    const char *token;     /* 32 hex digits */
+    int64_t ttl_ms;        /* validated */
+    const char *timestamp; /* ISO-8601 UTC ms, wall clock at the call */
+    int64_t now_ns;        /* the store clock at the call */
 } sqb_claim_req;
 
 typedef struct sqb_claim_res {
@@ -113,8 +113,7 @@ struct sqclaim_backend {
     /* OK or LOST; deletes the claim and our reservation only if ours. */
     sqclaim_rc (*release)(void *conn, const sqb_lease_req *req, sqb_err *err);
     /* OK, LOST or BUSY. */
-    sqclaim_rc (*reserve)(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows,
-                          sqb_err *err);
+    sqclaim_rc (*reserve)(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows, sqb_err *err);
     /* OK or LOST. */
     sqclaim_rc (*finish)(void *conn, const sqb_lease_req *req, sqb_err *err);
     /* Append every live claim and reservation to *out with

@@ -8,10 +8,10 @@
 #include <stdatomic.h>
 
 #define SQC_DEFAULT_CONNECT_TIMEOUT_MS 2000
-#define SQC_DEFAULT_TIMEOUT_MS 5000
-#define SQC_DEFAULT_RETRIES 2
-#define SQC_MAX_RETRIES 10
-#define SQC_MAX_TIMEOUT_MS 600000
+#define SQC_DEFAULT_TIMEOUT_MS         5000
+#define SQC_DEFAULT_RETRIES            2
+#define SQC_MAX_RETRIES                10
+#define SQC_MAX_TIMEOUT_MS             600000
 
 struct sqclaim_keepalive;
 
@@ -20,8 +20,8 @@ struct sqclaim_store {
     void *conn;
     char adapter[32];
     pthread_mutex_t lock; /* serialises operations on the handle */
-    atomic_int errcode; /* sqclaim_rc; readable without the lock */
-    char errmsg[512];   /* under lock */
+    atomic_int errcode;   /* sqclaim_rc; readable without the lock */
+    char errmsg[512];     /* under lock */
     sqclaim_clock clock;
     int retries;
     sqclaim_stats stats; /* operations and retries; the rest from the backend */

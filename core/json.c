@@ -243,7 +243,7 @@ sqclaim_rc sqclaim_lease_from_json(const char *json, sqclaim_lease *lease, char 
     cJSON *root = cJSON_ParseWithOpts(json, NULL, 1); /* nothing may follow */
     if (!root)
         return sqc_einval(errbuf, errlen,
-                         "the lease is not valid JSON (expected the output of `sqclaim claim`)");
+                          "the lease is not valid JSON (expected the output of `sqclaim claim`)");
     sqclaim_rc rc = SQCLAIM_EINVAL;
     char sub[256];
     if (!cJSON_IsObject(root)) {
@@ -264,13 +264,14 @@ sqclaim_rc sqclaim_lease_from_json(const char *json, sqclaim_lease *lease, char 
     }
     if (bot && (!cJSON_IsString(bot) ||
                 sqclaim_check_bot(bot->valuestring, sub, sizeof sub) != SQCLAIM_OK)) {
-        sqc_einval(errbuf, errlen, "the lease's \"bot\" is invalid%s%s", cJSON_IsString(bot) ? ": " : "",
-                  cJSON_IsString(bot) ? sub : "");
+        sqc_einval(errbuf, errlen, "the lease's \"bot\" is invalid%s%s",
+                   cJSON_IsString(bot) ? ": " : "", cJSON_IsString(bot) ? sub : "");
         goto out;
     }
     uint64_t fence = 0, ttl = 0;
     if (!get_uint(root, "fence", &fence) || !get_uint(root, "ttlMs", &ttl)) {
-        sqc_einval(errbuf, errlen, "the lease's \"fence\" and \"ttlMs\" must be whole numbers >= 0");
+        sqc_einval(errbuf, errlen,
+                   "the lease's \"fence\" and \"ttlMs\" must be whole numbers >= 0");
         goto out;
     }
     if (ttl && sqc_check_ttl((int64_t)ttl, sub, sizeof sub) != SQCLAIM_OK) {

@@ -39,7 +39,7 @@
 extern "C" {
 #endif
 
-#define SQCLAIM_VERSION "0.1.0"
+#define SQCLAIM_VERSION     "0.1.0"
 #define SQCLAIM_VERSION_NUM 0x000100
 
 /* ---------------------------------------------------------------------
@@ -58,12 +58,12 @@ extern "C" {
 #define SQCLAIM_TOKEN_LEN 32
 /* TTL range for claims and renewals. */
 #define SQCLAIM_DEFAULT_TTL_MS 600000
-#define SQCLAIM_MIN_TTL_MS 10
-#define SQCLAIM_MAX_TTL_MS 86400000 /* one day */
+#define SQCLAIM_MIN_TTL_MS     10
+#define SQCLAIM_MAX_TTL_MS     86400000 /* one day */
 /* Row reservations: count 1..SQCLAIM_MAX_ROWS; hint 0 (none) or
  * 1..SQCLAIM_MAX_ROW.  Rows are 1-based, as in a spreadsheet. */
 #define SQCLAIM_MAX_ROWS 100000
-#define SQCLAIM_MAX_ROW 1000000000
+#define SQCLAIM_MAX_ROW  1000000000
 /* claim-first-free: at most this many candidates in one call. */
 #define SQCLAIM_MAX_CANDIDATES 256
 /* ISO-8601 UTC timestamp with milliseconds, "2025-10-26T12:34:56.789Z". */
@@ -129,24 +129,24 @@ typedef struct sqclaim_clock {
 /* Options.  Initialise with sqclaim_options_init(); fields left NULL/0 take
  * the environment, then the default.  New fields are only ever appended. */
 typedef struct sqclaim_options {
-    const char *adapter;      /* "memory" | "redis" | "vercel"; NULL: $SQCLAIM_ADAPTER,
-                                 else "memory" */
-    const char *redis_url;    /* NULL: $REDIS_URL, else redis://127.0.0.1:6379;
-                                 redis://[:password@]host:port[/db] or
-                                 unix:///path/to/socket[?db=N&password=P] */
-    const char *rest_url;     /* NULL: $KV_REST_API_URL, else $UPSTASH_REDIS_REST_URL
-                                 (the first complete URL+token pair wins; see
-                                 docs/vercel.md) */
-    const char *rest_token;   /* NULL: $KV_REST_API_TOKEN, else $UPSTASH_REDIS_REST_TOKEN */
-    const char *key_prefix;   /* prepended to every key (redis, vercel); NULL:
-                                 $SQCLAIM_KEY_PREFIX, else "" (the seed's keys) */
-    const char *memory_space; /* memory: handles with the same name share data;
-                                 NULL or "": the process-wide default space;
-                                 at most 127 bytes */
-    int connect_timeout_ms;   /* 0: 2000 */
-    int timeout_ms;           /* per attempt; 0: 5000 */
-    int retries;              /* extra attempts after a transient failure or
-                                 an ambiguous reply; 0: default 2; -1: none */
+    const char *adapter;        /* "memory" | "redis" | "vercel"; NULL: $SQCLAIM_ADAPTER,
+                                   else "memory" */
+    const char *redis_url;      /* NULL: $REDIS_URL, else redis://127.0.0.1:6379;
+                                   redis://[:password@]host:port[/db] or
+                                   unix:///path/to/socket[?db=N&password=P] */
+    const char *rest_url;       /* NULL: $KV_REST_API_URL, else $UPSTASH_REDIS_REST_URL
+                                   (the first complete URL+token pair wins; see
+                                   docs/vercel.md) */
+    const char *rest_token;     /* NULL: $KV_REST_API_TOKEN, else $UPSTASH_REDIS_REST_TOKEN */
+    const char *key_prefix;     /* prepended to every key (redis, vercel); NULL:
+                                   $SQCLAIM_KEY_PREFIX, else "" (the seed's keys) */
+    const char *memory_space;   /* memory: handles with the same name share data;
+                                   NULL or "": the process-wide default space;
+                                   at most 127 bytes */
+    int connect_timeout_ms;     /* 0: 2000 */
+    int timeout_ms;             /* per attempt; 0: 5000 */
+    int retries;                /* extra attempts after a transient failure or
+                                   an ambiguous reply; 0: default 2; -1: none */
     const sqclaim_clock *clock; /* NULL: CLOCK_MONOTONIC; copied at open */
 } sqclaim_options;
 
@@ -192,11 +192,11 @@ sqclaim_rc sqclaim_errcode(const sqclaim_store *store);
 const char *sqclaim_adapter(const sqclaim_store *store);
 
 /* Capability bits of the store's backend. */
-#define SQCLAIM_CAP_CLOCK 0x01u        /* accepts an injected clock */
+#define SQCLAIM_CAP_CLOCK         0x01u /* accepts an injected clock */
 #define SQCLAIM_CAP_CROSS_PROCESS 0x02u /* several processes share the data */
-#define SQCLAIM_CAP_PERSISTENT 0x04u   /* data outlives the process */
-#define SQCLAIM_CAP_FOREIGN 0x08u      /* sees values written by other tools */
-#define SQCLAIM_CAP_STATS 0x10u        /* counts round trips (sqclaim_stats) */
+#define SQCLAIM_CAP_PERSISTENT    0x04u /* data outlives the process */
+#define SQCLAIM_CAP_FOREIGN       0x08u /* sees values written by other tools */
+#define SQCLAIM_CAP_STATS         0x10u /* counts round trips (sqclaim_stats) */
 unsigned sqclaim_caps(const sqclaim_store *store);
 
 /* Names of the backends built into this library, as a NULL-terminated
@@ -224,11 +224,13 @@ sqclaim_rc sqclaim_stats_get(sqclaim_store *store, sqclaim_stats *out);
  * ------------------------------------------------------------------- */
 
 /* Lease flags. */
-#define SQCLAIM_LEASE_UNCERTAIN 0x01u /* the claim's reply was lost: it may be
-                                         held.  Retry with sqclaim_claim_retry()
-                                         or give it up with sqclaim_release(). */
-#define SQCLAIM_LEASE_RECLAIMED 0x02u /* granted by finding our own token (an
-                                         earlier attempt had succeeded) */
+#define SQCLAIM_LEASE_UNCERTAIN                                                                    \
+    0x01u /* the claim's reply was lost: it may be                                                 \
+             held.  Retry with sqclaim_claim_retry()                                               \
+             or give it up with sqclaim_release(). */
+#define SQCLAIM_LEASE_RECLAIMED                                                                    \
+    0x02u /* granted by finding our own token (an                                                  \
+             earlier attempt had succeeded) */
 
 /* A lease: the proof that a bot holds an SQ.  A plain value owned by the
  * caller; copy it freely.  The token is the secret that makes renew and
@@ -268,8 +270,8 @@ typedef struct sqclaim_holder {
  *                 sqclaim_release() to give up what we may hold.
  * Ambiguous replies are retried internally (opts.retries) with the same
  * token before an error is returned.  lease must not be NULL. */
-sqclaim_rc sqclaim_claim(sqclaim_store *store, const char *sq, const char *bot,
-                         int64_t ttl_ms, sqclaim_lease *lease, sqclaim_holder *holder);
+sqclaim_rc sqclaim_claim(sqclaim_store *store, const char *sq, const char *bot, int64_t ttl_ms,
+                         sqclaim_lease *lease, sqclaim_holder *holder);
 
 /* Claim the first free SQ of sqs[0..n-1], in list order, in one backend
  * operation (one round trip).  n is 1..SQCLAIM_MAX_CANDIDATES; every id is
@@ -379,8 +381,7 @@ typedef void (*sqclaim_lost_fn)(const sqclaim_lease *lease, sqclaim_rc why, void
  * SQCLAIM_EIO (thread could not start), or the open error of a store that
  * failed to open. */
 sqclaim_rc sqclaim_keepalive_start(sqclaim_store *store, const sqclaim_lease *lease,
-                                   sqclaim_lost_fn on_lost, void *arg,
-                                   sqclaim_keepalive **out);
+                                   sqclaim_lost_fn on_lost, void *arg, sqclaim_keepalive **out);
 
 /* Has the keep-alive lost its lease?  Thread-safe (until
  * sqclaim_keepalive_stop() frees ka); cheap (an atomic load). */
@@ -454,7 +455,7 @@ typedef struct sqclaim_reservation_info {
     char bot[SQCLAIM_BOT_MAX + 1];
     uint64_t start_row;
     uint32_t row_count;
-    char status[SQCLAIM_STATUS_MAX + 1];       /* "WRITING" */
+    char status[SQCLAIM_STATUS_MAX + 1]; /* "WRITING" */
     char timestamp[SQCLAIM_TIMESTAMP_LEN + 1];
     uint64_t fence;
     int64_t ttl_ms;

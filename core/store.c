@@ -367,7 +367,7 @@ struct op {
     enum op_kind kind;
     sqb_claim_req claim; /* OP_CLAIM */
     sqb_claim_res claimed;
-    sqb_lease_req lease; /* OP_RENEW, OP_RELEASE, OP_FINISH */
+    sqb_lease_req lease;     /* OP_RENEW, OP_RELEASE, OP_FINISH */
     sqb_reserve_req reserve; /* OP_RESERVE */
     sqclaim_rows rows;
     sqclaim_status *status; /* OP_STATUS: filled afresh by each attempt */
@@ -520,8 +520,8 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
             /* Granted by an earlier attempt: it expires no later than its
              * remaining TTL from this send, nor later than a full TTL
              * after the first send we know of. */
-            int64_t left = res->ttl_ms >= 0 && res->ttl_ms < lease->ttl_ms ? res->ttl_ms
-                                                                              : lease->ttl_ms;
+            int64_t left =
+                res->ttl_ms >= 0 && res->ttl_ms < lease->ttl_ms ? res->ttl_ms : lease->ttl_ms;
             int64_t deadline = sent + (left - sqclaim_margin_ms(lease->ttl_ms)) * 1000000;
             if (first_sent && deadline_for(first_sent, lease->ttl_ms) < deadline)
                 deadline = deadline_for(first_sent, lease->ttl_ms);
@@ -564,8 +564,8 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
         if (n == 1)
             set_msg(s, SQCLAIM_BUSY, "SQ %s is held %s", sqs[0], who);
         else
-            set_msg(s, SQCLAIM_BUSY, "all %zu candidate SQs are held; the first, %s, %s", n,
-                    sqs[0], who);
+            set_msg(s, SQCLAIM_BUSY, "all %zu candidate SQs are held; the first, %s, %s", n, sqs[0],
+                    who);
         return SQCLAIM_BUSY;
     }
     if (rc == SQCLAIM_LOST) {
@@ -614,9 +614,8 @@ static sqclaim_rc claim_prepare(sqclaim_store *s, const char *bot, int64_t ttl_m
     return SQCLAIM_OK;
 }
 
-sqclaim_rc sqclaim_claim_first(sqclaim_store *s, const char *const *sqs, size_t n,
-                               const char *bot, int64_t ttl_ms, sqclaim_lease *lease,
-                               sqclaim_holder *holder)
+sqclaim_rc sqclaim_claim_first(sqclaim_store *s, const char *const *sqs, size_t n, const char *bot,
+                               int64_t ttl_ms, sqclaim_lease *lease, sqclaim_holder *holder)
 {
     if (!usable(s))
         return DEAD_RC(s);
@@ -812,8 +811,7 @@ sqclaim_rc sqclaim_finish_rows(sqclaim_store *s, const sqclaim_lease *lease)
                 "finish: no open reservation of this lease on SQ %s (the lease was lost, or "
                 "the reservation was already finished or expired%s)",
                 lease->sq,
-                ambiguous ? "; an earlier attempt whose reply was lost may have finished it"
-                          : "");
+                ambiguous ? "; an earlier attempt whose reply was lost may have finished it" : "");
         return rc;
     }
     if (rc == SQCLAIM_BUSY)
@@ -821,8 +819,7 @@ sqclaim_rc sqclaim_finish_rows(sqclaim_store *s, const sqclaim_lease *lease)
     return fail(s, "finish", &err);
 }
 
-sqclaim_rc sqclaim_abandon(sqclaim_store *s, const char *const *sqs, size_t n,
-                           sqclaim_lease *lease)
+sqclaim_rc sqclaim_abandon(sqclaim_store *s, const char *const *sqs, size_t n, sqclaim_lease *lease)
 {
     if (!usable(s))
         return DEAD_RC(s);

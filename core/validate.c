@@ -29,8 +29,8 @@ static void show(char *out, size_t outlen, const char *s)
 
 static bool sq_char_ok(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen)
@@ -44,7 +44,7 @@ sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen)
     show(shown, sizeof shown, sq);
     if (len > SQCLAIM_SQ_MAX)
         return sqc_einval(errbuf, errlen, "invalid SQ id \"%s\": %zu bytes, at most %d allowed",
-                       shown, len, SQCLAIM_SQ_MAX);
+                          shown, len, SQCLAIM_SQ_MAX);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)sq[i];
         if (!sq_char_ok(c)) {
@@ -54,14 +54,14 @@ sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen)
             else
                 snprintf(what, sizeof what, "byte 0x%02x", c);
             return sqc_einval(errbuf, errlen,
-                           "invalid SQ id \"%s\": %s at position %zu is not allowed "
-                           "(allowed: A-Z a-z 0-9 . _ -)",
-                           shown, what, i + 1);
+                              "invalid SQ id \"%s\": %s at position %zu is not allowed "
+                              "(allowed: A-Z a-z 0-9 . _ -)",
+                              shown, what, i + 1);
         }
     }
     if (sq[0] == '-' || sq[0] == '.')
         return sqc_einval(errbuf, errlen, "invalid SQ id \"%s\": must not start with '%c'", shown,
-                       sq[0]);
+                          sq[0]);
     return SQCLAIM_OK;
 }
 
@@ -86,19 +86,19 @@ sqclaim_rc sqclaim_check_bot(const char *bot, char *errbuf, size_t errlen)
     show(shown, sizeof shown, bot);
     if (len > SQCLAIM_BOT_MAX)
         return sqc_einval(errbuf, errlen, "invalid bot id \"%s\": %zu bytes, at most %d allowed",
-                       shown, len, SQCLAIM_BOT_MAX);
+                          shown, len, SQCLAIM_BOT_MAX);
     const unsigned char *p = (const unsigned char *)bot;
     for (size_t i = 0; i < len;) {
         if (p[i] < 0x20 || p[i] == 0x7f)
             return sqc_einval(errbuf, errlen,
-                           "invalid bot id \"%s\": control character 0x%02x at position %zu",
-                           shown, p[i], i + 1);
+                              "invalid bot id \"%s\": control character 0x%02x at position %zu",
+                              shown, p[i], i + 1);
         size_t n = utf8_seq(p + i);
         if (n == 0)
             return sqc_einval(errbuf, errlen,
-                           "invalid bot id \"%s\": not valid UTF-8 (or a control character) "
-                           "at position %zu",
-                           shown, i + 1);
+                              "invalid bot id \"%s\": not valid UTF-8 (or a control character) "
+                              "at position %zu",
+                              shown, i + 1);
         i += n;
     }
     return SQCLAIM_OK;
@@ -108,10 +108,10 @@ sqclaim_rc sqc_check_ttl(int64_t ttl_ms, char *errbuf, size_t errlen)
 {
     if (ttl_ms < SQCLAIM_MIN_TTL_MS || ttl_ms > SQCLAIM_MAX_TTL_MS)
         return sqc_einval(errbuf, errlen,
-                       "invalid TTL %lld ms: must be between %d ms and %d ms (one day); "
-                       "0 means the default %d ms",
-                       (long long)ttl_ms, SQCLAIM_MIN_TTL_MS, SQCLAIM_MAX_TTL_MS,
-                       SQCLAIM_DEFAULT_TTL_MS);
+                          "invalid TTL %lld ms: must be between %d ms and %d ms (one day); "
+                          "0 means the default %d ms",
+                          (long long)ttl_ms, SQCLAIM_MIN_TTL_MS, SQCLAIM_MAX_TTL_MS,
+                          SQCLAIM_DEFAULT_TTL_MS);
     return SQCLAIM_OK;
 }
 
@@ -119,11 +119,11 @@ sqclaim_rc sqc_check_rows(uint32_t count, uint64_t hint, char *errbuf, size_t er
 {
     if (count < 1 || count > SQCLAIM_MAX_ROWS)
         return sqc_einval(errbuf, errlen, "invalid row count %u: must be between 1 and %d", count,
-                       SQCLAIM_MAX_ROWS);
+                          SQCLAIM_MAX_ROWS);
     if (hint > SQCLAIM_MAX_ROW)
         return sqc_einval(errbuf, errlen,
-                       "invalid row hint %llu: must be 0 (no hint) or a row between 1 and %d",
-                       (unsigned long long)hint, SQCLAIM_MAX_ROW);
+                          "invalid row hint %llu: must be 0 (no hint) or a row between 1 and %d",
+                          (unsigned long long)hint, SQCLAIM_MAX_ROW);
     return SQCLAIM_OK;
 }
 
@@ -133,14 +133,15 @@ sqclaim_rc sqc_check_token(const char *token, char *errbuf, size_t errlen)
         return sqc_einval(errbuf, errlen, "invalid lease: no token");
     size_t len = strlen(token);
     if (len != SQCLAIM_TOKEN_LEN)
-        return sqc_einval(errbuf, errlen, "invalid lease token: %zu characters, expected %d hex digits",
-                       len, SQCLAIM_TOKEN_LEN);
+        return sqc_einval(errbuf, errlen,
+                          "invalid lease token: %zu characters, expected %d hex digits", len,
+                          SQCLAIM_TOKEN_LEN);
     for (size_t i = 0; i < len; i++) {
         char c = token[i];
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
             return sqc_einval(errbuf, errlen,
-                           "invalid lease token: character %zu is not a lowercase hex digit",
-                           i + 1);
+                              "invalid lease token: character %zu is not a lowercase hex digit",
+                              i + 1);
     }
     return SQCLAIM_OK;
 }
@@ -152,8 +153,10 @@ sqclaim_rc sqclaim_parse_duration(const char *text, int64_t *ms, char *errbuf, s
         return sqc_einval(errbuf, errlen, "invalid duration: empty (use e.g. 600s, 10m, 250ms)");
     show(shown, sizeof shown, text);
     if (*text < '0' || *text > '9')
-        return sqc_einval(errbuf, errlen, "invalid duration \"%s\": must start with a digit "
-                       "(use e.g. 600s, 10m, 250ms)", shown);
+        return sqc_einval(errbuf, errlen,
+                          "invalid duration \"%s\": must start with a digit "
+                          "(use e.g. 600s, 10m, 250ms)",
+                          shown);
     errno = 0;
     char *end;
     unsigned long long n = strtoull(text, &end, 10);
@@ -170,8 +173,8 @@ sqclaim_rc sqclaim_parse_duration(const char *text, int64_t *ms, char *errbuf, s
         mult = 3600000;
     else
         return sqc_einval(errbuf, errlen,
-                       "invalid duration \"%s\": unknown unit (use ms, s, m or h, e.g. 600s)",
-                       shown);
+                          "invalid duration \"%s\": unknown unit (use ms, s, m or h, e.g. 600s)",
+                          shown);
     *ms = (int64_t)n * mult;
     return SQCLAIM_OK;
 }

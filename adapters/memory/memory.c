@@ -274,10 +274,11 @@ static sqclaim_rc mem_open(const sqclaim_options *opts, void **out, sqb_err *err
         return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
     c->rng = (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
     const char *name = opts->memory_space && *opts->memory_space ? opts->memory_space : "default";
-    if (strlen(name) >= sizeof ((mem_space *)0)->name) {
+    if (strlen(name) >= sizeof((mem_space *)0)->name) {
         free(c);
-        return sqb_seterr(err, SQCLAIM_EINVAL, "memory_space name is %zu bytes, at most %zu allowed",
-                          strlen(name), sizeof ((mem_space *)0)->name - 1);
+        return sqb_seterr(err, SQCLAIM_EINVAL,
+                          "memory_space name is %zu bytes, at most %zu allowed", strlen(name),
+                          sizeof((mem_space *)0)->name - 1);
     }
     c->fault = MF_NONE;
 #ifdef SQCLAIM_NEGATIVE_CONTROLS
@@ -371,8 +372,7 @@ static void grant(mem_space *sp, mem_entry *e, const sqb_claim_req *req, sqb_cla
     res->ttl_ms = req->ttl_ms;
 }
 
-static sqclaim_rc mem_claim_op(void *vc, const sqb_claim_req *req, sqb_claim_res *res,
-                               sqb_err *err)
+static sqclaim_rc mem_claim_op(void *vc, const sqb_claim_req *req, sqb_claim_res *res, sqb_err *err)
 {
     mem_conn *c = vc;
     mem_space *sp = c->space;
@@ -604,8 +604,8 @@ oom:
 }
 
 #define MEMORY_OPS                                                                                 \
-    .version = SQB_VERSION, .open = mem_open, .close = mem_close, .ping = mem_ping,               \
-    .claim = mem_claim_op, .renew = mem_renew, .release = mem_release, .reserve = mem_reserve,   \
+    .version = SQB_VERSION, .open = mem_open, .close = mem_close, .ping = mem_ping,                \
+    .claim = mem_claim_op, .renew = mem_renew, .release = mem_release, .reserve = mem_reserve,     \
     .finish = mem_finish, .status = mem_status, .stats = NULL
 
 #ifndef SQCLAIM_NEGATIVE_CONTROLS
@@ -625,13 +625,11 @@ const sqclaim_backend sqclaim_memory_controls[] = {
      .summary = "every handle has its own private map (the original bug)",
      .caps = SQCLAIM_CAP_CLOCK},
     {MEMORY_OPS, .name = "broken-release-no-owner",
-     .summary = "release deletes the claim without checking the token",
-     .caps = SQCLAIM_CAP_CLOCK},
+     .summary = "release deletes the claim without checking the token", .caps = SQCLAIM_CAP_CLOCK},
     {MEMORY_OPS, .name = "broken-renew-revives",
      .summary = "renew brings an expired claim back to life", .caps = SQCLAIM_CAP_CLOCK},
     {MEMORY_OPS, .name = "broken-racy-cursor",
-     .summary = "the row cursor is read and written in separate steps",
-     .caps = SQCLAIM_CAP_CLOCK},
+     .summary = "the row cursor is read and written in separate steps", .caps = SQCLAIM_CAP_CLOCK},
     {.version = 0, .name = NULL},
 };
 

@@ -139,8 +139,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 
 /* Write all of buf before the deadline.  OK, or a failure before the
  * request was complete (never applied). */
-static sqclaim_rc send_all(rconn *rc, const char *buf, size_t len, int64_t deadline,
-                           sqb_err *err)
+static sqclaim_rc send_all(rconn *rc, const char *buf, size_t len, int64_t deadline, sqb_err *err)
 {
     size_t off = 0;
     while (off < len) {
@@ -164,8 +163,8 @@ static sqclaim_rc send_all(rconn *rc, const char *buf, size_t len, int64_t deadl
             return sqb_seterr(err, SQCLAIM_ETIMEOUT,
                               "redis %s: could not send the request within %d ms", rc->where,
                               rc->timeout_ms);
-        return sqb_seterr(err, SQCLAIM_EIO, "redis %s: sending the request failed: %s",
-                          rc->where, strerror(e));
+        return sqb_seterr(err, SQCLAIM_EIO, "redis %s: sending the request failed: %s", rc->where,
+                          strerror(e));
     }
     return SQCLAIM_OK;
 }
@@ -210,8 +209,7 @@ static sqclaim_rc read_failed(rconn *rc, read_fail kind, int e, const char *text
  * the bytes are read here, so that timeout_ms bounds the whole exchange
  * (hiredis's own SO_RCVTIMEO applies per read(), and a server trickling a
  * reply byte by byte would never trip it). */
-static sqclaim_rc read_reply(rconn *rc, int64_t deadline, bool applied, void **raw,
-                             sqb_err *err)
+static sqclaim_rc read_reply(rconn *rc, int64_t deadline, bool applied, void **raw, sqb_err *err)
 {
     *raw = NULL;
     for (;;) {
@@ -293,8 +291,7 @@ static int convert(const redisReply *r, rp_reply **out)
 }
 
 /* Format cmds into one buffer (*out, *outlen).  OK or ENOMEM. */
-static sqclaim_rc format_all(size_t n, const rp_cmd *cmds, char **out, size_t *outlen,
-                             sqb_err *err)
+static sqclaim_rc format_all(size_t n, const rp_cmd *cmds, char **out, size_t *outlen, sqb_err *err)
 {
     char *all = NULL;
     size_t total = 0;

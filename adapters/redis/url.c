@@ -17,8 +17,7 @@
 
 static sqclaim_rc bad(sqb_err *err, const char *source, const char *what)
 {
-    return sqb_seterr(err, SQCLAIM_ECONFIG, "invalid Redis URL in %s: %s; %s", source, what,
-                      FORMS);
+    return sqb_seterr(err, SQCLAIM_ECONFIG, "invalid Redis URL in %s: %s; %s", source, what, FORMS);
 }
 
 static int hexval(int c)
@@ -73,10 +72,7 @@ static int parse_int(const char *s, size_t len, long lo, long hi, int *out)
     return 0;
 }
 
-static bool host_char_ok(unsigned char c)
-{
-    return isalnum(c) || c == '.' || c == '-' || c == '_';
-}
+static bool host_char_ok(unsigned char c) { return isalnum(c) || c == '.' || c == '-' || c == '_'; }
 
 static sqclaim_rc parse_tcp(const char *rest, const char *source, redis_url *u, sqb_err *err)
 {
@@ -205,8 +201,8 @@ sqclaim_rc redis_url_parse(const char *text, const char *source, redis_url *u, s
     size_t sl = sep ? (size_t)(sep - text) : 0;
     bool scheme_ok = sep && sl > 0 && sl <= 16;
     for (size_t i = 0; scheme_ok && i < sl; i++)
-        scheme_ok = isalnum((unsigned char)text[i]) || text[i] == '+' || text[i] == '-' ||
-                    text[i] == '.';
+        scheme_ok =
+            isalnum((unsigned char)text[i]) || text[i] == '+' || text[i] == '-' || text[i] == '.';
     if (!scheme_ok)
         return bad(err, source, "missing scheme");
     if (sl == 5 && strncmp(text, "redis", 5) == 0)

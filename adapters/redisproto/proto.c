@@ -301,8 +301,7 @@ static sqclaim_rc run_script(rp_conn *c, int script, cmdb *b, rp_reply **out, sq
     if (rc != SQCLAIM_OK)
         return rc;
     if (!r)
-        return script_reply(sqb_seterr(err, SQCLAIM_EPROTOCOL, "transport returned no reply"),
-                            err);
+        return script_reply(sqb_seterr(err, SQCLAIM_EPROTOCOL, "transport returned no reply"), err);
     if (r->type == RP_ERR && starts_with(r->str, r->len, "NOSCRIPT")) {
         /* The server does not know the script (restart, SCRIPT FLUSH,
          * failover): send its text once; that also caches it again. */
@@ -321,8 +320,8 @@ static sqclaim_rc run_script(rp_conn *c, int script, cmdb *b, rp_reply **out, sq
         if (rc != SQCLAIM_OK)
             return rc;
         if (!r)
-            return script_reply(
-                sqb_seterr(err, SQCLAIM_EPROTOCOL, "transport returned no reply"), err);
+            return script_reply(sqb_seterr(err, SQCLAIM_EPROTOCOL, "transport returned no reply"),
+                                err);
     }
     if (r->type == RP_ERR) {
         rc = rp_server_error(r->str, r->len, err);
@@ -437,7 +436,8 @@ sqclaim_rc rp_claim(rp_conn *c, const sqb_claim_req *req, sqb_claim_res *res, sq
     cmdb_keys_done(&b);
     cmdb_add(&b, req->token, strlen(req->token));
     cmdb_addf(&b, "%" PRId64, req->ttl_ms);
-    cmdb_addf(&b, "{\"botId\":%s,\"timestamp\":%s,\"status\":\"CLAIMING\",\"token\":\"%s\",\"fence\":",
+    cmdb_addf(&b,
+              "{\"botId\":%s,\"timestamp\":%s,\"status\":\"CLAIMING\",\"token\":\"%s\",\"fence\":",
               qbot, qts, req->token);
 
     rp_reply *r = NULL;
@@ -464,9 +464,9 @@ sqclaim_rc rp_claim(rp_conn *c, const sqb_claim_req *req, sqb_claim_res *res, sq
         } else if (r->elem[4]->integer != 0 && r->elem[4]->integer != 1) {
             rc = bad_reply(err, what, r, "reclaimed flag must be 0 or 1");
         } else if (r->elem[3]->integer < -1) {
-            rc = sqb_seterr(err, SQCLAIM_EPROTOCOL,
-                            "unexpected reply to %s: remaining time %lld ms", what,
-                            r->elem[3]->integer);
+            rc =
+                sqb_seterr(err, SQCLAIM_EPROTOCOL, "unexpected reply to %s: remaining time %lld ms",
+                           what, r->elem[3]->integer);
         } else {
             res->index = (size_t)r->elem[1]->integer;
             res->fence = (uint64_t)r->elem[2]->integer;
@@ -753,9 +753,9 @@ static void dedupe(sqclaim_status *st)
 typedef struct scan_stream {
     bool refund;
     char pattern[2 * RP_PREFIX_MAX + 16];
-    char cursor[24];  /* the cursor to ask for next */
-    bool done;        /* SCAN answered cursor 0: no more pages */
-    rp_reply *page;   /* the SCAN reply whose keys are read next (owned) */
+    char cursor[24]; /* the cursor to ask for next */
+    bool done;       /* SCAN answered cursor 0: no more pages */
+    rp_reply *page;  /* the SCAN reply whose keys are read next (owned) */
 } scan_stream;
 
 /*
@@ -823,8 +823,8 @@ sqclaim_rc rp_status(rp_conn *c, sqclaim_status *out, sqb_err *err)
         for (int k = 0; k < 2; k++) {
             if (st[k].done)
                 continue;
-            const char *sargv[] = {"SCAN", st[k].cursor, "MATCH", st[k].pattern, "COUNT",
-                                   SCAN_COUNT};
+            const char *sargv[] = {"SCAN",        st[k].cursor, "MATCH",
+                                   st[k].pattern, "COUNT",      SCAN_COUNT};
             for (int a = 0; a < 6; a++) {
                 argvs[6 * ci + (size_t)a] = sargv[a];
                 lens[6 * ci + (size_t)a] = strlen(sargv[a]);
@@ -840,8 +840,8 @@ sqclaim_rc rp_status(rp_conn *c, sqclaim_status *out, sqb_err *err)
         for (int k = 0; k < 2; k++) {
             const rp_reply *keys = st[k].page ? st[k].page->elem[1] : NULL;
             for (size_t i = 0; keys && i < keys->n; i++, ci += 2) {
-                rc = status_entry(c, st[k].refund, keys->elem[i], replies[ci], replies[ci + 1],
-                                  out, err);
+                rc = status_entry(c, st[k].refund, keys->elem[i], replies[ci], replies[ci + 1], out,
+                                  err);
                 if (rc != SQCLAIM_OK)
                     goto out;
             }

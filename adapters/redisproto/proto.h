@@ -55,10 +55,10 @@
 /* A reply, independent of transport (hiredis reply or Upstash JSON). */
 typedef enum rp_type {
     RP_NIL = 0,
-    RP_INT,    /* integer */
-    RP_STR,    /* bulk or simple string (binary-safe: str + len) */
-    RP_ARR,    /* array of elem[n] */
-    RP_ERR     /* error reply; str is the server's text ("NOSCRIPT …") */
+    RP_INT, /* integer */
+    RP_STR, /* bulk or simple string (binary-safe: str + len) */
+    RP_ARR, /* array of elem[n] */
+    RP_ERR  /* error reply; str is the server's text ("NOSCRIPT …") */
 } rp_type;
 
 typedef struct rp_reply {
@@ -112,8 +112,7 @@ typedef struct rp_conn {
 
 /* Initialise (no I/O).  prefix may be NULL.  EINVAL if the prefix is too
  * long or contains bytes that would break a key pattern. */
-sqclaim_rc rp_init(rp_conn *c, const rp_transport *tp, void *t, const char *prefix,
-                   sqb_err *err);
+sqclaim_rc rp_init(rp_conn *c, const rp_transport *tp, void *t, const char *prefix, sqb_err *err);
 
 /* rp_init with the prefix of opts->key_prefix, else $SQCLAIM_KEY_PREFIX,
  * else "".  An invalid prefix is SQCLAIM_ECONFIG naming where it came
@@ -168,12 +167,11 @@ sqclaim_rc rp_be_ping(void *conn, sqb_err *err);
 sqclaim_rc rp_be_claim(void *conn, const sqb_claim_req *req, sqb_claim_res *res, sqb_err *err);
 sqclaim_rc rp_be_renew(void *conn, const sqb_lease_req *req, sqb_err *err);
 sqclaim_rc rp_be_release(void *conn, const sqb_lease_req *req, sqb_err *err);
-sqclaim_rc rp_be_reserve(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows,
-                         sqb_err *err);
+sqclaim_rc rp_be_reserve(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows, sqb_err *err);
 sqclaim_rc rp_be_finish(void *conn, const sqb_lease_req *req, sqb_err *err);
 sqclaim_rc rp_be_status(void *conn, sqclaim_status *out, sqb_err *err);
 #define RP_BACKEND_OPS                                                                             \
-    .ping = rp_be_ping, .claim = rp_be_claim, .renew = rp_be_renew, .release = rp_be_release,     \
+    .ping = rp_be_ping, .claim = rp_be_claim, .renew = rp_be_renew, .release = rp_be_release,      \
     .reserve = rp_be_reserve, .finish = rp_be_finish, .status = rp_be_status
 
 #endif

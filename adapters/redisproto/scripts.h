@@ -46,8 +46,7 @@
  *         must never be written with a fence its reply could not carry.
  * Reply: {1, index0, fence, pttl, reclaimed 0|1} or
  *        {2, holder botId of KEYS[2] ("" if unknown), its PTTL}. */
-static const char rp_lua_claim[] =
-    RP_LUA_MINE
+static const char rp_lua_claim[] = RP_LUA_MINE
     "local token = ARGV[1]\n"
     "local vals = redis.call('MGET', unpack(KEYS, 2))\n"
     "for i = 1, #vals do\n"
@@ -82,27 +81,24 @@ static const char rp_lua_claim[] =
  * Extends the claim (and our reservation) only if the claim is ours; a
  * missing key is never revived.  Reply: 1 OK, 0 LOST. */
 static const char rp_lua_renew[] =
-    RP_LUA_MINE
-    "local v = redis.call('MGET', KEYS[1], KEYS[2])\n"
-    "if not mine(v[1], ARGV[1]) then return 0 end\n"
-    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-    "if mine(v[2], ARGV[1]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end\n"
-    "return 1\n";
+    RP_LUA_MINE "local v = redis.call('MGET', KEYS[1], KEYS[2])\n"
+                "if not mine(v[1], ARGV[1]) then return 0 end\n"
+                "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                "if mine(v[2], ARGV[1]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end\n"
+                "return 1\n";
 
 /* release
  *   KEYS[1] claim key, KEYS[2] refund key;  ARGV[1] token
  * Deletes the claim (and our reservation) only if the claim is ours.
  * Reply: 1 OK, 0 LOST. */
-static const char rp_lua_release[] =
-    RP_LUA_MINE
-    "local v = redis.call('MGET', KEYS[1], KEYS[2])\n"
-    "if not mine(v[1], ARGV[1]) then return 0 end\n"
-    "if mine(v[2], ARGV[1]) then\n"
-    "  redis.call('DEL', KEYS[1], KEYS[2])\n"
-    "else\n"
-    "  redis.call('DEL', KEYS[1])\n"
-    "end\n"
-    "return 1\n";
+static const char rp_lua_release[] = RP_LUA_MINE "local v = redis.call('MGET', KEYS[1], KEYS[2])\n"
+                                                 "if not mine(v[1], ARGV[1]) then return 0 end\n"
+                                                 "if mine(v[2], ARGV[1]) then\n"
+                                                 "  redis.call('DEL', KEYS[1], KEYS[2])\n"
+                                                 "else\n"
+                                                 "  redis.call('DEL', KEYS[1])\n"
+                                                 "end\n"
+                                                 "return 1\n";
 
 /* reserve rows
  *   KEYS[1] claim key                        ARGV[1] token
@@ -124,8 +120,7 @@ static const char rp_lua_release[] =
  * cursor key holds anything but 1 to 15 decimal digits (never guess:
  * tonumber() would take "inf", "1e300" or "0x10", and doubles above 2^53
  * would make ranges overlap). */
-static const char rp_lua_reserve[] =
-    RP_LUA_MINE
+static const char rp_lua_reserve[] = RP_LUA_MINE
     "local v = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3])\n"
     "local c = mine(v[1], ARGV[1])\n"
     "if not c then return {0} end\n"
@@ -166,10 +161,9 @@ static const char rp_lua_reserve[] =
  * Deletes the reservation only if both the claim and the reservation carry
  * our token.  Reply: 1 OK, 0 LOST. */
 static const char rp_lua_finish[] =
-    RP_LUA_MINE
-    "local v = redis.call('MGET', KEYS[1], KEYS[2])\n"
-    "if not (mine(v[1], ARGV[1]) and mine(v[2], ARGV[1])) then return 0 end\n"
-    "redis.call('DEL', KEYS[2])\n"
-    "return 1\n";
+    RP_LUA_MINE "local v = redis.call('MGET', KEYS[1], KEYS[2])\n"
+                "if not (mine(v[1], ARGV[1]) and mine(v[2], ARGV[1])) then return 0 end\n"
+                "redis.call('DEL', KEYS[2])\n"
+                "return 1\n";
 
 #endif

@@ -201,7 +201,8 @@ int vc_parse_int(const char *lit, size_t len, long long *out)
         return -1;
     if (lit[i] == '0' && i + 1 < len)
         return -1; /* leading zero, or "0.5" */
-    unsigned long long limit = neg ? (unsigned long long)LLONG_MAX + 1ULL : (unsigned long long)LLONG_MAX;
+    unsigned long long limit =
+        neg ? (unsigned long long)LLONG_MAX + 1ULL : (unsigned long long)LLONG_MAX;
     unsigned long long v = 0;
     for (; i < len; i++) {
         if (lit[i] < '0' || lit[i] > '9')
@@ -265,8 +266,8 @@ int vc_base64_decode(const char *in, size_t inlen, char **out, size_t *outlen)
                 return -1;
             }
         }
-        unsigned triple = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
-                          (unsigned)v[3];
+        unsigned triple =
+            (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
         size_t take = last ? 3 - pad : 3;
         if (take >= 1)
             buf[o++] = (char)(triple >> 16);
@@ -395,14 +396,13 @@ static sqclaim_rc parse(const char *body, size_t len, parsed *p, sqb_err *err)
     if (!p->root)
         return sqb_seterr(err, SQCLAIM_EPROTOCOL, "the reply is %s", describe_body(body, len));
     size_t used = (size_t)(end - body);
-    while (used < len && (body[used] == ' ' || body[used] == '\n' || body[used] == '\r' ||
-                          body[used] == '\t'))
+    while (used < len &&
+           (body[used] == ' ' || body[used] == '\n' || body[used] == '\r' || body[used] == '\t'))
         used++;
     if (used != len) {
         parsed_free(p);
         return sqb_seterr(err, SQCLAIM_EPROTOCOL,
-                          "the reply has extra text after its JSON value (%zu bytes)",
-                          len - used);
+                          "the reply has extra text after its JSON value (%zu bytes)", len - used);
     }
     if (collect_numbers(body, len, &p->lits) != 0) {
         parsed_free(p);
@@ -525,7 +525,8 @@ sqclaim_rc vc_decode_pipeline(const char *body, size_t len, size_t ncmds, rp_rep
     if (cJSON_IsObject(p.root)) {
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(p.root, "error");
         if (cJSON_IsString(e))
-            rc = sqb_seterr(err, vc_is_quota_error(e->valuestring) ? SQCLAIM_EQUOTA : SQCLAIM_ESERVER,
+            rc = sqb_seterr(err,
+                            vc_is_quota_error(e->valuestring) ? SQCLAIM_EQUOTA : SQCLAIM_ESERVER,
                             "%s", e->valuestring);
         else
             rc = sqb_seterr(err, SQCLAIM_EPROTOCOL, "the pipeline reply is not an array");

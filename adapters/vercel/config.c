@@ -20,7 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define SRC_OPT_URL "the rest_url option"
+#define SRC_OPT_URL   "the rest_url option"
 #define SRC_OPT_TOKEN "the rest_token option"
 
 /* A trimmed copy of s in buf[size], or NULL if s is NULL, empty after
@@ -97,9 +97,8 @@ static sqclaim_rc parse_url(const char *url, const char *source, vc_config *cfg,
 {
     sqclaim_rc rc = SQCLAIM_ECONFIG;
     CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *user = NULL,
-         *password = NULL, *query = NULL, *fragment = NULL, *options = NULL,
-         *dport = NULL;
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *user = NULL, *password = NULL,
+         *query = NULL, *fragment = NULL, *options = NULL, *dport = NULL;
     if (!u)
         return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory parsing the REST URL");
     CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
@@ -162,8 +161,8 @@ static sqclaim_rc parse_url(const char *url, const char *source, vc_config *cfg,
     size_t plen = strlen(p);
     while (plen && p[plen - 1] == '/')
         plen--;
-    int w = snprintf(cfg->url, sizeof cfg->url, "%s://%s%s%s%.*s", https ? "https" : "http",
-                     host, port ? ":" : "", port ? port : "", (int)plen, p);
+    int w = snprintf(cfg->url, sizeof cfg->url, "%s://%s%s%s%.*s", https ? "https" : "http", host,
+                     port ? ":" : "", port ? port : "", (int)plen, p);
     if (w < 0 || (size_t)w >= sizeof cfg->url) {
         sqb_seterr(err, rc, "%s is too long (at most %d bytes)", source, VC_URL_MAX - 1);
         goto out;

@@ -33,14 +33,14 @@
 #include <strings.h>
 #include <time.h>
 
-#define VC_SYNC_MAX 256
-#define VC_DEFAULT_MAX_REPLY (32u << 20)
+#define VC_SYNC_MAX           256
+#define VC_DEFAULT_MAX_REPLY  (32u << 20)
 #define VC_RETRY_AFTER_CAP_MS 5000
 
 struct vc_http {
     CURL *curl;
-    char *token;      /* for redaction */
-    char *auth;       /* "Authorization: Bearer <token>" */
+    char *token; /* for redaction */
+    char *auth;  /* "Authorization: Bearer <token>" */
     const char *token_source;
     char host[VC_HOST_MAX];
     char url_cmd[VC_URL_MAX + 2];
@@ -48,14 +48,14 @@ struct vc_http {
     struct curl_slist *headers;
     char headers_sync[VC_SYNC_MAX]; /* sync token the header list carries */
     bool headers_built;
-    char sync[VC_SYNC_MAX];         /* last sync token received */
+    char sync[VC_SYNC_MAX]; /* last sync token received */
 
-    vc_buf req;        /* request body */
+    vc_buf req; /* request body */
     size_t req_off;
-    bool req_read;     /* the read callback ran: the request went out */
+    bool req_read; /* the read callback ran: the request went out */
     bool rewind_refused;
 
-    vc_buf resp;       /* response body */
+    vc_buf resp; /* response body */
     size_t max_reply;
     bool too_big;
     long retry_after_s; /* from the current response, -1 if none */
@@ -198,10 +198,10 @@ static void wipe_free(char *s)
     }
 }
 
-#define SETOPT(opt, val)                                                                       \
-    do {                                                                                       \
-        if (curl_easy_setopt(h->curl, opt, val) != CURLE_OK)                                   \
-            goto setopt_failed;                                                                \
+#define SETOPT(opt, val)                                                                           \
+    do {                                                                                           \
+        if (curl_easy_setopt(h->curl, opt, val) != CURLE_OK)                                       \
+            goto setopt_failed;                                                                    \
     } while (0)
 
 vc_http *vc_http_new(const vc_config *cfg, int connect_timeout_ms, int timeout_ms, sqb_err *err)
@@ -295,7 +295,10 @@ void vc_http_get_stats(const vc_http *h, vc_http_stats *out) { *out = h->st; }
 
 const char *vc_http_sync_token(const vc_http *h) { return h->sync; }
 
-void vc_http_set_max_reply(vc_http *h, size_t max) { h->max_reply = max ? max : VC_DEFAULT_MAX_REPLY; }
+void vc_http_set_max_reply(vc_http *h, size_t max)
+{
+    h->max_reply = max ? max : VC_DEFAULT_MAX_REPLY;
+}
 
 static int build_headers(vc_http *h)
 {
@@ -303,8 +306,7 @@ static int build_headers(vc_http *h)
         return 0;
     struct curl_slist *l = NULL, *t;
     static const char *const fixed[] = {
-        "Content-Type: application/json",
-        "Upstash-Encoding: base64",
+        "Content-Type: application/json", "Upstash-Encoding: base64",
         "Expect:", /* no 100-continue round trip */
     };
     if (!(l = curl_slist_append(NULL, h->auth)))

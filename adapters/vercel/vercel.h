@@ -24,21 +24,21 @@
 
 /* ---- config.c --------------------------------------------------------- */
 
-#define VC_URL_MAX 2048
+#define VC_URL_MAX   2048
 #define VC_TOKEN_MAX 4096
-#define VC_HOST_MAX 300
+#define VC_HOST_MAX  300
 
 /* Where a setting came from, for messages ("KV_REST_API_URL", "the
  * rest_url option", ...). */
 typedef struct vc_config {
-    char url[VC_URL_MAX];      /* base URL: scheme://host[:port][/path], no
-                                  trailing '/', no userinfo/query/fragment */
-    char *token;               /* heap copy (wiped on free); never printed */
-    char host[VC_HOST_MAX];    /* "host:port" for messages */
+    char url[VC_URL_MAX];   /* base URL: scheme://host[:port][/path], no
+                               trailing '/', no userinfo/query/fragment */
+    char *token;            /* heap copy (wiped on free); never printed */
+    char host[VC_HOST_MAX]; /* "host:port" for messages */
     bool https;
-    bool loopback;             /* http:// allowed; proxies bypassed */
-    const char *url_source;    /* static string */
-    const char *token_source;  /* static string */
+    bool loopback;            /* http:// allowed; proxies bypassed */
+    const char *url_source;   /* static string */
+    const char *token_source; /* static string */
 } vc_config;
 
 /* Resolve the configuration: opts->rest_url / rest_token, else the
@@ -104,7 +104,6 @@ int vc_base64_decode(const char *in, size_t inlen, char **out, size_t *outlen);
  * 0, or -1 for anything else (fraction, exponent, leading zeros, out of
  * range). */
 int vc_parse_int(const char *lit, size_t len, long long *out);
-
 
 /* ---- http.c ----------------------------------------------------------- */
 

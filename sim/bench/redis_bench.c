@@ -156,8 +156,8 @@ static double redis_benchmark(const target *t, long requests, int clients, char 
         args[k++] = "--dbnum";
         args[k++] = db;
     }
-    const char *rest[] = {"-n", n, "-c", c, "-P", "1", "-r", "1000000", "--csv", "SET",
-                          bench_key, "v", "NX", "PX", "600000"};
+    const char *rest[] = {"-n",    n,     "-c",      c,   "-P", "1",  "-r",    "1000000",
+                          "--csv", "SET", bench_key, "v", "NX", "PX", "600000"};
     for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++)
         args[k++] = rest[i];
     static char store[4096];
@@ -435,10 +435,9 @@ static int cmp_double(const void *a, const void *b)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: sqclaim-bench [--start-redis | --url URL] [-n PAIRS] [-t THREADS]\n"
-            "                     [--rounds R] [--no-baseline]\n"
-            "  The server: --url, else $REDIS_URL, else --start-redis starts one.\n");
+    fprintf(stderr, "usage: sqclaim-bench [--start-redis | --url URL] [-n PAIRS] [-t THREADS]\n"
+                    "                     [--rounds R] [--no-baseline]\n"
+                    "  The server: --url, else $REDIS_URL, else --start-redis starts one.\n");
     exit(2);
 }
 
@@ -523,8 +522,8 @@ int main(int argc, char **argv)
                 double ratio = one.rt_per_s / rb1;
                 ratios[nratios++] = ratio;
                 printf("  redis-benchmark SET NX PX, 1 connection:  %8.0f requests/s\n", rb1);
-                printf("  redis-benchmark SET NX PX, %d connections: %8.0f requests/s\n",
-                       threads, rbn);
+                printf("  redis-benchmark SET NX PX, %d connections: %8.0f requests/s\n", threads,
+                       rbn);
                 printf("  ratio, 1 connection (sqclaim round trips/s / redis-benchmark "
                        "requests/s): %.2f\n",
                        ratio);

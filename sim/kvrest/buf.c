@@ -67,10 +67,7 @@ void kv_buf_add(kv_buf *b, const void *p, size_t n)
     b->p[b->len] = '\0';
 }
 
-void kv_buf_adds(kv_buf *b, const char *s)
-{
-    kv_buf_add(b, s, strlen(s));
-}
+void kv_buf_adds(kv_buf *b, const char *s) { kv_buf_add(b, s, strlen(s)); }
 
 void kv_buf_addc(kv_buf *b, char c)
 {

@@ -189,8 +189,8 @@ static int parse_string(parser *p, size_t *len)
             break;
         }
         if (ch < 0x20)
-            return fail(p, "ERR invalid JSON: control character 0x%02x in string at offset %zu",
-                        ch, p->i);
+            return fail(p, "ERR invalid JSON: control character 0x%02x in string at offset %zu", ch,
+                        p->i);
         /* backslash */
         if (p->i + 1 >= p->n)
             return fail(p, "ERR invalid JSON: unterminated string starting at offset %zu", at);
@@ -318,8 +318,7 @@ static int parse_arg(parser *p, size_t argno)
     } else if (ch == '[' || ch == '{') {
         if (argno == 0)
             return fail(p, "ERR command name must be a string");
-        return fail(p,
-                    "ERR invalid argument #%zu: must be a string, number or boolean, not an %s",
+        return fail(p, "ERR invalid argument #%zu: must be a string, number or boolean, not an %s",
                     argno + 1, ch == '[' ? "array" : "object");
     } else {
         return fail(p, "ERR invalid JSON: unexpected character at offset %zu", p->i);
@@ -368,8 +367,9 @@ int kv_parse_commands(kv_cmds *out, const char *body, size_t len, bool nested, c
     memset(out, 0, sizeof *out);
     parser p = {(const unsigned char *)body, len, 0, out, err, errlen};
     int rc = -1;
-    const char *what = nested ? "a JSON array of commands, e.g. [[\"SET\",\"k\",\"v\"],[\"GET\",\"k\"]]"
-                              : "a JSON array, e.g. [\"SET\",\"k\",\"v\"]";
+    const char *what =
+        nested ? "a JSON array of commands, e.g. [[\"SET\",\"k\",\"v\"],[\"GET\",\"k\"]]"
+               : "a JSON array, e.g. [\"SET\",\"k\",\"v\"]";
     skip_ws(&p);
     if (p.i >= p.n) {
         fail(&p, "ERR empty request body: expected %s", what);

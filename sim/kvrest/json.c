@@ -163,9 +163,7 @@ void kv_json_reply(kv_buf *b, const redisReply *r, bool b64, bool top)
         kv_json_string(b, r->str, r->len);
         break;
     case REDIS_REPLY_NIL:
-    default:
-        kv_buf_adds(b, "null");
-        break;
+    default: kv_buf_adds(b, "null"); break;
     }
 }
 

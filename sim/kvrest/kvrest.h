@@ -37,7 +37,7 @@ void *kv_xrealloc(void *p, size_t n);
 char *kv_xstrdup(const char *s);
 
 typedef struct kv_buf {
-    char *p;    /* always NUL-terminated once anything was added */
+    char *p; /* always NUL-terminated once anything was added */
     size_t len;
     size_t cap;
 } kv_buf;
@@ -76,14 +76,14 @@ typedef struct kv_cmd {
 } kv_cmd;
 
 typedef struct kv_cmds {
-    kv_cmd *cmd;        /* n commands */
+    kv_cmd *cmd; /* n commands */
     size_t n;
-    const char **argv;  /* all arguments of all commands */
+    const char **argv; /* all arguments of all commands */
     size_t *argvlen;
     size_t nargs, capargs;
-    size_t *first;      /* index of each command's first argument */
+    size_t *first; /* index of each command's first argument */
     size_t capcmds;
-    char *arena;        /* decoded argument bytes, each NUL-terminated */
+    char *arena; /* decoded argument bytes, each NUL-terminated */
     size_t arena_len, arena_cap;
 } kv_cmds;
 
@@ -161,15 +161,15 @@ typedef struct kv_faults {
 } kv_faults;
 
 typedef struct kv_options {
-    const char *listen;       /* address to bind */
-    int port;                 /* 0 = ephemeral */
-    const char *port_file;    /* NULL or where to write the port */
+    const char *listen;    /* address to bind */
+    int port;              /* 0 = ephemeral */
+    const char *port_file; /* NULL or where to write the port */
     kv_redis_addr redis;
-    const char *token;        /* full-access bearer token */
-    const char *ro_token;     /* NULL or read-only token */
+    const char *token;    /* full-access bearer token */
+    const char *ro_token; /* NULL or read-only token */
     size_t max_body;
-    int threads;              /* 0 = thread per connection, else pool size */
-    int pool;                 /* redis connections */
+    int threads; /* 0 = thread per connection, else pool size */
+    int pool;    /* redis connections */
     bool quiet;
     kv_faults faults;
 } kv_options;

@@ -21,10 +21,10 @@
 
 #include "sqclaim.h" /* SQCLAIM_VERSION only: kvrest does not link libsqclaim */
 
-#define DEFAULT_PORT 8079
-#define DEFAULT_MAX_BODY (10u * 1024u * 1024u) /* Upstash free tier: 10 MB */
-#define DEFAULT_POOL 16
-#define DEFAULT_STALL_MS 10000
+#define DEFAULT_PORT             8079
+#define DEFAULT_MAX_BODY         (10u * 1024u * 1024u) /* Upstash free tier: 10 MB */
+#define DEFAULT_POOL             16
+#define DEFAULT_STALL_MS         10000
 #define DEFAULT_REDIS_TIMEOUT_MS 5000
 
 static void usage(FILE *f)
@@ -135,9 +135,27 @@ static int parse_redis(const char *v, kv_redis_addr *a)
 }
 
 enum {
-    OPT_LISTEN = 256, OPT_PORT, OPT_PORT_FILE, OPT_REDIS, OPT_REDIS_PASSWORD, OPT_REDIS_TIMEOUT,
-    OPT_TOKEN, OPT_RO_TOKEN, OPT_MAX_BODY, OPT_THREADS, OPT_POOL, OPT_LATENCY, OPT_JITTER,
-    OPT_FAIL, OPT_DROP, OPT_STALL_RATE, OPT_STALL_MS, OPT_QUOTA, OPT_SEED, OPT_QUIET, OPT_HELP,
+    OPT_LISTEN = 256,
+    OPT_PORT,
+    OPT_PORT_FILE,
+    OPT_REDIS,
+    OPT_REDIS_PASSWORD,
+    OPT_REDIS_TIMEOUT,
+    OPT_TOKEN,
+    OPT_RO_TOKEN,
+    OPT_MAX_BODY,
+    OPT_THREADS,
+    OPT_POOL,
+    OPT_LATENCY,
+    OPT_JITTER,
+    OPT_FAIL,
+    OPT_DROP,
+    OPT_STALL_RATE,
+    OPT_STALL_MS,
+    OPT_QUOTA,
+    OPT_SEED,
+    OPT_QUIET,
+    OPT_HELP,
     OPT_VERSION
 };
 

@@ -63,8 +63,9 @@ void kv_redis_errtext(const redisContext *c, char *out, size_t outlen)
 static redisContext *connect_one(const kv_pool *p, char *err, size_t errlen)
 {
     struct timeval tv = {p->addr.timeout_ms / 1000, (p->addr.timeout_ms % 1000) * 1000};
-    redisContext *c = p->addr.unix_path[0] ? redisConnectUnixWithTimeout(p->addr.unix_path, tv)
-                                           : redisConnectWithTimeout(p->addr.host, p->addr.port, tv);
+    redisContext *c = p->addr.unix_path[0]
+                          ? redisConnectUnixWithTimeout(p->addr.unix_path, tv)
+                          : redisConnectWithTimeout(p->addr.host, p->addr.port, tv);
     char why[160];
     if (!c || c->err) {
         kv_redis_errtext(c, why, sizeof why);
@@ -88,8 +89,8 @@ static redisContext *connect_one(const kv_pool *p, char *err, size_t errlen)
         }
         bool ok = r->type != REDIS_REPLY_ERROR;
         if (!ok)
-            snprintf(err, errlen, "ERR kvrest: redis AUTH failed: %.*s", (int)(r->len > 200 ? 200 : r->len),
-                     r->str);
+            snprintf(err, errlen, "ERR kvrest: redis AUTH failed: %.*s",
+                     (int)(r->len > 200 ? 200 : r->len), r->str);
         freeReplyObject(r);
         if (!ok) {
             redisFree(c);

@@ -108,10 +108,7 @@ static bool ct_equal(const char *given, size_t glen, const char *secret, size_t 
     return d == 0;
 }
 
-static void count(atomic_ullong *c)
-{
-    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-}
+static void count(atomic_ullong *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
 
 static unsigned long long get(atomic_ullong *c)
 {
@@ -161,7 +158,8 @@ static role authenticate(kv_server *s, struct MHD_Connection *conn)
     const char *tok = NULL;
     size_t len = 0;
     char *q = NULL;
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (h) {
         while (*h == ' ' || *h == '\t')
             h++;
@@ -226,22 +224,30 @@ static void faults_json(kv_server *s, kv_buf *b)
 
 static void stats_json(kv_server *s, kv_buf *b)
 {
-    kv_buf_addf(b,
-                "{\"requests\":%llu,\"commands\":%llu,\"routes\":{\"single\":%llu,\"pipeline\":%llu,"
-                "\"multi_exec\":%llu,\"path\":%llu},\"errors\":%llu,\"unauthorized\":%llu,"
-                "\"faults\":{\"failed\":%llu,\"dropped\":%llu,\"stalled\":%llu}}",
-                get(&s->requests), get(&s->commands), get(&s->by_route[R_SINGLE]),
-                get(&s->by_route[R_PIPELINE]), get(&s->by_route[R_MULTI]),
-                get(&s->by_route[R_PATH]), get(&s->errors), get(&s->unauthorized),
-                get(&s->failed), get(&s->dropped), get(&s->stalled));
+    kv_buf_addf(
+        b,
+        "{\"requests\":%llu,\"commands\":%llu,\"routes\":{\"single\":%llu,\"pipeline\":%llu,"
+        "\"multi_exec\":%llu,\"path\":%llu},\"errors\":%llu,\"unauthorized\":%llu,"
+        "\"faults\":{\"failed\":%llu,\"dropped\":%llu,\"stalled\":%llu}}",
+        get(&s->requests), get(&s->commands), get(&s->by_route[R_SINGLE]),
+        get(&s->by_route[R_PIPELINE]), get(&s->by_route[R_MULTI]), get(&s->by_route[R_PATH]),
+        get(&s->errors), get(&s->unauthorized), get(&s->failed), get(&s->dropped),
+        get(&s->stalled));
 }
 
 static void stats_reset(kv_server *s)
 {
-    atomic_ullong *all[] = {&s->requests,           &s->commands,           &s->unauthorized,
-                            &s->errors,             &s->by_route[R_SINGLE], &s->by_route[R_PIPELINE],
-                            &s->by_route[R_MULTI],  &s->by_route[R_PATH],   &s->failed,
-                            &s->dropped,            &s->stalled};
+    atomic_ullong *all[] = {&s->requests,
+                            &s->commands,
+                            &s->unauthorized,
+                            &s->errors,
+                            &s->by_route[R_SINGLE],
+                            &s->by_route[R_PIPELINE],
+                            &s->by_route[R_MULTI],
+                            &s->by_route[R_PATH],
+                            &s->failed,
+                            &s->dropped,
+                            &s->stalled};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         atomic_store(all[i], 0);
 }
@@ -322,8 +328,9 @@ static int faults_update(kv_server *s, const char *body, size_t len, char *err, 
             f.seed = u;
             set_seed = true;
         } else {
-            snprintf(err, errlen, "ERR faults: unknown setting (known: latency_ms, jitter_ms, "
-                                  "fail_rate, drop_rate, stall_rate, stall_ms, quota, seed)");
+            snprintf(err, errlen,
+                     "ERR faults: unknown setting (known: latency_ms, jitter_ms, "
+                     "fail_rate, drop_rate, stall_rate, stall_ms, quota, seed)");
             cJSON_Delete(root);
             return -1;
         }
@@ -485,7 +492,7 @@ static unsigned run_commands(kv_server *s, const kv_cmds *cmds, route rt, role r
                              kv_buf *out)
 {
     size_t n = cmds->n;
-    char (*err)[200] = kv_xcalloc(n, sizeof *err);
+    char(*err)[200] = kv_xcalloc(n, sizeof *err);
     const char **local = kv_xcalloc(n, sizeof *local);
     kv_cmdclass *cls = kv_xcalloc(n, sizeof *cls);
     redisReply **rep = kv_xcalloc(n, sizeof *rep);
@@ -736,9 +743,9 @@ static enum MHD_Result handle_data(kv_server *s, struct MHD_Connection *conn, kv
     kv_buf out = {0};
     unsigned status;
     const char *body = rq->body.p ? rq->body.p : "";
-    int rc = rt == R_PATH ? kv_path_command(&cmds, url, wr ? body : NULL, rq->body.len, err, sizeof err)
-                          : kv_parse_commands(&cmds, body, rq->body.len, rt != R_SINGLE, err,
-                                              sizeof err);
+    int rc = rt == R_PATH
+                 ? kv_path_command(&cmds, url, wr ? body : NULL, rq->body.len, err, sizeof err)
+                 : kv_parse_commands(&cmds, body, rq->body.len, rt != R_SINGLE, err, sizeof err);
     if (rc != 0) {
         kv_json_error(&out, err, strlen(err));
         status = MHD_HTTP_BAD_REQUEST;
@@ -777,8 +784,8 @@ static bool announces_too_much(const char *cl, size_t max)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     kv_server *s = cls;
     kv_req *rq = *con_cls;
@@ -921,12 +928,13 @@ kv_server *kv_server_start(const kv_options *opt)
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
-        flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)511, opt->threads > 0 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-        (unsigned)opt->threads, MHD_OPTION_END);
+        flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        s, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)300, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)511,
+        opt->threads > 0 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (unsigned)opt->threads,
+        MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->d) {
         fprintf(stderr, KVREST_NAME ": cannot listen on %s port %d\n", opt->listen, opt->port);
@@ -939,10 +947,7 @@ kv_server *kv_server_start(const kv_options *opt)
     return s;
 }
 
-int kv_server_port(const kv_server *s)
-{
-    return s->port;
-}
+int kv_server_port(const kv_server *s) { return s->port; }
 
 void kv_server_stop(kv_server *s)
 {

@@ -13,10 +13,10 @@
 
 typedef struct held {
     sqclaim_lease lease;
-    uint32_t ln;          /* history lease number */
-    uint32_t ri;          /* oracle record of the current belief segment */
+    uint32_t ln; /* history lease number */
+    uint32_t ri; /* oracle record of the current belief segment */
     int sq;
-    int64_t returned_ns;  /* when the latest claim call returned */
+    int64_t returned_ns; /* when the latest claim call returned */
     bool reserved;
     sqclaim_rows rows;
 } held;
@@ -73,8 +73,8 @@ static bool is_claim_op(enum sim_op op)
 /* Append an event for a call on lease number ln (NULL when the history is
  * full: the run then stops).  lease: what the call left in the caller's
  * lease, for the outcome of a claim (may be NULL). */
-static sim_event *record(sim_bot *b, enum sim_op op, int64_t t0, int64_t t1, int sq,
-                         uint32_t ln, sqclaim_rc rc, const sqclaim_lease *lease)
+static sim_event *record(sim_bot *b, enum sim_op op, int64_t t0, int64_t t1, int sq, uint32_t ln,
+                         sqclaim_rc rc, const sqclaim_lease *lease)
 {
     sim_run *run = b->run;
     sim_event *e = NULL;
@@ -233,8 +233,7 @@ static void do_write(sim_bot *b, held *h)
     bool believed, rejected;
     bool ok = sim_oracle_write(&b->run->oracle, b->id, h->ri, &believed, &rejected);
     int64_t t1 = sim_now_ns();
-    sim_event *e =
-        record(b, OP_WRITE, t0, t1, h->sq, h->ln, ok ? SQCLAIM_OK : SQCLAIM_LOST, NULL);
+    sim_event *e = record(b, OP_WRITE, t0, t1, h->sq, h->ln, ok ? SQCLAIM_OK : SQCLAIM_LOST, NULL);
     if (e) {
         e->fence = h->lease.fence;
         e->aux = (int64_t)h->rows.start_row;
@@ -266,8 +265,7 @@ static bool keepalive_work(sim_bot *b, held *h)
         return sqclaim_may_act(b->store, &h->lease);
     atomic_fetch_add(&b->keepalives, 1);
     int64_t ttl_ns = cfg->ttl_ms * 1000000;
-    int64_t total = (int64_t)((double)ttl_ns * cfg->keepalive_work *
-                              (0.5 + sim_rng_unit(&b->rng)));
+    int64_t total = (int64_t)((double)ttl_ns * cfg->keepalive_work * (0.5 + sim_rng_unit(&b->rng)));
     int64_t slice = ttl_ns / 8 > 0 ? ttl_ns / 8 : 1;
     int64_t until = sim_now_ns() + total;
     bool ok = true;
@@ -430,10 +428,9 @@ static void one_lease(sim_bot *b)
     sqclaim_holder holder;
     atomic_fetch_add(&b->attempts, 1);
     int64_t t0 = sim_now_ns();
-    sqclaim_rc rc = first ? sqclaim_claim_first(b->store, cands, n, b->name, cfg->ttl_ms,
-                                                &h.lease, &holder)
-                          : sqclaim_claim(b->store, cands[0], b->name, cfg->ttl_ms, &h.lease,
-                                          &holder);
+    sqclaim_rc rc =
+        first ? sqclaim_claim_first(b->store, cands, n, b->name, cfg->ttl_ms, &h.lease, &holder)
+              : sqclaim_claim(b->store, cands[0], b->name, cfg->ttl_ms, &h.lease, &holder);
     claimed(b, first ? OP_CLAIM_FIRST : OP_CLAIM, t0, &h, rc, cands);
     if (rc < 0 && (h.lease.flags & SQCLAIM_LEASE_UNCERTAIN)) {
         /* Possibly granted ("info"): ask again with the same token. */

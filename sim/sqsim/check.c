@@ -115,8 +115,7 @@ static void sweep_intervals(interval *iv, size_t niv, sim_violations *vs)
             const interval *x = &iv[j];
             if (reach && x->start < reach->end && !same_lease(reach, x))
                 report_pair(vs, V_OVERLAP, reach, x);
-            else if (top && !same_lease(top, x) && x->fence <= top->fence &&
-                     x->start >= top->end)
+            else if (top && !same_lease(top, x) && x->fence <= top->fence && x->start >= top->end)
                 report_pair(vs, V_FENCE_ORDER, top, x);
             if (!reach || x->end > reach->end)
                 reach = x;
@@ -182,8 +181,7 @@ static void sweep_grants(grant *g, size_t n, const grant **heap, sim_violations 
             if (best && best->fence >= x->fence &&
                 !(best->bot == x->bot && best->lease == x->lease)) {
                 sim_violation v;
-                sim_party a = {best->bot, best->lease, best->fence, best->invoke,
-                               best->complete};
+                sim_party a = {best->bot, best->lease, best->fence, best->invoke, best->complete};
                 sim_party b = {x->bot, x->lease, x->fence, x->invoke, x->complete};
                 sim_violation_set(&v, V_GRANT_FENCE, false, sq, &a, &b);
                 sim_violation_add(vs, &v);
@@ -211,8 +209,7 @@ static void sweep_rows(range *r, size_t n, bool writes, sim_violations *vs)
                 sim_violation v;
                 sim_party pa = {a->bot, a->lease, a->fence, 0, 0};
                 sim_party pb = {b->bot, b->lease, b->fence, 0, 0};
-                sim_violation_set(&v, writes ? V_ROW_TWICE : V_ROW_OVERLAP, false, a->sq, &pa,
-                                  &pb);
+                sim_violation_set(&v, writes ? V_ROW_TWICE : V_ROW_OVERLAP, false, a->sq, &pa, &pb);
                 uint64_t end = reach->start + reach->count;
                 if (x->start + x->count < end)
                     end = x->start + x->count;
@@ -277,8 +274,8 @@ void sim_check_histories(sim_history *h, int nbots, int nsqs, sim_violations *vs
                 if (is_claim(e->op)) {
                     if (e->outcome != OUT_OK)
                         continue; /* refused, or info: possibly held, never believed */
-                    gr[ngr++] = (grant){e->invoke_ns, e->complete_ns, e->fence, e->lease,
-                                        (uint16_t)b, e->sq};
+                    gr[ngr++] = (grant){e->invoke_ns, e->complete_ns, e->fence,
+                                        e->lease,     (uint16_t)b,    e->sq};
                     emit(iv, &niv, ncl, &s);
                     s.open = true;
                     s.iv = fresh;
@@ -319,13 +316,13 @@ void sim_check_histories(sim_history *h, int nbots, int nsqs, sim_violations *vs
                     break;
                 case OP_RESERVE:
                     if (e->outcome == OUT_OK)
-                        rs[nres++] = (range){(uint64_t)e->aux, e->rows, e->lease, e->fence,
-                                             (uint16_t)b, e->sq};
+                        rs[nres++] = (range){(uint64_t)e->aux, e->rows,     e->lease,
+                                             e->fence,         (uint16_t)b, e->sq};
                     break;
                 case OP_WRITE:
                     if (e->outcome == OUT_OK && !(e->flags & EVF_REJECTED)) {
-                        ws[nwr++] = (range){(uint64_t)e->aux, e->rows, e->lease, e->fence,
-                                            (uint16_t)b, e->sq};
+                        ws[nwr++] = (range){(uint64_t)e->aux, e->rows,     e->lease,
+                                            e->fence,         (uint16_t)b, e->sq};
                     } else if ((e->flags & EVF_REJECTED) && mine && e->complete_ns < s.iv.end &&
                                e->complete_ns >= s.iv.start) {
                         sim_violation v;
@@ -372,8 +369,8 @@ void sim_check_histories(sim_history *h, int nbots, int nsqs, sim_violations *vs
 /* A synthetic, correct history: leases in time slots, each bot on a
  * different SQ within a slot, every SQ's fences increasing. */
 
-static sim_event *add(sim_history *h, enum sim_op op, enum sim_outcome out, int64_t t0,
-                      int64_t t1, int bot, int sq, uint32_t lease, uint64_t fence)
+static sim_event *add(sim_history *h, enum sim_op op, enum sim_outcome out, int64_t t0, int64_t t1,
+                      int bot, int sq, uint32_t lease, uint64_t fence)
 {
     sim_event *e = sim_history_add(h);
     if (!e)

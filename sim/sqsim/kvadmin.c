@@ -19,8 +19,9 @@ static int parse_url(const char *url, char *host, size_t hostlen, char *port, si
     const char *p = url;
     if (strncmp(p, "http://", 7) != 0) {
         /* The URL itself is not printed: it may carry credentials. */
-        snprintf(err, errlen, "kvrest faults need a local kvrest: the REST URL must be "
-                              "http://host:port");
+        snprintf(err, errlen,
+                 "kvrest faults need a local kvrest: the REST URL must be "
+                 "http://host:port");
         return -1;
     }
     p += 7;
@@ -81,8 +82,7 @@ int sim_kvrest_faults(const char *rest_url, const char *token, const char *body,
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot connect to kvrest at %s:%s: %s", host, port,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot connect to kvrest at %s:%s: %s", host, port, strerror(errno));
         return -1;
     }
     size_t blen = strlen(body);

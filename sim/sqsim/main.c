@@ -20,12 +20,49 @@
 #include <unistd.h>
 
 enum {
-    O_ADAPTER = 256, O_CONTROL, O_PREFIX, O_BOTS, O_SQS, O_DURATION, O_OPS, O_TTL, O_WORK,
-    O_HOT, O_FIRST_RATE, O_CANDIDATES, O_CRASH, O_PAUSE_RATE, O_KEEPALIVE, O_RENEW_AFTER,
-    O_PAUSE, O_KA_WORK, O_ROWS, O_BACKOFF, O_TIMEOUT, O_SEED, O_KV_FAULTS, O_NO_KV_FAULTS,
-    O_KV_LAT, O_KV_JIT, O_KV_FAIL, O_KV_DROP, O_KV_STALL, O_KV_STALL_MS, O_MIN_REF,
-    O_MIN_TAKE, O_MIN_STALE, O_KEEP_GOING, O_REPORT, O_QUIET, O_MAX_EVENTS, O_BENCH,
-    O_HELP, O_VERSION, O_LIST_CONTROLS, O_WORKLOAD, O_LIST_ADAPTERS
+    O_ADAPTER = 256,
+    O_CONTROL,
+    O_PREFIX,
+    O_BOTS,
+    O_SQS,
+    O_DURATION,
+    O_OPS,
+    O_TTL,
+    O_WORK,
+    O_HOT,
+    O_FIRST_RATE,
+    O_CANDIDATES,
+    O_CRASH,
+    O_PAUSE_RATE,
+    O_KEEPALIVE,
+    O_RENEW_AFTER,
+    O_PAUSE,
+    O_KA_WORK,
+    O_ROWS,
+    O_BACKOFF,
+    O_TIMEOUT,
+    O_SEED,
+    O_KV_FAULTS,
+    O_NO_KV_FAULTS,
+    O_KV_LAT,
+    O_KV_JIT,
+    O_KV_FAIL,
+    O_KV_DROP,
+    O_KV_STALL,
+    O_KV_STALL_MS,
+    O_MIN_REF,
+    O_MIN_TAKE,
+    O_MIN_STALE,
+    O_KEEP_GOING,
+    O_REPORT,
+    O_QUIET,
+    O_MAX_EVENTS,
+    O_BENCH,
+    O_HELP,
+    O_VERSION,
+    O_LIST_CONTROLS,
+    O_WORKLOAD,
+    O_LIST_ADAPTERS
 };
 
 static const struct option long_opts[] = {
@@ -77,60 +114,59 @@ static const struct option long_opts[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sqsim [options]\n"
-            "\n"
-            "N bots hammer M SQs through one sqclaim backend; an independent oracle\n"
-            "proves no two bots ever held the same SQ or the same Refund Log row.\n"
-            "Exit: 0 clean, 1 violation or coverage not met, 2 usage or backend error.\n"
-            "\n"
-            "Backend\n"
-            "  --adapter NAME          memory | redis | vercel (default $SQCLAIM_ADAPTER,\n"
-            "                          else memory); redis reads $REDIS_URL, vercel\n"
-            "                          $KV_REST_API_URL and $KV_REST_API_TOKEN\n"
-            "  --key-prefix P          key prefix (default: $SQCLAIM_KEY_PREFIX, else a\n"
-            "                          fresh random one per run)\n"
-            "  --timeout DUR           per-attempt timeout of the library\n"
-            "Workload\n"
-            "  --bots N                bot threads (default 8)\n"
-            "  --sqs M                 SQs (default 6)\n"
-            "  --duration DUR          run time (default 3s)\n"
-            "  --ops N                 stop after N claim attempts instead\n"
-            "  --ttl DUR               claim TTL (default memory 50ms, redis 100ms,\n"
-            "                          vercel 400ms)\n"
-            "  --work MIN:MAX          work time, a doubling grid MIN, 2MIN ... MAX,\n"
-            "                          each level equally likely (default 100us:3*TTL)\n"
-            "  --hot N:P               the first N SQs are hot, picked with probability P\n"
-            "                          (default 2:0.5)\n"
-            "  --first-rate P          claim-first-free of a candidate list (default 0.3)\n"
-            "  --candidates K          candidates per claim-first-free (default 4)\n"
-            "  --rows N                rows per reservation 1..N (default 5)\n"
-            "  --backoff DUR           wait 0..DUR after a refusal (default 1ms)\n"
-            "Misbehaviour (per granted lease)\n"
-            "  --crash-rate P          abandon the lease without release (default 0.03)\n"
-            "  --pause-rate P          pause past the TTL, then write unchecked (0.08)\n"
-            "  --renew-after-pause P   then try to renew (default 0.5)\n"
-            "  --pause MIN:MAX         pause length in TTLs (default 1.5:3)\n"
-            "  --keepalive-rate P      long work under the keep-alive (default 0.05)\n"
-            "  --keepalive-work X      its length in TTLs (default 2)\n"
-            "vercel only: kvrest faults (sent to its admin endpoint, reset at the end)\n"
-            "  --kv-faults | --no-kv-faults  a default fault mix (on for vercel in CI)\n"
-            "  --kv-latency-ms MS  --kv-jitter-ms MS  --kv-fail-rate R  --kv-drop-rate R\n"
-            "  --kv-stall-rate R  --kv-stall-ms MS\n"
-            "Verdict and output\n"
-            "  --min-refusals N        coverage: refused claims needed (default 10)\n"
-            "  --min-takeovers N       coverage: expiry takeovers needed (default 3)\n"
-            "  --min-stale-writes N    coverage: rejected stale writes needed (default 1)\n"
-            "  --keep-going            do not stop at the first violation\n"
-            "  --seed N                random seed (printed; default: random)\n"
-            "  --report FILE           the full result as JSON ('-': stdout)\n"
-            "  --quiet                 only the verdict line\n"
-            "  --max-events N          history capacity (default 20000000)\n"
-            "  --bench-oracle N        time the oracle on a synthetic history of N events\n"
-            "  --list-adapters         the backends built in, one per line\n"
-            "  --help, --version\n"
-            "\n"
-            "Durations: 250us, 50ms, 3s, 1m; a bare number is milliseconds.\n");
+    fprintf(f, "usage: sqsim [options]\n"
+               "\n"
+               "N bots hammer M SQs through one sqclaim backend; an independent oracle\n"
+               "proves no two bots ever held the same SQ or the same Refund Log row.\n"
+               "Exit: 0 clean, 1 violation or coverage not met, 2 usage or backend error.\n"
+               "\n"
+               "Backend\n"
+               "  --adapter NAME          memory | redis | vercel (default $SQCLAIM_ADAPTER,\n"
+               "                          else memory); redis reads $REDIS_URL, vercel\n"
+               "                          $KV_REST_API_URL and $KV_REST_API_TOKEN\n"
+               "  --key-prefix P          key prefix (default: $SQCLAIM_KEY_PREFIX, else a\n"
+               "                          fresh random one per run)\n"
+               "  --timeout DUR           per-attempt timeout of the library\n"
+               "Workload\n"
+               "  --bots N                bot threads (default 8)\n"
+               "  --sqs M                 SQs (default 6)\n"
+               "  --duration DUR          run time (default 3s)\n"
+               "  --ops N                 stop after N claim attempts instead\n"
+               "  --ttl DUR               claim TTL (default memory 50ms, redis 100ms,\n"
+               "                          vercel 400ms)\n"
+               "  --work MIN:MAX          work time, a doubling grid MIN, 2MIN ... MAX,\n"
+               "                          each level equally likely (default 100us:3*TTL)\n"
+               "  --hot N:P               the first N SQs are hot, picked with probability P\n"
+               "                          (default 2:0.5)\n"
+               "  --first-rate P          claim-first-free of a candidate list (default 0.3)\n"
+               "  --candidates K          candidates per claim-first-free (default 4)\n"
+               "  --rows N                rows per reservation 1..N (default 5)\n"
+               "  --backoff DUR           wait 0..DUR after a refusal (default 1ms)\n"
+               "Misbehaviour (per granted lease)\n"
+               "  --crash-rate P          abandon the lease without release (default 0.03)\n"
+               "  --pause-rate P          pause past the TTL, then write unchecked (0.08)\n"
+               "  --renew-after-pause P   then try to renew (default 0.5)\n"
+               "  --pause MIN:MAX         pause length in TTLs (default 1.5:3)\n"
+               "  --keepalive-rate P      long work under the keep-alive (default 0.05)\n"
+               "  --keepalive-work X      its length in TTLs (default 2)\n"
+               "vercel only: kvrest faults (sent to its admin endpoint, reset at the end)\n"
+               "  --kv-faults | --no-kv-faults  a default fault mix (on for vercel in CI)\n"
+               "  --kv-latency-ms MS  --kv-jitter-ms MS  --kv-fail-rate R  --kv-drop-rate R\n"
+               "  --kv-stall-rate R  --kv-stall-ms MS\n"
+               "Verdict and output\n"
+               "  --min-refusals N        coverage: refused claims needed (default 10)\n"
+               "  --min-takeovers N       coverage: expiry takeovers needed (default 3)\n"
+               "  --min-stale-writes N    coverage: rejected stale writes needed (default 1)\n"
+               "  --keep-going            do not stop at the first violation\n"
+               "  --seed N                random seed (printed; default: random)\n"
+               "  --report FILE           the full result as JSON ('-': stdout)\n"
+               "  --quiet                 only the verdict line\n"
+               "  --max-events N          history capacity (default 20000000)\n"
+               "  --bench-oracle N        time the oracle on a synthetic history of N events\n"
+               "  --list-adapters         the backends built in, one per line\n"
+               "  --help, --version\n"
+               "\n"
+               "Durations: 250us, 50ms, 3s, 1m; a bare number is milliseconds.\n");
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -375,8 +411,8 @@ static void progress(sim_run *run, bool final)
             "\r%6.1fs  %8.0f claims/s  grants %-8" PRIu64 " refusals %-8" PRIu64
             " takeovers %-6" PRIu64 " violations %-3" PRIu64 "%s",
             el, el > 0 ? (double)att / el : 0.0, gr, ref,
-            (uint64_t)atomic_load(&run->oracle.takeovers),
-            (uint64_t)atomic_load(&run->vs.count), final ? "\n" : "");
+            (uint64_t)atomic_load(&run->oracle.takeovers), (uint64_t)atomic_load(&run->vs.count),
+            final ? "\n" : "");
     fflush(stderr);
 }
 
@@ -441,8 +477,7 @@ static int bench_oracle(uint64_t n)
     printf("oracle bench: %" PRIu64 " events (%" PRIu64 " belief intervals, %" PRIu64
            " grants, %" PRIu64 " reservations, %" PRIu64 " writes) checked in %.1f ms CPU "
            "(%.0f ns/event); generated in %.1f ms; violations: %" PRIu64 "\n",
-           st.events, st.intervals, st.grants, st.reservations, st.writes,
-           (double)st.cpu_ns / 1e6,
+           st.events, st.intervals, st.grants, st.reservations, st.writes, (double)st.cpu_ns / 1e6,
            st.events ? (double)st.cpu_ns / (double)st.events : 0.0, (double)gen / 1e6,
            (uint64_t)atomic_load(&vs.count));
     for (int i = 0; i < nbots; i++)
@@ -817,8 +852,8 @@ int main(int argc, char **argv)
         atomic_init(&bt->keepalives, 0);
         atomic_init(&bt->renew_revived, 0);
         atomic_init(&bt->lapsed, 0);
-        sqclaim_rc rc = control ? sqclaim_open_backend(control, &o, &bt->store)
-                                : sqclaim_open(&o, &bt->store);
+        sqclaim_rc rc =
+            control ? sqclaim_open_backend(control, &o, &bt->store) : sqclaim_open(&o, &bt->store);
         if (rc == SQCLAIM_OK)
             rc = sqclaim_ping(bt->store);
         if (rc != SQCLAIM_OK) {
@@ -866,8 +901,8 @@ int main(int argc, char **argv)
                     "%" PRIu64 "\n",
                     cfg.adapter, control ? " / negative control " : "",
                     control ? control->name : "", cfg.bots, cfg.sqs, cfg.ttl_ms,
-                    cfg.ops ? (double)cfg.ops : cfg.duration_s,
-                    cfg.ops ? " claim attempts" : " s", cfg.seed);
+                    cfg.ops ? (double)cfg.ops : cfg.duration_s, cfg.ops ? " claim attempts" : " s",
+                    cfg.seed);
         run.t0 = sim_now_ns();
         run.vs.t0 = run.t0;
         run.deadline_ns = cfg.duration_s > 0 ? run.t0 + (int64_t)(cfg.duration_s * 1e9) : 0;
@@ -949,16 +984,16 @@ int main(int argc, char **argv)
             size_t m = 0;
             if (refusals < cfg.min_refusals)
                 m += (size_t)snprintf(missing + m, sizeof missing - m,
-                                      "%srefusals %" PRIu64 " < %" PRIu64, m ? ", " : "",
-                                      refusals, cfg.min_refusals);
+                                      "%srefusals %" PRIu64 " < %" PRIu64, m ? ", " : "", refusals,
+                                      cfg.min_refusals);
             if (take < cfg.min_takeovers && m < sizeof missing)
                 m += (size_t)snprintf(missing + m, sizeof missing - m,
                                       "%stakeovers %" PRIu64 " < %" PRIu64, m ? ", " : "", take,
                                       cfg.min_takeovers);
             if (stale < cfg.min_stale_writes && m < sizeof missing)
                 m += (size_t)snprintf(missing + m, sizeof missing - m,
-                                      "%sstale writes %" PRIu64 " < %" PRIu64, m ? ", " : "",
-                                      stale, cfg.min_stale_writes);
+                                      "%sstale writes %" PRIu64 " < %" PRIu64, m ? ", " : "", stale,
+                                      cfg.min_stale_writes);
             if (missing[0]) {
                 verdict = "coverage";
                 exit_code = 1;
@@ -975,8 +1010,8 @@ int main(int argc, char **argv)
             if (!exit_code)
                 exit_code = 2;
         } else {
-            sim_report(&run, &cfg, reproduce, prefix, &cst, elapsed, exit_code, verdict,
-                       missing, f);
+            sim_report(&run, &cfg, reproduce, prefix, &cst, elapsed, exit_code, verdict, missing,
+                       f);
             if (f != stdout && fclose(f) != 0 && !exit_code)
                 exit_code = 2;
         }

@@ -26,8 +26,8 @@
 #include <string.h>
 
 #define LEASE_ID(bot, idx) (((uint64_t)(unsigned)(bot) + 1) << 32 | (uint64_t)(idx))
-#define ID_BOT(id) ((int)((id) >> 32) - 1)
-#define ID_IDX(id) ((uint32_t)((id)&0xffffffffu))
+#define ID_BOT(id)         ((int)((id) >> 32) - 1)
+#define ID_IDX(id)         ((uint32_t)((id)&0xffffffffu))
 
 /* ------------------------------------------------------------------ */
 /* Chunked tables                                                       */

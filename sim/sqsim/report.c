@@ -6,8 +6,8 @@
 #include <string.h>
 
 static const char *const op_names[OP_COUNT] = {
-    "claim", "claim_first", "claim_retry", "renew", "release", "reserve",
-    "write", "finish", "keepalive_start", "keepalive_stop", "crash", "abandon",
+    "claim", "claim_first", "claim_retry",     "renew",          "release", "reserve",
+    "write", "finish",      "keepalive_start", "keepalive_stop", "crash",   "abandon",
 };
 
 /* Operations that call the library (the model Log's write and a crash do
@@ -37,8 +37,9 @@ static int error_bot(const sim_run *run, bool last)
         int64_t t = last ? b->last_error_ns : b->first_error_ns;
         if (!t)
             continue;
-        int64_t bt = best < 0 ? 0 : last ? run->bots[best].last_error_ns
-                                         : run->bots[best].first_error_ns;
+        int64_t bt = best < 0 ? 0
+                     : last   ? run->bots[best].last_error_ns
+                              : run->bots[best].first_error_ns;
         if (best < 0 || (last ? t > bt : t < bt))
             best = i;
     }
@@ -201,8 +202,8 @@ static void jerror(FILE *f, const sim_run *run, bool last)
 }
 
 int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const char *prefix,
-               const sim_check_stats *cst, int64_t elapsed_ns, int exit_code,
-               const char *verdict, const char *missing, FILE *f)
+               const sim_check_stats *cst, int64_t elapsed_ns, int exit_code, const char *verdict,
+               const char *missing, FILE *f)
 {
     totals t;
     gather(run, &t);
@@ -266,8 +267,8 @@ int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const
             "    \"stale_writes_rejected\": %" PRIu64 ", \"stale_writes_accepted\": %" PRIu64
             ", \"writes_accepted\": %" PRIu64 ",\n    \"crashes\": %" PRIu64
             ", \"pauses\": %" PRIu64 ", \"keepalives\": %" PRIu64 ", \"renew_revived\": %" PRIu64
-            ", \"lapsed\": %" PRIu64 ",\n    \"uncertain_claims\": %" PRIu64 ", \"errors\": %" PRIu64
-            ", \"history_events\": %" PRIu64 ", \"history_full\": %s,\n"
+            ", \"lapsed\": %" PRIu64 ",\n    \"uncertain_claims\": %" PRIu64
+            ", \"errors\": %" PRIu64 ", \"history_events\": %" PRIu64 ", \"history_full\": %s,\n"
             "    \"library_operations\": %" PRIu64 ", \"round_trips\": %" PRIu64
             ", \"retries\": %" PRIu64 ", \"reconnects\": %" PRIu64 ", \"ambiguous\": %" PRIu64
             "\n  },\n",
@@ -275,8 +276,8 @@ int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const
             (uint64_t)atomic_load(&run->oracle.stale_accepted),
             (uint64_t)atomic_load(&run->oracle.writes_ok), t.crashes, t.pauses, t.keepalives,
             t.renew_revived, t.lapsed, t.uncertain, t.errors, t.events,
-            atomic_load(&run->history_full) ? "true" : "false", t.st.operations,
-            t.st.round_trips, t.st.retries, t.st.reconnects, t.st.ambiguous);
+            atomic_load(&run->history_full) ? "true" : "false", t.st.operations, t.st.round_trips,
+            t.st.retries, t.st.reconnects, t.st.ambiguous);
     fprintf(f, "  \"errors\": {\"count\": %" PRIu64 ", \"first\": ", t.errors);
     jerror(f, run, false);
     fprintf(f, ", \"last\": ");
@@ -286,8 +287,7 @@ int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const
             "  \"coverage\": {\"refusals\": {\"min\": %" PRIu64 ", \"seen\": %" PRIu64
             "}, \"takeovers\": {\"min\": %" PRIu64 ", \"seen\": %" PRIu64
             "}, \"stale_writes\": {\"min\": %" PRIu64 ", \"seen\": %" PRIu64 "}, \"missing\": ",
-            cfg->min_refusals, t.refusals, cfg->min_takeovers, take, cfg->min_stale_writes,
-            stale);
+            cfg->min_refusals, t.refusals, cfg->min_takeovers, take, cfg->min_stale_writes, stale);
     jstr(f, missing);
     fprintf(f, "},\n  \"latency_us\": {");
     bool first = true;
@@ -366,7 +366,7 @@ void sim_summary(sim_run *run, const sim_config *cfg, const char *reproduce,
                 " uncertain claims; %" PRIu64 " errors\n",
                 t.crashes, t.pauses, t.renew_revived, t.keepalives, t.lapsed, t.uncertain,
                 t.errors);
-        fprintf(f, "throughput: %.0f library ops/s, %.0f claims/s over %.2f s", 
+        fprintf(f, "throughput: %.0f library ops/s, %.0f claims/s over %.2f s",
                 secs > 0 ? (double)t.lib_ops / secs : 0, secs > 0 ? (double)t.attempts / secs : 0,
                 secs);
         if (t.st.round_trips)
@@ -416,13 +416,16 @@ void sim_summary(sim_run *run, const sim_config *cfg, const char *reproduce,
         fprintf(f, "FAIL: nothing was proven: coverage not met (%s)\n", missing);
         fprintf(f, "reproduce: %s\n", reproduce);
     } else if (strcmp(verdict, "interrupted") == 0) {
-        fprintf(f, "INTERRUPTED: stopped by a signal after %.2f s; no violation so far, nothing "
-                   "proven\n", secs);
+        fprintf(f,
+                "INTERRUPTED: stopped by a signal after %.2f s; no violation so far, nothing "
+                "proven\n",
+                secs);
         fprintf(f, "reproduce: %s\n", reproduce);
     } else if (strcmp(verdict, "error") == 0) {
         int le = error_bot(run, true);
-        fprintf(f, "ERROR: the backend failed (%" PRIu64 " errors in %" PRIu64
-                   " claim attempts, or it stopped answering); last: %s\n",
+        fprintf(f,
+                "ERROR: the backend failed (%" PRIu64 " errors in %" PRIu64
+                " claim attempts, or it stopped answering); last: %s\n",
                 t.errors, t.attempts, le >= 0 ? run->bots[le].last_error : "");
     } else {
         fprintf(f,

@@ -20,8 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define SIM_MAX_BOTS 512
-#define SIM_MAX_SQS 4096
+#define SIM_MAX_BOTS       512
+#define SIM_MAX_SQS        4096
 #define SIM_MAX_CANDIDATES 16
 #define SIM_MAX_VIOLATIONS 64 /* kept in full; the rest are counted */
 
@@ -34,7 +34,7 @@ typedef struct sim_rng {
 
 void sim_rng_seed(sim_rng *r, uint64_t seed, uint64_t stream);
 uint64_t sim_rng_next(sim_rng *r);
-double sim_rng_unit(sim_rng *r);              /* [0, 1) */
+double sim_rng_unit(sim_rng *r);                /* [0, 1) */
 uint64_t sim_rng_below(sim_rng *r, uint64_t n); /* [0, n), n > 0 */
 bool sim_rng_chance(sim_rng *r, double p);
 
@@ -49,28 +49,28 @@ void sim_sleep_ns(int64_t ns); /* resumes after EINTR */
 /* Configuration                                                        */
 
 typedef struct sim_config {
-    const char *adapter;          /* memory | redis | vercel */
-    const char *control;          /* negative control name, or NULL */
-    const char *workload;         /* the control whose workload is used, or NULL */
-    const char *key_prefix;       /* NULL: a fresh random one */
+    const char *adapter;    /* memory | redis | vercel */
+    const char *control;    /* negative control name, or NULL */
+    const char *workload;   /* the control whose workload is used, or NULL */
+    const char *key_prefix; /* NULL: a fresh random one */
     int bots;
     int sqs;
-    double duration_s;            /* 0: until ops */
-    uint64_t ops;                 /* claim attempts; 0: until duration */
+    double duration_s; /* 0: until ops */
+    uint64_t ops;      /* claim attempts; 0: until duration */
     int64_t ttl_ms;
-    int64_t work_min_us;          /* doubling grid of work times */
+    int64_t work_min_us; /* doubling grid of work times */
     int64_t work_max_us;
-    int hot_sqs;                  /* the first hot_sqs SQs are hot */
-    double hot_prob;              /* probability of picking a hot SQ */
-    double first_rate;            /* probability of claim-first-free */
-    int candidates;               /* candidates for claim-first-free */
+    int hot_sqs;       /* the first hot_sqs SQs are hot */
+    double hot_prob;   /* probability of picking a hot SQ */
+    double first_rate; /* probability of claim-first-free */
+    int candidates;    /* candidates for claim-first-free */
     double crash_rate, pause_rate, keepalive_rate;
-    double renew_after_pause;     /* probability a paused bot renews */
-    double pause_min, pause_max;  /* pause length in TTLs */
-    double keepalive_work;        /* keep-alive work length in TTLs */
-    int rows_max;                 /* rows per reservation: 1..rows_max */
-    int64_t backoff_max_us;       /* after BUSY: uniform 0..this */
-    int timeout_ms;               /* per attempt (0: library default) */
+    double renew_after_pause;    /* probability a paused bot renews */
+    double pause_min, pause_max; /* pause length in TTLs */
+    double keepalive_work;       /* keep-alive work length in TTLs */
+    int rows_max;                /* rows per reservation: 1..rows_max */
+    int64_t backoff_max_us;      /* after BUSY: uniform 0..this */
+    int timeout_ms;              /* per attempt (0: library default) */
     uint64_t seed;
     /* kvrest faults (vercel) */
     bool kv_faults;
@@ -81,7 +81,7 @@ typedef struct sim_config {
     bool keep_going;
     bool quiet;
     const char *report_path;
-    uint64_t max_events;          /* history capacity (events, all bots) */
+    uint64_t max_events; /* history capacity (events, all bots) */
 } sim_config;
 
 /* ------------------------------------------------------------------ */
@@ -94,12 +94,12 @@ enum sim_op {
     OP_RENEW,
     OP_RELEASE,
     OP_RESERVE,
-    OP_WRITE,       /* a write into the model Refund Log */
+    OP_WRITE, /* a write into the model Refund Log */
     OP_FINISH,
     OP_KA_START,
-    OP_KA_STOP,     /* aux: the final deadline the keep-alive reached */
-    OP_CRASH,       /* the bot abandoned its lease */
-    OP_ABANDON,     /* sqclaim_abandon of a claim whose outcome stayed unknown */
+    OP_KA_STOP, /* aux: the final deadline the keep-alive reached */
+    OP_CRASH,   /* the bot abandoned its lease */
+    OP_ABANDON, /* sqclaim_abandon of a claim whose outcome stayed unknown */
     OP_COUNT
 };
 
@@ -109,24 +109,24 @@ enum sim_outcome {
     OUT_INFO  /* unknown: the reply was lost */
 };
 
-#define EVF_BELIEVED 0x01u  /* write: the writer's lease was valid at the write */
-#define EVF_REJECTED 0x02u  /* write: rejected for a stale fencing number */
+#define EVF_BELIEVED  0x01u /* write: the writer's lease was valid at the write */
+#define EVF_REJECTED  0x02u /* write: rejected for a stale fencing number */
 #define EVF_RECLAIMED 0x04u /* claim: granted by finding our own token */
-#define EVF_KA_LOST 0x08u   /* keep-alive stop: the keep-alive had lost the lease */
+#define EVF_KA_LOST   0x08u /* keep-alive stop: the keep-alive had lost the lease */
 
 typedef struct sim_event {
-    int64_t invoke_ns;   /* monotonic, absolute */
+    int64_t invoke_ns; /* monotonic, absolute */
     int64_t complete_ns;
-    int64_t aux;         /* claim/renew/ka-stop: lease deadline; reserve/write: first row */
+    int64_t aux; /* claim/renew/ka-stop: lease deadline; reserve/write: first row */
     uint64_t fence;
-    uint32_t rows;       /* reserve/write: row count */
-    uint32_t lease;      /* the bot's lease number, 1-based */
-    uint16_t bot;        /* 0-based */
-    uint16_t sq;         /* index */
-    uint8_t op;          /* enum sim_op */
-    uint8_t outcome;     /* enum sim_outcome */
-    int8_t rc;           /* sqclaim_rc */
-    uint8_t flags;       /* EVF_* */
+    uint32_t rows;   /* reserve/write: row count */
+    uint32_t lease;  /* the bot's lease number, 1-based */
+    uint16_t bot;    /* 0-based */
+    uint16_t sq;     /* index */
+    uint8_t op;      /* enum sim_op */
+    uint8_t outcome; /* enum sim_outcome */
+    int8_t rc;       /* sqclaim_rc */
+    uint8_t flags;   /* EVF_* */
 } sim_event;
 
 #define SIM_CHUNK_EVENTS 8192
@@ -170,12 +170,12 @@ const char *sim_vkind_name(enum sim_vkind k);
 
 typedef struct sim_violation {
     enum sim_vkind kind;
-    bool online;               /* found during the run (else by the sweep) */
-    int sq;                    /* -1 if none */
-    int bot_a, bot_b;          /* -1 if none */
+    bool online;      /* found during the run (else by the sweep) */
+    int sq;           /* -1 if none */
+    int bot_a, bot_b; /* -1 if none */
     uint32_t lease_a, lease_b;
     uint64_t fence_a, fence_b;
-    int64_t a_start, a_end;    /* relative to the run start, ns */
+    int64_t a_start, a_end; /* relative to the run start, ns */
     int64_t b_start, b_end;
     uint64_t row_start;
     uint32_t rows;
@@ -188,9 +188,9 @@ typedef struct sim_violations {
     atomic_uint_fast64_t by_kind[V_KIND_COUNT];
     size_t kept;
     sim_violation v[SIM_MAX_VIOLATIONS];
-    int64_t t0;                    /* run start, for relative times */
-    const char *const *sq_names;   /* for the texts (may be NULL) */
-    atomic_bool stop;              /* set at the first violation */
+    int64_t t0;                  /* run start, for relative times */
+    const char *const *sq_names; /* for the texts (may be NULL) */
+    atomic_bool stop;            /* set at the first violation */
 } sim_violations;
 
 void sim_violations_init(sim_violations *vs, int64_t t0);
@@ -219,7 +219,7 @@ void sim_violation_format(const sim_violation *v, const char *const *sq_names, c
 /* A lease as the oracle knows it: written by its bot, read by others. */
 typedef struct sim_lease_rec {
     int sq;
-    uint32_t lease;                  /* the bot's lease number (history) */
+    uint32_t lease; /* the bot's lease number (history) */
     uint64_t fence;
     int64_t start_ns;                /* claim (or renewal) returned */
     atomic_int_fast64_t deadline_ns; /* the library's local deadline */
@@ -236,7 +236,7 @@ typedef struct sim_res_rec {
     uint32_t count;
 } sim_res_rec;
 
-#define SIM_TABLE_CHUNK 4096
+#define SIM_TABLE_CHUNK  4096
 #define SIM_TABLE_CHUNKS 4096 /* up to 16M records per bot */
 
 /* A per-bot table of records that never move (chunked), so other threads
@@ -252,7 +252,7 @@ typedef struct sim_sq_state {
     atomic_uint_fast64_t max_fence; /* newest fence the Refund Log accepted */
 } sim_sq_state;
 
-#define SIM_ROW_PAGE 65536
+#define SIM_ROW_PAGE  65536
 #define SIM_ROW_PAGES 16384 /* up to 2^30 rows: more than SQCLAIM_MAX_ROW */
 
 typedef struct sim_oracle {
@@ -313,22 +313,22 @@ int sim_synth_history(sim_history *h, int nbots, int nsqs, uint64_t n, uint64_t 
 struct sim_run;
 
 typedef struct sim_bot {
-    int id;                 /* 0-based; its bot id is BOT<id+1> */
+    int id; /* 0-based; its bot id is BOT<id+1> */
     char name[16];
     struct sim_run *run;
     sqclaim_store *store;
     sim_rng rng;
-    sim_history hist;       /* this thread's only */
-    uint32_t lease_no;      /* claims attempted so far */
+    sim_history hist;  /* this thread's only */
+    uint32_t lease_no; /* claims attempted so far */
     pthread_t thread;
     bool started;
     /* Read by the progress line while the bot runs. */
-    atomic_uint_fast64_t attempts, grants, refusals, errors, uncertain, crashes, pauses,
-        keepalives, renew_revived, lapsed;
-    char first_error[256];  /* the first backend error this bot saw */
-    char last_error[256];   /* and the latest */
+    atomic_uint_fast64_t attempts, grants, refusals, errors, uncertain, crashes, pauses, keepalives,
+        renew_revived, lapsed;
+    char first_error[256];                 /* the first backend error this bot saw */
+    char last_error[256];                  /* and the latest */
     int64_t first_error_ns, last_error_ns; /* when (0: none) */
-    unsigned err_streak;    /* claims in a row that failed with an error */
+    unsigned err_streak;                   /* claims in a row that failed with an error */
 } sim_bot;
 
 typedef struct sim_run {
@@ -339,13 +339,13 @@ typedef struct sim_run {
     char (*sq_names)[24];
     const char **sq_ptrs;
     sim_bot *bots;
-    atomic_bool stop;           /* duration over, ops done, or a violation */
+    atomic_bool stop; /* duration over, ops done, or a violation */
     atomic_bool history_full;
     atomic_uint_fast64_t claims_started;
-    atomic_int running;         /* bot threads not yet finished */
+    atomic_int running; /* bot threads not yet finished */
     uint64_t max_events_per_bot;
-    int64_t t0, t_end;          /* monotonic */
-    int64_t deadline_ns;        /* t0 + duration, 0: none */
+    int64_t t0, t_end;   /* monotonic */
+    int64_t deadline_ns; /* t0 + duration, 0: none */
 } sim_run;
 
 /* Run one bot until the run stops (a pthread start routine). */
@@ -356,8 +356,8 @@ void *sim_bot_main(void *arg);
 
 /* The JSON report of a run into json; 0, or -1 on a write error. */
 int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const char *prefix,
-               const sim_check_stats *cst, int64_t elapsed_ns, int exit_code,
-               const char *verdict, const char *missing, FILE *json);
+               const sim_check_stats *cst, int64_t elapsed_ns, int exit_code, const char *verdict,
+               const char *missing, FILE *json);
 /* The human summary and verdict (stdout, or stderr when the JSON goes to
  * stdout). */
 void sim_summary(sim_run *run, const sim_config *cfg, const char *reproduce,

@@ -217,8 +217,8 @@ void sim_violation_format(const sim_violation *v, const char *const *sq_names, c
         break;
     case V_ROWS_FENCE:
         snprintf(buf, len,
-                 "%s: BOT%d's reservation of rows %" PRIu64 "..%" PRIu64
-                 " carries fence %" PRIu64 " but its lease has fence %" PRIu64,
+                 "%s: BOT%d's reservation of rows %" PRIu64 "..%" PRIu64 " carries fence %" PRIu64
+                 " but its lease has fence %" PRIu64,
                  sq, v->bot_a + 1, v->row_start, v->row_start + v->rows - 1, v->fence_b,
                  v->fence_a);
         break;

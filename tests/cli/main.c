@@ -21,8 +21,7 @@ bool tc_built(const char *name)
     return false;
 }
 
-static void add_backend(const char *name, const char *url_var, const char *url,
-                        const char *token)
+static void add_backend(const char *name, const char *url_var, const char *url, const char *token)
 {
     tc_backend *b = &tc_backends[tc_nbackends++];
     b->name = name;

@@ -13,9 +13,9 @@
 /* The backends that share data between processes, with the environment
  * that selects each (filled by main.c once its servers are up). */
 typedef struct tc_backend {
-    const char *name;       /* "redis" or "vercel" */
-    const char *env[8];     /* "SQCLAIM_ADAPTER=…", the URL, the token */
-    char store[4][300];     /* storage for env strings */
+    const char *name;   /* "redis" or "vercel" */
+    const char *env[8]; /* "SQCLAIM_ADAPTER=…", the URL, the token */
+    char store[4][300]; /* storage for env strings */
 } tc_backend;
 
 #define TC_MAX_BACKENDS 2
@@ -25,7 +25,7 @@ extern tsrv tc_redis;    /* no password; behind kvrest too */
 extern tsrv tc_redis_pw; /* requirepass TC_REDIS_PASSWORD */
 extern tsrv tc_kvrest;   /* token TC_KV_TOKEN, in front of tc_redis */
 #define TC_REDIS_PASSWORD "pw-Zq81-redis-secret"
-#define TC_KV_TOKEN "kvtok-Hj29-rest-secret-0123456789"
+#define TC_KV_TOKEN       "kvtok-Hj29-rest-secret-0123456789"
 
 /* Was the backend built (sqclaim_adapters())? */
 bool tc_built(const char *name);
@@ -38,9 +38,10 @@ cr_opts tc_opts(const tc_backend *b, const char *const *extra);
 const char *tc_prefix(char *buf, size_t len);
 
 /* Assert the exit status, showing both streams on failure. */
-#define TC_EXIT(r, want)                                                                   \
-    ck_assert_msg((r)->code == (want), "exit status %d, expected %d\n--- stdout:\n%s\n--- "   \
-                                       "stderr:\n%s",                                      \
+#define TC_EXIT(r, want)                                                                           \
+    ck_assert_msg((r)->code == (want),                                                             \
+                  "exit status %d, expected %d\n--- stdout:\n%s\n--- "                             \
+                  "stderr:\n%s",                                                                   \
                   (r)->code, (want), (r)->out, (r)->err)
 
 /* Every line on stderr is a "sqclaim: " message (or the usage hint). */

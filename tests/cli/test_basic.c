@@ -9,10 +9,11 @@
 #include <unistd.h>
 
 #define T32 "0123456789abcdef0123456789abcdef"
-#define GOOD_LEASE "{\"sq\":\"X1\",\"bot\":\"BOT1\",\"token\":\"" T32 "\",\"fence\":3,\"ttlMs\":600000}"
+#define GOOD_LEASE                                                                                 \
+    "{\"sq\":\"X1\",\"bot\":\"BOT1\",\"token\":\"" T32 "\",\"fence\":3,\"ttlMs\":600000}"
 
-static const char *const commands[] = {"claim",  "claim-first", "renew", "release",
-                                       "reserve", "finish",      "status", "watch",
+static const char *const commands[] = {"claim",    "claim-first", "renew",  "release",
+                                       "reserve",  "finish",      "status", "watch",
                                        "adapters", "help",        NULL};
 
 /* ------------------------------------------------------------------ */
@@ -52,11 +53,23 @@ START_TEST(test_help_program)
         snprintf(needle, sizeof needle, "  %s", commands[i]);
         ck_assert_msg(cr_contains(a.out, a.outlen, needle), "help lacks %s", commands[i]);
     }
-    static const char *const musts[] = {"Exit status", "  0  done", "  1  busy", "  2  usage",
-                                        "  3  lost",   "  4  configuration", "  5  failure",
-                                        "REDIS_URL",   "KV_REST_API_URL", "KV_REST_API_TOKEN",
-                                        "SQCLAIM_ADAPTER", "--adapter", "--redis-url",
-                                        "--prefix", "--timeout", "memory keeps claims", NULL};
+    static const char *const musts[] = {"Exit status",
+                                        "  0  done",
+                                        "  1  busy",
+                                        "  2  usage",
+                                        "  3  lost",
+                                        "  4  configuration",
+                                        "  5  failure",
+                                        "REDIS_URL",
+                                        "KV_REST_API_URL",
+                                        "KV_REST_API_TOKEN",
+                                        "SQCLAIM_ADAPTER",
+                                        "--adapter",
+                                        "--redis-url",
+                                        "--prefix",
+                                        "--timeout",
+                                        "memory keeps claims",
+                                        NULL};
     for (size_t i = 0; musts[i]; i++)
         ck_assert_msg(cr_contains(a.out, a.outlen, musts[i]), "help lacks \"%s\"", musts[i]);
     cr_free(&a);
@@ -140,7 +153,7 @@ END_TEST
 
 typedef struct usage_case {
     const char *args[12];
-    const char *input; /* stdin (NULL: empty) */
+    const char *input;  /* stdin (NULL: empty) */
     const char *expect; /* in stderr */
 } usage_case;
 
@@ -151,9 +164,10 @@ static const usage_case usage_cases[] = {
     {{"claim", "a b", "--bot", "B", NULL}, NULL, "invalid SQ id"},
     {{"claim", "--bot", "B", "--", "-x", NULL}, NULL, "must not start with '-'"},
     {{"claim", "sq:251019-164rmb", "--bot", "B", NULL}, NULL, "invalid SQ id"},
-    {{"claim", "251019-164rmb-and-a-very-long-tail-that-goes-past-sixty-four-bytes-x", "--bot",
-      "B", NULL},
-     NULL, "at most 64"},
+    {{"claim", "251019-164rmb-and-a-very-long-tail-that-goes-past-sixty-four-bytes-x", "--bot", "B",
+      NULL},
+     NULL,
+     "at most 64"},
     {{"claim", "X1", NULL}, NULL, "needs --bot BOT"},
     {{"claim", "X1", "--bot", "", NULL}, NULL, "invalid bot id: empty"},
     {{"claim", "X1", "--bot", "B\x01", NULL}, NULL, "control character"},
@@ -172,7 +186,9 @@ static const usage_case usage_cases[] = {
     {{"claim-first", "--bot", "B", NULL}, NULL, "at least one SQ"},
     {{"claim-first", "A1", "b:2", "--bot", "B", NULL}, NULL, "invalid SQ id \"b:2\""},
     /* An option's value is never echoed: it may be a secret. */
-    {{"claim", "X1", "--bot", "B", "--token=" T32, NULL}, NULL, "claim does not take option --token\n"},
+    {{"claim", "X1", "--bot", "B", "--token=" T32, NULL},
+     NULL,
+     "claim does not take option --token\n"},
     {{"status", "--lease=" GOOD_LEASE, NULL}, NULL, "status does not take option --lease\n"},
     {{"--lease=" GOOD_LEASE, "release", NULL}, NULL, "option --lease belongs after a command"},
     {{"--tokn=" T32, "status", NULL}, NULL, "unknown option: --tokn\n"},
@@ -252,8 +268,8 @@ START_TEST(test_usage_error)
     ck_assert_msg(r.code == 2, "[%s] exit %d, expected 2\nstdout: %s\nstderr: %s", shown, r.code,
                   r.out, r.err);
     ck_assert_msg(r.outlen == 0, "[%s] stdout not empty: %s", shown, r.out);
-    ck_assert_msg(cr_contains(r.err, r.errlen, u->expect),
-                  "[%s] stderr lacks \"%s\":\n%s", shown, u->expect, r.err);
+    ck_assert_msg(cr_contains(r.err, r.errlen, u->expect), "[%s] stderr lacks \"%s\":\n%s", shown,
+                  u->expect, r.err);
     ck_assert_msg(cr_contains(r.err, r.errlen, "Try 'sqclaim"), "[%s] no hint: %s", shown, r.err);
     tc_check_stderr_form(&r);
     /* A token given as input is never echoed, not even in part. */
@@ -299,8 +315,8 @@ START_TEST(test_memory_claim)
     static const struct {
         const char *ttl;
         int64_t ms;
-    } ttls[] = {{"10m", 600000}, {"600s", 600000}, {"250ms", 250}, {"1500", 1500}, {"1h", 3600000},
-                {"10ms", 10},    {"24h", 86400000}};
+    } ttls[] = {{"10m", 600000}, {"600s", 600000}, {"250ms", 250},   {"1500", 1500},
+                {"1h", 3600000}, {"10ms", 10},     {"24h", 86400000}};
     for (size_t i = 0; i < sizeof ttls / sizeof ttls[0]; i++) {
         cr_runv(&r, NULL, "-q", "claim", "X1", "--bot", "BOT1", "--ttl", ttls[i].ttl, NULL);
         TC_EXIT(&r, 0);
@@ -568,7 +584,6 @@ START_TEST(test_unknown_adapter)
     }
 }
 END_TEST
-
 
 /* Malformed settings are reported without the password or token in them. */
 START_TEST(test_config_secrets)

@@ -91,8 +91,8 @@ static void assert_nothing_held(const rctx *x)
 {
     int claims, reservations;
     held_counts(x, &claims, &reservations);
-    ck_assert_msg(claims == 0 && reservations == 0, "%d claims and %d reservations left",
-                  claims, reservations);
+    ck_assert_msg(claims == 0 && reservations == 0, "%d claims and %d reservations left", claims,
+                  reservations);
 }
 
 /* ------------------------------------------------------------------ */
@@ -111,8 +111,9 @@ START_TEST(test_claim_busy)
     TC_EXIT(&r, 1);
     ck_assert_str_eq(r.out, "");
     /* Names the holder and how long it still holds. */
-    ck_assert_msg(cr_contains(r.err, r.errlen, "sqclaim: busy: SQ 251019-164rmb is held by BOT1 "
-                                               "for another "),
+    ck_assert_msg(cr_contains(r.err, r.errlen,
+                              "sqclaim: busy: SQ 251019-164rmb is held by BOT1 "
+                              "for another "),
                   "%s", r.err);
     ck_assert_msg(cr_contains(r.err, r.errlen, " for another 9m"), "%s", r.err); /* 600 s TTL */
     tc_check_stderr_form(&r);
@@ -134,8 +135,9 @@ START_TEST(test_claim_busy)
     cr_runv(&r, &o, "claim-first", "251019-164rmb", "251019-165abc", "--bot", "BOT2", NULL);
     TC_EXIT(&r, 1);
     ck_assert_str_eq(r.out, "");
-    ck_assert_msg(cr_contains(r.err, r.errlen, "busy: all 2 candidate SQs are held (the first, "
-                                               "251019-164rmb, by BOT1 for another"),
+    ck_assert_msg(cr_contains(r.err, r.errlen,
+                              "busy: all 2 candidate SQs are held (the first, "
+                              "251019-164rmb, by BOT1 for another"),
                   "%s", r.err);
     cr_free(&r);
 }
@@ -762,7 +764,8 @@ START_TEST(test_docs_bot_loop_killed)
         cr_result r;
         cr_runv(&r, &so, "status", NULL);
         TC_EXIT(&r, 0);
-        bool held = cr_contains(r.out, r.outlen, "\"refundReservations\":{\"K1\":{\"botId\":\"BOT7\"");
+        bool held =
+            cr_contains(r.out, r.outlen, "\"refundReservations\":{\"K1\":{\"botId\":\"BOT7\"");
         cr_free(&r);
         if (held)
             break;
@@ -795,7 +798,7 @@ static const char *const lease_cmds[][8] = {
     {"watch", "--json", "--count", "1", "--interval", "10ms", NULL},
 };
 #define NLEASE_CMDS (sizeof lease_cmds / sizeof lease_cmds[0])
-#define SOME_LEASE                                                                          \
+#define SOME_LEASE                                                                                 \
     "{\"sq\":\"X1\",\"bot\":\"B\",\"token\":\"0123456789abcdef0123456789abcdef\",\"fence\":1}"
 
 /* Run every command with env; expect `code`, and no `secret` anywhere. */
@@ -844,8 +847,7 @@ START_TEST(test_secrets)
         /* A password in REDIS_URL, a server that is not there: 5, and the
          * password nowhere. */
         char url[256];
-        snprintf(url, sizeof url, "REDIS_URL=redis://:%s@127.0.0.1:%d", TC_REDIS_PASSWORD,
-                 closed);
+        snprintf(url, sizeof url, "REDIS_URL=redis://:%s@127.0.0.1:%d", TC_REDIS_PASSWORD, closed);
         const char *env[] = {"SQCLAIM_ADAPTER=redis", url, NULL};
         every_command(env, NULL, 5, TC_REDIS_PASSWORD, NULL, NULL);
         /* The same through --redis-url. */
@@ -959,7 +961,6 @@ START_TEST(test_output_failure_releases)
     ck_assert_int_eq(reservations, 0);
 }
 END_TEST
-
 
 /* A private kvrest (started with fault flags) in front of the shared
  * redis.  `o` runs sqclaim through it, in the prefix of `x`; `x` runs it
@@ -1162,8 +1163,9 @@ START_TEST(test_stopped_in_flight)
         ck_assert_msg(sent, "case %d: no request arrived:\n%s", k, r.err);
         TC_EXIT(&r, 128 + sigs[k]);
         ck_assert_str_eq(r.out, "");
-        ck_assert_msg(cr_contains(r.err, r.errlen, k < 2 ? "has been released" : "has been finished"),
-                      "%s", r.err);
+        ck_assert_msg(
+            cr_contains(r.err, r.errlen, k < 2 ? "has been released" : "has been finished"), "%s",
+            r.err);
         tc_check_stderr_form(&r);
         cr_free(&r);
         /* What the store holds once the request has landed (a status

@@ -50,10 +50,9 @@ START_TEST(test_fmt_duration)
     static const struct {
         int64_t ms;
         const char *want;
-    } cases[] = {{-1, "-"},         {0, "0ms"},           {999, "999ms"},
-                 {1000, "1.0s"},    {1999, "1.9s"},       {59999, "59.9s"},
-                 {60000, "1m00s"},  {599000, "9m59s"},    {3599999, "59m59s"},
-                 {3600000, "1h00m"}, {86400000, "24h00m"}};
+    } cases[] = {{-1, "-"},           {0, "0ms"},         {999, "999ms"},      {1000, "1.0s"},
+                 {1999, "1.9s"},      {59999, "59.9s"},   {60000, "1m00s"},    {599000, "9m59s"},
+                 {3599999, "59m59s"}, {3600000, "1h00m"}, {86400000, "24h00m"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char buf[24];
         cli_fmt_duration(cases[i].ms, buf, sizeof buf);
@@ -113,8 +112,17 @@ START_TEST(test_uint_opt)
     ck_assert_uint_eq(v, 1);
     ck_assert_int_eq(cli_uint_opt(&c, "--rows", "100000", 1, 100000, &v), 0);
     ck_assert_uint_eq(v, 100000);
-    static const char *const bad[] = {"", "0", "100001", "-1", "+1", " 1", "1 ", "1e3", "0x10",
-                                      "18446744073709551616", "99999999999999999999999"};
+    static const char *const bad[] = {"",
+                                      "0",
+                                      "100001",
+                                      "-1",
+                                      "+1",
+                                      " 1",
+                                      "1 ",
+                                      "1e3",
+                                      "0x10",
+                                      "18446744073709551616",
+                                      "99999999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         v = 7;
         ck_assert_msg(cli_uint_opt(&c, "--rows", bad[i], 1, 100000, &v) == CLI_EXIT_USAGE, "%s",

@@ -124,8 +124,7 @@ START_TEST(test_watch_tty_count)
     ck_assert_int_eq(cr_count(r.out, r.outlen, ESC "[J"), 2);
     ck_assert(cr_contains(r.out, r.outlen, "Claims: none" ESC "[K"));
     const char *show = ESC "[?25h";
-    ck_assert(r.outlen >= strlen(show) &&
-              cr_contains(r.out + r.outlen - 12, 12, show));
+    ck_assert(r.outlen >= strlen(show) && cr_contains(r.out + r.outlen - 12, 12, show));
     cr_free(&r);
 }
 END_TEST
@@ -164,7 +163,6 @@ END_TEST
 
 START_TEST(test_watch_tty_sighup) { stop_with(2); }
 END_TEST
-
 
 /* A resized window is redrawn at once (not at the next refresh, an hour
  * away), cut to the new width so the terminal never wraps. */

@@ -501,8 +501,7 @@ START_TEST(reserve_sequential_no_overlap)
         claim_ok(a, sq, "BOT1", 60000, &l);
         sqclaim_rows r;
         uint64_t hint = (uint64_t)(i % 3 == 0 ? 0 : i % 3 == 1 ? 1 : end + 5);
-        ck_assert_int_eq(sqclaim_reserve_rows(a, &l, (uint32_t)(1 + i % 7), hint, &r),
-                         SQCLAIM_OK);
+        ck_assert_int_eq(sqclaim_reserve_rows(a, &l, (uint32_t)(1 + i % 7), hint, &r), SQCLAIM_OK);
         ck_assert_uint_ge(r.start_row, end); /* after every earlier range */
         ck_assert_uint_ge(r.start_row, hint);
         end = r.start_row + r.count;
@@ -627,8 +626,8 @@ static void *reserve_worker(void *varg)
         uint32_t count = 1 + (uint32_t)(rand_r(&seed) % 9);
         uint64_t hint = (uint64_t)(rand_r(&seed) % 3 == 0 ? rand_r(&seed) % 2000 : 0);
         sqclaim_rows r;
-        if (sqclaim_reserve_rows(a->s, &l, count, hint, &r) != SQCLAIM_OK ||
-            r.count != count || r.start_row < hint) {
+        if (sqclaim_reserve_rows(a->s, &l, count, hint, &r) != SQCLAIM_OK || r.count != count ||
+            r.start_row < hint) {
             atomic_fetch_add(a->errors, 1);
         } else {
             int k = atomic_fetch_add(a->nranges, 1);
@@ -735,8 +734,8 @@ START_TEST(status_shape_exact_no_token)
     cJSON *proot = cJSON_Parse(pretty);
     ck_assert_ptr_nonnull(root);
     ck_assert_msg(cJSON_Compare(root, proot, 1), "pretty and compact differ");
-    static const char *const top[] = {"success", "sqClaims", "refundReservations", "timestamp",
-                                      "kvConfigured", NULL};
+    static const char *const top[] = {"success",   "sqClaims",     "refundReservations",
+                                      "timestamp", "kvConfigured", NULL};
     assert_keys(root, top);
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(root, "success")));
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(root, "kvConfigured")));
@@ -1024,8 +1023,7 @@ START_TEST(keepalive_callback_may_release)
     claim_ok(a, "sq-ka5", "BOT1", ttl, &l);
     struct cb_box box = {a, 0, 99};
     sqclaim_keepalive *ka = NULL;
-    ck_assert_int_eq(sqclaim_keepalive_start(a, &l, release_from_callback, &box, &ka),
-                     SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_keepalive_start(a, &l, release_from_callback, &box, &ka), SQCLAIM_OK);
     sqclaim_lease copy = l;
     ck_assert_int_eq(sqclaim_release(b, &copy), SQCLAIM_OK);
     claim_ok(b, "sq-ka5", "BOT2", 60000, &lb);
@@ -1070,10 +1068,10 @@ START_TEST(invalid_sq_ids)
     char long_id[SQCLAIM_SQ_MAX + 2];
     memset(long_id, 'a', sizeof long_id - 1);
     long_id[sizeof long_id - 1] = '\0';
-    const char *bad[] = {"",       long_id,   "has space", "tab\there", "new\nline",
-                         "star*",  "q?",      "br[ack",    "br]ack",    "colon:x",
-                         "-dash",  ".dot",    "sl/ash",    "back\\s",   "quo\"te",
-                         "\xc3\xa9", "nul\x7f", "{brace}",  "sq:1",      "a,b"};
+    const char *bad[] = {"",         long_id,   "has space", "tab\there", "new\nline",
+                         "star*",    "q?",      "br[ack",    "br]ack",    "colon:x",
+                         "-dash",    ".dot",    "sl/ash",    "back\\s",   "quo\"te",
+                         "\xc3\xa9", "nul\x7f", "{brace}",   "sq:1",      "a,b"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sqclaim_lease l;
         sqclaim_rc rc = sqclaim_claim(a, bad[i], "BOT1", 60000, &l, NULL);
@@ -1109,8 +1107,9 @@ START_TEST(invalid_bot_ids)
     char long_bot[SQCLAIM_BOT_MAX + 2];
     memset(long_bot, 'b', sizeof long_bot - 1);
     long_bot[sizeof long_bot - 1] = '\0';
-    const char *bad[] = {"", long_bot, "ctl\x01", "new\nline", "del\x7f", "bad\xff utf8",
-                         "\xc0\xaf", "\xed\xa0\x80", "trunc\xe2\x82"};
+    const char *bad[] = {"",          long_bot,       "ctl\x01",
+                         "new\nline", "del\x7f",      "bad\xff utf8",
+                         "\xc0\xaf",  "\xed\xa0\x80", "trunc\xe2\x82"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sqclaim_lease l;
         sqclaim_rc rc = sqclaim_claim(a, "sq-1", bad[i], 60000, &l, NULL);
@@ -1126,8 +1125,8 @@ END_TEST
 START_TEST(invalid_ttls)
 {
     sqclaim_store *a = ct_open();
-    const int64_t bad[] = {-1, 1, SQCLAIM_MIN_TTL_MS - 1, SQCLAIM_MAX_TTL_MS + 1, INT64_MAX,
-                           INT64_MIN};
+    const int64_t bad[] = {-1,        1,        SQCLAIM_MIN_TTL_MS - 1, SQCLAIM_MAX_TTL_MS + 1,
+                           INT64_MAX, INT64_MIN};
     sqclaim_lease l;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_int_eq(sqclaim_claim(a, "sq-1", "BOT1", bad[i], &l, NULL), SQCLAIM_EINVAL);
@@ -1216,7 +1215,7 @@ END_TEST
 /* Concurrency: many threads, many claims on few SQs, no double grant   */
 
 #define RACE_THREADS 8
-#define RACE_SQS 3
+#define RACE_SQS     3
 struct race {
     atomic_int inside[RACE_SQS];
     atomic_int doubles, grants, busy, errors;

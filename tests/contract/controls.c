@@ -20,10 +20,7 @@ static sqclaim_rc open_control(const sqclaim_options *o, sqclaim_store **out)
     return sqclaim_open_backend(current, o, out);
 }
 
-static void control_options(sqclaim_options *o, const char *ns)
-{
-    o->memory_space = ns;
-}
+static void control_options(sqclaim_options *o, const char *ns) { o->memory_space = ns; }
 
 /* Each control must fail the check that targets its bug (an assertion
  * failure with this text), not just any test, and not by crashing. */

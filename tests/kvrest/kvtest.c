@@ -149,8 +149,8 @@ void kt_expect_at(const char *file, int line, const kt_resp *r, long status, con
     ck_assert_msg(r->rc == CURLE_OK, "%s:%d: curl: %s", file, line, curl_easy_strerror(r->rc));
     ck_assert_msg(r->status == status, "%s:%d: status %ld, want %ld; body %s", file, line,
                   r->status, status, r->body);
-    ck_assert_msg(strcmp(r->ctype, "application/json") == 0, "%s:%d: Content-Type '%s'", file,
-                  line, r->ctype);
+    ck_assert_msg(strcmp(r->ctype, "application/json") == 0, "%s:%d: Content-Type '%s'", file, line,
+                  r->ctype);
     ck_assert_msg(r->has_sync && r->sync[0], "%s:%d: no upstash-sync-token header", file, line);
     if (body)
         ck_assert_msg(r->len == strlen(body) && memcmp(r->body, body, r->len) == 0,

@@ -15,8 +15,8 @@
 
 typedef struct kt_resp {
     CURLcode rc;
-    long status;     /* 0 when no HTTP response arrived */
-    char *body;      /* NUL-terminated (may contain NULs: use len) */
+    long status; /* 0 when no HTTP response arrived */
+    char *body;  /* NUL-terminated (may contain NULs: use len) */
     size_t len;
     bool has_sync;
     char sync[128];  /* upstash-sync-token */
@@ -33,15 +33,15 @@ enum {
 
 typedef struct kt_req {
     const tsrv *kv;
-    CURL *handle;        /* NULL: a fresh handle (new connection) */
-    const char *method;  /* NULL: POST if body, else GET */
-    const char *path;    /* "/…", may include a query */
-    const char *token;   /* NULL: no Authorization header */
-    const char *body;    /* NULL: none */
-    size_t bodylen;      /* 0: strlen(body) */
+    CURL *handle;       /* NULL: a fresh handle (new connection) */
+    const char *method; /* NULL: POST if body, else GET */
+    const char *path;   /* "/…", may include a query */
+    const char *token;  /* NULL: no Authorization header */
+    const char *body;   /* NULL: none */
+    size_t bodylen;     /* 0: strlen(body) */
     unsigned flags;
-    long timeout_ms;     /* 0: 60 s */
-    const char *header;  /* NULL or one more request header, "Name: value" */
+    long timeout_ms;    /* 0: 60 s */
+    const char *header; /* NULL or one more request header, "Name: value" */
 } kt_req;
 
 void kt_http(kt_resp *r, const kt_req *q);

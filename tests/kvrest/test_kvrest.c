@@ -26,8 +26,8 @@
 
 #include "kvtest.h"
 
-#define TOKEN "kv-T0ken_with.special~chars"
-#define RO_TOKEN "kv-readonly-T0ken"
+#define TOKEN        "kv-T0ken_with.special~chars"
+#define RO_TOKEN     "kv-readonly-T0ken"
 #define TEST_TIMEOUT 180
 
 static tsrv redis_srv, kv;
@@ -63,8 +63,8 @@ static void fresh(void)
 static void req(kt_resp *r, const char *method, const char *path, const char *token,
                 const char *body, unsigned flags)
 {
-    kt_req q = {.kv = &kv, .method = method, .path = path, .token = token, .body = body,
-                .flags = flags};
+    kt_req q = {
+        .kv = &kv, .method = method, .path = path, .token = token, .body = body, .flags = flags};
     kt_http(r, &q);
 }
 
@@ -73,10 +73,7 @@ static void post(kt_resp *r, const char *path, const char *body)
     req(r, NULL, path, TOKEN, body, 0);
 }
 
-static void get(kt_resp *r, const char *path)
-{
-    req(r, NULL, path, TOKEN, NULL, 0);
-}
+static void get(kt_resp *r, const char *path) { req(r, NULL, path, TOKEN, NULL, 0); }
 
 /* POST body to path (full token); expect status and exact body. */
 #define EXPECT_POST(path, body, status, want)                                                      \
@@ -100,7 +97,7 @@ static void get(kt_resp *r, const char *path)
     do {                                                                                           \
         kt_expect((r), (status), NULL);                                                            \
         const char *e_ = kt_error_text(r);                                                         \
-        ck_assert_msg(strncmp(e_, (prefix), strlen(prefix)) == 0, "error '%s', want '%s…'", e_,   \
+        ck_assert_msg(strncmp(e_, (prefix), strlen(prefix)) == 0, "error '%s', want '%s…'", e_,    \
                       (prefix));                                                                   \
     } while (0)
 
@@ -157,11 +154,11 @@ END_TEST
 
 START_TEST(pipeline_error_in_middle)
 {
-    EXPECT_POST("/pipeline",
-                "[[\"SET\",\"p1\",\"a\"],[\"INCR\",\"p1\"],[\"SET\",\"p2\",\"b\"],[\"GET\",\"p2\"]]",
-                200,
-                "[{\"result\":\"OK\"},{\"error\":\"ERR value is not an integer or out of range\"},"
-                "{\"result\":\"OK\"},{\"result\":\"b\"}]");
+    EXPECT_POST(
+        "/pipeline",
+        "[[\"SET\",\"p1\",\"a\"],[\"INCR\",\"p1\"],[\"SET\",\"p2\",\"b\"],[\"GET\",\"p2\"]]", 200,
+        "[{\"result\":\"OK\"},{\"error\":\"ERR value is not an integer or out of range\"},"
+        "{\"result\":\"OK\"},{\"result\":\"b\"}]");
     assert_raw("p1", "a");
     assert_raw("p2", "b");
     /* an unknown command in the middle: also per entry */
@@ -181,7 +178,8 @@ START_TEST(multi_exec_route)
     EXPECT_POST("/multi-exec", "[[\"SET\",\"m\",\"1\"],[\"INCR\",\"m\"],[\"GET\",\"m\"]]", 200,
                 "[{\"result\":\"OK\"},{\"result\":2},{\"result\":\"2\"}]");
     /* a runtime error inside EXEC is one entry; the rest still ran */
-    EXPECT_POST("/multi-exec", "[[\"SET\",\"s\",\"x\"],[\"INCR\",\"s\"],[\"SET\",\"t\",\"y\"]]", 200,
+    EXPECT_POST("/multi-exec", "[[\"SET\",\"s\",\"x\"],[\"INCR\",\"s\"],[\"SET\",\"t\",\"y\"]]",
+                200,
                 "[{\"result\":\"OK\"},{\"error\":\"ERR value is not an integer or out of range\"},"
                 "{\"result\":\"OK\"}]");
     assert_raw("t", "y");
@@ -319,7 +317,8 @@ START_TEST(auth_readonly_token)
     kt_expect(&r, 200, "{\"result\":\"v\"}");
     kt_free(&r);
     req(&r, NULL, "/", RO_TOKEN, "[\"SET\",\"ro\",\"w\"]", 0);
-    kt_expect(&r, 400, "{\"error\":\"NOPERM this user has no permissions to run the 'set' command\"}");
+    kt_expect(&r, 400,
+              "{\"error\":\"NOPERM this user has no permissions to run the 'set' command\"}");
     kt_free(&r);
     const char *refused[] = {"[\"KEYS\",\"*\"]", "[\"SCAN\",\"0\"]", "[\"DEL\",\"ro\"]",
                              "[\"EVAL\",\"return 1\",\"0\"]", "[\"FLUSHALL\"]"};
@@ -329,8 +328,8 @@ START_TEST(auth_readonly_token)
         kt_free(&r);
     }
     /* pipeline: per entry */
-    req(&r, NULL, "/pipeline", RO_TOKEN, "[[\"GET\",\"ro\"],[\"SET\",\"ro\",\"x\"],[\"PTTL\",\"ro\"]]",
-        0);
+    req(&r, NULL, "/pipeline", RO_TOKEN,
+        "[[\"GET\",\"ro\"],[\"SET\",\"ro\",\"x\"],[\"PTTL\",\"ro\"]]", 0);
     kt_expect(&r, 200,
               "[{\"result\":\"v\"},{\"error\":\"NOPERM this user has no permissions to run the "
               "'set' command\"},{\"result\":-1}]");
@@ -368,15 +367,18 @@ START_TEST(base64_encoding)
     EXPECT_B64("/", "[\"GET\",\"k2\"]", 200, "{\"result\":\"aGVsbG8=\"}");
     EXPECT_B64("/", "[\"RPUSH\",\"l\",\"OK\",\"x\",\"\",\"ab\"]", 200, "{\"result\":4}");
     /* nested "OK" is encoded; padding for 0, 1, 2 bytes */
-    EXPECT_B64("/", "[\"LRANGE\",\"l\",0,-1]", 200, "{\"result\":[\"T0s=\",\"eA==\",\"\",\"YWI=\"]}");
+    EXPECT_B64("/", "[\"LRANGE\",\"l\",0,-1]", 200,
+               "{\"result\":[\"T0s=\",\"eA==\",\"\",\"YWI=\"]}");
     EXPECT_B64("/", "[\"GET\",\"nope\"]", 200, "{\"result\":null}");
-    EXPECT_B64("/", NESTED_EVAL, 200, "{\"result\":[1,\"YQ==\",[\"T0s=\",\"Yg==\",[-7]],\"T0s=\"]}");
+    EXPECT_B64("/", NESTED_EVAL, 200,
+               "{\"result\":[1,\"YQ==\",[\"T0s=\",\"Yg==\",[-7]],\"T0s=\"]}");
     /* error texts are never encoded */
     EXPECT_B64("/", "[\"INCR\",\"k2\"]", 400,
                "{\"error\":\"ERR value is not an integer or out of range\"}");
     /* pipeline and transaction entries: each entry's result is top level */
-    EXPECT_B64("/pipeline", "[[\"SET\",\"a\",\"1\"],[\"GET\",\"a\"],[\"INCR\",\"a\"],[\"GET\",\"k\"]]",
-               200, "[{\"result\":\"OK\"},{\"result\":\"MQ==\"},{\"result\":2},{\"result\":\"OK\"}]");
+    EXPECT_B64("/pipeline",
+               "[[\"SET\",\"a\",\"1\"],[\"GET\",\"a\"],[\"INCR\",\"a\"],[\"GET\",\"k\"]]", 200,
+               "[{\"result\":\"OK\"},{\"result\":\"MQ==\"},{\"result\":2},{\"result\":\"OK\"}]");
     EXPECT_B64("/multi-exec", "[[\"GET\",\"k2\"],[\"LRANGE\",\"l\",0,0],[\"INCR\",\"k2\"]]", 200,
                "[{\"result\":\"aGVsbG8=\"},{\"result\":[\"T0s=\"]},"
                "{\"error\":\"ERR value is not an integer or out of range\"}]");
@@ -464,16 +466,21 @@ START_TEST(unicode_keys_round_trip)
     EXPECT_POST("/", "[\"GET\",\"\xE2\x9C\x93-direct\"]", 200, want);
     /* a lone surrogate becomes U+FFFD, never invalid UTF-8 */
     EXPECT_POST("/", "[\"SET\",\"lone\",\"a\\ud800b\"]", 200, "{\"result\":\"OK\"}");
-    assert_raw("lone", "a\xEF\xBF\xBD" "b");
+    assert_raw("lone", "a\xEF\xBF\xBD"
+                       "b");
 }
 END_TEST
 
 START_TEST(binary_values)
 {
     /* NUL bytes and invalid UTF-8 written by redis directly */
-    freeReplyObject(kt_redis(&redis_srv, "SET %s %b", "bin", "a\0b\xFF\xFE" "c\xE2\x82", (size_t)8));
+    freeReplyObject(kt_redis(&redis_srv, "SET %s %b", "bin",
+                             "a\0b\xFF\xFE"
+                             "c\xE2\x82",
+                             (size_t)8));
     EXPECT_POST("/", "[\"GET\",\"bin\"]", 200,
-                "{\"result\":\"a\\u0000b\xEF\xBF\xBD\xEF\xBF\xBD" "c\xEF\xBF\xBD\"}");
+                "{\"result\":\"a\\u0000b\xEF\xBF\xBD\xEF\xBF\xBD"
+                "c\xEF\xBF\xBD\"}");
     EXPECT_B64("/", "[\"GET\",\"bin\"]", 200, "{\"result\":\"YQBi//5j4oI=\"}");
     kt_resp r;
     post(&r, "/", "[\"GET\",\"bin\"]");
@@ -543,12 +550,13 @@ START_TEST(malformed_bodies)
         post(&r, cases[i].path, cases[i].body);
         kt_expect(&r, 400, NULL);
         const char *e = kt_error_text(&r);
-        ck_assert_msg(strncmp(e, "ERR ", 4) == 0, "case %zu (%s %s): error '%s'", i,
-                      cases[i].path, cases[i].body, e);
+        ck_assert_msg(strncmp(e, "ERR ", 4) == 0, "case %zu (%s %s): error '%s'", i, cases[i].path,
+                      cases[i].body, e);
         kt_free(&r);
     }
     /* NUL bytes in the body */
-    kt_req q = {.kv = &kv, .path = "/", .token = TOKEN, .body = "[\"GET\",\"a\0b\"]", .bodylen = 12};
+    kt_req q = {
+        .kv = &kv, .path = "/", .token = TOKEN, .body = "[\"GET\",\"a\0b\"]", .bodylen = 12};
     kt_resp r;
     kt_http(&r, &q);
     EXPECT_ERROR(&r, 400, "ERR invalid JSON");
@@ -634,9 +642,15 @@ END_TEST
 
 START_TEST(refused_commands)
 {
-    const char *cmds[] = {"[\"MULTI\"]", "[\"EXEC\"]", "[\"WATCH\",\"a\"]", "[\"SUBSCRIBE\",\"c\"]",
-                          "[\"SELECT\",\"1\"]", "[\"AUTH\",\"x\"]", "[\"CLIENT\",\"REPLY\",\"OFF\"]",
-                          "[\"SHUTDOWN\"]", "[\"monitor\"]"};
+    const char *cmds[] = {"[\"MULTI\"]",
+                          "[\"EXEC\"]",
+                          "[\"WATCH\",\"a\"]",
+                          "[\"SUBSCRIBE\",\"c\"]",
+                          "[\"SELECT\",\"1\"]",
+                          "[\"AUTH\",\"x\"]",
+                          "[\"CLIENT\",\"REPLY\",\"OFF\"]",
+                          "[\"SHUTDOWN\"]",
+                          "[\"monitor\"]"};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         kt_resp r;
         post(&r, "/", cmds[i]);
@@ -779,8 +793,8 @@ START_TEST(fault_drop)
         kt_resp r;
         post(&r, paths[i][0], paths[i][1]);
         ck_assert_msg(r.rc == CURLE_GOT_NOTHING || r.rc == CURLE_RECV_ERROR,
-                      "dropped reply: curl says %s, status %ld, body %s",
-                      curl_easy_strerror(r.rc), r.status, r.body);
+                      "dropped reply: curl says %s, status %ld, body %s", curl_easy_strerror(r.rc),
+                      r.status, r.body);
         ck_assert_int_eq(r.status, 0);
         ck_assert_uint_eq(r.len, 0);
         kt_free(&r);
@@ -799,11 +813,15 @@ START_TEST(fault_stall)
 {
     kt_faults(&kv, TOKEN, "{\"stall_rate\":1,\"stall_ms\":2000}");
     long long t0 = tsrv_now_ms();
-    kt_req q = {.kv = &kv, .path = "/", .token = TOKEN, .body = "[\"SET\",\"st\",\"late\"]",
+    kt_req q = {.kv = &kv,
+                .path = "/",
+                .token = TOKEN,
+                .body = "[\"SET\",\"st\",\"late\"]",
                 .timeout_ms = 300};
     kt_resp r;
     kt_http(&r, &q);
-    ck_assert_msg(r.rc == CURLE_OPERATION_TIMEDOUT, "stalled request: %s", curl_easy_strerror(r.rc));
+    ck_assert_msg(r.rc == CURLE_OPERATION_TIMEDOUT, "stalled request: %s",
+                  curl_easy_strerror(r.rc));
     kt_free(&r);
     assert_raw("st", NULL); /* not yet */
     kt_faults(&kv, TOKEN, "{\"stall_rate\":0}");
@@ -929,9 +947,10 @@ START_TEST(admin_faults_validation)
     post(&r, "/_kvrest/faults",
          "{\"latency_ms\":1,\"jitter_ms\":2,\"fail_rate\":0.25,\"drop_rate\":0,\"stall_rate\":0,"
          "\"stall_ms\":7,\"quota\":1000,\"seed\":\"18446744073709551615\"}");
-    kt_expect(&r, 200,
-              "{\"latency_ms\":1,\"jitter_ms\":2,\"fail_rate\":0.25,\"drop_rate\":0,\"stall_rate\":0,"
-              "\"stall_ms\":7,\"quota\":1000,\"quota_used\":0,\"seed\":18446744073709551615}");
+    kt_expect(
+        &r, 200,
+        "{\"latency_ms\":1,\"jitter_ms\":2,\"fail_rate\":0.25,\"drop_rate\":0,\"stall_rate\":0,"
+        "\"stall_ms\":7,\"quota\":1000,\"quota_used\":0,\"seed\":18446744073709551615}");
     kt_free(&r);
     get(&r, "/_kvrest/nothing");
     EXPECT_ERROR(&r, 404, "ERR");
@@ -953,7 +972,7 @@ START_TEST(admin_stats_exact)
     EXPECT_POST("/pipeline", "[[\"GET\",\"a\"],[\"INCR\",\"a\"],[\"NOSUCH\"]]", 200, NULL);
     EXPECT_POST("/multi-exec", "[[\"INCR\",\"a\"],[\"GET\",\"a\"]]", 200, NULL);
     EXPECT_POST("/get/a", NULL, 200, "{\"result\":\"3\"}");
-    EXPECT_POST("/", "[\"GET\"", 400, NULL);          /* parse error: no command */
+    EXPECT_POST("/", "[\"GET\"", 400, NULL);               /* parse error: no command */
     EXPECT_POST("/", "[\"INCR\",\"a\",\"x\"]", 400, NULL); /* redis error */
     kt_resp r;
     req(&r, NULL, "/", "bad", "[\"GET\",\"a\"]", 0);
@@ -985,8 +1004,11 @@ START_TEST(keep_alive)
         kt_resp r;
         char body[64];
         snprintf(body, sizeof body, "[\"INCR\",\"ka\"]");
-        kt_req q = {.kv = &kv, .handle = h, .path = i % 3 == 2 ? "/pipeline" : "/",
-                    .token = TOKEN, .body = i % 3 == 2 ? "[[\"INCR\",\"ka\"]]" : body};
+        kt_req q = {.kv = &kv,
+                    .handle = h,
+                    .path = i % 3 == 2 ? "/pipeline" : "/",
+                    .token = TOKEN,
+                    .body = i % 3 == 2 ? "[[\"INCR\",\"ka\"]]" : body};
         if (i % 5 == 4) { /* errors keep the connection too */
             q.body = "[";
             q.path = "/";
@@ -1005,7 +1027,7 @@ END_TEST
 /* ---- concurrency ---------------------------------------------------------------------- */
 
 #define TX_THREADS 8
-#define TX_ROUNDS 200
+#define TX_ROUNDS  200
 
 /* Many clients at once: each thread sends `rounds` requests of
  * [["INCR","ld:a"],["INCR","ld:b"],["INCR","ld:t<id>"]] to `path` over its
@@ -1137,7 +1159,8 @@ static const char *const fz_templates[] = {
     "[\"ECHO\",\"\xF0\x9F\x8E\x89\\\"\\\\\"]",
 };
 
-static const char fz_bytes[] = {'[', ']', '{', '}', '"', ',', ':', '\\', 'u', '0', '\0', '\xFF', '\xC3'};
+static const char fz_bytes[] = {'[',  ']', '{', '}',  '"',    ',',   ':',
+                                '\\', 'u', '0', '\0', '\xFF', '\xC3'};
 
 static void fz_body(char *buf, size_t cap, size_t *len)
 {
@@ -1169,7 +1192,10 @@ static void fz_body(char *buf, size_t cap, size_t *len)
             size_t at = fz_next() % n;
             switch (fz_next() % 4) {
             case 0: buf[at] = (char)(fz_next() & 0xFF); break;
-            case 1: memmove(buf + at, buf + at + 1, n - at - 1); n--; break;
+            case 1:
+                memmove(buf + at, buf + at + 1, n - at - 1);
+                n--;
+                break;
             case 2:
                 if (n + 1 < cap) {
                     memmove(buf + at + 1, buf + at, n - at);
@@ -1219,8 +1245,13 @@ START_TEST(fuzz_bodies_and_paths)
         fz_body(buf, cap, &len);
         const char *path = routes[fz_next() % 3];
         kt_resp r;
-        kt_req q = {.kv = &kv, .handle = h, .path = path, .token = TOKEN, .body = buf,
-                    .bodylen = len ? len : 0, .flags = fz_next() % 2 ? KT_B64 : 0};
+        kt_req q = {.kv = &kv,
+                    .handle = h,
+                    .path = path,
+                    .token = TOKEN,
+                    .body = buf,
+                    .bodylen = len ? len : 0,
+                    .flags = fz_next() % 2 ? KT_B64 : 0};
         if (len == 0)
             q.body = "";
         kt_http(&r, &q);
@@ -1255,7 +1286,7 @@ END_TEST
 /* ---- variants: other flags, own servers ------------------------------------------ */
 
 static tsrv kv_unix, kv_threads, kv_small, kv_quota, kv_env;
-#define ENV_TOKEN "env-token-9f8e7d"
+#define ENV_TOKEN    "env-token-9f8e7d"
 #define ENV_RO_TOKEN "env-ro-token-1a2b"
 
 static void variants_up(void)
@@ -1330,7 +1361,10 @@ START_TEST(thread_pool_mode)
     long total = 0;
     for (int i = 0; i < 10; i++) {
         kt_resp r;
-        kt_req q = {.kv = &kv_threads, .handle = h, .path = "/pipeline", .token = TOKEN,
+        kt_req q = {.kv = &kv_threads,
+                    .handle = h,
+                    .path = "/pipeline",
+                    .token = TOKEN,
                     .body = "[[\"INCR\",\"tp\"],[\"GET\",\"tp\"]]"};
         kt_http(&r, &q);
         char want[64];
@@ -1371,8 +1405,12 @@ START_TEST(max_body_flag)
     for (int i = 0; i < 2; i++) {
         body[n + 900] = 'y';
         strcpy(body + n + 1100, "\"]");
-        kt_req q = {.kv = &kv_small, .handle = h, .path = "/", .token = TOKEN,
-                    .body = i ? "[\"PING\"]" : body, .flags = KT_CHUNKED};
+        kt_req q = {.kv = &kv_small,
+                    .handle = h,
+                    .path = "/",
+                    .token = TOKEN,
+                    .body = i ? "[\"PING\"]" : body,
+                    .flags = KT_CHUNKED};
         kt_http(&r, &q);
         kt_expect(&r, i ? 200 : 400, NULL);
         total += r.connects;
@@ -1489,17 +1527,20 @@ START_TEST(command_line)
     ck_assert_msg(strstr(out, "token") != NULL, "%s", out);
     const char *empty[] = {"--token", "", NULL};
     ck_assert_int_eq(run_kvrest(empty, out, sizeof out), 2);
-    const char *bad[][4] = {
-        {"--token", "t", "--port", "70000"},     {"--token", "t", "--fail-rate", "1.5"},
-        {"--token", "t", "--drop-rate", "x"},    {"--token", "t", "--pool", "0"},
-        {"--token", "t", "--max-body", "-1"},    {"--token", "t", "--redis", "host:notaport"},
-        {"--token", "t", "--bogus", "1"},        {"--token", "t", "--seed", "-3"},
-        {"--token", "t", "--readonly-token", "t"},
-        /* secrets in a mistyped flag or a pasted URL are never echoed */
-        {"--token", "t", "--tokn=SECRET-a1", "--quiet"},
-        {"--token", "t", "--re=SECRET-a1", "--quiet"},
-        {"--token", "t", "--redis", "redis://:SECRET-a1@127.0.0.1:6379"},
-        {"--token", "t", "--redis", "user:SECRET-a1@127.0.0.1:6379"}};
+    const char *bad[][4] = {{"--token", "t", "--port", "70000"},
+                            {"--token", "t", "--fail-rate", "1.5"},
+                            {"--token", "t", "--drop-rate", "x"},
+                            {"--token", "t", "--pool", "0"},
+                            {"--token", "t", "--max-body", "-1"},
+                            {"--token", "t", "--redis", "host:notaport"},
+                            {"--token", "t", "--bogus", "1"},
+                            {"--token", "t", "--seed", "-3"},
+                            {"--token", "t", "--readonly-token", "t"},
+                            /* secrets in a mistyped flag or a pasted URL are never echoed */
+                            {"--token", "t", "--tokn=SECRET-a1", "--quiet"},
+                            {"--token", "t", "--re=SECRET-a1", "--quiet"},
+                            {"--token", "t", "--redis", "redis://:SECRET-a1@127.0.0.1:6379"},
+                            {"--token", "t", "--redis", "user:SECRET-a1@127.0.0.1:6379"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         const char *args[5] = {bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL};
         ck_assert_msg(run_kvrest(args, out, sizeof out) == 2, "%s %s: %s", bad[i][2], bad[i][3],
@@ -1512,12 +1553,13 @@ START_TEST(command_line)
     const char *help[] = {"--token", "nor-this-one", "--help", NULL};
     ck_assert_int_eq(run_kvrest(help, out, sizeof out), 0);
     unsetenv("KVREST_TOKEN");
-    ck_assert(strstr(out, "help-must-not-show-this") == NULL && strstr(out, "nor-this-one") == NULL);
-    const char *flags[] = {"--listen", "--port", "--port-file", "--redis", "--redis-password",
-                           "--token", "--readonly-token", "--max-body", "--threads", "--pool",
-                           "--latency-ms", "--jitter-ms", "--fail-rate", "--drop-rate",
-                           "--stall-rate", "--stall-ms", "--quota", "--seed", "--quiet",
-                           "--version"};
+    ck_assert(strstr(out, "help-must-not-show-this") == NULL &&
+              strstr(out, "nor-this-one") == NULL);
+    const char *flags[] = {"--listen",         "--port",      "--port-file",      "--redis",
+                           "--redis-password", "--token",     "--readonly-token", "--max-body",
+                           "--threads",        "--pool",      "--latency-ms",     "--jitter-ms",
+                           "--fail-rate",      "--drop-rate", "--stall-rate",     "--stall-ms",
+                           "--quota",          "--seed",      "--quiet",          "--version"};
     for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
         ck_assert_msg(strstr(out, flags[i]) != NULL, "--help lacks %s", flags[i]);
     const char *ver[] = {"--version", NULL};
@@ -1536,7 +1578,10 @@ START_TEST(sigterm_clean_exit)
     pid_t c = fork();
     if (c == 0) {
         kt_resp resp;
-        kt_req q = {.kv = &k, .path = "/", .token = TOKEN, .body = "[\"SET\",\"x\",\"1\"]",
+        kt_req q = {.kv = &k,
+                    .path = "/",
+                    .token = TOKEN,
+                    .body = "[\"SET\",\"x\",\"1\"]",
                     .timeout_ms = 20000};
         kt_http(&resp, &q);
         _exit(resp.rc == CURLE_OK ? 1 : 0);

@@ -116,8 +116,8 @@ START_TEST(test_connect_timeout)
     long long elapsed = tsrv_now_ms() - t0;
     ck_assert_msg(rc == SQCLAIM_ETIMEOUT, "%s: %s", sqclaim_rcname(rc), sqclaim_errmsg(s));
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "could not connect within 250 ms"));
-    ck_assert_msg(elapsed >= TIMEOUT && elapsed <= (RETRIES + 1) * TIMEOUT +
-                                                       backoff_bound_ms(RETRIES) + 500,
+    ck_assert_msg(elapsed >= TIMEOUT &&
+                      elapsed <= (RETRIES + 1) * TIMEOUT + backoff_bound_ms(RETRIES) + 500,
                   "took %lld ms", elapsed);
     ck_assert_uint_eq(rt_stats(s).ambiguous, 0);
     for (int i = 0; i < 2; i++)
@@ -288,10 +288,12 @@ START_TEST(test_malformed_replies)
          "granted candidate 7", 3},
         {"*5\r\n:1\r\n:-1\r\n:3\r\n:100\r\n:0\r\n", OP_CLAIM2, SQCLAIM_EPROTOCOL,
          "granted candidate", 3},
-        {"*5\r\n:1\r\n:0\r\n:0\r\n:100\r\n:1\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "no valid fence", 3},
-        {"*5\r\n:1\r\n:0\r\n:3\r\n:100\r\n:9\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "reclaimed flag", 3},
-        {"*5\r\n:1\r\n:0\r\n:3\r\n$3\r\n100\r\n:0\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL,
-         "5 integers", 3},
+        {"*5\r\n:1\r\n:0\r\n:0\r\n:100\r\n:1\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "no valid fence",
+         3},
+        {"*5\r\n:1\r\n:0\r\n:3\r\n:100\r\n:9\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "reclaimed flag",
+         3},
+        {"*5\r\n:1\r\n:0\r\n:3\r\n$3\r\n100\r\n:0\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "5 integers",
+         3},
         {"*3\r\n:2\r\n:5\r\n:100\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "BUSY must be", 3},
         {"*3\r\n:9\r\n$1\r\nx\r\n:1\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "unknown status code", 3},
         {"$5\r\nhello\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "string \"hello\"", 3},
@@ -307,10 +309,8 @@ START_TEST(test_malformed_replies)
          SQCLAIM_ESERVER, "OOM command not allowed", 1},
         {"-READONLY You can't write against a read only replica.\r\n", OP_RENEW, SQCLAIM_ESERVER,
          "READONLY", 1},
-        {"-NOAUTH Authentication required.\r\n", OP_CLAIM, SQCLAIM_EAUTH, "requires a password",
-         1},
-        {"-WRONGPASS invalid username-password pair\r\n", OP_FINISH, SQCLAIM_EAUTH, "WRONGPASS",
-         1},
+        {"-NOAUTH Authentication required.\r\n", OP_CLAIM, SQCLAIM_EAUTH, "requires a password", 1},
+        {"-WRONGPASS invalid username-password pair\r\n", OP_FINISH, SQCLAIM_EAUTH, "WRONGPASS", 1},
         /* Transient: retried (retries = 2), then reported. */
         {"-LOADING Redis is loading the dataset in memory\r\n", OP_CLAIM, SQCLAIM_ESERVER,
          "temporarily unavailable", 3},
@@ -329,8 +329,7 @@ START_TEST(test_malformed_replies)
         /* Status: the first round trip is a pipeline of two SCANs; reads
          * change nothing, so a bad reply is not retried. */
         {"*2\r\n$1\r\nx\r\n*0\r\n", OP_STATUS, SQCLAIM_EPROTOCOL, "cursor must be a number", 2},
-        {"*2\r\n$1\r\n0\r\n*1\r\n:5\r\n", OP_STATUS, SQCLAIM_EPROTOCOL, "keys must be strings",
-         2},
+        {"*2\r\n$1\r\n0\r\n*1\r\n:5\r\n", OP_STATUS, SQCLAIM_EPROTOCOL, "keys must be strings", 2},
         {":1\r\n", OP_STATUS, SQCLAIM_EPROTOCOL, "expected {cursor, keys}", 2},
         {"+NOPE\r\n", OP_PING, SQCLAIM_EPROTOCOL, "expected PONG", 1},
     };
@@ -346,8 +345,7 @@ START_TEST(test_malformed_replies)
                       "case %zu (%s): got %s \"%s\", want %s with \"%s\"", i, c->reply,
                       sqclaim_rcname(rc), msg, sqclaim_rcname(c->want), c->text);
         int seen = atomic_load(&r.requests);
-        ck_assert_msg(seen == c->requests, "case %zu: %d requests, want %d", i, seen,
-                      c->requests);
+        ck_assert_msg(seen == c->requests, "case %zu: %d requests, want %d", i, seen, c->requests);
         if ((c->op == OP_CLAIM || c->op == OP_CLAIM2) && c->want == SQCLAIM_EPROTOCOL) {
             ck_assert_msg(l.flags & SQCLAIM_LEASE_UNCERTAIN,
                           "case %zu: a claim whose reply did not decode is not uncertain", i);
@@ -377,8 +375,7 @@ START_TEST(test_password_never_in_messages)
         sqclaim_rc rc = sqclaim_claim(s, "SQ", "BOT1", 0, &l, NULL);
         const char *msg = sqclaim_errmsg(s);
         ck_assert_msg(rc == SQCLAIM_EAUTH, "case %zu: %s: %s", i, sqclaim_rcname(rc), msg);
-        ck_assert_msg(strstr(msg, RT_PASSWORD) == NULL, "case %zu shows the password: %s", i,
-                      msg);
+        ck_assert_msg(strstr(msg, RT_PASSWORD) == NULL, "case %zu shows the password: %s", i, msg);
         ck_assert_msg(strstr(msg, "***"), "case %zu: %s", i, msg);
         rt_rogue_stop(&r);
     }
@@ -426,8 +423,8 @@ static long long raw_int(redisContext *c, const char *cmd, const char *name, con
 {
     char key[160];
     snprintf(key, sizeof key, "%s%s%s", rt_prefix, name, sq ? sq : "");
-    redisReply *r = arg ? redisCommand(c, "%s %s %s", cmd, key, arg)
-                        : redisCommand(c, "%s %s", cmd, key);
+    redisReply *r =
+        arg ? redisCommand(c, "%s %s %s", cmd, key, arg) : redisCommand(c, "%s %s", cmd, key);
     long long v = -1;
     if (r && r->type == REDIS_REPLY_INTEGER)
         v = r->integer;
@@ -546,8 +543,7 @@ static void run_race(int procs, int iters, bool broken)
             int st;
             pid_t w = waitpid(pids[i], &st, WNOHANG);
             if (w == pids[i]) {
-                ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d failed (%d)", i,
-                              st);
+                ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d failed (%d)", i, st);
                 pids[i] = 0;
                 done++;
             }

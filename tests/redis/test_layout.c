@@ -17,8 +17,7 @@ static void claim_ok(sqclaim_store *s, const char *sq, const char *bot, int64_t 
                      sqclaim_lease *l)
 {
     sqclaim_rc rc = sqclaim_claim(s, sq, bot, ttl, l, NULL);
-    ck_assert_msg(rc == SQCLAIM_OK, "claim %s: %s (%s)", sq, sqclaim_rcname(rc),
-                  sqclaim_errmsg(s));
+    ck_assert_msg(rc == SQCLAIM_OK, "claim %s: %s (%s)", sq, sqclaim_rcname(rc), sqclaim_errmsg(s));
 }
 
 static bool is_timestamp(const char *s, size_t len)
@@ -365,8 +364,8 @@ START_TEST(test_cursor_garbage_is_an_error_not_a_guess)
     /* Lua's tonumber() reads all of these (inf, 1e300 and 0x10 too); only
      * 1 to 15 decimal digits are a row number (above 2^53 a double cannot
      * tell start from start + count). */
-    static const char *const garbage[] = {"twelve", "inf", "1e300", "1e5",  "0x10", "-3",
-                                          " 5",     "12.0", "",    "9999999999999999"};
+    static const char *const garbage[] = {"twelve", "inf", "1e300", "1e5", "0x10",
+                                          "-3",     " 5",  "12.0",  "",    "9999999999999999"};
     for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
         freeReplyObject(rt_cmd(rt_raw, "SET %ssqclaim:rowcursor %s", rt_prefix, garbage[i]));
         sqclaim_rows rows;
@@ -434,9 +433,9 @@ static redisReply *reserve_with_pttl(const sqclaim_lease *l, const char *pttl)
     snprintf(k1, sizeof k1, "%ssq:%s", rt_prefix, l->sq);
     snprintf(k2, sizeof k2, "%srefund:%s", rt_prefix, l->sq);
     snprintf(k3, sizeof k3, "%ssqclaim:rowcursor", rt_prefix);
-    redisReply *r = rt_cmd(rt_raw, "EVAL %s 3 %s %s %s %s 3 0 %s %s", lua, k1, k2, k3, l->token,
-                           "{\"botId\":\"BOT1\",\"startRow\":",
-                           ",\"rowCount\":3,\"status\":\"WRITING\",\"fence\":");
+    redisReply *r = rt_cmd(
+        rt_raw, "EVAL %s 3 %s %s %s %s 3 0 %s %s", lua, k1, k2, k3, l->token,
+        "{\"botId\":\"BOT1\",\"startRow\":", ",\"rowCount\":3,\"status\":\"WRITING\",\"fence\":");
     free(lua);
     return r;
 }
@@ -475,9 +474,16 @@ START_TEST(test_status_skips_foreign_ids)
     sqclaim_store *s = rt_open();
     sqclaim_lease l;
     claim_ok(s, "SQ-OK", "BOT1", 60000, &l);
-    static const char *const ids[] = {"", "a b", "a:b", "-dash", ".dot", "x*y", "caf\xc3\xa9",
-                                      "quote\"d",
-                                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    static const char *const ids[] = {
+        "",
+        "a b",
+        "a:b",
+        "-dash",
+        ".dot",
+        "x*y",
+        "caf\xc3\xa9",
+        "quote\"d",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
     const char *seed = "{\"botId\":\"BOT9\",\"startRow\":1,\"rowCount\":1,\"status\":\"X\"}";
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         freeReplyObject(rt_cmd(rt_raw, "SET %ssq:%s %s PX 60000", rt_prefix, ids[i], seed));
@@ -521,8 +527,9 @@ static void expect_one(sqclaim_store *s, probe before, long long inner, const ch
     ck_assert_msg(now.evalsha - before.evalsha == 1, "%s: %lld EVALSHA", what,
                   now.evalsha - before.evalsha);
     ck_assert_msg(now.eval - before.eval == 0, "%s: %lld EVAL", what, now.eval - before.eval);
-    ck_assert_msg(now.inner - before.inner == inner, "%s: %lld commands inside the script, want %lld",
-                  what, now.inner - before.inner, inner);
+    ck_assert_msg(now.inner - before.inner == inner,
+                  "%s: %lld commands inside the script, want %lld", what, now.inner - before.inner,
+                  inner);
 }
 
 START_TEST(test_one_round_trip_per_operation)
@@ -683,7 +690,7 @@ START_TEST(test_script_flush_falls_back_to_eval)
     probe p = take(a);
     ck_assert_int_eq(sqclaim_renew(a, &l, 0), SQCLAIM_OK);
     probe q = take(a);
-    ck_assert_uint_eq(q.rt - p.rt, 2);           /* EVALSHA -> NOSCRIPT, then EVAL */
+    ck_assert_uint_eq(q.rt - p.rt, 2); /* EVALSHA -> NOSCRIPT, then EVAL */
     ck_assert_int_eq(q.evalsha - p.evalsha, 1);
     ck_assert_int_eq(q.eval - p.eval, 1);
     ck_assert_int_gt(rt_pttl("sq:SQ-X"), 50000);
@@ -724,8 +731,7 @@ static void expect_econfig(const char *url, bool via_env)
     sqclaim_rc rc = rt_open_opts(&o, &s);
     if (via_env)
         unsetenv("REDIS_URL");
-    ck_assert_msg(rc == SQCLAIM_ECONFIG, "%s: %s (%s)", url, sqclaim_rcname(rc),
-                  sqclaim_errmsg(s));
+    ck_assert_msg(rc == SQCLAIM_ECONFIG, "%s: %s (%s)", url, sqclaim_rcname(rc), sqclaim_errmsg(s));
     const char *msg = sqclaim_errmsg(s);
     ck_assert_msg(strstr(msg, RT_PASSWORD) == NULL, "message shows the password: %s", msg);
     ck_assert_msg(strstr(msg, via_env ? "REDIS_URL" : "redis_url"), "message names no source: %s",

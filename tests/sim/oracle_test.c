@@ -30,8 +30,8 @@ static void teardown(void)
     sim_violations_destroy(&vs);
 }
 
-static sim_event *ev(int bot, enum sim_op op, enum sim_outcome out, int64_t t0, int64_t t1,
-                     int sq, uint32_t lease, uint64_t fence)
+static sim_event *ev(int bot, enum sim_op op, enum sim_outcome out, int64_t t0, int64_t t1, int sq,
+                     uint32_t lease, uint64_t fence)
 {
     sim_event *e = sim_history_add(&h[bot]);
     ck_assert_ptr_nonnull(e);
@@ -330,8 +330,7 @@ START_TEST(million_events_under_a_second)
         sim_history_free(&big[i]);
     ck_assert_uint_eq(atomic_load(&vs.count), 0);
     ck_assert_uint_ge(cst.events, 1000000);
-    ck_assert_msg(cst.cpu_ns < 500000000, "1M events took %.1f ms CPU",
-                  (double)cst.cpu_ns / 1e6);
+    ck_assert_msg(cst.cpu_ns < 500000000, "1M events took %.1f ms CPU", (double)cst.cpu_ns / 1e6);
 }
 END_TEST
 

@@ -203,8 +203,8 @@ START_TEST(control_is_caught_five_times)
         const char *args[] = {"--negative-control", control, "--seed", seed, "--quiet", NULL};
         run_result r;
         run_sqsim(&r, 15, args);
-        ck_assert_msg(r.status == 1, "%s seed %s: exit %d, expected 1 (a violation)\n%s",
-                      control, seed, r.status, r.out);
+        ck_assert_msg(r.status == 1, "%s seed %s: exit %d, expected 1 (a violation)\n%s", control,
+                      seed, r.status, r.out);
         ck_assert_msg(r.seconds < 10.0, "%s seed %s: caught only after %.2f s", control, seed,
                       r.seconds);
         ck_assert_ptr_nonnull(r.report);
@@ -223,8 +223,8 @@ END_TEST
  * caught for their bugs, not for the workload. */
 START_TEST(control_workload_on_correct_backend_passes)
 {
-    const char *args[] = {"--workload", controls[_i], "--duration", "1s", "--seed", "42",
-                          "--quiet", NULL};
+    const char *args[] = {"--workload", controls[_i], "--duration", "1s",
+                          "--seed",     "42",         "--quiet",    NULL};
     run_result r;
     run_sqsim(&r, 30, args);
     ck_assert_msg(r.status == 0, "%s workload on memory: exit %d\n%s", controls[_i], r.status,
@@ -245,8 +245,7 @@ static void expect_pass_with_coverage(run_result *r, const char *what)
     ck_assert_str_eq(str(r->report, "verdict"), "pass");
     ck_assert_uint_eq((unsigned)num(r->report, "violations", "count"), 0);
     ck_assert(num(r->report, "counters", "refusals") >= num(r->report, "config", "min_refusals"));
-    ck_assert(num(r->report, "counters", "takeovers") >=
-              num(r->report, "config", "min_takeovers"));
+    ck_assert(num(r->report, "counters", "takeovers") >= num(r->report, "config", "min_takeovers"));
     ck_assert(num(r->report, "counters", "stale_writes_rejected") >=
               num(r->report, "config", "min_stale_writes"));
     ck_assert(num(r->report, "counters", "grants") > 0);
@@ -407,8 +406,18 @@ static bool valid_utf8(const unsigned char *s)
 START_TEST(report_is_valid_and_complete)
 {
     /* The report is under test, not the coverage of a short run. */
-    const char *args[] = {"--duration",     "1s", "--seed", "9", "--key-prefix", "bad\xff\xc3(\x01",
-                          "--min-refusals", "0",  "--min-takeovers", "0", "--min-stale-writes", "0",
+    const char *args[] = {"--duration",
+                          "1s",
+                          "--seed",
+                          "9",
+                          "--key-prefix",
+                          "bad\xff\xc3(\x01",
+                          "--min-refusals",
+                          "0",
+                          "--min-takeovers",
+                          "0",
+                          "--min-stale-writes",
+                          "0",
                           NULL};
     run_result r;
     run_sqsim(&r, 30, args);
@@ -418,8 +427,8 @@ START_TEST(report_is_valid_and_complete)
     ck_assert_ptr_nonnull(r.report);
     ck_assert_uint_eq((unsigned)num(r.report, "seed", NULL), 9);
     ck_assert_ptr_nonnull(strstr(str(r.report, "reproduce"), "bad\xef\xbf\xbd"));
-    static const char *const sections[] = {"config",  "throughput", "counters", "errors",
-                                           "coverage", "latency_us", "oracle",  "violations"};
+    static const char *const sections[] = {"config",   "throughput", "counters", "errors",
+                                           "coverage", "latency_us", "oracle",   "violations"};
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
         ck_assert_msg(cJSON_IsObject(item(r.report, sections[i], NULL)), "no %s", sections[i]);
     static const char *const pcts[] = {"p50", "p90", "p99", "p99.9", "max"};
@@ -513,8 +522,9 @@ START_TEST(vercel_with_faults_passes)
     if (!have_kv || !built("vercel"))
         return;
     /* Fewer, slower leases over HTTP: more pauses keep stale writes likely. */
-    const char *args[] = {"--adapter", "vercel", "--kv-faults", "--seed", "12", "--duration", "4s",
-                          "--pause-rate", "0.2", "--min-takeovers", "1", NULL};
+    const char *args[] = {"--adapter", "vercel",          "--kv-faults", "--seed",
+                          "12",        "--duration",      "4s",          "--pause-rate",
+                          "0.2",       "--min-takeovers", "1",           NULL};
     run_result r;
     run_sqsim_env(&r, 90, args, kv_envp());
     expect_pass_with_coverage(&r, "vercel");
@@ -556,8 +566,8 @@ START_TEST(backend_dying_midrun_exits_2)
     double uncertain = num(r.report, "counters", "uncertain_claims");
     double info = outcomes(r.report, "claim", "info") + outcomes(r.report, "claim_first", "info");
     ck_assert_msg(errors > uncertain, "errors %.0f, uncertain %.0f", errors, uncertain);
-    ck_assert_msg(info <= uncertain, "%.0f claims recorded as unknown, %.0f were uncertain",
-                  info, uncertain);
+    ck_assert_msg(info <= uncertain, "%.0f claims recorded as unknown, %.0f were uncertain", info,
+                  uncertain);
     ck_assert(cJSON_IsString(item(item(r.report, "errors", "last"), "message", NULL)));
     run_free(&r);
 }
@@ -658,8 +668,8 @@ END_TEST
 /* What became of with-servers and its servers after a signal. */
 typedef struct ws_after {
     ws_seen w;
-    int code;      /* with-servers' exit status */
-    double secs;   /* from the signal until its output closed */
+    int code;    /* with-servers' exit status */
+    double secs; /* from the signal until its output closed */
     bool servers_gone;
 } ws_after;
 

@@ -24,7 +24,7 @@ extern char **environ;
 #endif
 
 #define DEFAULT_TIMEOUT_MS 120000
-#define MAX_ARGS 400
+#define MAX_ARGS           400
 
 const char *cr_program(void)
 {

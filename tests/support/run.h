@@ -20,23 +20,23 @@
 #include <sys/types.h>
 
 typedef struct cr_result {
-    int code;       /* exit status; 128 + signal if killed; -1 if it could not run */
-    char *out;      /* stdout, NUL-terminated (never NULL after a run) */
+    int code;  /* exit status; 128 + signal if killed; -1 if it could not run */
+    char *out; /* stdout, NUL-terminated (never NULL after a run) */
     size_t outlen;
-    char *err;      /* stderr, NUL-terminated */
+    char *err; /* stderr, NUL-terminated */
     size_t errlen;
 } cr_result;
 
 typedef struct cr_opts {
-    const char *const *env; /* extra "NAME=value" strings, NULL-terminated; may be NULL */
+    const char *const *env;  /* extra "NAME=value" strings, NULL-terminated; may be NULL */
     const char *const *env2; /* more of them (e.g. a backend's), may be NULL */
-    const char *input;      /* standard input; NULL: empty (/dev/null) */
-    size_t inputlen;        /* 0: strlen(input) */
+    const char *input;       /* standard input; NULL: empty (/dev/null) */
+    size_t inputlen;         /* 0: strlen(input) */
     const char *stdout_path; /* send stdout to this file instead (e.g. /dev/full) */
-    bool raw_argv;          /* argv[0] is the program to run (not sqclaim) */
-    int timeout_ms;         /* kill after this long; 0: 120 s */
-    bool job;               /* cr_pty_start: run as a job of a job-control
-                               shell (see there) */
+    bool raw_argv;           /* argv[0] is the program to run (not sqclaim) */
+    int timeout_ms;          /* kill after this long; 0: 120 s */
+    bool job;                /* cr_pty_start: run as a job of a job-control
+                                shell (see there) */
 } cr_opts;
 
 /* The sqclaim program's path. */

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #define START_DEADLINE_MS 15000
-#define STOP_DEADLINE_MS 5000
+#define STOP_DEADLINE_MS  5000
 
 long long tsrv_now_ms(void)
 {
@@ -287,8 +287,7 @@ int tsrv_redis_restart(tsrv *s)
     return -1;
 }
 
-int tsrv_kvrest_start(tsrv *s, const tsrv *redis, const char *token,
-                      const char *const *extra_args)
+int tsrv_kvrest_start(tsrv *s, const tsrv *redis, const char *token, const char *const *extra_args)
 {
     memset(s, 0, sizeof *s);
     snprintf(s->kind, sizeof s->kind, "kvrest");

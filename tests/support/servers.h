@@ -34,8 +34,7 @@ int tsrv_redis_restart(tsrv *s);
 /* Start kvrest in front of `redis` with bearer `token`; extra_args is a
  * NULL-terminated list of further kvrest flags (may be NULL).  The kvrest
  * binary is $SQCLAIM_KVREST, else build/kvrest.  Returns 0 or -1. */
-int tsrv_kvrest_start(tsrv *s, const tsrv *redis, const char *token,
-                      const char *const *extra_args);
+int tsrv_kvrest_start(tsrv *s, const tsrv *redis, const char *token, const char *const *extra_args);
 
 /* SIGTERM, wait up to 5 s, then SIGKILL; remove the directory.  Safe to
  * call twice. */

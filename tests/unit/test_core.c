@@ -57,7 +57,7 @@ START_TEST(check_bot_rules)
     ck_assert_ptr_nonnull(strstr(msg, "UTF-8"));
     ck_assert_int_eq(sqclaim_check_bot("\xed\xa0\x80", NULL, 0), SQCLAIM_EINVAL); /* surrogate */
     ck_assert_int_eq(sqclaim_check_bot("\xf4\x90\x80\x80", NULL, 0), SQCLAIM_EINVAL); /* >10FFFF */
-    ck_assert_int_eq(sqclaim_check_bot("\xc2\x85", NULL, 0), SQCLAIM_EINVAL); /* C1 NEL */
+    ck_assert_int_eq(sqclaim_check_bot("\xc2\x85", NULL, 0), SQCLAIM_EINVAL);         /* C1 NEL */
     ck_assert_int_eq(sqclaim_check_bot("ab\xe2\x82", NULL, 0), SQCLAIM_EINVAL); /* truncated */
     char long_bot[80];
     memset(long_bot, 'b', 65);
@@ -74,14 +74,15 @@ START_TEST(parse_durations)
     struct {
         const char *in;
         int64_t out;
-    } ok[] = {{"600s", 600000}, {"10m", 600000}, {"250ms", 250}, {"1h", 3600000},
-              {"1500", 1500},   {"0", 0}};
+    } ok[] = {{"600s", 600000}, {"10m", 600000}, {"250ms", 250},
+              {"1h", 3600000},  {"1500", 1500},  {"0", 0}};
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
         ck_assert_int_eq(sqclaim_parse_duration(ok[i].in, &ms, msg, sizeof msg), SQCLAIM_OK);
         ck_assert_int_eq(ms, ok[i].out);
     }
-    const char *bad[] = {"", "s", "-5s", "5 s", "5sec", "1.5s", "99999999999999999999s",
-                         "5000000000000h", "abc", "10mm"};
+    const char *bad[] = {
+        "",    "s",   "-5s", "5 s", "5sec", "1.5s", "99999999999999999999s", "5000000000000h",
+        "abc", "10mm"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ck_assert_msg(sqclaim_parse_duration(bad[i], &ms, msg, sizeof msg) == SQCLAIM_EINVAL,
                       "%s accepted", bad[i]);
@@ -132,11 +133,10 @@ END_TEST
 
 START_TEST(result_codes)
 {
-    const sqclaim_rc all[] = {SQCLAIM_OK,       SQCLAIM_BUSY,     SQCLAIM_LOST,
-                              SQCLAIM_EINVAL,   SQCLAIM_ECONFIG,  SQCLAIM_EIO,
-                              SQCLAIM_ETIMEOUT, SQCLAIM_EAUTH,    SQCLAIM_EPROTOCOL,
-                              SQCLAIM_ENOMEM,   SQCLAIM_EUNSUPPORTED, SQCLAIM_EQUOTA,
-                              SQCLAIM_ESERVER,  SQCLAIM_ESTATE};
+    const sqclaim_rc all[] = {
+        SQCLAIM_OK,           SQCLAIM_BUSY,     SQCLAIM_LOST,    SQCLAIM_EINVAL,    SQCLAIM_ECONFIG,
+        SQCLAIM_EIO,          SQCLAIM_ETIMEOUT, SQCLAIM_EAUTH,   SQCLAIM_EPROTOCOL, SQCLAIM_ENOMEM,
+        SQCLAIM_EUNSUPPORTED, SQCLAIM_EQUOTA,   SQCLAIM_ESERVER, SQCLAIM_ESTATE};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         ck_assert_str_ne(sqclaim_rcname(all[i]), "UNKNOWN");
         ck_assert_str_ne(sqclaim_strerror(all[i]), "unknown result code");
@@ -271,8 +271,8 @@ START_TEST(lease_json_rejects_garbage)
     }
     ck_assert_int_eq(sqclaim_lease_from_json(NULL, &l, NULL, 0), SQCLAIM_EINVAL);
     ck_assert_int_eq(
-        sqclaim_lease_from_json("{\"sq\":\"a\",\"token\":\"00112233445566778899aabbccddeeff\"}",
-                                &l, msg, sizeof msg),
+        sqclaim_lease_from_json("{\"sq\":\"a\",\"token\":\"00112233445566778899aabbccddeeff\"}", &l,
+                                msg, sizeof msg),
         SQCLAIM_OK);
 }
 END_TEST

@@ -114,9 +114,7 @@ static int read_reply(rd *r, vt_raw *out, int depth)
         out->str = strdup(line + 1);
         out->len = strlen(line + 1);
         return 0;
-    case ':':
-        out->integer = strtoll(line + 1, NULL, 10);
-        return 0;
+    case ':': out->integer = strtoll(line + 1, NULL, 10); return 0;
     case '$': {
         long n = strtol(line + 1, NULL, 10);
         if (n < 0) {
@@ -141,13 +139,11 @@ static int read_reply(rd *r, vt_raw *out, int depth)
         }
         return 0;
     }
-    default:
-        return -1;
+    default: return -1;
     }
 }
 
-int vt_redis(const tsrv *redis, vt_raw *out, int argc, const char *const *argv,
-             const size_t *lens)
+int vt_redis(const tsrv *redis, vt_raw *out, int argc, const char *const *argv, const size_t *lens)
 {
     memset(out, 0, sizeof *out);
     rd *r = calloc(1, sizeof *r);

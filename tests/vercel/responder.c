@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define RS_MAX_RECORDED 512
-#define RS_QUEUE 64
+#define RS_QUEUE        64
 
 typedef struct rs_req {
     char *line, *headers, *body;
@@ -96,10 +96,11 @@ static bool reply(int fd, const rs_action *a)
     size_t blen = a->body ? a->body_len : 0;
     size_t total = a->huge ? a->huge : blen;
     char head[1024];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %ld\r\n%s%s\r\n",
-                     a->status, a->announce > 0 ? a->announce : (long)total,
-                     a->headers ? a->headers : "", a->close_after ? "Connection: close\r\n" : "");
+    int n = snprintf(
+        head, sizeof head,
+        "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %ld\r\n%s%s\r\n",
+        a->status, a->announce > 0 ? a->announce : (long)total, a->headers ? a->headers : "",
+        a->close_after ? "Connection: close\r\n" : "");
     if (send_all(fd, head, (size_t)n) != 0)
         return false;
     if (a->huge) {

@@ -12,15 +12,15 @@
 #include <stddef.h>
 
 typedef struct rs_action {
-    int status;            /* HTTP status; 0: close the connection without a reply */
-    const char *body;      /* NULL: "" */
-    size_t body_len;       /* 0: strlen(body) */
-    size_t huge;           /* > 0: send this many bytes of body (body repeated) */
-    const char *headers;   /* extra header lines, each ending in "\r\n" */
-    long announce;         /* > 0: Content-Length to announce instead of the
-                              real one (a truncated reply); then close */
-    bool close_after;      /* close the connection after replying */
-    int delay_ms;          /* wait before replying */
+    int status;          /* HTTP status; 0: close the connection without a reply */
+    const char *body;    /* NULL: "" */
+    size_t body_len;     /* 0: strlen(body) */
+    size_t huge;         /* > 0: send this many bytes of body (body repeated) */
+    const char *headers; /* extra header lines, each ending in "\r\n" */
+    long announce;       /* > 0: Content-Length to announce instead of the
+                            real one (a truncated reply); then close */
+    bool close_after;    /* close the connection after replying */
+    int delay_ms;        /* wait before replying */
 } rs_action;
 
 typedef struct responder responder;

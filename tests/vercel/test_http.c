@@ -133,7 +133,8 @@ END_TEST
 START_TEST(sync_token_echoed)
 {
     sqclaim_store *s = open_rs(-1, 0);
-    rs_action a = {.status = 200, .body = "{\"result\":\"UE9ORw==\"}",
+    rs_action a = {.status = 200,
+                   .body = "{\"result\":\"UE9ORw==\"}",
                    .headers = "upstash-sync-token: st-1\r\n"};
     rs_push(rs, &a);
     a.headers = "Upstash-Sync-Token: st-2\r\n";
@@ -312,7 +313,8 @@ START_TEST(rate_limit_and_quota)
 {
     sqclaim_store *s = open_rs(1, 0);
     /* 429 is transient (refused before running), Retry-After honoured. */
-    rs_action a = {.status = 429, .body = "{\"error\":\"slow down\"}", .headers = "Retry-After: 1\r\n"};
+    rs_action a = {
+        .status = 429, .body = "{\"error\":\"slow down\"}", .headers = "Retry-After: 1\r\n"};
     rs_push(rs, &a);
     long long t0 = tsrv_now_ms();
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
@@ -350,7 +352,8 @@ END_TEST
 START_TEST(redirects_and_odd_statuses)
 {
     sqclaim_store *s = open_rs(2, 0);
-    rs_action a = {.status = 301, .body = "", .headers = "Location: https://elsewhere.example/\r\n"};
+    rs_action a = {
+        .status = 301, .body = "", .headers = "Location: https://elsewhere.example/\r\n"};
     rs_push(rs, &a);
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "redirect"));
@@ -397,8 +400,8 @@ START_TEST(loopback_bypasses_proxies)
 {
     char proxy[64];
     snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", tsrv_free_port());
-    static const char *const vars[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
-                                       "all_proxy", "ALL_PROXY"};
+    static const char *const vars[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                       "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         setenv(vars[i], proxy, 1);
     unsetenv("no_proxy");
@@ -557,9 +560,10 @@ START_TEST(tls_verification_always_on)
     char cert[64], key[64], subj[] = "/CN=127.0.0.1";
     snprintf(cert, sizeof cert, "%s/cert.pem", dir);
     snprintf(key, sizeof key, "%s/key.pem", dir);
-    const char *gen[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", subj,
-                         "-keyout", key, "-out", cert, NULL};
+    const char *gen[] = {
+        "openssl", "req",   "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes",  "-days", "1",     "-subj",   subj, "-keyout",  key,
+        "-out",    cert,    NULL};
     ck_assert_int_eq(run_quiet(gen), 0);
     int port = tsrv_free_port();
     char accept_arg[32];

@@ -16,8 +16,8 @@ static bool servers_up;
 
 static void servers_start(void)
 {
-    servers_up = tsrv_redis_start(&redis, NULL) == 0 &&
-                 tsrv_kvrest_start(&kv, &redis, KV_TOKEN, NULL) == 0;
+    servers_up =
+        tsrv_redis_start(&redis, NULL) == 0 && tsrv_kvrest_start(&kv, &redis, KV_TOKEN, NULL) == 0;
 }
 
 static void servers_stop(void)
@@ -274,8 +274,10 @@ START_TEST(dropped_replies_no_phantom_no_lost_grant)
         if (rc != SQCLAIM_OK) {
             ck_assert_msg(rc < 0, "claim %s: %s", sq, sqclaim_rcname(rc));
             /* Only lost replies here: every failure may have applied. */
-            ck_assert_msg(l.flags & SQCLAIM_LEASE_UNCERTAIN, "claim %s failed (%s) but is not "
-                          "marked uncertain: %s", sq, sqclaim_rcname(rc), sqclaim_errmsg(s));
+            ck_assert_msg(l.flags & SQCLAIM_LEASE_UNCERTAIN,
+                          "claim %s failed (%s) but is not "
+                          "marked uncertain: %s",
+                          sq, sqclaim_rcname(rc), sqclaim_errmsg(s));
             ck_assert(!sqclaim_may_act(s, &l));
             uncertain++;
             for (int k = 0; k < 50 && rc != SQCLAIM_OK; k++) {

@@ -22,7 +22,8 @@ START_TEST(config_missing_is_the_seed_message)
     sqclaim_store *s = NULL;
     ck_assert_int_eq(open_env(&s), SQCLAIM_ECONFIG);
     ck_assert_ptr_nonnull(s);
-    ck_assert_str_eq(sqclaim_errmsg(s), "KV not configured. Visit Vercel dashboard to set up KV storage.");
+    ck_assert_str_eq(sqclaim_errmsg(s),
+                     "KV not configured. Visit Vercel dashboard to set up KV storage.");
     ck_assert_str_eq(sqclaim_errmsg(s), SQCLAIM_KV_NOT_CONFIGURED);
     /* Every later call answers with the same error. */
     sqclaim_lease l;
@@ -162,9 +163,12 @@ START_TEST(config_url_checks)
 
     /* Accepted: loopback over http, anything over https.  Open does no
      * network I/O, so an unroutable host opens at once. */
-    static const char *const ok[] = {"http://127.0.0.1:1",  "http://127.5.6.7",
-                                     "http://localhost:9",  "http://LOCALHOST",
-                                     "http://[::1]:9/",     "https://10.255.255.1",
+    static const char *const ok[] = {"http://127.0.0.1:1",
+                                     "http://127.5.6.7",
+                                     "http://localhost:9",
+                                     "http://LOCALHOST",
+                                     "http://[::1]:9/",
+                                     "https://10.255.255.1",
                                      "https://kv.example.com/base/path"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         long long t0 = tsrv_now_ms();
@@ -233,7 +237,8 @@ START_TEST(body_exact)
     size_t lens[] = {3, sizeof raw - 1};
     rp_cmd cmd2 = {2, argv2, lens};
     ck_assert_int_eq(vc_body_command(&b, &cmd2, &err), SQCLAIM_OK);
-    ck_assert_str_eq(b.p, "[\"SET\",\"a\\\"b\\\\c\\nd\\te\\u0001\xc3\xa9\xf0\x9f\x98\x80\\u0000z\"]");
+    ck_assert_str_eq(b.p,
+                     "[\"SET\",\"a\\\"b\\\\c\\nd\\te\\u0001\xc3\xa9\xf0\x9f\x98\x80\\u0000z\"]");
 
     /* Pipelines: an array of command arrays. */
     rp_cmd cmds[2] = {{6, argv, NULL}, {1, (const char *[]){"PING"}, NULL}};
@@ -242,7 +247,8 @@ START_TEST(body_exact)
                           "\"600000\"],[\"PING\"]]");
 
     /* Invalid UTF-8 cannot travel as JSON text. */
-    static const char *const bad[] = {"\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"};
+    static const char *const bad[] = {"\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80",
+                                      "\xf4\x90\x80\x80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *argv3[] = {"SET", "k", bad[i]};
         rp_cmd cmd3 = {3, argv3, NULL};
@@ -327,8 +333,8 @@ START_TEST(decode_base64_and_ok)
 
     char *out;
     size_t n;
-    static const char *const badb64[] = {"A", "AB", "ABC", "AB=C", "A===", "AB\nC", "QUJD*",
-                                         "=AAA", "QQ==QQ=="};
+    static const char *const badb64[] = {
+        "A", "AB", "ABC", "AB=C", "A===", "AB\nC", "QUJD*", "=AAA", "QQ==QQ=="};
     for (size_t i = 0; i < sizeof badb64 / sizeof badb64[0]; i++)
         ck_assert_msg(vc_base64_decode(badb64[i], strlen(badb64[i]), &out, &n) != 0, "%s",
                       badb64[i]);
@@ -360,8 +366,9 @@ START_TEST(decode_integers_exact)
     }
     /* Numbers in arrays, in keys' neighbourhood, after escaped quotes:
      * each number item gets its own literal. */
-    rp_reply *r = dec_ok("{\"x\":1,\"result\":[9223372036854775806,\"MTIz\",-5,[18014398509481985]],"
-                         "\"y\":\"a\\\"1\"}");
+    rp_reply *r =
+        dec_ok("{\"x\":1,\"result\":[9223372036854775806,\"MTIz\",-5,[18014398509481985]],"
+               "\"y\":\"a\\\"1\"}");
     ck_assert_int_eq(r->elem[0]->integer, 9223372036854775806LL);
     ck_assert_str_eq(r->elem[1]->str, "123");
     ck_assert_int_eq(r->elem[2]->integer, -5);
@@ -468,7 +475,8 @@ END_TEST
 
 START_TEST(quota_and_redaction)
 {
-    ck_assert(vc_is_quota_error("ERR max daily request limit exceeded. Limit: 10000, Usage: 10000."));
+    ck_assert(
+        vc_is_quota_error("ERR max daily request limit exceeded. Limit: 10000, Usage: 10000."));
     ck_assert(vc_is_quota_error("ERR max requests limit exceeded"));
     ck_assert(vc_is_quota_error("ERR max request size exceeded"));
     ck_assert(!vc_is_quota_error("ERR wrong number of arguments"));

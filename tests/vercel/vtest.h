@@ -28,16 +28,15 @@ void vt_prefix(char *buf, size_t len, const char *tag);
 
 /* A redis reply read by the raw RESP client. */
 typedef struct vt_raw {
-    char type;      /* '+', '-', ':', '$', '*' ; 'n' for nil */
+    char type; /* '+', '-', ':', '$', '*' ; 'n' for nil */
     long long integer;
-    char *str;      /* '$', '+', '-' (malloc'd, NUL-terminated) */
+    char *str; /* '$', '+', '-' (malloc'd, NUL-terminated) */
     size_t len;
 } vt_raw;
 
 /* Run one command on the redis server (binary-safe), bypassing kvrest.
  * Arrays are read but only their length is kept (integer).  0 or -1. */
-int vt_redis(const tsrv *redis, vt_raw *out, int argc, const char *const *argv,
-             const size_t *lens);
+int vt_redis(const tsrv *redis, vt_raw *out, int argc, const char *const *argv, const size_t *lens);
 void vt_raw_free(vt_raw *r);
 /* GET key as a malloc'd string, NULL if absent (or on error). */
 char *vt_redis_get(const tsrv *redis, const char *key);
