@@ -241,6 +241,21 @@ static sqclaim_rc read_reply(rconn *rc, int64_t deadline, bool applied, void **r
     }
 }
 
+/* Are there bytes after the replies the request asked for: unparsed in
+ * the reader's buffer, or already waiting on the socket?  A server that
+ * sends more than was asked (a second reply, part of one) is out of step
+ * with us: the next reply read on this connection could belong to another
+ * request, so the connection must not be used again. */
+static bool unsolicited_bytes(const rconn *rc)
+{
+    const redisReader *rd = rc->ctx->reader;
+    if (rd && rd->len > rd->pos)
+        return true;
+    char b;
+    ssize_t n = recv(rc->ctx->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n > 0; /* 0: the server closed after replying (found before the next request) */
+}
+
 /* hiredis reply -> rp_reply.  0 OK, -1 out of memory, -2 unknown type. */
 static int convert(const redisReply *r, rp_reply **out)
 {
@@ -361,6 +376,18 @@ static sqclaim_rc exchange(rconn *rc, const char *buf, size_t len, size_t n, rp_
             return sqb_seterr(err, SQCLAIM_EPROTOCOL, "redis %s: reply of an unknown type",
                               rc->where);
         }
+    }
+    if (unsolicited_bytes(rc)) {
+        /* Never let them be read as the reply to a later request (e.g. a
+         * grant after a NOSCRIPT, taken as the reply to the EVAL). */
+        for (size_t k = 0; k < n; k++) {
+            rp_reply_free(replies[k]);
+            replies[k] = NULL;
+        }
+        return read_failed(rc, RF_PROTOCOL, 0,
+                           "bytes nobody asked for followed the reply; the connection is out "
+                           "of step and was closed",
+                           applied, err);
     }
     return SQCLAIM_OK;
 }

@@ -400,6 +400,67 @@ START_TEST(test_garbage_bytes_are_a_protocol_error)
 }
 END_TEST
 
+/* A reply nobody asked for must never be taken as the answer to a later
+ * request.  This server answers EVALSHA with NOSCRIPT and, in the same
+ * write, a grant: had the client kept the grant in its buffer, it would
+ * read it as the reply to its EVAL fallback and report a claim (fence 9)
+ * that no script granted.  Bytes left over after the expected replies are
+ * a protocol error: the connection is dropped, and the request may have
+ * run (the server is not to be trusted), so the claim is uncertain. */
+START_TEST(test_unsolicited_reply_is_a_protocol_error)
+{
+    static const struct {
+        const char *reply;
+        enum op op;
+        int requests; /* commands the server saw (retries 1; a status attempt is 2 SCANs) */
+    } cases[] = {
+        {"-NOSCRIPT No matching script.\r\n*5\r\n:1\r\n:0\r\n:9\r\n:100\r\n:0\r\n", OP_CLAIM, 2},
+        /* the expected reply, then a second one */
+        {":1\r\n:1\r\n", OP_RENEW, 2},
+        /* the expected reply, then part of another */
+        {"+PONG\r\n*5\r\n:1\r\n", OP_PING, 2},
+        /* a pipeline (status: two SCANs) answered with three replies */
+        {"*2\r\n$1\r\n0\r\n*0\r\n*2\r\n$1\r\n0\r\n*0\r\n*0\r\n", OP_STATUS, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rt_rogue r;
+        rt_rogue_start(&r, cases[i].reply);
+        sqclaim_store *s = open_timeouts(r.url, 1000, 2000, 1);
+        sqclaim_lease l;
+        sqclaim_rc rc = run_op(s, cases[i].op, &l);
+        const char *msg = sqclaim_errmsg(s);
+        ck_assert_msg(rc == SQCLAIM_EPROTOCOL && strstr(msg, "bytes nobody asked for"),
+                      "case %zu: %s \"%s\"", i, sqclaim_rcname(rc), msg);
+        if (cases[i].op == OP_CLAIM) {
+            ck_assert_msg(l.flags & SQCLAIM_LEASE_UNCERTAIN, "case %zu: not uncertain", i);
+            ck_assert_msg(strstr(msg, "may have been granted"), "case %zu: %s", i, msg);
+        }
+        /* Each attempt ran on a fresh connection: the stream was not
+         * trusted after the extra bytes. */
+        int seen = atomic_load(&r.requests);
+        ck_assert_msg(seen == cases[i].requests, "case %zu: %d requests, want %d", i, seen,
+                      cases[i].requests);
+        rt_rogue_stop(&r);
+    }
+
+    /* The AUTH of the handshake answered twice: refused before the claim
+     * was sent, so the claim is not uncertain. */
+    rt_rogue r;
+    rt_rogue_start(&r, "+OK\r\n+OK\r\n");
+    char url[128];
+    snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%d", RT_PASSWORD, r.port);
+    sqclaim_store *s = open_timeouts(url, 1000, 2000, -1);
+    sqclaim_lease l;
+    sqclaim_rc rc = sqclaim_claim(s, "SQ", "BOT1", 0, &l, NULL);
+    ck_assert_msg(rc == SQCLAIM_EPROTOCOL && strstr(sqclaim_errmsg(s), "bytes nobody asked for"),
+                  "%s \"%s\"", sqclaim_rcname(rc), sqclaim_errmsg(s));
+    ck_assert(!(l.flags & SQCLAIM_LEASE_UNCERTAIN));
+    ck_assert_ptr_null(strstr(sqclaim_errmsg(s), RT_PASSWORD));
+    ck_assert_int_eq(atomic_load(&r.requests), 1);
+    rt_rogue_stop(&r);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Processes racing for the same SQs                                     */
 
@@ -599,6 +660,7 @@ Suite *rt_faults_suite(void)
     tcase_add_test(tc, test_restart_reconnects_without_wrong_answers);
     tcase_add_test(tc, test_malformed_replies);
     tcase_add_test(tc, test_garbage_bytes_are_a_protocol_error);
+    tcase_add_test(tc, test_unsolicited_reply_is_a_protocol_error);
     tcase_add_test(tc, test_password_never_in_messages);
     suite_add_tcase(su, tc);
 
