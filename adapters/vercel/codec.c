@@ -307,43 +307,102 @@ static void lits_free(lits *l)
     free(l->len);
 }
 
-/* Collect the number literals of (already validated) JSON text. */
-static int collect_numbers(const char *s, size_t n, lits *l)
+static int lits_push(lits *l, const char *at, size_t len)
 {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        const char **a = realloc(l->at, cap * sizeof *a);
+        if (!a)
+            return -1;
+        l->at = a;
+        size_t *ln = realloc(l->len, cap * sizeof *ln);
+        if (!ln)
+            return -1;
+        l->len = ln;
+        l->cap = cap;
+    }
+    l->at[l->n] = at;
+    l->len[l->n] = len;
+    l->n++;
+    return 0;
+}
+
+static bool is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* The strict lexical check cJSON does not make, and the number literals
+ * in document order.  cJSON quietly accepts text a stricter reader (or
+ * the server) would take differently: it skips a UTF-8 byte order mark
+ * and any byte <= 0x20 as whitespace, keeps raw control characters and
+ * invalid UTF-8 inside strings, and cuts a string at \u0000.  A lock
+ * client must not guess what such a reply meant.  0 (valid so far: cJSON
+ * checks the grammar), -1 out of memory, -2 refused with *why set. */
+static int scan_text(const char *s, size_t n, lits *l, char *why, size_t whylen)
+{
+    if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+        snprintf(why, whylen, "the reply starts with a UTF-8 byte order mark");
+        return -2;
+    }
     bool in_str = false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
         if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
+            if (c == '"') {
                 in_str = false;
+                i++;
+            } else if (c == '\\') {
+                char e = i + 1 < n ? s[i + 1] : '\0';
+                if (e == 'u') {
+                    if (i + 6 > n || !is_hex(s[i + 2]) || !is_hex(s[i + 3]) || !is_hex(s[i + 4]) ||
+                        !is_hex(s[i + 5]))
+                        break; /* cJSON refuses it */
+                    if (memcmp(s + i + 2, "0000", 4) == 0) {
+                        snprintf(why, whylen,
+                                 "the reply has \\u0000 inside a string (a lenient reader cuts "
+                                 "the string there)");
+                        return -2;
+                    }
+                    i += 6;
+                } else {
+                    i += 2; /* cJSON refuses an unknown escape */
+                }
+            } else if (c < 0x20) {
+                snprintf(why, whylen, "the reply has a raw control character (0x%02x) in a string",
+                         c);
+                return -2;
+            } else if (c >= 0x80) {
+                size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+                if (k == 0) {
+                    snprintf(why, whylen, "the reply has a string that is not valid UTF-8");
+                    return -2;
+                }
+                i += k;
+            } else {
+                i++;
+            }
             continue;
         }
         if (c == '"') {
             in_str = true;
-            continue;
-        }
-        if (c == '-' || (c >= '0' && c <= '9')) {
+            i++;
+        } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            snprintf(why, whylen,
+                     "the reply has a control character (0x%02x) outside its strings, which "
+                     "JSON does not allow",
+                     c);
+            return -2;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
             size_t start = i;
             while (i < n && s[i] && strchr("0123456789+-.eE", s[i]))
                 i++;
-            if (l->n == l->cap) {
-                size_t cap = l->cap ? l->cap * 2 : 16;
-                const char **at = realloc(l->at, cap * sizeof *at);
-                if (!at)
-                    return -1;
-                l->at = at;
-                size_t *len = realloc(l->len, cap * sizeof *len);
-                if (!len)
-                    return -1;
-                l->len = len;
-                l->cap = cap;
-            }
-            l->at[l->n] = s + start;
-            l->len[l->n] = i - start;
-            l->n++;
-            i--;
+            if (lits_push(l, s + start, i - start) != 0)
+                return -1;
+        } else {
+            i++;
         }
     }
     return 0;
@@ -404,9 +463,15 @@ static sqclaim_rc parse(const char *body, size_t len, parsed *p, sqb_err *err)
         return sqb_seterr(err, SQCLAIM_EPROTOCOL,
                           "the reply has extra text after its JSON value (%zu bytes)", len - used);
     }
-    if (collect_numbers(body, len, &p->lits) != 0) {
+    char why[160];
+    int sc = scan_text(body, len, &p->lits, why, sizeof why);
+    if (sc == -1) {
         parsed_free(p);
         return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory decoding a reply");
+    }
+    if (sc == -2) {
+        parsed_free(p);
+        return sqb_seterr(err, SQCLAIM_EPROTOCOL, "%s", why);
     }
     size_t count = 0;
     number_items(p->root, &count);
@@ -483,22 +548,32 @@ nomem:
     return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory decoding a reply");
 }
 
-/* One {"result": …} or {"error": "…"} entry. */
+/* One {"result": …} or {"error": "…"} entry.  Exactly one member: a
+ * second one (a duplicate "result", a "result" with an "error", anything
+ * else) makes the entry ambiguous, and a lenient reader would pick one
+ * of them silently (cJSON: the first). */
 static sqclaim_rc convert_entry(const parsed *p, const cJSON *obj, rp_reply **out, sqb_err *err)
 {
     *out = NULL;
     if (!cJSON_IsObject(obj))
         return sqb_seterr(err, SQCLAIM_EPROTOCOL,
                           "the reply is JSON but not {\"result\": …} or {\"error\": …}");
-    const cJSON *res = cJSON_GetObjectItemCaseSensitive(obj, "result");
-    if (res)
-        return convert(p, res, true, 0, out, err);
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(obj, "error");
-    if (cJSON_IsString(e)) {
-        *out = rp_reply_str(RP_ERR, e->valuestring, strlen(e->valuestring));
+    int members = cJSON_GetArraySize(obj);
+    if (members > 1)
+        return sqb_seterr(err, SQCLAIM_EPROTOCOL,
+                          "the reply has %d members where exactly one member, \"result\" or "
+                          "\"error\", is allowed: it is ambiguous",
+                          members);
+    const cJSON *m = obj->child;
+    if (m && m->string && strcmp(m->string, "result") == 0)
+        return convert(p, m, true, 0, out, err);
+    if (m && m->string && strcmp(m->string, "error") == 0 && cJSON_IsString(m)) {
+        *out = rp_reply_str(RP_ERR, m->valuestring, strlen(m->valuestring));
         return *out ? SQCLAIM_OK : sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
     }
-    return sqb_seterr(err, SQCLAIM_EPROTOCOL, "the reply has no \"result\" (and no \"error\")");
+    return sqb_seterr(err, SQCLAIM_EPROTOCOL,
+                      "the reply has no \"result\" (and no \"error\" text); its one member "
+                      "must be \"result\" or \"error\"");
 }
 
 sqclaim_rc vc_decode_single(const char *body, size_t len, rp_reply **out, sqb_err *err)
@@ -523,8 +598,9 @@ sqclaim_rc vc_decode_pipeline(const char *body, size_t len, size_t ncmds, rp_rep
     if (rc != SQCLAIM_OK)
         return rc;
     if (cJSON_IsObject(p.root)) {
-        const cJSON *e = cJSON_GetObjectItemCaseSensitive(p.root, "error");
-        if (cJSON_IsString(e))
+        const cJSON *e = p.root->child;
+        if (cJSON_GetArraySize(p.root) == 1 && e->string && strcmp(e->string, "error") == 0 &&
+            cJSON_IsString(e))
             rc = sqb_seterr(err,
                             vc_is_quota_error(e->valuestring) ? SQCLAIM_EQUOTA : SQCLAIM_ESERVER,
                             "%s", e->valuestring);
@@ -561,15 +637,17 @@ sqclaim_rc vc_decode_pipeline(const char *body, size_t len, size_t ncmds, rp_rep
 
 char *vc_error_text(const char *body, size_t len)
 {
-    if (!body || len == 0 || memchr(body, '\0', len))
+    if (!body || len == 0)
         return NULL;
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!root)
+    parsed p;
+    sqb_err scratch = {0};
+    if (parse(body, len, &p, &scratch) != SQCLAIM_OK)
         return NULL;
+    /* Only an unambiguous {"error":"…"}: exactly one member. */
     char *text = NULL;
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
-    if (cJSON_IsString(e))
+    const cJSON *e = cJSON_IsObject(p.root) ? p.root->child : NULL;
+    if (e && !e->next && e->string && strcmp(e->string, "error") == 0 && cJSON_IsString(e))
         text = strdup(e->valuestring);
-    cJSON_Delete(root);
+    parsed_free(&p);
     return text;
 }

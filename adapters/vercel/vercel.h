@@ -78,17 +78,23 @@ sqclaim_rc vc_body_pipeline(vc_buf *b, size_t ncmds, const rp_cmd *cmds, sqb_err
 /* Decode a 2xx body of a single command, {"result": …} (or {"error": …},
  * which becomes an RP_ERR reply).  Every string in the result is padded
  * base64, except a top-level "OK".  Integers are read from their literal
- * text (exact to 64 bits).  OK and *out, or SQCLAIM_EPROTOCOL / ENOMEM. */
+ * text (exact to 64 bits).  OK and *out, or SQCLAIM_EPROTOCOL / ENOMEM.
+ * Ambiguous text is EPROTOCOL, never a guess: an entry with more than one
+ * member (a duplicate "result", a "result" and an "error", an unknown
+ * member), a UTF-8 byte order mark, control characters outside strings
+ * (cJSON skips them as whitespace) or raw inside them, \u0000 in a string
+ * (cJSON cuts the string there), invalid UTF-8. */
 sqclaim_rc vc_decode_single(const char *body, size_t len, rp_reply **out, sqb_err *err);
 
 /* Decode a 2xx pipeline body, [{"result":…}|{"error":…}, …] with exactly
- * ncmds entries, into replies[0..ncmds-1] (all NULL on failure).  A body
- * {"error": …} instead of an array is SQCLAIM_ESERVER with its text. */
+ * ncmds entries, into replies[0..ncmds-1] (all NULL on failure), with the
+ * same strictness.  A body {"error": …} instead of an array is
+ * SQCLAIM_ESERVER with its text. */
 sqclaim_rc vc_decode_pipeline(const char *body, size_t len, size_t ncmds, rp_reply **replies,
                               sqb_err *err);
 
 /* The "error" text of an error body {"error":"…"}: a malloc'd string, or
- * NULL if the body is not such JSON. */
+ * NULL if the body is not exactly such JSON (same strictness as above). */
 char *vc_error_text(const char *body, size_t len);
 
 /* True for the Upstash quota and size errors ("ERR max daily request limit

@@ -226,6 +226,31 @@ START_TEST(malformed_bodies)
 }
 END_TEST
 
+/* A 200 reply that a lenient reader would take as a grant, but that says
+ * two things at once: never a grant, always a claim that may be held. */
+START_TEST(ambiguous_grant_is_uncertain)
+{
+    static const char *const bodies[] = {
+        "{\"result\":[1,0,9,60000,0],\"result\":[2,\"Qk9UMg==\",5000]}",
+        "{\"result\":[1,0,9,60000,0],\"error\":\"ERR not granted\"}",
+        "\xEF\xBB\xBF{\"result\":[1,0,9,60000,0]}",
+    };
+    sqclaim_store *s = open_rs(-1, 0);
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        push(200, bodies[i]);
+        sqclaim_lease l;
+        sqclaim_rc rc = sqclaim_claim(s, "251019-164rmb", "BOT1", 0, &l, NULL);
+        const char *m = sqclaim_errmsg(s);
+        ck_assert_msg(rc == SQCLAIM_EPROTOCOL, "case %zu: %s %s", i, sqclaim_rcname(rc), m);
+        ck_assert_msg(l.flags & SQCLAIM_LEASE_UNCERTAIN, "case %zu: not uncertain", i);
+        ck_assert_msg(strstr(m, "may have been granted"), "case %zu: %s", i, m);
+        ck_assert_msg(strstr(m, "ambiguous") || strstr(m, "byte order mark"), "case %zu: %s", i, m);
+    }
+    ck_assert_uint_eq(stats_of(s).ambiguous, sizeof bodies / sizeof bodies[0]);
+    sqclaim_close(s);
+}
+END_TEST
+
 START_TEST(truncated_and_huge_replies)
 {
     sqclaim_store *s = open_rs(-1, 0);
@@ -624,6 +649,7 @@ Suite *vt_http_suite(void)
     tcase_add_test(tc, request_format_exact);
     tcase_add_test(tc, sync_token_echoed);
     tcase_add_test(tc, malformed_bodies);
+    tcase_add_test(tc, ambiguous_grant_is_uncertain);
     tcase_add_test(tc, truncated_and_huge_replies);
     tcase_add_test(tc, unauthorized_is_eauth_without_token);
     tcase_add_test(tc, server_errors_are_retried);

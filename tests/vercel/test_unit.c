@@ -364,16 +364,22 @@ START_TEST(decode_integers_exact)
         ck_assert_msg(r->integer == cases[i].v, "%s: %lld", cases[i].body, r->integer);
         rp_reply_free(r);
     }
-    /* Numbers in arrays, in keys' neighbourhood, after escaped quotes:
+    /* Numbers in arrays, after escaped quotes and digits in strings:
      * each number item gets its own literal. */
-    rp_reply *r =
-        dec_ok("{\"x\":1,\"result\":[9223372036854775806,\"MTIz\",-5,[18014398509481985]],"
-               "\"y\":\"a\\\"1\"}");
+    const char *pipe = "[{\"error\":\"a\\\"1 2\"},{\"result\":[9223372036854775806,\"MTIz\",-5,"
+                       "[18014398509481985]]},{\"result\":7}]";
+    rp_reply *rep[3];
+    sqb_err err = {0};
+    ck_assert_int_eq(vc_decode_pipeline(pipe, strlen(pipe), 3, rep, &err), SQCLAIM_OK);
+    ck_assert_str_eq(rep[0]->str, "a\"1 2");
+    rp_reply *r = rep[1];
     ck_assert_int_eq(r->elem[0]->integer, 9223372036854775806LL);
     ck_assert_str_eq(r->elem[1]->str, "123");
     ck_assert_int_eq(r->elem[2]->integer, -5);
     ck_assert_int_eq(r->elem[3]->elem[0]->integer, 18014398509481985LL);
-    rp_reply_free(r);
+    ck_assert_int_eq(rep[2]->integer, 7);
+    for (int i = 0; i < 3; i++)
+        rp_reply_free(rep[i]);
 
     long long v;
     ck_assert_int_eq(vc_parse_int("9223372036854775808", 19, &v), -1);
@@ -436,6 +442,78 @@ START_TEST(decode_malformed)
 }
 END_TEST
 
+/* Replies a lenient parser (cJSON) would read one way while another
+ * reader, or the server, meant them another: a lock client must refuse
+ * them, never guess.  G is a grant, B a refusal. */
+#define G "[1,0,9,60000,0]"
+#define B "[2,\"Qk9UMg==\",5000]"
+START_TEST(decode_ambiguous)
+{
+    static const struct {
+        const char *body;
+        size_t len; /* 0: strlen */
+        const char *needle;
+    } cases[] = {
+        /* duplicate members: cJSON takes the first */
+        {"{\"result\":" G ",\"result\":" B "}", 0, "exactly one member"},
+        {"{\"result\":" B ",\"result\":" G "}", 0, "exactly one member"},
+        /* a key escaped so that it only matches after decoding */
+        {"{\"result\":" G ",\"res\\u0075lt\":" B "}", 0, "exactly one member"},
+        /* a result and an error */
+        {"{\"result\":" G ",\"error\":\"x\"}", 0, "exactly one member"},
+        {"{\"error\":\"x\",\"result\":" G "}", 0, "exactly one member"},
+        /* a member nobody knows */
+        {"{\"result\":" G ",\"note\":1}", 0, "exactly one member"},
+        {"{\"Result\":" G "}", 0, "\"result\" or \"error\""},
+        /* a byte order mark (cJSON skips it) */
+        {"\xEF\xBB\xBF{\"result\":" G "}", 0, "byte order mark"},
+        /* control characters cJSON takes as whitespace */
+        {"{\x01\"result\":" G "}", 0, "control character"},
+        {"\x0c{\"result\":" G "}", 0, "control character"},
+        {"{\"result\":[1,\x0b"
+         "0,9,60000,0]}",
+         0, "control character"},
+        /* raw control characters inside a string */
+        {"{\"result\":\"T0s=\x01\"}", 0, "control character"},
+        {"{\"error\":\"ERR x\ny\"}", 0, "control character"},
+        /* \u0000 inside a string: cJSON cuts the string there */
+        {"{\"result\":\"T0s=\\u0000QkFE\"}", 0, "\\u0000"},
+        {"{\"error\":\"NOSCRIPT\\u0000 but granted\"}", 0, "\\u0000"},
+        /* invalid UTF-8 (JSON text is UTF-8) */
+        {"{\"error\":\"ERR \xff\"}", 0, "UTF-8"},
+        {"{\"error\":\"ERR \xc0\x80\"}", 0, "UTF-8"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].body);
+        dec_bad(cases[i].body, len, cases[i].needle);
+    }
+    /* The same rules inside a pipeline, and for a whole-request error. */
+    static const char *const pipes[] = {
+        "[{\"result\":\"T0s=\",\"result\":\"QkFE\"}]", "[{\"result\":\"T0s=\",\"error\":\"x\"}]",
+        "\xEF\xBB\xBF[{\"result\":\"T0s=\"}]",         "{\"error\":\"ERR a\",\"error\":\"ERR b\"}",
+        "[{\"result\":\"T0s=\\u0000QkFE\"}]",
+    };
+    for (size_t i = 0; i < sizeof pipes / sizeof pipes[0]; i++) {
+        rp_reply *rep[1];
+        sqb_err err = {0};
+        sqclaim_rc rc = vc_decode_pipeline(pipes[i], strlen(pipes[i]), 1, rep, &err);
+        ck_assert_msg(rc == SQCLAIM_EPROTOCOL, "%s: rc %d (%s)", pipes[i], rc, err.msg);
+        ck_assert_ptr_null(rep[0]);
+    }
+    /* Still accepted: escapes that change nothing, whitespace JSON
+     * allows, a 200 error reply. */
+    rp_reply *r = dec_ok(" \t\r\n{ \"result\" : \"T0s\\u003d\" }\n");
+    ck_assert_str_eq(r->str, "OK");
+    rp_reply_free(r);
+    r = dec_ok("{\"error\":\"ERR caf\xc3\xa9 \\\"quoted\\\" \\/ \\u00e9\"}");
+    ck_assert_int_eq(r->type, RP_ERR);
+    ck_assert_str_eq(r->str, "ERR caf\xc3\xa9 \"quoted\" / \xc3\xa9");
+    rp_reply_free(r);
+}
+END_TEST
+#undef G
+#undef B
+
 START_TEST(decode_pipeline)
 {
     const char *body = "[{\"result\":\"T0s=\"},{\"result\":\"OK\"},{\"error\":\"ERR wrong type\"},"
@@ -494,6 +572,10 @@ START_TEST(quota_and_redaction)
     free(e);
     ck_assert_ptr_null(vc_error_text("<html>", 6));
     ck_assert_ptr_null(vc_error_text("{\"result\":1}", 12));
+    /* Only an unambiguous error body has a text. */
+    ck_assert_ptr_null(vc_error_text("{\"error\":\"a\",\"error\":\"b\"}", 25));
+    ck_assert_ptr_null(vc_error_text("{\"error\":\"a\",\"result\":1}", 24));
+    ck_assert_ptr_null(vc_error_text("\xEF\xBB\xBF{\"error\":\"a\"}", 16));
 }
 END_TEST
 
@@ -511,6 +593,7 @@ Suite *vt_unit_suite(void)
     tcase_add_test(tc, decode_base64_and_ok);
     tcase_add_test(tc, decode_integers_exact);
     tcase_add_test(tc, decode_malformed);
+    tcase_add_test(tc, decode_ambiguous);
     tcase_add_test(tc, decode_pipeline);
     tcase_add_test(tc, quota_and_redaction);
     suite_add_tcase(s, tc);
