@@ -127,7 +127,9 @@ static sqclaim_rc parse_url(const char *url, const char *source, vc_config *cfg,
     bool https = strcasecmp(scheme, "https") == 0;
     bool http = strcasecmp(scheme, "http") == 0;
     if (!https && !http) {
-        sqb_seterr(err, rc, "%s must start with https:// (scheme \"%.16s\" is not supported)",
+        sqb_seterr(err, rc,
+                   "%s must start with https:// (or http:// to a loopback host: 127.0.0.0/8, "
+                   "::1 or localhost); \"%.16s\" is not supported",
                    source, scheme);
         goto out;
     }
@@ -183,6 +185,38 @@ out:
     return rc;
 }
 
+/* The URL is set (from `set`) and no token is, or the other way round. */
+static void missing_half(const char *set, bool url_set, sqb_err *err)
+{
+    const char *tail = " Set both from the Vercel dashboard (or UPSTASH_REDIS_REST_URL and "
+                       "UPSTASH_REDIS_REST_TOKEN from the Upstash console).";
+    const char *partner = NULL;
+    if (strcmp(set, "KV_REST_API_URL") == 0)
+        partner = "KV_REST_API_TOKEN";
+    else if (strcmp(set, "KV_REST_API_TOKEN") == 0)
+        partner = "KV_REST_API_URL";
+    else if (strcmp(set, "UPSTASH_REDIS_REST_URL") == 0)
+        partner = "UPSTASH_REDIS_REST_TOKEN";
+    else if (strcmp(set, "UPSTASH_REDIS_REST_TOKEN") == 0)
+        partner = "UPSTASH_REDIS_REST_URL";
+    if (partner) {
+        sqb_seterr(err, SQCLAIM_ECONFIG, "KV not configured: %s is set but %s is not.%s", set,
+                   partner, tail);
+        return;
+    }
+    /* An option: nothing in the environment completes it either. */
+    if (url_set)
+        sqb_seterr(err, SQCLAIM_ECONFIG,
+                   "KV not configured: %s is set but no token is (the rest_token option, "
+                   "KV_REST_API_TOKEN or UPSTASH_REDIS_REST_TOKEN).",
+                   set);
+    else
+        sqb_seterr(err, SQCLAIM_ECONFIG,
+                   "KV not configured: %s is set but no URL is (the rest_url option, "
+                   "KV_REST_API_URL or UPSTASH_REDIS_REST_URL).",
+                   set);
+}
+
 sqclaim_rc vc_config_resolve(const sqclaim_options *opts, vc_config *cfg, sqb_err *err)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -234,9 +268,15 @@ sqclaim_rc vc_config_resolve(const sqclaim_options *opts, vc_config *cfg, sqb_er
         sqb_seterr(err, rc, "%s is too long (at most %d bytes)", tsrc, VC_TOKEN_MAX - 1);
         goto out;
     }
-    if (!url || !token) {
+    if (!url && !token) {
         /* The seed's message, exactly: existing tools look for it. */
         sqb_seterr(err, rc, "%s", SQCLAIM_KV_NOT_CONFIGURED);
+        goto out;
+    }
+    if (!url || !token) {
+        /* Half a pair: say which half is missing (same first words as the
+         * seed's message, so that tools looking for them still do). */
+        missing_half(url ? usrc : tsrc, url != NULL, err);
         goto out;
     }
     if (!token_ok(token)) {

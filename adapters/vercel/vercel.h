@@ -42,11 +42,14 @@ typedef struct vc_config {
 } vc_config;
 
 /* Resolve the configuration: opts->rest_url / rest_token, else the
- * environment (see docs/vercel.md, "Configuration").  Missing URL or token:
- * SQCLAIM_ECONFIG with exactly SQCLAIM_KV_NOT_CONFIGURED as the message.
- * Malformed URL, plain http:// to a non-loopback host, a token with
- * control characters: SQCLAIM_ECONFIG with a message naming the setting
- * (never the token).  No network I/O.  On OK free with vc_config_free(). */
+ * environment (see docs/vercel.md, "Configuration").  Neither URL nor
+ * token: SQCLAIM_ECONFIG with exactly SQCLAIM_KV_NOT_CONFIGURED as the
+ * message.  Only one of them: SQCLAIM_ECONFIG, "KV not configured: <what>
+ * is set but <what> is not. …" naming both settings.  Malformed URL, a
+ * scheme other than https:// (http:// only to a loopback host), a token
+ * with control characters: SQCLAIM_ECONFIG with a message naming the
+ * setting and what it accepts (never the token).  No network I/O.  On OK
+ * free with vc_config_free(). */
 sqclaim_rc vc_config_resolve(const sqclaim_options *opts, vc_config *cfg, sqb_err *err);
 void vc_config_free(vc_config *cfg);
 

@@ -34,21 +34,52 @@ START_TEST(config_missing_is_the_seed_message)
     sqclaim_free(j);
     sqclaim_close(s);
 
-    /* Half a pair is still "not configured"; so are blank values. */
-    const char *const halves[][2] = {{"KV_REST_API_URL", "https://x.upstash.io"},
-                                     {"KV_REST_API_TOKEN", "tok"},
-                                     {"UPSTASH_REDIS_REST_URL", "https://x.upstash.io"},
-                                     {"UPSTASH_REDIS_REST_TOKEN", "tok"},
-                                     {"KV_REST_API_URL", "  \n"}};
+    /* Half a pair is still "not configured", and the message names what
+     * is set and what is missing (a blank value counts as unset). */
+    static const struct {
+        const char *set[2][2];
+        const char *want;
+    } halves[] = {
+        {{{"KV_REST_API_URL", "https://x.upstash.io"}, {NULL, NULL}},
+         "KV not configured: KV_REST_API_URL is set but KV_REST_API_TOKEN is not."},
+        {{{"KV_REST_API_TOKEN", "tok"}, {NULL, NULL}},
+         "KV not configured: KV_REST_API_TOKEN is set but KV_REST_API_URL is not."},
+        {{{"UPSTASH_REDIS_REST_URL", "https://x.upstash.io"}, {NULL, NULL}},
+         "KV not configured: UPSTASH_REDIS_REST_URL is set but UPSTASH_REDIS_REST_TOKEN is not."},
+        {{{"UPSTASH_REDIS_REST_TOKEN", "tok"}, {NULL, NULL}},
+         "KV not configured: UPSTASH_REDIS_REST_TOKEN is set but UPSTASH_REDIS_REST_URL is not."},
+        {{{"KV_REST_API_URL", "  \n"}, {"KV_REST_API_TOKEN", "tok"}},
+         "KV not configured: KV_REST_API_TOKEN is set but KV_REST_API_URL is not."},
+    };
     for (size_t i = 0; i < sizeof halves / sizeof halves[0]; i++) {
         vt_clear_env();
-        setenv(halves[i][0], halves[i][1], 1);
-        if (i == 4)
-            setenv("KV_REST_API_TOKEN", "tok", 1);
+        for (int k = 0; k < 2; k++)
+            if (halves[i].set[k][0])
+                setenv(halves[i].set[k][0], halves[i].set[k][1], 1);
         ck_assert_int_eq(open_env(&s), SQCLAIM_ECONFIG);
-        ck_assert_str_eq(sqclaim_errmsg(s), SQCLAIM_KV_NOT_CONFIGURED);
+        const char *m = sqclaim_errmsg(s);
+        ck_assert_msg(strncmp(m, halves[i].want, strlen(halves[i].want)) == 0,
+                      "case %zu: \"%s\", want \"%s…\"", i, m, halves[i].want);
+        ck_assert_ptr_null(strstr(m, "tok\""));
         sqclaim_close(s);
     }
+    /* The same through the options. */
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    o.adapter = "vercel";
+    o.rest_url = "https://x.upstash.io";
+    vt_clear_env();
+    ck_assert_int_eq(sqclaim_open(&o, &s), SQCLAIM_ECONFIG);
+    ck_assert_msg(strstr(sqclaim_errmsg(s), "the rest_url option is set but no token is"), "%s",
+                  sqclaim_errmsg(s));
+    sqclaim_close(s);
+    o.rest_url = NULL;
+    o.rest_token = "opt-secret";
+    ck_assert_int_eq(sqclaim_open(&o, &s), SQCLAIM_ECONFIG);
+    ck_assert_msg(strstr(sqclaim_errmsg(s), "the rest_token option is set but no URL is"), "%s",
+                  sqclaim_errmsg(s));
+    ck_assert_ptr_null(strstr(sqclaim_errmsg(s), "opt-secret"));
+    sqclaim_close(s);
     vt_clear_env();
 }
 END_TEST
@@ -151,7 +182,12 @@ START_TEST(config_url_checks)
     expect_config_error("not a url", "tok-secret", "not a valid URL", NULL);
     expect_config_error("kv.example.com", "tok-secret", "not a valid URL", NULL);
     expect_config_error("https://", "tok-secret", "rest_url", NULL);
-    expect_config_error("ftp://kv.example.com", "tok-secret", "https://", NULL);
+    /* Another scheme: the message says what is accepted. */
+    expect_config_error("ftp://kv.example.com", "tok-secret",
+                        "must start with https:// (or http:// to a loopback host: 127.0.0.0/8, "
+                        "::1 or localhost); \"ftp\" is not supported",
+                        NULL);
+    expect_config_error("ftp://x", "tok-secret", "or http:// to a loopback host", NULL);
     expect_config_error("https://user:pw-secret@kv.example.com", "tok-secret", "user or password",
                         "pw-secret");
     expect_config_error("https://kv.example.com/?_token=qs-secret", "tok-secret", "query",
