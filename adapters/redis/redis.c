@@ -353,8 +353,10 @@ static sqclaim_rc exchange(rconn *rc, const char *buf, size_t len, size_t n, rp_
             freeReplyObject(raw);
         if (c == 0 && replies[i] && replies[i]->type == RP_ERR) {
             /* An error text may end up in a message: never with the
-             * password in it (a proxy may quote the AUTH it refused). */
+             * password in it (a proxy may quote the AUTH it refused),
+             * nor a lease token (Redis quotes refused arguments). */
             rp_redact(replies[i]->str, replies[i]->len + 1, rc->url.password);
+            rp_scrub(replies[i]->str, replies[i]->len + 1);
             replies[i]->len = strlen(replies[i]->str);
         }
         if (r != SQCLAIM_OK || c != 0) {

@@ -12,6 +12,7 @@
 #include "sha1.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -126,7 +127,10 @@ sqclaim_rc rp_server_error(const char *text, size_t len, sqb_err *err)
     }
     shown[k] = '\0';
     err->transient = false;
-    if (starts_with(text, len, "NOAUTH"))
+    if (starts_with(text, len, "NOAUTH") ||
+        /* Redis >= 6.2 refuses a long command from an unauthenticated
+         * client before it gets to say NOAUTH. */
+        strstr(shown, "Protocol error: unauthenticated"))
         return sqb_seterr(err, SQCLAIM_EAUTH,
                           "the server requires a password (put it in the URL): %s", shown);
     if (starts_with(text, len, "WRONGPASS") || starts_with(text, len, "NOPERM"))
@@ -163,6 +167,43 @@ void rp_redact(char *s, size_t size, const char *secret)
             p += slen;
         }
     }
+}
+
+void rp_scrub(char *s, size_t size)
+{
+    if (!s || size == 0)
+        return;
+    s[size - 1] = '\0';
+    /* Redis quotes the first arguments of a command it refuses ("ERR
+     * unknown command 'x', with args beginning with: 'a' 'b'"): a lease
+     * token, a stored value with one. */
+    static const char echo[] = "with args beginning with:";
+    char *p = strstr(s, echo);
+    if (p) {
+        p += sizeof echo - 1;
+        snprintf(p, size - (size_t)(p - s), " (not shown)");
+    }
+    /* Runs of 32 or more hex digits: lease tokens, ours or another bot's
+     * (a script SHA-1 goes too; nothing is lost by that). */
+    char *w = s;
+    const char *r = s;
+    while (*r) {
+        size_t run = 0;
+        while (isxdigit((unsigned char)r[run]))
+            run++;
+        if (run >= 32) {
+            memcpy(w, "***", 3);
+            w += 3;
+            r += run;
+        } else if (run > 0) {
+            memmove(w, r, run);
+            w += run;
+            r += run;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
 }
 
 /* ------------------------------------------------------------------ */
@@ -895,34 +936,46 @@ out:
 /* ------------------------------------------------------------------ */
 /* Backend table entries (conn starts with its rp_conn; see proto.h)    */
 
-sqclaim_rc rp_be_ping(void *conn, sqb_err *err) { return rp_ping(conn, err); }
+/* Every failure leaves through here: whatever path built the message
+ * (a server's text, a reply shown for a protocol error), it carries no
+ * lease token. */
+static sqclaim_rc scrubbed(sqclaim_rc rc, sqb_err *err, const char *token)
+{
+    if (rc != SQCLAIM_OK && err) {
+        rp_redact(err->msg, sizeof err->msg, token);
+        rp_scrub(err->msg, sizeof err->msg);
+    }
+    return rc;
+}
+
+sqclaim_rc rp_be_ping(void *conn, sqb_err *err) { return scrubbed(rp_ping(conn, err), err, NULL); }
 
 sqclaim_rc rp_be_claim(void *conn, const sqb_claim_req *req, sqb_claim_res *res, sqb_err *err)
 {
-    return rp_claim(conn, req, res, err);
+    return scrubbed(rp_claim(conn, req, res, err), err, req->token);
 }
 
 sqclaim_rc rp_be_renew(void *conn, const sqb_lease_req *req, sqb_err *err)
 {
-    return rp_renew(conn, req, err);
+    return scrubbed(rp_renew(conn, req, err), err, req->token);
 }
 
 sqclaim_rc rp_be_release(void *conn, const sqb_lease_req *req, sqb_err *err)
 {
-    return rp_release(conn, req, err);
+    return scrubbed(rp_release(conn, req, err), err, req->token);
 }
 
 sqclaim_rc rp_be_reserve(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows, sqb_err *err)
 {
-    return rp_reserve(conn, req, rows, err);
+    return scrubbed(rp_reserve(conn, req, rows, err), err, req->token);
 }
 
 sqclaim_rc rp_be_finish(void *conn, const sqb_lease_req *req, sqb_err *err)
 {
-    return rp_finish(conn, req, err);
+    return scrubbed(rp_finish(conn, req, err), err, req->token);
 }
 
 sqclaim_rc rp_be_status(void *conn, sqclaim_status *out, sqb_err *err)
 {
-    return rp_status(conn, out, err);
+    return scrubbed(rp_status(conn, out, err), err, NULL);
 }

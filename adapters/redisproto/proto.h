@@ -45,7 +45,9 @@
  *   - rp_redact() (was the vercel backend's vc_redact), for both
  *     transports;
  *   - a reply to a script that cannot be decoded is EPROTOCOL with
- *     maybe_applied set (the script ran; its effect is unknown).
+ *     maybe_applied set (the script ran; its effect is unknown);
+ *   - rp_scrub(), and the RP_BACKEND_OPS entries scrub every failure
+ *     message (no lease token in any message).
  */
 #ifndef SQCLAIM_REDISPROTO_H
 #define SQCLAIM_REDISPROTO_H
@@ -136,13 +138,12 @@ sqclaim_rc rp_status(rp_conn *c, sqclaim_status *out, sqb_err *err);
 sqclaim_rc rp_ping(rp_conn *c, sqb_err *err);
 
 /* Map a Redis error reply's text (text[0..len), e.g. "NOSCRIPT …",
- * "WRONGPASS …", "LOADING …") to a failure: NOAUTH/WRONGPASS/NOPERM ->
- * EAUTH; "… limit exceeded" / "max request size" (Upstash) -> EQUOTA;
- * LOADING/BUSY/TRYAGAIN/MASTERDOWN/CLUSTERDOWN and "ERR max number of
- * clients reached" -> ESERVER with transient set (the server did not run
- * the command); anything else (OOM, READONLY,
- * script errors) -> ESERVER.  The message carries the server's text.
- * Returns the code, err filled. */
+ * "WRONGPASS …", "LOADING …") to a failure: NOAUTH/WRONGPASS/NOPERM (and
+ * "ERR Protocol error: unauthenticated …") -> EAUTH; "… limit exceeded" / "max request size"
+ * (Upstash) -> EQUOTA; LOADING/BUSY/TRYAGAIN/MASTERDOWN/CLUSTERDOWN and "ERR max number of clients
+ * reached" -> ESERVER with transient set (the server did not run the command); anything else (OOM,
+ * READONLY, script errors) -> ESERVER.  The message carries the server's text. Returns the code,
+ * err filled. */
 sqclaim_rc rp_server_error(const char *text, size_t len, sqb_err *err);
 
 /* Replace every occurrence of secret (a password, a token) in the
@@ -150,6 +151,15 @@ sqclaim_rc rp_server_error(const char *text, size_t len, sqb_err *err);
  * bytes is masked byte for byte).  NULL or "" secret: no-op.  Transports
  * run it over every server text that can reach a message. */
 void rp_redact(char *s, size_t size, const char *secret);
+
+/* Make a server's text (or a message quoting one) safe to show, in place
+ * in the NUL-terminated s[size]: Redis's quotation of a refused command's
+ * arguments ("…, with args beginning with: 'a' 'b'") is replaced by
+ * " (not shown)", and every run of 32 or more hex digits (a lease token)
+ * by "***".  Transports run it over every server text that can reach a
+ * message; the RP_BACKEND_OPS entries run it (and rp_redact with the
+ * request's lease token) over every failure message they return. */
+void rp_scrub(char *s, size_t size);
 
 /* SHA-1 (40 hex digits) of script `which` (0 claim, 1 renew, 2 release,
  * 3 reserve, 4 finish); NULL for any other number.  For tests. */

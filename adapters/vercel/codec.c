@@ -604,6 +604,12 @@ sqclaim_rc vc_decode_pipeline(const char *body, size_t len, size_t ncmds, rp_rep
             rc = sqb_seterr(err,
                             vc_is_quota_error(e->valuestring) ? SQCLAIM_EQUOTA : SQCLAIM_ESERVER,
                             "%s", e->valuestring);
+        else if (cJSON_GetArraySize(p.root) == 1 && e->string && strcmp(e->string, "result") == 0)
+            /* One command's reply: the server did not see a pipeline but
+             * ran the URL's path as a command (/set/pipeline). */
+            rc = sqb_seterr(err, SQCLAIM_ECONFIG,
+                            "the pipeline request got one command's reply: the URL's path was "
+                            "run as a command");
         else
             rc = sqb_seterr(err, SQCLAIM_EPROTOCOL, "the pipeline reply is not an array");
         parsed_free(&p);

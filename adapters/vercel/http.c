@@ -42,6 +42,7 @@ struct vc_http {
     char *token; /* for redaction */
     char *auth;  /* "Authorization: Bearer <token>" */
     const char *token_source;
+    const char *url_source;
     char host[VC_HOST_MAX];
     char url_cmd[VC_URL_MAX + 2];
     char url_pipe[VC_URL_MAX + 10];
@@ -221,6 +222,7 @@ vc_http *vc_http_new(const vc_config *cfg, int connect_timeout_ms, int timeout_m
     h->timeout_ms = timeout_ms;
     h->retry_after_s = -1;
     h->token_source = cfg->token_source ? cfg->token_source : "the token";
+    h->url_source = cfg->url_source ? cfg->url_source : "the REST URL";
     sqb_strlcpy(h->host, cfg->host, sizeof h->host);
     snprintf(h->url_cmd, sizeof h->url_cmd, "%s/", cfg->url);
     snprintf(h->url_pipe, sizeof h->url_pipe, "%s/pipeline", cfg->url);
@@ -342,11 +344,49 @@ fail:
  * token redacted. */
 static void clean_text(const vc_http *h, const char *text, char *out, size_t outlen)
 {
-    sqb_strlcpy(out, text ? text : "", outlen < 201 ? outlen : 201);
+    /* Redact and scrub the whole text first: a cut could split a secret. */
+    char *copy = strdup(text ? text : "");
+    if (copy) {
+        rp_redact(copy, strlen(copy) + 1, h->token);
+        rp_scrub(copy, strlen(copy) + 1);
+    }
+    sqb_strlcpy(out, copy ? copy : "(out of memory)", outlen < 201 ? outlen : 201);
+    free(copy);
     for (char *p = out; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
     rp_redact(out, outlen, h->token);
+}
+
+/* The command a Redis error text names: "ERR unknown command 'x'…" or
+ * "ERR wrong number of arguments for 'x' command".  Its printable name in
+ * name[size], or false. */
+static bool named_command(const char *text, char *name, size_t size)
+{
+    static const char *const heads[] = {"ERR unknown command ",
+                                        "ERR wrong number of arguments for "};
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        size_t hl = strlen(heads[i]);
+        if (strncmp(text, heads[i], hl) != 0)
+            continue;
+        const char *p = text + hl;
+        char q = *p; /* ' (Redis 7) or ` (Redis 6) */
+        if (q != '\'' && q != '`')
+            return false;
+        const char *e = strchr(p + 1, q);
+        if (!e)
+            return false;
+        size_t n = (size_t)(e - p - 1);
+        if (n >= size)
+            n = size - 1;
+        for (size_t k = 0; k < n; k++) {
+            unsigned char c = (unsigned char)p[1 + k];
+            name[k] = c > 0x20 && c < 0x7f ? (char)c : '?';
+        }
+        name[n] = '\0';
+        return true;
+    }
+    return false;
 }
 
 static sqclaim_rc transport_error(vc_http *h, CURLcode cc, sqb_err *err)
@@ -405,17 +445,38 @@ static sqclaim_rc transport_error(vc_http *h, CURLcode cc, sqb_err *err)
                       h->host, detail);
 }
 
+/* Is name the name of cmd (case-insensitive)? */
+static bool is_command(const rp_cmd *cmd, const char *name)
+{
+    if (cmd->argc < 1)
+        return false;
+    size_t len = cmd->argvlen ? cmd->argvlen[0] : strlen(cmd->argv[0]);
+    return strlen(name) == len && strncasecmp(name, cmd->argv[0], len) == 0;
+}
+
 /* Map a non-2xx status to an error, or (400 with an error text, single
- * command) to an RP_ERR reply in *errreply. */
-static sqclaim_rc status_error(vc_http *h, long status, bool single, rp_reply **errreply,
+ * command `cmd`) to an RP_ERR reply in *errreply.  cmd is NULL for a
+ * pipeline. */
+static sqclaim_rc status_error(vc_http *h, long status, const rp_cmd *cmd, rp_reply **errreply,
                                sqb_err *err)
 {
     char *raw = vc_error_text(h->resp.p ? h->resp.p : "", h->resp.len);
     char text[256];
     clean_text(h, raw ? raw : "", text, sizeof text);
     bool quota = raw && vc_is_quota_error(raw);
+    bool single = cmd != NULL;
+    char named[48];
     sqclaim_rc rc;
-    if (status == 401 || status == 403) {
+    if (status == 400 && raw && named_command(raw, named, sizeof named) &&
+        !(single && is_command(cmd, named))) {
+        /* The server refused a command we did not send: it took the URL's
+         * path as one (path-style requests, /cmd/arg…).  A wrong URL, not
+         * a server failure; nothing ran. */
+        rc = sqb_seterr(err, SQCLAIM_ECONFIG,
+                        "%s took the path of %s as a Redis command ('%s'): the URL must be the "
+                        "database's REST URL as the dashboard shows it, usually with no path",
+                        h->host, h->url_source, named);
+    } else if (status == 401 || status == 403) {
         rc = sqb_seterr(err, SQCLAIM_EAUTH,
                         "%s refused the token from %s (HTTP %ld%s%s); check that it is the "
                         "database's current REST token, not the read-only one",
@@ -449,10 +510,15 @@ static sqclaim_rc status_error(vc_http *h, long status, bool single, rp_reply **
         rc = sqb_seterr(err, SQCLAIM_ESERVER, "%s answered HTTP %ld%s%s", h->host, status,
                         raw ? ": " : "", raw ? text : " (not a Redis error)");
     } else if (status >= 300 && status <= 399) {
-        rc = sqb_seterr(err, SQCLAIM_ESERVER,
+        rc = sqb_seterr(err, SQCLAIM_ECONFIG,
                         "%s answered with a redirect (HTTP %ld); set %s to the final "
                         "https:// address",
-                        h->host, status, "the REST URL");
+                        h->host, status, h->url_source);
+    } else if (status == 404 || status == 405) {
+        /* No REST API at this URL: its path (or host) is wrong. */
+        rc = sqb_seterr(err, SQCLAIM_ECONFIG,
+                        "%s answered HTTP %ld%s%s: no REST API at %s; check its host and path",
+                        h->host, status, raw ? ": " : "", text, h->url_source);
     } else {
         rc = sqb_seterr(err, SQCLAIM_ESERVER, "%s answered HTTP %ld%s%s; check the REST URL",
                         h->host, status, raw ? ": " : "", text);
@@ -511,6 +577,7 @@ static sqclaim_rc check_reply(vc_http *h, rp_reply *r, sqb_err *err)
     if (!r || r->type != RP_ERR || !r->str)
         return SQCLAIM_OK;
     rp_redact(r->str, r->len + 1, h->token);
+    rp_scrub(r->str, r->len + 1);
     r->len = strlen(r->str);
     if (vc_is_quota_error(r->str)) {
         char text[256];
@@ -528,6 +595,7 @@ static sqclaim_rc bad_body(vc_http *h, sqclaim_rc rc, long status, sqb_err *err)
         char msg[sizeof err->msg];
         sqb_strlcpy(msg, err->msg, sizeof msg);
         rp_redact(msg, sizeof msg, h->token);
+        rp_scrub(msg, sizeof msg);
         sqb_seterr(err, rc, "%s answered HTTP %ld but %s", h->host, status, msg);
     }
     err->maybe_applied = true;
@@ -547,7 +615,7 @@ static sqclaim_rc vc_command(void *t, const rp_cmd *cmd, rp_reply **out, sqb_err
     if (rc != SQCLAIM_OK)
         return rc;
     if (status < 200 || status > 299)
-        return status_error(h, status, true, out, err);
+        return status_error(h, status, cmd, out, err);
     rc = vc_decode_single(h->resp.p ? h->resp.p : "", h->resp.len, out, err);
     if (rc != SQCLAIM_OK)
         return bad_body(h, rc, status, err);
@@ -575,11 +643,22 @@ static sqclaim_rc vc_pipeline(void *t, size_t ncmds, const rp_cmd *cmds, rp_repl
     if (rc != SQCLAIM_OK)
         return rc;
     if (status < 200 || status > 299)
-        return status_error(h, status, false, NULL, err);
+        return status_error(h, status, NULL, NULL, err);
     rc = vc_decode_pipeline(h->resp.p ? h->resp.p : "", h->resp.len, ncmds, replies, err);
     if (rc == SQCLAIM_ESERVER || rc == SQCLAIM_EQUOTA) {
         rp_redact(err->msg, sizeof err->msg, h->token);
+        rp_scrub(err->msg, sizeof err->msg);
         return rc;
+    }
+    if (rc == SQCLAIM_ECONFIG) {
+        /* The pipeline may have been run as some command (SET pipeline
+         * <body>): say so, and that the URL is what to fix. */
+        err->maybe_applied = true;
+        return sqb_seterr(err, rc,
+                          "%s answered a pipeline with one command's reply: it took the path "
+                          "of %s as a Redis command (and may have run it); the URL must be the "
+                          "database's REST URL as the dashboard shows it, usually with no path",
+                          h->host, h->url_source);
     }
     if (rc != SQCLAIM_OK)
         return bad_body(h, rc, status, err);

@@ -92,7 +92,8 @@ sqclaim_rc vc_decode_single(const char *body, size_t len, rp_reply **out, sqb_er
 /* Decode a 2xx pipeline body, [{"result":…}|{"error":…}, …] with exactly
  * ncmds entries, into replies[0..ncmds-1] (all NULL on failure), with the
  * same strictness.  A body {"error": …} instead of an array is
- * SQCLAIM_ESERVER with its text. */
+ * SQCLAIM_ESERVER (or EQUOTA) with its text; a body {"result": …} is
+ * SQCLAIM_ECONFIG (the URL's path was run as a command). */
 sqclaim_rc vc_decode_pipeline(const char *body, size_t len, size_t ncmds, rp_reply **replies,
                               sqb_err *err);
 

@@ -262,6 +262,38 @@ static int send_reply(rt_rogue *r, int fd)
     return 0;
 }
 
+/* The error reply quoting the request buf[0..len) (a complete RESP
+ * array of bulk strings), as r->echo says, in out[size]; its length. */
+static size_t echo_reply(const rt_rogue *r, const char *buf, size_t len, char *out, size_t size)
+{
+    size_t o = 0;
+    const char *p = memchr(buf, '\n', len);
+    long n = strtol(buf + 1, NULL, 10);
+    size_t pos = p ? (size_t)(p - buf) + 1 : len;
+    o += (size_t)snprintf(out, size, "-ERR ");
+    for (long i = 0; i < n && pos < len && o + 8 < size; i++) {
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        if (!nl)
+            break;
+        long blen = strtol(buf + pos + 1, NULL, 10);
+        const char *arg = nl + 1;
+        pos = (size_t)(arg - buf) + (size_t)blen + 2;
+        if (i == 0)
+            o += (size_t)snprintf(out + o, size - o,
+                                  r->echo == 'u' ? "unknown command '%.*s', with args beginning "
+                                                   "with:"
+                                                 : "echo: %.*s",
+                                  (int)blen, arg);
+        else
+            for (size_t k = 0; k < (size_t)blen + 3 && o + 8 < size; k++) {
+                char c = k == 0 ? ' ' : k == 1 || k == (size_t)blen + 2 ? '\'' : arg[k - 2];
+                out[o++] = (c == '\r' || c == '\n') ? ' ' : c;
+            }
+    }
+    o += (size_t)snprintf(out + o, size - o, "\r\n");
+    return o < size ? o : size - 1;
+}
+
 static void serve(rt_rogue *r, int fd)
 {
     char buf[65536];
@@ -282,8 +314,14 @@ static void serve(rt_rogue *r, int fd)
             if (used == 0)
                 break;
             atomic_fetch_add(&r->requests, 1);
-            if (send_reply(r, fd) != 0)
+            if (r->echo) {
+                char out[4096];
+                size_t olen = echo_reply(r, buf, (size_t)used, out, sizeof out);
+                if (send(fd, out, olen, MSG_NOSIGNAL) != (ssize_t)olen)
+                    return;
+            } else if (send_reply(r, fd) != 0) {
                 return;
+            }
             memmove(buf, buf + used, have - (size_t)used);
             have -= (size_t)used;
         }
@@ -308,12 +346,11 @@ static void *rogue_main(void *arg)
     return NULL;
 }
 
-void rt_rogue_start(rt_rogue *r, const char *reply) { rt_rogue_start_trickle(r, reply, 0); }
-
-void rt_rogue_start_trickle(rt_rogue *r, const char *reply, int trickle_ms)
+static void rogue_start(rt_rogue *r, const char *reply, int trickle_ms, char echo)
 {
     memset(r, 0, sizeof *r);
     r->trickle_ms = trickle_ms;
+    r->echo = echo;
     snprintf(r->reply, sizeof r->reply, "%s", reply);
     r->replylen = strlen(r->reply);
     r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -331,6 +368,15 @@ void rt_rogue_start_trickle(rt_rogue *r, const char *reply, int trickle_ms)
     atomic_store(&r->stop, false);
     ck_assert_int_eq(pthread_create(&r->thread, NULL, rogue_main, r), 0);
 }
+
+void rt_rogue_start(rt_rogue *r, const char *reply) { rogue_start(r, reply, 0, 0); }
+
+void rt_rogue_start_trickle(rt_rogue *r, const char *reply, int trickle_ms)
+{
+    rogue_start(r, reply, trickle_ms, 0);
+}
+
+void rt_rogue_start_echo(rt_rogue *r, char echo) { rogue_start(r, "", 0, echo); }
 
 void rt_rogue_stop(rt_rogue *r)
 {

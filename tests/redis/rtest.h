@@ -70,15 +70,24 @@ typedef struct rt_rogue {
     char reply[512];
     size_t replylen;
     int trickle_ms; /* > 0: send the reply one byte every trickle_ms */
+    char echo;      /* 'u': answer as Redis does an unknown command, quoting
+                       its arguments ("-ERR unknown command 'X', with args
+                       beginning with: 'a' 'b' …"); 'e': an error quoting
+                       the whole request in another form ("-ERR echo: X a
+                       b …"); 0: the canned reply */
 } rt_rogue;
 void rt_rogue_start(rt_rogue *r, const char *reply);
 /* The same, but the reply trickles out one byte every trickle_ms: a
  * server that is never silent for long yet never finishes a reply. */
 void rt_rogue_start_trickle(rt_rogue *r, const char *reply, int trickle_ms);
+/* A peer that quotes each request back in an error reply (echo 'u' or
+ * 'e', see above). */
+void rt_rogue_start_echo(rt_rogue *r, char echo);
 void rt_rogue_stop(rt_rogue *r);
 
 /* Suites. */
 Suite *rt_layout_suite(void);
 Suite *rt_faults_suite(void);
+Suite *rt_secrets_suite(void);
 
 #endif

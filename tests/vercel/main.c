@@ -1,6 +1,6 @@
 /* main.c — the vercel backend's own tests (the contract suite runs it too,
  * in tests/contract).  Arguments: suites to run, of "unit", "http",
- * "kvrest" (default: all). */
+ * "kvrest", "secrets" (default: all). */
 #include "vtest.h"
 
 #include <stdio.h>
@@ -12,7 +12,10 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         Suite *(*make)(void);
-    } suites[] = {{"unit", vt_unit_suite}, {"http", vt_http_suite}, {"kvrest", vt_kvrest_suite}};
+    } suites[] = {{"unit", vt_unit_suite},
+                  {"http", vt_http_suite},
+                  {"kvrest", vt_kvrest_suite},
+                  {"secrets", vt_secrets_suite}};
     SRunner *sr = NULL;
     for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {
         bool wanted = argc < 2;
@@ -26,7 +29,7 @@ int main(int argc, char **argv)
             srunner_add_suite(sr, suites[i].make());
     }
     if (!sr) {
-        fprintf(stderr, "vercel tests: no such suite (unit, http, kvrest)\n");
+        fprintf(stderr, "vercel tests: no such suite (unit, http, kvrest, secrets)\n");
         return 2;
     }
     srunner_run_all(sr, CK_NORMAL);

@@ -86,13 +86,93 @@ static void sleep_ms(int ms)
     }
 }
 
-/* Reply to one request; returns false if the connection must close. */
-static bool reply(int fd, const rs_action *a)
+static bool send_reply(int fd, const rs_action *a);
+
+/* Append s[0..n) to out[*len..cap) as JSON string content. */
+static void json_add(char *out, size_t *len, size_t cap, const char *s, size_t n)
 {
+    for (size_t i = 0; i < n && *len + 7 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            out[(*len)++] = '\\';
+            out[(*len)++] = (char)c;
+        } else if (c < 0x20) {
+            *len += (size_t)snprintf(out + *len, cap - *len, "\\u%04x", c);
+        } else {
+            out[(*len)++] = (char)c;
+        }
+    }
+}
+
+/* The value of header `name` in the raw header block, or NULL; *n set. */
+static const char *header_value(const char *hdrs, const char *name, size_t *n)
+{
+    size_t nl = strlen(name);
+    for (const char *p = hdrs; p && *p;) {
+        const char *eol = strstr(p, "\r\n");
+        if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (*v == ' ')
+                v++;
+            *n = eol ? (size_t)(eol - v) : strlen(v);
+            return v;
+        }
+        p = eol ? eol + 2 : NULL;
+    }
+    return NULL;
+}
+
+/* The body of an echoing action for this request (malloc'd), or NULL. */
+static char *echo_body(const rs_action *a, const char *hdrs, const char *body, size_t *outlen)
+{
+    size_t cap = a->body_len * 2 + 8 * strlen(body) + 8 * strlen(hdrs) + 64;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    size_t len = 0;
+    for (size_t i = 0; i < a->body_len && len + 1 < cap;) {
+        if (strncmp(a->body + i, "@REQ@", 5) == 0) {
+            json_add(out, &len, cap, body, strlen(body));
+            i += 5;
+        } else if (strncmp(a->body + i, "@AUTH@", 6) == 0) {
+            size_t n = 0;
+            const char *v = header_value(hdrs, "Authorization", &n);
+            if (v)
+                json_add(out, &len, cap, v, n);
+            i += 6;
+        } else {
+            out[len++] = a->body[i++];
+        }
+    }
+    out[len] = '\0';
+    *outlen = len;
+    return out;
+}
+
+/* Reply to one request (hdrs, body: what it sent); returns false if the
+ * connection must close. */
+static bool reply(int fd, const rs_action *in, const char *hdrs, const char *body)
+{
+    rs_action echoed = *in;
+    char *owned = NULL;
+    if (in->echo && in->body) {
+        owned = echo_body(in, hdrs, body, &echoed.body_len);
+        echoed.body = owned;
+    }
+    const rs_action *a = &echoed;
+    bool keep = true;
     if (a->delay_ms > 0)
         sleep_ms(a->delay_ms);
     if (a->status == 0)
-        return false;
+        keep = false;
+    else
+        keep = send_reply(fd, a);
+    free(owned);
+    return keep;
+}
+
+static bool send_reply(int fd, const rs_action *a)
+{
     size_t blen = a->body ? a->body_len : 0;
     size_t total = a->huge ? a->huge : blen;
     char head[1024];
@@ -221,12 +301,16 @@ static void *run(void *arg)
                 char save = buf[total];
                 buf[total] = '\0';
                 record(r, buf, hdr_end, clen);
+                char *hdrs = dup_n(buf, hdr_end);
+                char *rbody = dup_n(buf + hdr_end, clen);
                 buf[total] = save;
                 memmove(buf, buf + total, len - total);
                 len -= total;
                 rs_action a;
                 next_action(r, &a);
-                bool keep = reply(cfd, &a);
+                bool keep = reply(cfd, &a, hdrs ? hdrs : "", rbody ? rbody : "");
+                free(hdrs);
+                free(rbody);
                 action_free(&a);
                 if (!keep) {
                     close(cfd);

@@ -21,6 +21,10 @@ typedef struct rs_action {
                             real one (a truncated reply); then close */
     bool close_after;    /* close the connection after replying */
     int delay_ms;        /* wait before replying */
+    bool echo;           /* a server that quotes what it got: in body,
+                            "@REQ@" becomes the request body and "@AUTH@"
+                            the Authorization header's value, both escaped
+                            as JSON string content */
 } rs_action;
 
 typedef struct responder responder;

@@ -380,16 +380,23 @@ START_TEST(redirects_and_odd_statuses)
     rs_action a = {
         .status = 301, .body = "", .headers = "Location: https://elsewhere.example/\r\n"};
     rs_push(rs, &a);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
+    /* A redirect, 404 or 405: the URL is wrong (configuration), and
+     * asking again would not help. */
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ECONFIG);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "redirect"));
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "rest_url option"));
     ck_assert_int_eq(rs_requests(rs), 1);
     push(404, "<html>Not Found</html>");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ECONFIG);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "HTTP 404"));
+    ck_assert_int_eq(rs_requests(rs), 2);
+    push(405, "{\"error\":\"method not allowed\"}");
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ECONFIG);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "no REST API at the rest_url option"));
     /* 400 without an error text. */
     push(400, "<html>Bad Request</html>");
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
-    ck_assert_int_eq(rs_requests(rs), 3);
+    ck_assert_int_eq(rs_requests(rs), 4);
     /* 400 with a Redis error reaches the protocol layer as an error reply. */
     push(400, "{\"error\":\"ERR unknown command 'PING'\"}");
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);

@@ -580,8 +580,9 @@ START_TEST(decode_pipeline)
     ck_assert_int_eq(vc_decode_pipeline(body, strlen(body), 1, rep, &err), SQCLAIM_EQUOTA);
     body = "{\"error\":\"ERR syntax\"}";
     ck_assert_int_eq(vc_decode_pipeline(body, strlen(body), 1, rep, &err), SQCLAIM_ESERVER);
+    /* One command's reply to a pipeline: the URL's path ran as a command. */
     body = "{\"result\":1}";
-    ck_assert_int_eq(vc_decode_pipeline(body, strlen(body), 1, rep, &err), SQCLAIM_EPROTOCOL);
+    ck_assert_int_eq(vc_decode_pipeline(body, strlen(body), 1, rep, &err), SQCLAIM_ECONFIG);
     body = "[1]";
     ck_assert_int_eq(vc_decode_pipeline(body, strlen(body), 1, rep, &err), SQCLAIM_EPROTOCOL);
 }

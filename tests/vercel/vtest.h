@@ -14,6 +14,7 @@
 Suite *vt_unit_suite(void);
 Suite *vt_http_suite(void);
 Suite *vt_kvrest_suite(void);
+Suite *vt_secrets_suite(void);
 
 /* Unset every environment variable the backend reads. */
 void vt_clear_env(void);

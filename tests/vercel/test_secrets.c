@@ -1,0 +1,330 @@
+/* test_secrets.c — no message of the vercel backend ever carries a secret:
+ * the REST token, the redis password behind kvrest, or a lease token.
+ *
+ * Every error path reachable from here is driven with every operation:
+ * kvrest with a wrong URL path, a wrong token, each injected fault, its
+ * redis down; a refused connection; and a local responder playing a
+ * hostile server that quotes back what it received (the request body with
+ * the lease token, the Authorization header with the REST token) in every
+ * kind of reply: 4xx, 5xx, HTML, 200 with an error, a reply of the wrong
+ * shape, a timeout, a dropped connection.  Each message is checked for
+ * each secret, and for any run of 32 or more hex digits (a lease token,
+ * ours or another bot's).  The CLI is run once on the issue's
+ * reproduction: a URL with a wrong path must be a configuration error
+ * (exit 4), not a server error that quotes the request. */
+#include "run.h"
+#include "vtest.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define REST_TOKEN "rest-Tok3n-c0ffee-9d1b"
+#define REDIS_PW   "redis-PW-5ecret-77"
+/* The lease token of every operation but claim (claim makes its own). */
+#define LEASE_TOKEN "5ec2e75ec2e75ec2e75ec2e75ec2e7aa"
+
+enum op {
+    OP_CLAIM,
+    OP_CLAIM_FIRST,
+    OP_RENEW,
+    OP_RELEASE,
+    OP_RESERVE,
+    OP_FINISH,
+    OP_STATUS,
+    OP_PING
+};
+static const char *const op_names[] = {"claim",   "claim-first", "renew",  "release",
+                                       "reserve", "finish",      "status", "ping"};
+#define OP_COUNT 8
+
+/* Any run of >= 32 hex digits: a lease token (or another secret-looking
+ * value) in a message. */
+static bool has_hex_run(const char *s)
+{
+    size_t run = 0;
+    for (; *s; s++) {
+        run = isxdigit((unsigned char)*s) ? run + 1 : 0;
+        if (run >= 32)
+            return true;
+    }
+    return false;
+}
+
+static void check_message(const char *where, enum op op, sqclaim_rc rc, const char *msg,
+                          const char *claim_token)
+{
+    const char *secrets[] = {REST_TOKEN, REDIS_PW, LEASE_TOKEN, claim_token};
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
+        ck_assert_msg(!secrets[i] || !*secrets[i] || !strstr(msg, secrets[i]),
+                      "%s, %s (%s): the message shows a secret: %s", where, op_names[op],
+                      sqclaim_rcname(rc), msg);
+    ck_assert_msg(!has_hex_run(msg), "%s, %s (%s): the message shows a token-like value: %s", where,
+                  op_names[op], sqclaim_rcname(rc), msg);
+}
+
+/* Run one operation; check its message (when it failed).  Returns the rc. */
+static sqclaim_rc run_op(sqclaim_store *s, enum op op, const char *where)
+{
+    sqclaim_lease l;
+    memset(&l, 0, sizeof l);
+    snprintf(l.sq, sizeof l.sq, "SEC-1");
+    snprintf(l.bot, sizeof l.bot, "BOT1");
+    snprintf(l.token, sizeof l.token, "%s", LEASE_TOKEN);
+    l.fence = 3;
+    l.ttl_ms = 60000;
+    sqclaim_rows rows;
+    sqclaim_status *st = NULL;
+    sqclaim_rc rc = SQCLAIM_OK;
+    switch (op) {
+    case OP_CLAIM: rc = sqclaim_claim(s, "SEC-1", "BOT1", 0, &l, NULL); break;
+    case OP_CLAIM_FIRST: {
+        const char *c[] = {"SEC-1", "SEC-2"};
+        rc = sqclaim_claim_first(s, c, 2, "BOT1", 0, &l, NULL);
+        break;
+    }
+    case OP_RENEW: rc = sqclaim_renew(s, &l, 0); break;
+    case OP_RELEASE: rc = sqclaim_release(s, &l); break;
+    case OP_RESERVE: rc = sqclaim_reserve_rows(s, &l, 5, 0, &rows); break;
+    case OP_FINISH: rc = sqclaim_finish_rows(s, &l); break;
+    case OP_STATUS:
+        rc = sqclaim_status_get(s, &st);
+        sqclaim_status_free(st);
+        break;
+    case OP_PING: rc = sqclaim_ping(s); break;
+    }
+    if (rc != SQCLAIM_OK)
+        check_message(where, op, rc, sqclaim_errmsg(s), l.token);
+    return rc;
+}
+
+/* Every operation on a fresh handle; returns how many failed. */
+static int all_ops(const char *url, const char *token, int retries, int timeout_ms,
+                   const char *where, sqclaim_rc *rcs)
+{
+    int failed = 0;
+    for (int op = 0; op < OP_COUNT; op++) {
+        sqclaim_store *s = vt_open(url, token, NULL, retries, timeout_ms);
+        sqclaim_rc rc = run_op(s, (enum op)op, where);
+        if (rcs)
+            rcs[op] = rc;
+        failed += rc != SQCLAIM_OK;
+        sqclaim_close(s);
+    }
+    return failed;
+}
+
+/* ---- through kvrest ----------------------------------------------------- */
+
+static tsrv redis, kv;
+static bool servers_up;
+
+static void servers_start(void)
+{
+    servers_up = tsrv_redis_start(&redis, REDIS_PW) == 0 &&
+                 tsrv_kvrest_start(&kv, &redis, REST_TOKEN, NULL) == 0;
+}
+
+static void servers_stop(void)
+{
+    tsrv_stop(&kv);
+    tsrv_stop(&redis);
+}
+
+static void each_setup(void)
+{
+    vt_clear_env();
+    ck_assert_msg(servers_up, "redis-server or kvrest did not start");
+    vt_faults_clear(&kv);
+}
+
+/* A URL whose path the server takes as a Redis command is a configuration
+ * error, for every operation (single commands and the status pipeline),
+ * never a server error quoting the request. */
+START_TEST(wrong_path_is_a_configuration_error)
+{
+    static const char *const paths[] = {"/some/path", "/set", "/v2/kv"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char url[256];
+        snprintf(url, sizeof url, "%s%s", kv.url, paths[i]);
+        sqclaim_rc rcs[OP_COUNT];
+        all_ops(url, REST_TOKEN, 1, 0, paths[i], rcs);
+        for (int op = 0; op < OP_COUNT; op++)
+            ck_assert_msg(rcs[op] == SQCLAIM_ECONFIG, "%s, %s: %s", paths[i], op_names[op],
+                          sqclaim_rcname(rcs[op]));
+    }
+    /* The message says what to fix. */
+    char url[256];
+    snprintf(url, sizeof url, "%s/some/path", kv.url);
+    sqclaim_store *s = vt_open(url, REST_TOKEN, NULL, -1, 0);
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "SEC-1", "BOT1", 0, &l, NULL), SQCLAIM_ECONFIG);
+    ck_assert_msg(strstr(sqclaim_errmsg(s), "path") && strstr(sqclaim_errmsg(s), "rest_url"), "%s",
+                  sqclaim_errmsg(s));
+    ck_assert(!(l.flags & SQCLAIM_LEASE_UNCERTAIN));
+    sqclaim_close(s);
+    /* Paths that happen to name a command that accepts the request as
+     * arguments (GET, ECHO) fail otherwise, but show no secret either. */
+    static const char *const odd[] = {"/get", "/echo"};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        snprintf(url, sizeof url, "%s%s", kv.url, odd[i]);
+        ck_assert_int_gt(all_ops(url, REST_TOKEN, 1, 0, odd[i], NULL), 0);
+    }
+}
+END_TEST
+
+START_TEST(kvrest_error_paths)
+{
+    /* Wrong token. */
+    sqclaim_rc rcs[OP_COUNT];
+    all_ops(kv.url, "not-the-" REST_TOKEN, 1, 0, "wrong token", rcs);
+    for (int op = 0; op < OP_COUNT; op++)
+        ck_assert_int_eq(rcs[op], SQCLAIM_EAUTH);
+    /* Each fault. */
+    static const struct {
+        const char *faults;
+        int timeout_ms;
+    } faults[] = {
+        {"{\"fail_rate\":1}", 0},
+        {"{\"drop_rate\":1}", 0},
+        {"{\"stall_rate\":1,\"stall_ms\":1500}", 300},
+        {"{\"quota\":1}", 0},
+    };
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        vt_faults_clear(&kv);
+        vt_faults(&kv, faults[i].faults);
+        int failed = all_ops(kv.url, REST_TOKEN, 1, faults[i].timeout_ms, faults[i].faults, NULL);
+        ck_assert_msg(failed >= OP_COUNT - 1, "%s: only %d failed", faults[i].faults, failed);
+    }
+    vt_faults_clear(&kv);
+}
+END_TEST
+
+/* kvrest up, its redis down: 500s with kvrest's own texts. */
+START_TEST(kvrest_redis_down)
+{
+    tsrv r, k;
+    ck_assert_int_eq(tsrv_redis_start(&r, REDIS_PW), 0);
+    ck_assert_int_eq(tsrv_kvrest_start(&k, &r, REST_TOKEN, NULL), 0);
+    tsrv_stop(&r);
+    ck_assert_int_eq(all_ops(k.url, REST_TOKEN, 1, 0, "redis down", NULL), OP_COUNT);
+    tsrv_stop(&k);
+}
+END_TEST
+
+/* ---- a hostile server ----------------------------------------------------- */
+
+static responder *rs;
+
+static void rs_setup(void)
+{
+    vt_clear_env();
+    rs = rs_start();
+    ck_assert_ptr_nonnull(rs);
+}
+
+static void rs_teardown(void)
+{
+    rs_stop(rs);
+    rs = NULL;
+}
+
+START_TEST(hostile_server_quotes_the_request)
+{
+    static const rs_action actions[] = {
+        /* Redis's own echo of the arguments, for the command we sent and
+         * for one we did not */
+        {.status = 400,
+         .body = "{\"error\":\"ERR unknown command 'EVALSHA', with args beginning with: @REQ@\"}",
+         .echo = true},
+        {.status = 400,
+         .body = "{\"error\":\"ERR unknown command 'x', with args beginning with: @REQ@\"}",
+         .echo = true},
+        {.status = 400, .body = "{\"error\":\"ERR bad request @REQ@ from @AUTH@\"}", .echo = true},
+        {.status = 401, .body = "{\"error\":\"Unauthorized: @AUTH@\"}", .echo = true},
+        {.status = 403, .body = "{\"error\":\"NOPERM @AUTH@ @REQ@\"}", .echo = true},
+        {.status = 404, .body = "{\"error\":\"no route @REQ@\"}", .echo = true},
+        {.status = 413, .body = "{\"error\":\"@REQ@\"}", .echo = true},
+        {.status = 429, .body = "{\"error\":\"slow down @AUTH@ @REQ@\"}", .echo = true},
+        {.status = 500,
+         .body = "{\"error\":\"upstream failed on @REQ@ with @AUTH@\"}",
+         .echo = true},
+        {.status = 502, .body = "<html><pre>@REQ@ @AUTH@</pre></html>", .echo = true},
+        {.status = 503, .body = "@REQ@", .echo = true},
+        {.status = 200, .body = "{\"error\":\"ERR @REQ@ @AUTH@\"}", .echo = true},
+        {.status = 200, .body = "[{\"error\":\"ERR @REQ@ @AUTH@\"}]", .echo = true},
+        {.status = 200, .body = "{\"result\":\"@REQ@\"}", .echo = true},
+        {.status = 200, .body = "@REQ@ @AUTH@", .echo = true},
+        /* a reply of the wrong shape carrying a lease token: base64 of
+         * LEASE_TOKEN, and of a stored value with it */
+        {.status = 200, .body = "{\"result\":\"NWVjMmU3NWVjMmU3NWVjMmU3NWVjMmU3NWVjMmU3YWE=\"}"},
+        {.status = 200,
+         .body = "{\"result\":[\"NWVjMmU3NWVjMmU3NWVjMmU3NWVjMmU3NWVjMmU3YWE=\",1]}"},
+        {.status = 301, .headers = "Location: https://elsewhere.example/" REST_TOKEN "\r\n"},
+        {.status = 0}, /* connection closed without a reply */
+        {.status = 200, .body = "{\"result\":1}", .delay_ms = 700}, /* past the timeout */
+    };
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+        rs_set_default(rs, &actions[i]);
+        char where[64];
+        snprintf(where, sizeof where, "responder action %zu (HTTP %d)", i, actions[i].status);
+        int failed = all_ops(rs_url(rs), REST_TOKEN, 1, 300, where, NULL);
+        ck_assert_msg(failed > 0, "%s: nothing failed", where);
+    }
+}
+END_TEST
+
+START_TEST(refused_connection)
+{
+    /* A port nothing listens on: the responder's, after it stopped. */
+    char url[64];
+    snprintf(url, sizeof url, "%s", rs_url(rs));
+    rs_stop(rs);
+    rs = NULL;
+    ck_assert_int_eq(all_ops(url, REST_TOKEN, 1, 300, "refused", NULL), OP_COUNT);
+    rs = rs_start();
+}
+END_TEST
+
+/* The issue's reproduction through the CLI: exit 4 (configuration), and
+ * stderr quotes no secret. */
+START_TEST(cli_wrong_path_exits_4)
+{
+    ck_assert_msg(access(cr_program(), X_OK) == 0, "%s is not built", cr_program());
+    char url[300], urlenv[320];
+    snprintf(url, sizeof url, "%s/some/path", kv.url);
+    snprintf(urlenv, sizeof urlenv, "KV_REST_API_URL=%s", url);
+    const char *env[] = {"SQCLAIM_ADAPTER=vercel", urlenv, "KV_REST_API_TOKEN=" REST_TOKEN, NULL};
+    cr_opts o = {.env = env};
+    cr_result r;
+    cr_runv(&r, &o, "claim", "SEC-9", "--bot", "BOT1", NULL);
+    ck_assert_msg(r.code == 4, "exit %d, stderr %s", r.code, r.err);
+    ck_assert_str_eq(r.out, "");
+    check_message("cli", OP_CLAIM, SQCLAIM_ECONFIG, r.err, NULL);
+    ck_assert_ptr_nonnull(strstr(r.err, "KV_REST_API_URL"));
+    cr_free(&r);
+}
+END_TEST
+
+Suite *vt_secrets_suite(void)
+{
+    Suite *s = suite_create("vercel-secrets");
+    TCase *tc = tcase_create("kvrest");
+    tcase_add_unchecked_fixture(tc, servers_start, servers_stop);
+    tcase_add_checked_fixture(tc, each_setup, NULL);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, wrong_path_is_a_configuration_error);
+    tcase_add_test(tc, kvrest_error_paths);
+    tcase_add_test(tc, kvrest_redis_down);
+    tcase_add_test(tc, cli_wrong_path_exits_4);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("hostile");
+    tcase_add_checked_fixture(tc, rs_setup, rs_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, hostile_server_quotes_the_request);
+    tcase_add_test(tc, refused_connection);
+    suite_add_tcase(s, tc);
+    return s;
+}
