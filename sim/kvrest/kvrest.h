@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <stdint.h>
 
 #include <hiredis/hiredis.h>
@@ -146,6 +147,35 @@ void kv_pool_free(kv_pool *p);
 
 /* Human text for a context error ("timed out" for EAGAIN timeouts). */
 void kv_redis_errtext(const redisContext *c, char *out, size_t outlen);
+
+/* ---- gate.c ----------------------------------------------------------- */
+
+/* The front door: accepts connections on a listening socket and checks
+ * each one's first request line (peeking) before handing it over.  A line
+ * that cannot start an HTTP/1.x request gets a JSON 400 and the
+ * connection is closed; no complete line within 10 s gets a 408. */
+typedef struct kv_gate_ops {
+    void *cls;
+    /* Take over fd (the request line is valid; nothing was read). */
+    void (*handoff)(void *cls, int fd, const struct sockaddr *addr, socklen_t addrlen);
+    /* The current upstash-sync-token, for the refusals' headers. */
+    void (*sync_token)(void *cls, char *buf, size_t len);
+} kv_gate_ops;
+
+typedef struct kv_gate kv_gate;
+
+/* Start the gate's thread on lfd (made non-blocking; still owned by the
+ * caller).  NULL on failure. */
+kv_gate *kv_gate_start(int lfd, const kv_gate_ops *ops);
+/* Stop the thread, close the connections still in the gate. */
+void kv_gate_stop(kv_gate *g);
+
+/* buf[0..n): the start of what a client sent.  1: a complete, valid
+ * HTTP/1.x request line (after at most 4 empty lines); 0: a valid start,
+ * incomplete; -1: not a request line (a method that is not a token, a
+ * control byte or space in the target, a version other than HTTP/d.d,
+ * anything after it). */
+int kv_request_line_check(const char *buf, size_t n);
 
 /* ---- server.c --------------------------------------------------------- */
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
@@ -30,7 +32,11 @@ typedef enum role { ROLE_NONE, ROLE_READONLY, ROLE_FULL } role;
 typedef enum route { R_SINGLE, R_PIPELINE, R_MULTI, R_PATH } route;
 
 struct kv_server {
-    struct MHD_Daemon *d;
+    int lfd;               /* the listening socket (the gate accepts) */
+    kv_gate *gate;         /* checks each connection's first line */
+    struct MHD_Daemon **d; /* one; or --threads N, each one event loop */
+    unsigned nd;
+    atomic_uint next_d; /* round robin over d[] */
     kv_pool *pool;
     int port;
     size_t max_body;
@@ -138,6 +144,30 @@ static enum MHD_Result respond(kv_server *s, struct MHD_Connection *conn, unsign
     MHD_add_response_header(r, "upstash-sync-token", sync);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "HEAD, GET, POST, PUT");
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* An error after which the connection is closed: the rest of what the
+ * client sent cannot be framed (RFC 9112 6.3). */
+static enum MHD_Result respond_error_close(kv_server *s, struct MHD_Connection *conn,
+                                           unsigned status, const char *text)
+{
+    kv_buf b = {0};
+    kv_json_error(&b, text, strlen(text));
+    if (!b.p)
+        kv_buf_adds(&b, "{}");
+    struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        kv_buf_free(&b);
+        return MHD_NO;
+    }
+    char sync[32];
+    snprintf(sync, sizeof sync, "%llu", get(&s->sync));
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, "upstash-sync-token", sync);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -783,6 +813,44 @@ static bool announces_too_much(const char *cl, size_t max)
     return errno == ERANGE || v > (unsigned long long)max;
 }
 
+/* The framing headers of a request. */
+typedef struct framing {
+    int lengths;       /* Content-Length headers */
+    const char *first; /* the first one's value */
+    bool conflict;     /* two with different values */
+    bool chunked;      /* a Transfer-Encoding header */
+} framing;
+
+static enum MHD_Result scan_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    framing *f = cls;
+    (void)kind;
+    if (key && strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->lengths++ == 0)
+            f->first = value ? value : "";
+        else if (strcmp(f->first, value ? value : "") != 0)
+            f->conflict = true;
+    } else if (key && strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->chunked = true;
+    }
+    return MHD_YES;
+}
+
+/* NULL, or why the request's body cannot be framed unambiguously (RFC
+ * 9112 6.3): Content-Length headers that differ (libmicrohttpd would use
+ * the first), or one with Transfer-Encoding (request smuggling). */
+static const char *framing_problem(struct MHD_Connection *conn)
+{
+    framing f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_framing, &f);
+    if (f.conflict)
+        return "ERR conflicting Content-Length headers";
+    if (f.chunked && f.lengths > 0)
+        return "ERR both Content-Length and Transfer-Encoding";
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -793,6 +861,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!rq) {
         rq = kv_xcalloc(1, sizeof *rq);
         *con_cls = rq;
+        const char *framing_err = framing_problem(conn);
+        if (framing_err) {
+            /* Answer before reading any of the body, then close. */
+            rq->answered = true;
+            if (!is_admin_url(url)) {
+                count(&s->requests);
+                count(&s->errors);
+            }
+            return respond_error_close(s, conn, MHD_HTTP_BAD_REQUEST, framing_err);
+        }
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && announces_too_much(cl, s->max_body)) {
@@ -877,15 +955,63 @@ static void free_server(kv_server *s)
         memset(s->ro_token, 0, s->ro_len);
         free(s->ro_token);
     }
+    free(s->d);
     pthread_mutex_destroy(&s->fmu);
     pthread_mutex_destroy(&s->smu);
     pthread_cond_destroy(&s->scv);
     free(s);
 }
 
+/* The gate passed a connection whose request line is valid. */
+static void gate_handoff(void *cls, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    kv_server *s = cls;
+    unsigned i = atomic_fetch_add(&s->next_d, 1) % s->nd;
+    /* MHD closes fd itself if it cannot take it. */
+    (void)MHD_add_connection(s->d[i], fd, addr, addrlen);
+}
+
+static void gate_sync(void *cls, char *buf, size_t len)
+{
+    kv_server *s = cls;
+    snprintf(buf, len, "%llu", get(&s->sync));
+}
+
+/* Bind and listen on the first address of ai that works; the port
+ * actually bound in *port.  The socket, or -1 with a message. */
+static int listen_on(const struct addrinfo *ai, const kv_options *opt, int *port)
+{
+    int err = 0;
+    for (; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (ai->ai_family == AF_INET6)
+            (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        struct sockaddr_storage a;
+        socklen_t alen = sizeof a;
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 511) == 0 &&
+            getsockname(fd, (struct sockaddr *)&a, &alen) == 0) {
+            *port = ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+                                                  : ((struct sockaddr_in *)&a)->sin_port);
+            return fd;
+        }
+        err = errno;
+        close(fd);
+    }
+    fprintf(stderr, KVREST_NAME ": cannot listen on %s port %d: %s\n", opt->listen, opt->port,
+            strerror(err));
+    return -1;
+}
+
 kv_server *kv_server_start(const kv_options *opt)
 {
     kv_server *s = kv_xcalloc(1, sizeof *s);
+    s->lfd = -1;
     s->max_body = opt->max_body;
     s->token = kv_xstrdup(opt->token);
     s->token_len = strlen(s->token);
@@ -920,29 +1046,50 @@ kv_server *kv_server_start(const kv_options *opt)
         free_server(s);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    s->lfd = listen_on(ai, opt, &s->port);
+    freeaddrinfo(ai);
+    if (s->lfd < 0) {
+        free_server(s);
+        return NULL;
+    }
+
+    /* The gate accepts; MHD gets the connections it passes.  Without a
+     * listening socket MHD cannot run a thread pool, so --threads N runs
+     * N daemons of one event-loop thread each, connections dealt round
+     * robin. */
+    s->nd = opt->threads > 0 ? (unsigned)opt->threads : 1;
+    s->d = kv_xcalloc(s->nd, sizeof *s->d);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                     MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
     if (opt->threads == 0)
         flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
     else
         flags |= MHD_USE_AUTO;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    s->d = MHD_start_daemon(
-        flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        s, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, s, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)300, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)511,
-        opt->threads > 0 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (unsigned)opt->threads,
-        MHD_OPTION_END);
-    freeaddrinfo(ai);
-    if (!s->d) {
-        fprintf(stderr, KVREST_NAME ": cannot listen on %s port %d\n", opt->listen, opt->port);
+    for (unsigned i = 0; i < s->nd; i++) {
+        s->d[i] = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
+            unescape_none, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_END);
+        if (!s->d[i]) {
+            fprintf(stderr, KVREST_NAME ": cannot start the HTTP server\n");
+            for (unsigned k = 0; k < i; k++)
+                MHD_stop_daemon(s->d[k]);
+            close(s->lfd);
+            free_server(s);
+            return NULL;
+        }
+    }
+    kv_gate_ops ops = {.cls = s, .handoff = gate_handoff, .sync_token = gate_sync};
+    s->gate = kv_gate_start(s->lfd, &ops);
+    if (!s->gate) {
+        fprintf(stderr, KVREST_NAME ": cannot start the accepting thread\n");
+        for (unsigned k = 0; k < s->nd; k++)
+            MHD_stop_daemon(s->d[k]);
+        close(s->lfd);
         free_server(s);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : opt->port;
     atomic_store(&s->started, true);
     return s;
 }
@@ -953,11 +1100,15 @@ void kv_server_stop(kv_server *s)
 {
     if (!s)
         return;
+    /* No new connections first; then wake sleepers and finish. */
+    kv_gate_stop(s->gate);
+    close(s->lfd);
     pthread_mutex_lock(&s->smu);
     s->stopping = true;
     pthread_cond_broadcast(&s->scv);
     pthread_mutex_unlock(&s->smu);
     kv_pool_shutdown(s->pool);
-    MHD_stop_daemon(s->d);
+    for (unsigned i = 0; i < s->nd; i++)
+        MHD_stop_daemon(s->d[i]);
     free_server(s);
 }

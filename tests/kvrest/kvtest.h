@@ -67,4 +67,8 @@ long long kt_stat(const tsrv *kv, const char *token, const char *name);
 /* POST /_kvrest/faults with the JSON object text; asserts 200. */
 void kt_faults(const tsrv *kv, const char *token, const char *json);
 
+/* Suites of other files. */
+#include <check.h>
+Suite *kt_framing_suite(void);
+
 #endif

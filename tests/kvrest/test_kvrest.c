@@ -1759,6 +1759,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_ALL);
     SRunner *sr = srunner_create(kvrest_suite());
+    srunner_add_suite(sr, kt_framing_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
