@@ -165,10 +165,25 @@ static int do_claim(cli *c, const char *const *sqs, size_t n)
     return ex;
 }
 
+/* Check every SQ argument before counting them: after "--", options are
+ * arguments too (`claim -- -abc --bot B`), and an invalid id is the
+ * problem to name, not their number. */
+static int check_sq_args(const cli *c)
+{
+    char err[300];
+    for (size_t i = 0; i < c->npos; i++)
+        if (sqclaim_check_sq(c->pos[i], err, sizeof err) != SQCLAIM_OK)
+            return cli_usage_error(c, "%s", err);
+    return 0;
+}
+
 int cmd_claim(cli *c)
 {
     if (c->npos == 0)
         return cli_usage_error(c, "claim needs the SQ: sqclaim claim SQ --bot BOT");
+    int ex = check_sq_args(c);
+    if (ex)
+        return ex;
     if (c->npos > 1)
         return cli_usage_error(c, "claim takes one SQ (use claim-first to claim the first "
                                   "free one of several)");
@@ -209,10 +224,13 @@ static int lease_result(sqclaim_store *s, sqclaim_rc rc)
  * the operation, wipe the lease. */
 static int run_lease_cmd(cli *c, const lease_cmd *lc)
 {
+    int ex = check_sq_args(c);
+    if (ex)
+        return ex;
     if (c->npos > 1)
         return cli_usage_error(c, "%s takes at most one SQ", c->cmd);
     sqclaim_lease lease;
-    int ex = cli_read_lease(c, c->npos ? c->pos[0] : NULL, lc->need_bot, &lease);
+    ex = cli_read_lease(c, c->npos ? c->pos[0] : NULL, lc->need_bot, &lease);
     if (!ex) {
         sqclaim_store *s;
         ex = open_for_change(c, &s);

@@ -115,8 +115,9 @@ static const char program_help[] =
     "\n" GLOBAL_HELP "  -V, --version         the version and the built backends\n"
     "  --list-adapters       the same as `sqclaim adapters`\n"
     "\n"
-    "Durations: 250ms, 600s, 10m, 1h; a bare number is milliseconds.  Claims and\n"
-    "reservations expire after their TTL (default 10m) unless renewed.\n"
+    "Durations: a number and a unit: 250ms, 1.5s, 600s, 10m, 1h.  A bare number is\n"
+    "refused (600 is not taken for 600ms or 600s).  Claims and reservations expire\n"
+    "after their TTL (default 10m) unless renewed.\n"
     "\n"
     "Backends: redis (REDIS_URL) and vercel (Vercel KV / Upstash REST:\n"
     "KV_REST_API_URL and KV_REST_API_TOKEN, or UPSTASH_REDIS_REST_URL and\n"
@@ -400,9 +401,20 @@ static int take_option(cli *c, const command *cmd, int o, const char *spelled, c
         return cli_usage_error(c, "option %s belongs after a command",
                                shown_opt(spelled, b, sizeof b));
     }
+    /* Two values for one option: one of them is a mistake, and taking
+     * either (the last, as getopt would) may act for the wrong bot. */
+    if (opts[o].arg && c->flag[o])
+        return cli_usage_error(c, "option --%s given twice", opts[o].name);
     c->flag[o] = true;
     c->val[o] = val;
     return 0;
+}
+
+/* Does the command take SQ ids as arguments? */
+static bool takes_sq(const command *cmd)
+{
+    return cmd && cmd->run != cmd_status && cmd->run != cmd_watch && cmd->run != cmd_adapters &&
+           cmd->run != cmd_help;
 }
 
 /* Parse argv into *c.  Returns -1 to go on and run c->cmd, or an exit
@@ -462,7 +474,12 @@ static int parse(int argc, char **argv, cli *c, const command **out)
             int o = find_short(*p);
             char sp[3] = {'-', *p, '\0'};
             if (o < 0)
-                return cli_usage_error(c, "unknown option: %s", shown(sp, b, sizeof b));
+                /* "-abc" meant as an SQ id?  The argument itself is not
+                 * shown: it may be anything, a token even. */
+                return cli_usage_error(c, "unknown option: %s%s", shown(sp, b, sizeof b),
+                                       takes_sq(cmd) ? " (SQ ids must not start with '-', "
+                                                       "even after --)"
+                                                     : "");
             const char *val = NULL;
             if (opts[o].arg) {
                 if (p[1])

@@ -511,9 +511,22 @@ void sqclaim_free(void *ptr);
 sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen);
 sqclaim_rc sqclaim_check_bot(const char *bot, char *errbuf, size_t errlen);
 
-/* Parse a duration: "600s", "10m", "250ms", "1h", or a bare number of
- * milliseconds.  OK and *ms, or EINVAL with a message. */
+/* Parse a duration, the one grammar of every sqclaim program (the CLI's
+ * --ttl, --timeout and --interval, sqsim's options): a decimal number and
+ * a unit, no spaces -- "250us", "250ms", "1.5s", "600s", "10m", "1h".
+ * A number without a unit is refused ("600": "did you mean 600s?"), since
+ * a TTL read in the wrong unit is a lock that lasts a thousand times too
+ * long or too short; only "0" is accepted bare.  At most 9 decimals; the
+ * value must be exact to the microsecond.
+ *   sqclaim_parse_duration     *ms; also refuses what is not a whole number
+ *                              of milliseconds ("1.5ms", "250us")
+ *   sqclaim_parse_duration_us  *us (microseconds)
+ * OK and the value (out may be NULL to only check), or SQCLAIM_EINVAL
+ * with a message in errbuf (if not NULL) that quotes the text (cut to 40
+ * bytes, control characters escaped).  Range checks are the caller's.
+ * Thread-safe. */
 sqclaim_rc sqclaim_parse_duration(const char *text, int64_t *ms, char *errbuf, size_t errlen);
+sqclaim_rc sqclaim_parse_duration_us(const char *text, int64_t *us, char *errbuf, size_t errlen);
 
 #ifdef __cplusplus
 }
