@@ -6,9 +6,12 @@
  * message has the same "sqclaim: " form. */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ */
 /* Options                                                              */
@@ -513,8 +516,36 @@ static int parse(int argc, char **argv, cli *c, const command **out)
     return -1;
 }
 
+/* Make file descriptors 0, 1 and 2 valid before anything is opened.  A
+ * shell's `>&-` starts us with stdout closed: the store's socket would
+ * then become fd 1, and the lease JSON, token included, would be written
+ * into the connection to the store (and the protocol desynchronised).
+ * A closed descriptor is taken by /dev/null opened the wrong way round
+ * (stdin write-only, stdout and stderr read-only), so that it still
+ * behaves as closed -- every read or write fails with EBADF -- while no
+ * socket or file can take its number.  False if that failed. */
+static bool guard_std_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        int nfd = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+        if (nfd < 0)
+            return false;
+        if (nfd != fd) { /* cannot happen: the lowest free number is fd */
+            int d = dup2(nfd, fd);
+            close(nfd);
+            if (d != fd)
+                return false;
+        }
+    }
+    return true;
+}
+
 int main(int argc, char **argv)
 {
+    if (!guard_std_fds())
+        return CLI_EXIT_FAILURE; /* cannot even say so: stderr is closed */
     /* A write to a closed pipe must be an error we can act on (release a
      * claim nobody will know about), not a silent death. */
     signal(SIGPIPE, SIG_IGN);

@@ -427,7 +427,7 @@ int cmd_watch(cli *c)
     const char *term = getenv("TERM");
     w.tty = !w.json && isatty(STDOUT_FILENO) && term && *term && strcmp(term, "dumb") != 0;
 
-    int ex = cli_open_store(c, &w.s, false);
+    int ex = cli_open_store(c, &w.s, false, 1);
     if (ex)
         return ex;
 

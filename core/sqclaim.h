@@ -148,7 +148,39 @@ typedef struct sqclaim_options {
     int retries;                /* extra attempts after a transient failure or
                                    an ambiguous reply; 0: default 2; -1: none */
     const sqclaim_clock *clock; /* NULL: CLOCK_MONOTONIC; copied at open */
+    int op_timeout_ms;          /* total time for one operation, every attempt
+                                   and the waits between them; 0: no total
+                                   limit (see "Time limits" below) */
 } sqclaim_options;
+
+/* Time limits.
+ *   connect_timeout_ms  bounds one connection (redis: the TCP or unix
+ *                       connect and its AUTH/SELECT; vercel: up to the
+ *                       end of the TLS handshake).
+ *   timeout_ms          bounds one request: from sending it to the end of
+ *                       its reply (vercel: the whole HTTP exchange,
+ *                       connecting included).
+ *   retries             an operation whose attempt failed transiently, or
+ *                       whose reply was lost, is tried again (same token)
+ *                       up to this many times, after a backoff of 25 ms
+ *                       doubling per attempt (capped at 1 s, jittered).
+ * Without op_timeout_ms an operation can thus take (1 + retries) x
+ * (connect_timeout_ms + timeout_ms) plus the backoffs: 21 s with the
+ * defaults against a server that accepts connections but never answers.
+ *   op_timeout_ms       bounds the operation as a whole.  timeout_ms and
+ *                       connect_timeout_ms larger than it are cut to it,
+ *                       and a retry starts only if its backoff plus a whole
+ *                       attempt (connect_timeout_ms + timeout_ms) still
+ *                       fit in what is left; otherwise the operation
+ *                       returns the last attempt's failure (its code and
+ *                       message; a lost reply stays ambiguous).  An
+ *                       operation therefore ends within op_timeout_ms
+ *                       (plus scheduling noise), except where one attempt
+ *                       is several requests in a row, each with its own
+ *                       timeout_ms: a status of a store with more keys
+ *                       than one SCAN page, or a script sent again after
+ *                       NOSCRIPT.  The first attempt always runs.
+ * Time is measured on the store's clock (an injected clock included). */
 
 /* Fill *opts with defaults (all NULL/0).  Always call it first. */
 void sqclaim_options_init(sqclaim_options *opts);

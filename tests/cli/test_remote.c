@@ -1148,11 +1148,15 @@ START_TEST(test_stopped_in_flight)
         long long cmds = kv_stat(slow, "commands");
         cr_proc *p;
         if (k < 2) { /* claim, claim-first */
-            const char *one[] = {"claim", "S1", "--bot", "BOTS", NULL};
-            const char *first[] = {"claim-first", "S0", "S1", "--bot", "BOTS", NULL};
+            /* --timeout: the command's bound, shared by up to three
+             * requests; each must outlast the 2.5 s latency. */
+            const char *one[] = {"claim", "S1", "--bot", "BOTS", "--timeout", "30s", NULL};
+            const char *first[] = {"claim-first", "S0",        "S1",  "--bot",
+                                   "BOTS",        "--timeout", "30s", NULL};
             p = cr_spawn(&so, k == 0 ? one : first, NULL);
         } else { /* reserve (stdin is only written by cr_wait) */
-            const char *res[] = {"reserve", "--rows", "4", "--lease", held.line, NULL};
+            const char *res[] = {"reserve", "--rows",    "4",   "--lease",
+                                 held.line, "--timeout", "30s", NULL};
             p = cr_spawn(&so, res, NULL);
         }
         ck_assert_ptr_nonnull(p);
