@@ -74,7 +74,8 @@ static const optdef opts[OPT__COUNT] = {
     "                        prefer the variable: arguments are visible in ps\n"                   \
     "  --prefix PREFIX       key prefix (default: $SQCLAIM_KEY_PREFIX, else none: the\n"           \
     "                        seed's keys sq:* and refund:*)\n"                                     \
-    "  --timeout DURATION    per-request timeout, also for connecting (default 5s)\n"              \
+    "  --timeout DURATION    bound of the whole command, every retry included\n"                   \
+    "                        (default 10s)\n"                                                      \
     "  -q, --quiet           no notes on stderr (errors are still reported)\n"                     \
     "  -h, --help            this help\n"
 
@@ -262,15 +263,21 @@ static const char status_help[] =
 static const char watch_help[] =
     "Usage: sqclaim watch [--interval DURATION] [--count N] [--json]\n"
     "\n"
-    "Show the status every DURATION (default 2s): holders, remaining time, row\n"
-    "reservations.  On a terminal the table is redrawn in place; Ctrl-C (or SIGTERM,\n"
-    "SIGHUP) stops it, restores the terminal and exits 0.  When standard output is\n"
-    "not a terminal (or TERM is dumb), each refresh is printed as plain lines\n"
-    "followed by an empty line, for logs.  A refresh that fails is shown and\n"
-    "retried; configuration errors stop at once.\n"
+    "Show the status every DURATION: holders, remaining time, row reservations.  On a\n"
+    "terminal the table is redrawn in place; Ctrl-C (or SIGTERM, SIGHUP) stops it,\n"
+    "restores the terminal and exits 0.  When standard output is not a terminal (or\n"
+    "TERM is dumb), each refresh is printed as plain lines followed by an empty\n"
+    "line, for logs.  A refresh that fails is shown and retried; configuration\n"
+    "errors stop at once.\n"
+    "\n"
+    "The default interval is 2s, except on vercel, where every request is billed:\n"
+    "there watch counts the requests a refresh takes and polls every whole minute\n"
+    "that keeps it within half of the legacy Vercel KV free plan (3000 requests a\n"
+    "day), and shows the daily cost of the interval in use.\n"
     "\n"
     "Options:\n"
-    "  --interval DURATION   time between refreshes (10ms to 1h; default 2s)\n"
+    "  --interval DURATION   time between refreshes (10ms to 1h; default 2s, or the\n"
+    "                        budgeted pace on vercel)\n"
     "  --count N             stop after N refreshes (default: until stopped); the\n"
     "                        exit status is then that of the last refresh\n"
     "  --json                print each refresh as one line of status JSON instead\n"
