@@ -164,9 +164,10 @@ typedef struct sqclaim_options {
  *                       whose reply was lost, is tried again (same token)
  *                       up to this many times, after a backoff of 25 ms
  *                       doubling per attempt (capped at 1 s, jittered).
- * Without op_timeout_ms an operation can thus take (1 + retries) x
- * (connect_timeout_ms + timeout_ms) plus the backoffs: 21 s with the
- * defaults against a server that accepts connections but never answers.
+ * Without op_timeout_ms an operation can thus take up to (1 + retries) x
+ * (connect_timeout_ms + timeout_ms) plus the backoffs: about 21 s with
+ * the defaults (15 s against a server that accepts connections but never
+ * answers), and a caller that retries on top multiplies it.
  *   op_timeout_ms       bounds the operation as a whole.  timeout_ms and
  *                       connect_timeout_ms larger than it are cut to it,
  *                       and a retry starts only if its backoff plus a whole
