@@ -169,18 +169,21 @@ typedef struct sqclaim_options {
  * the defaults (15 s against a server that accepts connections but never
  * answers), and a caller that retries on top multiplies it.
  *   op_timeout_ms       bounds the operation as a whole.  timeout_ms and
- *                       connect_timeout_ms larger than it are cut to it,
- *                       and a retry starts only if its backoff plus a whole
- *                       attempt (connect_timeout_ms + timeout_ms) still
- *                       fit in what is left; otherwise the operation
- *                       returns the last attempt's failure (its code and
- *                       message; a lost reply stays ambiguous).  An
- *                       operation therefore ends within op_timeout_ms
- *                       (plus scheduling noise), except where one attempt
+ *                       connect_timeout_ms larger than it are cut to it.
+ *                       The first attempt always runs; a retry starts only
+ *                       if its backoff plus a whole attempt
+ *                       (connect_timeout_ms + timeout_ms) still fit in
+ *                       what is left; otherwise the operation returns the
+ *                       last attempt's failure (its code and message; a
+ *                       lost reply stays ambiguous).  With
+ *                       connect_timeout_ms + timeout_ms <= op_timeout_ms
+ *                       (the sqclaim CLI uses a sixth and a third of it)
+ *                       an operation therefore ends within op_timeout_ms,
+ *                       plus scheduling noise -- except where one attempt
  *                       is several requests in a row, each with its own
  *                       timeout_ms: a status of a store with more keys
  *                       than one SCAN page, or a script sent again after
- *                       NOSCRIPT.  The first attempt always runs.
+ *                       NOSCRIPT.
  * Time is measured on the store's clock (an injected clock included). */
 
 /* Fill *opts with defaults (all NULL/0).  Always call it first. */
