@@ -194,6 +194,7 @@ Suite *tc_unit_suite(void)
 {
     Suite *s = suite_create("cli-unit");
     TCase *tc = tcase_create("unit");
+    tcase_set_timeout(tc, 60); /* test_duration_grammar_shared runs 32 programs */
     tcase_add_test(tc, test_trim_advice);
     tcase_add_test(tc, test_fmt_duration);
     tcase_add_test(tc, test_clean_text);
