@@ -21,7 +21,7 @@ DESTDIR ?=
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 
-VERSION := $(shell sed -n 's/^\#define SQCLAIM_VERSION "\(.*\)"/\1/p' core/sqclaim.h)
+VERSION := $(shell sed -n 's/^\#define SQCLAIM_VERSION[[:space:]]*"\(.*\)"/\1/p' core/sqclaim.h)
 SOMAJOR := 0
 
 have = $(shell $(PKG_CONFIG) --exists $(1) 2>/dev/null && echo 1)
@@ -68,7 +68,7 @@ include $(sort $(wildcard tests/*/module.mk))
 
 # Objects built with other defines or flags are stale: when the build
 # configuration changes (a backend appears, CFLAGS change), start afresh.
-BUILD_CONFIG := $(CC) $(CFLAGS) $(SANFLAGS) $(LIB_DEFS) $(sort $(LIB_PKGS))
+BUILD_CONFIG := $(CC) $(CFLAGS) $(SANFLAGS) $(LIB_DEFS) $(sort $(LIB_PKGS)) $(VERSION)
 ifneq ($(BUILD_CONFIG),$(shell cat $(BUILD)/config 2>/dev/null))
 $(shell rm -rf $(BUILD)/obj; mkdir -p $(BUILD); echo '$(BUILD_CONFIG)' > $(BUILD)/config)
 endif

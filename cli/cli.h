@@ -108,10 +108,28 @@ int cli_uint_opt(const cli *c, const char *name, const char *text, uint64_t min,
  * output is gone: a closed pipe or a full disk). */
 int cli_print_line(const char *s);
 
-/* Open the store the options and environment say.  0 and *out, or an
- * exit status after printing the error (*out is then NULL).  For status
- * the error is also printed as the seed's error JSON on stdout. */
-int cli_open_store(const cli *c, sqclaim_store **out, bool error_json);
+/* Can anything be written to stdout?  False when it was closed when the
+ * program started (main() keeps fds 0-2 taken, stdout read-only, so that
+ * no socket gets its number) or is open read-only.  A command that would
+ * hold something only its output tells about (a claim, a row range)
+ * checks this before it asks the store. */
+bool cli_stdout_writable(void);
+
+/* --timeout when not given: the bound of a whole command. */
+#define CLI_DEFAULT_TIMEOUT_MS 10000
+
+/* Open the store the options and environment say, for a command of at
+ * most `steps` operations in a row (a claim: the claim, asking again,
+ * giving it up or back), each given an equal share of --timeout, so that
+ * the command ends within it.  0 and *out, or an exit status after
+ * printing the error (*out is then NULL).  For status the error is also
+ * printed as the seed's error JSON on stdout. */
+int cli_open_store(const cli *c, sqclaim_store **out, bool error_json, int steps);
+
+/* After a failure: if it was a timeout, say once what --timeout bounds
+ * and what each request got of it (the library's message names the
+ * per-request time, a share of --timeout, which surprises otherwise). */
+void cli_timeout_note(sqclaim_rc rc);
 
 /* The memory backend keeps its data in this one process; say so once
  * (unless --quiet) before a command whose effect would vanish. */

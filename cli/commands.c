@@ -42,15 +42,12 @@ static void say_busy(const sqclaim_holder *h, size_t n, const char *first)
 
 /* Give up a claim whose outcome is unknown: the library releases the
  * lease's token on every candidate (owner-checked, so nothing of another
- * bot is touched).  True when that is settled: released, or never held. */
+ * bot is touched), retrying within its share of --timeout.  True when
+ * that is settled: released, or never held. */
 static bool give_up(sqclaim_store *s, const char *const *sqs, size_t n, sqclaim_lease *lease)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
-        sqclaim_rc rc = sqclaim_abandon(s, sqs, n, lease);
-        if (rc == SQCLAIM_OK || rc == SQCLAIM_LOST)
-            return true;
-    }
-    return false;
+    sqclaim_rc rc = sqclaim_abandon(s, sqs, n, lease);
+    return rc == SQCLAIM_OK || rc == SQCLAIM_LOST;
 }
 
 /* The library's message for an uncertain claim ends with advice for C
@@ -61,14 +58,14 @@ static void print_error_trimmed(sqclaim_store *s, const char *then)
     cli_msg("%.*s%s", (int)cli_trim_advice(msg), msg, then);
 }
 
-/* Open the store for a command that changes a lease.  From here to the
- * exit, Ctrl-C, SIGTERM and SIGHUP wait for the store's answer
- * (cli_defer_stop_signals), so the tool knows what it holds when it
- * stops. */
-static int open_for_change(cli *c, sqclaim_store **s)
+/* Open the store for a command that changes a lease, of at most `steps`
+ * operations (cli_open_store).  From here to the exit, Ctrl-C, SIGTERM
+ * and SIGHUP wait for the store's answer (cli_defer_stop_signals), so the
+ * tool knows what it holds when it stops. */
+static int open_for_change(cli *c, sqclaim_store **s, int steps)
 {
     cli_defer_stop_signals();
-    int ex = cli_open_store(c, s, false);
+    int ex = cli_open_store(c, s, false, steps);
     if (!ex)
         cli_memory_note(c, *s);
     return ex;
@@ -122,9 +119,15 @@ static int do_claim(cli *c, const char *const *sqs, size_t n)
     int ex = ttl_option(c, &ttl);
     if (ex)
         return ex;
+    if (!cli_stdout_writable()) {
+        cli_msg("standard output is closed: the lease would be lost, so nothing was claimed");
+        return CLI_EXIT_FAILURE;
+    }
 
+    /* At most three operations: the claim; asking again; giving it up,
+     * or back when the lease cannot be printed. */
     sqclaim_store *s;
-    ex = open_for_change(c, &s);
+    ex = open_for_change(c, &s, 3);
     if (ex)
         return ex;
 
@@ -147,6 +150,7 @@ static int do_claim(cli *c, const char *const *sqs, size_t n)
         else
             cli_msg("the claim's outcome is unknown and it could not be released; if it "
                     "was granted, it expires by itself within its TTL");
+        cli_timeout_note(rc);
         ex = cli_exit_for(rc);
     } else if (rc == SQCLAIM_OK) {
         int sig = cli_stop_signal();
@@ -158,6 +162,7 @@ static int do_claim(cli *c, const char *const *sqs, size_t n)
         ex = CLI_EXIT_BUSY;
     } else {
         cli_msg("%s", sqclaim_errmsg(s));
+        cli_timeout_note(rc);
         ex = cli_exit_for(rc);
     }
     explicit_bzero(&lease, sizeof lease);
@@ -165,10 +170,25 @@ static int do_claim(cli *c, const char *const *sqs, size_t n)
     return ex;
 }
 
+/* Check every SQ argument before counting them: after "--", options are
+ * arguments too (`claim -- -abc --bot B`), and an invalid id is the
+ * problem to name, not their number. */
+static int check_sq_args(const cli *c)
+{
+    char err[300];
+    for (size_t i = 0; i < c->npos; i++)
+        if (sqclaim_check_sq(c->pos[i], err, sizeof err) != SQCLAIM_OK)
+            return cli_usage_error(c, "%s", err);
+    return 0;
+}
+
 int cmd_claim(cli *c)
 {
     if (c->npos == 0)
         return cli_usage_error(c, "claim needs the SQ: sqclaim claim SQ --bot BOT");
+    int ex = check_sq_args(c);
+    if (ex)
+        return ex;
     if (c->npos > 1)
         return cli_usage_error(c, "claim takes one SQ (use claim-first to claim the first "
                                   "free one of several)");
@@ -189,10 +209,14 @@ int cmd_claim_first(cli *c)
 /* One lease command: its options, and what it does with the lease once
  * the lease is read and the store is open. */
 typedef struct lease_cmd {
-    bool need_bot; /* the operation needs the holder's bot id */
-    int64_t ttl;   /* renew: the new TTL (0: the lease's) */
-    uint32_t rows; /* reserve */
-    uint64_t hint; /* reserve */
+    int steps;          /* operations at most (reserve: reserve, then
+                           finish if the range cannot be printed) */
+    bool need_bot;      /* the operation needs the holder's bot id */
+    const char *prints; /* what it prints that must not be lost (reserve:
+                           the row range), or NULL */
+    int64_t ttl;        /* renew: the new TTL (0: the lease's) */
+    uint32_t rows;      /* reserve */
+    uint64_t hint;      /* reserve */
     int (*op)(sqclaim_store *s, sqclaim_lease *lease, const struct lease_cmd *lc);
 } lease_cmd;
 
@@ -202,6 +226,7 @@ static int lease_result(sqclaim_store *s, sqclaim_rc rc)
     if (rc == SQCLAIM_OK)
         return 0;
     cli_msg("%s", sqclaim_errmsg(s));
+    cli_timeout_note(rc);
     return cli_exit_for(rc);
 }
 
@@ -209,13 +234,20 @@ static int lease_result(sqclaim_store *s, sqclaim_rc rc)
  * the operation, wipe the lease. */
 static int run_lease_cmd(cli *c, const lease_cmd *lc)
 {
+    int ex = check_sq_args(c);
+    if (ex)
+        return ex;
     if (c->npos > 1)
         return cli_usage_error(c, "%s takes at most one SQ", c->cmd);
     sqclaim_lease lease;
-    int ex = cli_read_lease(c, c->npos ? c->pos[0] : NULL, lc->need_bot, &lease);
+    ex = cli_read_lease(c, c->npos ? c->pos[0] : NULL, lc->need_bot, &lease);
+    if (!ex && lc->prints && !cli_stdout_writable()) {
+        cli_msg("standard output is closed: %s would be lost, so nothing was done", lc->prints);
+        ex = CLI_EXIT_FAILURE;
+    }
     if (!ex) {
         sqclaim_store *s;
-        ex = open_for_change(c, &s);
+        ex = open_for_change(c, &s, lc->steps);
         if (!ex) {
             ex = lc->op(s, &lease, lc);
             sqclaim_close(s);
@@ -281,26 +313,26 @@ static int reserve_op(sqclaim_store *s, sqclaim_lease *lease, const lease_cmd *l
 
 int cmd_renew(cli *c)
 {
-    lease_cmd lc = {.need_bot = true, .op = renew_op};
+    lease_cmd lc = {.steps = 1, .need_bot = true, .op = renew_op};
     int ex = ttl_option(c, &lc.ttl);
     return ex ? ex : run_lease_cmd(c, &lc);
 }
 
 int cmd_release(cli *c)
 {
-    lease_cmd lc = {.need_bot = false, .op = release_op};
+    lease_cmd lc = {.steps = 1, .need_bot = false, .op = release_op};
     return run_lease_cmd(c, &lc);
 }
 
 int cmd_finish(cli *c)
 {
-    lease_cmd lc = {.need_bot = false, .op = finish_op};
+    lease_cmd lc = {.steps = 1, .need_bot = false, .op = finish_op};
     return run_lease_cmd(c, &lc);
 }
 
 int cmd_reserve(cli *c)
 {
-    lease_cmd lc = {.need_bot = true, .op = reserve_op};
+    lease_cmd lc = {.steps = 2, .need_bot = true, .prints = "the row range", .op = reserve_op};
     uint64_t rows = 0;
     if (!c->val[OPT_ROWS])
         return cli_usage_error(c, "reserve needs --rows N (how many rows of the Refund Log)");
@@ -320,7 +352,7 @@ int cmd_status(cli *c)
         return cli_usage_error(c, "status takes no arguments");
     unsigned flags = c->flag[OPT_PRETTY] ? SQCLAIM_JSON_PRETTY : 0;
     sqclaim_store *s;
-    int ex = cli_open_store(c, &s, true);
+    int ex = cli_open_store(c, &s, true, 1);
     if (ex)
         return ex;
     sqclaim_status *st = NULL;
@@ -329,6 +361,7 @@ int cmd_status(cli *c)
                                   : sqclaim_error_json(sqclaim_errmsg(s), flags);
     if (rc != SQCLAIM_OK) {
         cli_msg("%s", sqclaim_errmsg(s));
+        cli_timeout_note(rc);
         ex = cli_exit_for(rc);
     } else if (!json) {
         cli_msg("status: out of memory");

@@ -6,9 +6,12 @@
  * message has the same "sqclaim: " form. */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ */
 /* Options                                                              */
@@ -71,7 +74,8 @@ static const optdef opts[OPT__COUNT] = {
     "                        prefer the variable: arguments are visible in ps\n"                   \
     "  --prefix PREFIX       key prefix (default: $SQCLAIM_KEY_PREFIX, else none: the\n"           \
     "                        seed's keys sq:* and refund:*)\n"                                     \
-    "  --timeout DURATION    per-request timeout, also for connecting (default 5s)\n"              \
+    "  --timeout DURATION    bound of the whole command, every retry included\n"                   \
+    "                        (default 10s)\n"                                                      \
     "  -q, --quiet           no notes on stderr (errors are still reported)\n"                     \
     "  -h, --help            this help\n"
 
@@ -115,8 +119,9 @@ static const char program_help[] =
     "\n" GLOBAL_HELP "  -V, --version         the version and the built backends\n"
     "  --list-adapters       the same as `sqclaim adapters`\n"
     "\n"
-    "Durations: 250ms, 600s, 10m, 1h; a bare number is milliseconds.  Claims and\n"
-    "reservations expire after their TTL (default 10m) unless renewed.\n"
+    "Durations: a number and a unit: 250ms, 1.5s, 600s, 10m, 1h.  A bare number is\n"
+    "refused (600 is not taken for 600ms or 600s).  Claims and reservations expire\n"
+    "after their TTL (default 10m) unless renewed.\n"
     "\n"
     "Backends: redis (REDIS_URL) and vercel (Vercel KV / Upstash REST:\n"
     "KV_REST_API_URL and KV_REST_API_TOKEN, or UPSTASH_REDIS_REST_URL and\n"
@@ -258,15 +263,21 @@ static const char status_help[] =
 static const char watch_help[] =
     "Usage: sqclaim watch [--interval DURATION] [--count N] [--json]\n"
     "\n"
-    "Show the status every DURATION (default 2s): holders, remaining time, row\n"
-    "reservations.  On a terminal the table is redrawn in place; Ctrl-C (or SIGTERM,\n"
-    "SIGHUP) stops it, restores the terminal and exits 0.  When standard output is\n"
-    "not a terminal (or TERM is dumb), each refresh is printed as plain lines\n"
-    "followed by an empty line, for logs.  A refresh that fails is shown and\n"
-    "retried; configuration errors stop at once.\n"
+    "Show the status every DURATION: holders, remaining time, row reservations.  On a\n"
+    "terminal the table is redrawn in place; Ctrl-C (or SIGTERM, SIGHUP) stops it,\n"
+    "restores the terminal and exits 0.  When standard output is not a terminal (or\n"
+    "TERM is dumb), each refresh is printed as plain lines followed by an empty\n"
+    "line, for logs.  A refresh that fails is shown and retried; configuration\n"
+    "errors stop at once.\n"
+    "\n"
+    "The default interval is 2s, except on vercel, where every request is billed:\n"
+    "there watch counts the requests a refresh takes and polls every whole minute\n"
+    "that keeps it within half of the legacy Vercel KV free plan (3000 requests a\n"
+    "day), and shows the daily cost of the interval in use.\n"
     "\n"
     "Options:\n"
-    "  --interval DURATION   time between refreshes (10ms to 1h; default 2s)\n"
+    "  --interval DURATION   time between refreshes (10ms to 1h; default 2s, or the\n"
+    "                        budgeted pace on vercel)\n"
     "  --count N             stop after N refreshes (default: until stopped); the\n"
     "                        exit status is then that of the last refresh\n"
     "  --json                print each refresh as one line of status JSON instead\n"
@@ -400,9 +411,20 @@ static int take_option(cli *c, const command *cmd, int o, const char *spelled, c
         return cli_usage_error(c, "option %s belongs after a command",
                                shown_opt(spelled, b, sizeof b));
     }
+    /* Two values for one option: one of them is a mistake, and taking
+     * either (the last, as getopt would) may act for the wrong bot. */
+    if (opts[o].arg && c->flag[o])
+        return cli_usage_error(c, "option --%s given twice", opts[o].name);
     c->flag[o] = true;
     c->val[o] = val;
     return 0;
+}
+
+/* Does the command take SQ ids as arguments? */
+static bool takes_sq(const command *cmd)
+{
+    return cmd && cmd->run != cmd_status && cmd->run != cmd_watch && cmd->run != cmd_adapters &&
+           cmd->run != cmd_help;
 }
 
 /* Parse argv into *c.  Returns -1 to go on and run c->cmd, or an exit
@@ -462,7 +484,12 @@ static int parse(int argc, char **argv, cli *c, const command **out)
             int o = find_short(*p);
             char sp[3] = {'-', *p, '\0'};
             if (o < 0)
-                return cli_usage_error(c, "unknown option: %s", shown(sp, b, sizeof b));
+                /* "-abc" meant as an SQ id?  The argument itself is not
+                 * shown: it may be anything, a token even. */
+                return cli_usage_error(c, "unknown option: %s%s", shown(sp, b, sizeof b),
+                                       takes_sq(cmd) ? " (SQ ids must not start with '-', "
+                                                       "even after --)"
+                                                     : "");
             const char *val = NULL;
             if (opts[o].arg) {
                 if (p[1])
@@ -496,8 +523,36 @@ static int parse(int argc, char **argv, cli *c, const command **out)
     return -1;
 }
 
+/* Make file descriptors 0, 1 and 2 valid before anything is opened.  A
+ * shell's `>&-` starts us with stdout closed: the store's socket would
+ * then become fd 1, and the lease JSON, token included, would be written
+ * into the connection to the store (and the protocol desynchronised).
+ * A closed descriptor is taken by /dev/null opened the wrong way round
+ * (stdin write-only, stdout and stderr read-only), so that it still
+ * behaves as closed -- every read or write fails with EBADF -- while no
+ * socket or file can take its number.  False if that failed. */
+static bool guard_std_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        int nfd = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+        if (nfd < 0)
+            return false;
+        if (nfd != fd) { /* cannot happen: the lowest free number is fd */
+            int d = dup2(nfd, fd);
+            close(nfd);
+            if (d != fd)
+                return false;
+        }
+    }
+    return true;
+}
+
 int main(int argc, char **argv)
 {
+    if (!guard_std_fds())
+        return CLI_EXIT_FAILURE; /* cannot even say so: stderr is closed */
     /* A write to a closed pipe must be an error we can act on (release a
      * claim nobody will know about), not a silent death. */
     signal(SIGPIPE, SIG_IGN);

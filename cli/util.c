@@ -3,11 +3,13 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void vmsg(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
@@ -139,7 +141,30 @@ int cli_print_line(const char *s)
     return 0;
 }
 
-int cli_open_store(const cli *c, sqclaim_store **out, bool error_json)
+bool cli_stdout_writable(void)
+{
+    int fl = fcntl(STDOUT_FILENO, F_GETFL);
+    return fl != -1 && (fl & O_ACCMODE) != O_RDONLY;
+}
+
+/* What cli_open_store made of --timeout, for cli_timeout_note(). */
+static int64_t g_total_ms, g_request_ms;
+static bool g_timeout_given, g_noted;
+
+void cli_timeout_note(sqclaim_rc rc)
+{
+    if (rc != SQCLAIM_ETIMEOUT || g_noted || !g_total_ms)
+        return;
+    g_noted = true;
+    char total[24], req[24];
+    cli_fmt_duration(g_total_ms, total, sizeof total);
+    cli_fmt_duration(g_request_ms, req, sizeof req);
+    cli_msg("gave up: --timeout %s%s bounds the whole command, retries included; each "
+            "request had %s of it",
+            total, g_timeout_given ? "" : " (the default)", req);
+}
+
+int cli_open_store(const cli *c, sqclaim_store **out, bool error_json, int steps)
 {
     *out = NULL;
     sqclaim_options o;
@@ -147,14 +172,24 @@ int cli_open_store(const cli *c, sqclaim_store **out, bool error_json)
     o.adapter = c->val[OPT_ADAPTER];
     o.redis_url = c->val[OPT_REDIS_URL];
     o.key_prefix = c->val[OPT_PREFIX];
+    int64_t total = CLI_DEFAULT_TIMEOUT_MS;
     if (c->val[OPT_TIMEOUT]) {
-        int64_t ms;
-        int ex = cli_duration_opt(c, OPT_TIMEOUT, "--timeout", 1, 600000, &ms);
+        int ex = cli_duration_opt(c, OPT_TIMEOUT, "--timeout", 1, 600000, &total);
         if (ex)
             return ex;
-        o.timeout_ms = (int)ms;
-        o.connect_timeout_ms = (int)ms;
     }
+    /* --timeout bounds the whole command: each of its (at most `steps`)
+     * operations gets an equal share, within which the library retries
+     * as long as a whole attempt still fits (op_timeout_ms).  An attempt
+     * is a connection (a sixth of the share) and a request (a third), so
+     * a request that times out still leaves room for one more. */
+    int64_t share = total / (steps > 0 ? steps : 1);
+    o.op_timeout_ms = (int)(share > 0 ? share : 1);
+    o.timeout_ms = (int)(share / 3 > 0 ? share / 3 : 1);
+    o.connect_timeout_ms = (int)(share / 6 > 0 ? share / 6 : 1);
+    g_total_ms = total;
+    g_request_ms = o.timeout_ms;
+    g_timeout_given = c->val[OPT_TIMEOUT] != NULL;
     sqclaim_store *s = NULL;
     sqclaim_rc rc = sqclaim_open(&o, &s);
     if (rc == SQCLAIM_OK) {

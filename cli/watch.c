@@ -270,7 +270,78 @@ typedef struct watch {
     bool json;
     int64_t interval_ms;
     lines last; /* the latest frame, redrawn on SIGWINCH */
+
+    /* The request budget (vercel): requests a status took, as counted by
+     * the library (sqclaim_stats round_trips), and the interval chosen
+     * from it when --interval is not given. */
+    bool metered;         /* the backend bills requests: show their cost */
+    bool auto_interval;   /* no --interval: choose one that fits the plan */
+    uint64_t round_trips; /* the counter after the previous refresh */
+    uint64_t per_poll;    /* requests of the latest successful refresh */
+    bool noted;           /* the cost was said on stderr */
 } watch;
+
+/* The legacy Vercel KV free plan ("Hobby"): 3 000 requests a day, for the
+ * bots and the watch together.  watch takes at most half of it by
+ * default, so the bots keep the other half (docs/cli.md, watch). */
+#define KV_PLAN_REQUESTS_PER_DAY 3000
+#define WATCH_REQUESTS_PER_DAY   (KV_PLAN_REQUESTS_PER_DAY / 2)
+#define DAY_MS                   86400000LL
+/* Until the first refresh is counted: a status costs at least 2
+ * requests on a store that holds anything (docs/vercel.md). */
+#define ASSUMED_REQUESTS_PER_POLL 2
+
+/* Requests a day when polling every interval_ms with per_poll requests. */
+static uint64_t per_day(uint64_t per_poll, int64_t interval_ms)
+{
+    return (per_poll * (uint64_t)DAY_MS + (uint64_t)interval_ms - 1) / (uint64_t)interval_ms;
+}
+
+/* The shortest whole number of minutes (at most an hour) between polls
+ * that keeps per_poll requests a poll within WATCH_REQUESTS_PER_DAY. */
+static int64_t budget_interval(uint64_t per_poll)
+{
+    int64_t min_ms = (int64_t)((per_poll * (uint64_t)DAY_MS + WATCH_REQUESTS_PER_DAY - 1) /
+                               WATCH_REQUESTS_PER_DAY);
+    int64_t minutes = (min_ms + 59999) / 60000;
+    if (minutes < 1)
+        minutes = 1;
+    if (minutes > 60)
+        minutes = 60;
+    return minutes * 60000;
+}
+
+/* After a refresh: count its requests; after a successful one, adapt
+ * the default interval and say once (on stderr, unless --quiet or on a
+ * terminal, where the frame's first line says it) what polling costs a
+ * day. */
+static void meter(watch *w, bool ok)
+{
+    sqclaim_stats st;
+    if (!w->metered || sqclaim_stats_get(w->s, &st) != SQCLAIM_OK)
+        return;
+    uint64_t n = st.round_trips - w->round_trips;
+    w->round_trips = st.round_trips;
+    if (!ok || n == 0) /* a failed refresh's retries say nothing of a poll */
+        return;
+    w->per_poll = n;
+    if (w->auto_interval)
+        w->interval_ms = budget_interval(n);
+    if (w->noted || w->tty || w->c->flag[OPT_QUIET])
+        return;
+    w->noted = true;
+    char every[24];
+    cli_fmt_duration(w->interval_ms, every, sizeof every);
+    uint64_t day = per_day(n, w->interval_ms);
+    cli_msg("note: watch polls %s every %s: %llu request%s a poll, %llu requests a day; the "
+            "legacy Vercel KV free plan allows %d a day for everything%s",
+            sqclaim_adapter(w->s), every, (unsigned long long)n, n == 1 ? "" : "s",
+            (unsigned long long)day, KV_PLAN_REQUESTS_PER_DAY,
+            w->auto_interval ? " (this default keeps watch within half of it; --interval "
+                               "changes it)"
+            : day > KV_PLAN_REQUESTS_PER_DAY ? ", so this interval exceeds it by itself"
+                                             : "");
+}
 
 /* Draw a frame in place: home, each line cut to the window and cleared to
  * its end, then clear below.  Lines past the window's height are
@@ -343,6 +414,7 @@ static int refresh(watch *w, const sigset_t *open_mask, const sigset_t *blocked,
     sqclaim_rc rc = sqclaim_status_get(w->s, &st);
     sigprocmask(SIG_SETMASK, blocked, NULL);
     g_busy = 0;
+    meter(w, rc == SQCLAIM_OK);
 
     int ex = cli_exit_for(rc);
     const char *msg = rc == SQCLAIM_OK ? "" : sqclaim_errmsg(w->s);
@@ -377,7 +449,12 @@ static int refresh(watch *w, const sigset_t *open_mask, const sigset_t *blocked,
                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                  now.tv_nsec / 1000000);
     }
-    add_line(&L, "sqclaim watch: %s, every %s, %s%s", sqclaim_adapter(w->s), every, ts,
+    char cost[64] = "";
+    if (w->metered)
+        snprintf(cost, sizeof cost, "~%llu requests/day, ",
+                 (unsigned long long)per_day(w->per_poll ? w->per_poll : ASSUMED_REQUESTS_PER_POLL,
+                                             w->interval_ms));
+    add_line(&L, "sqclaim watch: %s, every %s, %s%s%s", sqclaim_adapter(w->s), every, cost, ts,
              w->tty ? "  (Ctrl-C to quit)" : "");
     add_line(&L, "%s", "");
     if (rc == SQCLAIM_OK) {
@@ -427,9 +504,16 @@ int cmd_watch(cli *c)
     const char *term = getenv("TERM");
     w.tty = !w.json && isatty(STDOUT_FILENO) && term && *term && strcmp(term, "dumb") != 0;
 
-    int ex = cli_open_store(c, &w.s, false);
+    int ex = cli_open_store(c, &w.s, false, 1);
     if (ex)
         return ex;
+    /* Vercel KV bills every request: poll at a pace the free plan allows
+     * unless told otherwise, and say what it costs. */
+    w.metered =
+        strcmp(sqclaim_adapter(w.s), "vercel") == 0 && (sqclaim_caps(w.s) & SQCLAIM_CAP_STATS);
+    w.auto_interval = w.metered && !c->val[OPT_INTERVAL];
+    if (w.auto_interval)
+        w.interval_ms = budget_interval(ASSUMED_REQUESTS_PER_POLL);
 
     /* The signals handled here: blocked but while waiting or fetching. */
     static const int handled[] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGTSTP, SIGCONT};
@@ -475,8 +559,9 @@ int cmd_watch(cli *c)
 
     bool gone = false;
     for (uint64_t n = 1;; n++) {
-        int64_t next = now_ms() + interval;
+        int64_t started = now_ms();
         ex = refresh(&w, &open_mask, &blocked, &gone);
+        int64_t next = started + w.interval_ms; /* as the refresh measured it */
         if (gone || g_stop || (count && n >= count))
             break;
         if (ex == CLI_EXIT_CONFIG || ex == CLI_EXIT_USAGE)

@@ -28,6 +28,9 @@ struct sqclaim_store {
     uint64_t rng;        /* backoff jitter, under lock */
 
     struct sqclaim_keepalive *kas; /* guarded by keepalive.c's link mutex */
+
+    int op_timeout_ms; /* budget of one operation; 0: none */
+    int attempt_ms;    /* with a budget: connect + request timeouts */
 };
 
 /* Write a message into errbuf[errlen] (if not NULL) and return

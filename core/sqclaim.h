@@ -148,7 +148,43 @@ typedef struct sqclaim_options {
     int retries;                /* extra attempts after a transient failure or
                                    an ambiguous reply; 0: default 2; -1: none */
     const sqclaim_clock *clock; /* NULL: CLOCK_MONOTONIC; copied at open */
+    int op_timeout_ms;          /* total time for one operation, every attempt
+                                   and the waits between them; 0: no total
+                                   limit (see "Time limits" below) */
 } sqclaim_options;
+
+/* Time limits.
+ *   connect_timeout_ms  bounds one connection (redis: the TCP or unix
+ *                       connect and its AUTH/SELECT; vercel: up to the
+ *                       end of the TLS handshake).
+ *   timeout_ms          bounds one request: from sending it to the end of
+ *                       its reply (vercel: the whole HTTP exchange,
+ *                       connecting included).
+ *   retries             an operation whose attempt failed transiently, or
+ *                       whose reply was lost, is tried again (same token)
+ *                       up to this many times, after a backoff of 25 ms
+ *                       doubling per attempt (capped at 1 s, jittered).
+ * Without op_timeout_ms an operation can thus take up to (1 + retries) x
+ * (connect_timeout_ms + timeout_ms) plus the backoffs: about 21 s with
+ * the defaults (15 s against a server that accepts connections but never
+ * answers), and a caller that retries on top multiplies it.
+ *   op_timeout_ms       bounds the operation as a whole.  timeout_ms and
+ *                       connect_timeout_ms larger than it are cut to it.
+ *                       The first attempt always runs; a retry starts only
+ *                       if its backoff plus a whole attempt
+ *                       (connect_timeout_ms + timeout_ms) still fit in
+ *                       what is left; otherwise the operation returns the
+ *                       last attempt's failure (its code and message; a
+ *                       lost reply stays ambiguous).  With
+ *                       connect_timeout_ms + timeout_ms <= op_timeout_ms
+ *                       (the sqclaim CLI uses a sixth and a third of it)
+ *                       an operation therefore ends within op_timeout_ms,
+ *                       plus scheduling noise -- except where one attempt
+ *                       is several requests in a row, each with its own
+ *                       timeout_ms: a status of a store with more keys
+ *                       than one SCAN page, or a script sent again after
+ *                       NOSCRIPT.
+ * Time is measured on the store's clock (an injected clock included). */
 
 /* Fill *opts with defaults (all NULL/0).  Always call it first. */
 void sqclaim_options_init(sqclaim_options *opts);
@@ -511,9 +547,22 @@ void sqclaim_free(void *ptr);
 sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen);
 sqclaim_rc sqclaim_check_bot(const char *bot, char *errbuf, size_t errlen);
 
-/* Parse a duration: "600s", "10m", "250ms", "1h", or a bare number of
- * milliseconds.  OK and *ms, or EINVAL with a message. */
+/* Parse a duration, the one grammar of every sqclaim program (the CLI's
+ * --ttl, --timeout and --interval, sqsim's options): a decimal number and
+ * a unit, no spaces -- "250us", "250ms", "1.5s", "600s", "10m", "1h".
+ * A number without a unit is refused ("600": "did you mean 600s?"), since
+ * a TTL read in the wrong unit is a lock that lasts a thousand times too
+ * long or too short; only "0" is accepted bare.  At most 9 decimals; the
+ * value must be exact to the microsecond.
+ *   sqclaim_parse_duration     *ms; also refuses what is not a whole number
+ *                              of milliseconds ("1.5ms", "250us")
+ *   sqclaim_parse_duration_us  *us (microseconds)
+ * OK and the value (out may be NULL to only check), or SQCLAIM_EINVAL
+ * with a message in errbuf (if not NULL) that quotes the text (cut to 40
+ * bytes, control characters escaped).  Range checks are the caller's.
+ * Thread-safe. */
 sqclaim_rc sqclaim_parse_duration(const char *text, int64_t *ms, char *errbuf, size_t errlen);
+sqclaim_rc sqclaim_parse_duration_us(const char *text, int64_t *us, char *errbuf, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -211,6 +211,11 @@ static sqclaim_rc check_options(const sqclaim_options *o, char *buf, size_t len)
                  o->retries, SQC_DEFAULT_RETRIES, SQC_MAX_RETRIES);
         return SQCLAIM_EINVAL;
     }
+    if (o->op_timeout_ms < 0 || o->op_timeout_ms > SQC_MAX_TIMEOUT_MS) {
+        snprintf(buf, len, "invalid op_timeout_ms %d: must be 0 (no limit) to %d", o->op_timeout_ms,
+                 SQC_MAX_TIMEOUT_MS);
+        return SQCLAIM_EINVAL;
+    }
     if (o->clock && !o->clock->now_ns) {
         snprintf(buf, len, "invalid clock: now_ns is NULL");
         return SQCLAIM_EINVAL;
@@ -262,6 +267,15 @@ sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options
     if (!o.timeout_ms)
         o.timeout_ms = SQC_DEFAULT_TIMEOUT_MS;
     s->retries = o.retries == 0 ? SQC_DEFAULT_RETRIES : o.retries < 0 ? 0 : o.retries;
+    if (o.op_timeout_ms) {
+        /* No single request or connection may outlast the whole budget. */
+        if (o.timeout_ms > o.op_timeout_ms)
+            o.timeout_ms = o.op_timeout_ms;
+        if (o.connect_timeout_ms > o.op_timeout_ms)
+            o.connect_timeout_ms = o.op_timeout_ms;
+        s->op_timeout_ms = o.op_timeout_ms;
+        s->attempt_ms = o.connect_timeout_ms + o.timeout_ms;
+    }
     o.adapter = be->name;
 
     sqb_err err = {0};
@@ -417,8 +431,19 @@ static void sleep_ms(int64_t ms)
     }
 }
 
-/* Run op until it answers (rc >= 0), fails for good, or the attempts are
- * used up, holding the handle's lock except while backing off.  *sent is
+/* With op_timeout_ms: is there time for a backoff of ms and then a whole
+ * attempt (connecting, then one request) before the budget runs out? */
+static bool retry_fits(const sqclaim_store *s, int64_t start_ns, int64_t ms)
+{
+    if (!s->op_timeout_ms)
+        return true;
+    int64_t end = start_ns + (int64_t)s->op_timeout_ms * 1000000;
+    return sqclaim_now_ns(s) + (ms + s->attempt_ms) * 1000000 <= end;
+}
+
+/* Run op until it answers (rc >= 0), fails for good, the attempts are
+ * used up, or (op_timeout_ms) another attempt would not end within the
+ * budget, holding the handle's lock except while backing off.  *sent is
  * the store clock before the first attempt (may be NULL); *ambiguous is set
  * if any attempt may have been applied without our seeing the reply. */
 static sqclaim_rc run_op(sqclaim_store *s, struct op *op, sqb_err *err, bool *ambiguous,
@@ -428,8 +453,9 @@ static sqclaim_rc run_op(sqclaim_store *s, struct op *op, sqb_err *err, bool *am
     sqclaim_rc rc = SQCLAIM_OK;
     *ambiguous = false;
     s->stats.operations++;
+    int64_t start = sqclaim_now_ns(s);
     if (sent)
-        *sent = sqclaim_now_ns(s);
+        *sent = start;
     for (int attempt = 0;; attempt++) {
         memset(err, 0, sizeof *err);
         rc = attempt_op(s, op, err);
@@ -441,10 +467,12 @@ static sqclaim_rc run_op(sqclaim_store *s, struct op *op, sqb_err *err, bool *am
             *ambiguous = true;
         if (!(err->maybe_applied || err->transient) || attempt >= s->retries)
             break;
+        int64_t ms = backoff_ms(s, attempt);
+        if (!retry_fits(s, start, ms))
+            break;
         s->stats.retries++;
         /* Let other threads (a keep-alive sharing the handle) use it while
          * we wait. */
-        int64_t ms = backoff_ms(s, attempt);
         pthread_mutex_unlock(&s->lock);
         sleep_ms(ms);
         pthread_mutex_lock(&s->lock);

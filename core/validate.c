@@ -146,7 +146,14 @@ sqclaim_rc sqc_check_token(const char *token, char *errbuf, size_t errlen)
     return SQCLAIM_OK;
 }
 
-sqclaim_rc sqclaim_parse_duration(const char *text, int64_t *ms, char *errbuf, size_t errlen)
+/* The one duration grammar, shared by sqclaim (the CLI) and sqsim: a
+ * decimal number and a unit, "250us", "250ms", "1.5s", "10m", "1h".  A
+ * bare number is refused (does "600" mean 600 ms or the 600 s of a
+ * TTL?), except 0, which is zero in every unit.  The value is exact to
+ * the microsecond. */
+#define DUR_UNITS "us, ms, s, m or h"
+
+static sqclaim_rc parse_us(const char *text, int64_t *us, char *errbuf, size_t errlen)
 {
     char shown[200];
     if (!text || !*text)
@@ -157,24 +164,92 @@ sqclaim_rc sqclaim_parse_duration(const char *text, int64_t *ms, char *errbuf, s
                           "invalid duration \"%s\": must start with a digit "
                           "(use e.g. 600s, 10m, 250ms)",
                           shown);
-    errno = 0;
-    char *end;
-    unsigned long long n = strtoull(text, &end, 10);
-    if (errno == ERANGE || n > (unsigned long long)INT64_MAX / 3600000ULL)
-        return sqc_einval(errbuf, errlen, "invalid duration \"%s\": too large", shown);
-    int64_t mult;
-    if (strcmp(end, "") == 0 || strcmp(end, "ms") == 0)
+    /* Whole part, then up to 9 decimals, kept as integers. */
+    const char *p = text;
+    uint64_t whole = 0;
+    bool big = false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (whole > (UINT64_MAX - 9) / 10)
+            big = true;
+        else
+            whole = whole * 10 + (uint64_t)(*p - '0');
+    }
+    uint64_t frac = 0, scale = 1;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return sqc_einval(errbuf, errlen,
+                              "invalid duration \"%s\": a digit must follow the '.' "
+                              "(use e.g. 1.5s)",
+                              shown);
+        for (; *p >= '0' && *p <= '9'; p++) {
+            if (scale == 1000000000)
+                return sqc_einval(errbuf, errlen, "invalid duration \"%s\": more than 9 decimals",
+                                  shown);
+            frac = frac * 10 + (uint64_t)(*p - '0');
+            scale *= 10;
+        }
+    }
+    size_t numlen = (size_t)(p - text);
+    uint64_t mult;
+    if (strcmp(p, "us") == 0)
         mult = 1;
-    else if (strcmp(end, "s") == 0)
+    else if (strcmp(p, "ms") == 0)
         mult = 1000;
-    else if (strcmp(end, "m") == 0)
-        mult = 60000;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600000;
+    else if (strcmp(p, "s") == 0)
+        mult = 1000000;
+    else if (strcmp(p, "m") == 0)
+        mult = 60000000;
+    else if (strcmp(p, "h") == 0)
+        mult = 3600000000ULL;
+    else if (*p == '\0' && !big && whole == 0 && frac == 0)
+        mult = 1; /* "0": zero in any unit */
+    else if (*p == '\0')
+        return sqc_einval(errbuf, errlen,
+                          "invalid duration \"%s\": no unit; did you mean %.*ss? (%.*sms is "
+                          "milliseconds; units: " DUR_UNITS ")",
+                          shown, (int)(numlen < 40 ? numlen : 40), text,
+                          (int)(numlen < 40 ? numlen : 40), text);
     else
         return sqc_einval(errbuf, errlen,
-                          "invalid duration \"%s\": unknown unit (use ms, s, m or h, e.g. 600s)",
+                          "invalid duration \"%s\": unknown unit (use " DUR_UNITS ", e.g. 600s)",
                           shown);
-    *ms = (int64_t)n * mult;
+    if (big || whole > (uint64_t)INT64_MAX / mult)
+        return sqc_einval(errbuf, errlen, "invalid duration \"%s\": too large", shown);
+    /* frac < 10^9 and mult <= 3.6e9: the product fits in 64 bits. */
+    uint64_t part = frac * mult;
+    if (part % scale != 0)
+        return sqc_einval(errbuf, errlen, "invalid duration \"%s\": finer than a microsecond",
+                          shown);
+    uint64_t total = whole * mult;
+    if (part / scale > (uint64_t)INT64_MAX - total)
+        return sqc_einval(errbuf, errlen, "invalid duration \"%s\": too large", shown);
+    *us = (int64_t)(total + part / scale);
+    return SQCLAIM_OK;
+}
+
+sqclaim_rc sqclaim_parse_duration_us(const char *text, int64_t *us, char *errbuf, size_t errlen)
+{
+    int64_t v = 0;
+    sqclaim_rc rc = parse_us(text, &v, errbuf, errlen);
+    if (rc == SQCLAIM_OK && us)
+        *us = v;
+    return rc;
+}
+
+sqclaim_rc sqclaim_parse_duration(const char *text, int64_t *ms, char *errbuf, size_t errlen)
+{
+    int64_t us = 0;
+    sqclaim_rc rc = parse_us(text, &us, errbuf, errlen);
+    if (rc != SQCLAIM_OK)
+        return rc;
+    if (us % 1000 != 0) {
+        char shown[200];
+        show(shown, sizeof shown, text);
+        return sqc_einval(errbuf, errlen,
+                          "invalid duration \"%s\": not a whole number of milliseconds", shown);
+    }
+    if (ms)
+        *ms = us / 1000;
     return SQCLAIM_OK;
 }

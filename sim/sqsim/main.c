@@ -166,7 +166,8 @@ static void usage(FILE *f)
                "  --list-adapters         the backends built in, one per line\n"
                "  --help, --version\n"
                "\n"
-               "Durations: 250us, 50ms, 3s, 1m; a bare number is milliseconds.\n");
+               "Durations: a number and a unit, 250us, 1.5ms, 3s, 1m, 1h, as sqclaim's;\n"
+               "a bare number other than 0 is refused (\"did you mean 600s?\").\n");
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -181,28 +182,19 @@ static int usage_error(const char *fmt, ...)
     return 2;
 }
 
-/* "250us", "1.5ms", "3s", "2m", bare = ms.  Returns microseconds or -1. */
-static int64_t parse_dur_us(const char *s)
+/* A duration option, in sqclaim's one duration grammar
+ * (sqclaim_parse_duration_us: "250us", "1.5ms", "3s", "2m"; a bare number
+ * other than 0 is refused).  lo..hi in microseconds; `range` says them in
+ * words.  0 and *us, or the usage error's status (2). */
+static int dur_opt(const char *opt, const char *text, int64_t lo, int64_t hi, const char *range,
+                   int64_t *us)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || !(v >= 0) || v > 1e9)
-        return -1;
-    double mul;
-    if (strcmp(end, "us") == 0)
-        mul = 1;
-    else if (strcmp(end, "ms") == 0 || *end == '\0')
-        mul = 1e3;
-    else if (strcmp(end, "s") == 0)
-        mul = 1e6;
-    else if (strcmp(end, "m") == 0)
-        mul = 60e6;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600e6;
-    else
-        return -1;
-    return (int64_t)llround(v * mul);
+    char msg[300];
+    if (sqclaim_parse_duration_us(text, us, msg, sizeof msg) != SQCLAIM_OK)
+        return usage_error("%s: %s", opt, msg);
+    if (*us < lo || *us > hi)
+        return usage_error("%s: %s is out of range: %s", opt, text, range);
+    return 0;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -543,8 +535,8 @@ int main(int argc, char **argv)
                 return usage_error("--sqs: a number 1..%d", SIM_MAX_SQS);
             break;
         case O_DURATION:
-            if ((us = parse_dur_us(optarg)) < 0)
-                return usage_error("--duration: a duration such as 3s");
+            if (dur_opt("--duration", optarg, 0, INT64_MAX, "", &us))
+                return 2;
             cfg.duration_s = (double)us / 1e6;
             break;
         case O_OPS:
@@ -554,17 +546,23 @@ int main(int argc, char **argv)
                 cfg.duration_s = 0;
             break;
         case O_TTL:
-            if ((us = parse_dur_us(optarg)) < SQCLAIM_MIN_TTL_MS * 1000 ||
-                us > (int64_t)SQCLAIM_MAX_TTL_MS * 1000)
-                return usage_error("--ttl: a duration from %dms to 1 day", SQCLAIM_MIN_TTL_MS);
+            if (dur_opt("--ttl", optarg, SQCLAIM_MIN_TTL_MS * 1000LL, SQCLAIM_MAX_TTL_MS * 1000LL,
+                        "10ms to 24h", &us))
+                return 2;
+            if (us % 1000)
+                return usage_error("--ttl: %s is not a whole number of milliseconds", optarg);
             cfg.ttl_ms = us / 1000;
             ttl_given = true;
             break;
         case O_WORK: {
             int64_t lo, hi;
-            if (parse_pair(optarg, a, b, sizeof a) != 0 || (lo = parse_dur_us(a)) < 0 ||
-                (hi = parse_dur_us(b)) < 0 || hi < lo)
+            if (parse_pair(optarg, a, b, sizeof a) != 0)
                 return usage_error("--work: MIN:MAX durations, e.g. 100us:150ms");
+            if (dur_opt("--work MIN", a, 0, INT64_MAX, "", &lo) ||
+                dur_opt("--work MAX", b, 0, INT64_MAX, "", &hi))
+                return 2;
+            if (hi < lo)
+                return usage_error("--work: MAX is less than MIN");
             cfg.work_min_us = lo;
             cfg.work_max_us = hi;
             work_given = true;
@@ -622,13 +620,13 @@ int main(int argc, char **argv)
                 return usage_error("--rows: 1..1000");
             break;
         case O_BACKOFF:
-            if ((us = parse_dur_us(optarg)) < 0)
-                return usage_error("--backoff: a duration");
+            if (dur_opt("--backoff", optarg, 0, INT64_MAX, "", &us))
+                return 2;
             cfg.backoff_max_us = us;
             break;
         case O_TIMEOUT:
-            if ((us = parse_dur_us(optarg)) < 1000 || us > 600000000)
-                return usage_error("--timeout: 1ms to 10m");
+            if (dur_opt("--timeout", optarg, 1000, 600000000, "1ms to 10m", &us))
+                return 2;
             cfg.timeout_ms = (int)(us / 1000);
             break;
         case O_SEED:

@@ -178,6 +178,27 @@ static const usage_case usage_cases[] = {
     {{"claim", "X1", "--bot", "B", "--ttl", "0", NULL}, NULL, "out of range"},
     {{"claim", "X1", "--bot", "B", "--ttl", "25h", NULL}, NULL, "out of range"},
     {{"claim", "X1", "--bot", "B", "--ttl", "-5s", NULL}, NULL, "invalid duration"},
+    /* A bare number has no unit: refused, with the likely meaning (issue 9.13). */
+    {{"claim", "X1", "--bot", "B", "--ttl", "600", NULL}, NULL, "--ttl: invalid duration \"600\""},
+    {{"claim", "X1", "--bot", "B", "--ttl", "600", NULL}, NULL, "did you mean 600s?"},
+    {{"claim", "X1", "--bot", "B", "--ttl", "1.5", NULL}, NULL, "did you mean 1.5s?"},
+    {{"status", "--timeout", "5", NULL}, NULL, "--timeout: invalid duration \"5\": no unit"},
+    {{"watch", "--interval", "500", NULL}, NULL, "did you mean 500s?"},
+    {{"claim", "X1", "--bot", "B", "--ttl", "10500us", NULL}, NULL, "whole number of milliseconds"},
+    {{"claim", "X1", "--bot", "B", "--ttl", "1.s", NULL}, NULL, "--ttl: invalid duration"},
+    {{"claim", "X1", "--bot", "B", "--ttl", ".5s", NULL}, NULL, "--ttl: invalid duration"},
+    /* An option given twice is a mistake, whichever value was meant (9.15). */
+    {{"claim", "X1", "--bot", "BOT1", "--bot", "BOT2", NULL}, NULL, "option --bot given twice"},
+    {{"claim", "X1", "-b", "BOT1", "--bot=BOT2", NULL}, NULL, "option --bot given twice"},
+    {{"claim", "X1", "--bot", "B", "--ttl", "1m", "--ttl", "2m", NULL}, NULL, "--ttl given twice"},
+    {{"release", "--lease=" GOOD_LEASE, "--lease=" GOOD_LEASE, NULL},
+     NULL,
+     "--lease given twice\n"},
+    {{"--timeout", "1s", "status", "--timeout", "2s", NULL}, NULL, "--timeout given twice"},
+    /* An SQ that looks like an option: the message names the rule. */
+    {{"claim", "--", "-abc", "--bot", "B", NULL}, NULL, "invalid SQ id \"-abc\": must not start"},
+    {{"claim", "-abc", "--bot", "B", NULL}, NULL, "SQ ids must not start with '-'"},
+    {{"claim-first", "A1", "--", "-abc", NULL}, NULL, "invalid SQ id \"-abc\": must not start"},
     {{"claim", "X1", "X2", "--bot", "B", NULL}, NULL, "claim takes one SQ"},
     {{"claim", "X1", "--bot", "B", "--rows", "5", NULL}, NULL, "claim does not take option --rows"},
     {{"claim", "X1", "--bot", "B", "-z", NULL}, NULL, "unknown option: -z"},
@@ -226,7 +247,8 @@ static const usage_case usage_cases[] = {
     {{"release", "--bot", "BOT2", NULL}, GOOD_LEASE, "does not match"},
     {{"release", "--ttl", "1m", NULL}, GOOD_LEASE, "release does not take option --ttl"},
     {{"renew", "X1", "--token", T32, NULL}, NULL, "also needs --bot"},
-    {{"renew", "--ttl", "5", NULL}, GOOD_LEASE, "out of range"},
+    {{"renew", "--ttl", "5ms", NULL}, GOOD_LEASE, "out of range"},
+    {{"renew", "--ttl", "5", NULL}, GOOD_LEASE, "did you mean 5s?"},
     {{"renew", "--ttl", "x", NULL}, GOOD_LEASE, "--ttl: invalid duration"},
     {{"renew", NULL}, "{\"sq\":\"X1\",\"token\":\"" T32 "\",\"bot\":\"\"}", "bot"},
     /* Rows. */
@@ -315,8 +337,8 @@ START_TEST(test_memory_claim)
     static const struct {
         const char *ttl;
         int64_t ms;
-    } ttls[] = {{"10m", 600000}, {"600s", 600000}, {"250ms", 250},   {"1500", 1500},
-                {"1h", 3600000}, {"10ms", 10},     {"24h", 86400000}};
+    } ttls[] = {{"10m", 600000}, {"600s", 600000}, {"250ms", 250}, {"1500ms", 1500}, {"1.5s", 1500},
+                {"0.5m", 30000}, {"1h", 3600000},  {"10ms", 10},   {"24h", 86400000}};
     for (size_t i = 0; i < sizeof ttls / sizeof ttls[0]; i++) {
         cr_runv(&r, NULL, "-q", "claim", "X1", "--bot", "BOT1", "--ttl", ttls[i].ttl, NULL);
         TC_EXIT(&r, 0);

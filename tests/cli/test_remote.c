@@ -1148,11 +1148,15 @@ START_TEST(test_stopped_in_flight)
         long long cmds = kv_stat(slow, "commands");
         cr_proc *p;
         if (k < 2) { /* claim, claim-first */
-            const char *one[] = {"claim", "S1", "--bot", "BOTS", NULL};
-            const char *first[] = {"claim-first", "S0", "S1", "--bot", "BOTS", NULL};
+            /* --timeout: the command's bound, shared by up to three
+             * requests; each must outlast the 2.5 s latency. */
+            const char *one[] = {"claim", "S1", "--bot", "BOTS", "--timeout", "30s", NULL};
+            const char *first[] = {"claim-first", "S0",        "S1",  "--bot",
+                                   "BOTS",        "--timeout", "30s", NULL};
             p = cr_spawn(&so, k == 0 ? one : first, NULL);
         } else { /* reserve (stdin is only written by cr_wait) */
-            const char *res[] = {"reserve", "--rows", "4", "--lease", held.line, NULL};
+            const char *res[] = {"reserve", "--rows",    "4",   "--lease",
+                                 held.line, "--timeout", "30s", NULL};
             p = cr_spawn(&so, res, NULL);
         }
         ck_assert_ptr_nonnull(p);
@@ -1239,6 +1243,73 @@ START_TEST(test_lost_reply_release_finish)
     tsrv_stop(&lossy.kv);
 }
 END_TEST
+
+/* watch on vercel (issue 9.12): every request is billed, and the legacy
+ * Vercel KV free plan allows 3 000 a day.  Without --interval, watch
+ * polls at a pace that keeps it within half of that, counted from the
+ * requests a poll really took (kvrest counts them too), and says what it
+ * costs.  Other backends keep 2 s. */
+START_TEST(test_watch_request_budget)
+{
+    int vi = vercel_index();
+    rctx x;
+    rctx_init(&x, vi);
+    tc_lease l;
+    claim_ok(&x, "WB1", "BOTW", NULL, &l); /* a store that holds something */
+    cr_opts o = ropts(&x);
+    cr_result r;
+    long long before = kv_stat(&tc_kvrest, "requests");
+    cr_runv(&r, &o, "watch", "--count", "1", NULL);
+    long long polled = kv_stat(&tc_kvrest, "requests") - before; /* admin routes not counted */
+    TC_EXIT(&r, 0);
+    ck_assert_msg(polled >= 1, "%lld requests", polled);
+    /* The note names the real count, the interval and the daily cost. */
+    char want[96];
+    snprintf(want, sizeof want, ": %lld request%s a poll, ", polled, polled == 1 ? "" : "s");
+    ck_assert_msg(cr_contains(r.err, r.errlen, want), "no \"%s\" in:\n%s", want, r.err);
+    const char *every = strstr(r.out, "every ");
+    ck_assert_msg(every != NULL, "%s", r.out);
+    int minutes = 0, seconds = -1;
+    ck_assert_msg(sscanf(every, "every %dm%ds, ~", &minutes, &seconds) == 2, "%s", r.out);
+    long long interval_ms = minutes * 60000LL + seconds * 1000LL;
+    long long per_day = (polled * 86400000LL + interval_ms - 1) / interval_ms;
+    ck_assert_msg(per_day <= 1500, "every %lld ms costs %lld requests a day", interval_ms, per_day);
+    char day[64];
+    snprintf(day, sizeof day, ", ~%lld requests/day, ", per_day);
+    ck_assert_msg(cr_contains(r.out, r.outlen, day), "no \"%s\" in:\n%s", day, r.out);
+    snprintf(day, sizeof day, "%lld requests a day", per_day);
+    ck_assert_msg(cr_contains(r.err, r.errlen, day), "%s", r.err);
+    tc_check_stderr_form(&r);
+    cr_free(&r);
+
+    /* An interval given is kept, and its cost said: over the plan. */
+    cr_runv(&r, &o, "watch", "--count", "2", "--interval", "10ms", NULL);
+    TC_EXIT(&r, 0);
+    ck_assert_int_eq(cr_count(r.out, r.outlen, "sqclaim watch: vercel, every 10ms, ~"), 2);
+    ck_assert_msg(cr_contains(r.err, r.errlen, "exceeds it"), "%s", r.err);
+    ck_assert_int_eq(cr_count(r.err, r.errlen, "sqclaim: note: watch polls"), 1);
+    cr_free(&r);
+    /* --quiet: no note. */
+    cr_runv(&r, &o, "-q", "watch", "--count", "1", NULL);
+    TC_EXIT(&r, 0);
+    ck_assert_str_eq(r.err, "");
+    cr_free(&r);
+
+    /* redis: the plain 2 s, no cost. */
+    for (int i = 0; i < tc_nbackends; i++) {
+        if (strcmp(tc_backends[i].name, "redis") != 0)
+            continue;
+        rctx y;
+        rctx_init(&y, i);
+        cr_opts oy = ropts(&y);
+        cr_runv(&r, &oy, "watch", "--count", "1", NULL);
+        TC_EXIT(&r, 0);
+        ck_assert_msg(strncmp(r.out, "sqclaim watch: redis, every 2.0s, 20", 36) == 0, "%s", r.out);
+        ck_assert_str_eq(r.err, "");
+        cr_free(&r);
+    }
+}
+END_TEST
 #endif
 
 Suite *tc_remote_suite(void)
@@ -1267,6 +1338,7 @@ Suite *tc_remote_suite(void)
 #ifdef SQCLAIM_WITH_VERCEL
         tcase_add_test(tc, test_stopped_in_flight);
         tcase_add_test(tc, test_lost_reply_release_finish);
+        tcase_add_test(tc, test_watch_request_budget);
 #endif
         suite_add_tcase(s, tc);
     }

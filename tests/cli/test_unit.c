@@ -6,6 +6,8 @@
 #include "../../cli/cli.h"
 
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -135,15 +137,70 @@ START_TEST(test_uint_opt)
 }
 END_TEST
 
+/* sqsim sits next to sqclaim in the build directory. */
+static const char *sqsim_path(char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", cr_program());
+    char *slash = strrchr(buf, '/');
+    snprintf(slash ? slash + 1 : buf, len - (size_t)(slash ? slash + 1 - buf : 0), "sqsim");
+    return buf;
+}
+
+/* One duration grammar (issue 9.13): sqclaim's --ttl and sqsim's --ttl
+ * accept and refuse the same texts, and a bare number is refused by both
+ * with its likely meaning. */
+START_TEST(test_duration_grammar_shared)
+{
+    char sim[4096];
+    sqsim_path(sim, sizeof sim);
+    if (access(sim, X_OK) != 0) {
+        ck_assert_msg(getenv("CI") == NULL || strcmp(getenv("CI"), "true") != 0, "%s is not built",
+                      sim);
+        fprintf(stderr, "SKIP test_duration_grammar_shared: %s is not built\n", sim);
+        return;
+    }
+    static const struct {
+        const char *text;
+        bool ok;
+    } cases[] = {{"600s", true},  {"10m", true},      {"1.5s", true},    {"250ms", true},
+                 {"0.5m", true},  {"24h", true},      {"10000us", true}, {"600", false},
+                 {"1.5", false},  {"10500us", false}, {"25h", false},    {"9ms", false},
+                 {"5sec", false}, {"-5s", false},     {"1.s", false},    {" 5s", false}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cr_result a, b;
+        cr_runv(&a, NULL, "-q", "claim", "X1", "--bot", "B", "--ttl", cases[i].text, NULL);
+        cr_opts o;
+        memset(&o, 0, sizeof o);
+        o.raw_argv = true;
+        /* sqsim parses its options in order: --help after --ttl stops it
+         * once --ttl is accepted, before any simulation. */
+        cr_runv(&b, &o, sim, "--ttl", cases[i].text, "--help", NULL);
+        int want = cases[i].ok ? 0 : 2;
+        ck_assert_msg(a.code == want, "sqclaim --ttl \"%s\": exit %d\n%s", cases[i].text, a.code,
+                      a.err);
+        ck_assert_msg(b.code == want, "sqsim --ttl \"%s\": exit %d\n%s", cases[i].text, b.code,
+                      b.err);
+        if (strcmp(cases[i].text, "600") == 0) {
+            ck_assert_msg(cr_contains(a.err, a.errlen, "did you mean 600s?"), "%s", a.err);
+            ck_assert_msg(cr_contains(b.err, b.errlen, "did you mean 600s?"), "%s", b.err);
+        }
+        cr_free(&a);
+        cr_free(&b);
+    }
+}
+END_TEST
+
 Suite *tc_unit_suite(void)
 {
     Suite *s = suite_create("cli-unit");
     TCase *tc = tcase_create("unit");
+    tcase_set_timeout(tc, 60); /* test_duration_grammar_shared runs 32 programs */
     tcase_add_test(tc, test_trim_advice);
     tcase_add_test(tc, test_fmt_duration);
     tcase_add_test(tc, test_clean_text);
     tcase_add_test(tc, test_exit_codes);
     tcase_add_test(tc, test_uint_opt);
+    tcase_add_test(tc, test_duration_grammar_shared);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -36,4 +36,51 @@ grep -qx 'write rows 51-55 with fence 1' <<<"$out" || fail "no reservation in: $
 # It used the shared library from the prefix, not something else.
 libs=$(LD_LIBRARY_PATH="$tmp/prefix/lib" ldd "$tmp/bot")
 grep -q "$tmp/prefix/lib/libsqclaim.so" <<<"$libs" || fail "not linked against the installed libsqclaim.so: $libs"
-echo "readme-example: OK (installed, built with pkg-config, claimed, reserved, finished, released)"
+
+# The version the header says is the one installed (a Makefile that could
+# not read it installed "libsqclaim.so." and an empty Version:).
+want=$(sed -n 's/^#define SQCLAIM_VERSION[[:space:]]*"\(.*\)"$/\1/p' core/sqclaim.h)
+[ -n "$want" ] || fail "no SQCLAIM_VERSION in core/sqclaim.h"
+got=$(pkg-config --modversion sqclaim) || fail "pkg-config --modversion sqclaim"
+[ "$got" = "$want" ] || fail "sqclaim.pc says version '$got', the header '$want'"
+[ -e "$tmp/prefix/lib/libsqclaim.so.$want" ] || fail "no libsqclaim.so.$want installed"
+[ "$(readlink "$tmp/prefix/lib/libsqclaim.so.0")" = "libsqclaim.so.$want" ] ||
+  fail "libsqclaim.so.0 does not point at libsqclaim.so.$want"
+
+# The README's lines for a non-standard PREFIX, run as written, in a HOME
+# of their own, with `make` run in the checkout (as the README says).
+awk '/<!-- example:prefix -->/{grab=1; next} grab && /^```sh/{on=1; next} on && /^```/{exit} on{print}' \
+  README.md >"$tmp/prefix.sh"
+[ -s "$tmp/prefix.sh" ] || fail "no example:prefix block in README.md"
+mkdir -p "$tmp/home" "$tmp/work"
+cp "$tmp/bot.c" "$tmp/work/bot.c"
+repo=$PWD
+out=$(cd "$tmp/work" && env -u PKG_CONFIG_PATH -u LD_LIBRARY_PATH -u SQCLAIM_ADAPTER \
+        HOME="$tmp/home" REPO="$repo" bash -euo pipefail -c \
+        'make() { command make -C "$REPO" --no-print-directory -s "$@" >/dev/null; }; '"$(cat "$tmp/prefix.sh")" 2>&1) ||
+  fail "the README's PREFIX lines failed:
+$out"
+echo "$out"
+[ "$(grep -cx 'claimed 251019-164rmb, fence 1' <<<"$out")" = 2 ] ||
+  fail "./bot and ./bot-plain did not both claim: $out"
+readelf -d "$tmp/work/bot" | grep -Eq "(RPATH|RUNPATH).*\[$tmp/home/.local/lib\]" ||
+  fail "bot has no rpath to $tmp/home/.local/lib"
+# What the README says is needed is needed: without PKG_CONFIG_PATH
+# pkg-config does not find sqclaim (unless one is installed system-wide),
+# and without rpath or LD_LIBRARY_PATH the loader does not find the library.
+if env -u PKG_CONFIG_PATH pkg-config --exists sqclaim; then
+  echo "readme-example: note: an sqclaim.pc is installed system-wide; PKG_CONFIG_PATH not shown necessary"
+fi
+if err=$(cd "$tmp/work" && env -u LD_LIBRARY_PATH ./bot-plain 2>&1); then
+  ldconfig -p | grep -q 'libsqclaim\.so\.0 ' ||
+    fail "bot-plain ran without rpath or LD_LIBRARY_PATH: $err"
+  echo "readme-example: note: a libsqclaim.so.0 is installed system-wide; the rpath not shown necessary"
+else
+  grep -q 'libsqclaim.so.0: cannot open shared object file' <<<"$err" ||
+    fail "bot-plain failed otherwise: $err"
+fi
+"$tmp/home/.local/bin/sqclaim" --version | grep -q "^sqclaim $want " ||
+  fail "the installed sqclaim does not run by itself"
+
+echo "readme-example: OK (installed, built with pkg-config, claimed, reserved, finished, released;"
+echo "  PREFIX=\$HOME/.local as the README says: PKG_CONFIG_PATH, rpath, LD_LIBRARY_PATH)"

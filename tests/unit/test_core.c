@@ -74,21 +74,28 @@ START_TEST(parse_durations)
     struct {
         const char *in;
         int64_t out;
-    } ok[] = {{"600s", 600000}, {"10m", 600000}, {"250ms", 250},
-              {"1h", 3600000},  {"1500", 1500},  {"0", 0}};
+    } ok[] = {{"600s", 600000}, {"10m", 600000}, {"250ms", 250}, {"1h", 3600000},
+              {"1.5s", 1500},   {"0", 0},        {"2000us", 2}};
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
         ck_assert_int_eq(sqclaim_parse_duration(ok[i].in, &ms, msg, sizeof msg), SQCLAIM_OK);
         ck_assert_int_eq(ms, ok[i].out);
     }
     const char *bad[] = {
-        "",    "s",   "-5s", "5 s", "5sec", "1.5s", "99999999999999999999s", "5000000000000h",
-        "abc", "10mm"};
+        "",    "s",    "-5s",   "5 s", "5sec", "1500", "99999999999999999999s", "5000000000000h",
+        "abc", "10mm", "1.5ms", "1.s", ".5s"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ck_assert_msg(sqclaim_parse_duration(bad[i], &ms, msg, sizeof msg) == SQCLAIM_EINVAL,
                       "%s accepted", bad[i]);
         ck_assert_ptr_nonnull(strstr(msg, "duration"));
     }
     ck_assert_int_eq(sqclaim_parse_duration(NULL, &ms, NULL, 0), SQCLAIM_EINVAL);
+    /* A bare number: refused with its likely meaning (issue 9.13). */
+    ck_assert_int_eq(sqclaim_parse_duration("600", &ms, msg, sizeof msg), SQCLAIM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(msg, "did you mean 600s?"));
+    int64_t us = -1;
+    ck_assert_int_eq(sqclaim_parse_duration_us("1.5ms", &us, msg, sizeof msg), SQCLAIM_OK);
+    ck_assert_int_eq(us, 1500);
+    ck_assert_int_eq(sqclaim_parse_duration_us("0.0000001s", &us, msg, sizeof msg), SQCLAIM_EINVAL);
 }
 END_TEST
 
