@@ -84,5 +84,6 @@ Suite *tc_basic_suite(void);
 Suite *tc_remote_suite(void);
 Suite *tc_watch_suite(void);
 Suite *tc_unit_suite(void);
+Suite *tc_botloop_suite(void); /* needs vercel */
 
 #endif
