@@ -161,8 +161,12 @@ static const char rp_lua_release[] = RP_LUA_MINE "local v = redis.call('MGET', K
  *                                            ARGV[5] pattern of every refund key
  * The claim must be ours.  Our open reservation with the same count and a
  * start at or after the hint is returned as it is (idempotent retry);
- * otherwise it is BUSY (finish it first), and so is any other value under
- * our refund key (another tool's: it is never overwritten).
+ * otherwise it is BUSY (finish it first).  Another lease's reservation under
+ * our refund key is a leftover of a claim that has ended (Redis computes a
+ * reservation's expiry a moment after its claim's PTTL, so it can outlive
+ * the claim by a millisecond): its rows are stepped over like any live
+ * range, then it is replaced.  Any other value there (another tool's, or a
+ * key of another type) is BUSY: it is never overwritten.
  * Else every live refund:* is read: start = max(cursor, hint, 1) — a
  * missing cursor is rebuilt as the highest end row of those reservations —
  * then moved past every live range it would overlap (ours or another
@@ -191,7 +195,13 @@ static const char rp_lua_reserve[] = RP_LUA_MINE RP_LUA_EACH
     "  end\n"
     "  return {2}\n"
     "end\n"
-    "if v[2] then return {2} end\n"
+    "if v[2] then\n"
+    "  local ok, t = pcall(cjson.decode, v[2])\n"
+    "  if not (ok and type(t) == 'table' and type(t.token) == 'string' and tonumber(t.fence)) "
+    "then\n"
+    "    return {2}\n"
+    "  end\n"
+    "end\n"
     "local fix = '; fix: DEL ' .. KEYS[3] .. ' (the next reservation rebuilds it from the live "
     "reservations) or SET it to the next free row'\n"
     "local cur = nil\n"
@@ -210,7 +220,7 @@ static const char rp_lua_reserve[] = RP_LUA_MINE RP_LUA_EACH
     "end\n"
     "local ranges, top = {}, 1\n"
     "local bad = each(ARGV[5], function(k, val)\n"
-    "  if k == KEYS[2] then return {2} end\n"
+    "  if k == KEYS[2] and not v[2] then return {2} end\n"
     "  if not (val and string.find(val, 'startRow', 1, true)) then return nil end\n"
     "  local ok, o = pcall(cjson.decode, val)\n"
     "  if not (ok and type(o) == 'table') then return nil end\n"
