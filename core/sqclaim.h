@@ -13,8 +13,8 @@
  *     `rc > 0` means "the store answered, and the answer is no".
  *   - Functions named as a question return bool.
  *   - Detail about the most recent failure or BUSY/LOST answer is in
- *     sqclaim_errmsg(store); like SQLite's, it is reset by every call that
- *     returns an sqclaim_rc, so after an OK it is "" (see sqclaim_errmsg).
+ *     sqclaim_errmsg(store); like SQLite's, it is reset by every operation,
+ *     so after an OK it is "" (see sqclaim_errmsg).
  *   - Durations are milliseconds (int64_t); a TTL of 0 means the default
  *     (SQCLAIM_DEFAULT_TTL_MS, 600 s).
  *   - Strings passed in are only read during the call; nothing is retained.
@@ -175,14 +175,18 @@ sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out);
  * be using the handle. */
 void sqclaim_close(sqclaim_store *store);
 
-/* The message of the most recent call on this handle that returned an
- * sqclaim_rc: its failure, or its BUSY/LOST answer, in words a user can act
- * on; "" after a call that returned OK (every such call clears it first,
- * as SQLite does).  Never contains a password or token.  Owned by the
- * handle and valid until its next call; if other threads use the handle,
- * use sqclaim_errmsg_copy() instead.  A handle whose open failed keeps its
- * open error for good.  Calls that return no sqclaim_rc (sqclaim_may_act,
- * sqclaim_stats_get, the keep-alive's background renewals) leave it alone.
+/* The message of the most recent operation on this handle: its failure,
+ * or its BUSY/LOST answer, in words a user can act on; "" after an
+ * operation that returned OK.  Every operation clears it first, as SQLite
+ * does — claim, claim_first, claim_retry, abandon, renew, release,
+ * reserve_rows, finish_rows, status_get, ping, keepalive_start, inspect,
+ * break, counters_get, raise_cursor — so it never describes an earlier
+ * call.  Calls that only read the handle (sqclaim_errmsg_copy,
+ * sqclaim_errcode, sqclaim_stats_get, sqclaim_may_act...) and the
+ * keep-alive's background renewals leave it alone.  A handle whose open
+ * failed keeps its open error for good.  Never contains a password or
+ * token.  Owned by the handle and valid until its next operation; if other
+ * threads use the handle, use sqclaim_errmsg_copy() instead.
  * NULL store: "out of memory". */
 const char *sqclaim_errmsg(const sqclaim_store *store);
 
@@ -191,8 +195,8 @@ const char *sqclaim_errmsg(const sqclaim_store *store);
  * handle.  NULL store: "out of memory" and SQCLAIM_ENOMEM. */
 sqclaim_rc sqclaim_errmsg_copy(sqclaim_store *store, char *buf, size_t len);
 
-/* The code that goes with sqclaim_errmsg(): that of the most recent call
- * returning an sqclaim_rc (SQCLAIM_OK after a success).  Thread-safe. */
+/* The code that goes with sqclaim_errmsg(): that of the most recent
+ * operation (SQCLAIM_OK after a success).  Thread-safe. */
 sqclaim_rc sqclaim_errcode(const sqclaim_store *store);
 
 /* The backend's name ("memory", "redis", "vercel"). */
