@@ -602,7 +602,9 @@ sqclaim_rc sqclaim_inspect(sqclaim_store *store, const char *sq, sqclaim_entry *
 /* End `sq`'s claim and reservation whatever their owner, in one atomic
  * step: a kill -9'ed bot's claim, a key without expiry written by another
  * tool, a value that is not JSON.  `expected` (may be NULL) is what the
- * operator was shown (from sqclaim_inspect() or sqclaim_status_get()):
+ * operator was shown: from sqclaim_inspect(), or built from the entries of
+ * a sqclaim_status_get() snapshot (sq, has_claim + claim, has_reservation
+ * + reservation: the fingerprints are what is compared);
  * a key whose value is no longer the one shown — a claim made, replaced
  * or re-reserved in between — is never removed.
  *   OK    removed; *removed (if not NULL) has a BROKE_ bit per key deleted
@@ -623,8 +625,8 @@ sqclaim_rc sqclaim_break(sqclaim_store *store, const char *sq, const sqclaim_ent
 /* State of a helper counter. */
 #define SQCLAIM_COUNTER_OK 0 /* holds a number */
 #define SQCLAIM_COUNTER_MISSING                                                                    \
-    1 /* absent: the next claim (fence) or reservation                                             \
-         (cursor) rebuilds it from the live records */
+    1 /* absent (or a fence counter of 0): the next claim (fence)                                  \
+         or reservation (cursor) rebuilds it from the live records */
 #define SQCLAIM_COUNTER_INVALID                                                                    \
     2 /* holds something else: claims (fence) or                                                   \
          reservations (cursor) fail until it is                                                    \

@@ -1243,8 +1243,12 @@ static sqclaim_rc counter_state(const rp_reply *get, const rp_reply *type, bool 
     size_t digits = strspn(get->str, "0123456789");
     bool ok = get->len > 0 && digits == get->len && get->len <= (cursor ? 15u : 19u);
     uint64_t v = ok ? strtoull(get->str, NULL, 10) : 0;
-    if (ok && !cursor && v < 1)
-        ok = false;
+    if (ok && !cursor && v == 0) {
+        /* INCR takes 0 to 1, which the claim script treats as missing. */
+        *state = SQCLAIM_COUNTER_MISSING;
+        snprintf(detail, dlen, "0");
+        return SQCLAIM_OK;
+    }
     if (!ok) {
         *state = SQCLAIM_COUNTER_INVALID;
         char raw[SQCLAIM_RAW_MAX + 1];
