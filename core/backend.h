@@ -24,7 +24,9 @@
 
 #include <stdarg.h>
 
-#define SQB_VERSION 1
+/* 2: inspect, break_sq, counters, raise_cursor appended; finish answers
+ *    OK when the claim is ours and it has no reservation. */
+#define SQB_VERSION 2
 
 /* Error detail from a backend.  Set with sqb_seterr(). */
 typedef struct sqb_err {
@@ -46,7 +48,9 @@ sqclaim_rc sqb_vseterr(sqb_err *err, sqclaim_rc rc, const char *fmt, va_list ap)
 /* Claim the first free SQ of sqs[0..n-1] (n >= 1), atomically.  If an SQ
  * of the list is held with `token`, that is a grant too (an earlier attempt
  * whose reply was lost): report it with reclaimed = true and its stored
- * fence, do not mint a new fence and do not change its expiry. */
+ * fence, do not mint a new fence and do not change its expiry.  A fencing
+ * counter that was lost must be rebuilt in the same step above every fence
+ * handed out that the store can still see (see docs/protocol.md). */
 typedef struct sqb_claim_req {
     const char *const *sqs; /* validated SQ ids */
     size_t n;
@@ -76,10 +80,14 @@ typedef struct sqb_lease_req {
 } sqb_lease_req;
 
 /* Reserve rows: the SQ must be held with `token`.  start = max(cursor,
- * hint, 1); cursor = start + count.  An open reservation with our token,
- * the same count and a start >= hint is returned as it is (idempotent
- * retry); any other open reservation of ours is BUSY.  The reservation
- * expires with the claim. */
+ * hint, 1), then moved past every live reservation it would overlap
+ * (foreign ones too); cursor = start + count.  A lost cursor is rebuilt
+ * from the highest end row of the live reservations.  An open reservation
+ * with our token, the same count and a start >= hint is returned as it is
+ * (idempotent retry); any other open reservation of ours, or any value
+ * another tool keeps under the SQ's reservation key, is BUSY.  The
+ * reservation carries the stored claim's bot and fence (not the
+ * request's `bot`) and expires with the claim. */
 typedef struct sqb_reserve_req {
     const char *sq;
     const char *token;
@@ -90,6 +98,20 @@ typedef struct sqb_reserve_req {
     const char *timestamp;
     int64_t now_ns;
 } sqb_reserve_req;
+
+/* Break one SQ (operator tool).  With `check`, a key whose current value
+ * has a fingerprint other than the one given ("" = expected absent) makes
+ * it LOST and nothing is removed; an absent key is always fine.  Then a
+ * claim written by sqclaim (a JSON object with a token and a fence) makes
+ * it BUSY unless `force`.  Else both keys are deleted. */
+typedef struct sqb_break_req {
+    const char *sq;
+    bool check;
+    const char *claim_fp; /* check: fingerprint of the claim shown, "" none */
+    const char *res_fp;   /* check: fingerprint of the reservation shown */
+    bool force;
+    int64_t now_ns; /* the store clock at the call */
+} sqb_break_req;
 
 struct sqclaim_backend {
     int version;         /* SQB_VERSION this backend was written for */
@@ -114,7 +136,10 @@ struct sqclaim_backend {
     sqclaim_rc (*release)(void *conn, const sqb_lease_req *req, sqb_err *err);
     /* OK, LOST or BUSY. */
     sqclaim_rc (*reserve)(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows, sqb_err *err);
-    /* OK or LOST. */
+    /* OK: the claim is ours and has no reservation of ours any more
+     * (deleted now, or there was none: retries converge).  LOST: the
+     * claim is not ours (nothing touched).  (Version 1 answered LOST for
+     * "ours, no reservation"; no such backend remains.) */
     sqclaim_rc (*finish)(void *conn, const sqb_lease_req *req, sqb_err *err);
     /* Append every live claim and reservation to *out with
      * sqb_status_add_claim() / sqb_status_add_reservation(); the core sorts
@@ -122,6 +147,24 @@ struct sqclaim_backend {
     sqclaim_rc (*status)(void *conn, sqclaim_status *out, sqb_err *err);
     /* Optional: fill round_trips, reconnects, ambiguous. */
     void (*stats)(void *conn, sqclaim_stats *out);
+
+    /* --- version 2: the operator tools (each optional: NULL makes the
+     * public call answer SQCLAIM_EUNSUPPORTED) --- */
+    /* Fill *out (sq already set, the rest zeroed) with the live keys of
+     * one SQ, fingerprints included.  One round trip; a read. */
+    sqclaim_rc (*inspect)(void *conn, const char *sq, sqclaim_entry *out, sqb_err *err);
+    /* One atomic step, see sqb_break_req.  OK (*removed = SQCLAIM_BROKE_*
+     * bits of what was deleted), BUSY (live sqclaim claim, no force),
+     * LOST (a fingerprint differs).  Re-sending it after a lost reply is
+     * safe: keys already gone are not an error. */
+    sqclaim_rc (*break_sq)(void *conn, const sqb_break_req *req, unsigned *removed, sqb_err *err);
+    /* Read both counters (out zeroed by the core).  A read. */
+    sqclaim_rc (*counters)(void *conn, sqclaim_counters *out, sqb_err *err);
+    /* cursor = max(cursor, row), atomically; a missing cursor is set to
+     * row.  OK with *cursor = row when it is row now; BUSY with *cursor =
+     * its value when it was above.  An invalid cursor is an error naming
+     * the key. */
+    sqclaim_rc (*raise_cursor)(void *conn, uint64_t row, uint64_t *cursor, sqb_err *err);
 };
 typedef struct sqclaim_backend sqclaim_backend;
 
@@ -163,6 +206,13 @@ size_t sqb_json_quote(char *buf, size_t size, const char *s);
  * string), or 0 if the bytes there are not valid UTF-8 (overlong forms,
  * surrogates and code points above U+10FFFF are invalid). */
 size_t sqb_utf8_seq(const unsigned char *p);
+
+/* A status entry's `raw` preview of value[0..len) into
+ * out[SQCLAIM_RAW_MAX + 1]: printable ASCII kept, other bytes '.', runs of
+ * 16 or more hex digits replaced by "<hex>", cut with "..." to fit.
+ * Returns false, with out "", if the value mentions "token" (any case):
+ * the caller sets SQCLAIM_ENTRY_RAW_HIDDEN. */
+bool sqb_raw_preview(char *out, const char *value, size_t len);
 
 /* Environment helpers: the value of `name` if set and non-empty, else
  * NULL. */

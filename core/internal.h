@@ -43,6 +43,9 @@ sqclaim_rc sqc_check_ttl(int64_t ttl_ms, char *errbuf, size_t errlen);
 sqclaim_rc sqc_check_rows(uint32_t count, uint64_t hint, char *errbuf, size_t errlen);
 sqclaim_rc sqc_check_token(const char *token, char *errbuf, size_t errlen);
 
+/* Start of a public call on a usable handle: clear the last message. */
+void sqc_begin(sqclaim_store *s);
+
 /* Renew for the keep-alive: takes the handle's lock, retries as the public
  * call does, but leaves the handle's error message alone. */
 sqclaim_rc sqc_renew(sqclaim_store *s, sqclaim_lease *lease, int64_t ttl_ms, sqb_err *err);

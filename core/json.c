@@ -117,6 +117,27 @@ static char *sb_finish(sbuf *b)
     return b->oom ? NULL : b->p;
 }
 
+/* The members only flagged entries have (none for sqclaim's own). */
+static void sb_entry_flags(sbuf *b, unsigned flags, const char *type, const char *raw)
+{
+    if (flags & (SQCLAIM_ENTRY_FOREIGN | SQCLAIM_ENTRY_UNREADABLE)) {
+        sb_key(b, "foreign", false);
+        sb_puts(b, "true");
+    }
+    if (flags & SQCLAIM_ENTRY_UNREADABLE) {
+        sb_key(b, "unreadable", false);
+        sb_puts(b, "true");
+        sb_key(b, "type", false);
+        sb_quote(b, type);
+        sb_key(b, "raw", false);
+        sb_quote(b, (flags & SQCLAIM_ENTRY_RAW_HIDDEN) ? "" : raw);
+    }
+    if (flags & SQCLAIM_ENTRY_RAW_HIDDEN) {
+        sb_key(b, "rawHidden", false);
+        sb_puts(b, "true");
+    }
+}
+
 char *sqclaim_status_json(const sqclaim_status *st, unsigned flags)
 {
     if (!st)
@@ -143,6 +164,7 @@ char *sqclaim_status_json(const sqclaim_status *st, unsigned flags)
         sb_printf(&b, "%" PRIu64, c->fence);
         sb_key(&b, "ttlMs", false);
         sb_printf(&b, "%" PRId64, c->ttl_ms);
+        sb_entry_flags(&b, c->flags, c->type, c->raw);
         sb_close(&b, '}', false);
     }
     sb_close(&b, '}', st->nclaims == 0);
@@ -167,6 +189,7 @@ char *sqclaim_status_json(const sqclaim_status *st, unsigned flags)
         sb_printf(&b, "%" PRIu64, r->fence);
         sb_key(&b, "ttlMs", false);
         sb_printf(&b, "%" PRId64, r->ttl_ms);
+        sb_entry_flags(&b, r->flags, r->type, r->raw);
         sb_close(&b, '}', false);
     }
     sb_close(&b, '}', st->nreservations == 0);

@@ -170,6 +170,7 @@ sqclaim_rc sqclaim_keepalive_start(sqclaim_store *s, const sqclaim_lease *lease,
         return SQCLAIM_EINVAL;
     if (!s->be)
         return atomic_load(&s->errcode) ? (sqclaim_rc)atomic_load(&s->errcode) : SQCLAIM_ESTATE;
+    sqc_begin(s);
     char msg[256], full[300];
     if (!lease) {
         set_start_error(s, SQCLAIM_EINVAL, "keep-alive: lease is NULL");

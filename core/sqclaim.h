@@ -12,7 +12,9 @@
  *     `rc < 0` (or sqclaim_is_error(rc)) means "something went wrong", and
  *     `rc > 0` means "the store answered, and the answer is no".
  *   - Functions named as a question return bool.
- *   - Detail about the most recent failure is in sqclaim_errmsg(store).
+ *   - Detail about the most recent failure or BUSY/LOST answer is in
+ *     sqclaim_errmsg(store); like SQLite's, it is reset by every operation,
+ *     so after an OK it is "" (see sqclaim_errmsg).
  *   - Durations are milliseconds (int64_t); a TTL of 0 means the default
  *     (SQCLAIM_DEFAULT_TTL_MS, 600 s).
  *   - Strings passed in are only read during the call; nothing is retained.
@@ -146,7 +148,8 @@ typedef struct sqclaim_options {
     int connect_timeout_ms;     /* 0: 2000 */
     int timeout_ms;             /* per attempt; 0: 5000 */
     int retries;                /* extra attempts after a transient failure or
-                                   an ambiguous reply; 0: default 2; -1: none */
+                                   an ambiguous reply; 0: $SQCLAIM_RETRIES
+                                   (-1..10), else 2; -1: none */
     const sqclaim_clock *clock; /* NULL: CLOCK_MONOTONIC; copied at open */
     int op_timeout_ms;          /* total time for one operation, every attempt
                                    and the waits between them; 0: no total
@@ -208,10 +211,18 @@ sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out);
  * be using the handle. */
 void sqclaim_close(sqclaim_store *store);
 
-/* The message of the most recent failure (or BUSY/LOST answer) on this
- * handle ("" if none), in words a user can act on; never contains a
- * password or token.  Owned by the handle and valid until its next call;
- * if other threads use the handle, use sqclaim_errmsg_copy() instead.
+/* The message of the most recent operation on this handle: its failure,
+ * or its BUSY/LOST answer, in words a user can act on; "" after an
+ * operation that returned OK.  Every operation clears it first, as SQLite
+ * does — claim, claim_first, claim_retry, abandon, renew, release,
+ * reserve_rows, finish_rows, status_get, ping, keepalive_start, inspect,
+ * break, counters_get, raise_cursor — so it never describes an earlier
+ * call.  Calls that only read the handle (sqclaim_errmsg_copy,
+ * sqclaim_errcode, sqclaim_stats_get, sqclaim_may_act...) and the
+ * keep-alive's background renewals leave it alone.  A handle whose open
+ * failed keeps its open error for good.  Never contains a password or
+ * token.  Owned by the handle and valid until its next operation; if other
+ * threads use the handle, use sqclaim_errmsg_copy() instead.
  * NULL store: "out of memory". */
 const char *sqclaim_errmsg(const sqclaim_store *store);
 
@@ -220,8 +231,8 @@ const char *sqclaim_errmsg(const sqclaim_store *store);
  * handle.  NULL store: "out of memory" and SQCLAIM_ENOMEM. */
 sqclaim_rc sqclaim_errmsg_copy(sqclaim_store *store, char *buf, size_t len);
 
-/* The code of the most recent failure or BUSY/LOST answer on this handle
- * (SQCLAIM_OK if none).  Thread-safe. */
+/* The code that goes with sqclaim_errmsg(): that of the most recent
+ * operation (SQCLAIM_OK after a success).  Thread-safe. */
 sqclaim_rc sqclaim_errcode(const sqclaim_store *store);
 
 /* The backend's name ("memory", "redis", "vercel"). */
@@ -354,11 +365,16 @@ sqclaim_rc sqclaim_renew(sqclaim_store *store, sqclaim_lease *lease, int64_t ttl
 /* Release the lease, owner-checked, and remove its open row reservation.
  * Stops and joins any keep-alive running for this lease on this handle
  * first, so no renewal can outlive the release.
- *   OK    released.
+ *   OK    released.  Also when an attempt's reply was lost and the retry
+ *         finds the claim gone (or held by another lease) while the
+ *         lease's local deadline had not passed when that answer arrived:
+ *         the claim cannot have expired by then, so the lost attempt
+ *         released it (unless an operator removed it meanwhile: a
+ *         sqclaim_break, a FLUSH, a failover that lost it).
  *   LOST  it was not held any more (expired or moved on); nothing of another
- *         lease is touched.  If an attempt's reply was lost and the retry
- *         finds nothing, that attempt may have released it: the message
- *         says so, the code stays LOST (it is not proven).
+ *         lease is touched.  After a lost reply with the deadline passed or
+ *         unknown (a lease rebuilt from JSON), the message says the earlier
+ *         attempt may have released it: that is not proven.
  * After OK or LOST the lease must not be used to act. */
 sqclaim_rc sqclaim_release(sqclaim_store *store, sqclaim_lease *lease);
 
@@ -456,45 +472,88 @@ typedef struct sqclaim_rows {
 /* Reserve `count` rows of the Refund Log for the SQ the lease holds,
  * starting at or after `hint` (the first row the bot sees free; 0: none).
  * The range never overlaps any other range this store has handed out
- * (while it keeps its data): the row cursor never moves back and never
- * expires.  The reservation expires with the claim.
+ * (while it keeps its row cursor: the cursor never moves back and never
+ * expires), nor any live reservation in the store — also ones written in
+ * the seed layout by other tools, and also after the cursor was lost (it
+ * is rebuilt from the live reservations; see docs/protocol.md).  The
+ * reservation expires with the claim.  Its stored "botId" is that of the
+ * claim in the store, whatever lease->bot says (lease->bot may be "").
  *   OK    *rows filled.  A retry while the same reservation is open
  *         returns the same range (idempotent).
  *   LOST  the lease is not the SQ's current claim.
- *   BUSY  another reservation (a different count, or one starting below
- *         the hint) is already open for this lease: finish it first.
- *   EINVAL count or hint out of range. */
+ *   BUSY  a reservation is already open under this SQ: this lease's with a
+ *         different count or starting below the hint (finish it first),
+ *         or a value another tool wrote under refund:{sq}.
+ *   EINVAL count or hint out of range.
+ *   ESERVER the row cursor holds something that is not a row number (the
+ *         message names the key and the fix); nothing was reserved. */
 sqclaim_rc sqclaim_reserve_rows(sqclaim_store *store, const sqclaim_lease *lease, uint32_t count,
                                 uint64_t hint, sqclaim_rows *rows);
 
 /* Finish (remove) the lease's open reservation, owner-checked.
- *   OK    removed.
- *   LOST  the lease no longer holds the SQ, or it has no open reservation
- *         (after a lost reply: possibly because that attempt removed it). */
+ *   OK    the lease still holds the SQ and has no open reservation any
+ *         more: removed by this call, or already gone — by an earlier
+ *         attempt whose reply was lost, an earlier call (a retry from
+ *         another process), or never made.  Finishing twice is OK.
+ *   LOST  the lease no longer holds the SQ (expired or moved on); nothing
+ *         of another lease is touched. */
 sqclaim_rc sqclaim_finish_rows(sqclaim_store *store, const sqclaim_lease *lease);
 
 /* ---------------------------------------------------------------------
  * Status
  * ------------------------------------------------------------------- */
 
+/* Flags of a status entry. */
+#define SQCLAIM_ENTRY_FOREIGN                                                                      \
+    0x01u /* not written by sqclaim (no lease token): another tool's value,                        \
+             e.g. the seed's own layout.  It blocks claims all the same. */
+#define SQCLAIM_ENTRY_UNREADABLE                                                                   \
+    0x02u /* not a JSON object (plain text, a JSON array or number, or a key                       \
+             of another type): the holder is unknown, bot is "?", `type`                           \
+             and `raw` say what is there.  Always with FOREIGN. */
+#define SQCLAIM_ENTRY_RAW_HIDDEN                                                                   \
+    0x04u /* `raw` is withheld ("") because the value mentions a token */
+
+/* Longest preview of a value (raw), without the NUL. */
+#define SQCLAIM_RAW_MAX 72
+/* Longest value fingerprint, without the NUL. */
+#define SQCLAIM_FINGERPRINT_MAX 47
+
 typedef struct sqclaim_claim_info {
     char sq[SQCLAIM_SQ_MAX + 1];
-    char bot[SQCLAIM_BOT_MAX + 1];
+    char bot[SQCLAIM_BOT_MAX + 1];             /* "?" when not known */
     char timestamp[SQCLAIM_TIMESTAMP_LEN + 1]; /* when claimed ("" if absent) */
     char status[SQCLAIM_STATUS_MAX + 1];       /* "CLAIMING" */
     uint64_t fence;                            /* 0 if absent (foreign value) */
-    int64_t ttl_ms;                            /* remaining; -1 if no expiry */
+    int64_t ttl_ms;                            /* remaining; -1: never expires */
+    /* Fields appended after the first release: */
+    unsigned flags;                                /* SQCLAIM_ENTRY_* */
+    char type[16];                                 /* UNREADABLE: the store's type of the
+                                                      key ("string", "hash", "list"...) */
+    char raw[SQCLAIM_RAW_MAX + 1];                 /* UNREADABLE strings: the value's first
+                                                      bytes, printable ASCII only (other
+                                                      bytes '.'), runs of 16+ hex digits
+                                                      replaced by "<hex>", "..." if cut;
+                                                      "" with RAW_HIDDEN or another type */
+    char fingerprint[SQCLAIM_FINGERPRINT_MAX + 1]; /* identifies the stored value, for
+                                                      sqclaim_break(); opaque, reveals
+                                                      nothing of the value or token */
 } sqclaim_claim_info;
 
 typedef struct sqclaim_reservation_info {
     char sq[SQCLAIM_SQ_MAX + 1];
-    char bot[SQCLAIM_BOT_MAX + 1];
-    uint64_t start_row;
+    char bot[SQCLAIM_BOT_MAX + 1]; /* "?" when not known */
+    uint64_t start_row;            /* 0 if unknown (UNREADABLE) */
     uint32_t row_count;
     char status[SQCLAIM_STATUS_MAX + 1]; /* "WRITING" */
     char timestamp[SQCLAIM_TIMESTAMP_LEN + 1];
     uint64_t fence;
-    int64_t ttl_ms;
+    int64_t ttl_ms; /* remaining; -1: never expires */
+    /* Appended, as in sqclaim_claim_info: */
+    unsigned flags;
+    char type[16];
+    char raw[SQCLAIM_RAW_MAX + 1];
+    char fingerprint[SQCLAIM_FINGERPRINT_MAX + 1];
 } sqclaim_reservation_info;
 
 /* A snapshot of live claims and reservations, sorted by SQ id. */
@@ -506,10 +565,16 @@ typedef struct sqclaim_status {
     char timestamp[SQCLAIM_TIMESTAMP_LEN + 1]; /* when the snapshot was taken */
 } sqclaim_status;
 
-/* Take a snapshot.  Expired entries never appear.  Values in the seed
- * layout written by other tools are included (fields they lack are empty
- * or 0); keys whose value is not such JSON are skipped.  OK and *out (free
- * with sqclaim_status_free()), or an error. */
+/* Take a snapshot.  Expired entries never appear.  Every live key that
+ * blocks a claim is shown — sqclaim's own claims, values in the seed
+ * layout written by other tools (flag FOREIGN; fields they lack are empty
+ * or 0, the bot "?" if it has none), and anything else under sq:{id}:
+ * plain text, JSON that is not an object, keys of another type (flags
+ * FOREIGN|UNREADABLE, with `type` and a `raw` preview) — and every live
+ * key under refund:{id} the same way.  Only keys whose {id} is not a valid
+ * SQ id (they cannot block a claim made through this API) are left out.
+ * A key without expiry has ttl_ms -1 ("never expires").  OK and *out
+ * (free with sqclaim_status_free()), or an error. */
 sqclaim_rc sqclaim_status_get(sqclaim_store *store, sqclaim_status **out);
 
 /* Free a snapshot.  NULL is a no-op. */
@@ -522,7 +587,11 @@ void sqclaim_status_free(sqclaim_status *status);
  *    "status":"CLAIMING","fence":…,"ttlMs":…}},"refundReservations":{"<sq>":
  *    {"botId":…,"startRow":…,"rowCount":…,"status":"WRITING",
  *    "timestamp":…,"fence":…,"ttlMs":…}},"timestamp":…,"kvConfigured":true}
- * Never contains a token.  NULL if out of memory; free with sqclaim_free(). */
+ * Entries with flags get more members after "ttlMs", and only they:
+ * "foreign":true (FOREIGN); "unreadable":true,"type":"…","raw":"…"
+ * (UNREADABLE); "rawHidden":true (RAW_HIDDEN).  ttlMs -1: never expires.
+ * Never contains a token (nor fingerprints).  NULL if out of memory; free
+ * with sqclaim_free(). */
 char *sqclaim_status_json(const sqclaim_status *status, unsigned flags);
 
 /* The seed's error JSON for a store that could not be used:
@@ -537,6 +606,98 @@ char *sqclaim_error_json(const char *message, unsigned flags);
 
 /* Free a string returned by this library.  NULL is a no-op. */
 void sqclaim_free(void *ptr);
+
+/* ---------------------------------------------------------------------
+ * Operator tools: inspect and break one SQ, read and raise the counters
+ *
+ * For people repairing a store (the CLI's `break` and `counters`), not
+ * for bots.  Backends that lack them answer SQCLAIM_EUNSUPPORTED.
+ * ------------------------------------------------------------------- */
+
+/* What the store holds for one SQ. */
+typedef struct sqclaim_entry {
+    char sq[SQCLAIM_SQ_MAX + 1];
+    bool has_claim;                       /* a live key under sq:{sq} */
+    sqclaim_claim_info claim;             /* as in sqclaim_status_get() */
+    bool has_reservation;                 /* a live key under refund:{sq} */
+    sqclaim_reservation_info reservation; /* as in sqclaim_status_get() */
+} sqclaim_entry;
+
+/* Read what the store holds for `sq` (one round trip), with the values'
+ * fingerprints, to show an operator before sqclaim_break().
+ *   OK  *out filled (has_claim / has_reservation false where nothing is).
+ *   EINVAL bad SQ id or NULL out; EUNSUPPORTED backend without it. */
+sqclaim_rc sqclaim_inspect(sqclaim_store *store, const char *sq, sqclaim_entry *out);
+
+/* sqclaim_break() flags. */
+#define SQCLAIM_BREAK_FORCE 0x01u /* also remove a live claim written by sqclaim */
+/* What sqclaim_break() removed (*removed bits). */
+#define SQCLAIM_BROKE_CLAIM       0x01u
+#define SQCLAIM_BROKE_RESERVATION 0x02u
+
+/* End `sq`'s claim and reservation whatever their owner, in one atomic
+ * step: a kill -9'ed bot's claim, a key without expiry written by another
+ * tool, a value that is not JSON.  `expected` (may be NULL) is what the
+ * operator was shown: from sqclaim_inspect(), or built from the entries of
+ * a sqclaim_status_get() snapshot (sq, has_claim + claim, has_reservation
+ * + reservation: the fingerprints are what is compared);
+ * a key whose value is no longer the one shown — a claim made, replaced
+ * or re-reserved in between — is never removed.
+ *   OK    removed; *removed (if not NULL) has a BROKE_ bit per key deleted
+ *         (0: nothing was there).  A key shown in `expected` but gone by
+ *         now is fine (it expired, or an earlier attempt whose reply was
+ *         lost removed it: then its bit is set too).
+ *   BUSY  the claim is a live claim written by sqclaim — a bot may still
+ *         be working on it — and SQCLAIM_BREAK_FORCE was not given;
+ *         nothing removed.  The message names its bot and time left.
+ *   LOST  a key changed since `expected` was read; nothing removed:
+ *         inspect again.
+ *   EINVAL bad SQ id or flags; EUNSUPPORTED backend without it.
+ * The bot whose claim is broken learns it at its next renew/reserve/
+ * finish/release (LOST); a stale bot's writes are stopped by its fence. */
+sqclaim_rc sqclaim_break(sqclaim_store *store, const char *sq, const sqclaim_entry *expected,
+                         unsigned flags, unsigned *removed);
+
+/* State of a helper counter. */
+#define SQCLAIM_COUNTER_OK 0 /* holds a number */
+#define SQCLAIM_COUNTER_MISSING                                                                    \
+    1 /* absent (or a fence counter of 0): the next claim (fence)                                  \
+         or reservation (cursor) rebuilds it from the live records */
+#define SQCLAIM_COUNTER_INVALID                                                                    \
+    2 /* holds something else: claims (fence) or                                                   \
+         reservations (cursor) fail until it is                                                    \
+         deleted or set to a number */
+/* Longest key name of a counter, without the NUL. */
+#define SQCLAIM_KEY_MAX 159
+
+typedef struct sqclaim_counters {
+    uint64_t fence;       /* the last fencing number handed out (OK only) */
+    unsigned fence_state; /* SQCLAIM_COUNTER_* */
+    uint64_t row_cursor;  /* the next row a reservation may start at (OK
+                             only; memory: 0 until the first reservation) */
+    unsigned cursor_state;
+    char fence_key[SQCLAIM_KEY_MAX + 1];     /* e.g. "sqclaim:fence" (with prefix) */
+    char cursor_key[SQCLAIM_KEY_MAX + 1];    /* e.g. "sqclaim:rowcursor" */
+    char fence_detail[SQCLAIM_RAW_MAX + 32]; /* INVALID: what it holds, e.g.
+                                                "a hash" or "\"abc\"" */
+    char cursor_detail[SQCLAIM_RAW_MAX + 32];
+} sqclaim_counters;
+
+/* Read the fencing counter and the row cursor (one round trip).  OK and
+ * *out, or an error (EUNSUPPORTED backend without it). */
+sqclaim_rc sqclaim_counters_get(sqclaim_store *store, sqclaim_counters *out);
+
+/* Move the row cursor up to `row` (1 .. 999999999999999): the next
+ * reservation starts at `row` or later.  Never down: rows below the
+ * cursor may have been handed out.
+ *   OK    the cursor is now `row` (raised, or it already was exactly
+ *         that, or it was missing and is set); *cursor = row.
+ *   BUSY  the cursor is already above `row`: unchanged; *cursor = its
+ *         value.
+ *   EINVAL row out of range; ESERVER the cursor key holds something that
+ *         is not a row number (message names the key and the fix).
+ * cursor may be NULL. */
+sqclaim_rc sqclaim_raise_cursor(sqclaim_store *store, uint64_t row, uint64_t *cursor);
 
 /* ---------------------------------------------------------------------
  * Validation (the same checks every operation makes)

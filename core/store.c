@@ -259,6 +259,22 @@ sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options
                 be->name);
         return SQCLAIM_EUNSUPPORTED;
     }
+    if (o.retries == 0) {
+        const char *env = sqb_getenv("SQCLAIM_RETRIES");
+        if (env) {
+            char *end = NULL;
+            errno = 0;
+            long v = strtol(env, &end, 10);
+            if (errno || !end || *end || end == env || v < -1 || v > SQC_MAX_RETRIES) {
+                set_msg(s, SQCLAIM_ECONFIG,
+                        "invalid $SQCLAIM_RETRIES: must be a whole number of retries, 0 (none) "
+                        "to %d",
+                        SQC_MAX_RETRIES);
+                return SQCLAIM_ECONFIG;
+            }
+            o.retries = v == 0 ? -1 : (int)v; /* the variable counts retries: 0 is none */
+        }
+    }
     if (o.clock)
         s->clock = *o.clock;
     o.clock = &s->clock;
@@ -350,13 +366,25 @@ const char *sqclaim_adapter(const sqclaim_store *s) { return s ? s->adapter : ""
 
 unsigned sqclaim_caps(const sqclaim_store *s) { return s && s->be ? s->be->caps : 0; }
 
-/* A handle whose open failed answers every call with its open error. */
+void sqc_begin(sqclaim_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    atomic_store(&s->errcode, SQCLAIM_OK);
+    s->errmsg[0] = '\0';
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* A handle whose open failed answers every call with its open error.  On
+ * a usable handle every call starts by clearing the last message (as
+ * SQLite does): after an OK, sqclaim_errmsg() is "". */
 static bool usable(sqclaim_store *s)
 {
     if (!s)
         return false;
-    if (s->be)
+    if (s->be) {
+        sqc_begin(s);
         return true;
+    }
     if (atomic_load(&s->errcode) == SQCLAIM_OK)
         set_msg(s, SQCLAIM_ESTATE, "the store is not open");
     return false;
@@ -375,16 +403,36 @@ static sqclaim_rc dead_rc(const sqclaim_store *s)
 /* Retries                                                              */
 
 /* One protocol operation, as the retry loop sends it (again). */
-enum op_kind { OP_CLAIM, OP_RENEW, OP_RELEASE, OP_FINISH, OP_RESERVE, OP_STATUS, OP_PING };
+enum op_kind {
+    OP_CLAIM,
+    OP_RENEW,
+    OP_RELEASE,
+    OP_FINISH,
+    OP_RESERVE,
+    OP_STATUS,
+    OP_PING,
+    OP_INSPECT,
+    OP_BREAK,
+    OP_COUNTERS,
+    OP_RAISE
+};
 
 struct op {
     enum op_kind kind;
     sqb_claim_req claim; /* OP_CLAIM */
     sqb_claim_res claimed;
     sqb_lease_req lease;     /* OP_RENEW, OP_RELEASE, OP_FINISH */
+    int64_t held_until_ns;   /* OP_RELEASE: the lease's local deadline (0: unknown) */
     sqb_reserve_req reserve; /* OP_RESERVE */
     sqclaim_rows rows;
     sqclaim_status *status; /* OP_STATUS: filled afresh by each attempt */
+    sqclaim_entry *entry;   /* OP_INSPECT: filled afresh by each attempt */
+    sqb_break_req brk;      /* OP_BREAK */
+    unsigned removed;
+    sqclaim_counters *counters; /* OP_COUNTERS */
+    uint64_t row;               /* OP_RAISE: asked for; then the cursor */
+    uint64_t cursor;
+    bool converged; /* the answer was settled from an ambiguous attempt */
 };
 
 /* One attempt: the backend call, with the store clock read now. */
@@ -409,8 +457,47 @@ static sqclaim_rc attempt_op(sqclaim_store *s, struct op *op, sqb_err *err)
         memset(op->status, 0, sizeof *op->status);
         return s->be->status(s->conn, op->status, err);
     case OP_PING: return s->be->ping ? s->be->ping(s->conn, err) : SQCLAIM_OK;
+    case OP_INSPECT: {
+        char sq[SQCLAIM_SQ_MAX + 1];
+        sqb_strlcpy(sq, op->entry->sq, sizeof sq);
+        memset(op->entry, 0, sizeof *op->entry);
+        sqb_strlcpy(op->entry->sq, sq, sizeof op->entry->sq);
+        return s->be->inspect(s->conn, sq, op->entry, err);
+    }
+    case OP_BREAK:
+        op->removed = 0;
+        op->brk.now_ns = now;
+        return s->be->break_sq(s->conn, &op->brk, &op->removed, err);
+    case OP_COUNTERS:
+        memset(op->counters, 0, sizeof *op->counters);
+        return s->be->counters(s->conn, op->counters, err);
+    case OP_RAISE: op->cursor = 0; return s->be->raise_cursor(s->conn, op->row, &op->cursor, err);
     }
     return sqb_seterr(err, SQCLAIM_EINVAL, "unknown operation");
+}
+
+/* Retries converge: after an attempt that may have been applied, the
+ * answer of the retry is turned into what the first attempt did whenever
+ * the store's state proves it.  Claim, renew, reserve and finish need
+ * nothing here: their backends answer a repeated request as they answered
+ * the first (a claim finds its own token, a renewal extends again, a
+ * reservation finds its own range, a finish finds the claim ours and no
+ * reservation: OK).  A release cannot: the retry finds the claim gone, as
+ * it would after an expiry.  But if that answer arrived before the
+ * lease's local deadline, the claim had not expired when the store read
+ * it (the deadline is before the store's expiry, see sqclaim_may_act), so
+ * the lost attempt deleted it: OK.  (Only something outside the protocol
+ * could have deleted it too — an operator's sqclaim_break, a FLUSH, a
+ * failover that lost it — and then the claim is gone all the same.)
+ * Called with the lock held, `now` read after the last answer. */
+static sqclaim_rc converge(struct op *op, sqclaim_rc rc, int64_t now)
+{
+    if (op->kind == OP_RELEASE && rc == SQCLAIM_LOST && op->held_until_ns &&
+        now < op->held_until_ns) {
+        op->converged = true;
+        return SQCLAIM_OK;
+    }
+    return rc;
 }
 
 /* 25 ms doubling per attempt, capped at 1 s, times a jitter in [0.5, 1.5)
@@ -459,8 +546,11 @@ static sqclaim_rc run_op(sqclaim_store *s, struct op *op, sqb_err *err, bool *am
     for (int attempt = 0;; attempt++) {
         memset(err, 0, sizeof *err);
         rc = attempt_op(s, op, err);
-        if (rc >= 0)
+        if (rc >= 0) {
+            if (*ambiguous)
+                rc = converge(op, rc, sqclaim_now_ns(s));
             break;
+        }
         if (err->rc >= 0 || err->rc != rc)
             err->rc = rc;
         if (err->maybe_applied)
@@ -793,6 +883,8 @@ sqclaim_rc sqclaim_release(sqclaim_store *s, sqclaim_lease *lease)
     sqc_keepalive_detach(s, lease);
     struct op op;
     lease_op(&op, OP_RELEASE, lease);
+    if (!(lease->flags & SQCLAIM_LEASE_UNCERTAIN))
+        op.held_until_ns = lease->deadline_ns; /* lets a retry prove the release */
     sqb_err err;
     bool ambiguous;
     sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
@@ -806,8 +898,9 @@ sqclaim_rc sqclaim_release(sqclaim_store *s, sqclaim_lease *lease)
         if (ambiguous)
             set_msg(s, SQCLAIM_LOST,
                     "release: the lease on SQ %s is not held any more: an earlier attempt "
-                    "whose reply was lost may have released it, or it had expired",
-                    lease->sq);
+                    "whose reply was lost may have released it, or it had expired (its "
+                    "deadline had passed%s, so which one is not proven)",
+                    lease->sq, op.held_until_ns ? "" : " or is unknown");
         else
             set_msg(s, SQCLAIM_LOST,
                     "release: the lease on SQ %s was already lost (expired or claimed by "
@@ -836,10 +929,11 @@ sqclaim_rc sqclaim_finish_rows(sqclaim_store *s, const sqclaim_lease *lease)
         return rc;
     if (rc == SQCLAIM_LOST) {
         set_msg(s, SQCLAIM_LOST,
-                "finish: no open reservation of this lease on SQ %s (the lease was lost, or "
-                "the reservation was already finished or expired%s)",
+                "finish: the lease on SQ %s is lost (expired or claimed by another bot); its "
+                "reservation, if any, went with it%s",
                 lease->sq,
-                ambiguous ? "; an earlier attempt whose reply was lost may have finished it" : "");
+                ambiguous ? " (an earlier attempt whose reply was lost may have finished it first)"
+                          : "");
         return rc;
     }
     if (rc == SQCLAIM_BUSY)
@@ -902,7 +996,8 @@ sqclaim_rc sqclaim_reserve_rows(sqclaim_store *s, const sqclaim_lease *lease, ui
         memset(rows, 0, sizeof *rows);
     if (!rows)
         return fail_invalid(s, "rows is NULL: pass a sqclaim_rows to receive the range");
-    if (check_lease(lease, true, msg, sizeof msg) != SQCLAIM_OK ||
+    /* The bot is not needed: the reservation takes the stored claim's. */
+    if (check_lease(lease, false, msg, sizeof msg) != SQCLAIM_OK ||
         sqc_check_rows(count, hint, msg, sizeof msg) != SQCLAIM_OK)
         return fail_invalid(s, msg);
     char ts[SQCLAIM_TIMESTAMP_LEN + 1];
@@ -940,8 +1035,9 @@ sqclaim_rc sqclaim_reserve_rows(sqclaim_store *s, const sqclaim_lease *lease, ui
     }
     if (rc == SQCLAIM_BUSY) {
         set_msg(s, SQCLAIM_BUSY,
-                "reserve: another reservation (a different row count, or one starting below "
-                "the hint) is already open for SQ %s; finish it first",
+                "reserve: a reservation is already open for SQ %s: this lease's, with a "
+                "different row count or starting below the hint (finish it first), or a "
+                "value another tool wrote under its refund key (see status)",
                 lease->sq);
         return rc;
     }
@@ -1052,4 +1148,190 @@ int64_t sqclaim_lease_remaining_ms(const sqclaim_store *s, const sqclaim_lease *
         return 0;
     int64_t left = lease->deadline_ns - sqclaim_now_ns(s);
     return left > 0 ? left / 1000000 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Operator tools                                                       */
+
+/* The backend has the version-2 member `fn`?  If not, say so. */
+static bool has_op(sqclaim_store *s, bool present, const char *what)
+{
+    if (s->be->version >= 2 && present)
+        return true;
+    set_msg(s, SQCLAIM_EUNSUPPORTED, "%s: the \"%s\" backend does not support it", what,
+            s->be->name);
+    return false;
+}
+
+sqclaim_rc sqclaim_inspect(sqclaim_store *s, const char *sq, sqclaim_entry *out)
+{
+    if (!usable(s))
+        return DEAD_RC(s);
+    char msg[256];
+    if (!out)
+        return fail_invalid(s, "inspect: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (sqclaim_check_sq(sq, msg, sizeof msg) != SQCLAIM_OK)
+        return fail_invalid(s, msg);
+    if (!has_op(s, s->be->inspect != NULL, "inspect"))
+        return SQCLAIM_EUNSUPPORTED;
+    sqb_strlcpy(out->sq, sq, sizeof out->sq);
+    struct op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_INSPECT;
+    op.entry = out;
+    sqb_err err;
+    bool ambiguous;
+    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
+    if (rc == SQCLAIM_OK)
+        return rc;
+    if (rc > 0)
+        sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered %s to inspect", sqclaim_rcname(rc));
+    memset(out, 0, sizeof *out);
+    return fail(s, "inspect", &err);
+}
+
+sqclaim_rc sqclaim_break(sqclaim_store *s, const char *sq, const sqclaim_entry *expected,
+                         unsigned flags, unsigned *removed)
+{
+    if (removed)
+        *removed = 0;
+    if (!usable(s))
+        return DEAD_RC(s);
+    char msg[256];
+    if (sqclaim_check_sq(sq, msg, sizeof msg) != SQCLAIM_OK)
+        return fail_invalid(s, msg);
+    if (flags & ~SQCLAIM_BREAK_FORCE)
+        return fail_invalid(s, "break: unknown flags (only SQCLAIM_BREAK_FORCE)");
+    if (expected && strcmp(expected->sq, sq) != 0)
+        return fail_invalid(s, "break: `expected` was read for another SQ");
+    if (!has_op(s, s->be->break_sq != NULL, "break"))
+        return SQCLAIM_EUNSUPPORTED;
+    struct op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_BREAK;
+    op.brk.sq = sq;
+    op.brk.force = (flags & SQCLAIM_BREAK_FORCE) != 0;
+    if (expected) {
+        op.brk.check = true;
+        op.brk.claim_fp = expected->has_claim ? expected->claim.fingerprint : "";
+        op.brk.res_fp = expected->has_reservation ? expected->reservation.fingerprint : "";
+    }
+    sqb_err err;
+    bool ambiguous;
+    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
+    if (rc == SQCLAIM_OK) {
+        unsigned gone = op.removed;
+        if (ambiguous && expected) {
+            /* An earlier attempt whose reply was lost may have removed what
+             * was shown: it is gone either way. */
+            gone |= expected->has_claim ? SQCLAIM_BROKE_CLAIM : 0;
+            gone |= expected->has_reservation ? SQCLAIM_BROKE_RESERVATION : 0;
+        }
+        if (removed)
+            *removed = gone;
+        return rc;
+    }
+    if (rc == SQCLAIM_BUSY) {
+        /* Name the holder, as the operator needs to decide. */
+        sqclaim_entry now;
+        memset(&now, 0, sizeof now);
+        sqb_strlcpy(now.sq, sq, sizeof now.sq);
+        struct op look;
+        memset(&look, 0, sizeof look);
+        look.kind = OP_INSPECT;
+        look.entry = &now;
+        sqb_err e2;
+        bool amb2;
+        char who[SQCLAIM_BOT_MAX * 6 + 64] = "";
+        if (s->be->inspect && run_op(s, &look, &e2, &amb2, NULL) == SQCLAIM_OK && now.has_claim) {
+            char q[SQCLAIM_BOT_MAX * 6 + 3];
+            sqb_json_quote(q, sizeof q, now.claim.bot);
+            if (now.claim.ttl_ms >= 0)
+                snprintf(who, sizeof who, " of bot %s (fence %llu, %lld ms left)", q,
+                         (unsigned long long)now.claim.fence, (long long)now.claim.ttl_ms);
+            else
+                snprintf(who, sizeof who, " of bot %s (fence %llu)", q,
+                         (unsigned long long)now.claim.fence);
+        }
+        set_msg(s, SQCLAIM_BUSY,
+                "break: SQ %s is held by a live sqclaim claim%s: a bot may still be working "
+                "on it; nothing was removed (force it to break it anyway)",
+                sq, who);
+        return rc;
+    }
+    if (rc == SQCLAIM_LOST) {
+        set_msg(s, SQCLAIM_LOST,
+                "break: what the store holds for SQ %s changed since it was shown (claimed, "
+                "released or reserved meanwhile); nothing was removed: look again",
+                sq);
+        return rc;
+    }
+    return fail(s, "break", &err);
+}
+
+sqclaim_rc sqclaim_counters_get(sqclaim_store *s, sqclaim_counters *out)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!usable(s))
+        return DEAD_RC(s);
+    if (!out)
+        return fail_invalid(s, "counters: out is NULL");
+    if (!has_op(s, s->be->counters != NULL, "counters"))
+        return SQCLAIM_EUNSUPPORTED;
+    struct op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_COUNTERS;
+    op.counters = out;
+    sqb_err err;
+    bool ambiguous;
+    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
+    if (rc == SQCLAIM_OK)
+        return rc;
+    memset(out, 0, sizeof *out);
+    if (rc > 0)
+        sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered %s to counters", sqclaim_rcname(rc));
+    return fail(s, "counters", &err);
+}
+
+/* The largest row cursor the stores accept (15 decimal digits). */
+#define SQC_MAX_CURSOR 999999999999999ULL
+
+sqclaim_rc sqclaim_raise_cursor(sqclaim_store *s, uint64_t row, uint64_t *cursor)
+{
+    if (cursor)
+        *cursor = 0;
+    if (!usable(s))
+        return DEAD_RC(s);
+    if (row < 1 || row > SQC_MAX_CURSOR) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "invalid row %llu for the row cursor: must be 1 to %llu",
+                 (unsigned long long)row, SQC_MAX_CURSOR);
+        return fail_invalid(s, msg);
+    }
+    if (!has_op(s, s->be->raise_cursor != NULL, "raise-cursor"))
+        return SQCLAIM_EUNSUPPORTED;
+    struct op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_RAISE;
+    op.row = row;
+    sqb_err err;
+    bool ambiguous;
+    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
+    if (cursor && rc >= 0)
+        *cursor = op.cursor;
+    if (rc == SQCLAIM_OK)
+        return rc;
+    if (rc == SQCLAIM_BUSY) {
+        set_msg(s, SQCLAIM_BUSY,
+                "raise-cursor: the row cursor is already at %llu, above %llu; it only moves "
+                "up (rows below it may have been handed out), so it was left alone",
+                (unsigned long long)op.cursor, (unsigned long long)row);
+        return rc;
+    }
+    if (rc > 0)
+        sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered %s to raise-cursor",
+                   sqclaim_rcname(rc));
+    return fail(s, "raise-cursor", &err);
 }

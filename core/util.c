@@ -151,6 +151,53 @@ size_t sqb_json_quote(char *buf, size_t size, const char *s)
     return n;
 }
 
+static bool is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+bool sqb_raw_preview(char *out, const char *value, size_t len)
+{
+    out[0] = '\0';
+    if (!value)
+        return true;
+    /* A value that mentions a token is never shown, whatever its shape. */
+    static const char word[] = "token";
+    for (size_t i = 0; i + 5 <= len; i++) {
+        size_t k = 0;
+        while (k < 5 && (value[i + k] | 0x20) == word[k])
+            k++;
+        if (k == 5)
+            return false;
+    }
+    const size_t room = SQCLAIM_RAW_MAX - 3; /* keep space for "..." */
+    size_t n = 0, i = 0;
+    while (i < len && n < room) {
+        unsigned char c = (unsigned char)value[i];
+        if (is_hex(c)) {
+            size_t run = 0;
+            while (i + run < len && is_hex((unsigned char)value[i + run]))
+                run++;
+            if (run >= 16) { /* could be a secret: never shown */
+                if (n + 5 > room)
+                    break;
+                memcpy(out + n, "<hex>", 5);
+                n += 5;
+                i += run;
+                continue;
+            }
+        }
+        out[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '.';
+        i++;
+    }
+    if (i < len) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+    return true;
+}
+
 const char *sqb_getenv(const char *name)
 {
     const char *v = getenv(name);

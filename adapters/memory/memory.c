@@ -6,7 +6,8 @@
  * Time is the store clock passed with every request (injectable, so tests
  * move time instead of sleeping); an entry whose expiry has passed is
  * treated as absent everywhere, purged when touched, and swept out when
- * the table has doubled since the last sweep.  The fencing counter and the
+ * the table has doubled since the last sweep.  At exactly its expiry
+ * instant an entry is still live, as a Redis key is.  The fencing counter and the
  * row cursor belong to the space and never expire: when the last handle
  * of a space closes, its claims and reservations go, but its counters stay
  * for the life of the process, so fences and rows are never handed out
@@ -99,8 +100,10 @@ static uint64_t hash_sq(const char *s)
     return h;
 }
 
-static bool claim_live(const mem_claim *c, int64_t now) { return c->live && c->expires_ns > now; }
-static bool res_live(const mem_res *r, int64_t now) { return r->live && r->expires_ns > now; }
+/* As in Redis, an entry is still live at exactly its expiry instant and
+ * expired only once the clock is past it (Redis: expired when now > when). */
+static bool claim_live(const mem_claim *c, int64_t now) { return c->live && c->expires_ns >= now; }
+static bool res_live(const mem_res *r, int64_t now) { return r->live && r->expires_ns >= now; }
 
 static mem_entry **slot(mem_space *sp, const char *sq)
 {
@@ -487,7 +490,10 @@ static sqclaim_rc mem_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows
     int64_t now = req->now_ns;
     pthread_mutex_lock(&sp->mu);
     mem_entry *e = find(sp, req->sq, now);
-    if (!ours(e, req->token)) {
+    if (!ours(e, req->token) || e->claim.expires_ns == now) {
+        /* At its expiry instant the claim is still live, but a reservation
+         * would have no time left: LOST, as the redis script answers for a
+         * claim whose PTTL is 0. */
         pthread_mutex_unlock(&sp->mu);
         return SQCLAIM_LOST;
     }
@@ -511,7 +517,7 @@ static sqclaim_rc mem_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows
         round_trip_gap(c);
         pthread_mutex_lock(&sp->mu);
         e = find(sp, req->sq, now);
-        if (!ours(e, req->token)) {
+        if (!ours(e, req->token) || e->claim.expires_ns == now) {
             pthread_mutex_unlock(&sp->mu);
             return SQCLAIM_LOST;
         }
@@ -523,7 +529,7 @@ static sqclaim_rc mem_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows
     sp->cursor = start + req->count;
     mem_res *r = &e->res;
     r->live = true;
-    sqb_strlcpy(r->bot, req->bot, sizeof r->bot);
+    sqb_strlcpy(r->bot, e->claim.bot, sizeof r->bot); /* the stored claim's, not the request's */
     sqb_strlcpy(r->token, req->token, sizeof r->token);
     r->fence = e->claim.fence;
     r->start = start;
@@ -545,13 +551,46 @@ static sqclaim_rc mem_finish(void *vc, const sqb_lease_req *req, sqb_err *err)
     int64_t now = req->now_ns;
     pthread_mutex_lock(&sp->mu);
     mem_entry *e = find(sp, req->sq, now);
-    if (!ours(e, req->token) || !e->res.live || strcmp(e->res.token, req->token) != 0) {
+    if (!ours(e, req->token)) {
         pthread_mutex_unlock(&sp->mu);
         return SQCLAIM_LOST;
     }
-    e->res.live = false;
+    /* Ours: remove our reservation; none left is OK too (a retry). */
+    if (e->res.live && strcmp(e->res.token, req->token) == 0)
+        e->res.live = false;
     pthread_mutex_unlock(&sp->mu);
     return SQCLAIM_OK;
+}
+
+/* Entries as status shows them.  Memory holds only sqclaim's own records;
+ * a fence is never handed out twice in a space, so it identifies a grant
+ * (and fence + start row a reservation): that is the fingerprint. */
+static void claim_info(const mem_entry *e, int64_t now, sqclaim_claim_info *ci)
+{
+    memset(ci, 0, sizeof *ci);
+    sqb_strlcpy(ci->sq, e->sq, sizeof ci->sq);
+    sqb_strlcpy(ci->bot, e->claim.bot, sizeof ci->bot);
+    sqb_strlcpy(ci->timestamp, e->claim.ts, sizeof ci->timestamp);
+    sqb_strlcpy(ci->status, "CLAIMING", sizeof ci->status);
+    ci->fence = e->claim.fence;
+    ci->ttl_ms = (e->claim.expires_ns - now) / 1000000;
+    snprintf(ci->fingerprint, sizeof ci->fingerprint, "m:c:%llu",
+             (unsigned long long)e->claim.fence);
+}
+
+static void res_info(const mem_entry *e, int64_t now, sqclaim_reservation_info *ri)
+{
+    memset(ri, 0, sizeof *ri);
+    sqb_strlcpy(ri->sq, e->sq, sizeof ri->sq);
+    sqb_strlcpy(ri->bot, e->res.bot, sizeof ri->bot);
+    ri->start_row = e->res.start;
+    ri->row_count = e->res.count;
+    sqb_strlcpy(ri->status, "WRITING", sizeof ri->status);
+    sqb_strlcpy(ri->timestamp, e->res.ts, sizeof ri->timestamp);
+    ri->fence = e->res.fence;
+    ri->ttl_ms = (e->res.expires_ns - now) / 1000000;
+    snprintf(ri->fingerprint, sizeof ri->fingerprint, "m:r:%llu:%llu",
+             (unsigned long long)e->res.fence, (unsigned long long)e->res.start);
 }
 
 static sqclaim_rc mem_status(void *vc, sqclaim_status *out, sqb_err *err)
@@ -569,27 +608,13 @@ static sqclaim_rc mem_status(void *vc, sqclaim_status *out, sqb_err *err)
             e = find(sp, sq, now); /* purges if expired */
             if (e && e->claim.live) {
                 sqclaim_claim_info ci;
-                memset(&ci, 0, sizeof ci);
-                sqb_strlcpy(ci.sq, e->sq, sizeof ci.sq);
-                sqb_strlcpy(ci.bot, e->claim.bot, sizeof ci.bot);
-                sqb_strlcpy(ci.timestamp, e->claim.ts, sizeof ci.timestamp);
-                sqb_strlcpy(ci.status, "CLAIMING", sizeof ci.status);
-                ci.fence = e->claim.fence;
-                ci.ttl_ms = (e->claim.expires_ns - now) / 1000000;
+                claim_info(e, now, &ci);
                 if (sqb_status_add_claim(out, &ci) != SQCLAIM_OK)
                     goto oom;
             }
             if (e && e->res.live) {
                 sqclaim_reservation_info ri;
-                memset(&ri, 0, sizeof ri);
-                sqb_strlcpy(ri.sq, e->sq, sizeof ri.sq);
-                sqb_strlcpy(ri.bot, e->res.bot, sizeof ri.bot);
-                ri.start_row = e->res.start;
-                ri.row_count = e->res.count;
-                sqb_strlcpy(ri.status, "WRITING", sizeof ri.status);
-                sqb_strlcpy(ri.timestamp, e->res.ts, sizeof ri.timestamp);
-                ri.fence = e->res.fence;
-                ri.ttl_ms = (e->res.expires_ns - now) / 1000000;
+                res_info(e, now, &ri);
                 if (sqb_status_add_reservation(out, &ri) != SQCLAIM_OK)
                     goto oom;
             }
@@ -603,10 +628,106 @@ oom:
     return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
 }
 
+/* ------------------------------------------------------------------ */
+/* Operator tools                                                       */
+
+static sqclaim_rc mem_inspect(void *vc, const char *sq, sqclaim_entry *out, sqb_err *err)
+{
+    (void)err;
+    mem_conn *c = vc;
+    mem_space *sp = c->space;
+    int64_t now = sp->clock.now_ns(sp->clock.ctx);
+    pthread_mutex_lock(&sp->mu);
+    mem_entry *e = find(sp, sq, now);
+    if (e && e->claim.live) {
+        out->has_claim = true;
+        claim_info(e, now, &out->claim);
+    }
+    if (e && e->res.live) {
+        out->has_reservation = true;
+        res_info(e, now, &out->reservation);
+    }
+    pthread_mutex_unlock(&sp->mu);
+    return SQCLAIM_OK;
+}
+
+static sqclaim_rc mem_break(void *vc, const sqb_break_req *req, unsigned *removed, sqb_err *err)
+{
+    (void)err;
+    mem_conn *c = vc;
+    mem_space *sp = c->space;
+    int64_t now = req->now_ns;
+    pthread_mutex_lock(&sp->mu);
+    mem_entry *e = find(sp, req->sq, now);
+    bool has_claim = e && e->claim.live, has_res = e && e->res.live;
+    if (req->check) {
+        char fp[SQCLAIM_FINGERPRINT_MAX + 1];
+        if (has_claim) {
+            snprintf(fp, sizeof fp, "m:c:%llu", (unsigned long long)e->claim.fence);
+            if (strcmp(fp, req->claim_fp) != 0)
+                goto changed;
+        }
+        if (has_res) {
+            snprintf(fp, sizeof fp, "m:r:%llu:%llu", (unsigned long long)e->res.fence,
+                     (unsigned long long)e->res.start);
+            if (strcmp(fp, req->res_fp) != 0)
+                goto changed;
+        }
+    }
+    if (has_claim && !req->force) {
+        pthread_mutex_unlock(&sp->mu); /* every claim here is sqclaim's own */
+        return SQCLAIM_BUSY;
+    }
+    *removed = (has_claim ? SQCLAIM_BROKE_CLAIM : 0u) | (has_res ? SQCLAIM_BROKE_RESERVATION : 0u);
+    if (e) {
+        e->claim.live = false;
+        e->res.live = false;
+        drop_if_empty(sp, req->sq, now);
+    }
+    pthread_mutex_unlock(&sp->mu);
+    return SQCLAIM_OK;
+changed:
+    pthread_mutex_unlock(&sp->mu);
+    return SQCLAIM_LOST;
+}
+
+static sqclaim_rc mem_counters(void *vc, sqclaim_counters *out, sqb_err *err)
+{
+    (void)err;
+    mem_conn *c = vc;
+    mem_space *sp = c->space;
+    pthread_mutex_lock(&sp->mu);
+    out->fence = sp->fence;
+    out->row_cursor = sp->cursor;
+    pthread_mutex_unlock(&sp->mu);
+    out->fence_state = SQCLAIM_COUNTER_OK; /* a space's counters are never lost */
+    out->cursor_state = SQCLAIM_COUNTER_OK;
+    snprintf(out->fence_key, sizeof out->fence_key, "sqclaim:fence");
+    snprintf(out->cursor_key, sizeof out->cursor_key, "sqclaim:rowcursor");
+    return SQCLAIM_OK;
+}
+
+static sqclaim_rc mem_raise_cursor(void *vc, uint64_t row, uint64_t *cursor, sqb_err *err)
+{
+    (void)err;
+    mem_conn *c = vc;
+    mem_space *sp = c->space;
+    pthread_mutex_lock(&sp->mu);
+    sqclaim_rc rc = SQCLAIM_OK;
+    if (sp->cursor > row)
+        rc = SQCLAIM_BUSY;
+    else
+        sp->cursor = row;
+    *cursor = sp->cursor;
+    pthread_mutex_unlock(&sp->mu);
+    return rc;
+}
+
 #define MEMORY_OPS                                                                                 \
     .version = SQB_VERSION, .open = mem_open, .close = mem_close, .ping = mem_ping,                \
     .claim = mem_claim_op, .renew = mem_renew, .release = mem_release, .reserve = mem_reserve,     \
-    .finish = mem_finish, .status = mem_status, .stats = NULL
+    .finish = mem_finish, .status = mem_status, .stats = NULL, .inspect = mem_inspect,             \
+    .break_sq = mem_break, .counters = mem_counters, .raise_cursor = mem_raise_cursor
 
 #ifndef SQCLAIM_NEGATIVE_CONTROLS
 const sqclaim_backend sqclaim_backend_memory = {

@@ -209,7 +209,7 @@ void rp_scrub(char *s, size_t size)
 /* ------------------------------------------------------------------ */
 /* Scripts                                                              */
 
-enum { S_CLAIM, S_RENEW, S_RELEASE, S_RESERVE, S_FINISH, S_COUNT };
+enum { S_CLAIM, S_RENEW, S_RELEASE, S_RESERVE, S_FINISH, S_BREAK, S_RAISE, S_COUNT };
 
 static const struct {
     const char *name;
@@ -221,6 +221,8 @@ static const struct {
     {"the release script", rp_lua_release, sizeof rp_lua_release - 1},
     {"the reserve script", rp_lua_reserve, sizeof rp_lua_reserve - 1},
     {"the finish script", rp_lua_finish, sizeof rp_lua_finish - 1},
+    {"the break script", rp_lua_break, sizeof rp_lua_break - 1},
+    {"the raise-cursor script", rp_lua_raise, sizeof rp_lua_raise - 1},
 };
 
 static char script_sha[S_COUNT][41];
@@ -234,6 +236,19 @@ static void compute_shas(void)
 
 /* ------------------------------------------------------------------ */
 /* Command building                                                     */
+
+/* Escape the glob characters of the prefix for a KEYS / SCAN MATCH
+ * pattern of every key of a kind ("sq:", "refund:"). */
+static void match_pattern(const rp_conn *c, const char *kind, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (const char *p = c->prefix; *p && n + 3 < outlen; p++) {
+        if (*p == '*' || *p == '?' || *p == '[' || *p == ']' || *p == '\\')
+            out[n++] = '\\';
+        out[n++] = *p;
+    }
+    snprintf(out + n, outlen - n, "%s*", kind);
+}
 
 /* EVALSHA sha numkeys + at most MAX_CANDIDATES + 1 keys + a few args. */
 #define RP_MAX_ARGS (SQCLAIM_MAX_CANDIDATES + 16)
@@ -480,6 +495,9 @@ sqclaim_rc rp_claim(rp_conn *c, const sqb_claim_req *req, sqb_claim_res *res, sq
     cmdb_addf(&b,
               "{\"botId\":%s,\"timestamp\":%s,\"status\":\"CLAIMING\",\"token\":\"%s\",\"fence\":",
               qbot, qts, req->token);
+    char pattern[2 * RP_PREFIX_MAX + 16];
+    match_pattern(c, "sq:", pattern, sizeof pattern);
+    cmdb_add(&b, pattern, strlen(pattern));
 
     rp_reply *r = NULL;
     sqclaim_rc rc = run_script(c, S_CLAIM, &b, &r, err);
@@ -553,10 +571,13 @@ static sqclaim_rc lease_op(rp_conn *c, int script, const sqb_lease_req *req, boo
         return rc;
     if (is_int(r) && r->integer == 1)
         rc = SQCLAIM_OK;
+    else if (is_int(r) && r->integer == 3 && script == S_FINISH)
+        rc = SQCLAIM_OK; /* ours, and no reservation of ours left: a retry converges */
     else if (is_int(r) && r->integer == 0)
         rc = SQCLAIM_LOST;
     else
-        rc = bad_reply(err, scripts[script].name, r, "expected 1 or 0");
+        rc = bad_reply(err, scripts[script].name, r,
+                       script == S_FINISH ? "expected 1, 3 or 0" : "expected 1 or 0");
     rp_reply_free(r);
     return script_reply(rc, err);
 }
@@ -584,8 +605,7 @@ sqclaim_rc rp_reserve(rp_conn *c, const sqb_reserve_req *req, sqclaim_rows *rows
     cmdb b;
     if (!cmdb_init(&b, arena_size(c, 3)))
         return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
-    char qbot[SQCLAIM_BOT_MAX * 6 + 3], qts[SQCLAIM_TIMESTAMP_LEN * 6 + 3];
-    sqb_json_quote(qbot, sizeof qbot, req->bot);
+    char qts[SQCLAIM_TIMESTAMP_LEN * 6 + 3];
     sqb_json_quote(qts, sizeof qts, req->timestamp);
     cmdb_eval(&b, S_RESERVE);
     cmdb_key(&b, c, "sq:", req->sq);
@@ -595,11 +615,13 @@ sqclaim_rc rp_reserve(rp_conn *c, const sqb_reserve_req *req, sqclaim_rows *rows
     cmdb_add(&b, req->token, strlen(req->token));
     cmdb_addf(&b, "%" PRIu32, req->count);
     cmdb_addf(&b, "%" PRIu64, req->hint);
-    cmdb_addf(&b, "{\"botId\":%s,\"startRow\":", qbot);
     cmdb_addf(&b,
               ",\"rowCount\":%" PRIu32 ",\"status\":\"WRITING\",\"timestamp\":%s,\"token\":\"%s\","
               "\"fence\":",
               req->count, qts, req->token);
+    char pattern[2 * RP_PREFIX_MAX + 16];
+    match_pattern(c, "refund:", pattern, sizeof pattern);
+    cmdb_add(&b, pattern, strlen(pattern));
     rp_reply *r = NULL;
     sqclaim_rc rc = run_script(c, S_RESERVE, &b, &r, err);
     cmdb_free(&b);
@@ -642,18 +664,6 @@ sqclaim_rc rp_reserve(rp_conn *c, const sqb_reserve_req *req, sqclaim_rows *rows
 
 #define SCAN_COUNT "200"
 
-/* Escape the glob characters of the prefix for SCAN MATCH. */
-static void match_pattern(const rp_conn *c, const char *kind, char *out, size_t outlen)
-{
-    size_t n = 0;
-    for (const char *p = c->prefix; *p && n + 3 < outlen; p++) {
-        if (*p == '*' || *p == '?' || *p == '[' || *p == ']' || *p == '\\')
-            out[n++] = '\\';
-        out[n++] = *p;
-    }
-    snprintf(out + n, outlen - n, "%s*", kind);
-}
-
 /* Whole non-negative JSON numbers up to 2^53; anything else is 0. */
 static uint64_t json_u64(const cJSON *obj, const char *name)
 {
@@ -675,69 +685,275 @@ static void json_str(const cJSON *obj, const char *name, char *dst, size_t size)
         dst[0] = '\0';
 }
 
-/* Turn one key's GET and PTTL replies into a status entry.  Skips what has
- * vanished, expired, or is not a JSON object; fails on server errors or
- * replies of the wrong shape. */
-static sqclaim_rc status_entry(rp_conn *c, bool refund, const rp_reply *key, const rp_reply *get,
-                               const rp_reply *pttl, sqclaim_status *out, sqb_err *err)
+/* A stored value of sqclaim's own: a JSON object with a 32-hex-digit token
+ * and a fence >= 1. */
+static bool written_by_us(const cJSON *j)
 {
-    if (get && get->type == RP_ERR) {
-        if (starts_with(get->str, get->len, "WRONGTYPE"))
-            return SQCLAIM_OK; /* not a string: not a claim of anyone's */
-        return rp_server_error(get->str, get->len, err);
-    }
-    if (pttl && pttl->type == RP_ERR)
-        return rp_server_error(pttl->str, pttl->len, err);
-    if (!get || (get->type != RP_NIL && get->type != RP_STR))
-        return bad_reply(err, "GET", get, "expected a string or nil");
-    if (!is_int(pttl))
-        return bad_reply(err, "PTTL", pttl, "expected an integer");
-    if (get->type == RP_NIL || pttl->integer == -2)
-        return SQCLAIM_OK; /* expired or deleted since SCAN saw it */
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "token");
+    if (!cJSON_IsString(t) || !t->valuestring || strlen(t->valuestring) != SQCLAIM_TOKEN_LEN ||
+        strspn(t->valuestring, "0123456789abcdef") != SQCLAIM_TOKEN_LEN)
+        return false;
+    return json_u64(j, "fence") >= 1;
+}
 
-    const char *kind = refund ? "refund:" : "sq:";
+/* What one key holds, as status shows it (both kinds of entry). */
+typedef struct rp_view {
+    char bot[SQCLAIM_BOT_MAX + 1];
+    char timestamp[SQCLAIM_TIMESTAMP_LEN + 1];
+    char status[SQCLAIM_STATUS_MAX + 1];
+    uint64_t fence, start, count;
+    unsigned flags;
+    char type[16];
+    char raw[SQCLAIM_RAW_MAX + 1];
+    char fingerprint[SQCLAIM_FINGERPRINT_MAX + 1];
+} rp_view;
+
+/* Decode a string value (v[0..len)), or describe a key of another type
+ * (v NULL, type its TYPE).  The fingerprint is what the break script
+ * computes: redis.sha1hex of the value, or "type:<type>". */
+static void view_value(const char *v, size_t len, const char *type, rp_view *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!v) {
+        if (!type)
+            type = "?";
+        out->flags = SQCLAIM_ENTRY_FOREIGN | SQCLAIM_ENTRY_UNREADABLE;
+        sqb_strlcpy(out->bot, "?", sizeof out->bot);
+        sqb_strlcpy(out->type, type, sizeof out->type);
+        snprintf(out->fingerprint, sizeof out->fingerprint, "type:%.40s", type);
+        return;
+    }
+    char hex[41];
+    rp_sha1_hex(v, len, hex);
+    sqb_strlcpy(out->fingerprint, hex, sizeof out->fingerprint);
+    cJSON *j = cJSON_ParseWithLength(v, len);
+    if (!j || !cJSON_IsObject(j)) {
+        out->flags = SQCLAIM_ENTRY_FOREIGN | SQCLAIM_ENTRY_UNREADABLE;
+        sqb_strlcpy(out->bot, "?", sizeof out->bot);
+        sqb_strlcpy(out->type, "string", sizeof out->type);
+        if (!sqb_raw_preview(out->raw, v, len))
+            out->flags |= SQCLAIM_ENTRY_RAW_HIDDEN;
+        cJSON_Delete(j);
+        return;
+    }
+    json_str(j, "botId", out->bot, sizeof out->bot);
+    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "botId")))
+        sqb_strlcpy(out->bot, "?", sizeof out->bot);
+    json_str(j, "timestamp", out->timestamp, sizeof out->timestamp);
+    json_str(j, "status", out->status, sizeof out->status);
+    out->fence = json_u64(j, "fence");
+    out->start = json_u64(j, "startRow");
+    out->count = json_u64(j, "rowCount");
+    if (out->count > UINT32_MAX)
+        out->count = 0;
+    if (!written_by_us(j))
+        out->flags = SQCLAIM_ENTRY_FOREIGN;
+    cJSON_Delete(j);
+}
+
+static void view_claim(const char *id, const rp_view *v, int64_t ttl, sqclaim_claim_info *ci)
+{
+    memset(ci, 0, sizeof *ci);
+    sqb_strlcpy(ci->sq, id, sizeof ci->sq);
+    sqb_strlcpy(ci->bot, v->bot, sizeof ci->bot);
+    sqb_strlcpy(ci->timestamp, v->timestamp, sizeof ci->timestamp);
+    sqb_strlcpy(ci->status, v->status, sizeof ci->status);
+    ci->fence = v->fence;
+    ci->ttl_ms = ttl;
+    ci->flags = v->flags;
+    sqb_strlcpy(ci->type, v->type, sizeof ci->type);
+    sqb_strlcpy(ci->raw, v->raw, sizeof ci->raw);
+    sqb_strlcpy(ci->fingerprint, v->fingerprint, sizeof ci->fingerprint);
+}
+
+static void view_res(const char *id, const rp_view *v, int64_t ttl, sqclaim_reservation_info *ri)
+{
+    memset(ri, 0, sizeof *ri);
+    sqb_strlcpy(ri->sq, id, sizeof ri->sq);
+    sqb_strlcpy(ri->bot, v->bot, sizeof ri->bot);
+    ri->start_row = v->start;
+    ri->row_count = (uint32_t)v->count;
+    sqb_strlcpy(ri->status, v->status, sizeof ri->status);
+    sqb_strlcpy(ri->timestamp, v->timestamp, sizeof ri->timestamp);
+    ri->fence = v->fence;
+    ri->ttl_ms = ttl;
+    ri->flags = v->flags;
+    sqb_strlcpy(ri->type, v->type, sizeof ri->type);
+    sqb_strlcpy(ri->raw, v->raw, sizeof ri->raw);
+    sqb_strlcpy(ri->fingerprint, v->fingerprint, sizeof ri->fingerprint);
+}
+
+/* The SQ id of a key "{prefix}{kind}{id}", or NULL if it is not one we can
+ * name through the API (another tool's key with an invalid id). */
+static const char *key_id(const rp_conn *c, const char *kind, const rp_reply *key)
+{
     size_t plen = strlen(c->prefix), klen = strlen(kind);
     if (key->len <= plen + klen || memcmp(key->str, c->prefix, plen) != 0 ||
         memcmp(key->str + plen, kind, klen) != 0)
-        return SQCLAIM_OK;
+        return NULL;
     const char *id = key->str + plen + klen;
     if (strlen(id) != key->len - plen - klen || sqclaim_check_sq(id, NULL, 0) != SQCLAIM_OK)
-        return SQCLAIM_OK; /* another tool's key we cannot name in our API */
+        return NULL;
+    return id;
+}
 
-    cJSON *j = cJSON_ParseWithLength(get->str, get->len);
-    if (!j)
+/* A key of another type seen by status: its TYPE is asked afterwards. */
+typedef struct pending_type {
+    bool refund;
+    char sq[SQCLAIM_SQ_MAX + 1];
+    char *key;
+    size_t keylen;
+} pending_type;
+
+typedef struct pending_list {
+    pending_type *v;
+    size_t n, cap;
+} pending_list;
+
+static void pending_free(pending_list *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->v[i].key);
+    free(p->v);
+    memset(p, 0, sizeof *p);
+}
+
+/* Turn one key's GET and PTTL replies into a status entry.  Skips what has
+ * vanished or expired, and keys we cannot name; a key of another type
+ * (WRONGTYPE) is shown with its type filled in later (pending).  Fails on
+ * server errors or replies of the wrong shape. */
+static sqclaim_rc status_entry(rp_conn *c, bool refund, const rp_reply *key, const rp_reply *get,
+                               const rp_reply *pttl, sqclaim_status *out, pending_list *pend,
+                               sqb_err *err)
+{
+    bool wrongtype = get && get->type == RP_ERR && starts_with(get->str, get->len, "WRONGTYPE");
+    if (get && get->type == RP_ERR && !wrongtype)
+        return rp_server_error(get->str, get->len, err);
+    if (pttl && pttl->type == RP_ERR)
+        return rp_server_error(pttl->str, pttl->len, err);
+    if (!wrongtype && (!get || (get->type != RP_NIL && get->type != RP_STR)))
+        return bad_reply(err, "GET", get, "expected a string or nil");
+    if (!is_int(pttl))
+        return bad_reply(err, "PTTL", pttl, "expected an integer");
+    if ((!wrongtype && get->type == RP_NIL) || pttl->integer == -2)
+        return SQCLAIM_OK; /* expired or deleted since SCAN saw it */
+    const char *id = key_id(c, refund ? "refund:" : "sq:", key);
+    if (!id)
         return SQCLAIM_OK;
-    sqclaim_rc rc = SQCLAIM_OK;
-    if (cJSON_IsObject(j)) {
-        int64_t ttl = pttl->integer >= 0 ? pttl->integer : -1;
-        if (!refund) {
-            sqclaim_claim_info ci;
-            memset(&ci, 0, sizeof ci);
-            sqb_strlcpy(ci.sq, id, sizeof ci.sq);
-            json_str(j, "botId", ci.bot, sizeof ci.bot);
-            json_str(j, "timestamp", ci.timestamp, sizeof ci.timestamp);
-            json_str(j, "status", ci.status, sizeof ci.status);
-            ci.fence = json_u64(j, "fence");
-            ci.ttl_ms = ttl;
-            rc = sqb_status_add_claim(out, &ci);
-        } else {
-            sqclaim_reservation_info ri;
-            memset(&ri, 0, sizeof ri);
-            sqb_strlcpy(ri.sq, id, sizeof ri.sq);
-            json_str(j, "botId", ri.bot, sizeof ri.bot);
-            ri.start_row = json_u64(j, "startRow");
-            uint64_t count = json_u64(j, "rowCount");
-            ri.row_count = count <= UINT32_MAX ? (uint32_t)count : 0;
-            json_str(j, "status", ri.status, sizeof ri.status);
-            json_str(j, "timestamp", ri.timestamp, sizeof ri.timestamp);
-            ri.fence = json_u64(j, "fence");
-            ri.ttl_ms = ttl;
-            rc = sqb_status_add_reservation(out, &ri);
+    int64_t ttl = pttl->integer >= 0 ? pttl->integer : -1;
+    rp_view v;
+    if (wrongtype) {
+        view_value(NULL, 0, "?", &v); /* the type is asked for below */
+        if (pend->n == pend->cap) {
+            size_t cap = pend->cap ? pend->cap * 2 : 8;
+            pending_type *nv = realloc(pend->v, cap * sizeof *nv);
+            if (!nv)
+                return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+            pend->v = nv;
+            pend->cap = cap;
         }
-        if (rc != SQCLAIM_OK)
-            sqb_seterr(err, rc, "out of memory");
+        pending_type *pt = &pend->v[pend->n];
+        pt->key = malloc(key->len + 1);
+        if (!pt->key)
+            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+        memcpy(pt->key, key->str, key->len + 1);
+        pt->keylen = key->len;
+        pt->refund = refund;
+        sqb_strlcpy(pt->sq, id, sizeof pt->sq);
+        pend->n++;
+    } else {
+        view_value(get->str, get->len, NULL, &v);
     }
-    cJSON_Delete(j);
+    sqclaim_rc rc;
+    if (!refund) {
+        sqclaim_claim_info ci;
+        view_claim(id, &v, ttl, &ci);
+        rc = sqb_status_add_claim(out, &ci);
+    } else {
+        sqclaim_reservation_info ri;
+        view_res(id, &v, ttl, &ri);
+        rc = sqb_status_add_reservation(out, &ri);
+    }
+    if (rc != SQCLAIM_OK)
+        sqb_seterr(err, rc, "out of memory");
+    return rc;
+}
+
+/* A TYPE reply as a short type name ("hash"), or NULL if it is not one. */
+static const char *type_name(const rp_reply *r)
+{
+    if (!r || r->type != RP_STR || r->len == 0 || r->len >= 16)
+        return NULL;
+    for (size_t i = 0; i < r->len; i++)
+        if (r->str[i] < 'a' || r->str[i] > 'z')
+            return NULL;
+    return r->str;
+}
+
+/* Fill in the types of the keys of another type status saw (one more
+ * round trip, only when there are such keys).  A key gone meanwhile
+ * ("none") keeps "?". */
+static sqclaim_rc resolve_types(rp_conn *c, pending_list *pend, sqclaim_status *out, sqb_err *err)
+{
+    if (pend->n == 0)
+        return SQCLAIM_OK;
+    rp_cmd *cmds = calloc(pend->n, sizeof *cmds);
+    rp_reply **replies = calloc(pend->n, sizeof *replies);
+    const char **argvs = calloc(pend->n * 2, sizeof *argvs);
+    size_t *lens = calloc(pend->n * 2, sizeof *lens);
+    sqclaim_rc rc = SQCLAIM_OK;
+    if (!cmds || !replies || !argvs || !lens) {
+        rc = sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < pend->n; i++) {
+        argvs[2 * i] = "TYPE";
+        lens[2 * i] = 4;
+        argvs[2 * i + 1] = pend->v[i].key;
+        lens[2 * i + 1] = pend->v[i].keylen;
+        cmds[i] = (rp_cmd){2, &argvs[2 * i], &lens[2 * i]};
+    }
+    rc = c->tp->pipeline(c->t, pend->n, cmds, replies, err);
+    if (rc != SQCLAIM_OK)
+        goto out;
+    for (size_t i = 0; i < pend->n; i++) {
+        if (replies[i] && replies[i]->type == RP_ERR) {
+            rc = rp_server_error(replies[i]->str, replies[i]->len, err);
+            goto out;
+        }
+        const char *t = type_name(replies[i]);
+        if (!t) {
+            rc = bad_reply(err, "TYPE", replies[i], "expected a type name");
+            goto out;
+        }
+        if (strcmp(t, "none") == 0 || strcmp(t, "string") == 0)
+            continue; /* changed since: keep "?" */
+        /* The entry with this SQ and kind whose type is still unknown. */
+        if (!pend->v[i].refund) {
+            for (size_t k = 0; k < out->nclaims; k++) {
+                sqclaim_claim_info *ci = &out->claims[k];
+                if (strcmp(ci->sq, pend->v[i].sq) == 0 && strcmp(ci->type, "?") == 0) {
+                    sqb_strlcpy(ci->type, t, sizeof ci->type);
+                    snprintf(ci->fingerprint, sizeof ci->fingerprint, "type:%s", t);
+                }
+            }
+        } else {
+            for (size_t k = 0; k < out->nreservations; k++) {
+                sqclaim_reservation_info *ri = &out->reservations[k];
+                if (strcmp(ri->sq, pend->v[i].sq) == 0 && strcmp(ri->type, "?") == 0) {
+                    sqb_strlcpy(ri->type, t, sizeof ri->type);
+                    snprintf(ri->fingerprint, sizeof ri->fingerprint, "type:%s", t);
+                }
+            }
+        }
+    }
+out:
+    for (size_t i = 0; replies && i < pend->n; i++)
+        rp_reply_free(replies[i]);
+    free(replies);
+    free(cmds);
+    free(argvs);
+    free(lens);
     return rc;
 }
 
@@ -829,6 +1045,7 @@ sqclaim_rc rp_status(rp_conn *c, sqclaim_status *out, sqb_err *err)
     size_t *lens = NULL;
     size_t nrep = 0; /* entries of replies[] */
     sqclaim_rc rc = SQCLAIM_OK;
+    pending_list pend = {0};
 
     for (;;) {
         size_t nreads = 0, nscans = 0;
@@ -882,7 +1099,7 @@ sqclaim_rc rp_status(rp_conn *c, sqclaim_status *out, sqb_err *err)
             const rp_reply *keys = st[k].page ? st[k].page->elem[1] : NULL;
             for (size_t i = 0; keys && i < keys->n; i++, ci += 2) {
                 rc = status_entry(c, st[k].refund, keys->elem[i], replies[ci], replies[ci + 1], out,
-                                  err);
+                                  &pend, err);
                 if (rc != SQCLAIM_OK)
                     goto out;
             }
@@ -918,8 +1135,11 @@ sqclaim_rc rp_status(rp_conn *c, sqclaim_status *out, sqb_err *err)
         argvs = NULL;
         lens = NULL;
     }
-    dedupe(out);
+    rc = resolve_types(c, &pend, out, err);
+    if (rc == SQCLAIM_OK)
+        dedupe(out);
 out:
+    pending_free(&pend);
     /* After a failed pipeline the transport has left no replies (NULLs);
      * after a decoding failure they are all here. */
     for (size_t i = 0; replies && i < nrep; i++)
@@ -931,6 +1151,212 @@ out:
     free(lens);
     free(replies);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Operator tools                                                       */
+
+/* One key of inspect's pipeline: GET, PTTL, TYPE replies -> present? */
+static sqclaim_rc inspect_key(const char *id, bool refund, rp_reply **r, sqclaim_entry *out,
+                              sqb_err *err)
+{
+    const rp_reply *get = r[0], *pttl = r[1], *type = r[2];
+    if (type && type->type == RP_ERR)
+        return rp_server_error(type->str, type->len, err);
+    if (pttl && pttl->type == RP_ERR)
+        return rp_server_error(pttl->str, pttl->len, err);
+    const char *t = type_name(type);
+    if (!t)
+        return bad_reply(err, "TYPE", type, "expected a type name");
+    if (!is_int(pttl))
+        return bad_reply(err, "PTTL", pttl, "expected an integer");
+    bool wrongtype = get && get->type == RP_ERR && starts_with(get->str, get->len, "WRONGTYPE");
+    if (get && get->type == RP_ERR && !wrongtype)
+        return rp_server_error(get->str, get->len, err);
+    if (!wrongtype && (!get || (get->type != RP_NIL && get->type != RP_STR)))
+        return bad_reply(err, "GET", get, "expected a string or nil");
+    if (strcmp(t, "none") == 0 || pttl->integer == -2 || (!wrongtype && get->type == RP_NIL))
+        return SQCLAIM_OK; /* nothing there (or gone between the commands) */
+    int64_t ttl = pttl->integer >= 0 ? pttl->integer : -1;
+    rp_view v;
+    if (wrongtype || strcmp(t, "string") != 0)
+        view_value(NULL, 0, t, &v);
+    else
+        view_value(get->str, get->len, NULL, &v);
+    if (!refund) {
+        out->has_claim = true;
+        view_claim(id, &v, ttl, &out->claim);
+    } else {
+        out->has_reservation = true;
+        view_res(id, &v, ttl, &out->reservation);
+    }
+    return SQCLAIM_OK;
+}
+
+sqclaim_rc rp_inspect(rp_conn *c, const char *sq, sqclaim_entry *out, sqb_err *err)
+{
+    char k[2][RP_PREFIX_MAX + SQCLAIM_SQ_MAX + 16];
+    snprintf(k[0], sizeof k[0], "%ssq:%s", c->prefix, sq);
+    snprintf(k[1], sizeof k[1], "%srefund:%s", c->prefix, sq);
+    static const char *const verbs[3] = {"GET", "PTTL", "TYPE"};
+    const char *argv[12];
+    size_t len[12];
+    rp_cmd cmds[6];
+    rp_reply *replies[6] = {0};
+    for (int i = 0; i < 6; i++) {
+        argv[2 * i] = verbs[i % 3];
+        len[2 * i] = strlen(verbs[i % 3]);
+        argv[2 * i + 1] = k[i / 3];
+        len[2 * i + 1] = strlen(k[i / 3]);
+        cmds[i] = (rp_cmd){2, &argv[2 * i], &len[2 * i]};
+    }
+    sqclaim_rc rc = c->tp->pipeline(c->t, 6, cmds, replies, err);
+    if (rc == SQCLAIM_OK)
+        rc = inspect_key(sq, false, replies, out, err);
+    if (rc == SQCLAIM_OK)
+        rc = inspect_key(sq, true, replies + 3, out, err);
+    for (int i = 0; i < 6; i++)
+        rp_reply_free(replies[i]);
+    return rc;
+}
+
+sqclaim_rc rp_break(rp_conn *c, const sqb_break_req *req, unsigned *removed, sqb_err *err)
+{
+    cmdb b;
+    if (!cmdb_init(&b, arena_size(c, 2) + 2 * SQCLAIM_FINGERPRINT_MAX))
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+    cmdb_eval(&b, S_BREAK);
+    cmdb_key(&b, c, "sq:", req->sq);
+    cmdb_key(&b, c, "refund:", req->sq);
+    cmdb_keys_done(&b);
+    cmdb_add(&b, req->check ? "1" : "0", 1);
+    const char *cfp = req->check && req->claim_fp ? req->claim_fp : "";
+    const char *rfp = req->check && req->res_fp ? req->res_fp : "";
+    cmdb_add(&b, cfp, strlen(cfp));
+    cmdb_add(&b, rfp, strlen(rfp));
+    cmdb_add(&b, req->force ? "1" : "0", 1);
+    rp_reply *r = NULL;
+    sqclaim_rc rc = run_script(c, S_BREAK, &b, &r, err);
+    cmdb_free(&b);
+    if (rc != SQCLAIM_OK)
+        return rc;
+    const char *what = scripts[S_BREAK].name;
+    if (r->type != RP_ARR || r->n < 1 || !is_int(r->elem[0]))
+        rc = bad_reply(err, what, r, "expected an array starting with a status code");
+    else if (r->elem[0]->integer == 1 && r->n == 2 && is_int(r->elem[1]) &&
+             r->elem[1]->integer >= 0 && r->elem[1]->integer <= 3) {
+        *removed = (unsigned)r->elem[1]->integer;
+        rc = SQCLAIM_OK;
+    } else if (r->elem[0]->integer == 0 && r->n == 1)
+        rc = SQCLAIM_LOST;
+    else if (r->elem[0]->integer == 2 && r->n == 1)
+        rc = SQCLAIM_BUSY;
+    else
+        rc = bad_reply(err, what, r, "unknown status code or length");
+    rp_reply_free(r);
+    return script_reply(rc, err);
+}
+
+/* One counter from its GET and TYPE replies. */
+static sqclaim_rc counter_state(const rp_reply *get, const rp_reply *type, bool cursor,
+                                uint64_t *value, unsigned *state, char *detail, size_t dlen,
+                                sqb_err *err)
+{
+    if (type && type->type == RP_ERR)
+        return rp_server_error(type->str, type->len, err);
+    const char *t = type_name(type);
+    if (!t)
+        return bad_reply(err, "TYPE", type, "expected a type name");
+    bool wrongtype = get && get->type == RP_ERR && starts_with(get->str, get->len, "WRONGTYPE");
+    if (get && get->type == RP_ERR && !wrongtype)
+        return rp_server_error(get->str, get->len, err);
+    if (strcmp(t, "none") == 0) {
+        *state = SQCLAIM_COUNTER_MISSING;
+        return SQCLAIM_OK;
+    }
+    if (wrongtype || strcmp(t, "string") != 0 || !get || get->type != RP_STR) {
+        *state = SQCLAIM_COUNTER_INVALID;
+        snprintf(detail, dlen, "a %s", t);
+        return SQCLAIM_OK;
+    }
+    /* The scripts' own rules: the fence any integer INCR takes (>= 1 to
+     * be usable), the cursor 1 to 15 decimal digits. */
+    size_t digits = strspn(get->str, "0123456789");
+    bool ok = get->len > 0 && digits == get->len && get->len <= (cursor ? 15u : 19u);
+    uint64_t v = ok ? strtoull(get->str, NULL, 10) : 0;
+    if (ok && !cursor && v == 0) {
+        /* INCR takes 0 to 1, which the claim script treats as missing. */
+        *state = SQCLAIM_COUNTER_MISSING;
+        snprintf(detail, dlen, "0");
+        return SQCLAIM_OK;
+    }
+    if (!ok) {
+        *state = SQCLAIM_COUNTER_INVALID;
+        char raw[SQCLAIM_RAW_MAX + 1];
+        if (sqb_raw_preview(raw, get->str, get->len))
+            snprintf(detail, dlen, "\"%s\"", raw);
+        else
+            snprintf(detail, dlen, "a text that mentions a token");
+        return SQCLAIM_OK;
+    }
+    *state = SQCLAIM_COUNTER_OK;
+    *value = v;
+    return SQCLAIM_OK;
+}
+
+sqclaim_rc rp_counters(rp_conn *c, sqclaim_counters *out, sqb_err *err)
+{
+    snprintf(out->fence_key, sizeof out->fence_key, "%ssqclaim:fence", c->prefix);
+    snprintf(out->cursor_key, sizeof out->cursor_key, "%ssqclaim:rowcursor", c->prefix);
+    const char *argv[8] = {"GET", out->fence_key,  "TYPE", out->fence_key,
+                           "GET", out->cursor_key, "TYPE", out->cursor_key};
+    size_t len[8];
+    rp_cmd cmds[4];
+    for (int i = 0; i < 8; i++)
+        len[i] = strlen(argv[i]);
+    for (int i = 0; i < 4; i++)
+        cmds[i] = (rp_cmd){2, &argv[2 * i], &len[2 * i]};
+    rp_reply *r[4] = {0};
+    sqclaim_rc rc = c->tp->pipeline(c->t, 4, cmds, r, err);
+    if (rc == SQCLAIM_OK)
+        rc = counter_state(r[0], r[1], false, &out->fence, &out->fence_state, out->fence_detail,
+                           sizeof out->fence_detail, err);
+    if (rc == SQCLAIM_OK)
+        rc = counter_state(r[2], r[3], true, &out->row_cursor, &out->cursor_state,
+                           out->cursor_detail, sizeof out->cursor_detail, err);
+    for (int i = 0; i < 4; i++)
+        rp_reply_free(r[i]);
+    return rc;
+}
+
+sqclaim_rc rp_raise_cursor(rp_conn *c, uint64_t row, uint64_t *cursor, sqb_err *err)
+{
+    cmdb b;
+    if (!cmdb_init(&b, arena_size(c, 1)))
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+    cmdb_eval(&b, S_RAISE);
+    cmdb_addf(&b, "%ssqclaim:rowcursor", c->prefix);
+    cmdb_keys_done(&b);
+    cmdb_addf(&b, "%" PRIu64, row);
+    rp_reply *r = NULL;
+    sqclaim_rc rc = run_script(c, S_RAISE, &b, &r, err);
+    cmdb_free(&b);
+    if (rc != SQCLAIM_OK)
+        return rc;
+    const char *what = scripts[S_RAISE].name;
+    if (r->type != RP_ARR || r->n != 2 || !is_int(r->elem[0]) || !is_int(r->elem[1]) ||
+        r->elem[1]->integer < 1)
+        rc = bad_reply(err, what, r, "expected {code, cursor}");
+    else if (r->elem[0]->integer == 1 && (uint64_t)r->elem[1]->integer == row)
+        rc = SQCLAIM_OK;
+    else if (r->elem[0]->integer == 2 && (uint64_t)r->elem[1]->integer > row)
+        rc = SQCLAIM_BUSY;
+    else
+        rc = bad_reply(err, what, r, "unknown status code, or a cursor that does not fit it");
+    if (rc >= 0)
+        *cursor = (uint64_t)r->elem[1]->integer;
+    rp_reply_free(r);
+    return script_reply(rc, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -978,4 +1404,24 @@ sqclaim_rc rp_be_finish(void *conn, const sqb_lease_req *req, sqb_err *err)
 sqclaim_rc rp_be_status(void *conn, sqclaim_status *out, sqb_err *err)
 {
     return scrubbed(rp_status(conn, out, err), err, NULL);
+}
+
+sqclaim_rc rp_be_inspect(void *conn, const char *sq, sqclaim_entry *out, sqb_err *err)
+{
+    return rp_inspect(conn, sq, out, err);
+}
+
+sqclaim_rc rp_be_break(void *conn, const sqb_break_req *req, unsigned *removed, sqb_err *err)
+{
+    return rp_break(conn, req, removed, err);
+}
+
+sqclaim_rc rp_be_counters(void *conn, sqclaim_counters *out, sqb_err *err)
+{
+    return rp_counters(conn, out, err);
+}
+
+sqclaim_rc rp_be_raise_cursor(void *conn, uint64_t row, uint64_t *cursor, sqb_err *err)
+{
+    return rp_raise_cursor(conn, row, cursor, err);
 }

@@ -48,6 +48,10 @@
  *     maybe_applied set (the script ran; its effect is unknown);
  *   - rp_scrub(), and the RP_BACKEND_OPS entries scrub every failure
  *     message (no lease token in any message).
+ *   - the operator tools (rp_inspect, rp_break, rp_counters,
+ *     rp_raise_cursor) and their RP_BACKEND_OPS entries (backend table
+ *     version 2); the claim and reserve scripts read every live sq:* /
+ *     refund:* on the paths that need it (see scripts.h).
  */
 #ifndef SQCLAIM_REDISPROTO_H
 #define SQCLAIM_REDISPROTO_H
@@ -133,8 +137,16 @@ sqclaim_rc rp_release(rp_conn *c, const sqb_lease_req *req, sqb_err *err);
 sqclaim_rc rp_reserve(rp_conn *c, const sqb_reserve_req *req, sqclaim_rows *rows, sqb_err *err);
 sqclaim_rc rp_finish(rp_conn *c, const sqb_lease_req *req, sqb_err *err);
 /* SCAN (never KEYS) for sq:* and refund:*, then batched reads (one
- * pipeline of GET+PTTL per SCAN page). */
+ * pipeline of GET+PTTL per SCAN page); keys of another type get one more
+ * pipeline of TYPE. */
 sqclaim_rc rp_status(rp_conn *c, sqclaim_status *out, sqb_err *err);
+/* The operator tools (core/backend.h, version 2): inspect is one pipeline
+ * of GET, PTTL, TYPE for both keys; counters one pipeline of GET, TYPE for
+ * both counters; break and raise_cursor are scripts. */
+sqclaim_rc rp_inspect(rp_conn *c, const char *sq, sqclaim_entry *out, sqb_err *err);
+sqclaim_rc rp_break(rp_conn *c, const sqb_break_req *req, unsigned *removed, sqb_err *err);
+sqclaim_rc rp_counters(rp_conn *c, sqclaim_counters *out, sqb_err *err);
+sqclaim_rc rp_raise_cursor(rp_conn *c, uint64_t row, uint64_t *cursor, sqb_err *err);
 sqclaim_rc rp_ping(rp_conn *c, sqb_err *err);
 
 /* Map a Redis error reply's text (text[0..len), e.g. "NOSCRIPT …",
@@ -162,7 +174,8 @@ void rp_redact(char *s, size_t size, const char *secret);
 void rp_scrub(char *s, size_t size);
 
 /* SHA-1 (40 hex digits) of script `which` (0 claim, 1 renew, 2 release,
- * 3 reserve, 4 finish); NULL for any other number.  For tests. */
+ * 3 reserve, 4 finish, 5 break, 6 raise-cursor); NULL for any other
+ * number.  For tests. */
 const char *rp_script_sha(int which);
 /* The text of script `which` (numbered as above); NULL for any other
  * number.  For tests. */
@@ -180,8 +193,14 @@ sqclaim_rc rp_be_release(void *conn, const sqb_lease_req *req, sqb_err *err);
 sqclaim_rc rp_be_reserve(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows, sqb_err *err);
 sqclaim_rc rp_be_finish(void *conn, const sqb_lease_req *req, sqb_err *err);
 sqclaim_rc rp_be_status(void *conn, sqclaim_status *out, sqb_err *err);
+sqclaim_rc rp_be_inspect(void *conn, const char *sq, sqclaim_entry *out, sqb_err *err);
+sqclaim_rc rp_be_break(void *conn, const sqb_break_req *req, unsigned *removed, sqb_err *err);
+sqclaim_rc rp_be_counters(void *conn, sqclaim_counters *out, sqb_err *err);
+sqclaim_rc rp_be_raise_cursor(void *conn, uint64_t row, uint64_t *cursor, sqb_err *err);
 #define RP_BACKEND_OPS                                                                             \
     .ping = rp_be_ping, .claim = rp_be_claim, .renew = rp_be_renew, .release = rp_be_release,      \
-    .reserve = rp_be_reserve, .finish = rp_be_finish, .status = rp_be_status
+    .reserve = rp_be_reserve, .finish = rp_be_finish, .status = rp_be_status,                      \
+    .inspect = rp_be_inspect, .break_sq = rp_be_break, .counters = rp_be_counters,                 \
+    .raise_cursor = rp_be_raise_cursor
 
 #endif

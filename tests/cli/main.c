@@ -90,6 +90,8 @@ int main(void)
         srunner_add_suite(sr, tc_remote_suite());
     if (tc_nbackends)
         srunner_add_suite(sr, tc_limits_suite());
+    if (tc_built("vercel"))
+        srunner_add_suite(sr, tc_botloop_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -85,5 +85,6 @@ Suite *tc_remote_suite(void);
 Suite *tc_watch_suite(void);
 Suite *tc_unit_suite(void);
 Suite *tc_limits_suite(void);
+Suite *tc_botloop_suite(void); /* needs vercel */
 
 #endif

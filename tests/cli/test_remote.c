@@ -336,15 +336,16 @@ START_TEST(test_lifecycle)
     TC_EXIT(&r, 1);
     ck_assert_str_eq(r.out, "");
     cr_free(&r);
-    /* finish: 0, then 3 (nothing open). */
+    /* finish: 0, and 0 again (nothing open any more: a finish retried
+     * converges; 3 only once the lease is lost, below). */
     with_lease(&x, &r, l.line, finish);
     TC_EXIT(&r, 0);
     ck_assert_str_eq(r.out, "");
     ck_assert_str_eq(r.err, "");
     cr_free(&r);
     with_lease(&x, &r, l.line, finish);
-    TC_EXIT(&r, 3);
-    ck_assert(cr_contains(r.err, r.errlen, "no open reservation"));
+    TC_EXIT(&r, 0);
+    ck_assert_str_eq(r.err, "");
     cr_free(&r);
     /* A new range never overlaps the old one. */
     with_lease(&x, &r, l.line, reserve6);
@@ -1189,10 +1190,12 @@ START_TEST(test_stopped_in_flight)
 }
 END_TEST
 /* The first reply of a release (or finish) is lost after it was applied;
- * the retry finds the lease (or reservation) gone.  Not provable, so exit
- * 3, with the message saying the first attempt may have done it.  kvrest
- * drops replies with probability 0.5; seed 3 drops the first request and
- * answers the next two. */
+ * the retry finds the lease (or reservation) gone.  A finish converges:
+ * the claim is still ours and its reservation gone, so exit 0 (issue 9).
+ * A release from the command line is not provable (a lease read from JSON
+ * has no local deadline), so exit 3, with the message saying the first
+ * attempt may have done it.  kvrest drops replies with probability 0.5;
+ * seed 3 drops the first request and answers the next two. */
 START_TEST(test_lost_reply_release_finish)
 {
     side lossy;
@@ -1224,9 +1227,8 @@ START_TEST(test_lost_reply_release_finish)
     kv_admin(&lossy.kv, "/_kvrest/faults", "{\"seed\":3}", body);
     lo.input = l.line;
     cr_run(&r, &lo, finish);
-    TC_EXIT(&r, 3);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "may have finished it"), "%s", r.err);
-    tc_check_stderr_form(&r);
+    TC_EXIT(&r, 0);
+    ck_assert_msg(r.errlen == 0, "%s", r.err);
     cr_free(&r);
     int claims, reservations;
     held_counts(x, &claims, &reservations);

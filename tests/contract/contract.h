@@ -34,6 +34,15 @@ typedef struct ct_target {
     /* Optional: open a handle some other way than sqclaim_open() (the
      * negative controls use sqclaim_open_backend()). */
     sqclaim_rc (*open)(const sqclaim_options *o, sqclaim_store **out);
+    /* Optional: run a raw Redis command (argv[0..argc-1]) on the store
+     * behind the target and copy the first line of its reply into out
+     * ("+OK", ":5", "-ERR …").  0 or -1.  Targets with it also run the
+     * "store" group: values written by other tools, lost helper keys. */
+    int (*raw)(char *out, size_t outlen, int argc, const char *const *argv);
+    /* Optional: set the faults of the path to the store (a JSON object for
+     * kvrest's POST /_kvrest/faults).  0 or -1.  Targets with it also run
+     * the "faults" group (last: it resets the faults when done). */
+    int (*faults)(const char *json);
 } ct_target;
 
 /* Build the suite for one target (sets the current target). */

@@ -14,6 +14,11 @@ static int redis_setup(void) { return tsrv_redis_start(&server, NULL); }
 
 static void redis_teardown(void) { tsrv_stop(&server); }
 
+static int redis_raw(char *out, size_t outlen, int argc, const char *const *argv)
+{
+    return tsrv_redis_raw(&server, out, outlen, argc, argv);
+}
+
 static void redis_options(sqclaim_options *o, const char *ns)
 {
     o->adapter = "redis";
@@ -35,5 +40,6 @@ const ct_target ct_target_redis = {
      * 100 ms here costs about 2 s of contract run per remote backend. */
     .short_ttl_ms = 800,
     .scale = 0.5,
+    .raw = redis_raw,
 };
 #endif

@@ -10,6 +10,7 @@ int main(void)
     SRunner *sr = srunner_create(rt_layout_suite());
     srunner_add_suite(sr, rt_faults_suite());
     srunner_add_suite(sr, rt_secrets_suite());
+    srunner_add_suite(sr, rt_converge_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -89,5 +89,6 @@ void rt_rogue_stop(rt_rogue *r);
 Suite *rt_layout_suite(void);
 Suite *rt_faults_suite(void);
 Suite *rt_secrets_suite(void);
+Suite *rt_converge_suite(void);
 
 #endif

@@ -208,6 +208,83 @@ START_TEST(status_json_rendering)
 }
 END_TEST
 
+START_TEST(status_json_flagged_entries)
+{
+    /* Foreign and unreadable entries get their extra members after ttlMs;
+     * sqclaim's own keep the seed's exact shape (see above). */
+    sqclaim_status st;
+    memset(&st, 0, sizeof st);
+    sqclaim_claim_info c[2];
+    memset(c, 0, sizeof c);
+    strcpy(c[0].sq, "A4");
+    strcpy(c[0].bot, "?");
+    c[0].ttl_ms = -1;
+    c[0].flags = SQCLAIM_ENTRY_FOREIGN | SQCLAIM_ENTRY_UNREADABLE;
+    strcpy(c[0].type, "string");
+    strcpy(c[0].raw, "he said \"hi\"");
+    strcpy(c[0].fingerprint, "0123456789abcdef0123456789abcdef01234567");
+    strcpy(c[1].sq, "B1");
+    strcpy(c[1].bot, "BOT9");
+    strcpy(c[1].status, "CLAIMING");
+    c[1].ttl_ms = 5000;
+    c[1].flags = SQCLAIM_ENTRY_FOREIGN;
+    sqclaim_reservation_info r;
+    memset(&r, 0, sizeof r);
+    strcpy(r.sq, "A6");
+    strcpy(r.bot, "?");
+    r.ttl_ms = 100;
+    r.flags = SQCLAIM_ENTRY_FOREIGN | SQCLAIM_ENTRY_UNREADABLE | SQCLAIM_ENTRY_RAW_HIDDEN;
+    strcpy(r.type, "string");
+    strcpy(r.raw, "must not appear");
+    st.claims = c;
+    st.nclaims = 2;
+    st.reservations = &r;
+    st.nreservations = 1;
+    strcpy(st.timestamp, "2025-10-26T12:35:00.000Z");
+    char *json = sqclaim_status_json(&st, 0);
+    ck_assert_str_eq(
+        json, "{\"success\":true,\"sqClaims\":{\"A4\":{\"botId\":\"?\",\"timestamp\":\"\","
+              "\"status\":\"\",\"fence\":0,\"ttlMs\":-1,\"foreign\":true,\"unreadable\":true,"
+              "\"type\":\"string\",\"raw\":\"he said \\\"hi\\\"\"},\"B1\":{\"botId\":\"BOT9\","
+              "\"timestamp\":\"\",\"status\":\"CLAIMING\",\"fence\":0,\"ttlMs\":5000,"
+              "\"foreign\":true}},\"refundReservations\":{\"A6\":{\"botId\":\"?\",\"startRow\":0,"
+              "\"rowCount\":0,\"status\":\"\",\"timestamp\":\"\",\"fence\":0,\"ttlMs\":100,"
+              "\"foreign\":true,\"unreadable\":true,\"type\":\"string\",\"raw\":\"\","
+              "\"rawHidden\":true}},\"timestamp\":\"2025-10-26T12:35:00.000Z\","
+              "\"kvConfigured\":true}");
+    ck_assert_ptr_null(strstr(json, "0123456789abcdef")); /* no fingerprints */
+    sqclaim_free(json);
+}
+END_TEST
+
+START_TEST(raw_preview_rules)
+{
+    char out[SQCLAIM_RAW_MAX + 1];
+    ck_assert(sqb_raw_preview(out, "hello", 5));
+    ck_assert_str_eq(out, "hello");
+    /* Non-printable bytes (NUL included) become '.'. */
+    ck_assert(sqb_raw_preview(out, "a\0b\n\xc3\xa9", 6));
+    ck_assert_str_eq(out, "a.b...");
+    /* Anything that mentions a token, in any case, is withheld. */
+    ck_assert(!sqb_raw_preview(out, "{\"TOKEN\":\"x\"", 13));
+    ck_assert_str_eq(out, "");
+    ck_assert(!sqb_raw_preview(out, "my tOkEn is", 11));
+    /* Long hex runs (could be a secret) are replaced; short ones kept. */
+    ck_assert(sqb_raw_preview(out, "id=0123456789abcdef0123 x=beef", 30));
+    ck_assert_str_eq(out, "id=<hex> x=beef");
+    ck_assert(sqb_raw_preview(out, "0123456789abcde", 15)); /* 15 digits: kept */
+    ck_assert_str_eq(out, "0123456789abcde");
+    /* Long values are cut with "...", never past the buffer. */
+    char big[300];
+    memset(big, 'x', sizeof big);
+    ck_assert(sqb_raw_preview(out, big, sizeof big));
+    ck_assert_uint_eq(strlen(out), SQCLAIM_RAW_MAX);
+    ck_assert_str_eq(out + SQCLAIM_RAW_MAX - 3, "...");
+    ck_assert(sqb_raw_preview(out, NULL, 0));
+    ck_assert_str_eq(out, "");
+}
+END_TEST
+
 START_TEST(error_json_seed_text)
 {
     char *json = sqclaim_error_json(SQCLAIM_KV_NOT_CONFIGURED, 0);
@@ -375,9 +452,22 @@ static char seen_tokens[16][SQCLAIM_TOKEN_LEN + 1];
 
 static int64_t planned_left;
 
+/* The clock of the scripted backend's CAP_CLOCK variant: every backend
+ * call moves it forward by call_ns (the time a request spends on the
+ * wire and in the store), so a deadline taken after the call is caught. */
+static int64_t fake_now = 5000000000LL;
+static int64_t call_ns;
+static int64_t fake_clock_fn(void *ctx)
+{
+    (void)ctx;
+    return fake_now;
+}
+static const sqclaim_clock scripted_clock = {fake_clock_fn, NULL};
+
 static sqclaim_rc next(sqb_err *err, size_t *index, bool *reclaimed)
 {
     ck_assert_int_lt(calls, nplan);
+    fake_now += call_ns;
     step st = plan[calls++];
     planned_left = st.left;
     if (index)
@@ -452,6 +542,21 @@ static const sqclaim_backend scripted = {
     .status = fb_status,
 };
 
+static const sqclaim_backend scripted_with_clock = {
+    .version = SQB_VERSION,
+    .name = "scripted-clock",
+    .summary = "the test double, on an injected clock that moves during each call",
+    .caps = SQCLAIM_CAP_CLOCK,
+    .open = fb_open,
+    .close = fb_close,
+    .claim = fb_claim,
+    .renew = fb_lease,
+    .release = fb_lease,
+    .reserve = fb_reserve,
+    .finish = fb_lease,
+    .status = fb_status,
+};
+
 static sqclaim_store *open_scripted(int retries)
 {
     sqclaim_options o;
@@ -460,6 +565,21 @@ static sqclaim_store *open_scripted(int retries)
     sqclaim_store *s = NULL;
     ck_assert_int_eq(sqclaim_open_backend(&scripted, &o, &s), SQCLAIM_OK);
     nplan = calls = 0;
+    call_ns = 0;
+    return s;
+}
+
+/* The scripted backend on the fake clock; each call takes call_ms. */
+static sqclaim_store *open_scripted_clock(int retries, int64_t call_ms)
+{
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    o.retries = retries;
+    o.clock = &scripted_clock;
+    sqclaim_store *s = NULL;
+    ck_assert_int_eq(sqclaim_open_backend(&scripted_with_clock, &o, &s), SQCLAIM_OK);
+    nplan = calls = 0;
+    call_ns = call_ms * 1000000LL;
     return s;
 }
 
@@ -598,25 +718,214 @@ START_TEST(transient_failures_retried_then_give_up)
 }
 END_TEST
 
-START_TEST(release_lost_after_ambiguous_stays_lost)
+START_TEST(release_after_ambiguous_converges)
 {
-    /* The first attempt may or may not have released it: LOST is not
-     * turned into OK without proof, but the message says what may have
-     * happened. */
+    /* The first attempt's reply is lost; the retry finds the claim gone
+     * while the lease's deadline has not passed: the claim cannot have
+     * expired, so the lost attempt released it.  OK, not LOST. */
     sqclaim_store *s = open_scripted(2);
     PLAN({.rc = SQCLAIM_OK});
     sqclaim_lease l;
     ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
+    sqclaim_lease copy = l;
+    PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_LOST});
+    ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_OK);
+    ck_assert_int_eq(calls, 2);
+    ck_assert_str_eq(sqclaim_errmsg(s), "");
+    ck_assert(!sqclaim_may_act(s, &l));
+    /* A plain LOST (no lost reply) stays LOST and says nothing of the kind. */
+    l = copy;
+    PLAN({.rc = SQCLAIM_LOST});
+    ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_LOST);
+    ck_assert_ptr_null(strstr(sqclaim_errmsg(s), "may have"));
+    /* Without a known deadline (a lease rebuilt from JSON) nothing is
+     * proven: LOST, saying what may have happened. */
+    l = copy;
+    l.deadline_ns = 0;
     PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_LOST});
     ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_LOST);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "may have released it"));
-    ck_assert(!sqclaim_may_act(s, &l));
-    PLAN({.rc = SQCLAIM_LOST}); /* a plain LOST says nothing of the kind */
+    /* An uncertain lease proves nothing either (its claim may never have
+     * landed). */
+    l = copy;
+    l.flags |= SQCLAIM_LEASE_UNCERTAIN;
+    PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_LOST});
     ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_LOST);
-    ck_assert_ptr_null(strstr(sqclaim_errmsg(s), "may have"));
+    /* A transient failure that was surely not applied proves nothing. */
+    l = copy;
+    PLAN({.rc = SQCLAIM_EIO, .transient = true}, {.rc = SQCLAIM_LOST});
+    ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_LOST);
+    /* finish: the backend answers OK for "ours, no reservation" (the
+     * retry of a finish that landed); LOST only when the claim is not
+     * ours, and then the message mentions the lost reply. */
+    l = copy;
+    PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_OK});
+    ck_assert_int_eq(sqclaim_finish_rows(s, &l), SQCLAIM_OK);
     PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_LOST});
     ck_assert_int_eq(sqclaim_finish_rows(s, &l), SQCLAIM_LOST);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "is lost"));
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "may have finished it"));
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(release_converges_only_before_the_deadline)
+{
+    /* The answer that finds the claim gone must arrive before the local
+     * deadline: each call here takes 400 ms on the store's clock, the
+     * lease has 1000 ms (deadline after 988 ms). */
+    sqclaim_store *s = open_scripted_clock(3, 400);
+    PLAN({.rc = SQCLAIM_OK});
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 1000, &l, NULL), SQCLAIM_OK);
+    sqclaim_lease copy = l;
+    /* Answer at +400+400 = 800 ms < 988 ms: proven. */
+    l = copy;
+    fake_now = l.sent_ns;
+    PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_LOST});
+    ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_OK);
+    /* Answer at 1200 ms: the claim may have expired meanwhile: LOST. */
+    l = copy;
+    fake_now = l.sent_ns;
+    PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true},
+         {.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_LOST});
+    ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_LOST);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "may have released it"));
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(deadline_starts_before_the_send)
+{
+    /* The store's clock moves 300 ms while each request is out: the
+     * deadline counts from before the send, never from the answer. */
+    sqclaim_store *s = open_scripted_clock(2, 300);
+    int64_t t0 = fake_now;
+    PLAN({.rc = SQCLAIM_OK});
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 10000, &l, NULL), SQCLAIM_OK);
+    ck_assert_int_eq(l.sent_ns, t0);
+    ck_assert_int_eq(l.deadline_ns, t0 + (10000 - 102) * 1000000LL);
+    ck_assert_int_eq(sqclaim_lease_remaining_ms(s, &l), 10000 - 102 - 300);
+    /* After a retry (first reply lost), still from before the FIRST send. */
+    t0 = fake_now;
+    PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_OK});
+    ck_assert_int_eq(sqclaim_claim(s, "sq-2", "BOT1", 10000, &l, NULL), SQCLAIM_OK);
+    ck_assert_int_eq(l.deadline_ns, t0 + (10000 - 102) * 1000000LL);
+    /* Renewals too. */
+    t0 = fake_now;
+    PLAN({.rc = SQCLAIM_OK});
+    ck_assert_int_eq(sqclaim_renew(s, &l, 20000), SQCLAIM_OK);
+    ck_assert_int_eq(l.sent_ns, t0);
+    ck_assert_int_eq(l.deadline_ns, t0 + (20000 - 202) * 1000000LL);
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(errmsg_reset_after_success)
+{
+    sqclaim_store *s = open_scripted(0);
+    PLAN({.rc = SQCLAIM_EAUTH});
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EAUTH);
+    ck_assert_str_ne(sqclaim_errmsg(s), "");
+    ck_assert_int_eq(sqclaim_errcode(s), SQCLAIM_EAUTH);
+    PLAN({.rc = SQCLAIM_OK});
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
+    ck_assert_str_eq(sqclaim_errmsg(s), "");
+    ck_assert_int_eq(sqclaim_errcode(s), SQCLAIM_OK);
+    char buf[16] = "x";
+    ck_assert_int_eq(sqclaim_errmsg_copy(s, buf, sizeof buf), SQCLAIM_OK);
+    ck_assert_str_eq(buf, "");
+    /* BUSY and LOST answers set it; the next OK clears it again. */
+    PLAN({.rc = SQCLAIM_BUSY});
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT2", 60000, &l, NULL), SQCLAIM_BUSY);
+    ck_assert_int_eq(sqclaim_errcode(s), SQCLAIM_BUSY);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "held"));
+    PLAN({.rc = SQCLAIM_OK});
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    ck_assert_str_eq(sqclaim_errmsg(s), "");
+    /* Validation failures set it too, and are cleared the same way. */
+    ck_assert_int_eq(sqclaim_claim(s, "bad id", "BOT1", 0, &l, NULL), SQCLAIM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "invalid SQ id"));
+    PLAN({.rc = SQCLAIM_OK});
+    sqclaim_status *st;
+    ck_assert_int_eq(sqclaim_status_get(s, &st), SQCLAIM_OK);
+    sqclaim_status_free(st);
+    ck_assert_str_eq(sqclaim_errmsg(s), "");
+    sqclaim_close(s);
+}
+END_TEST
+
+START_TEST(retries_from_environment)
+{
+    setenv("SQCLAIM_RETRIES", "5", 1);
+    sqclaim_store *s = open_scripted(0);
+    PLAN({.rc = SQCLAIM_EIO, .transient = true}, {.rc = SQCLAIM_EIO, .transient = true},
+         {.rc = SQCLAIM_EIO, .transient = true}, {.rc = SQCLAIM_EIO, .transient = true},
+         {.rc = SQCLAIM_EIO, .transient = true}, {.rc = SQCLAIM_OK});
+    sqclaim_lease l;
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 0, &l, NULL), SQCLAIM_OK);
+    ck_assert_int_eq(calls, 6);
+    sqclaim_close(s);
+    /* 0 in the variable is no retries at all. */
+    setenv("SQCLAIM_RETRIES", "0", 1);
+    s = open_scripted(0);
+    PLAN({.rc = SQCLAIM_EIO, .transient = true});
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 0, &l, NULL), SQCLAIM_EIO);
+    ck_assert_int_eq(calls, 1);
+    sqclaim_close(s);
+    /* The option wins over the variable. */
+    s = open_scripted(1);
+    PLAN({.rc = SQCLAIM_EIO, .transient = true}, {.rc = SQCLAIM_OK});
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 0, &l, NULL), SQCLAIM_OK);
+    ck_assert_int_eq(calls, 2);
+    sqclaim_close(s);
+    const char *bad[] = {"11", "-2", "two", "3x", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        setenv("SQCLAIM_RETRIES", bad[i], 1);
+        sqclaim_options o;
+        sqclaim_options_init(&o);
+        s = NULL;
+        sqclaim_rc rc = sqclaim_open_backend(&scripted, &o, &s);
+        if (bad[i][0]) { /* "" counts as unset */
+            ck_assert_msg(rc == SQCLAIM_ECONFIG, "SQCLAIM_RETRIES=%s: %s", bad[i],
+                          sqclaim_rcname(rc));
+            ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "SQCLAIM_RETRIES"));
+        } else {
+            ck_assert_int_eq(rc, SQCLAIM_OK);
+        }
+        sqclaim_close(s);
+    }
+    unsetenv("SQCLAIM_RETRIES");
+}
+END_TEST
+
+START_TEST(operator_tools_unsupported_without_members)
+{
+    /* A backend without the version-2 members: EUNSUPPORTED, nothing sent. */
+    sqclaim_store *s = open_scripted(0);
+    PLAN({.rc = SQCLAIM_OK});
+    sqclaim_entry e;
+    ck_assert_int_eq(sqclaim_inspect(s, "sq-1", &e), SQCLAIM_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "does not support"));
+    unsigned removed = 9;
+    ck_assert_int_eq(sqclaim_break(s, "sq-1", NULL, 0, &removed), SQCLAIM_EUNSUPPORTED);
+    ck_assert_uint_eq(removed, 0);
+    sqclaim_counters c;
+    ck_assert_int_eq(sqclaim_counters_get(s, &c), SQCLAIM_EUNSUPPORTED);
+    uint64_t cur = 9;
+    ck_assert_int_eq(sqclaim_raise_cursor(s, 5, &cur), SQCLAIM_EUNSUPPORTED);
+    ck_assert_int_eq(calls, 0);
+    /* Bad arguments first. */
+    ck_assert_int_eq(sqclaim_break(s, "a b", NULL, 0, NULL), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_break(s, "sq-1", NULL, 0x80, NULL), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_raise_cursor(s, 0, NULL), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_raise_cursor(s, 1000000000000000ULL, NULL), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_inspect(s, "sq-1", NULL), SQCLAIM_EINVAL);
+    memset(&e, 0, sizeof e);
+    strcpy(e.sq, "other");
+    ck_assert_int_eq(sqclaim_break(s, "sq-1", &e, 0, NULL), SQCLAIM_EINVAL);
     sqclaim_close(s);
 }
 END_TEST
@@ -843,6 +1152,8 @@ static Suite *core_suite(void)
     tc = tcase_create("json");
     tcase_add_test(tc, status_json_rendering);
     tcase_add_test(tc, error_json_seed_text);
+    tcase_add_test(tc, status_json_flagged_entries);
+    tcase_add_test(tc, raw_preview_rules);
     tcase_add_test(tc, lease_json_round_trip);
     tcase_add_test(tc, lease_json_rejects_garbage);
     suite_add_tcase(s, tc);
@@ -862,7 +1173,12 @@ static Suite *core_suite(void)
     tcase_add_test(tc, reclaimed_grant_deadline_from_store_ttl);
     tcase_add_test(tc, uncertain_multi_candidate_message);
     tcase_add_test(tc, transient_failures_retried_then_give_up);
-    tcase_add_test(tc, release_lost_after_ambiguous_stays_lost);
+    tcase_add_test(tc, release_after_ambiguous_converges);
+    tcase_add_test(tc, release_converges_only_before_the_deadline);
+    tcase_add_test(tc, deadline_starts_before_the_send);
+    tcase_add_test(tc, errmsg_reset_after_success);
+    tcase_add_test(tc, retries_from_environment);
+    tcase_add_test(tc, operator_tools_unsupported_without_members);
     tcase_add_test(tc, ambiguous_shorter_renewal_moves_deadline_earlier);
     tcase_add_test(tc, errmsg_copy_is_atomic_snapshot);
     tcase_add_test(tc, busy_and_bad_backend_answers);
