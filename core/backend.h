@@ -24,7 +24,7 @@
 
 #include <stdarg.h>
 
-#define SQB_VERSION 1
+#define SQB_VERSION 2
 
 /* Error detail from a backend.  Set with sqb_seterr(). */
 typedef struct sqb_err {
@@ -122,6 +122,16 @@ struct sqclaim_backend {
     sqclaim_rc (*status)(void *conn, sqclaim_status *out, sqb_err *err);
     /* Optional: fill round_trips, reconnects, ambiguous. */
     void (*stats)(void *conn, sqclaim_stats *out);
+
+    /* --- version 2 --- */
+    /* The backend's own data, like sqlite3_vfs.pAppData: a table built at
+     * run time (the simulator's scripted store) points it at its store
+     * instance.  The core never reads it. */
+    void *app_data;
+    /* Optional: called instead of open when set, with the table itself
+     * (so the backend finds its app_data); otherwise as open. */
+    sqclaim_rc (*open_with)(const struct sqclaim_backend *be, const sqclaim_options *opts, void **conn,
+                            sqb_err *err);
 };
 typedef struct sqclaim_backend sqclaim_backend;
 
