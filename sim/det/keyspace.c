@@ -1200,8 +1200,9 @@ static void expiretime_generic(det_ks *ks, const args *a, det_reply *out, bool m
         det_reply_int(out, -2);
     else if (e->expire == -1)
         det_reply_int(out, -1);
-    else
-        det_reply_int(out, ms ? e->expire : (e->expire + 500) / 1000);
+    else /* (e->expire + 500) / 1000 without overflow at LLONG_MAX */
+        det_reply_int(out, ms ? e->expire
+                              : (long long)(((unsigned long long)e->expire + 500) / 1000));
 }
 
 static void cmd_expiretime(det_ks *ks, const args *a, det_reply *out)
