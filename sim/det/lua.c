@@ -770,7 +770,7 @@ static void count_hook(lua_State *L, lua_Debug *ar)
         return;
     dl->budget -= 100000;
     if (dl->budget < 0) {
-        lua_sethook(L, count_hook, LUA_MASKLINE, 0); /* no pcall escapes this */
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1); /* no pcall escapes this */
         raise_error(L, "-BUSY script ran past the scripted store's instruction limit");
     }
 }
