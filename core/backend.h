@@ -130,8 +130,8 @@ struct sqclaim_backend {
     void *app_data;
     /* Optional: called instead of open when set, with the table itself
      * (so the backend finds its app_data); otherwise as open. */
-    sqclaim_rc (*open_with)(const struct sqclaim_backend *be, const sqclaim_options *opts, void **conn,
-                            sqb_err *err);
+    sqclaim_rc (*open_with)(const struct sqclaim_backend *be, const sqclaim_options *opts,
+                            void **conn, sqb_err *err);
 };
 typedef struct sqclaim_backend sqclaim_backend;
 

@@ -238,8 +238,8 @@ sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options
         return SQCLAIM_EINVAL;
     }
     bool has_open_with = be->version >= 2 && be->open_with;
-    if (be->version < 1 || !be->name || !(be->open || has_open_with) || !be->claim ||
-        !be->renew || !be->release || !be->reserve || !be->finish || !be->status) {
+    if (be->version < 1 || !be->name || !(be->open || has_open_with) || !be->claim || !be->renew ||
+        !be->release || !be->reserve || !be->finish || !be->status) {
         set_msg(s, SQCLAIM_EUNSUPPORTED, "backend \"%s\" is incomplete (version %d)",
                 be->name ? be->name : "?", be->version);
         return SQCLAIM_EUNSUPPORTED;

@@ -245,7 +245,7 @@ typedef struct entry {
             size_t n, cap;
         } list; /* T_LIST: items[0] is the head */
         struct {
-            sstr *kv; /* field, value, field, value, ... (insertion order) */
+            sstr *kv;      /* field, value, field, value, ... (insertion order) */
             size_t n, cap; /* n fields */
         } hash;
     } v;
@@ -262,6 +262,7 @@ struct det_ks {
     int64_t now_ns, now_ms;
     det_script_fn script_fn;
     void *script_ctx;
+    int16_t cmdtab[128]; /* command lookup (build_cmdtab) */
 };
 
 static uint64_t hash_bytes(const char *s, size_t len)
@@ -416,6 +417,8 @@ static void rehash(det_ks *ks, size_t size)
     ks->size = size;
 }
 
+static void build_cmdtab(det_ks *ks);
+
 det_ks *det_ks_new(void)
 {
     det_ks *ks = calloc(1, sizeof *ks);
@@ -427,6 +430,7 @@ det_ks *det_ks_new(void)
         return NULL;
     }
     ks->size = MIN_SIZE;
+    build_cmdtab(ks);
     return ks;
 }
 
@@ -775,7 +779,10 @@ static entry *set_string(det_ks *ks, const char *key, size_t klen, const char *v
     return e;
 }
 
-static void oom(det_reply *out) { err(out, "OOM command not allowed when used memory > 'maxmemory'."); }
+static void oom(det_reply *out)
+{
+    err(out, "OOM command not allowed when used memory > 'maxmemory'.");
+}
 
 /* Expiry as Redis's getExpireMillisecondsOrReply (SET, SETEX, PSETEX). */
 enum { X_EX = 1, X_PX = 2, X_EXAT = 4, X_PXAT = 8 };
@@ -1041,7 +1048,8 @@ static void incr_generic(det_ks *ks, const args *a, long long incr, det_reply *o
             return;
         }
     }
-    if ((incr < 0 && v < 0 && incr < LLONG_MIN - v) || (incr > 0 && v > 0 && incr > LLONG_MAX - v)) {
+    if ((incr < 0 && v < 0 && incr < LLONG_MIN - v) ||
+        (incr > 0 && v > 0 && incr > LLONG_MAX - v)) {
         err(out, "ERR increment or decrement would overflow");
         return;
     }
@@ -1201,8 +1209,8 @@ static void expiretime_generic(det_ks *ks, const args *a, det_reply *out, bool m
     else if (e->expire == -1)
         det_reply_int(out, -1);
     else /* (e->expire + 500) / 1000 without overflow at LLONG_MAX */
-        det_reply_int(out, ms ? e->expire
-                              : (long long)(((unsigned long long)e->expire + 500) / 1000));
+        det_reply_int(out,
+                      ms ? e->expire : (long long)(((unsigned long long)e->expire + 500) / 1000));
 }
 
 static void cmd_expiretime(det_ks *ks, const args *a, det_reply *out)
@@ -1252,8 +1260,7 @@ static void cmd_scan(det_ks *ks, const args *a, det_reply *out)
     char *end = NULL;
     errno = 0;
     unsigned long cursor = strtoul(cbuf, &end, 10);
-    if (isspace((unsigned char)cbuf[0]) || *end != '\0' || errno == ERANGE ||
-        cl != a->len[1]) {
+    if (isspace((unsigned char)cbuf[0]) || *end != '\0' || errno == ERANGE || cl != a->len[1]) {
         err(out, "ERR invalid cursor");
         return;
     }
@@ -1680,28 +1687,55 @@ static const cmd commands[] = {
     {"unlink", -2, 0, cmd_del},
 };
 
-static const cmd *find_cmd(const char *name, size_t len)
+/* Command lookup: an open-addressing table of the lowercase names,
+ * built once per keyspace (no shared state between stores). */
+#define NCOMMANDS  (sizeof commands / sizeof commands[0])
+#define CMDTAB     128 /* power of two > 2 * NCOMMANDS */
+#define CMDNAMEMAX 16
+
+static uint32_t name_hash(const char *lower, size_t len)
 {
-    size_t lo = 0, hi = sizeof commands / sizeof commands[0];
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        const char *c = commands[mid].name;
-        size_t cl = strlen(c);
-        size_t m = len < cl ? len : cl;
-        int d = strncasecmp(name, c, m);
-        if (d == 0)
-            d = len < cl ? -1 : len > cl ? 1 : 0;
-        if (d == 0)
-            return &commands[mid];
-        if (d < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)lower[i]) * 16777619u;
+    return h;
+}
+
+static void build_cmdtab(det_ks *ks)
+{
+    for (size_t i = 0; i < CMDTAB; i++)
+        ks->cmdtab[i] = -1;
+    for (size_t c = 0; c < NCOMMANDS; c++) {
+        size_t len = strlen(commands[c].name);
+        uint32_t h = name_hash(commands[c].name, len) & (CMDTAB - 1);
+        while (ks->cmdtab[h] >= 0)
+            h = (h + 1) & (CMDTAB - 1);
+        ks->cmdtab[h] = (int16_t)c;
+    }
+}
+
+static const cmd *find_cmd(const det_ks *ks, const char *name, size_t len)
+{
+    if (len == 0 || len > CMDNAMEMAX)
+        return NULL;
+    char lower[CMDNAMEMAX];
+    for (size_t i = 0; i < len; i++) {
+        char ch = name[i];
+        lower[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+    }
+    uint32_t h = name_hash(lower, len) & (CMDTAB - 1);
+    for (int16_t c; (c = ks->cmdtab[h]) >= 0; h = (h + 1) & (CMDTAB - 1)) {
+        const char *cn = commands[c].name;
+        if (memcmp(cn, lower, len) == 0 && cn[len] == '\0')
+            return &commands[c];
     }
     return NULL;
 }
 
-bool det_ks_known_command(const char *name, size_t len) { return find_cmd(name, len) != NULL; }
+bool det_ks_known_command(const det_ks *ks, const char *name, size_t len)
+{
+    return find_cmd(ks, name, len) != NULL;
+}
 
 static bool arity_ok(const cmd *c, int argc)
 {
@@ -1738,7 +1772,7 @@ void det_ks_exec(det_ks *ks, int argc, const char *const *argv, const size_t *le
         err(out, "ERR empty command");
         return;
     }
-    const cmd *c = find_cmd(argv[0], lens[0]);
+    const cmd *c = find_cmd(ks, argv[0], lens[0]);
     if (!c) {
         unknown_command(out, argc, argv, lens);
         return;
@@ -1754,7 +1788,7 @@ void det_ks_exec(det_ks *ks, int argc, const char *const *argv, const size_t *le
 const char *det_ks_exec_script(det_ks *ks, int argc, const char *const *argv, const size_t *lens,
                                det_reply *out)
 {
-    const cmd *c = argc >= 1 ? find_cmd(argv[0], lens[0]) : NULL;
+    const cmd *c = argc >= 1 ? find_cmd(ks, argv[0], lens[0]) : NULL;
     if (!c)
         return "Unknown Redis command called from script";
     if (!arity_ok(c, argc))

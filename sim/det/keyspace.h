@@ -125,7 +125,7 @@ const char *det_ks_exec_script(det_ks *ks, int argc, const char *const *argv, co
                                det_reply *out);
 
 /* True if name (any case) is a command of the keyspace. */
-bool det_ks_known_command(const char *name, size_t len);
+bool det_ks_known_command(const det_ks *ks, const char *name, size_t len);
 
 /* Redis's glob matcher (KEYS, SCAN MATCH): * ? [abc] [^a] [a-z] \x.
  * Exposed for tests. */

@@ -50,9 +50,27 @@ typedef struct cached {
     int ref; /* LUA_NOREF: empty slot */
 } cached;
 
+/* The Lua heap: size classes of 16 bytes up to POOL_MAX, carved from
+ * 64 KB slabs and recycled through free lists; larger blocks go to
+ * malloc.  The scripts allocate and drop small strings and tables on
+ * every call, which glibc's malloc handles at several times the cost.
+ * Everything is released when the state closes. */
+#define POOL_MAX   512
+#define POOL_CLASS 16
+#define POOL_SLAB  65536
+
+typedef struct pool {
+    void *free[POOL_MAX / POOL_CLASS + 1];
+    char **slabs;
+    size_t nslabs, capslabs;
+    char *cur;
+    size_t left;
+} pool;
+
 struct det_lua {
     det_ks *ks;
     lua_State *L;
+    pool heap;
     uint64_t seed;
     uint64_t rand48;
     int real_globals_ref; /* the table behind the globals proxy */
@@ -72,27 +90,110 @@ struct det_lua {
 };
 
 /* ------------------------------------------------------------------ */
+/* The Lua heap                                                         */
+
+static void *pool_get(pool *p, size_t size)
+{
+    size_t c = (size + POOL_CLASS - 1) / POOL_CLASS;
+    if (p->free[c]) {
+        void *b = p->free[c];
+        p->free[c] = *(void **)b;
+        return b;
+    }
+    size_t bytes = c * POOL_CLASS;
+    if (p->left < bytes) {
+        if (p->nslabs == p->capslabs) {
+            size_t cap = p->capslabs ? 2 * p->capslabs : 16;
+            char **g = realloc(p->slabs, cap * sizeof *g);
+            if (!g)
+                return NULL;
+            p->slabs = g;
+            p->capslabs = cap;
+        }
+        char *slab = malloc(POOL_SLAB);
+        if (!slab)
+            return NULL;
+        p->slabs[p->nslabs++] = slab;
+        p->cur = slab;
+        p->left = POOL_SLAB;
+    }
+    void *b = p->cur;
+    p->cur += bytes;
+    p->left -= bytes;
+    return b;
+}
+
+static void pool_put(pool *p, void *b, size_t size)
+{
+    size_t c = (size + POOL_CLASS - 1) / POOL_CLASS;
+    *(void **)b = p->free[c];
+    p->free[c] = b;
+}
+
+static void pool_release(pool *p)
+{
+    for (size_t i = 0; i < p->nslabs; i++)
+        free(p->slabs[i]);
+    free(p->slabs);
+    memset(p, 0, sizeof *p);
+}
+
+/* lua_Alloc: Lua always passes the block's size (osize), so blocks need
+ * no header. */
+static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    pool *p = ud;
+    if (ptr == NULL)
+        osize = 0;
+    if (nsize == 0) {
+        if (ptr) {
+            if (osize <= POOL_MAX)
+                pool_put(p, ptr, osize);
+            else
+                free(ptr);
+        }
+        return NULL;
+    }
+    if (osize > POOL_MAX && nsize > POOL_MAX)
+        return realloc(ptr, nsize);
+    if (ptr && osize <= POOL_MAX && nsize <= POOL_MAX &&
+        (osize + POOL_CLASS - 1) / POOL_CLASS == (nsize + POOL_CLASS - 1) / POOL_CLASS)
+        return ptr; /* same class */
+    void *n = nsize <= POOL_MAX ? pool_get(p, nsize) : malloc(nsize);
+    if (!n)
+        return NULL; /* Lua keeps the old block on a failed grow */
+    if (ptr) {
+        memcpy(n, ptr, osize < nsize ? osize : nsize);
+        if (osize <= POOL_MAX)
+            pool_put(p, ptr, osize);
+        else
+            free(ptr);
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
 /* Script cache                                                         */
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
 
 static bool hex_to_sha(const char *hex, size_t len, unsigned char sha[20])
 {
     if (len != 40)
         return false;
+    int bad = 0;
     for (int i = 0; i < 20; i++) {
-        int v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = hex[2 * i + k];
-            int d = c >= '0' && c <= '9'   ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
-            if (d < 0)
-                return false;
-            v = v * 16 + d;
-        }
-        sha[i] = (unsigned char)v;
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        bad |= hi | lo;
+        sha[i] = (unsigned char)((hi << 4) | (lo & 15));
     }
-    return true;
+    return bad >= 0;
 }
 
 static size_t slot_of(const det_lua *dl, const unsigned char sha[20])
@@ -421,8 +522,8 @@ static int call_generic(lua_State *L, bool raise)
     for (int j = 0; j < argc; j++) {
         if (lua_type(L, j + 1) == LUA_TNUMBER) {
             /* %.17g, not Lua's %.14g, as Redis does */
-            int n = snprintf(dl->num[j], sizeof dl->num[j], "%.17g",
-                             (double)lua_tonumber(L, j + 1));
+            int n =
+                snprintf(dl->num[j], sizeof dl->num[j], "%.17g", (double)lua_tonumber(L, j + 1));
             dl->argv[j] = dl->num[j];
             dl->lens[j] = (size_t)n;
         } else {
@@ -579,6 +680,7 @@ static int l_debug(lua_State *L)
 
 static int l_acl_check_cmd(lua_State *L)
 {
+    det_lua *dl = self(L);
     int argc = lua_gettop(L);
     if (argc == 0)
         return raise_error(L, "Please specify at least one argument for this redis lib call");
@@ -587,7 +689,7 @@ static int l_acl_check_cmd(lua_State *L)
             return raise_error(L, "Lua redis lib command arguments must be strings or integers");
     size_t len;
     const char *name = lua_tolstring(L, 1, &len);
-    if (!det_ks_known_command(name, len))
+    if (!det_ks_known_command(dl->ks, name, len))
         return raise_error(L, "Invalid command passed to redis.acl_check_cmd()");
     lua_pushboolean(L, 1); /* no ACLs here: every command is allowed */
     return 1;
@@ -711,8 +813,8 @@ static int l_rawset(lua_State *L)
  * proxy on the stack. */
 static void push_proxy(lua_State *L, int idx)
 {
-    lua_newtable(L);                   /* proxy */
-    lua_createtable(L, 0, 4);          /* its metatable */
+    lua_newtable(L);          /* proxy */
+    lua_createtable(L, 0, 4); /* its metatable */
     lua_pushvalue(L, idx);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, readonly_error);
@@ -788,11 +890,20 @@ static void set_num(lua_State *L, const char *name, lua_Number v)
     lua_setfield(L, -2, name);
 }
 
+/* As luaL_newstate's: an error outside any protected call (only
+ * possible while the state is being set up) ends the process. */
+static int l_panic(lua_State *L)
+{
+    fprintf(stderr, "PANIC: unprotected error in call to Lua API (%s)\n", lua_tostring(L, -1));
+    return 0;
+}
+
 static int open_state(det_lua *dl)
 {
-    lua_State *L = luaL_newstate();
+    lua_State *L = lua_newstate(l_alloc, &dl->heap);
     if (!L)
         return -1;
+    lua_atpanic(L, l_panic);
     dl->L = L;
     lua_pushlightuserdata(L, dl);
     lua_setfield(L, LUA_REGISTRYINDEX, "det_lua");
@@ -815,7 +926,7 @@ static int open_state(det_lua *dl)
     lua_setglobal(L, "cjson");
 
     /* Globals Redis does not offer. */
-    static const char *const removed[] = {"dofile", "loadfile", "print", "getfenv",
+    static const char *const removed[] = {"dofile",  "loadfile", "print",  "getfenv",
                                           "setfenv", "newproxy", "module", "require"};
     for (size_t i = 0; i < sizeof removed / sizeof removed[0]; i++) {
         lua_pushnil(L);
@@ -900,6 +1011,7 @@ static void close_state(det_lua *dl)
     if (dl->L)
         lua_close(dl->L);
     dl->L = NULL;
+    pool_release(&dl->heap);
     free(dl->cache);
     dl->cache = NULL;
     dl->ncache = dl->capcache = 0;
@@ -937,6 +1049,7 @@ static int compile(det_lua *dl, const char *body, size_t len, const unsigned cha
     return ref;
 }
 
+/* KEYS and ARGV: fresh tables for every call, as Redis makes them. */
 static void set_array(lua_State *L, int g, const char *name, const char *const *v,
                       const size_t *lens, int n)
 {
@@ -1041,7 +1154,8 @@ static void eval_generic(det_lua *dl, int argc, const char *const *argv, const s
             return;
         }
         for (int i = 0; i < 40; i++)
-            hex[i] = (char)((argv[1][i] >= 'A' && argv[1][i] <= 'F') ? argv[1][i] + 32 : argv[1][i]);
+            hex[i] =
+                (char)((argv[1][i] >= 'A' && argv[1][i] <= 'F') ? argv[1][i] + 32 : argv[1][i]);
         hex[40] = '\0';
     } else {
         rp_sha1_hex(argv[1], lens[1], hex);
@@ -1092,8 +1206,8 @@ static void script_cmd(det_lua *dl, int argc, const char *const *argv, const siz
             det_reply_int(out, ok);
         }
     } else if (is(sub, sl, "flush")) {
-        if (!(argc == 2 || (argc == 3 && (is(argv[2], lens[2], "sync") ||
-                                          is(argv[2], lens[2], "async"))))) {
+        if (!(argc == 2 ||
+              (argc == 3 && (is(argv[2], lens[2], "sync") || is(argv[2], lens[2], "async"))))) {
             det_reply_errf(out, "ERR SCRIPT FLUSH only support SYNC|ASYNC option");
             return;
         }

@@ -31,5 +31,16 @@ $(DET_LIB): $(DET_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@
 	ar rcs $@ $^
+
+# sqdet-bench (sim/bench/det_bench.c): the store's claim+release pairs/s
+# on one core next to baselines (docs/det.md).  A program, not a test.
+all: $(BUILD)/sqdet-bench
+$(BUILD)/obj/sim/bench/det_bench.o: sim/bench/det_bench.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(DET_CFLAGS) $(LIB_DEFS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/sqdet-bench: $(BUILD)/obj/sim/bench/det_bench.o $(DET_LIB) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $< $(DET_LIBS) $(PROG_LDLIBS)
 endif
 endif

@@ -100,12 +100,10 @@ typedef struct det_hooks {
     void *ctx;
     /* Before the request is applied.  NULL: deliver.  For
      * DET_ERROR_REPLY set *error_text (static or owned by ctx). */
-    det_fate (*before)(void *ctx, det_conn *conn, const det_request *req,
-                       const char **error_text);
+    det_fate (*before)(void *ctx, det_conn *conn, const det_request *req, const char **error_text);
     /* After it was applied, with its replies (which the hook may read).
      * NULL: deliver. */
-    det_fate (*after)(void *ctx, det_conn *conn, const det_request *req,
-                      rp_reply *const *replies);
+    det_fate (*after)(void *ctx, det_conn *conn, const det_request *req, rp_reply *const *replies);
 } det_hooks;
 
 /* Install (copied) or remove (NULL) the hooks. */

@@ -60,7 +60,7 @@ static rp_reply *rp_copy(const rp_reply *x)
     if (!x)
         return NULL;
     rp_reply *y = x->type == RP_STR || x->type == RP_ERR ? rp_reply_str(x->type, x->str, x->len)
-                                                          : rp_reply_new(x->type);
+                                                         : rp_reply_new(x->type);
     y->integer = x->integer;
     if (x->n) {
         y->n = x->n;
@@ -203,7 +203,7 @@ static const char *const bots[] = {"BOT1", "BOT2", "BOT3", "B\"ot\\\xc3\xa9"};
 #define NBOTS (sizeof bots / sizeof bots[0])
 static const char *const prefixes[] = {"", "app:", "a*b[1]:", "x\\y?:"};
 #define NPREFIXES (sizeof prefixes / sizeof prefixes[0])
-#define TS "2025-10-26T12:34:56.789Z"
+#define TS        "2025-10-26T12:34:56.789Z"
 
 typedef struct lease {
     char sq[SQCLAIM_SQ_MAX + 1];
@@ -246,8 +246,8 @@ typedef struct outcome {
 static bool same_outcome(const outcome *x, const outcome *y, char *why, size_t wl)
 {
     if (x->rc != y->rc) {
-        snprintf(why, wl, "codes %s vs %s (%.200s | %.200s)", sqclaim_rcname(x->rc), sqclaim_rcname(y->rc),
-                 x->err.msg, y->err.msg);
+        snprintf(why, wl, "codes %s vs %s (%.200s | %.200s)", sqclaim_rcname(x->rc),
+                 sqclaim_rcname(y->rc), x->err.msg, y->err.msg);
         return false;
     }
     if (sqclaim_is_error(x->rc) && strcmp(x->err.msg, y->err.msg) != 0) {
@@ -264,8 +264,8 @@ static const lease *pick_lease(world *w)
 
 static void remember(world *w, const char *sq, const char *bot, const char *tok, uint64_t fence)
 {
-    lease *l = w->nleases < MAXLEASES ? &w->leases[w->nleases++]
-                                      : &w->leases[gen_below(&w->g, MAXLEASES)];
+    lease *l =
+        w->nleases < MAXLEASES ? &w->leases[w->nleases++] : &w->leases[gen_below(&w->g, MAXLEASES)];
     snprintf(l->sq, sizeof l->sq, "%s", sq);
     snprintf(l->bot, sizeof l->bot, "%s", bot);
     snprintf(l->token, sizeof l->token, "%s", tok);
@@ -378,8 +378,8 @@ static bool step(world *w, char *why, size_t wl)
         sqb_claim_req req = {cand, n, bot, tok, ttl, TS, 0};
         x.rc = rp_claim(&w->pa, &req, &x.cres, &x.err);
         y.rc = rp_claim(&w->pb, &req, &y.cres, &y.err);
-        snprintf(w->desc, sizeof w->desc, "claim %s%s%s by %s ttl %lld", cand[0],
-                 n > 1 ? " +" : "", n > 2 ? "+" : "", bot, (long long)ttl);
+        snprintf(w->desc, sizeof w->desc, "claim %s%s%s by %s ttl %lld", cand[0], n > 1 ? " +" : "",
+                 n > 2 ? "+" : "", bot, (long long)ttl);
         if (x.rc == y.rc && x.rc == SQCLAIM_OK) {
             if (x.cres.index != y.cres.index || x.cres.fence != y.cres.fence ||
                 x.cres.reclaimed != y.cres.reclaimed || !same_int(x.cres.ttl_ms, y.cres.ttl_ms)) {
@@ -413,7 +413,7 @@ static bool step(world *w, char *why, size_t wl)
         }
         int which = (int)gen_below(g, 3);
         sqclaim_rc (*fn[])(rp_conn *, const sqb_lease_req *, sqb_err *) = {rp_renew, rp_release,
-                                                                          rp_finish};
+                                                                           rp_finish};
         static const char *const names[] = {"renew", "release", "finish"};
         x.rc = fn[which](&w->pa, &req, &x.err);
         y.rc = fn[which](&w->pb, &req, &y.err);
@@ -490,9 +490,8 @@ static bool step(world *w, char *why, size_t wl)
             {"SET", cursor, "12", NULL, NULL},
             {"DEL", cursor, NULL, NULL, NULL},
             {"LPUSH", cursor, "x", NULL, NULL},
-            {"SET", k2,
-             "{\"botId\":\"OLD\",\"startRow\":10,\"rowCount\":5,\"status\":\"WRITING\"}", "PX",
-             "600000"},
+            {"SET", k2, "{\"botId\":\"OLD\",\"startRow\":10,\"rowCount\":5,\"status\":\"WRITING\"}",
+             "PX", "600000"},
             {"DEL", k1, k2, NULL, NULL},
             {"FLUSHALL", NULL, NULL, NULL, NULL},
             {"SCRIPT", "FLUSH", NULL, NULL, NULL},

@@ -34,8 +34,8 @@ typedef struct op {
     const char *argv[MAXARGS];
     size_t len[MAXARGS];
     cmp_mode mode;
-    long long short_px; /* > 0: a short expiry; wait it out after the op */
-    bool reclaim;       /* let redis reclaim expired keys first (DBSIZE) */
+    long long short_px;         /* > 0: a short expiry; wait it out after the op */
+    bool reclaim;               /* let redis reclaim expired keys first (DBSIZE) */
     char data[MAXARGS][ARGLEN]; /* last: memset up to here resets an op */
 } op;
 
@@ -84,25 +84,47 @@ typedef struct bytes {
     const char *s;
     size_t len;
 } bytes;
-#define B(lit) {lit, sizeof(lit) - 1}
+#define B(lit)                                                                                     \
+    {                                                                                              \
+        lit, sizeof(lit) - 1                                                                       \
+    }
 
-static const bytes keys[] = {B("k0"), B("k1"),       B("k2"),     B("h"),      B("l"),
-                             B("sq:1"), B("refund:1"), B("a*b"),    B("[x]"),    B("k\\*"),
-                             B(""),   B("\xc3\xa9"), B("\0z"),    B("sqclaim:fence")};
+static const bytes keys[] = {
+    B("k0"),  B("k1"),  B("k2"),   B("h"), B("l"),        B("sq:1"), B("refund:1"),
+    B("a*b"), B("[x]"), B("k\\*"), B(""),  B("\xc3\xa9"), B("\0z"),  B("sqclaim:fence")};
 #define NKEYS (sizeof keys / sizeof keys[0])
 
-static const bytes values[] = {
-    B(""),     B("0"),    B("1"),  B("-1"),   B("01"),    B("-0"),       B("+1"),
-    B(" 1"),   B("1 "),   B("42"), B("1.5"),  B("abc"),   B("a\r\nb"),   B("\0\x01\xff"),
-    B("9223372036854775807"),      B("-9223372036854775808"), B("9223372036854775808"),
-    B("-9223372036854775809"),     B("12345678901234567890123"), B("100"),
-    B("{\"token\":\"t1\",\"fence\":3}"), B("1e3"), B("0x10"), B("inf"), B("nan")};
+static const bytes values[] = {B(""),
+                               B("0"),
+                               B("1"),
+                               B("-1"),
+                               B("01"),
+                               B("-0"),
+                               B("+1"),
+                               B(" 1"),
+                               B("1 "),
+                               B("42"),
+                               B("1.5"),
+                               B("abc"),
+                               B("a\r\nb"),
+                               B("\0\x01\xff"),
+                               B("9223372036854775807"),
+                               B("-9223372036854775808"),
+                               B("9223372036854775808"),
+                               B("-9223372036854775809"),
+                               B("12345678901234567890123"),
+                               B("100"),
+                               B("{\"token\":\"t1\",\"fence\":3}"),
+                               B("1e3"),
+                               B("0x10"),
+                               B("inf"),
+                               B("nan")};
 #define NVALUES (sizeof values / sizeof values[0])
 
 static const char *const patterns[] = {
-    "*",    "k*",    "k?",      "k[0-1]", "k[^0]",  "[a-z]*", "*:*",  "sq:*",   "refund:*", "\\[x\\]",
-    "[x]",  "a\\*b", "a*b",     "k[",     "k[0-",   "*\\",    "\\",   "?",      "",         "[]",
-    "[^]",  "[\\]]", "k[1-0]",  "*[",     "h*",     "*1",     "**k*", "k\\",    "[k]?",     "\xc3*"};
+    "*",   "k*",    "k?",     "k[0-1]", "k[^0]", "[a-z]*", "*:*",  "sq:*", "refund:*", "\\[x\\]",
+    "[x]", "a\\*b", "a*b",    "k[",     "k[0-",  "*\\",    "\\",   "?",    "",         "[]",
+    "[^]", "[\\]]", "k[1-0]", "*[",     "h*",    "*1",     "**k*", "k\\",  "[k]?",     "\xc3*"};
 #define NPATTERNS (sizeof patterns / sizeof patterns[0])
 
 static void key(gen *g, op *o)
@@ -133,16 +155,23 @@ static void timearg(gen *g, op *o, enum unit u)
     long long now = diff_realtime_ms();
     switch (u) {
     case REL_MS: {
-        static const char *const v[] = {"-5",   "0",     "100000", "3600000",
-                                        "9223372036854775807", "-9223372036854775808",
-                                        "x",    "+5",    "007",    "1.5", ""};
+        static const char *const v[] = {
+            "-5", "0",   "100000", "3600000", "9223372036854775807", "-9223372036854775808", "x",
+            "+5", "007", "1.5",    ""};
         args(o, v[gen_below(g, sizeof v / sizeof v[0])]);
         return;
     }
     case REL_S: {
-        static const char *const v[] = {"-1", "0", "100", "3600", "9223372036854775",
-                                        "9223372036854776", "9223372036854775807",
-                                        "-9223372036854775", "-9223372036854776", "abc"};
+        static const char *const v[] = {"-1",
+                                        "0",
+                                        "100",
+                                        "3600",
+                                        "9223372036854775",
+                                        "9223372036854776",
+                                        "9223372036854775807",
+                                        "-9223372036854775",
+                                        "-9223372036854776",
+                                        "abc"};
         args(o, v[gen_below(g, sizeof v / sizeof v[0])]);
         return;
     }
@@ -232,8 +261,8 @@ static const struct snippet {
     {"return {redis.call('EXISTS', KEYS[1]), redis.call('SET', KEYS[1], 'v', 'NX')}", 1, 0,
      CMP_EXACT},
     {"return pcall(redis.call, 'INCR', KEYS[1])", 1, 0, CMP_EXACT},
-    {"local ok, e = pcall(redis.call, 'INCR', KEYS[1]); return {tostring(ok), tostring(e)}", 1,
-     0, CMP_EXACT},
+    {"local ok, e = pcall(redis.call, 'INCR', KEYS[1]); return {tostring(ok), tostring(e)}", 1, 0,
+     CMP_EXACT},
     {"local ok, e = pcall(error, {err='x'}); return {tostring(ok), e}", 0, 0, CMP_EXACT},
     {"local ok, e = pcall(); return {tostring(ok), e}", 0, 0, CMP_EXACT},
     {"return redis.call('HGETALL', KEYS[1])", 1, 0, CMP_PAIRS},
@@ -584,7 +613,7 @@ static void gen_op_body(gen *g, op *o)
             for (int i = 0, n = 1 + (int)gen_below(g, 3); i < n; i++) {
                 char sha[41];
                 const char *body = snippets[gen_below(g, NSNIPPETS)].body;
-        rp_sha1_hex(body, strlen(body), sha);
+                rp_sha1_hex(body, strlen(body), sha);
                 args(o, sha);
             }
             break;
@@ -624,7 +653,7 @@ static void gen_op_body(gen *g, op *o)
             value(g, o);
         break;
     default: { /* wrong arity: a valid command with an argument too few or too many */
-        static const char *const c[] = {"get", "set", "incr", "keys", "pttl", "type", "ping",
+        static const char *const c[] = {"get",  "set",    "incr", "keys", "pttl",   "type", "ping",
                                         "echo", "dbsize", "time", "mget", "script", "eval"};
         const char *name = c[gen_below(g, sizeof c / sizeof c[0])];
         argc_case(g, o, name);
@@ -845,8 +874,8 @@ static bool run_sequence(uint64_t seed, int nops, char *msg, size_t msglen)
             if (o.reclaim)
                 redis_reclaim();
             if (resp_call(&diff_conn, o.argc, o.argv, o.len, &raw, &rawlen) != 0) {
-                snprintf(msg, msglen, "seed %" PRIu64 " op %d: redis connection failed on %s",
-                         seed, n, desc);
+                snprintf(msg, msglen, "seed %" PRIu64 " op %d: redis connection failed on %s", seed,
+                         n, desc);
                 ok = false;
                 break;
             }

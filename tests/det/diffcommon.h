@@ -25,8 +25,8 @@
 
 #define DIFF_TOL_MS 500
 
-extern tsrv diff_redis;      /* started by the suite's fixture */
-extern resp_conn diff_conn;  /* a connection to it */
+extern tsrv diff_redis;     /* started by the suite's fixture */
+extern resp_conn diff_conn; /* a connection to it */
 
 /* The real-time clock in ns and ms (the store's clock in these tests). */
 int64_t diff_realtime_ns(void *ctx);

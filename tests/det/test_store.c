@@ -59,7 +59,7 @@ static const char *on(det_store *s, const char *a0, ...)
     return resp;
 }
 
-#define RUN(...) on(st, __VA_ARGS__, (const char *)NULL)
+#define RUN(...)          on(st, __VA_ARGS__, (const char *)NULL)
 #define EXPECT(want, ...) ck_assert_str_eq(RUN(__VA_ARGS__), want)
 
 START_TEST(expiry_at_the_exact_instant)
@@ -129,7 +129,7 @@ START_TEST(time_stands_still_inside_a_script)
                        "redis.call('GET', KEYS[1])}";
     ck_assert_str_eq(on(s, "EVAL", body, "1", "k", NULL), "*4\r\n:1\r\n:1\r\n:1\r\n$1\r\nv\r\n");
     ck_assert_str_eq(on(s, "PTTL", "k", NULL), ":0\r\n"); /* at 4: live at its expiry */
-    ck_assert_str_eq(on(s, "GET", "k", NULL), "$-1\r\n");  /* at 5: gone */
+    ck_assert_str_eq(on(s, "GET", "k", NULL), "$-1\r\n"); /* at 5: gone */
     /* TIME is the clock read as Unix time */
     ck_assert_str_eq(on(s, "TIME", NULL), "*2\r\n$10\r\n1700000000\r\n$4\r\n6000\r\n");
     det_store_free(s);
@@ -206,9 +206,9 @@ static void drive(det_store *s, uint64_t seed, char **log, size_t *len, size_t *
         case 2: det_store_execv(s, &r, 2, (const char *[]){"KEYS", "k1*"}); break;
         case 3: det_store_execv(s, &r, 4, (const char *[]){"SCAN", v, "COUNT", "3"}); break;
         case 4:
-            det_store_execv(s, &r, 3,
-                            (const char *[]){"EVAL", "return {math.random(1000), math.random()}",
-                                             "0"});
+            det_store_execv(
+                s, &r, 3,
+                (const char *[]){"EVAL", "return {math.random(1000), math.random()}", "0"});
             break;
         case 5: det_store_execv(s, &r, 2, (const char *[]){"DEL", k}); break;
         default: det_store_execv(s, &r, 1, (const char *[]){"DBSIZE"}); break;
@@ -298,8 +298,7 @@ static det_fate hook_before(void *ctx, det_conn *c, const det_request *req, cons
     return before_fate;
 }
 
-static det_fate hook_after(void *ctx, det_conn *c, const det_request *req,
-                           rp_reply *const *replies)
+static det_fate hook_after(void *ctx, det_conn *c, const det_request *req, rp_reply *const *replies)
 {
     (void)ctx;
     (void)c;
