@@ -80,6 +80,7 @@ struct det_lua {
     det_reply scratch; /* redis.call replies */
     bool running;
     long long budget; /* instructions left before the script is stopped */
+    long long limit;  /* the budget of each run */
     /* redis.call argument vectors, grown as needed */
     const char **argv;
     size_t *lens;
@@ -1075,7 +1076,7 @@ static void run(det_lua *dl, int ref, const char *sha_hex, int nkeys, const char
     set_array(L, g, "ARGV", args, alens, nargs);
     lua_pop(L, 1);
     dl->running = true;
-    dl->budget = DET_LUA_MAX_INSTRUCTIONS;
+    dl->budget = dl->limit;
     int e = lua_pcall(L, 0, 1, -2);
     dl->running = false;
     lua_sethook(L, count_hook, LUA_MASKCOUNT, 100000);
@@ -1248,6 +1249,7 @@ det_lua *det_lua_new(det_ks *ks, uint64_t seed)
         return NULL;
     dl->ks = ks;
     dl->seed = seed;
+    dl->limit = DET_LUA_MAX_INSTRUCTIONS;
     det_reply_init(&dl->scratch);
     if (open_state(dl) != 0) {
         free(dl);
@@ -1268,6 +1270,11 @@ void det_lua_free(det_lua *dl)
     free(dl->lens);
     free(dl->num);
     free(dl);
+}
+
+void det_lua_set_limit(det_lua *dl, long long instructions)
+{
+    dl->limit = instructions > 0 ? instructions : DET_LUA_MAX_INSTRUCTIONS;
 }
 
 void det_lua_set_log(det_lua *dl, det_log_fn fn, void *ctx)

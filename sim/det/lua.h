@@ -43,9 +43,11 @@ void det_lua_set_log(det_lua *dl, det_log_fn fn, void *ctx);
 /* Number of scripts in the cache. */
 size_t det_lua_cached(const det_lua *dl);
 
-/* A script that runs more than this many Lua instructions is stopped with
- * an error reply (Redis would answer BUSY to everyone else and let it
- * run; a simulator must not hang). */
+/* A script that runs more than this many Lua instructions (the default;
+ * det_lua_set_limit changes it) is stopped with a BUSY error reply.
+ * Redis would answer BUSY to everyone else and let it run; a simulator
+ * must not hang. */
 #define DET_LUA_MAX_INSTRUCTIONS 200000000LL
+void det_lua_set_limit(det_lua *dl, long long instructions);
 
 #endif
