@@ -102,4 +102,6 @@ const ct_target ct_target_scripted = {
     .scale = 1.0,
     .open = scripted_open,
 };
+#else
+typedef int ct_no_scripted_target; /* not built: no Lua 5.1 or lua-cjson */
 #endif
