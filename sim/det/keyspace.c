@@ -1726,7 +1726,7 @@ static const cmd *find_cmd(const det_ks *ks, const char *name, size_t len)
     uint32_t h = name_hash(lower, len) & (CMDTAB - 1);
     for (int16_t c; (c = ks->cmdtab[h]) >= 0; h = (h + 1) & (CMDTAB - 1)) {
         const char *cn = commands[c].name;
-        if (memcmp(cn, lower, len) == 0 && cn[len] == '\0')
+        if (strlen(cn) == len && memcmp(cn, lower, len) == 0)
             return &commands[c];
     }
     return NULL;
