@@ -24,8 +24,9 @@
 
 #include <stdarg.h>
 
-/* 2: inspect, break_sq, counters, raise_cursor appended; finish answers
- *    OK when the claim is ours and it has no reservation. */
+/* 2: inspect, break_sq, counters, raise_cursor, app_data and open_with
+ *    appended; finish answers OK when the claim is ours and it has no
+ *    reservation. */
 #define SQB_VERSION 2
 
 /* Error detail from a backend.  Set with sqb_seterr(). */
@@ -165,6 +166,14 @@ struct sqclaim_backend {
      * its value when it was above.  An invalid cursor is an error naming
      * the key. */
     sqclaim_rc (*raise_cursor)(void *conn, uint64_t row, uint64_t *cursor, sqb_err *err);
+    /* The backend's own data, like sqlite3_vfs.pAppData: a table built at
+     * run time (the simulator's scripted store) points it at its store
+     * instance.  The core never reads it. */
+    void *app_data;
+    /* Optional: called instead of open when set, with the table itself
+     * (so the backend finds its app_data); otherwise as open. */
+    sqclaim_rc (*open_with)(const struct sqclaim_backend *be, const sqclaim_options *opts,
+                            void **conn, sqb_err *err);
 };
 typedef struct sqclaim_backend sqclaim_backend;
 

@@ -242,8 +242,9 @@ sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options
         set_msg(s, SQCLAIM_EINVAL, "no backend given");
         return SQCLAIM_EINVAL;
     }
-    if (be->version < 1 || !be->name || !be->open || !be->claim || !be->renew || !be->release ||
-        !be->reserve || !be->finish || !be->status) {
+    bool has_open_with = be->version >= 2 && be->open_with;
+    if (be->version < 1 || !be->name || !(be->open || has_open_with) || !be->claim || !be->renew ||
+        !be->release || !be->reserve || !be->finish || !be->status) {
         set_msg(s, SQCLAIM_EUNSUPPORTED, "backend \"%s\" is incomplete (version %d)",
                 be->name ? be->name : "?", be->version);
         return SQCLAIM_EUNSUPPORTED;
@@ -296,7 +297,7 @@ sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options
 
     sqb_err err = {0};
     void *conn = NULL;
-    rc = be->open(&o, &conn, &err);
+    rc = has_open_with ? be->open_with(be, &o, &conn, &err) : be->open(&o, &conn, &err);
     if (rc != SQCLAIM_OK) {
         if (rc > 0) /* a backend must not answer BUSY/LOST here */
             rc = SQCLAIM_EPROTOCOL;

@@ -12,6 +12,9 @@ extern const ct_target ct_target_redis;
 #ifdef SQCLAIM_WITH_VERCEL
 extern const ct_target ct_target_vercel;
 #endif
+#ifdef SQCLAIM_WITH_DET
+extern const ct_target ct_target_scripted;
+#endif
 
 static const ct_target *const targets[] = {
     &ct_target_memory,
@@ -20,6 +23,9 @@ static const ct_target *const targets[] = {
 #endif
 #ifdef SQCLAIM_WITH_VERCEL
     &ct_target_vercel,
+#endif
+#ifdef SQCLAIM_WITH_DET
+    &ct_target_scripted,
 #endif
     NULL,
 };

@@ -4,9 +4,11 @@ CONTRACT_SRCS := tests/contract/contract.c $(filter-out tests/contract/main.c te
 CONTRACT_OBJS = $(CONTRACT_SRCS:%.c=$(BUILD)/obj/%.o)
 TESTS += $(BUILD)/tests/contract $(BUILD)/tests/contract-controls
 
-$(BUILD)/tests/contract: $(CONTRACT_OBJS) $(BUILD)/obj/tests/contract/main.o $(TEST_SUPPORT_OBJS) $(LIB_A)
+# The scripted store's target (sim/det/, when built) links its library.
+$(BUILD)/obj/tests/contract/target_scripted.o: EXTRA_TEST_CFLAGS = $(DET_CFLAGS)
+$(BUILD)/tests/contract: $(CONTRACT_OBJS) $(BUILD)/obj/tests/contract/main.o $(TEST_SUPPORT_OBJS) $(DET_LIB) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(PKG_LIBS) $(CHECK_LIBS) -lm
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(DET_LIBS) $(LIB_A) $(PKG_LIBS) $(CHECK_LIBS) -lm
 
 $(BUILD)/obj/tests/contract/controls.o: EXTRA_TEST_CFLAGS = -Iadapters/memory
 $(BUILD)/tests/contract-controls: $(BUILD)/obj/tests/contract/contract.o $(BUILD)/obj/tests/contract/controls.o $(MEMORY_CONTROLS_OBJ) $(LIB_A)
