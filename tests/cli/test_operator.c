@@ -201,6 +201,39 @@ START_TEST(test_busy_names_foreign)
 }
 END_TEST
 
+/* A foreign value that carries a lease's token is never shown: not in
+ * claim's message, watch, status or break. */
+START_TEST(test_foreign_secret)
+{
+    octx x;
+    octx_init(&x, _i);
+    tc_lease l;
+    claim_ok(&x, "S1", "BOT1", &l);
+    char v[128];
+    snprintf(v, sizeof v, "copied %s by hand", l.token);
+    RAW(&x, "+OK", "SET", "sq:S2", v);
+    snprintf(v, sizeof v, "{\"token\":\"%.20s", l.token); /* not JSON, a token's start */
+    RAW(&x, "+OK", "SET", "refund:S2", v);
+    cr_opts o = oopts(&x);
+    cr_result r;
+    const char *const runs[][6] = {{"claim", "S2", "--bot", "BOT2", NULL},
+                                   {"status", NULL},
+                                   {"watch", "--count", "1", "--interval", "1m", NULL},
+                                   {"break", "S2", "--yes", NULL}};
+    const int want[] = {1, 0, 0, 0};
+    char head[24];
+    snprintf(head, sizeof head, "%.16s", l.token);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        cr_run(&r, &o, runs[i]);
+        TC_EXIT(&r, want[i]);
+        tc_check_no_secret(&r, l.token);
+        tc_check_no_secret(&r, head);
+        cr_free(&r);
+    }
+    ck_assert(!key_exists(&x, "sq:S2") && !key_exists(&x, "refund:S2"));
+}
+END_TEST
+
 /* status shows every blocker with the members docs/cli.md names. */
 START_TEST(test_status_foreign)
 {
@@ -748,6 +781,7 @@ Suite *tc_operator_suite(void)
         tcase_set_timeout(tc, 120);
         tcase_add_loop_test(tc, test_busy_names_foreign, 0, tc_nbackends);
         tcase_add_loop_test(tc, test_status_foreign, 0, tc_nbackends);
+        tcase_add_loop_test(tc, test_foreign_secret, 0, tc_nbackends);
         tcase_add_loop_test(tc, test_watch_foreign, 0, tc_nbackends);
         tcase_add_loop_test(tc, test_break_foreign, 0, tc_nbackends);
         tcase_add_loop_test(tc, test_break_live_claim, 0, tc_nbackends);
