@@ -185,6 +185,8 @@ static void table_lines(const table *t, lines *L)
             if (n >= sizeof line)
                 n = sizeof line - 1;
         }
+        while (n > 0 && line[n - 1] == ' ') /* an empty last cell (NOTE) */
+            line[--n] = '\0';
         add_line(L, "%s", line);
     }
 }
