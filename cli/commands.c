@@ -51,18 +51,26 @@ static void say_busy(sqclaim_store *s, const sqclaim_holder *h, size_t n, const 
     char who[SQCLAIM_BOT_MAX + 80];
     char bot[SQCLAIM_BOT_MAX + 1];
     cli_clean_text(bot, sizeof bot, h->bot, sizeof h->bot);
-    if (n == 1 && (!bot[0] || h->remaining_ms < 0) && say_busy_inspected(s, first))
+    if (!bot[0]) {
+        /* The library's message says whose it is (another tool's value),
+         * without the advice for C callers; kept before the look below
+         * clears it. */
+        char lib[512];
+        const char *msg = sqclaim_errmsg(s);
+        cli_clean_text(lib, sizeof lib, msg, cli_trim_advice(msg));
+        if (n == 1 && say_busy_inspected(s, first))
+            return;
+        cli_msg("busy: %s; sqclaim status shows it, sqclaim break removes it", lib);
         return;
-    if (bot[0] && h->remaining_ms >= 0) {
+    }
+    if (n == 1 && h->remaining_ms < 0 && say_busy_inspected(s, first))
+        return;
+    if (h->remaining_ms >= 0) {
         char left[24];
         cli_fmt_duration(h->remaining_ms, left, sizeof left);
         snprintf(who, sizeof who, "by %s for another %s", bot, left);
-    } else if (bot[0]) {
-        snprintf(who, sizeof who, "by %s", bot);
     } else {
-        snprintf(who, sizeof who,
-                 "by a value another tool wrote that names no bot: see sqclaim "
-                 "status");
+        snprintf(who, sizeof who, "by %s", bot);
     }
     if (n == 1)
         cli_msg("busy: SQ %s is held %s", first, who);

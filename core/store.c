@@ -687,9 +687,8 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
                 snprintf(left, sizeof left, " for another %lld ms",
                          (long long)op.claimed.holder.remaining_ms);
             snprintf(who, sizeof who,
-                     "by a value another tool wrote that names no bot (not a claim of "
-                     "sqclaim's)%s; sqclaim_inspect() says what it is, sqclaim_break() removes "
-                     "it",
+                     "by a value another tool wrote, naming no bot%s; sqclaim_inspect() says "
+                     "what it is, sqclaim_break() removes it",
                      left);
         }
         if (n == 1)

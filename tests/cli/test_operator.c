@@ -194,7 +194,10 @@ START_TEST(test_busy_names_foreign)
     cr_runv(&r, &o, "claim-first", "A6", "A4", "--bot", "BOT2", NULL);
     TC_EXIT(&r, 1);
     ck_assert_msg(cr_contains(r.err, r.errlen, "all 2 candidate SQs are held") &&
-                      cr_contains(r.err, r.errlen, "another tool wrote"),
+                      cr_contains(r.err, r.errlen,
+                                  "A6, by a value another tool wrote, naming "
+                                  "no bot; sqclaim status shows it") &&
+                      !cr_contains(r.err, r.errlen, "sqclaim_"),
                   "%s", r.err);
     cr_free(&r);
     ck_assert(key_exists(&x, "sq:A4") && key_exists(&x, "sq:A6"));
@@ -249,6 +252,12 @@ START_TEST(test_status_foreign)
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sqClaims")), 5);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "refundReservations")), 1);
 
+    /* Sorted by SQ id, foreign or not (docs/cli.md). */
+    const char *prev = "";
+    for (const cJSON *c = cJSON_GetObjectItem(j, "sqClaims")->child; c; c = c->next) {
+        ck_assert_msg(strcmp(prev, c->string) < 0, "%s listed after %s", c->string, prev);
+        prev = c->string;
+    }
     /* sqclaim's own: the seed's exact shape. */
     static const char *const own[] = {"botId", "timestamp", "status", "fence", "ttlMs", NULL};
     tc_check_keys(entry(j, "sqClaims", "B1"), own, "B1");
