@@ -421,7 +421,7 @@ static int print_counters_text(const sqclaim_counters *k)
 
 static int print_counters(const cli *c, const sqclaim_counters *k)
 {
-    char buf[4 * SQCLAIM_KEY_MAX + 4 * sizeof k->cursor_detail + 256];
+    char buf[4096];
     int r = c->flag[OPT_JSON] ? print_counter_json(k, buf, sizeof buf) : print_counters_text(k);
     if (r == 0)
         return 0;
