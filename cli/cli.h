@@ -11,6 +11,8 @@
  *               status, adapters
  *   lease_in.c  reading a lease (--lease, --lease-file, stdin, --token)
  *   watch.c     the refreshing status view
+ *   operator.c  the operator's tools: break, counters; describing a
+ *               stored entry for people
  *   util.c      messages, exit codes, durations, output checks, deferred
  *               stop signals
  */
@@ -29,7 +31,10 @@
 enum cli_exit {
     CLI_EXIT_OK = 0,     /* done */
     CLI_EXIT_BUSY = 1,   /* claim: held by another bot (every candidate);
-                         reserve: a different reservation is open */
+                         reserve: a different reservation is open;
+                         break: a live claim without --force, or not
+                         confirmed; counters --raise-cursor: the cursor
+                         is already above */
     CLI_EXIT_USAGE = 2,  /* usage error or invalid input; nothing was sent */
     CLI_EXIT_LOST = 3,   /* the lease is lost (expired or taken over) */
     CLI_EXIT_CONFIG = 4, /* configuration: backend unknown or not built, KV not
@@ -61,6 +66,9 @@ enum cli_opt {
     OPT_INTERVAL,
     OPT_COUNT,
     OPT_JSON,
+    OPT_FORCE,
+    OPT_YES,
+    OPT_RAISE_CURSOR,
     OPT__COUNT
 };
 
@@ -177,5 +185,34 @@ int cmd_adapters(cli *c);
 /* ---- watch.c ----------------------------------------------------------- */
 
 int cmd_watch(cli *c);
+
+/* ---- operator.c -------------------------------------------------------- */
+
+int cmd_break(cli *c);
+int cmd_counters(cli *c);
+
+/* What a stored entry is, in words for people: who holds it (the bot,
+ * or "a value another tool wrote" with its type or a preview), its fence
+ * and time, and time left or "never expires".  Values read from the
+ * store are cleaned (cli_clean_text).  buf >= 256 is enough for most;
+ * longer text is cut. */
+void cli_describe_claim(const sqclaim_claim_info *ci, char *buf, size_t len);
+void cli_describe_reservation(const sqclaim_reservation_info *ri, char *buf, size_t len);
+
+/* "never expires" for ttl_ms < 0, else "9m58s left".  buf >= 32. */
+void cli_fmt_left(int64_t ttl_ms, char *buf, size_t len);
+
+/* Short flag text for an entry that sqclaim did not write, for tables:
+ * "foreign", "foreign: type hash", "foreign: not JSON: \"hello\"" ...;
+ * "" for sqclaim's own. */
+void cli_foreign_note(unsigned flags, const char *type, const char *raw, char *buf, size_t len);
+
+/* May an irreversible operator action go ahead?  With --yes, yes.
+ * Otherwise a person is asked on the terminal (standard input and
+ * standard error both a terminal, and $CI not set): `question` is shown
+ * and only "y" or "yes" goes ahead.  cli_can_confirm() says, before
+ * anything is sent, whether either is possible; cli_confirm() asks. */
+bool cli_can_confirm(const cli *c);
+bool cli_confirm(const cli *c, const char *question);
 
 #endif

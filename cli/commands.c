@@ -20,19 +20,57 @@ static int ttl_option(const cli *c, int64_t *ttl)
 /* ------------------------------------------------------------------ */
 /* claim, claim-first                                                   */
 
-static void say_busy(const sqclaim_holder *h, size_t n, const char *first)
+/* A holder the claim's answer cannot name (no bot id: a value another
+ * tool wrote, not JSON, a key of another type), or one whose key never
+ * expires, is what an operator must see: one more read (only on this
+ * rare path, and only for a single SQ -- claim-first is a bot's loop,
+ * where requests count) says what it is and how long it stays.  True if
+ * that was said. */
+static bool say_busy_inspected(sqclaim_store *s, const char *sq)
+{
+    sqclaim_entry e;
+    if (sqclaim_inspect(s, sq, &e) != SQCLAIM_OK)
+        return false;
+    if (!e.has_claim) {
+        cli_msg("busy: SQ %s was held, and is free by now: try again", sq);
+        return true;
+    }
+    char d[SQCLAIM_RAW_MAX + SQCLAIM_BOT_MAX + 320];
+    cli_describe_claim(&e.claim, d, sizeof d);
+    bool foreign = e.claim.flags & (SQCLAIM_ENTRY_FOREIGN | SQCLAIM_ENTRY_UNREADABLE);
+    if (foreign || e.claim.ttl_ms < 0)
+        cli_msg("busy: SQ %s is held by %s; an operator can remove it with `sqclaim break %s`", sq,
+                d, sq);
+    else
+        cli_msg("busy: SQ %s is held by %s", sq, d);
+    return true;
+}
+
+static void say_busy(sqclaim_store *s, const sqclaim_holder *h, size_t n, const char *first)
 {
     char who[SQCLAIM_BOT_MAX + 80];
     char bot[SQCLAIM_BOT_MAX + 1];
     cli_clean_text(bot, sizeof bot, h->bot, sizeof h->bot);
-    if (bot[0] && h->remaining_ms >= 0) {
+    if (!bot[0]) {
+        /* The library's message says whose it is (another tool's value),
+         * without the advice for C callers; kept before the look below
+         * clears it. */
+        char lib[512];
+        const char *msg = sqclaim_errmsg(s);
+        cli_clean_text(lib, sizeof lib, msg, cli_trim_advice(msg));
+        if (n == 1 && say_busy_inspected(s, first))
+            return;
+        cli_msg("busy: %s; sqclaim status shows it, sqclaim break removes it", lib);
+        return;
+    }
+    if (n == 1 && h->remaining_ms < 0 && say_busy_inspected(s, first))
+        return;
+    if (h->remaining_ms >= 0) {
         char left[24];
         cli_fmt_duration(h->remaining_ms, left, sizeof left);
         snprintf(who, sizeof who, "by %s for another %s", bot, left);
-    } else if (bot[0]) {
-        snprintf(who, sizeof who, "by %s", bot);
     } else {
-        snprintf(who, sizeof who, "by another lease");
+        snprintf(who, sizeof who, "by %s", bot);
     }
     if (n == 1)
         cli_msg("busy: SQ %s is held %s", first, who);
@@ -158,7 +196,7 @@ static int do_claim(cli *c, const char *const *sqs, size_t n)
         if (sig || e)
             ex = hand_back(s, &lease, sig, e);
     } else if (rc == SQCLAIM_BUSY) {
-        say_busy(&holder, n, sqs[0]);
+        say_busy(s, &holder, n, sqs[0]);
         ex = CLI_EXIT_BUSY;
     } else {
         cli_msg("%s", sqclaim_errmsg(s));

@@ -42,6 +42,9 @@ static const optdef opts[OPT__COUNT] = {
     [OPT_INTERVAL] = {"interval", 0, true},
     [OPT_COUNT] = {"count", 0, true},
     [OPT_JSON] = {"json", 0, false},
+    [OPT_FORCE] = {"force", 0, false},
+    [OPT_YES] = {"yes", 'y', false},
+    [OPT_RAISE_CURSOR] = {"raise-cursor", 0, true},
 };
 
 #define BIT(o) (1u << (o))
@@ -83,9 +86,12 @@ static const optdef opts[OPT__COUNT] = {
     "Exit status:\n"                                                                               \
     "  0  done\n"                                                                                  \
     "  1  busy: the SQ (every candidate) is held by another bot; for reserve, a\n"                 \
-    "     different reservation is open (other --rows, or before --hint)\n"                        \
+    "     different reservation is open (other --rows, or before --hint); break:\n"                \
+    "     a live claim without --force, or not confirmed; counters --raise-cursor:\n"              \
+    "     the cursor is already above the row (or not confirmed); nothing changed\n"               \
     "  2  usage error or invalid input; nothing was sent to the store\n"                           \
-    "  3  lost: the lease expired or another bot took the SQ over; stop working on it\n"           \
+    "  3  lost: the lease expired or another bot took the SQ over; stop working on it;\n"          \
+    "     break: what was shown changed before it was removed (nothing removed)\n"                 \
     "  4  configuration: backend unknown or not built, KV not configured, malformed\n"             \
     "     URL, wrong password or token\n"                                                          \
     "  5  failure: the store could not be reached or answered an error (connection,\n"             \
@@ -111,6 +117,10 @@ static const char program_help[] =
     "  status [--pretty]     live claims and reservations: the seed's /api/queue JSON\n"
     "  watch [--interval DURATION] [--count N] [--json]\n"
     "                        the status, refreshed in place, for people\n"
+    "  break SQ [--force] [--yes]\n"
+    "                        operator: end a stuck claim and its reservation\n"
+    "  counters [--json] [--raise-cursor ROW [--yes]]\n"
+    "                        operator: the row cursor and the fencing counter\n"
     "  adapters              the backends built into this sqclaim\n"
     "  help [COMMAND]        this help, or a command's (also: sqclaim COMMAND --help)\n"
     "\n"
@@ -135,16 +145,19 @@ static const char program_help[] =
     "Standard output carries only the result; messages go to standard error,\n"
     "prefixed \"sqclaim: \".  No password or REST token is ever printed; the lease\n"
     "token appears only in the lease JSON that claim and renew print.\n"
-    "\n" EXIT_HELP "\n"
-    "Example (a bot's loop, with redis):\n"
-    "  export SQCLAIM_ADAPTER=redis REDIS_URL=redis://127.0.0.1:6379\n"
-    "  lease=$(sqclaim claim-first 251019-164rmb 251019-165abc --bot BOT1) || exit\n"
-    "  rows=$(printf '%s' \"$lease\" | sqclaim reserve --rows 5 --hint 51)\n"
-    "  # ... write the rows ...\n"
-    "  printf '%s' \"$lease\" | sqclaim finish\n"
-    "  printf '%s' \"$lease\" | sqclaim release\n"
-    "\n"
-    "Full documentation: docs/cli.md.\n";
+    "\n";
+/* In two parts: C11 compilers need only take string literals of 4095 bytes. */
+static const char program_help_2[] =
+    EXIT_HELP "\n"
+              "Example (a bot's loop, with redis):\n"
+              "  export SQCLAIM_ADAPTER=redis REDIS_URL=redis://127.0.0.1:6379\n"
+              "  lease=$(sqclaim claim-first 251019-164rmb 251019-165abc --bot BOT1) || exit\n"
+              "  rows=$(printf '%s' \"$lease\" | sqclaim reserve --rows 5 --hint 51)\n"
+              "  # ... write the rows ...\n"
+              "  printf '%s' \"$lease\" | sqclaim finish\n"
+              "  printf '%s' \"$lease\" | sqclaim release\n"
+              "\n"
+              "Full documentation: docs/cli.md.\n";
 
 static const char claim_help[] =
     "Usage: sqclaim claim SQ --bot BOT [--ttl DURATION]\n"
@@ -251,6 +264,11 @@ static const char status_help[] =
     "   \"timestamp\":\"2025-10-26T12:34:56.789Z\",\"kvConfigured\":true}\n"
     "Each claim: botId, timestamp, status, fence, ttlMs (remaining); each\n"
     "reservation: botId, startRow, rowCount, status, timestamp, fence, ttlMs.\n"
+    "Every key that blocks a claim is listed, also values other tools wrote: those\n"
+    "add \"foreign\":true, and when the value is not a JSON object (plain text, a\n"
+    "hash...) \"unreadable\":true, its \"type\" and a \"raw\" preview (\"\" and\n"
+    "\"rawHidden\":true if it mentions a token), with botId \"?\"; fields a value\n"
+    "lacks are \"\" or 0.  ttlMs -1: the key never expires.\n"
     "Lease tokens are never shown.  When the store cannot be used, print\n"
     "  {\"success\":false,\"error\":\"<message>\"}\n"
     "instead and exit 4 or 5; with the vercel backend unconfigured the message is\n"
@@ -263,12 +281,14 @@ static const char status_help[] =
 static const char watch_help[] =
     "Usage: sqclaim watch [--interval DURATION] [--count N] [--json]\n"
     "\n"
-    "Show the status every DURATION: holders, remaining time, row reservations.  On a\n"
-    "terminal the table is redrawn in place; Ctrl-C (or SIGTERM, SIGHUP) stops it,\n"
-    "restores the terminal and exits 0.  When standard output is not a terminal (or\n"
-    "TERM is dumb), each refresh is printed as plain lines followed by an empty\n"
-    "line, for logs.  A refresh that fails is shown and retried; configuration\n"
-    "errors stop at once.\n"
+    "Show the status every DURATION: holders, remaining time, row reservations --\n"
+    "every entry status lists, values other tools wrote too (holder ?, marked\n"
+    "foreign with their type or a preview; \"never expires\" for keys without\n"
+    "expiry).  On a terminal the table is redrawn in place; Ctrl-C (or SIGTERM,\n"
+    "SIGHUP) stops it, restores the terminal and exits 0.  When standard output is\n"
+    "not a terminal (or TERM is dumb), each refresh is printed as plain lines\n"
+    "followed by an empty line, for logs.  A refresh that fails is shown and\n"
+    "retried; configuration errors stop at once.\n"
     "\n"
     "The default interval is 2s, except on vercel, where every request is billed:\n"
     "there watch counts the requests a refresh takes and polls every whole minute\n"
@@ -282,6 +302,68 @@ static const char watch_help[] =
     "                        exit status is then that of the last refresh\n"
     "  --json                print each refresh as one line of status JSON instead\n"
     "\n" GLOBAL_HELP "\n" EXIT_HELP;
+
+#define CONFIRM_HELP                                                                               \
+    "Confirmation: with --yes, none is asked.  Without it, sqclaim asks on the\n"                  \
+    "terminal (\"y\" or \"yes\" goes ahead, anything else changes nothing, exit 1) --\n"           \
+    "only when standard input and standard error are a terminal and CI is not set\n"               \
+    "(CI=true, as CI services set it).  Otherwise nobody can answer, so the command\n"             \
+    "refuses at once without --yes (exit 2, nothing sent): scripts and CI jobs pass\n"             \
+    "--yes.\n"
+
+static const char break_help[] =
+    "Usage: sqclaim break SQ [--force] [--yes]\n"
+    "\n"
+    "End SQ's claim and its row reservation, whoever holds them: the 10-minute claim\n"
+    "of a bot killed with kill -9, a key without expiry another tool wrote, a value\n"
+    "that is not JSON.  For operators repairing a store; bots release their own.\n"
+    "\n"
+    "break first shows on standard error what the store holds for SQ: the holder (or\n"
+    "\"a value another tool wrote\" with its type or a preview), the fence, the time\n"
+    "left or \"never expires\", and the reservation's rows.  Then, once confirmed, it\n"
+    "removes exactly that, in one atomic step: if anything changed in between (a bot\n"
+    "claimed, released or reserved meanwhile), nothing is removed and it exits 3;\n"
+    "run it again to see the new state.  Prints nothing on standard output.\n"
+    "\n"
+    "A live claim that sqclaim wrote means a bot may still be working on the SQ:\n"
+    "break refuses it (exit 1, naming the bot and its time left) unless --force is\n"
+    "given.  That bot learns it at its next renew, reserve, finish or release\n"
+    "(exit 3); its fence is below its successor's.  Values other tools wrote, values\n"
+    "that are not JSON and keys without expiry need no --force.\n"
+    "\n"
+    "Options:\n"
+    "  --force               also end a live claim sqclaim wrote\n"
+    "  -y, --yes             do not ask for confirmation (scripts, CI)\n"
+    "\n" CONFIRM_HELP "\n"
+    "Example:\n"
+    "  sqclaim break 251019-164rmb              # asks on a terminal\n"
+    "  sqclaim break 251019-164rmb --force --yes  # from a script\n"
+    "\n" GLOBAL_HELP "\n" EXIT_HELP;
+
+static const char counters_help[] =
+    "Usage: sqclaim counters [--json] [--raise-cursor ROW [--yes]]\n"
+    "\n"
+    "Show the store's two helper counters, with their key names and state:\n"
+    "  row cursor     the row the next reservation starts at (or later)\n"
+    "  fence counter  the last fencing number handed out\n"
+    "Each is OK (its value), missing (the next reservation or claim rebuilds it\n"
+    "from the live records), or INVALID (what the key holds instead: reservations\n"
+    "or claims fail until it is deleted or fixed).  A hint typo such as\n"
+    "--hint 51000000 moves the row cursor for good: counters shows where it is.\n"
+    "\n"
+    "--raise-cursor ROW moves the row cursor up to ROW, never down (rows below it\n"
+    "may have been handed out): a ROW below the cursor changes nothing and exits 1.\n"
+    "Use it after the helper keys were lost, to keep new reservations above rows\n"
+    "written before.  It asks for confirmation first, like break.\n"
+    "\n"
+    "Options:\n"
+    "  --json                one line of JSON instead of text:\n"
+    "                        {\"rowCursor\":{\"key\":…,\"state\":\"ok\",\"value\":51,\n"
+    "                        \"detail\":\"\"},\"fenceCounter\":{…}}; state is ok, missing or\n"
+    "                        invalid; value is null unless ok\n"
+    "  --raise-cursor ROW    move the row cursor up to ROW (1 to 999999999999999)\n"
+    "  -y, --yes             do not ask for confirmation (scripts, CI)\n"
+    "\n" CONFIRM_HELP "\n" GLOBAL_HELP "\n" EXIT_HELP;
 
 static const char adapters_help[] =
     "Usage: sqclaim adapters\n"
@@ -315,6 +397,8 @@ static const command commands[] = {
     {"finish", cmd_finish, LEASE_OPTS, finish_help},
     {"status", cmd_status, BIT(OPT_PRETTY), status_help},
     {"watch", cmd_watch, BIT(OPT_INTERVAL) | BIT(OPT_COUNT) | BIT(OPT_JSON), watch_help},
+    {"break", cmd_break, BIT(OPT_FORCE) | BIT(OPT_YES), break_help},
+    {"counters", cmd_counters, BIT(OPT_JSON) | BIT(OPT_RAISE_CURSOR) | BIT(OPT_YES), counters_help},
     {"adapters", cmd_adapters, 0, adapters_help},
     {"help", cmd_help, 0, help_help},
 };
@@ -336,18 +420,24 @@ static int print_text(const char *text)
     return 0;
 }
 
+static int print_program_help(void)
+{
+    int ex = print_text(program_help);
+    return ex ? ex : print_text(program_help_2);
+}
+
 static int cmd_help(cli *c)
 {
     if (c->npos == 0)
-        return print_text(program_help);
+        return print_program_help();
     if (c->npos > 1)
         return cli_usage_error(c, "help takes one command name");
     const command *cmd = find_command(c->pos[0]);
     if (!cmd)
         return cli_usage_error(c,
                                "no such command: %.60s (commands: claim, claim-first, "
-                               "renew, release, reserve, finish, status, watch, "
-                               "adapters, help)",
+                               "renew, release, reserve, finish, status, watch, break, "
+                               "counters, adapters, help)",
                                c->pos[0]);
     return print_text(cmd->help);
 }
@@ -424,7 +514,7 @@ static int take_option(cli *c, const command *cmd, int o, const char *spelled, c
 static bool takes_sq(const command *cmd)
 {
     return cmd && cmd->run != cmd_status && cmd->run != cmd_watch && cmd->run != cmd_adapters &&
-           cmd->run != cmd_help;
+           cmd->run != cmd_help && cmd->run != cmd_counters;
 }
 
 /* Parse argv into *c.  Returns -1 to go on and run c->cmd, or an exit
@@ -476,7 +566,7 @@ static int parse(int argc, char **argv, cli *c, const command **out)
             if (ex)
                 return ex;
             if (o == OPT_HELP)
-                return print_text(cmd ? cmd->help : program_help);
+                return cmd ? print_text(cmd->help) : print_program_help();
             continue;
         }
         /* -x, -xVALUE, -x VALUE, or grouped flags -qh */
@@ -503,7 +593,7 @@ static int parse(int argc, char **argv, cli *c, const command **out)
             if (ex)
                 return ex;
             if (o == OPT_HELP)
-                return print_text(cmd ? cmd->help : program_help);
+                return cmd ? print_text(cmd->help) : print_program_help();
             if (val)
                 break;
         }
@@ -515,7 +605,7 @@ static int parse(int argc, char **argv, cli *c, const command **out)
             return cmd_adapters(c);
         fputs("Usage: sqclaim [OPTIONS] COMMAND [ARGS]\n"
               "Commands: claim, claim-first, renew, release, reserve, finish, status, watch,\n"
-              "adapters, help.  Try 'sqclaim --help' for more information.\n",
+              "break, counters, adapters, help.  Try 'sqclaim --help' for more information.\n",
               stderr);
         return CLI_EXIT_USAGE;
     }

@@ -185,20 +185,53 @@ static void table_lines(const table *t, lines *L)
             if (n >= sizeof line)
                 n = sizeof line - 1;
         }
+        while (n > 0 && line[n - 1] == ' ') /* an empty last cell (NOTE) */
+            line[--n] = '\0';
         add_line(L, "%s", line);
     }
 }
 
+/* Time left in a cell: "9m58s", or "never expires" for a key without
+ * expiry (another tool's). */
+static void left_cell(int64_t ttl_ms, char *cell)
+{
+    if (ttl_ms < 0)
+        snprintf(cell, CELL, "never expires");
+    else
+        cli_fmt_duration(ttl_ms, cell, CELL);
+}
+
+static bool flagged(unsigned flags)
+{
+    return (flags & (SQCLAIM_ENTRY_FOREIGN | SQCLAIM_ENTRY_UNREADABLE)) != 0;
+}
+
+/* "Claims: 3" and, when some are another tool's, how many and what
+ * they do (`why`). */
+static void section_head(lines *L, const char *what, size_t n, size_t foreign, const char *why)
+{
+    if (n == 0)
+        add_line(L, "%s: none", what);
+    else if (foreign == 0)
+        add_line(L, "%s: %zu", what, n);
+    else
+        add_line(L, "%s: %zu (%zu foreign: another tool's, %s)", what, n, foreign, why);
+}
+
 static void snapshot_lines(const sqclaim_status *st, lines *L)
 {
-    char left[24];
-    if (st->nclaims == 0) {
-        add_line(L, "Claims: none");
-    } else {
-        add_line(L, "Claims: %zu", st->nclaims);
-        table t = {6,
-                   {"SQ", "BOT", "STATUS", "FENCE", "LEFT", "SINCE"},
-                   {false, false, false, true, true, false},
+    size_t fc = 0, fr = 0;
+    for (size_t i = 0; i < st->nclaims; i++)
+        fc += flagged(st->claims[i].flags);
+    for (size_t i = 0; i < st->nreservations; i++)
+        fr += flagged(st->reservations[i].flags);
+
+    section_head(L, "Claims", st->nclaims, fc, "they block claims; sqclaim break SQ removes one");
+    if (st->nclaims) {
+        /* The NOTE column only when something needs it. */
+        table t = {fc ? 7 : 6,
+                   {"SQ", "BOT", "STATUS", "FENCE", "LEFT", "SINCE", "NOTE"},
+                   {false, false, false, true, true, false, false},
                    st->nclaims,
                    NULL};
         t.cells = calloc(st->nclaims, sizeof *t.cells);
@@ -215,21 +248,20 @@ static void snapshot_lines(const sqclaim_status *st, lines *L)
                 snprintf(t.cells[i][3], CELL, "%" PRIu64, ci->fence);
             else
                 snprintf(t.cells[i][3], CELL, "-");
-            cli_fmt_duration(ci->ttl_ms, left, sizeof left);
-            snprintf(t.cells[i][4], CELL, "%s", left);
+            left_cell(ci->ttl_ms, t.cells[i][4]);
             clean(t.cells[i][5], CELL, ci->timestamp[0] ? ci->timestamp : "-");
+            cli_foreign_note(ci->flags, ci->type, ci->raw, t.cells[i][6], CELL);
         }
         table_lines(&t, L);
         free(t.cells);
     }
     add_line(L, "%s", "");
-    if (st->nreservations == 0) {
-        add_line(L, "Refund reservations: none");
-    } else {
-        add_line(L, "Refund reservations: %zu", st->nreservations);
-        table t = {7,
-                   {"SQ", "BOT", "ROWS", "COUNT", "STATUS", "FENCE", "LEFT"},
-                   {false, false, false, true, false, true, true},
+    section_head(L, "Refund reservations", st->nreservations, fr,
+                 "reserve never hands out their rows");
+    if (st->nreservations) {
+        table t = {fr ? 8 : 7,
+                   {"SQ", "BOT", "ROWS", "COUNT", "STATUS", "FENCE", "LEFT", "NOTE"},
+                   {false, false, false, true, false, true, true, false},
                    st->nreservations,
                    NULL};
         t.cells = calloc(st->nreservations, sizeof *t.cells);
@@ -241,19 +273,24 @@ static void snapshot_lines(const sqclaim_status *st, lines *L)
             const sqclaim_reservation_info *ri = &st->reservations[i];
             clean(t.cells[i][0], CELL, ri->sq);
             clean(t.cells[i][1], CELL, ri->bot[0] ? ri->bot : "?");
-            if (ri->row_count)
+            if (ri->start_row && ri->row_count)
                 snprintf(t.cells[i][2], CELL, "%" PRIu64 "-%" PRIu64, ri->start_row,
                          ri->start_row + ri->row_count - 1);
-            else
+            else if (ri->start_row)
                 snprintf(t.cells[i][2], CELL, "%" PRIu64, ri->start_row);
-            snprintf(t.cells[i][3], CELL, "%" PRIu32, ri->row_count);
+            else
+                snprintf(t.cells[i][2], CELL, "?");
+            if (ri->row_count)
+                snprintf(t.cells[i][3], CELL, "%" PRIu32, ri->row_count);
+            else
+                snprintf(t.cells[i][3], CELL, "?");
             clean(t.cells[i][4], CELL, ri->status[0] ? ri->status : "-");
             if (ri->fence)
                 snprintf(t.cells[i][5], CELL, "%" PRIu64, ri->fence);
             else
                 snprintf(t.cells[i][5], CELL, "-");
-            cli_fmt_duration(ri->ttl_ms, left, sizeof left);
-            snprintf(t.cells[i][6], CELL, "%s", left);
+            left_cell(ri->ttl_ms, t.cells[i][6]);
+            cli_foreign_note(ri->flags, ri->type, ri->raw, t.cells[i][7], CELL);
         }
         table_lines(&t, L);
         free(t.cells);

@@ -678,7 +678,19 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
             else
                 snprintf(who, sizeof who, "by bot %s", q);
         } else {
-            snprintf(who, sizeof who, "by another lease");
+            /* sqclaim's claims always name their bot: this is a value
+             * another tool wrote (not JSON, a key of another type, JSON
+             * without a botId).  The claim's answer does not say which;
+             * sqclaim_inspect() does (one more round trip, left to the
+             * caller: on Upstash every request is billed). */
+            char left[48] = "";
+            if (op.claimed.holder.remaining_ms >= 0)
+                snprintf(left, sizeof left, " for another %lld ms",
+                         (long long)op.claimed.holder.remaining_ms);
+            snprintf(who, sizeof who,
+                     "by a value another tool wrote, naming no bot%s; sqclaim_inspect() says "
+                     "what it is, sqclaim_break() removes it",
+                     left);
         }
         if (n == 1)
             set_msg(s, SQCLAIM_BUSY, "SQ %s is held %s", sqs[0], who);

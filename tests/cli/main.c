@@ -86,6 +86,7 @@ int main(void)
     SRunner *sr = srunner_create(tc_unit_suite());
     srunner_add_suite(sr, tc_basic_suite());
     srunner_add_suite(sr, tc_watch_suite());
+    srunner_add_suite(sr, tc_operator_suite());
     if (tc_nbackends)
         srunner_add_suite(sr, tc_remote_suite());
     if (tc_nbackends)

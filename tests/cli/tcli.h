@@ -86,5 +86,6 @@ Suite *tc_watch_suite(void);
 Suite *tc_unit_suite(void);
 Suite *tc_limits_suite(void);
 Suite *tc_botloop_suite(void); /* needs vercel */
+Suite *tc_operator_suite(void);
 
 #endif

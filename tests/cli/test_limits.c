@@ -345,6 +345,9 @@ START_TEST(test_timeout_bounds_command)
         {{"--timeout", "1s", "status", NULL}, false},
         {{"--timeout", "1500ms", "watch", "--count", "1", NULL}, false},
         {{"--timeout", "300ms", "claim", "T5", "--bot", "BOTT", NULL}, false},
+        {{"--timeout", "1s", "break", "T1", "--force", "--yes", NULL}, false},
+        {{"--timeout", "1s", "counters", NULL}, false},
+        {{"--timeout", "1s", "counters", "--raise-cursor", "9", "--yes", NULL}, false},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         int64_t bound = 0;
