@@ -131,8 +131,9 @@ typedef struct sqclaim_clock {
 /* Options.  Initialise with sqclaim_options_init(); fields left NULL/0 take
  * the environment, then the default.  New fields are only ever appended. */
 typedef struct sqclaim_options {
-    const char *adapter;        /* "memory" | "redis" | "vercel"; NULL: $SQCLAIM_ADAPTER,
-                                   else "memory" */
+    const char *adapter;        /* "sqlite" | "memory" | "redis" | "vercel"; NULL:
+                                   $SQCLAIM_ADAPTER, else "sqlite" (the default:
+                                   shared by every process of the host) */
     const char *redis_url;      /* NULL: $REDIS_URL, else redis://127.0.0.1:6379;
                                    redis://[:password@]host:port[/db] or
                                    unix:///path/to/socket[?db=N&password=P] */
@@ -154,6 +155,15 @@ typedef struct sqclaim_options {
     int op_timeout_ms;          /* total time for one operation, every attempt
                                    and the waits between them; 0: no total
                                    limit (see "Time limits" below) */
+    const char *sqlite_path;    /* sqlite: the database file; NULL or "":
+                                   $SQCLAIM_DB, else $XDG_STATE_HOME/sqclaim/
+                                   claims.db, else ~/.local/state/sqclaim/
+                                   claims.db.  Created 0600 (its directories
+                                   0700) when absent; a file that is not an
+                                   sqclaim database, or one on a network
+                                   filesystem, is refused (ECONFIG).  All
+                                   processes that must coordinate name the
+                                   same file.  See docs/sqlite.md. */
 } sqclaim_options;
 
 /* Time limits.
@@ -162,7 +172,8 @@ typedef struct sqclaim_options {
  *                       end of the TLS handshake).
  *   timeout_ms          bounds one request: from sending it to the end of
  *                       its reply (vercel: the whole HTTP exchange,
- *                       connecting included).
+ *                       connecting included; sqlite: the wait for the
+ *                       database's write lock held by other processes).
  *   retries             an operation whose attempt failed transiently, or
  *                       whose reply was lost, is tried again (same token)
  *                       up to this many times, after a backoff of 25 ms
@@ -193,7 +204,10 @@ typedef struct sqclaim_options {
 void sqclaim_options_init(sqclaim_options *opts);
 
 /* Open a store.  The backend is opts->adapter, else $SQCLAIM_ADAPTER, else
- * "memory".  An unknown or unbuilt backend name is SQCLAIM_EUNSUPPORTED with
+ * "sqlite": one database file shared by every process of this host (see
+ * sqlite_path), so bots started without configuration still coordinate.
+ * "memory" (claims kept inside this one process: threads, tests) is only
+ * used when named.  An unknown or unbuilt backend name is SQCLAIM_EUNSUPPORTED with
  * a message listing the available ones.  opts may be NULL (all defaults).
  *
  * Returns SQCLAIM_OK and a handle in *out, or an error.  Like SQLite, on
@@ -235,7 +249,7 @@ sqclaim_rc sqclaim_errmsg_copy(sqclaim_store *store, char *buf, size_t len);
  * operation (SQCLAIM_OK after a success).  Thread-safe. */
 sqclaim_rc sqclaim_errcode(const sqclaim_store *store);
 
-/* The backend's name ("memory", "redis", "vercel"). */
+/* The backend's name ("sqlite", "memory", "redis", "vercel"). */
 const char *sqclaim_adapter(const sqclaim_store *store);
 
 /* Capability bits of the store's backend. */

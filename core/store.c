@@ -171,7 +171,7 @@ void sqclaim_options_init(sqclaim_options *opts)
         memset(opts, 0, sizeof *opts);
 }
 
-static const char *const known_backends[] = {"memory", "redis", "vercel", NULL};
+static const char *const known_backends[] = {"memory", "sqlite", "redis", "vercel", NULL};
 
 static void list_built(char *buf, size_t len)
 {
@@ -321,8 +321,11 @@ sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out)
         name = sqb_getenv("SQCLAIM_ADAPTER");
         from_env = name != NULL;
     }
+    /* The default is the one backend that every process of the host
+     * shares without configuration; memory is only ever chosen by name
+     * (a default that kept claims per process repeated the seed's bug). */
     if (!name)
-        name = "memory";
+        name = "sqlite";
     const sqclaim_backend *be = sqclaim_find_backend(name);
     if (be)
         return sqclaim_open_backend(be, opts, out);

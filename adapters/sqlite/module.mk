@@ -1,0 +1,9 @@
+# adapters/sqlite/ — the `sqlite` backend, the default: the claim protocol
+# in one SQLite database file shared by the processes of one host
+# (docs/sqlite.md).  Built when libsqlite3 is installed (libsqlite3-dev).
+HAVE_SQLITE3 := $(call have,sqlite3)
+ifeq ($(HAVE_SQLITE3),1)
+LIB_SRCS += adapters/sqlite/sqlite.c
+LIB_PKGS += sqlite3
+LIB_DEFS += -DSQCLAIM_WITH_SQLITE
+endif
