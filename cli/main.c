@@ -71,8 +71,8 @@ static const optdef opts[OPT__COUNT] = {
 
 #define GLOBAL_HELP                                                                                \
     "Global options (before or after the command):\n"                                              \
-    "  --adapter NAME        memory | redis | vercel (default: $SQCLAIM_ADAPTER, else\n"           \
-    "                        memory; `sqclaim adapters` lists the built ones)\n"                   \
+    "  --adapter NAME        sqlite | memory | redis | vercel (default: $SQCLAIM_ADAPTER,\n"       \
+    "                        else sqlite; `sqclaim adapters` lists the built ones)\n"              \
     "  --redis-url URL       redis://[:password@]host:port[/db] (default: $REDIS_URL);\n"          \
     "                        prefer the variable: arguments are visible in ps\n"                   \
     "  --prefix PREFIX       key prefix (default: $SQCLAIM_KEY_PREFIX, else none: the\n"           \
@@ -133,14 +133,17 @@ static const char program_help[] =
     "refused (600 is not taken for 600ms or 600s).  Claims and reservations expire\n"
     "after their TTL (default 10m) unless renewed.\n"
     "\n"
-    "Backends: redis (REDIS_URL) and vercel (Vercel KV / Upstash REST:\n"
+    "Backends: sqlite, the default, keeps claims in one file shared by every process\n"
+    "of this host (SQCLAIM_DB, default ~/.local/state/sqclaim/claims.db, or under\n"
+    "$XDG_STATE_HOME).  redis (REDIS_URL) and vercel (Vercel KV / Upstash REST:\n"
     "KV_REST_API_URL and KV_REST_API_TOKEN, or UPSTASH_REDIS_REST_URL and\n"
-    "UPSTASH_REDIS_REST_TOKEN) are shared by every bot.  memory keeps claims inside\n"
-    "one process: a claim made by one sqclaim run is gone when it exits, so it is\n"
-    "only good for trying the commands.\n"
+    "UPSTASH_REDIS_REST_TOKEN) are shared by bots on every host.  memory keeps claims\n"
+    "inside one process: a claim made by one sqclaim run is gone when it exits, so\n"
+    "it is only good for trying the commands.\n"
     "\n"
-    "Environment: SQCLAIM_ADAPTER, REDIS_URL, KV_REST_API_URL, KV_REST_API_TOKEN,\n"
-    "UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN, SQCLAIM_KEY_PREFIX.\n"
+    "Environment: SQCLAIM_ADAPTER, SQCLAIM_DB, REDIS_URL, KV_REST_API_URL,\n"
+    "KV_REST_API_TOKEN, UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN,\n"
+    "SQCLAIM_KEY_PREFIX.\n"
     "\n"
     "Standard output carries only the result; messages go to standard error,\n"
     "prefixed \"sqclaim: \".  No password or REST token is ever printed; the lease\n"
