@@ -293,6 +293,10 @@ static int query_int(sqlt_conn *c, const char *sql, int64_t *v)
 /* ------------------------------------------------------------------ */
 /* Open                                                                 */
 
+/* check_or_init(): the file was empty and is initialised now (by us or by
+ * another process): open it again. */
+#define SQLT_REOPEN ((sqclaim_rc)100)
+
 /* Check the file is ours (or empty, then make it ours).  Never writes to a
  * file that has tables or another application id. */
 static sqclaim_rc check_or_init(sqlt_conn *c, sqb_err *err)
@@ -320,10 +324,11 @@ static sqclaim_rc check_or_init(sqlt_conn *c, sqb_err *err)
                           "elsewhere or move it aside",
                           c->path, app, tables);
     /* Empty: initialise, under the write lock (another process may be
-     * doing the same; the second finds it done). */
-    rc = exec(c, "PRAGMA journal_mode=WAL");
-    if (rc == SQLITE_OK)
-        rc = exec(c, "BEGIN IMMEDIATE");
+     * doing the same; the second finds it done), then switch to WAL.  The
+     * caller then opens a fresh connection: one that first read the file
+     * empty, in rollback mode, can wait forever for the lock to switch
+     * modes while other processes already work in WAL mode. */
+    rc = exec(c, "BEGIN IMMEDIATE");
     if (rc != SQLITE_OK)
         return sqlt_fail(c, rc, "initialising", err);
     rc = query_int(c, "PRAGMA application_id", &app);
@@ -348,7 +353,12 @@ static sqclaim_rc check_or_init(sqlt_conn *c, sqb_err *err)
     if (app != 0 && app != SQLT_APPLICATION_ID)
         return sqb_seterr(err, SQCLAIM_ECONFIG,
                           "sqlite %s is not an sqclaim database: left untouched", c->path);
-    return SQCLAIM_OK;
+    if (app == 0) { /* we made it: WAL now, before it sees other work */
+        rc = exec(c, "PRAGMA journal_mode=WAL");
+        if (rc != SQLITE_OK)
+            return sqlt_fail(c, rc, "switching to WAL mode", err);
+    }
+    return SQLT_REOPEN;
 }
 
 sqclaim_rc sqlt_open_path(const char *path, int timeout_ms, const sqclaim_clock *clock,
@@ -381,6 +391,23 @@ sqclaim_rc sqlt_open_path(const char *path, int timeout_ms, const sqclaim_clock 
     sqlite3_extended_result_codes(c->db, 0);
     sqlite3_busy_timeout(c->db, timeout_ms);
     sqclaim_rc r = check_or_init(c, err);
+    if (r == SQLT_REOPEN) { /* initialised just now: a fresh connection */
+        sqlite3_close_v2(c->db);
+        c->db = NULL;
+        rc = sqlite3_open_v2(path, &c->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW,
+                             NULL);
+        if (rc != SQLITE_OK) {
+            r = sqlt_fail(c, rc, "opening", err);
+            sqlt_close(c);
+            return r == SQCLAIM_EIO ? SQCLAIM_ECONFIG : r;
+        }
+        sqlite3_extended_result_codes(c->db, 0);
+        sqlite3_busy_timeout(c->db, timeout_ms);
+        r = check_or_init(c, err);
+        if (r == SQLT_REOPEN) /* it cannot be empty again */
+            r = sqb_seterr(err, SQCLAIM_ECONFIG, "sqlite %s: initialised twice", path);
+    }
     if (r == SQCLAIM_OK) {
         /* WAL is recorded in the file; synchronous is per connection. */
         rc = exec(c, "PRAGMA journal_mode=WAL");

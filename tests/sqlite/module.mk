@@ -1,0 +1,14 @@
+# tests/sqlite/ — the sqlite backend with real processes: three bot
+# processes sharing the default store, kill -9 in the middle of a
+# transaction, a file of a previous boot, lost counters, refused files
+# (corrupt, foreign), permissions and the default path.  Each test works in
+# a temporary directory of its own; nothing is written under the home.
+ifeq ($(HAVE_SQLITE3),1)
+TESTS += $(BUILD)/tests/sqlite
+SQLITE_TEST_OBJS = $(BUILD)/obj/tests/sqlite/test_sqlite.o
+
+$(BUILD)/obj/tests/sqlite/test_sqlite.o: EXTRA_TEST_CFLAGS = -Iadapters/sqlite
+$(BUILD)/tests/sqlite: $(SQLITE_TEST_OBJS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQLITE_TEST_OBJS) $(LIB_A) $(PKG_LIBS) $(CHECK_LIBS) -lm
+endif
