@@ -11,6 +11,7 @@ packages=(
   libhiredis-dev      # redis backend (hiredis 0.14)
   libcurl4-openssl-dev # vercel backend
   libcjson-dev        # JSON (core, vercel, kvrest)
+  libsqlite3-dev      # sqlite backend, the default (one file shared by the host's processes)
   check               # unit test framework
   libmicrohttpd-dev   # kvrest HTTP server
   redis-server redis-tools # real server for tests, redis-benchmark baseline
