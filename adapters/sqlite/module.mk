@@ -7,3 +7,11 @@ LIB_SRCS += adapters/sqlite/sqlite.c
 LIB_PKGS += sqlite3
 LIB_DEFS += -DSQCLAIM_WITH_SQLITE
 endif
+
+# The simulator's negative controls for this backend: sim/controls/
+# sqlite_controls.c, the real backend with one deliberate bug each, linked
+# only into sqsim (never into the library), through the private header.
+ifeq ($(HAVE_SQLITE3),1)
+SQLITE_CONTROLS_OBJ = $(BUILD)/obj/sim/controls/sqlite_controls.o
+EXTRA_CFLAGS_sim/controls/sqlite_controls.c = -Iadapters/sqlite -Isim/controls
+endif

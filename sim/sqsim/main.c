@@ -1,13 +1,16 @@
 /* main.c — sqsim: N bots hammer M SQs through one backend; an independent
  * oracle proves that no two ever held the same SQ or the same row.
  *
- *   sqsim [--adapter memory|redis|vercel] [--bots N] [--sqs M] [--duration 3s] ...
+ *   sqsim [--adapter memory|sqlite|redis|vercel] [--bots N] [--sqs M] [--duration 3s] ...
  *
  * Exit status: 0 clean (and every coverage minimum met), 1 a violation or
  * missing coverage, 2 a usage or backend error.  See docs/simulator.md. */
 #include "sqsim.h"
 #include "backend.h"
 #include "memory_controls.h"
+#ifdef SQCLAIM_WITH_SQLITE
+#include "sqlite_controls.h"
+#endif
 
 #include <errno.h>
 #include <getopt.h>
@@ -121,9 +124,11 @@ static void usage(FILE *f)
                "Exit: 0 clean, 1 violation or coverage not met, 2 usage or backend error.\n"
                "\n"
                "Backend\n"
-               "  --adapter NAME          memory | redis | vercel (default $SQCLAIM_ADAPTER,\n"
-               "                          else memory); redis reads $REDIS_URL, vercel\n"
-               "                          $KV_REST_API_URL and $KV_REST_API_TOKEN\n"
+               "  --adapter NAME          memory | sqlite | redis | vercel (default\n"
+               "                          $SQCLAIM_ADAPTER, else memory); sqlite uses a fresh\n"
+               "                          file in a temporary directory, redis reads\n"
+               "                          $REDIS_URL, vercel $KV_REST_API_URL and\n"
+               "                          $KV_REST_API_TOKEN\n"
                "  --key-prefix P          key prefix (default: $SQCLAIM_KEY_PREFIX, else a\n"
                "                          fresh random one per run)\n"
                "  --timeout DUR           per-attempt timeout of the library\n"
@@ -132,8 +137,8 @@ static void usage(FILE *f)
                "  --sqs M                 SQs (default 6)\n"
                "  --duration DUR          run time (default 3s)\n"
                "  --ops N                 stop after N claim attempts instead\n"
-               "  --ttl DUR               claim TTL (default memory 50ms, redis 100ms,\n"
-               "                          vercel 400ms)\n"
+               "  --ttl DUR               claim TTL (default memory 50ms, sqlite and redis\n"
+               "                          100ms, vercel 400ms)\n"
                "  --work MIN:MAX          work time, a doubling grid MIN, 2MIN ... MAX,\n"
                "                          each level equally likely (default 100us:3*TTL)\n"
                "  --hot N:P               the first N SQs are hot, picked with probability P\n"
@@ -247,6 +252,22 @@ static const sqclaim_backend *find_control(const char *name)
         if (strcmp(sqclaim_memory_controls[i].name, name) == 0)
             return &sqclaim_memory_controls[i];
     return NULL;
+}
+
+/* The control of that name for the adapter (memory's or sqlite's). */
+static const sqclaim_backend *find_control_for(const char *adapter, const char *name)
+{
+#ifdef SQCLAIM_WITH_SQLITE
+    if (strcmp(adapter, "sqlite") == 0) {
+        const sqclaim_backend *t = sqclaim_sqlite_controls();
+        for (size_t i = 0; t[i].name; i++)
+            if (strcmp(t[i].name, name) == 0)
+                return &t[i];
+        return NULL;
+    }
+#endif
+    (void)adapter;
+    return find_control(name);
 }
 
 static bool adapter_built(const char *name)
@@ -719,18 +740,19 @@ int main(int argc, char **argv)
         cfg.adapter = sqb_getenv("SQCLAIM_ADAPTER");
     if (!cfg.adapter)
         cfg.adapter = "memory";
-    if (cfg.control && strcmp(cfg.adapter, "memory") != 0)
-        return usage_error("--negative-control works on the memory backend only");
+    bool is_sqlite = strcmp(cfg.adapter, "sqlite") == 0;
+    if (cfg.control && strcmp(cfg.adapter, "memory") != 0 && !is_sqlite)
+        return usage_error("--negative-control works on the memory and sqlite backends only");
     if (strcmp(cfg.adapter, "memory") != 0 && strcmp(cfg.adapter, "redis") != 0 &&
-        strcmp(cfg.adapter, "vercel") != 0)
-        return usage_error("--adapter: memory, redis or vercel, not \"%s\"", cfg.adapter);
+        strcmp(cfg.adapter, "vercel") != 0 && !is_sqlite)
+        return usage_error("--adapter: memory, sqlite, redis or vercel, not \"%s\"", cfg.adapter);
     if (!adapter_built(cfg.adapter)) {
         fprintf(stderr, "sqsim: backend \"%s\" is not built into this library\n", cfg.adapter);
         return 2;
     }
     bool vercel = strcmp(cfg.adapter, "vercel") == 0;
     if (!ttl_given)
-        cfg.ttl_ms = strcmp(cfg.adapter, "memory") == 0 ? 50 : vercel ? 400 : 100;
+        cfg.ttl_ms = strcmp(cfg.adapter, "memory") == 0 ? 50 : vercel ? 400 : 100; /* sqlite 100 */
     if (!work_given)
         cfg.work_max_us = cfg.ttl_ms * 3000;
     if (cfg.work_min_us > cfg.work_max_us)
@@ -820,12 +842,33 @@ int main(int argc, char **argv)
 
     catch_signals();
     /* One handle per bot. */
-    const sqclaim_backend *control = cfg.control ? find_control(cfg.control) : NULL;
+    const sqclaim_backend *control =
+        cfg.control ? find_control_for(cfg.adapter, cfg.control) : NULL;
+    if (cfg.control && !control) {
+        fprintf(stderr, "sqsim: no negative control \"%s\" for the %s backend\n", cfg.control,
+                cfg.adapter);
+        return 2;
+    }
     sqclaim_options o;
     sqclaim_options_init(&o);
     o.adapter = cfg.adapter;
     o.key_prefix = prefix;
     o.memory_space = space;
+    /* sqlite: a fresh file per run, in a private directory, removed at
+     * the end (as a fresh key prefix on a server). */
+    char dbdir[128] = "", dbpath[160] = "";
+    if (is_sqlite) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dbdir, sizeof dbdir, "%s/sqsim-XXXXXX",
+                 tmp && *tmp && strlen(tmp) < 80 ? tmp : "/tmp");
+        if (!mkdtemp(dbdir)) {
+            fprintf(stderr, "sqsim: cannot create a directory for the database: %s\n",
+                    strerror(errno));
+            return 2;
+        }
+        snprintf(dbpath, sizeof dbpath, "%s/sqsim.db", dbdir);
+        o.sqlite_path = dbpath;
+    }
     o.timeout_ms = cfg.timeout_ms;
     int opened = 0;
     for (int i = 0; i < cfg.bots; i++) {
@@ -1026,5 +1069,14 @@ int main(int argc, char **argv)
     free(run.sq_ptrs);
     free(run.bots);
     free(repro.s);
+    if (dbdir[0]) {
+        static const char *const files[] = {"sqsim.db", "sqsim.db-wal", "sqsim.db-shm"};
+        for (size_t i = 0; i < 3; i++) {
+            char p[200];
+            snprintf(p, sizeof p, "%s/%s", dbdir, files[i]);
+            unlink(p);
+        }
+        rmdir(dbdir);
+    }
     return exit_code;
 }

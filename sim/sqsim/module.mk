@@ -9,18 +9,20 @@ PROGRAMS += $(BUILD)/sqsim
 
 $(BUILD)/obj/sim/sqsim/%.o: sim/sqsim/%.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -Iadapters/memory $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) -Iadapters/memory -Isim/controls $(LIB_DEFS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/sqsim: $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(LIB_A)
+$(BUILD)/sqsim: $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(SQLITE_CONTROLS_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(LIB_A) $(PKG_LIBS) -lm
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(SQLITE_CONTROLS_OBJ) $(LIB_A) $(PKG_LIBS) -lm
 
 # `make sim`: the README's first command.  Install what is missing, then
 # build and run the default simulation in a fresh make (so packages just
-# installed are seen).
+# installed are seen).  It names its backend (memory, the fastest), since
+# the library's default is sqlite; SQSIM_ARGS replaces the arguments
+# (e.g. make sim SQSIM_ARGS="--adapter sqlite").
 .PHONY: sim sim-run
 sim: deps
 	@$(MAKE) --no-print-directory sim-run
 
 sim-run: $(BUILD)/sqsim
-	$(BUILD)/sqsim $(SQSIM_ARGS)
+	$(BUILD)/sqsim $(or $(SQSIM_ARGS),--adapter memory)
