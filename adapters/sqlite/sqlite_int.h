@@ -26,9 +26,11 @@
 typedef struct sqlt_conn {
     sqlite3 *db;
     char path[PATH_MAX];
-    char boot_id[64];    /* this boot's /proc/sys/kernel/random/boot_id */
-    sqclaim_clock clock; /* the store clock (status, inspect) */
-    int timeout_ms;      /* busy timeout */
+    char boot_id[64];      /* this boot's /proc/sys/kernel/random/boot_id */
+    sqclaim_clock clock;   /* the store clock (status, inspect) */
+    int timeout_ms;        /* busy timeout */
+    int64_t busy_since_ns; /* the busy handler's current wait */
+    uint64_t busy_rng;     /* its jitter */
 } sqlt_conn;
 
 /* Resolve the database path: opts->sqlite_path, else $SQCLAIM_DB, else

@@ -599,7 +599,7 @@ START_TEST(new_files_are_private)
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_int_eq(st.st_mode & 07777, 0600);
-    char wal[320];
+    char wal[420];
     snprintf(wal, sizeof wal, "%s-wal", path);
     ck_assert_int_eq(stat(wal, &st), 0); /* WAL mode, open: the WAL exists */
     ck_assert_int_eq(st.st_mode & 07777, 0600);
