@@ -8,7 +8,8 @@ TESTS += $(BUILD)/tests/sqlite
 SQLITE_TEST_OBJS = $(BUILD)/obj/tests/sqlite/test_sqlite.o
 
 $(BUILD)/obj/tests/sqlite/test_sqlite.o: EXTRA_TEST_CFLAGS = -Iadapters/sqlite
-$(BUILD)/tests/sqlite: $(SQLITE_TEST_OBJS) $(LIB_A)
+# It also runs the built sqclaim (tests/support/run.c).
+$(BUILD)/tests/sqlite: $(SQLITE_TEST_OBJS) $(TEST_SUPPORT_OBJS) $(LIB_A) $(BUILD)/sqclaim
 	@mkdir -p $(@D)
-	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQLITE_TEST_OBJS) $(LIB_A) $(PKG_LIBS) $(CHECK_LIBS) -lm
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQLITE_TEST_OBJS) $(TEST_SUPPORT_OBJS) $(LIB_A) $(PKG_LIBS) $(CHECK_LIBS) -lm
 endif

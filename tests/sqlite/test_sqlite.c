@@ -1,6 +1,7 @@
 /* test_sqlite.c — the sqlite backend with real processes (fork), real
  * files and real kill -9.  Every test works in a temporary directory of its
  * own; nothing is written under the home directory. */
+#include "run.h"
 #include "sqclaim.h"
 #include "sqlite_int.h"
 
@@ -683,6 +684,78 @@ START_TEST(an_injected_clock_is_refused)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* The CLI: three sqclaim processes at once, no backend named           */
+
+START_TEST(cli_three_processes_and_status)
+{
+    char dbenv[300];
+    snprintf(dbenv, sizeof dbenv, "SQCLAIM_DB=%s", db);
+    /* SQCLAIM_ADAPTER empty: unset for sqclaim, so the default applies. */
+    const char *env[] = {"SQCLAIM_ADAPTER=", dbenv, NULL};
+    cr_opts o = {.env = env};
+    cr_gate gate;
+    ck_assert_int_eq(cr_gate_open(&gate), 0);
+    cr_proc *p[3];
+    char bots[3][8];
+    for (int i = 0; i < 3; i++) {
+        snprintf(bots[i], sizeof bots[i], "BOT%d", i + 1);
+        const char *args[] = {
+            "claim-first", "251019-164rmb", "251019-165abc", "251019-166xyz", "--bot", bots[i],
+            NULL};
+        p[i] = cr_spawn(&o, args, &gate);
+        ck_assert_ptr_nonnull(p[i]);
+    }
+    cr_gate_release(&gate);
+    char leases[3][400];
+    for (int i = 0; i < 3; i++) {
+        cr_result r;
+        cr_wait(p[i], &r);
+        ck_assert_msg(r.code == 0, "claim-first %d: exit %d: %s", i, r.code, r.err);
+        ck_assert_msg(strstr(r.err, "memory") == NULL, "a note about memory: %s", r.err);
+        snprintf(leases[i], sizeof leases[i], "%s", r.out);
+        cr_free(&r);
+    }
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++) {
+            char a[32] = "", b[32] = "";
+            sscanf(strstr(leases[i], "\"sq\":\"") + 6, "%31[^\"]", a);
+            sscanf(strstr(leases[j], "\"sq\":\"") + 6, "%31[^\"]", b);
+            ck_assert_msg(strcmp(a, b) != 0, "two processes claimed %s", a);
+        }
+    /* status: the seed's JSON, three claims, no token. */
+    cr_result r;
+    cr_runv(&r, &o, "status", NULL);
+    ck_assert_int_eq(r.code, 0);
+    static const char head[] = "{\"success\":true,\"sqClaims\":{";
+    ck_assert_msg(strncmp(r.out, head, sizeof head - 1) == 0, "%s", r.out);
+    for (int i = 0; i < 3; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "\"botId\":\"BOT%d\"", i + 1);
+        ck_assert_msg(strstr(r.out, want), "status lacks %s: %s", want, r.out);
+    }
+    ck_assert(strstr(r.out, "token") == NULL);
+    ck_assert(strstr(r.out, "\"kvConfigured\":true}") != NULL);
+    cr_free(&r);
+    /* Release one from another process: status shows two. */
+    cr_opts in = o;
+    in.input = leases[0];
+    cr_runv(&r, &in, "release", NULL);
+    ck_assert_msg(r.code == 0, "release: %d %s", r.code, r.err);
+    cr_free(&r);
+    cr_runv(&r, &o, "status", NULL);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert(strstr(r.out, "\"botId\":\"BOT1\"") == NULL);
+    ck_assert(strstr(r.out, "\"botId\":\"BOT2\"") != NULL);
+    cr_free(&r);
+    /* An explicit memory still says its note. */
+    cr_runv(&r, &o, "--adapter", "memory", "claim", "251019-164rmb", "--bot", "BOT9", NULL);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_msg(strstr(r.err, "memory backend keeps claims"), "%s", r.err);
+    cr_free(&r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *su = suite_create("sqlite");
@@ -692,6 +765,7 @@ static Suite *suite(void)
     tcase_add_test(tc, three_bot_processes_share_the_default);
     tcase_add_test(tc, kill_holding_the_write_lock);
     tcase_add_test(tc, kill_nine_at_random_leaves_a_consistent_store);
+    tcase_add_test(tc, cli_three_processes_and_status);
     suite_add_tcase(su, tc);
     tc = tcase_create("file");
     tcase_add_checked_fixture(tc, setup, teardown);
