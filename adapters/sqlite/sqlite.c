@@ -294,6 +294,13 @@ static int query_int(sqlt_conn *c, const char *sql, int64_t *v)
 /* ------------------------------------------------------------------ */
 /* Open                                                                 */
 
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* The busy handler: SQLite's own sleeps up to 100 ms between tries, so a
  * process that is unlucky a few times waits far longer than the work
  * takes (seconds at p99 with 4 processes).  Short sleeps with jitter
@@ -331,13 +338,20 @@ static void set_busy(sqlt_conn *c)
 static sqclaim_rc check_or_init(sqlt_conn *c, sqb_err *err)
 {
     int64_t app = 0, ver = 0, tables = 0;
-    int rc = query_int(c, "PRAGMA application_id", &app);
+    /* One read transaction: another process may be initialising it. */
+    int rc = exec(c, "BEGIN");
+    if (rc == SQLITE_OK)
+        rc = query_int(c, "PRAGMA application_id", &app);
     if (rc == SQLITE_OK)
         rc = query_int(c, "PRAGMA user_version", &ver);
     if (rc == SQLITE_OK)
         rc = query_int(c, "SELECT count(*) FROM sqlite_master", &tables);
-    if (rc != SQLITE_OK)
-        return sqlt_fail(c, rc, "reading the header", err);
+    if (rc != SQLITE_OK) {
+        sqclaim_rc r = sqlt_fail(c, rc, "reading the header", err);
+        sqlt_rollback(c);
+        return r;
+    }
+    sqlt_rollback(c);
     if (app == SQLT_APPLICATION_ID) {
         if (ver != SQLT_SCHEMA_VERSION)
             return sqb_seterr(err, SQCLAIM_ECONFIG,
@@ -353,10 +367,8 @@ static sqclaim_rc check_or_init(sqlt_conn *c, sqb_err *err)
                           "elsewhere or move it aside",
                           c->path, app, tables);
     /* Empty: initialise, under the write lock (another process may be
-     * doing the same; the second finds it done), then switch to WAL.  The
-     * caller then opens a fresh connection: one that first read the file
-     * empty, in rollback mode, can wait forever for the lock to switch
-     * modes while other processes already work in WAL mode. */
+     * doing the same; the second finds it done).  The caller then opens a
+     * fresh connection and switches to WAL. */
     rc = exec(c, "BEGIN IMMEDIATE");
     if (rc != SQLITE_OK)
         return sqlt_fail(c, rc, "initialising", err);
@@ -382,11 +394,6 @@ static sqclaim_rc check_or_init(sqlt_conn *c, sqb_err *err)
     if (app != 0 && app != SQLT_APPLICATION_ID)
         return sqb_seterr(err, SQCLAIM_ECONFIG,
                           "sqlite %s is not an sqclaim database: left untouched", c->path);
-    if (app == 0) { /* we made it: WAL now, before it sees other work */
-        rc = exec(c, "PRAGMA journal_mode=WAL");
-        if (rc != SQLITE_OK)
-            return sqlt_fail(c, rc, "switching to WAL mode", err);
-    }
     return SQLT_REOPEN;
 }
 
@@ -410,40 +417,50 @@ sqclaim_rc sqlt_open_path(const char *path, int timeout_ms, const sqclaim_clock 
         free(c);
         return err->rc;
     }
-    int rc = sqlite3_open_v2(
-        path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
-    if (rc != SQLITE_OK) {
-        sqclaim_rc r = sqlt_fail(c, rc, "opening", err);
-        sqlt_close(c);
-        return r == SQCLAIM_EIO ? SQCLAIM_ECONFIG : r;
-    }
-    sqlite3_extended_result_codes(c->db, 0);
-    set_busy(c);
-    sqclaim_rc r = check_or_init(c, err);
-    if (r == SQLT_REOPEN) { /* initialised just now: a fresh connection */
-        sqlite3_close_v2(c->db);
-        c->db = NULL;
-        rc = sqlite3_open_v2(path, &c->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW,
-                             NULL);
+    /* Opening a file that other processes open at the same moment: the
+     * first initialises it (schema, then WAL).  Switching to WAL takes an
+     * exclusive lock while holding a shared one, so two processes
+     * switching at once wait for each other until their busy timeouts: a
+     * switch that is refused is retried on a fresh connection after a
+     * short random pause, until timeout_ms (at least 2 s) has passed. */
+    int64_t deadline = monotonic_ns() + (int64_t)(timeout_ms > 2000 ? timeout_ms : 2000) * 1000000;
+    sqclaim_rc r = SQCLAIM_OK;
+    for (int attempt = 0;; attempt++) {
+        if (c->db) {
+            sqlite3_close_v2(c->db);
+            c->db = NULL;
+        }
+        int rc = sqlite3_open_v2(
+            path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW,
+            NULL);
         if (rc != SQLITE_OK) {
             r = sqlt_fail(c, rc, "opening", err);
-            sqlt_close(c);
-            return r == SQCLAIM_EIO ? SQCLAIM_ECONFIG : r;
+            break;
         }
         sqlite3_extended_result_codes(c->db, 0);
         set_busy(c);
         r = check_or_init(c, err);
-        if (r == SQLT_REOPEN) /* it cannot be empty again */
-            r = sqb_seterr(err, SQCLAIM_ECONFIG, "sqlite %s: initialised twice", path);
-    }
-    if (r == SQCLAIM_OK) {
-        /* WAL is recorded in the file; synchronous is per connection. */
+        if (r == SQLT_REOPEN && attempt < 50)
+            continue; /* initialised just now (by us or another process) */
+        if (r == SQLT_REOPEN)
+            r = sqb_seterr(err, SQCLAIM_ECONFIG, "sqlite %s: could not initialise it", path);
+        if (r != SQCLAIM_OK)
+            break;
+        /* WAL is recorded in the file (a no-op once it is); synchronous is
+         * per connection. */
+        c->timeout_ms = 50;
         rc = exec(c, "PRAGMA journal_mode=WAL");
+        c->timeout_ms = timeout_ms;
+        if ((rc & 0xff) == SQLITE_BUSY && monotonic_ns() < deadline) {
+            struct timespec d = {0, (long)(1000000 + (c->busy_rng >> 40) % 20000000)};
+            nanosleep(&d, NULL);
+            continue;
+        }
         if (rc == SQLITE_OK)
             rc = exec(c, "PRAGMA synchronous=FULL");
         if (rc != SQLITE_OK)
-            r = sqlt_fail(c, rc, "setting WAL mode", err);
+            r = sqlt_fail(c, rc, "switching to WAL mode", err);
+        break;
     }
     if (r != SQCLAIM_OK) {
         if (r == SQCLAIM_EIO)
