@@ -123,11 +123,16 @@ static sqclaim_rc cts_claim(void *vc, const sqb_claim_req *req, sqb_claim_res *r
     if (r != SQCLAIM_OK)
         return r;
     size_t free_at = req->n;
+    res->holder.remaining_ms = -1;
     for (size_t i = 0; i < req->n; i++) {
         char token[SQCLAIM_TOKEN_LEN + 1], bot[SQCLAIM_BOT_MAX * 4 + 1];
         uint64_t fence;
         int64_t exp;
         int rc = live_claim(c, req->sqs[i], req->now_ns, token, &fence, &exp, bot, sizeof bot);
+        if (rc == SQLITE_ROW && i == 0) { /* the holder a BUSY answer names */
+            sqb_strlcpy(res->holder.bot, bot, sizeof res->holder.bot);
+            res->holder.remaining_ms = (exp - req->now_ns) / 1000000;
+        }
         if (rc == SQLITE_ROW && strcmp(token, req->token) == 0) {
             res->index = i;
             res->fence = fence;
@@ -143,10 +148,8 @@ static sqclaim_rc cts_claim(void *vc, const sqb_claim_req *req, sqb_claim_res *r
     r = sqlt_commit(c, err);
     if (r != SQCLAIM_OK)
         return r;
-    if (free_at == req->n) {
-        res->holder.remaining_ms = -1;
+    if (free_at == req->n)
         return SQCLAIM_BUSY;
-    }
     round_trip_gap(); /* Broken: another bot may claim it now. */
     r = sqlt_begin(c, err);
     if (r != SQCLAIM_OK)
@@ -243,6 +246,32 @@ static sqclaim_rc racy_reserve(void *vc, const sqb_reserve_req *req, sqclaim_row
         return r == SQCLAIM_OK ? SQCLAIM_LOST : r;
     }
     sqlite3_stmt *st = NULL;
+    /* Our open reservation: the same request again gets the same range,
+     * anything else is BUSY (as the real backend answers). */
+    rc = sqlite3_prepare_v2(c->db,
+                            "SELECT start_row, row_count FROM reservations WHERE sq = ?1 AND "
+                            "token = ?2 AND expires_ns >= ?3",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, rc, "reading", err);
+    sqlite3_bind_text(st, 1, req->sq, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, req->token, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, req->now_ns);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        uint64_t s0 = (uint64_t)sqlite3_column_int64(st, 0);
+        uint32_t n0 = (uint32_t)sqlite3_column_int64(st, 1);
+        sqlite3_finalize(st);
+        r = sqlt_commit(c, err);
+        if (r != SQCLAIM_OK)
+            return r;
+        if (n0 != req->count || s0 < req->hint)
+            return SQCLAIM_BUSY;
+        rows->start_row = s0;
+        rows->count = n0;
+        rows->fence = fence;
+        return SQCLAIM_OK;
+    }
+    sqlite3_finalize(st);
     uint64_t cur = 0;
     rc = sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE name = '" SQLT_CURSOR_KEY "'", -1,
                             &st, NULL);

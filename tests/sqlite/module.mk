@@ -13,3 +13,12 @@ $(BUILD)/tests/sqlite: $(SQLITE_TEST_OBJS) $(TEST_SUPPORT_OBJS) $(LIB_A) $(BUILD
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQLITE_TEST_OBJS) $(TEST_SUPPORT_OBJS) $(LIB_A) $(PKG_LIBS) $(CHECK_LIBS) -lm
 endif
+
+# The contract suite on each sqlite negative control: it must fail there.
+ifeq ($(HAVE_SQLITE3),1)
+TESTS += $(BUILD)/tests/contract-sqlite-controls
+$(BUILD)/obj/tests/sqlite/contract_controls.o: EXTRA_TEST_CFLAGS = -Itests/contract -Isim/controls
+$(BUILD)/tests/contract-sqlite-controls: $(BUILD)/obj/tests/contract/contract.o $(BUILD)/obj/tests/sqlite/contract_controls.o $(SQLITE_CONTROLS_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(PKG_LIBS) $(CHECK_LIBS) -lm
+endif
