@@ -6,6 +6,7 @@
  * Exit status: 0 clean (and every coverage minimum met), 1 a violation or
  * missing coverage, 2 a usage or backend error.  See docs/simulator.md. */
 #include "sqsim.h"
+#include "det.h"
 #include "backend.h"
 #include "memory_controls.h"
 
@@ -481,6 +482,8 @@ static int bench_oracle(uint64_t n)
 
 int main(int argc, char **argv)
 {
+    if (sqsim_det_wanted(argc, argv))
+        return sqsim_det_main(argc, argv);
     sim_config cfg;
     defaults(&cfg);
     bool seed_given = false, ttl_given = false, work_given = false, kv_faults_set = false;

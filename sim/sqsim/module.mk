@@ -7,13 +7,19 @@ SQSIM_OBJS := $(SQSIM_SRCS:%.c=$(BUILD)/obj/%.o)
 SQSIM_ORACLE_OBJS := $(filter-out $(BUILD)/obj/sim/sqsim/main.o $(BUILD)/obj/sim/sqsim/report.o $(BUILD)/obj/sim/sqsim/bot.o $(BUILD)/obj/sim/sqsim/kvadmin.o,$(SQSIM_OBJS))
 PROGRAMS += $(BUILD)/sqsim
 
+# The deterministic mode (det*.c, --det) links the scripted store when it
+# is built (sim/det/module.mk, included before this file); else a stub.
+SQSIM_DET_CFLAGS := $(if $(DET_LIB),$(DET_CFLAGS) $(LIB_DEFS))
+SQSIM_DET_LIBS := $(if $(DET_LIB),$(DET_LIBS))
+SQSIM_ORACLE_OBJS := $(filter-out $(BUILD)/obj/sim/sqsim/det%.o,$(SQSIM_ORACLE_OBJS))
+
 $(BUILD)/obj/sim/sqsim/%.o: sim/sqsim/%.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -Iadapters/memory $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) -Iadapters/memory $(if $(filter det%,$(notdir $<)),$(SQSIM_DET_CFLAGS)) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/sqsim: $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(LIB_A)
+$(BUILD)/sqsim: $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(LIB_A) $(DET_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(LIB_A) $(PKG_LIBS) -lm
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(SQSIM_DET_LIBS) $(LIB_A) $(PKG_LIBS) -lm
 
 # `make sim`: the README's first command.  Install what is missing, then
 # build and run the default simulation in a fresh make (so packages just
