@@ -63,6 +63,7 @@ typedef struct dcfg {
     const det_control *control;
     int sched; /* 0: from the seed (portfolio), 1 random walk, 2 PCT */
     int timeout_ms;
+    unsigned boost; /* request fault rates x boost (1..10) */
     bool stop_at_first;
 } dcfg;
 
@@ -76,6 +77,7 @@ static void dcfg_defaults(dcfg *c)
     c->faults = DF_ALL;
     c->backend = "scripted";
     c->timeout_ms = 200;
+    c->boost = 1;
     c->stop_at_first = true;
 }
 
@@ -411,7 +413,7 @@ static bot *conn_bot(det_conn *c) { return c->client.ctx; }
 
 static int64_t latency(world *w)
 {
-    if ((w->cfg.faults & DF_STALL) && chance(&w->fs, 30))
+    if ((w->cfg.faults & DF_STALL) && chance(&w->fs, 30 * w->cfg.boost))
         return grid(&w->fs, 1000000, 2000000000);
     return 100000 + (int64_t)below(&w->fs, 2000000);
 }
@@ -436,7 +438,7 @@ static det_fate hook_before(void *ctx, det_conn *c, const det_request *req, cons
         wait_until(w, w->now + 1000000);
         return DET_REFUSE;
     }
-    if ((f & DF_ERROR) && chance(&w->fs, 15)) {
+    if ((f & DF_ERROR) && chance(&w->fs, 15 * w->cfg.boost)) {
         w->st_.faults++;
         wait_until(w, w->now + latency(w));
         if (chance(&w->fs, 500)) {
@@ -445,7 +447,7 @@ static det_fate hook_before(void *ctx, det_conn *c, const det_request *req, cons
         }
         return DET_REFUSE;
     }
-    if ((f & DF_DELAY) && chance(&w->fs, 15)) {
+    if ((f & DF_DELAY) && chance(&w->fs, 15 * w->cfg.boost)) {
         /* lands after the client gave up */
         w->st_.faults++;
         w->st_.delayed++;
@@ -461,7 +463,7 @@ static det_fate hook_before(void *ctx, det_conn *c, const det_request *req, cons
         wait_until(w, w->now + give_up);
         return DET_LOSE;
     }
-    if ((f & DF_DUP) && chance(&w->fs, 10)) {
+    if ((f & DF_DUP) && chance(&w->fs, 10 * w->cfg.boost)) {
         w->st_.faults++;
         w->st_.dups++;
         delayed_apply(w, req, w->now + lat + grid(&w->fs, 1000000, 1000000000));
@@ -491,7 +493,7 @@ static det_fate hook_after(void *ctx, det_conn *c, const det_request *req, rp_re
     if (!b)
         return DET_DELIVER;
     int64_t give_up = (int64_t)w->cfg.timeout_ms * 1000000;
-    if ((w->cfg.faults & DF_DROP_REPLY) && chance(&w->fs, 15)) {
+    if ((w->cfg.faults & DF_DROP_REPLY) && chance(&w->fs, 15 * w->cfg.boost)) {
         w->st_.faults++;
         w->st_.dropped++;
         wait_until(w, w->now + give_up);
@@ -1194,7 +1196,7 @@ static int run_once(const dcfg *cfg, result *res, FILE *hist_out)
                      (uint64_t)k & 1, NULL);
         if ((faults & DF_RESTART) && chance(&w->fs, 300))
             schedule(w, w->now + (int64_t)below(&w->fs, (uint64_t)span), EV_RESTART, -1, 0, NULL);
-        if ((faults & DF_OUTAGE) && chance(&w->fs, 400))
+        if ((faults & DF_OUTAGE) && chance(&w->fs, 400 * w->cfg.boost))
             schedule(w, w->now + (int64_t)below(&w->fs, (uint64_t)span), EV_OUTAGE, -1, 0, NULL);
     }
     hist(w, "run seed=%" PRIu64 " bots=%d sqs=%d ops=%d faults=%u ttl=%" PRId64 " sched=%d",
@@ -1245,8 +1247,9 @@ static void print_cmd(FILE *out, const dcfg *c, int64_t ttl_ms, int sched)
 {
     fprintf(out,
             "sqsim --det --seed %" PRIu64 " --bots %d --sqs %d --ops %d --faults %u --ttl %" PRId64
-            " --sched %s --backend %s%s%s\n",
+            " --sched %s --boost %u --backend %s%s%s\n",
             c->seed, c->bots, c->sqs, c->ops, c->faults, ttl_ms, sched == 2 ? "pct" : "random",
+            c->boost,
             c->backend, c->control ? " --control " : "", c->control ? c->control->name : "");
 }
 
@@ -1395,6 +1398,7 @@ int sqsim_det_main(int argc, char **argv)
     dcfg_defaults(&cfg);
     uint64_t runs = 1, v;
     bool expect = false, quiet = false, no_shrink = false, all_controls = false;
+    bool boost_given = false, ttl_given = false, ops_given = false;
     const char *hist_path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1427,11 +1431,18 @@ int sqsim_det_main(int argc, char **argv)
             NUM(1, MAX_BOTS, cfg.bots);
         else if (strcmp(a, "--sqs") == 0)
             NUM(1, MAX_SQS, cfg.sqs);
-        else if (strcmp(a, "--ops") == 0)
+        else if (strcmp(a, "--ops") == 0) {
             NUM(1, 1000000, cfg.ops);
-        else if (strcmp(a, "--ttl") == 0)
+            ops_given = true;
+        } else if (strcmp(a, "--ttl") == 0) {
             NUM(10, 3600000, cfg.ttl_ms);
-        else if (strcmp(a, "--timeout") == 0)
+            ttl_given = true;
+        }
+        else if (strcmp(a, "--boost") == 0) {
+            NUM(1, 10, v);
+            cfg.boost = (unsigned)v;
+            boost_given = true;
+        } else if (strcmp(a, "--timeout") == 0)
             NUM(1, 60000, cfg.timeout_ms);
         else if (strcmp(a, "--faults") == 0) {
             NEED();
@@ -1492,6 +1503,17 @@ int sqsim_det_main(int argc, char **argv)
 #undef NUM
 #undef NEED
     }
+    if (!ops_given && (cfg.control || all_controls))
+        cfg.ops = 1500; /* a control's run stops at its first violation */
+    if (cfg.control) {
+        int64_t t;
+        unsigned bst;
+        det_control_workload(cfg.control, &t, &bst);
+        if (!ttl_given)
+            cfg.ttl_ms = t;
+        if (!boost_given)
+            cfg.boost = bst;
+    }
     if (cfg.control && strcmp(cfg.backend, "scripted") != 0) {
         fprintf(stderr, "sqsim --det: the controls run on the scripted store\n");
         return 2;
@@ -1505,6 +1527,13 @@ int sqsim_det_main(int argc, char **argv)
         for (const det_control *c = det_controls; c->name; c++) {
             dcfg cc = cfg;
             cc.control = c;
+            int64_t t;
+            unsigned bst;
+            det_control_workload(c, &t, &bst);
+            if (!ttl_given)
+                cc.ttl_ms = t;
+            if (!boost_given)
+                cc.boost = bst;
             stats tot = {0};
             int64_t vns = 0;
             double maxw = 0, t0 = wall_s();

@@ -295,6 +295,38 @@ const det_control det_controls[] = {
     {NULL, NULL, NULL, NULL, {NULL, NULL}, {NULL, NULL}, NULL},
 };
 
+void det_control_workload(const det_control *c, int64_t *ttl_ms, unsigned *boost)
+{
+    static const struct {
+        const char *name;
+        int64_t ttl_ms;
+        unsigned boost;
+    } w[] = {
+        /* timing: the error is below a 600 s lease's 6 s margin, so a short
+         * lease shows it (the margin is 1 % + 2 ms) */
+        {"core-deadline-from-reply", 1000, 3},
+        {"core-reclaim-full-ttl", 1000, 5},
+        {"core-no-margin", 1000, 1},
+        {"core-margin-us", 1000, 1},
+        {"lua-claim-short-expiry", 1000, 1},
+        {"lua-renew-short-expiry", 1000, 1},
+        {"core-renew-extends-deadline", 1000, 1},
+        /* ambiguity: needs every attempt of a call to fail */
+        {"core-ambiguous-claim-granted", 1000, 8},
+        {"core-ambiguous-renew-ok", 1000, 8},
+        {"core-renew-error-ok", 1000, 4},
+        {"core-keepalive-ignores-deadline", 1000, 4},
+    };
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+        if (strcmp(w[i].name, c->name) == 0) {
+            *ttl_ms = w[i].ttl_ms;
+            *boost = w[i].boost;
+            return;
+        }
+    *ttl_ms = 0;
+    *boost = 1;
+}
+
 const det_control *det_find_control(const char *name)
 {
     for (const det_control *c = det_controls; c->name; c++)

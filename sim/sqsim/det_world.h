@@ -44,6 +44,10 @@ typedef struct det_control {
 } det_control;
 
 extern const det_control det_controls[];
+/* The workload a control runs with unless the command line says
+ * otherwise (as sqsim's real-thread controls have): its TTL (0: drawn
+ * from the seed) and request-fault boost. */
+void det_control_workload(const det_control *c, int64_t *ttl_ms, unsigned *boost);
 const det_control *det_find_control(const char *name);
 /* The production script by name ("claim", ...), NULL if unknown. */
 const char *det_script(const char *name);
