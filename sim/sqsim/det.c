@@ -130,10 +130,13 @@ typedef struct bot {
     double skew; /* rate - 1 */
     int64_t step_ns;
     bool busy, done, lapsed;
+    bool ka_busy;                  /* its keep-alive is inside a call (holding the handle) */
     uint64_t op_epoch;             /* the store's restart count when the current call began */
     uint64_t fence_floor[MAX_SQS]; /* the oracle's fences when it began */
     uint64_t op_row_epoch;         /* the row cursor's loss count then */
     uint64_t rows_epoch;           /* ... when the bot's rows were reserved */
+    uint64_t last_start, last_fence;
+    uint32_t last_count;
     int ops;
     uint64_t prio;
     /* what the bot believes */
@@ -345,7 +348,10 @@ static void wait_until(world *w, int64_t until)
     size_t nd = 0;
     while (!w->stop && w->nheap && w->heap[0].t <= until) {
         event e = heap_pop(w);
-        if (e.bot >= 0 && w->bots[e.bot].busy && (e.kind == EV_BOT || e.kind == EV_KA)) {
+        bool blocked =
+            e.bot >= 0 && ((e.kind == EV_BOT && w->bots[e.bot].busy) ||
+                           (e.kind == EV_KA && (w->bots[e.bot].busy || w->bots[e.bot].ka_busy)));
+        if (blocked) {
             if (nd < sizeof deferred / sizeof deferred[0]) {
                 deferred[nd++] = e;
                 continue;
@@ -604,6 +610,33 @@ static void store_invariant(world *w)
     }
 }
 
+/* The token of the lease holding sq at the store ("" if none). */
+static void holder_token(world *w, const char *sq, char *out)
+{
+    char v[512];
+    out[0] = '\0';
+    if (!w->scripted || !get_value(w, "sq:", sq, v, sizeof v))
+        return;
+    const char *tk = strstr(v, "\"token\":\"");
+    if (tk)
+        snprintf(out, SQCLAIM_TOKEN_LEN + 1, "%s", tk + 9);
+}
+
+/* An owner-checked call answered OK although another lease held the SQ
+ * at the store from before it was sent until after its answer. */
+static void oracle_owner(world *w, bot *b, const char *op, const char *before, sqclaim_rc rc)
+{
+    char after[SQCLAIM_TOKEN_LEN + 1];
+    if (rc != SQCLAIM_OK || !before[0] || strcmp(before, b->lease.token) == 0)
+        return;
+    holder_token(w, b->lease.sq, after);
+    if (strcmp(before, after) == 0)
+        violation(
+            w, b,
+            "%s on SQ %s answered OK to a lease that did not hold it (held by %.8s... throughout)",
+            op, b->lease.sq, before);
+}
+
 /* A step by bot b on its lease.  allowed: the library said yes (may-act,
  * a keep-alive's may-act, or the reserve that gave the rows). */
 static void oracle_step(world *w, bot *b, bool allowed, long row)
@@ -667,8 +700,16 @@ static void oracle_step(world *w, bot *b, bool allowed, long row)
  * that the store still holds. */
 static void oracle_rows(world *w, bot *b)
 {
-    b->rows_epoch = b->op_row_epoch;
-    hist(w, "rows %s %s %" PRIu64 "+%u", b->name, b->lease.sq, b->rows.start_row, b->rows.count);
+    /* the same range again for the same lease (an idempotent answer):
+     * handed out when it first was */
+    if (!(b->last_start == b->rows.start_row && b->last_count == b->rows.count &&
+          b->last_fence == b->lease.fence))
+        b->rows_epoch = w->row_epoch; /* a loss during the call counts */
+    b->last_start = b->rows.start_row;
+    b->last_count = b->rows.count;
+    b->last_fence = b->lease.fence;
+    hist(w, "rows %s %s %" PRIu64 "+%u epoch %" PRIu64, b->name, b->lease.sq, b->rows.start_row,
+         b->rows.count, b->rows_epoch);
     for (int i = 0; i < w->cfg.bots; i++) {
         bot *o = &w->bots[i];
         if (o == b || !o->has_rows || o->state != B_HOLD)
@@ -824,11 +865,14 @@ static void bot_claim(world *w, bot *b)
 static void bot_lapse(world *w, bot *b)
 {
     sqclaim_rc rc;
+    char before[SQCLAIM_TOKEN_LEN + 1];
+    holder_token(w, b->lease.sq, before);
     switch (below(&w->rs, 5)) {
     case 0:
         rc = sqclaim_renew(b->h, &b->lease, 0);
         count_rc(w, rc);
         hist(w, "renew-unchecked %s %s rc=%d", b->name, b->lease.sq, rc);
+        oracle_owner(w, b, "renew", before, rc);
         if (rc == SQCLAIM_OK)
             w->st_.renewals++;
         break;
@@ -838,6 +882,7 @@ static void bot_lapse(world *w, bot *b)
                                   below(&w->rs, 60), &got);
         count_rc(w, rc);
         hist(w, "reserve-unchecked %s %s rc=%d", b->name, b->lease.sq, rc);
+        oracle_owner(w, b, "reserve", before, rc);
         if (rc == SQCLAIM_OK) {
             w->st_.reserves++;
             b->rows = got;
@@ -853,6 +898,7 @@ static void bot_lapse(world *w, bot *b)
         rc = sqclaim_finish_rows(b->h, &b->lease);
         count_rc(w, rc);
         hist(w, "finish-unchecked %s %s rc=%d", b->name, b->lease.sq, rc);
+        oracle_owner(w, b, "finish", before, rc);
         b->has_rows = false;
         break;
     case 3:
@@ -866,6 +912,7 @@ static void bot_lapse(world *w, bot *b)
         rc = sqclaim_release(b->h, &b->lease);
         count_rc(w, rc);
         hist(w, "release-unchecked %s %s rc=%d", b->name, b->lease.sq, rc);
+        oracle_owner(w, b, "release", before, rc);
         stop_ka(b);
         b->state = B_IDLE;
         b->has_rows = false;
@@ -914,8 +961,8 @@ static void bot_act(world *w, bot *b)
     }
     if (b->state != B_HOLD) {
         bot_claim(w, b);
-    } else if (b->lapsed && chance(&w->rs, 250)) {
-        bot_lapse(w, b);
+    } else if (b->lapsed && (chance(&w->rs, 150) || (!may_act(b) && chance(&w->rs, 700)))) {
+        bot_lapse(w, b); /* mostly once its lease has lapsed */
     } else {
         unsigned r = (unsigned)below(&w->rs, 100);
         if (b->ka_lost) {
@@ -992,6 +1039,16 @@ static void run_event(world *w, event *e)
     switch (e->kind) {
     case EV_BOT: {
         bot *b = &w->bots[e->bot];
+        if (b->ka_busy) {
+            /* Its keep-alive holds the handle: the bot works on, taking
+             * only steps that need no call (may-act is lock-free). */
+            if (!b->done && b->state == B_HOLD && may_act(b)) {
+                long row = b->has_rows ? (long)(b->rows.start_row + b->next_row) : -1;
+                oracle_step(w, b, true, row);
+            }
+            schedule(w, w->now + think(w, b), EV_BOT, b->id, 0, NULL);
+            break;
+        }
         b->busy = true;
         b->op_epoch = w->store_epoch;
         memcpy(b->fence_floor, w->max_fence, sizeof b->fence_floor);
@@ -1004,11 +1061,11 @@ static void run_event(world *w, event *e)
         bot *b = &w->bots[e->bot];
         if (e->gen != b->ka_gen || !b->ka)
             break;
-        b->busy = true;
+        b->ka_busy = true;
         b->op_epoch = w->store_epoch;
         uint64_t before = sqclaim_keepalive_renewals(b->ka);
         int64_t next = sqc_keepalive_step(b->ka);
-        b->busy = false;
+        b->ka_busy = false;
         if (next < 0) {
             hist(w, "keepalive-end %s", b->name);
             if (e->gen == b->ka_gen)
@@ -1140,6 +1197,7 @@ static int run_once(const dcfg *cfg, result *res, FILE *hist_out)
             goto out;
         }
     }
+    int lapsed_pick = (int)below(&w->rs, (uint64_t)cfg->bots);
     for (int i = 0; i < cfg->bots; i++) {
         bot *b = &w->bots[i];
         b->w = w;
@@ -1152,7 +1210,8 @@ static int run_once(const dcfg *cfg, result *res, FILE *hist_out)
         }
         b->clock.now_ns = w->scripted ? bot_now : world_now;
         b->clock.ctx = w->scripted ? (void *)b : (void *)w;
-        b->lapsed = (faults & DF_LAPSE) && chance(&w->rs, 400);
+        /* lapsed bots: at least one when the fault is on */
+        b->lapsed = (faults & DF_LAPSE) && (chance(&w->rs, 300) || i == lapsed_pick);
         b->prio = rnd(&w->ss) >> 2;
         sqclaim_options o;
         sqclaim_options_init(&o);
@@ -1249,8 +1308,8 @@ static void print_cmd(FILE *out, const dcfg *c, int64_t ttl_ms, int sched)
             "sqsim --det --seed %" PRIu64 " --bots %d --sqs %d --ops %d --faults %u --ttl %" PRId64
             " --sched %s --boost %u --backend %s%s%s\n",
             c->seed, c->bots, c->sqs, c->ops, c->faults, ttl_ms, sched == 2 ? "pct" : "random",
-            c->boost,
-            c->backend, c->control ? " --control " : "", c->control ? c->control->name : "");
+            c->boost, c->backend, c->control ? " --control " : "",
+            c->control ? c->control->name : "");
 }
 
 /* Shrink a failing configuration: fewer bots, SQs, operations and fault
@@ -1437,8 +1496,7 @@ int sqsim_det_main(int argc, char **argv)
         } else if (strcmp(a, "--ttl") == 0) {
             NUM(10, 3600000, cfg.ttl_ms);
             ttl_given = true;
-        }
-        else if (strcmp(a, "--boost") == 0) {
+        } else if (strcmp(a, "--boost") == 0) {
             NUM(1, 10, v);
             cfg.boost = (unsigned)v;
             boost_given = true;
