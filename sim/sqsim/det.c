@@ -135,6 +135,7 @@ typedef struct bot {
     uint64_t fence_floor[MAX_SQS]; /* the oracle's fences when it began */
     uint64_t op_row_epoch;         /* the row cursor's loss count then */
     uint64_t rows_epoch;           /* ... when the bot's rows were reserved */
+    uint64_t rows_reply_epoch;     /* ... when the reserve answered */
     uint64_t last_start, last_fence;
     uint32_t last_count;
     int ops;
@@ -683,7 +684,7 @@ static void oracle_step(world *w, bot *b, bool allowed, long row)
         /* The same row for another lease: a violation unless the row
          * cursor was lost in between (rows of finished reservations may
          * then be handed out again; live ones never: oracle_rows). */
-        if (w->rowlog[row].bot && w->rowlog[row].epoch == b->rows_epoch &&
+        if (w->rowlog[row].bot && w->rowlog[row].epoch == b->rows_reply_epoch &&
             strcmp(w->rowlog[row].token, b->lease.token) != 0) {
             violation(w, b, "row %ld of the Refund Log written twice (first by BOT%d)", row,
                       w->rowlog[row].bot);
@@ -704,7 +705,8 @@ static void oracle_rows(world *w, bot *b)
      * handed out when it first was */
     if (!(b->last_start == b->rows.start_row && b->last_count == b->rows.count &&
           b->last_fence == b->lease.fence))
-        b->rows_epoch = w->row_epoch; /* a loss during the call counts */
+        b->rows_epoch = b->op_row_epoch; /* it may have been handed out from then on */
+    b->rows_reply_epoch = w->row_epoch;
     b->last_start = b->rows.start_row;
     b->last_count = b->rows.count;
     b->last_fence = b->lease.fence;
@@ -1107,7 +1109,7 @@ static void run_event(world *w, event *e)
         hist(w, "restart");
         break;
     case EV_OUTAGE:
-        w->outage_until = w->now + grid(&w->fs, 1000000, w->ttl_ms * 1000000);
+        w->outage_until = w->now + grid(&w->fs, 1000000, 2 * w->ttl_ms * 1000000);
         hist(w, "outage");
         break;
     }
@@ -1198,14 +1200,17 @@ static int run_once(const dcfg *cfg, result *res, FILE *hist_out)
         }
     }
     int lapsed_pick = (int)below(&w->rs, (uint64_t)cfg->bots);
+    int slow_pick = (int)below(&w->rs, (uint64_t)cfg->bots); /* one slow clock at least */
     for (int i = 0; i < cfg->bots; i++) {
         bot *b = &w->bots[i];
         b->w = w;
         b->id = i;
         snprintf(b->name, sizeof b->name, "BOT%d", i + 1);
         if (w->scripted && (faults & DF_DRIFT)) {
-            /* fast up to +3 %, slow up to -0.9 % (within the 1 % margin) */
-            int64_t ppm = (int64_t)below(&w->rs, 39001) - 9000;
+            /* half slow by up to 0.9 % (within the 1 % margin), half fast
+             * by up to 3 %; one slow at least */
+            int64_t ppm = chance(&w->rs, 500) || i == slow_pick ? -(int64_t)below(&w->rs, 9001)
+                                                                : (int64_t)below(&w->rs, 30001);
             b->skew = (double)ppm / 1e6;
         }
         b->clock.now_ns = w->scripted ? bot_now : world_now;
@@ -1253,9 +1258,10 @@ static int run_once(const dcfg *cfg, result *res, FILE *hist_out)
         for (int k = 0; k < 2 * nk; k++) /* even: the fence counter, odd: the row cursor */
             schedule(w, w->now + (int64_t)below(&w->fs, (uint64_t)span), EV_KEYLOSS, -1,
                      (uint64_t)k & 1, NULL);
-        if ((faults & DF_RESTART) && chance(&w->fs, 300))
+        if ((faults & DF_RESTART) && chance(&w->fs, 300 * w->cfg.boost))
             schedule(w, w->now + (int64_t)below(&w->fs, (uint64_t)span), EV_RESTART, -1, 0, NULL);
-        if ((faults & DF_OUTAGE) && chance(&w->fs, 400 * w->cfg.boost))
+        int nout = (faults & DF_OUTAGE) ? chance(&w->fs, 400) + (int)w->cfg.boost - 1 : 0;
+        for (int k = 0; k < nout; k++)
             schedule(w, w->now + (int64_t)below(&w->fs, (uint64_t)span), EV_OUTAGE, -1, 0, NULL);
     }
     hist(w, "run seed=%" PRIu64 " bots=%d sqs=%d ops=%d faults=%u ttl=%" PRId64 " sched=%d",

@@ -304,10 +304,11 @@ void det_control_workload(const det_control *c, int64_t *ttl_ms, unsigned *boost
     } w[] = {
         /* timing: the error is below a 600 s lease's 6 s margin, so a short
          * lease shows it (the margin is 1 % + 2 ms) */
-        {"core-deadline-from-reply", 1000, 3},
-        {"core-reclaim-full-ttl", 1000, 5},
-        {"core-no-margin", 1000, 1},
-        {"core-margin-us", 1000, 1},
+        {"core-deadline-from-reply", 500, 6},
+        {"core-reclaim-full-ttl", 500, 8},
+        {"core-no-margin", 60000, 1},
+        {"core-margin-us", 60000, 1},
+        {"lua-claim-fence-reset", 1000, 4},
         {"lua-claim-short-expiry", 1000, 1},
         {"lua-renew-short-expiry", 1000, 1},
         {"core-renew-extends-deadline", 1000, 1},
