@@ -158,7 +158,8 @@ typedef struct bot {
 typedef struct stats {
     uint64_t ops, grants, reclaims, busy, lost, errors, uncertain, takeovers, renewals, ka_renewals,
         steps, writes, reserves, finishes, releases, unchecked, unchecked_stale, excused,
-        rows_reused, rows_gone, faults, restarts, keylosses, delayed, dups, dropped, violations;
+        rows_reused, rows_gone, requests, events, faults, restarts, keylosses, delayed, dups,
+        dropped, violations;
 } stats;
 
 struct world {
@@ -488,14 +489,14 @@ static det_fate hook_before(void *ctx, det_conn *c, const det_request *req, cons
     return DET_DELIVER;
 }
 
-static void store_invariant(world *w);
+static void store_invariant(world *w, const det_request *req);
 
 static det_fate hook_after(void *ctx, det_conn *c, const det_request *req, rp_reply *const *replies)
 {
     (void)req;
     (void)replies;
     world *w = ctx;
-    store_invariant(w);
+    store_invariant(w, req);
     bot *b = conn_bot(c);
     if (!b)
         return DET_DELIVER;
@@ -592,10 +593,20 @@ static const char *get_value(world *w, const char *prefix, const char *sq, char 
 /* After every request the store applied: a reservation is only ever
  * held by the lease that holds its SQ (it is made by the holder, expires
  * with the claim, goes with a release). */
-static void store_invariant(world *w)
+static void store_invariant(world *w, const det_request *req)
 {
     char rv[512], cv[512];
     for (int i = 0; i < w->cfg.sqs; i++) {
+        if (req) {
+            /* only the SQs the request names can have changed */
+            bool named = false;
+            for (size_t k = 0; k < req->ncmds && !named; k++)
+                for (int j = 1; j < req->cmds[k].argc && !named; j++)
+                    named = req->cmds[k].argvlen[j] > 3 &&
+                            strstr(req->cmds[k].argv[j], w->sqs[i]) != NULL;
+            if (!named)
+                continue;
+        }
         if (!get_value(w, "refund:", w->sqs[i], rv, sizeof rv))
             continue;
         const char *tk = strstr(rv, "\"token\":\"");
@@ -1086,8 +1097,8 @@ static void run_event(world *w, event *e)
     case EV_APPLY:
         hist(w, "late-apply");
         det_store_apply(w->st, e->req);
+        store_invariant(w, e->req);
         det_request_free(e->req);
-        store_invariant(w);
         break;
     case EV_KEYLOSS:
         if (e->gen == 0) {
@@ -1278,6 +1289,7 @@ out:
     res->failed = w->st_.violations > 0;
     snprintf(res->why, sizeof res->why, "%s", w->first_violation);
     res->st = w->st_;
+    res->st.events = w->nevents;
     res->hash = w->hash;
     res->virtual_ns = w->now - T0_NS;
     res->ttl_ms = w->ttl_ms;
@@ -1286,6 +1298,9 @@ out:
         bot *b = &w->bots[i];
         if (!b->h)
             continue;
+        sqclaim_stats bs;
+        if (sqclaim_stats_get(b->h, &bs) == SQCLAIM_OK)
+            res->st.requests += bs.round_trips;
         if (b->ka)
             sqclaim_keepalive_stop(b->ka, NULL);
         sqclaim_close(b->h);
@@ -1361,7 +1376,7 @@ static void usage(FILE *out)
             "                   [--ttl MS] [--faults MASK|none|all] [--sched random|pct]\n"
             "                   [--backend scripted|memory] [--control NAME] [--expect-violation]\n"
             "                   [--history FILE] [--no-shrink] [--all-controls] [--list-controls]\n"
-            "                   [--quiet]\n");
+            "                   [--bench SECONDS] [--quiet]\n");
 }
 
 bool sqsim_det_wanted(int argc, char **argv)
@@ -1442,6 +1457,19 @@ static void print_stats(const stats *s)
     printf("  violations %" PRIu64 "\n", s->violations);
 }
 
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int parse_u64(const char *s, uint64_t *out)
 {
     char *end = NULL;
@@ -1464,6 +1492,7 @@ int sqsim_det_main(int argc, char **argv)
     uint64_t runs = 1, v;
     bool expect = false, quiet = false, no_shrink = false, all_controls = false;
     bool boost_given = false, ttl_given = false, ops_given = false;
+    uint64_t bench_s = 0;
     const char *hist_path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1544,7 +1573,9 @@ int sqsim_det_main(int argc, char **argv)
         } else if (strcmp(a, "--history") == 0) {
             NEED();
             hist_path = val;
-        } else if (strcmp(a, "--expect-violation") == 0)
+        } else if (strcmp(a, "--bench") == 0)
+            NUM(1, 3600, bench_s);
+        else if (strcmp(a, "--expect-violation") == 0)
             expect = true;
         else if (strcmp(a, "--quiet") == 0)
             quiet = true;
@@ -1581,6 +1612,58 @@ int sqsim_det_main(int argc, char **argv)
     if (cfg.control && strcmp(cfg.backend, "scripted") != 0) {
         fprintf(stderr, "sqsim --det: the controls run on the scripted store\n");
         return 2;
+    }
+
+    if (bench_s > 0) {
+        /* Speed at the seed's real parameters: 600 s leases, every fault. */
+        dcfg bc = cfg;
+        if (!ttl_given)
+            bc.ttl_ms = 600000;
+        double t0 = wall_s(), c0 = cpu_s(), *walls = NULL;
+        size_t nw = 0, capw = 0;
+        stats tot = {0};
+        int64_t vns = 0;
+        uint64_t seed = cfg.seed;
+        while (wall_s() - t0 < (double)bench_s) {
+            bc.seed = seed++;
+            result r;
+            double a = wall_s();
+            if (run_once(&bc, &r, NULL) != 0)
+                return 2;
+            double dt = wall_s() - a;
+            if (nw == capw) {
+                capw = capw ? 2 * capw : 1024;
+                double *nwp = realloc(walls, capw * sizeof *walls);
+                if (!nwp)
+                    return 2;
+                walls = nwp;
+            }
+            walls[nw++] = dt;
+            add_stats(&tot, &r.st);
+            vns += r.virtual_ns;
+        }
+        double el = wall_s() - t0, cpu = cpu_s() - c0;
+        qsort(walls, nw, sizeof *walls, cmp_double);
+        printf("sqsim --det --bench: %zu seeds of %d bots x %d ops, ttl %" PRId64
+               " ms, faults %u, %s store, one thread, %.1f s wall, %.1f s CPU\n",
+               nw, bc.bots, bc.ops, bc.ttl_ms, bc.faults, bc.backend, el, cpu);
+        printf("%-34s %14s %14s\n", "", "measured", "target");
+        printf("%-34s %13.0fx %13s\n", "virtual time / wall time", (double)vns / 1e9 / el,
+               ">= 1000x");
+        printf("%-34s %14.0f %14s\n", "library calls / s (simulated ops)", (double)tot.ops / el,
+               ">= 100000");
+        printf("%-34s %14.0f %14s\n", "library calls / CPU s (one core)", (double)tot.ops / cpu,
+               ">= 100000");
+        printf("%-34s %13.0fx %13s\n", "virtual time / CPU time", (double)vns / 1e9 / cpu,
+               ">= 1000x");
+        printf("%-34s %14.0f %14s\n", "store requests / s", (double)tot.requests / el, "");
+        printf("%-34s %14.0f %14s\n", "scheduler events / s", (double)tot.events / el, "");
+        printf("%-34s %11.2f ms %14s\n", "wall per seed p50", 1000 * walls[nw / 2], "");
+        printf("%-34s %11.2f ms %14s\n", "wall per seed p99", 1000 * walls[nw * 99 / 100], "");
+        printf("%-34s %11.2f ms %14s\n", "wall per seed max", 1000 * walls[nw - 1], "< 1000 ms");
+        printf("baseline: the real-thread sqsim runs at 1x (virtual = wall)\n");
+        free(walls);
+        return tot.violations ? 1 : 0;
     }
 
     if (all_controls) {
