@@ -315,7 +315,7 @@ void det_control_workload(const det_control *c, int64_t *ttl_ms, unsigned *boost
         /* ambiguity: needs every attempt of a call to fail */
         {"core-ambiguous-claim-granted", 1000, 8},
         {"core-ambiguous-renew-ok", 1000, 8},
-        {"core-renew-error-ok", 1000, 4},
+        {"core-renew-error-ok", 1000, 8},
         {"core-keepalive-ignores-deadline", 1000, 4},
     };
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
