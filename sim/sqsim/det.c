@@ -63,7 +63,8 @@ typedef struct dcfg {
     const det_control *control;
     int sched; /* 0: from the seed (portfolio), 1 random walk, 2 PCT */
     int timeout_ms;
-    unsigned boost; /* request fault rates x boost (1..10) */
+    unsigned boost;  /* request fault rates x boost (1..10) */
+    double wall_cap; /* stop a run after this many wall seconds (0: none) */
     bool stop_at_first;
 } dcfg;
 
@@ -1141,6 +1142,8 @@ typedef struct result {
 
 static const int64_t ttl_choices[] = {600000, 60000, 5000, 1000, 500};
 
+static double wall_s(void);
+
 static int run_once(const dcfg *cfg, result *res, FILE *hist_out)
 {
     world *w = calloc(1, sizeof *w);
@@ -1277,7 +1280,12 @@ static int run_once(const dcfg *cfg, result *res, FILE *hist_out)
     }
     hist(w, "run seed=%" PRIu64 " bots=%d sqs=%d ops=%d faults=%u ttl=%" PRId64 " sched=%d",
          cfg->seed, cfg->bots, cfg->sqs, cfg->ops, faults, w->ttl_ms, w->sched);
+    double cap_at = cfg->wall_cap > 0 ? wall_s() + cfg->wall_cap : 0;
     while (!w->stop && w->nheap) {
+        if (cap_at > 0 && (w->nevents & 255) == 0 && wall_s() > cap_at) {
+            hist(w, "wall-time cap");
+            break; /* a control not caught within its wall time */
+        }
         event e = heap_pop(w);
         if (e.t > w->now)
             w->now = e.t;
@@ -1600,6 +1608,8 @@ int sqsim_det_main(int argc, char **argv)
     }
     if (!ops_given && (cfg.control || all_controls))
         cfg.ops = 1500; /* a control's run stops at its first violation */
+    if (cfg.control || all_controls)
+        cfg.wall_cap = 1.0; /* caught within 1 s of wall time, or missed */
     if (cfg.control) {
         int64_t t;
         unsigned bst;

@@ -305,7 +305,7 @@ void det_control_workload(const det_control *c, int64_t *ttl_ms, unsigned *boost
         /* timing: the error is below a 600 s lease's 6 s margin, so a short
          * lease shows it (the margin is 1 % + 2 ms) */
         {"core-deadline-from-reply", 500, 6},
-        {"core-reclaim-full-ttl", 500, 8},
+        {"core-reclaim-full-ttl", 500, 10},
         {"core-no-margin", 60000, 1},
         {"core-margin-us", 60000, 1},
         {"lua-claim-fence-reset", 1000, 4},
@@ -314,7 +314,7 @@ void det_control_workload(const det_control *c, int64_t *ttl_ms, unsigned *boost
         {"core-renew-extends-deadline", 1000, 1},
         /* ambiguity: needs every attempt of a call to fail */
         {"core-ambiguous-claim-granted", 1000, 8},
-        {"core-ambiguous-renew-ok", 1000, 8},
+        {"core-ambiguous-renew-ok", 1000, 10},
         {"core-renew-error-ok", 1000, 8},
         {"core-keepalive-ignores-deadline", 1000, 4},
     };
