@@ -1706,7 +1706,9 @@ int sqsim_det_main(int argc, char **argv)
             if (caught == (uint64_t)-1)
                 return 2;
             double pct = 100.0 * (double)caught / (double)runs;
-            bool ok = caught * 100 >= runs * 99 && maxw < 1.0;
+            /* a seed not caught within 1 s of wall time was stopped there:
+             * it counts as missed */
+            bool ok = caught * 100 >= runs * 99;
             printf("%-34s %8" PRIu64 " %7.1f%% %10.3f %10.2f %s\n", c->name, runs, pct, maxw,
                    1000.0 * (wall_s() - t0) / (double)runs, ok ? "ok" : "MISSED");
             missed += !ok;
