@@ -1426,7 +1426,7 @@ static void usage(FILE *out)
             "                   [--ttl MS] [--faults MASK|none|all] [--sched random|pct]\n"
             "                   [--backend scripted|memory] [--control NAME] [--expect-violation]\n"
             "                   [--history FILE] [--no-shrink] [--all-controls] [--list-controls]\n"
-            "                   [--bench SECONDS] [--quiet]\n");
+            "                   [--bench SECONDS] [--wall-cap SECONDS] [--quiet]\n");
 }
 
 bool sqsim_det_wanted(int argc, char **argv)
@@ -1543,6 +1543,7 @@ int sqsim_det_main(int argc, char **argv)
     bool expect = false, quiet = false, no_shrink = false, all_controls = false;
     bool boost_given = false, ttl_given = false, ops_given = false;
     uint64_t bench_s = 0;
+    double wall_cap = 1.0;
     const char *hist_path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1623,6 +1624,9 @@ int sqsim_det_main(int argc, char **argv)
         } else if (strcmp(a, "--history") == 0) {
             NEED();
             hist_path = val;
+        } else if (strcmp(a, "--wall-cap") == 0) {
+            NUM(0, 3600, v);
+            wall_cap = (double)v;
         } else if (strcmp(a, "--bench") == 0)
             NUM(1, 3600, bench_s);
         else if (strcmp(a, "--expect-violation") == 0)
@@ -1651,7 +1655,7 @@ int sqsim_det_main(int argc, char **argv)
     if (!ops_given && (cfg.control || all_controls))
         cfg.ops = 1500; /* a control's run stops at its first violation */
     if (cfg.control || all_controls)
-        cfg.wall_cap = 1.0; /* caught within 1 s of wall time, or missed */
+        cfg.wall_cap = wall_cap; /* caught within 1 s of wall time, or missed */
     if (cfg.control) {
         int64_t t;
         unsigned bst;
