@@ -7,6 +7,7 @@
  * see (entering and leaving the critical section, a reservation, a write
  * into the model Refund Log) is reported to it as it happens. */
 #include "sqsim.h"
+#include "timeline.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -177,8 +178,10 @@ static sim_event *done(sim_bot *b, enum sim_op op, int64_t t0, const held *h, sq
 {
     int64_t t1 = sim_now_ns();
     sim_event *e = record(b, op, t0, t1, h->sq, h->ln, rc, &h->lease);
-    if (e)
+    if (e) {
         e->fence = h->lease.fence;
+        e->token32 = tl_token32(h->lease.token);
+    }
     if (rc < 0)
         note_error(b, what, rc);
     return e;
@@ -235,6 +238,7 @@ static void do_write(sim_bot *b, held *h)
     int64_t t1 = sim_now_ns();
     sim_event *e = record(b, OP_WRITE, t0, t1, h->sq, h->ln, ok ? SQCLAIM_OK : SQCLAIM_LOST, NULL);
     if (e) {
+        e->token32 = tl_token32(h->lease.token);
         e->fence = h->lease.fence;
         e->aux = (int64_t)h->rows.start_row;
         e->rows = h->rows.count;
@@ -299,7 +303,12 @@ static bool pause_and_misbehave(sim_bot *b, held *h)
     const sim_config *cfg = b->run->cfg;
     atomic_fetch_add(&b->pauses, 1);
     double f = cfg->pause_min + (cfg->pause_max - cfg->pause_min) * sim_rng_unit(&b->rng);
-    if (!nap(b->run, (int64_t)((double)cfg->ttl_ms * 1e6 * f)))
+    int64_t p0 = sim_now_ns();
+    bool slept = nap(b->run, (int64_t)((double)cfg->ttl_ms * 1e6 * f));
+    sim_event *pe = record(b, OP_PAUSE, p0, sim_now_ns(), h->sq, h->ln, SQCLAIM_OK, NULL);
+    if (pe)
+        pe->token32 = tl_token32(h->lease.token);
+    if (!slept)
         return false;
     do_write(b, h); /* unchecked: the fence must stop it if a successor wrote */
     if (!sim_rng_chance(&b->rng, cfg->renew_after_pause))
@@ -401,6 +410,8 @@ static sim_event *claimed(sim_bot *b, enum sim_op op, int64_t t0, held *h, sqcla
     h->returned_ns = sim_now_ns();
     h->sq = sq_index(b->run, rc == SQCLAIM_OK ? h->lease.sq : cands[0]);
     sim_event *e = record(b, op, t0, h->returned_ns, h->sq, h->ln, rc, &h->lease);
+    if (e)
+        e->token32 = tl_token32(h->lease.token);
     if (e && rc == SQCLAIM_OK) {
         e->fence = h->lease.fence;
         e->aux = h->lease.deadline_ns;

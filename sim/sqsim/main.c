@@ -8,6 +8,8 @@
 #include "sqsim.h"
 #include "backend.h"
 #include "memory_controls.h"
+#include "scenario.h"
+#include "timeline_run.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -62,7 +64,9 @@ enum {
     O_VERSION,
     O_LIST_CONTROLS,
     O_WORKLOAD,
-    O_LIST_ADAPTERS
+    O_LIST_ADAPTERS,
+    O_TIMELINE,
+    O_TIMELINE_MAX
 };
 
 static const struct option long_opts[] = {
@@ -107,6 +111,8 @@ static const struct option long_opts[] = {
     {"list-controls", no_argument, NULL, O_LIST_CONTROLS},
     {"workload", required_argument, NULL, O_WORKLOAD},
     {"list-adapters", no_argument, NULL, O_LIST_ADAPTERS},
+    {"timeline", required_argument, NULL, O_TIMELINE},
+    {"timeline-max", required_argument, NULL, O_TIMELINE_MAX},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
@@ -162,6 +168,10 @@ static void usage(FILE *f)
                "  --report FILE           the full result as JSON ('-': stdout)\n"
                "  --quiet                 only the verdict line\n"
                "  --max-events N          history capacity (default 20000000)\n"
+               "  --timeline FILE.html    the run as an HTML timeline (one self-contained page)\n"
+               "  --timeline-max N        events in that page at most (default 40000)\n"
+               "  --scenario seed-month   the capacity planner instead (sqsim --scenario\n"
+               "                          seed-month --help)\n"
                "  --bench-oracle N        time the oracle on a synthetic history of N events\n"
                "  --list-adapters         the backends built in, one per line\n"
                "  --help, --version\n"
@@ -481,8 +491,12 @@ static int bench_oracle(uint64_t n)
 
 int main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* the capacity planner has its own options */
+        if (strcmp(argv[i], "--scenario") == 0 || strncmp(argv[i], "--scenario=", 11) == 0)
+            return sim_scenario_main(argc, argv);
     sim_config cfg;
     defaults(&cfg);
+    uint64_t timeline_max = 0;
     bool seed_given = false, ttl_given = false, work_given = false, kv_faults_set = false;
     uint64_t bench = 0;
 
@@ -684,6 +698,11 @@ int main(int argc, char **argv)
         }
         case O_KEEP_GOING: cfg.keep_going = true; break;
         case O_REPORT: cfg.report_path = optarg; break;
+        case O_TIMELINE: cfg.timeline_path = optarg; break;
+        case O_TIMELINE_MAX:
+            if (parse_u64(optarg, &timeline_max) || timeline_max < 100)
+                return usage_error("--timeline-max: at least 100 events");
+            break;
         case O_QUIET: cfg.quiet = true; break;
         case O_MAX_EVENTS:
             if (parse_u64(optarg, &cfg.max_events) || cfg.max_events < 1000)
@@ -1015,6 +1034,11 @@ int main(int argc, char **argv)
         }
     }
 
+    if (cfg.timeline_path && run.t0 &&
+        sim_timeline_write(&run, cfg.timeline_path, reproduce, verdict, (size_t)timeline_max) !=
+            0 &&
+        !exit_code)
+        exit_code = 2;
     for (int i = 0; i < cfg.bots; i++) {
         sqclaim_close(run.bots[i].store);
         sim_history_free(&run.bots[i].hist);

@@ -4,16 +4,31 @@
 SQSIM_SRCS := $(sort $(wildcard sim/sqsim/*.c))
 SQSIM_OBJS := $(SQSIM_SRCS:%.c=$(BUILD)/obj/%.o)
 # The oracle alone (no main), for the tests in tests/sim/.
-SQSIM_ORACLE_OBJS := $(filter-out $(BUILD)/obj/sim/sqsim/main.o $(BUILD)/obj/sim/sqsim/report.o $(BUILD)/obj/sim/sqsim/bot.o $(BUILD)/obj/sim/sqsim/kvadmin.o,$(SQSIM_OBJS))
+SQSIM_ORACLE_OBJS := $(filter-out $(BUILD)/obj/sim/sqsim/main.o $(BUILD)/obj/sim/sqsim/report.o $(BUILD)/obj/sim/sqsim/bot.o $(BUILD)/obj/sim/sqsim/kvadmin.o $(BUILD)/obj/sim/sqsim/timeline.o $(BUILD)/obj/sim/sqsim/timeline_run.o $(BUILD)/obj/sim/sqsim/scenario.o,$(SQSIM_OBJS))
 PROGRAMS += $(BUILD)/sqsim
 
 $(BUILD)/obj/sim/sqsim/%.o: sim/sqsim/%.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -Iadapters/memory $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
 
+# The timeline page (timeline.html) compiled in as lines of C strings.
+$(BUILD)/gen/timeline_page.inc: sim/sqsim/timeline.html
+	@mkdir -p $(@D)
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n",/' $< > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/sim/sqsim/timeline.o: $(BUILD)/gen/timeline_page.inc
+$(BUILD)/obj/sim/sqsim/timeline.o: CFLAGS += -I$(BUILD)/gen
+
+# The capacity planner drives the library against the scripted store
+# (sim/det) when it is built; without it `--scenario` says so.
+ifneq ($(DET_LIB),)
+$(BUILD)/obj/sim/sqsim/scenario.o: CFLAGS += $(DET_CFLAGS) $(LIB_DEFS)
+SQSIM_DET_LIBS := $(DET_LIBS)
+$(BUILD)/sqsim: $(DET_LIB)
+endif
+
 $(BUILD)/sqsim: $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(LIB_A) $(PKG_LIBS) -lm
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(SQSIM_DET_LIBS) $(LIB_A) $(PKG_LIBS) -lm
 
 # `make sim`: the README's first command.  Install what is missing, then
 # build and run the default simulation in a fresh make (so packages just

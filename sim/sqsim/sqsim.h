@@ -81,7 +81,8 @@ typedef struct sim_config {
     bool keep_going;
     bool quiet;
     const char *report_path;
-    uint64_t max_events; /* history capacity (events, all bots) */
+    const char *timeline_path; /* --timeline FILE.html, or NULL */
+    uint64_t max_events;       /* history capacity (events, all bots) */
 } sim_config;
 
 /* ------------------------------------------------------------------ */
@@ -100,6 +101,7 @@ enum sim_op {
     OP_KA_STOP, /* aux: the final deadline the keep-alive reached */
     OP_CRASH,   /* the bot abandoned its lease */
     OP_ABANDON, /* sqclaim_abandon of a claim whose outcome stayed unknown */
+    OP_PAUSE,   /* the bot stood still past its TTL (for the timeline) */
     OP_COUNT
 };
 
@@ -119,14 +121,15 @@ typedef struct sim_event {
     int64_t complete_ns;
     int64_t aux; /* claim/renew/ka-stop: lease deadline; reserve/write: first row */
     uint64_t fence;
-    uint32_t rows;   /* reserve/write: row count */
-    uint32_t lease;  /* the bot's lease number, 1-based */
-    uint16_t bot;    /* 0-based */
-    uint16_t sq;     /* index */
-    uint8_t op;      /* enum sim_op */
-    uint8_t outcome; /* enum sim_outcome */
-    int8_t rc;       /* sqclaim_rc */
-    uint8_t flags;   /* EVF_* */
+    uint32_t rows;    /* reserve/write: row count */
+    uint32_t lease;   /* the bot's lease number, 1-based */
+    uint16_t bot;     /* 0-based */
+    uint16_t sq;      /* index */
+    uint8_t op;       /* enum sim_op */
+    uint8_t outcome;  /* enum sim_outcome */
+    int8_t rc;        /* sqclaim_rc */
+    uint8_t flags;    /* EVF_* */
+    uint32_t token32; /* the lease token's first 8 hex digits (timeline) */
 } sim_event;
 
 #define SIM_CHUNK_EVENTS 8192
