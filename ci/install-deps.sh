@@ -19,6 +19,8 @@ packages=(
   cppcheck            # make cppcheck (CI)
   liblua5.1-0-dev     # the scripted store (sim/det/): Lua 5.1, the version Redis embeds
   lua-cjson           # ... and the cjson library Redis provides (liblua5.1-cjson.so)
+  chromium            # tests/browser: sqsim's timeline pages in a real headless browser
+  python3             # ... driven by a stdlib-only script; the capacity report's checks
 )
 
 missing=()
