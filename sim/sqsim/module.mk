@@ -39,3 +39,16 @@ sim: deps
 
 sim-run: $(BUILD)/sqsim
 	$(BUILD)/sqsim $(SQSIM_ARGS)
+
+# `make docs-pictures`: regenerate docs/simulator.md's pictures — a
+# timeline of a negative control's failing run (docs/timeline.png, taken by
+# headless chromium) and the capacity planner's month (docs/seed-month.svg,
+# and its text in $(BUILD)/seed-month.txt for the table).
+.PHONY: docs-pictures
+docs-pictures: $(BUILD)/sqsim
+	-$(BUILD)/sqsim --negative-control broken-release-no-owner --seed 3 --quiet \
+	  --timeline $(BUILD)/docs-timeline.html
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,720 \
+	  --user-data-dir=$(abspath $(BUILD))/chromium-docs \
+	  --screenshot=$(abspath docs/timeline.png) file://$(abspath $(BUILD))/docs-timeline.html
+	$(BUILD)/sqsim --scenario seed-month --plot docs/seed-month.svg > $(BUILD)/seed-month.txt
