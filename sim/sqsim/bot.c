@@ -94,6 +94,19 @@ static sim_event *record(sim_bot *b, enum sim_op op, int64_t t0, int64_t t1, int
     e->lease = ln;
     e->rc = (int8_t)rc;
     e->outcome = (uint8_t)outcome_of(rc, is_claim_op(op), lease);
+    /* Faults the library absorbed (retried, or a reply lost) during this
+     * call, for the timeline: the handle's counters moved since the last
+     * call (a keep-alive on the same handle may have moved them). */
+    sqclaim_stats st;
+    if (op != OP_WRITE && op != OP_CRASH && op != OP_PAUSE && b->store &&
+        sqclaim_stats_get(b->store, &st) == SQCLAIM_OK) {
+        if (st.retries > b->seen_retries)
+            e->flags |= EVF_RETRIED;
+        if (st.ambiguous > b->seen_ambiguous)
+            e->flags |= EVF_AMBIGUOUS;
+        b->seen_retries = st.retries;
+        b->seen_ambiguous = st.ambiguous;
+    }
     return e;
 }
 
@@ -242,7 +255,7 @@ static void do_write(sim_bot *b, held *h)
         e->fence = h->lease.fence;
         e->aux = (int64_t)h->rows.start_row;
         e->rows = h->rows.count;
-        e->flags = (uint8_t)((believed ? EVF_BELIEVED : 0) | (rejected ? EVF_REJECTED : 0));
+        e->flags |= (uint8_t)((believed ? EVF_BELIEVED : 0) | (rejected ? EVF_REJECTED : 0));
     }
 }
 
@@ -289,7 +302,7 @@ static bool keepalive_work(sim_bot *b, held *h)
     if (e) {
         e->aux = h->lease.deadline_ns; /* the last renewed deadline */
         if (rc == SQCLAIM_LOST)
-            e->flags = EVF_KA_LOST;
+            e->flags |= EVF_KA_LOST;
     }
     set_deadline(b, h);
     return ok && rc == SQCLAIM_OK;
@@ -416,7 +429,7 @@ static sim_event *claimed(sim_bot *b, enum sim_op op, int64_t t0, held *h, sqcla
         e->fence = h->lease.fence;
         e->aux = h->lease.deadline_ns;
         if (h->lease.flags & SQCLAIM_LEASE_RECLAIMED)
-            e->flags = EVF_RECLAIMED;
+            e->flags |= EVF_RECLAIMED;
     }
     return e;
 }

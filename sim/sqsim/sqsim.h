@@ -115,6 +115,8 @@ enum sim_outcome {
 #define EVF_REJECTED  0x02u /* write: rejected for a stale fencing number */
 #define EVF_RECLAIMED 0x04u /* claim: granted by finding our own token */
 #define EVF_KA_LOST   0x08u /* keep-alive stop: the keep-alive had lost the lease */
+#define EVF_RETRIED   0x10u /* the library retried during the call (a fault absorbed) */
+#define EVF_AMBIGUOUS 0x20u /* a reply was lost during the call */
 
 typedef struct sim_event {
     int64_t invoke_ns; /* monotonic, absolute */
@@ -332,6 +334,7 @@ typedef struct sim_bot {
     char last_error[256];                  /* and the latest */
     int64_t first_error_ns, last_error_ns; /* when (0: none) */
     unsigned err_streak;                   /* claims in a row that failed with an error */
+    uint64_t seen_retries, seen_ambiguous; /* the handle's counters at the last call */
 } sim_bot;
 
 typedef struct sim_run {

@@ -128,6 +128,14 @@ static int lane_events(const sim_run *run, int bot, evbuf *b)
                 snprintf(f->note, sizeof f->note, "%s%s", sqclaim_rcname((sqclaim_rc)e->rc),
                          e->outcome == OUT_INFO ? " (maybe)" : "");
             }
+            if (e->rc >= 0 && (e->flags & (EVF_RETRIED | EVF_AMBIGUOUS)) && e->op != OP_WRITE) {
+                tl_event *f = push(b); /* a fault the library absorbed */
+                if (!f)
+                    return -1;
+                base(f, e, t0, TL_FAULT);
+                snprintf(f->note, sizeof f->note, "%s",
+                         e->flags & EVF_AMBIGUOUS ? "reply lost, retried" : "retried");
+            }
             if (is_claim(e->op)) {
                 if (e->outcome != OUT_OK) {
                     if (e->rc == SQCLAIM_BUSY) {
