@@ -1119,7 +1119,6 @@ static int write_timeline(world *w, const sim_violations *vs)
     int lanes = w->cfg.bots;
     const char **names = calloc((size_t)lanes, sizeof *names);
     tl_mark *marks = calloc(vs->kept + 1, sizeof *marks);
-    w->name_ptrs = calloc((size_t)w->nsqs + 1, sizeof *w->name_ptrs);
     if (!names || !marks || !w->name_ptrs) {
         free(names);
         free(marks);
