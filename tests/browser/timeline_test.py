@@ -73,15 +73,17 @@ def chromium_args(chromium, profile):
             "--enable-logging=stderr", "--v=0", "--window-size=1400,900", "--hide-scrollbars"]
 
 
-def open_page(chromium, page, shot):
+def open_page(chromium, page, shot, fragment=""):
     """Dump the DOM of page after its scripts ran; take a screenshot."""
     url = "file://" + os.path.abspath(page)
+    shot_url = url
+    url += fragment
     with tempfile.TemporaryDirectory() as profile:
         dom = subprocess.run(chromium_args(chromium, profile) +
                              ["--virtual-time-budget=5000", "--dump-dom", url],
                              capture_output=True, text=True, timeout=120)
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run(chromium_args(chromium, profile) + ["--screenshot=" + shot, url],
+        subprocess.run(chromium_args(chromium, profile) + ["--screenshot=" + shot, shot_url],
                        capture_output=True, text=True, timeout=120)
     console = [l for l in dom.stderr.splitlines() if ":CONSOLE" in l]
     p = RootAttrs()
@@ -147,6 +149,12 @@ def main():
           % (attrs.get("data-reservations"), rep["oracle"]["reservations"]))
     check(attrs.get("data-violations") == "0", "no violation drawn on the passing page")
     check(os.path.getsize(out("pass.png")) > 10000, "a screenshot of the passing page")
+    # The controls, driven in the page (#selftest): zoom, pan, hover, search.
+    attrs, counts, console, rc = open_page(chromium, out("pass.html"), out("pass-selftest.png"),
+                                           "#selftest")
+    check(attrs.get("data-selftest") == "ok" and not console,
+          "zoom, pan, hover details, SQ and row search work: %s %s"
+          % (attrs.get("data-selftest"), console[:3]))
 
     # 2. A negative control's failing run: 16 bots.
     r = run_sqsim(a.sqsim, ["--negative-control", "broken-check-then-set", "--seed", "11",
