@@ -73,8 +73,17 @@ int main(void)
         ev[i].token = 0xdeadbeef;
     }
     /* A violation two thirds in. */
-    tl_mark m = {3, 5, 2000000000LL, 2000050000LL, 2000020000LL, 2000090000LL, 7, 0, 0,
-                 "overlap", "two bots at once <on purpose>"};
+    tl_mark m = {3,
+                 5,
+                 2000000000LL,
+                 2000050000LL,
+                 2000020000LL,
+                 2000090000LL,
+                 7,
+                 0,
+                 0,
+                 "overlap",
+                 "two bots at once <on purpose>"};
     char path[] = "/tmp/sqsim-timeline-XXXXXX";
     int fd = mkstemp(path);
     if (fd < 0)
