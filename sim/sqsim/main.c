@@ -7,7 +7,7 @@
  * missing coverage, 2 a usage or backend error.  See docs/simulator.md. */
 #include "sqsim.h"
 #include "backend.h"
-#include "memory_controls.h"
+#include "controls.h"
 
 #include <errno.h>
 #include <getopt.h>
