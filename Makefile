@@ -22,7 +22,10 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 
 VERSION := $(shell sed -n 's/^\#define SQCLAIM_VERSION[[:space:]]*"\(.*\)"/\1/p' core/sqclaim.h)
-SOMAJOR := 0
+# Soname policy (docs/architecture.md "Binary interface"): SOMAJOR changes
+# only when a program built against an older sqclaim.h of the same major
+# could break; SQCLAIM_VERSION in core/sqclaim.h is MAJOR.MINOR.PATCH.
+SOMAJOR := 1
 
 have = $(shell $(PKG_CONFIG) --exists $(1) 2>/dev/null && echo 1)
 HAVE_HIREDIS := $(call have,hiredis)
@@ -44,7 +47,10 @@ endif
 
 CFLAGS ?= -O2 -g
 SANFLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread -fPIC -MMD -MP $(WARN) $(SANFLAGS) -Icore
+# Only what core/sqclaim.h marks SQCLAIM_API is exported from libsqclaim.so
+# (tests/abi/symbols.sh checks it); the rest is hidden.
+VISIBILITY := -fvisibility=hidden
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread -fPIC $(VISIBILITY) -MMD -MP $(WARN) $(SANFLAGS) -Icore
 BASE_LDFLAGS := -pthread $(SANFLAGS)
 
 LIB_A := $(BUILD)/libsqclaim.a
@@ -68,7 +74,7 @@ include $(sort $(wildcard tests/*/module.mk))
 
 # Objects built with other defines or flags are stale: when the build
 # configuration changes (a backend appears, CFLAGS change), start afresh.
-BUILD_CONFIG := $(CC) $(CFLAGS) $(SANFLAGS) $(LIB_DEFS) $(sort $(LIB_PKGS)) $(VERSION)
+BUILD_CONFIG := $(CC) $(CFLAGS) $(SANFLAGS) $(VISIBILITY) $(LIB_DEFS) $(sort $(LIB_PKGS)) $(VERSION) $(SOMAJOR)
 ifneq ($(BUILD_CONFIG),$(shell cat $(BUILD)/config 2>/dev/null))
 $(shell rm -rf $(BUILD)/obj; mkdir -p $(BUILD); echo '$(BUILD_CONFIG)' > $(BUILD)/config)
 endif

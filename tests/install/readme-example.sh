@@ -44,8 +44,8 @@ want=$(sed -n 's/^#define SQCLAIM_VERSION[[:space:]]*"\(.*\)"$/\1/p' core/sqclai
 got=$(pkg-config --modversion sqclaim) || fail "pkg-config --modversion sqclaim"
 [ "$got" = "$want" ] || fail "sqclaim.pc says version '$got', the header '$want'"
 [ -e "$tmp/prefix/lib/libsqclaim.so.$want" ] || fail "no libsqclaim.so.$want installed"
-[ "$(readlink "$tmp/prefix/lib/libsqclaim.so.0")" = "libsqclaim.so.$want" ] ||
-  fail "libsqclaim.so.0 does not point at libsqclaim.so.$want"
+[ "$(readlink "$tmp/prefix/lib/libsqclaim.so.1")" = "libsqclaim.so.$want" ] ||
+  fail "libsqclaim.so.1 does not point at libsqclaim.so.$want"
 
 # The README's lines for a non-standard PREFIX, run as written, in a HOME
 # of their own, with `make` run in the checkout (as the README says).
@@ -74,9 +74,9 @@ fi
 if err=$(cd "$tmp/work" && env -u LD_LIBRARY_PATH ./bot-plain 2>&1); then
   ldconfig -p | grep -q 'libsqclaim\.so\.0 ' ||
     fail "bot-plain ran without rpath or LD_LIBRARY_PATH: $err"
-  echo "readme-example: note: a libsqclaim.so.0 is installed system-wide; the rpath not shown necessary"
+  echo "readme-example: note: a libsqclaim.so.1 is installed system-wide; the rpath not shown necessary"
 else
-  grep -q 'libsqclaim.so.0: cannot open shared object file' <<<"$err" ||
+  grep -q 'libsqclaim.so.1: cannot open shared object file' <<<"$err" ||
     fail "bot-plain failed otherwise: $err"
 fi
 "$tmp/home/.local/bin/sqclaim" --version | grep -q "^sqclaim $want " ||
