@@ -143,12 +143,6 @@ void cli_timeout_note(sqclaim_rc rc);
  * (unless --quiet) before a command whose effect would vanish. */
 void cli_memory_note(const cli *c, const sqclaim_store *s);
 
-/* Length of the part of a library message worth showing a shell user:
- * the message of an uncertain claim ends with advice for C callers (the
- * clause, after "; ", that says what "may have been granted" or names a
- * sqclaim_ function), which the tool acts on itself. */
-size_t cli_trim_advice(const char *msg);
-
 /* Stop signals (SIGINT, SIGTERM, SIGHUP) during a command that changes a
  * lease wait until the store has answered: cli_defer_stop_signals()
  * blocks those not ignored; cli_stop_signal() is the one that arrived

@@ -217,29 +217,6 @@ void cli_memory_note(const cli *c, const sqclaim_store *s)
             "(--quiet hides this note)");
 }
 
-size_t cli_trim_advice(const char *msg)
-{
-    static const char *const markers[] = {" may have been granted", "sqclaim_"};
-    const char *first = NULL;
-    for (size_t i = 0; i < sizeof markers / sizeof markers[0]; i++) {
-        const char *p = strstr(msg, markers[i]);
-        if (p && (!first || p < first))
-            first = p;
-    }
-    if (!first)
-        return strlen(msg);
-    /* The clause holding it starts after the last ';' before it. */
-    for (const char *p = first; p > msg; p--)
-        if (p[-1] == ';')
-            return (size_t)(p - 1 - msg);
-    /* No clause of its own: keep the text before it, without trailing
-     * separators. */
-    size_t n = (size_t)(first - msg);
-    while (n && strchr(" ,:-(", msg[n - 1]))
-        n--;
-    return n;
-}
-
 static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
 #define NSTOP (sizeof stop_signals / sizeof stop_signals[0])
 static sigset_t deferred;

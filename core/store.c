@@ -192,9 +192,7 @@ static sqclaim_rc options_import(sqclaim_options *dst, const sqclaim_options *sr
     size_t n = src->size ? src->size : OPTIONS_SIZE_1_0;
     if (n < OPTIONS_SIZE_1_0) {
         snprintf(buf, len,
-                 "invalid options: size %zu is smaller than any layout of sqclaim_options "
-                 "(initialise them with sqclaim_options_init())",
-                 n);
+                 "invalid options: size %zu is smaller than any layout of sqclaim_options", n);
         return SQCLAIM_EINVAL;
     }
     if (n > sizeof *dst) {
@@ -729,16 +727,13 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
             /* sqclaim's claims always name their bot: this is a value
              * another tool wrote (not JSON, a key of another type, JSON
              * without a botId).  The claim's answer does not say which;
-             * sqclaim_inspect() does (one more round trip, left to the
-             * caller: on Upstash every request is billed). */
+             * an inspect does (one more round trip, left to the caller:
+             * on Upstash every request is billed). */
             char left[48] = "";
             if (op.claimed.holder.remaining_ms >= 0)
                 snprintf(left, sizeof left, " for another %lld ms",
                          (long long)op.claimed.holder.remaining_ms);
-            snprintf(who, sizeof who,
-                     "by a value another tool wrote, naming no bot%s; sqclaim_inspect() says "
-                     "what it is, sqclaim_break() removes it",
-                     left);
+            snprintf(who, sizeof who, "by a value another tool wrote, naming no bot%s", left);
         }
         if (n == 1)
             set_msg(s, SQCLAIM_BUSY, "SQ %s is held %s", sqs[0], who);
@@ -756,17 +751,14 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
         lease->deadline_ns = 0;
         if (n == 1)
             sqb_strlcpy(lease->sq, sqs[0], sizeof lease->sq);
+        /* What to do about it is the caller's (the UNCERTAIN flag says
+         * it, the header says how); the message only states the fact. */
         size_t len = strlen(err.msg);
         if (n == 1)
-            snprintf(err.msg + len, sizeof err.msg - len,
-                     "; the claim may have been granted: retry it with sqclaim_claim_retry() "
-                     "(same token) or give it up with sqclaim_release()");
+            snprintf(err.msg + len, sizeof err.msg - len, "; the claim may have been granted");
         else
             snprintf(err.msg + len, sizeof err.msg - len,
-                     "; one of the %zu candidates may have been granted: retry with "
-                     "sqclaim_claim_retry() and the same candidates, or give it up with "
-                     "sqclaim_abandon()",
-                     n);
+                     "; one of the %zu candidates may have been granted", n);
     }
     return fail(s, n == 1 ? "claim" : "claim-first", &err);
 }
