@@ -72,8 +72,8 @@ static void test_options_read_bounded(void)
      * of a page; the page after it is PROT_NONE. */
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t size = offsetof(sqclaim_options, op_timeout_ms) + sizeof(int);
-    unsigned char *map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                              -1, 0);
+    unsigned char *map =
+        mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(map != MAP_FAILED, "mmap");
     if (map == MAP_FAILED)
         return;
@@ -160,10 +160,8 @@ static void test_new_caller(void)
     n.future_option = "x";
     s = NULL;
     sqclaim_rc rc = sqclaim_open(&n.known, &s);
-    CHECK(rc == SQCLAIM_EUNSUPPORTED, "newer caller, unknown field set: %s",
-          sqclaim_rcname(rc));
-    CHECK(strstr(sqclaim_errmsg(s), "newer sqclaim.h") != NULL, "message: %s",
-          sqclaim_errmsg(s));
+    CHECK(rc == SQCLAIM_EUNSUPPORTED, "newer caller, unknown field set: %s", sqclaim_rcname(rc));
+    CHECK(strstr(sqclaim_errmsg(s), "newer sqclaim.h") != NULL, "message: %s", sqclaim_errmsg(s));
     sqclaim_close(s);
 
     /* Too small to be any layout. */
