@@ -189,7 +189,7 @@ extern const sqclaim_backend *const sqclaim_builtin_backends[];
 const sqclaim_backend *sqclaim_find_backend(const char *name);
 
 /* Open a store on an explicit backend (for the simulator's negative
- * controls and for tests).  Otherwise as sqclaim_open(); opts->adapter is
+ * controls and for tests).  Otherwise as sqclaim_open(); opts->backend is
  * ignored. */
 sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options *opts,
                                 sqclaim_store **out);

@@ -158,10 +158,14 @@ typedef struct sqclaim_clock {
  * SQCLAIM_EUNSUPPORTED.  size 0 (a struct zeroed by hand instead of
  * initialised) means the 1.0 layout: through op_timeout_ms. */
 typedef struct sqclaim_options {
-    size_t size;                /* sizeof(sqclaim_options) of the caller;
-                                   set by sqclaim_options_init() */
-    const char *adapter;        /* "memory" | "redis" | "vercel"; NULL: $SQCLAIM_ADAPTER,
-                                   else "memory" */
+    size_t size; /* sizeof(sqclaim_options) of the caller;
+                    set by sqclaim_options_init() */
+    union {
+        const char *backend; /* "memory" | "redis" | "vercel"; NULL: $SQCLAIM_BACKEND,
+                                else $SQCLAIM_ADAPTER, else "memory" */
+        const char *adapter; /* deprecated: the old name of `backend` (the
+                                same field) */
+    };
     const char *redis_url;      /* NULL: $REDIS_URL, else redis://127.0.0.1:6379;
                                    redis://[:password@]host:port[/db] or
                                    unix:///path/to/socket[?db=N&password=P] */
@@ -224,9 +228,11 @@ typedef struct sqclaim_options {
 #define sqclaim_options_init(opts) sqclaim_options_init_sized((opts), sizeof *(opts))
 SQCLAIM_API void sqclaim_options_init_sized(sqclaim_options *opts, size_t size);
 
-/* Open a store.  The backend is opts->adapter, else $SQCLAIM_ADAPTER, else
- * "memory".  An unknown or unbuilt backend name is SQCLAIM_EUNSUPPORTED with
- * a message listing the available ones.  opts may be NULL (all defaults).
+/* Open a store.  The backend is opts->backend, else $SQCLAIM_BACKEND, else
+ * $SQCLAIM_ADAPTER (its old name; both set to different names is
+ * SQCLAIM_ECONFIG), else "memory".  An unknown or unbuilt backend name is
+ * SQCLAIM_EUNSUPPORTED with a message listing the available ones.  opts may
+ * be NULL (all defaults).
  *
  * Returns SQCLAIM_OK and a handle in *out, or an error.  Like SQLite, on
  * failure *out is still set (unless memory ran out, then NULL) to a handle
@@ -267,7 +273,9 @@ SQCLAIM_API sqclaim_rc sqclaim_errmsg_copy(sqclaim_store *store, char *buf, size
  * operation (SQCLAIM_OK after a success).  Thread-safe. */
 SQCLAIM_API sqclaim_rc sqclaim_errcode(const sqclaim_store *store);
 
-/* The backend's name ("memory", "redis", "vercel"). */
+/* The backend's name ("memory", "redis", "vercel").  "" for NULL. */
+SQCLAIM_API const char *sqclaim_backend_name(const sqclaim_store *store);
+/* Deprecated: the old name of sqclaim_backend_name(). */
 SQCLAIM_API const char *sqclaim_adapter(const sqclaim_store *store);
 
 /* Capability bits of the store's backend. */
@@ -280,6 +288,8 @@ SQCLAIM_API unsigned sqclaim_caps(const sqclaim_store *store);
 
 /* Names of the backends built into this library, as a NULL-terminated
  * static array ("memory" first).  Thread-safe. */
+SQCLAIM_API const char *const *sqclaim_backend_names(void);
+/* Deprecated: the old name of sqclaim_backend_names(). */
 SQCLAIM_API const char *const *sqclaim_adapters(void);
 
 /* Round trip to the store (connects if needed).  OK, or an error. */

@@ -336,7 +336,7 @@ sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options
         s->op_timeout_ms = o.op_timeout_ms;
         s->attempt_ms = o.connect_timeout_ms + o.timeout_ms;
     }
-    o.adapter = be->name;
+    o.backend = be->name;
 
     sqb_err err = {0};
     void *conn = NULL;
@@ -358,14 +358,26 @@ sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out)
     if (!out)
         return SQCLAIM_EINVAL;
     *out = NULL;
-    /* adapter is in every layout (size 0 or at least OPTIONS_SIZE_1_0);
+    /* backend is in every layout (size 0 or at least OPTIONS_SIZE_1_0);
      * sqclaim_open_backend() checks the size. */
     const char *name =
-        opts && (!opts->size || opts->size >= OPTIONS_SIZE_1_0) ? opts->adapter : NULL;
-    bool from_env = false;
+        opts && (!opts->size || opts->size >= OPTIONS_SIZE_1_0) ? opts->backend : NULL;
+    const char *from_env = NULL; /* the variable that named it */
     if (!name) {
-        name = sqb_getenv("SQCLAIM_ADAPTER");
-        from_env = name != NULL;
+        /* SQCLAIM_ADAPTER is the old name of SQCLAIM_BACKEND. */
+        const char *b = sqb_getenv("SQCLAIM_BACKEND"), *a = sqb_getenv("SQCLAIM_ADAPTER");
+        if (b && a && strcmp(a, b) != 0) {
+            sqclaim_store *s = store_alloc("?");
+            if (!s)
+                return SQCLAIM_ENOMEM;
+            *out = s;
+            set_msg(s, SQCLAIM_ECONFIG,
+                    "SQCLAIM_BACKEND and SQCLAIM_ADAPTER (its old name) name different "
+                    "backends; set one of them");
+            return SQCLAIM_ECONFIG;
+        }
+        name = b ? b : a;
+        from_env = b ? "SQCLAIM_BACKEND" : a ? "SQCLAIM_ADAPTER" : NULL;
     }
     if (!name)
         name = "memory";
@@ -389,12 +401,13 @@ sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out)
             *p = '?';
     if (known)
         set_msg(s, SQCLAIM_EUNSUPPORTED,
-                "backend \"%s\"%s is not built into this library (its packages were missing "
-                "at build time); available: %s",
-                shown, from_env ? " (from SQCLAIM_ADAPTER)" : "", built);
+                "backend \"%s\"%s%s%s is not built into this library (its packages were "
+                "missing at build time); available: %s",
+                shown, from_env ? " (from " : "", from_env ? from_env : "", from_env ? ")" : "",
+                built);
     else
-        set_msg(s, SQCLAIM_EUNSUPPORTED, "unknown backend \"%s\"%s; available: %s", shown,
-                from_env ? " (from SQCLAIM_ADAPTER)" : "", built);
+        set_msg(s, SQCLAIM_EUNSUPPORTED, "unknown backend \"%s\"%s%s%s; available: %s", shown,
+                from_env ? " (from " : "", from_env ? from_env : "", from_env ? ")" : "", built);
     return SQCLAIM_EUNSUPPORTED;
 }
 
@@ -409,7 +422,8 @@ void sqclaim_close(sqclaim_store *s)
     free(s);
 }
 
-const char *sqclaim_adapter(const sqclaim_store *s) { return s ? s->adapter : ""; }
+const char *sqclaim_backend_name(const sqclaim_store *s) { return s ? s->adapter : ""; }
+const char *sqclaim_adapter(const sqclaim_store *s) { return sqclaim_backend_name(s); }
 
 unsigned sqclaim_caps(const sqclaim_store *s) { return s && s->be ? s->be->caps : 0; }
 
