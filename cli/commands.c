@@ -380,7 +380,7 @@ int cmd_reserve(cli *c)
 }
 
 /* ------------------------------------------------------------------ */
-/* status, adapters                                                     */
+/* status, backends                                                     */
 
 int cmd_status(cli *c)
 {
@@ -417,8 +417,8 @@ int cmd_status(cli *c)
 int cmd_adapters(cli *c)
 {
     if (c->npos)
-        return cli_usage_error(c, "adapters takes no arguments");
-    for (const char *const *n = sqclaim_adapters(); *n; n++)
+        return cli_usage_error(c, "%s takes no arguments", c->cmd ? c->cmd : "backends");
+    for (const char *const *n = sqclaim_backend_names(); *n; n++)
         if (cli_print_line(*n) != 0) {
             cli_msg("cannot write the list: %s", strerror(errno));
             return CLI_EXIT_FAILURE;
