@@ -29,7 +29,7 @@ flags=$(pkg-config --cflags --libs sqclaim) || fail "pkg-config sqclaim"
 # shellcheck disable=SC2086
 cc -std=c11 -Wall -Wextra -Werror "$tmp/bot.c" $flags -o "$tmp/bot" || fail "the example does not compile"
 
-out=$(SQCLAIM_ADAPTER=memory LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/bot") || fail "the example exited non-zero"
+out=$(env -u SQCLAIM_ADAPTER SQCLAIM_BACKEND=memory LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/bot") || fail "the example exited non-zero"
 echo "$out"
 grep -qx 'claimed 251019-164rmb, fence 1' <<<"$out" || fail "no claim in: $out"
 grep -qx 'write rows 51-55 with fence 1' <<<"$out" || fail "no reservation in: $out"
@@ -55,7 +55,7 @@ awk '/<!-- example:prefix -->/{grab=1; next} grab && /^```sh/{on=1; next} on && 
 mkdir -p "$tmp/home" "$tmp/work"
 cp "$tmp/bot.c" "$tmp/work/bot.c"
 repo=$PWD
-out=$(cd "$tmp/work" && env -u PKG_CONFIG_PATH -u LD_LIBRARY_PATH -u SQCLAIM_ADAPTER \
+out=$(cd "$tmp/work" && env -u PKG_CONFIG_PATH -u LD_LIBRARY_PATH -u SQCLAIM_ADAPTER -u SQCLAIM_BACKEND \
         HOME="$tmp/home" REPO="$repo" bash -euo pipefail -c \
         'make() { command make -C "$REPO" --no-print-directory -s "$@" >/dev/null; }; '"$(cat "$tmp/prefix.sh")" 2>&1) ||
   fail "the README's PREFIX lines failed:
