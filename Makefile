@@ -166,7 +166,7 @@ format-check:
 # Static analysis of the library and the programs (run by CI).
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
-	  --inline-suppr --suppress=missingIncludeSystem -Icore -Iadapters/memory \
+	  --inline-suppr --suppress=missingIncludeSystem -Icore -Iadapters/memory -Isim/controls \
 	  $(LIB_SRCS) $(shell git ls-files 'sim/*.c' 'cli/*.c' 2>/dev/null)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
