@@ -13,6 +13,9 @@
  *     does not know; options it does not know are fine while 0 and refused
  *     (EUNSUPPORTED) when set.
  *   - The handle still works: claim, reserve, release.
+ *   - The structs whose layout is fixed for major version 1 (all but
+ *     options, stats and counters) still have their 1.0 sizes: a change
+ *     there needs a new SOMAJOR (docs/architecture.md "Binary interface").
  * Exits 0 if every check passed; prints each failure. */
 #include <sqclaim.h>
 
@@ -182,8 +185,40 @@ static void test_new_caller(void)
     sqclaim_close(s);
 }
 
+/* The 1.0 sizes on LP64 (x86_64, aarch64 Linux). */
+static void test_fixed_layouts(void)
+{
+    if (sizeof(void *) != 8 || sizeof(long) != 8 || _Alignof(uint64_t) != 8) {
+        printf("old-caller: SKIP fixed layouts: sizes recorded for LP64 only\n");
+        return;
+    }
+    static const struct {
+        const char *name;
+        size_t now, v1;
+    } fixed[] = {
+        {"sqclaim_lease", sizeof(sqclaim_lease), 216},
+        {"sqclaim_holder", sizeof(sqclaim_holder), 144},
+        {"sqclaim_rows", sizeof(sqclaim_rows), 24},
+        {"sqclaim_claim_info", sizeof(sqclaim_claim_info), 352},
+        {"sqclaim_reservation_info", sizeof(sqclaim_reservation_info), 368},
+        {"sqclaim_entry", sizeof(sqclaim_entry), 800},
+        {"sqclaim_status", sizeof(sqclaim_status), 64},
+        {"sqclaim_clock", sizeof(sqclaim_clock), 16},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        CHECK(fixed[i].now == fixed[i].v1,
+              "%s is %zu bytes, %zu in 1.0: its layout is fixed for major version 1", fixed[i].name,
+              fixed[i].now, fixed[i].v1);
+    /* The growable ones only grow. */
+    CHECK(sizeof(sqclaim_options) >= 88, "sqclaim_options shrank");
+    CHECK(sizeof(sqclaim_stats) >= 40, "sqclaim_stats shrank");
+    CHECK(sizeof(sqclaim_counters) >= 560, "sqclaim_counters shrank");
+    CHECK(offsetof(sqclaim_options, size) == 0, "size is not the first field of the options");
+}
+
 int main(void)
 {
+    test_fixed_layouts();
     test_options_read_bounded();
     test_new_caller();
     if (failures) {
