@@ -3,8 +3,7 @@
 # Makefile's soname (symbols.sh); a program built with other layouts of the
 # growable structs, linked to the shared library, is never written or read
 # past its sizes, and the fixed structs keep their 1.0 sizes (old-caller);
-# the product library holds no negative
-# control (no-controls.sh).
+# the product library holds no negative control (no-controls.sh).
 TESTS += tests/abi/symbols.sh tests/abi/no-controls.sh $(BUILD)/tests/abi-old-caller
 
 # Linked to the shared library, as an installed program is (rpath: the
