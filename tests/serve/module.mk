@@ -26,3 +26,13 @@ $(BUILD)/tests/serve: tests/serve/serve_test.py tests/serve/harness.py $(BUILD)/
 $(BUILD)/tests/serve-docs: tests/serve/docs_test.py tests/serve/harness.py docs/http.md $(BUILD)/sqclaim
 	$(call serve_test_wrapper,$@,tests/serve/docs_test.py)
 endif
+
+# sqclaim-serve-bench: claim+release through serve, next to the library
+# direct and kvrest, on one redis-server (docs/performance.md).  A program,
+# not a test: `make` builds it, `make check` does not run it.
+ifeq ($(HAVE_MHD)$(HAVE_HIREDIS),11)
+all: $(BUILD)/sqclaim-serve-bench
+endif
+$(BUILD)/sqclaim-serve-bench: $(BUILD)/obj/tests/serve/serve_bench.o $(BUILD)/obj/tests/support/servers.o $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(PROG_LDLIBS) -pthread
