@@ -349,7 +349,8 @@ int main(int argc, char **argv)
     printf("claim+release pairs, %d per thread, %d thread%s, %d rounds, one redis-server\n", pairs,
            threads, threads == 1 ? "" : "s", rounds);
     printf("%-6s %-8s %12s %10s %10s\n", "round", "path", "pairs/s", "p50 us", "p99 us");
-    double rate[NPATHS][20], p50[NPATHS][20], p99[NPATHS][20], ratio[20];
+    double rate[NPATHS][20] = {{0}}, p50[NPATHS][20] = {{0}}, p99[NPATHS][20] = {{0}},
+           ratio[20] = {0};
     for (int r = 0; r < rounds; r++) {
         for (int p = 0; p < NPATHS; p++) {
             result res =
