@@ -468,6 +468,27 @@ def uncertain_claim(b):
         sv.stop()
 
 
+def sqsim_through_serve(b, faults):
+    """sqsim's bots through serve (--adapter http): the oracle checks the
+    HTTP path; with kvrest's faults behind a vercel serve, serve's lost
+    replies travel back as uncertain answers and retries."""
+    sqsim = os.path.join(os.path.dirname(os.path.abspath(H.CLI)), "sqsim")
+    if faults:
+        b.kvrest.faults(drop_rate=0.03, fail_rate=0.03, seed=7)
+    sv = Serve(b.env, args=["--threads", "8", "-q"])
+    try:
+        r = subprocess.run([sqsim, "--adapter", "http", "--bots", "6", "--sqs", "8",
+                            "--duration", "3s", "--quiet"], capture_output=True, text=True,
+                           timeout=300, env=H.clean_env({"SQCLAIM_SERVE_URL": sv.base,
+                                                         "SQCLAIM_SERVE_TOKEN": sv.token}))
+        assert r.returncode == 0, (r.returncode, r.stdout[-3000:], r.stderr[-3000:])
+        assert "PASS" in r.stdout + r.stderr, r.stdout[-2000:]
+    finally:
+        if faults:
+            b.kvrest.faults(drop_rate=0.0, fail_rate=0.0)
+        assert sv.stop() == 0
+
+
 def main():
     backends = H.make_backends(R)
     for b in backends:
@@ -477,10 +498,16 @@ def main():
     R.run("CORS only when configured", cors)
     R.run("--token-file", token_file)
     R.run("exit codes and --help", exit_codes)
+    for b in backends:
+        if b.name in ("memory", "redis"):
+            R.run("%s: sqsim through serve, oracle passes" % b.name, sqsim_through_serve, b,
+                  False)
     vercel = [b for b in backends if b.name == "vercel"]
     if vercel:
         R.run("vercel: graceful stop finishes the request in flight", graceful_stop, vercel[0])
         R.run("vercel: uncertain claim, retried with its token", uncertain_claim, vercel[0])
+        R.run("vercel + kvrest faults: sqsim through serve, oracle passes",
+              sqsim_through_serve, vercel[0], True)
     R.finish()
 
 
