@@ -406,7 +406,10 @@ static void do_claim(serve_api *api, const serve_req *rq, bool first, serve_repl
         return;
     }
     const char *token = get_str(&b, "token");
-    if (has(&b, "token") && !token) {
+    bool hex = token && strlen(token) == SQCLAIM_TOKEN_LEN;
+    for (size_t i = 0; hex && i < SQCLAIM_TOKEN_LEN; i++)
+        hex = (token[i] >= '0' && token[i] <= '9') || (token[i] >= 'a' && token[i] <= 'f');
+    if (has(&b, "token") && !hex) {
         reply_error(out, SQCLAIM_EINVAL, "\"token\" must be a string of 32 lowercase hex digits");
         body_free(&b);
         return;
@@ -433,10 +436,8 @@ static void do_claim(serve_api *api, const serve_req *rq, bool first, serve_repl
     if (token) {
         /* The bot chose its token: a retry of a claim whose answer it
          * never got is idempotent (finding its own token = granted). */
-        char lj[512];
-        char tq[80];
-        cli_clean_text(tq, sizeof tq, token, 70);
-        snprintf(lj, sizeof lj, "{\"sq\":\"%s\",\"token\":\"%s\"}", sqs[0], tq);
+        char lj[512]; /* both checked above: nothing in them needs escaping */
+        snprintf(lj, sizeof lj, "{\"sq\":\"%s\",\"token\":\"%s\"}", sqs[0], token);
         rc = sqclaim_lease_from_json(lj, &lease, err, sizeof err);
         explicit_bzero(lj, sizeof lj);
         if (rc != SQCLAIM_OK) {

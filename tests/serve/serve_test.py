@@ -135,8 +135,10 @@ def token_retry(b, sv):
     # Someone else's token: BUSY.
     st, _, c3 = sv.post("/api/claim", {"sq": s, "bot": "BOTU", "token": os.urandom(16).hex()})
     assert st == 409, (st, c3)
-    st, _, bad = sv.post("/api/claim", {"sq": s, "bot": "BOTT", "token": "XYZ"})
-    assert st == 400 and bad["code"] == "EINVAL", (st, bad)
+    for badtok in ("XYZ", tok.upper(), tok[:-1] + '"', tok + "0", 12345,
+                   'abc","sq":"other'):
+        st, _, bad = sv.post("/api/claim", {"sq": s, "bot": "BOTT", "token": badtok})
+        assert st == 400 and bad["code"] == "EINVAL", (badtok, st, bad)
     assert sv.post("/api/release", {"lease": c2["lease"]})[0] == 200
 
 
