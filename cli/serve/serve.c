@@ -560,8 +560,13 @@ int cmd_serve(cli *c)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
+    /* poll(), not epoll: libmicrohttpd 0.9.75's MHD_quiesce_daemon() on a
+     * thread pool with epoll can abort ("Failed to remove listen FD from
+     * epoll set") when a worker touched the listen socket meanwhile; with
+     * poll it only sets a flag the workers read.  A few connections per
+     * worker thread is what serve expects anyway. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
-    flags |= MHD_USE_AUTO;
+    flags |= MHD_USE_POLL;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, &sv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &sv,
         MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
@@ -607,9 +612,13 @@ int cmd_serve(cli *c)
     while (sigwait(&stop, &sig) != 0)
         ;
     atomic_store(&sv.stopping, true);
-    MHD_socket q = MHD_quiesce_daemon(d); /* no new connections from here */
+    /* No new connections from here.  The listening socket may only be
+     * closed after MHD_stop_daemon() (a worker may still hold it); shut
+     * down, it stops listening at once (Linux), so new clients are
+     * refused instead of waiting in the backlog. */
+    MHD_socket q = MHD_quiesce_daemon(d);
     if (q != MHD_INVALID_SOCKET)
-        close(q);
+        shutdown(q, SHUT_RDWR);
     int64_t deadline = now_ns() + (timeout + 5000) * 1000000;
     int waiting = atomic_load(&sv.inflight);
     if (!sv.quiet)
@@ -620,6 +629,8 @@ int cmd_serve(cli *c)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(d);
+    if (q != MHD_INVALID_SOCKET)
+        close(q);
     serve_pool_close(sv.api.pool);
     explicit_bzero(sv.token, sizeof sv.token);
     if (!sv.quiet)
