@@ -20,10 +20,13 @@ define serve_test_wrapper
 	chmod +x $(1)
 endef
 
-$(BUILD)/tests/serve: tests/serve/serve_test.py tests/serve/harness.py $(BUILD)/sqclaim
+# The programs the tests run: sqclaim, sqsim (--adapter http), kvrest.
+SERVE_TEST_PROGS = $(BUILD)/sqclaim $(BUILD)/sqsim $(filter $(BUILD)/kvrest,$(PROGRAMS))
+
+$(BUILD)/tests/serve: tests/serve/serve_test.py tests/serve/harness.py $(SERVE_TEST_PROGS)
 	$(call serve_test_wrapper,$@,tests/serve/serve_test.py)
 
-$(BUILD)/tests/serve-docs: tests/serve/docs_test.py tests/serve/harness.py docs/http.md $(BUILD)/sqclaim
+$(BUILD)/tests/serve-docs: tests/serve/docs_test.py tests/serve/harness.py docs/http.md $(SERVE_TEST_PROGS)
 	$(call serve_test_wrapper,$@,tests/serve/docs_test.py)
 endif
 
