@@ -7,7 +7,9 @@ only the Python standard library is needed.  Against a real redis-server:
 
 - the page loads and goes "live" without a console error or exception;
 - a claim made with the CLI (`sqclaim claim`) appears within 2 s, with its
-  bot and fence, and disappears within 2 s of `sqclaim release`;
+  bot and fence, and disappears within 2 s of `sqclaim release`; its
+  reservation shows on the row axis; a value another tool wrote without
+  expiry is flagged "foreign" and "never expires";
 - the operator's "End claim..." (token typed in, confirmation dialog
   accepted) ends a claim; the CLI's holder then finds its lease lost;
 - a screenshot is kept: $SQCLAIM_BUILD/tests/browser-dashboard.png.
@@ -196,6 +198,15 @@ def dashboard(binary):
         assert r.returncode == 0, r.stderr
         ch.wait_eval("document.querySelectorAll('#axis .r').length === 1", 2.0,
                      "the reservation on the row axis")
+        # A value another tool wrote, without expiry: flagged both ways.
+        fs = "251019-777old"
+        assert redis.cmd("SET", "sq:" + fs, json.dumps(
+            {"botId": "BOT9", "timestamp": "2025-10-26T12:34:56.789Z",
+             "status": "CLAIMING"})) == "+OK"
+        frow = "document.querySelector('tr[data-sq=\"%s\"]')" % fs
+        ch.wait_eval("!!" + frow, 2.0, "the foreign entry")
+        tags = ch.eval("Array.from(%s.querySelectorAll('.tag')).map(t => t.textContent)" % frow)
+        assert "foreign" in tags and "never expires" in tags, tags
         shot = ch.call("Page.captureScreenshot", {"format": "png"}, session=True)["data"]
         import base64
         path = os.path.join(H.BUILD, "tests", "browser-dashboard.png")
@@ -230,6 +241,8 @@ def dashboard(binary):
         assert "Ended the claim" in ch.eval("document.getElementById('opmsg').textContent")
         r = cli(["renew"], env, stdin=lease2)
         assert r.returncode == 3, (r.returncode, r.stderr)  # LOST: the holder learns it
+        assert redis.cmd("DEL", "sq:" + fs) == ":1"
+        ch.wait_eval("!" + frow, 2.0, "the foreign entry to go")
 
         errs = ch.errors()
         assert not errs, errs

@@ -186,6 +186,13 @@ def bad_input(b, sv):
         assert isinstance(doc, dict) and doc["success"] is False and doc["error"], doc
         if want == 405:
             assert "allow" in hd, hd
+    # HEAD is GET without a body.
+    st, hd, body = sv.request("HEAD", "/api/queue")
+    assert st == 200 and body == "" and hd.get("content-type") == "application/json", (st, hd)
+    st, hd, page = sv.get("/")
+    assert st == 200 and hd["content-type"].startswith("text/html"), hd
+    assert "default-src 'none'" in hd.get("content-security-policy", ""), hd
+    assert "http://" not in page and "https://" not in page  # no external assets
     # Nothing of that reached the store.
     st, _, doc = sv.get("/api/queue")
     assert "ok1" not in doc["sqClaims"], doc
