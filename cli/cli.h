@@ -69,6 +69,13 @@ enum cli_opt {
     OPT_FORCE,
     OPT_YES,
     OPT_RAISE_CURSOR,
+    OPT_LISTEN, /* serve (cli/serve/) */
+    OPT_PORT,
+    OPT_PORT_FILE,
+    OPT_TOKEN_FILE,
+    OPT_CORS,
+    OPT_AUTH_READS,
+    OPT_THREADS,
     OPT__COUNT
 };
 
@@ -184,6 +191,12 @@ int cmd_watch(cli *c);
 
 int cmd_break(cli *c);
 int cmd_counters(cli *c);
+
+/* ---- serve/serve.c ----------------------------------------------------- */
+
+/* The HTTP service (docs/http.md); its help text. */
+int cmd_serve(cli *c);
+extern const char serve_help[];
 
 /* What a stored entry is, in words for people: who holds it (the bot,
  * or "a value another tool wrote" with its type or a preview), its fence

@@ -46,6 +46,13 @@ static const optdef opts[OPT__COUNT] = {
     [OPT_FORCE] = {"force", 0, false},
     [OPT_YES] = {"yes", 'y', false},
     [OPT_RAISE_CURSOR] = {"raise-cursor", 0, true},
+    [OPT_LISTEN] = {"listen", 0, true},
+    [OPT_PORT] = {"port", 0, true},
+    [OPT_PORT_FILE] = {"port-file", 0, true},
+    [OPT_TOKEN_FILE] = {"token-file", 0, true},
+    [OPT_CORS] = {"cors", 0, true},
+    [OPT_AUTH_READS] = {"auth-reads", 0, false},
+    [OPT_THREADS] = {"threads", 0, true},
 };
 
 #define BIT(o) (1u << (o))
@@ -123,7 +130,9 @@ static const char program_help[] =
     "                        operator: end a stuck claim and its reservation\n"
     "  counters [--json] [--raise-cursor ROW [--yes]]\n"
     "                        operator: the row cursor and the fencing counter\n"
-    "  backends              the backends built into this sqclaim (old name: adapters)\n"
+    "  serve [--port N] [--listen ADDR]\n"
+    "                        the status, a dashboard and an API for bots over HTTP\n"
+    "  adapters              the backends built into this sqclaim\n"
     "  help [COMMAND]        this help, or a command's (also: sqclaim COMMAND --help)\n"
     "\n"
     "LEASE: the JSON line `claim` printed, read from standard input by default, or\n"
@@ -402,6 +411,10 @@ static const command commands[] = {
     {"watch", cmd_watch, BIT(OPT_INTERVAL) | BIT(OPT_COUNT) | BIT(OPT_JSON), watch_help},
     {"break", cmd_break, BIT(OPT_FORCE) | BIT(OPT_YES), break_help},
     {"counters", cmd_counters, BIT(OPT_JSON) | BIT(OPT_RAISE_CURSOR) | BIT(OPT_YES), counters_help},
+    {"serve", cmd_serve,
+     BIT(OPT_LISTEN) | BIT(OPT_PORT) | BIT(OPT_PORT_FILE) | BIT(OPT_TOKEN_FILE) | BIT(OPT_CORS) |
+         BIT(OPT_AUTH_READS) | BIT(OPT_THREADS),
+     serve_help},
     {"backends", cmd_adapters, 0, adapters_help},
     {"adapters", cmd_adapters, 0, adapters_help}, /* the old name */
     {"help", cmd_help, 0, help_help},
@@ -441,7 +454,7 @@ static int cmd_help(cli *c)
         return cli_usage_error(c,
                                "no such command: %.60s (commands: claim, claim-first, "
                                "renew, release, reserve, finish, status, watch, break, "
-                               "counters, backends, help)",
+                               "counters, serve, backends, help)",
                                c->pos[0]);
     return print_text(cmd->help);
 }
@@ -519,7 +532,7 @@ static int take_option(cli *c, const command *cmd, int o, const char *spelled, c
 static bool takes_sq(const command *cmd)
 {
     return cmd && cmd->run != cmd_status && cmd->run != cmd_watch && cmd->run != cmd_adapters &&
-           cmd->run != cmd_help && cmd->run != cmd_counters;
+           cmd->run != cmd_help && cmd->run != cmd_counters && cmd->run != cmd_serve;
 }
 
 /* Parse argv into *c.  Returns -1 to go on and run c->cmd, or an exit
@@ -608,10 +621,11 @@ static int parse(int argc, char **argv, cli *c, const command **out)
             return print_version();
         if (c->flag[OPT_LIST_ADAPTERS])
             return cmd_adapters(c);
-        fputs("Usage: sqclaim [OPTIONS] COMMAND [ARGS]\n"
-              "Commands: claim, claim-first, renew, release, reserve, finish, status, watch,\n"
-              "break, counters, backends, help.  Try 'sqclaim --help' for more information.\n",
-              stderr);
+        fputs(
+            "Usage: sqclaim [OPTIONS] COMMAND [ARGS]\n"
+            "Commands: claim, claim-first, renew, release, reserve, finish, status, watch,\n"
+            "break, counters, serve, backends, help.  Try 'sqclaim --help' for more information.\n",
+            stderr);
         return CLI_EXIT_USAGE;
     }
     *out = cmd;

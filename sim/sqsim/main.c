@@ -8,6 +8,7 @@
 #include "sqsim.h"
 #include "backend.h"
 #include "controls.h"
+#include "sqsim_http.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -123,10 +124,13 @@ static void usage(FILE *f)
                "Exit: 0 clean, 1 violation or coverage not met, 2 usage or backend error.\n"
                "\n"
                "Backend\n"
-               "  --backend NAME          memory | redis | vercel (default $SQCLAIM_BACKEND,\n"
-               "                          else $SQCLAIM_ADAPTER, else memory); redis reads\n"
-               "                          $REDIS_URL, vercel $KV_REST_API_URL and\n"
-               "                          $KV_REST_API_TOKEN; --adapter is its old name\n"
+               "  --backend NAME          memory | redis | vercel | http (default\n"
+               "                          $SQCLAIM_BACKEND, else $SQCLAIM_ADAPTER, else\n"
+               "                          memory); redis reads $REDIS_URL, vercel\n"
+               "                          $KV_REST_API_URL and $KV_REST_API_TOKEN; http: a\n"
+               "                          running sqclaim serve ($SQCLAIM_SERVE_URL and\n"
+               "                          $SQCLAIM_SERVE_TOKEN, docs/http.md); --adapter\n"
+               "                          is its old name\n"
                "  --key-prefix P          key prefix (default: $SQCLAIM_KEY_PREFIX, else a\n"
                "                          fresh random one per run)\n"
                "  --timeout DUR           per-attempt timeout of the library\n"
@@ -727,16 +731,18 @@ int main(int argc, char **argv)
         cfg.adapter = "memory";
     if (cfg.control && strcmp(cfg.adapter, "memory") != 0)
         return usage_error("--negative-control works on the memory backend only");
+    /* http: through a running `sqclaim serve` (http_backend.c). */
+    bool http = strcmp(cfg.adapter, "http") == 0;
     if (strcmp(cfg.adapter, "memory") != 0 && strcmp(cfg.adapter, "redis") != 0 &&
-        strcmp(cfg.adapter, "vercel") != 0)
-        return usage_error("--backend: memory, redis or vercel, not \"%s\"", cfg.adapter);
-    if (!adapter_built(cfg.adapter)) {
+        strcmp(cfg.adapter, "vercel") != 0 && !http)
+        return usage_error("--backend: memory, redis, vercel or http, not \"%s\"", cfg.adapter);
+    if (!http && !adapter_built(cfg.adapter)) {
         fprintf(stderr, "sqsim: backend \"%s\" is not built into this library\n", cfg.adapter);
         return 2;
     }
     bool vercel = strcmp(cfg.adapter, "vercel") == 0;
     if (!ttl_given)
-        cfg.ttl_ms = strcmp(cfg.adapter, "memory") == 0 ? 50 : vercel ? 400 : 100;
+        cfg.ttl_ms = strcmp(cfg.adapter, "memory") == 0 ? 50 : vercel || http ? 400 : 100;
     if (!work_given)
         cfg.work_max_us = cfg.ttl_ms * 3000;
     if (cfg.work_min_us > cfg.work_max_us)
@@ -857,8 +863,9 @@ int main(int argc, char **argv)
         atomic_init(&bt->keepalives, 0);
         atomic_init(&bt->renew_revived, 0);
         atomic_init(&bt->lapsed, 0);
+        const sqclaim_backend *be = control ? control : http ? &sim_http_backend : NULL;
         sqclaim_rc rc =
-            control ? sqclaim_open_backend(control, &o, &bt->store) : sqclaim_open(&o, &bt->store);
+            be ? sqclaim_open_backend(be, &o, &bt->store) : sqclaim_open(&o, &bt->store);
         if (rc == SQCLAIM_OK)
             rc = sqclaim_ping(bt->store);
         if (rc != SQCLAIM_OK) {
