@@ -47,6 +47,19 @@ run() { # description, command...
   invoke "$@" </dev/null || rc=$?
   [ "$rc" = 0 ] || fail "$what (exit $rc)"
 }
+# A simulation that leaves its HTML timeline in $reports: kept (and its
+# path printed) when the run fails, removed when it passes.
+sim() { # name command... (sqsim's arguments last)
+  local name=$1 rc=0
+  shift
+  bounded "$@" --timeline "$reports/$name.html" || rc=$?
+  if [ "$rc" != 0 ] && [ -s "$reports/$name.html" ]; then
+    echo "sim-ci: timeline of the failing run: $PWD/$reports/$name.html" >&2
+  else
+    rm -f "$reports/$name.html"
+  fi
+  return "$rc"
+}
 # Succeed if the command exits with the given status.
 expect_exit() { # status command...
   local want=$1 rc=0
@@ -72,17 +85,17 @@ kvrest_ok() { has vercel && [ -x build/kvrest ]; }
 
 run "oracle tests (known-good and known-bad histories)" build/tests/sim-oracle
 
-run "sqsim: memory" build/sqsim --adapter memory --report "$reports/memory.json"
+run "sqsim: memory" sim memory build/sqsim --adapter memory --report "$reports/memory.json"
 if has redis; then
   run "sqsim: redis (private redis-server)" \
-    ci/with-servers.sh build/sqsim --adapter redis --report "$reports/redis.json"
+    sim redis ci/with-servers.sh build/sqsim --adapter redis --report "$reports/redis.json"
 else
   echo "sim-ci: redis backend not built; skipped" >&2
 fi
 if has vercel; then
   if kvrest_ok; then
     run "sqsim: vercel through kvrest, with faults" \
-      ci/with-servers.sh build/sqsim --adapter vercel --kv-faults --duration 5s --pause-rate 0.2 \
+      sim vercel-faults ci/with-servers.sh build/sqsim --adapter vercel --kv-faults --duration 5s --pause-rate 0.2 \
       --report "$reports/vercel-faults.json"
   else
     fail "vercel is built but build/kvrest is not"
@@ -96,6 +109,14 @@ run "negative controls (5 seeds each, < 10 s), end-to-end runs, with-servers" \
   SQCLAIM_WITH_SERVERS="$PWD/ci/with-servers.sh" build/tests/sim-runs
 
 run "oracle cost, 1 000 000 events" build/sqsim --bench-oracle 1000000
+
+if build/sqsim --scenario seed-month --help >/dev/null 2>&1; then
+  run "capacity planner: the seed's fleet for a month (virtual time, scripted store)" \
+    build/sqsim --scenario seed-month --report "$reports/seed-month.json" \
+    --plot "$reports/seed-month.svg"
+else
+  fail "sqsim --scenario needs the scripted store (sim/det), which was not built"
+fi
 
 if det_built; then
   run "sqsim --det: 10 000 seeds, scripted store, every fault" \
