@@ -96,6 +96,20 @@ int64_t sqclaim_now_ns(const sqclaim_store *s)
     return s->clock.now_ns(s->clock.ctx);
 }
 
+void sqc_seam_set(sqclaim_store *s, const sqc_seam *seam)
+{
+    if (!s)
+        return;
+    s->seam = seam;
+    s->rng = seam && seam->rand64 ? seam->rand64(seam->ctx) | 1 : sqc_random_u64();
+}
+
+/* The wall clock in Unix ms: the seam's, or the real one. */
+static int64_t wall_ms(const sqclaim_store *s)
+{
+    return s->seam && s->seam->unix_ms ? s->seam->unix_ms(s->seam->ctx) : sqb_unix_ms();
+}
+
 int64_t sqclaim_margin_ms(int64_t ttl_ms) { return ttl_ms / 100 + 2; }
 
 static int64_t deadline_for(int64_t sent_ns, int64_t ttl_ms)
@@ -165,10 +179,53 @@ sqclaim_rc sqclaim_errcode(const sqclaim_store *s)
 /* ------------------------------------------------------------------ */
 /* Open and close                                                       */
 
-void sqclaim_options_init(sqclaim_options *opts)
+void sqclaim_options_init_sized(sqclaim_options *opts, size_t size)
 {
-    if (opts)
-        memset(opts, 0, sizeof *opts);
+    if (!opts)
+        return;
+    memset(opts, 0, size); /* the caller's struct: exactly its size */
+    if (size >= offsetof(sqclaim_options, size) + sizeof opts->size)
+        opts->size = size;
+}
+
+/* The 1.0 layout, assumed for a `size` of 0: every field up to the last one
+ * of release 1.0.0 (a field appended before 1.0.0 is released moves this
+ * end to it; after the release, never). */
+#define OPTIONS_SIZE_1_0 (offsetof(sqclaim_options, sqlite_path) + sizeof(const char *))
+
+/* Copy the caller's options (of the caller's size) into a struct of this
+ * library's layout: fields the caller does not know stay 0.  A newer
+ * caller's fields this library does not know must be 0.  OK or
+ * EUNSUPPORTED / EINVAL with a message in buf. */
+static sqclaim_rc options_import(sqclaim_options *dst, const sqclaim_options *src, char *buf,
+                                 size_t len)
+{
+    memset(dst, 0, sizeof *dst);
+    if (!src) {
+        dst->size = sizeof *dst;
+        return SQCLAIM_OK;
+    }
+    size_t n = src->size ? src->size : OPTIONS_SIZE_1_0;
+    if (n < OPTIONS_SIZE_1_0) {
+        snprintf(buf, len,
+                 "invalid options: size %zu is smaller than any layout of sqclaim_options", n);
+        return SQCLAIM_EINVAL;
+    }
+    if (n > sizeof *dst) {
+        const unsigned char *extra = (const unsigned char *)src + sizeof *dst;
+        for (size_t i = 0; i < n - sizeof *dst; i++)
+            if (extra[i]) {
+                snprintf(buf, len,
+                         "options: a field this library (%s) does not know is set; the "
+                         "program was built against a newer sqclaim.h",
+                         SQCLAIM_VERSION);
+                return SQCLAIM_EUNSUPPORTED;
+            }
+        n = sizeof *dst;
+    }
+    memcpy(dst, src, n);
+    dst->size = sizeof *dst;
+    return SQCLAIM_OK;
 }
 
 static const char *const known_backends[] = {"memory", "sqlite", "redis", "vercel", NULL};
@@ -230,14 +287,16 @@ sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options
         return SQCLAIM_EINVAL;
     *out = NULL;
     sqclaim_options o;
-    sqclaim_options_init(&o);
-    if (opts)
-        o = *opts;
+    char msg[256];
+    sqclaim_rc import_rc = options_import(&o, opts, msg, sizeof msg);
     sqclaim_store *s = store_alloc(be ? be->name : "?");
     if (!s)
         return SQCLAIM_ENOMEM;
     *out = s;
-    char msg[256];
+    if (import_rc != SQCLAIM_OK) {
+        set_msg(s, import_rc, "%s", msg);
+        return import_rc;
+    }
     if (!be) {
         set_msg(s, SQCLAIM_EINVAL, "no backend given");
         return SQCLAIM_EINVAL;
@@ -293,7 +352,7 @@ sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options
         s->op_timeout_ms = o.op_timeout_ms;
         s->attempt_ms = o.connect_timeout_ms + o.timeout_ms;
     }
-    o.adapter = be->name;
+    o.backend = be->name;
 
     sqb_err err = {0};
     void *conn = NULL;
@@ -315,11 +374,26 @@ sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out)
     if (!out)
         return SQCLAIM_EINVAL;
     *out = NULL;
-    const char *name = opts && opts->adapter ? opts->adapter : NULL;
-    bool from_env = false;
+    /* backend is in every layout (size 0 or at least OPTIONS_SIZE_1_0);
+     * sqclaim_open_backend() checks the size. */
+    const char *name =
+        opts && (!opts->size || opts->size >= OPTIONS_SIZE_1_0) ? opts->backend : NULL;
+    const char *from_env = NULL; /* the variable that named it */
     if (!name) {
-        name = sqb_getenv("SQCLAIM_ADAPTER");
-        from_env = name != NULL;
+        /* SQCLAIM_ADAPTER is the old name of SQCLAIM_BACKEND. */
+        const char *b = sqb_getenv("SQCLAIM_BACKEND"), *a = sqb_getenv("SQCLAIM_ADAPTER");
+        if (b && a && strcmp(a, b) != 0) {
+            sqclaim_store *s = store_alloc("?");
+            if (!s)
+                return SQCLAIM_ENOMEM;
+            *out = s;
+            set_msg(s, SQCLAIM_ECONFIG,
+                    "SQCLAIM_BACKEND and SQCLAIM_ADAPTER (its old name) name different "
+                    "backends; set one of them");
+            return SQCLAIM_ECONFIG;
+        }
+        name = b ? b : a;
+        from_env = b ? "SQCLAIM_BACKEND" : a ? "SQCLAIM_ADAPTER" : NULL;
     }
     /* The default is the one backend that every process of the host
      * shares without configuration; memory is only ever chosen by name
@@ -346,12 +420,13 @@ sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out)
             *p = '?';
     if (known)
         set_msg(s, SQCLAIM_EUNSUPPORTED,
-                "backend \"%s\"%s is not built into this library (its packages were missing "
-                "at build time); available: %s",
-                shown, from_env ? " (from SQCLAIM_ADAPTER)" : "", built);
+                "backend \"%s\"%s%s%s is not built into this library (its packages were "
+                "missing at build time); available: %s",
+                shown, from_env ? " (from " : "", from_env ? from_env : "", from_env ? ")" : "",
+                built);
     else
-        set_msg(s, SQCLAIM_EUNSUPPORTED, "unknown backend \"%s\"%s; available: %s", shown,
-                from_env ? " (from SQCLAIM_ADAPTER)" : "", built);
+        set_msg(s, SQCLAIM_EUNSUPPORTED, "unknown backend \"%s\"%s%s%s; available: %s", shown,
+                from_env ? " (from " : "", from_env ? from_env : "", from_env ? ")" : "", built);
     return SQCLAIM_EUNSUPPORTED;
 }
 
@@ -366,7 +441,8 @@ void sqclaim_close(sqclaim_store *s)
     free(s);
 }
 
-const char *sqclaim_adapter(const sqclaim_store *s) { return s ? s->adapter : ""; }
+const char *sqclaim_backend_name(const sqclaim_store *s) { return s ? s->adapter : ""; }
+const char *sqclaim_adapter(const sqclaim_store *s) { return sqclaim_backend_name(s); }
 
 unsigned sqclaim_caps(const sqclaim_store *s) { return s && s->be ? s->be->caps : 0; }
 
@@ -568,7 +644,10 @@ static sqclaim_rc run_op(sqclaim_store *s, struct op *op, sqb_err *err, bool *am
         /* Let other threads (a keep-alive sharing the handle) use it while
          * we wait. */
         pthread_mutex_unlock(&s->lock);
-        sleep_ms(ms);
+        if (s->seam && s->seam->sleep_ms)
+            s->seam->sleep_ms(s->seam->ctx, s, ms);
+        else
+            sleep_ms(ms);
         pthread_mutex_lock(&s->lock);
     }
     pthread_mutex_unlock(&s->lock);
@@ -606,7 +685,7 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
                              sqclaim_lease *lease, sqclaim_holder *holder, bool first)
 {
     char ts[SQCLAIM_TIMESTAMP_LEN + 1];
-    int64_t unix_ms = sqb_unix_ms();
+    int64_t unix_ms = wall_ms(s);
     sqb_format_timestamp(unix_ms, ts);
     struct op op;
     memset(&op, 0, sizeof op);
@@ -623,6 +702,9 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
     int64_t sent;
     sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, &sent);
     const sqb_claim_res *res = &op.claimed;
+    sqc_point_info pi = {.op = SQC_OP_CLAIM, .ambiguous = ambiguous, .sent_ns = sent};
+    if (s->seam)
+        rc = (sqclaim_rc)sqc_adjust(s, SQC_PT_OUTCOME, rc, &pi);
 
     /* The earliest send we know of for this token (0: unknown, e.g. a
      * lease rebuilt from JSON). */
@@ -647,6 +729,15 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
             int64_t deadline = sent + (left - sqclaim_margin_ms(lease->ttl_ms)) * 1000000;
             if (first_sent && deadline_for(first_sent, lease->ttl_ms) < deadline)
                 deadline = deadline_for(first_sent, lease->ttl_ms);
+            if (s->seam) {
+                sqc_point_info di = {.op = SQC_OP_CLAIM,
+                                     .sent_ns = sent,
+                                     .first_sent_ns = first_sent,
+                                     .left_ms = res->ttl_ms,
+                                     .ttl_ms = lease->ttl_ms,
+                                     .reply_ns = sqclaim_now_ns(s)};
+                deadline = sqc_adjust(s, SQC_PT_DEADLINE_RECLAIM, deadline, &di);
+            }
             lease->deadline_ns = deadline;
             lease->sent_ns = first_sent ? first_sent : sent;
             lease->expires_unix_ms = unix_ms + left;
@@ -655,6 +746,13 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
             /* A fresh grant by this call. */
             lease->sent_ns = sent;
             lease->deadline_ns = deadline_for(sent, lease->ttl_ms);
+            if (s->seam) {
+                sqc_point_info di = {.op = SQC_OP_CLAIM,
+                                     .sent_ns = sent,
+                                     .reply_ns = sqclaim_now_ns(s),
+                                     .ttl_ms = lease->ttl_ms};
+                lease->deadline_ns = sqc_adjust(s, SQC_PT_DEADLINE_GRANT, lease->deadline_ns, &di);
+            }
             lease->expires_unix_ms = unix_ms + lease->ttl_ms;
             lease->flags &= ~SQCLAIM_LEASE_RECLAIMED;
         }
@@ -684,16 +782,13 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
             /* sqclaim's claims always name their bot: this is a value
              * another tool wrote (not JSON, a key of another type, JSON
              * without a botId).  The claim's answer does not say which;
-             * sqclaim_inspect() does (one more round trip, left to the
-             * caller: on Upstash every request is billed). */
+             * an inspect does (one more round trip, left to the caller:
+             * on Upstash every request is billed). */
             char left[48] = "";
             if (op.claimed.holder.remaining_ms >= 0)
                 snprintf(left, sizeof left, " for another %lld ms",
                          (long long)op.claimed.holder.remaining_ms);
-            snprintf(who, sizeof who,
-                     "by a value another tool wrote, naming no bot%s; sqclaim_inspect() says "
-                     "what it is, sqclaim_break() removes it",
-                     left);
+            snprintf(who, sizeof who, "by a value another tool wrote, naming no bot%s", left);
         }
         if (n == 1)
             set_msg(s, SQCLAIM_BUSY, "SQ %s is held %s", sqs[0], who);
@@ -711,17 +806,14 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
         lease->deadline_ns = 0;
         if (n == 1)
             sqb_strlcpy(lease->sq, sqs[0], sizeof lease->sq);
+        /* What to do about it is the caller's (the UNCERTAIN flag says
+         * it, the header says how); the message only states the fact. */
         size_t len = strlen(err.msg);
         if (n == 1)
-            snprintf(err.msg + len, sizeof err.msg - len,
-                     "; the claim may have been granted: retry it with sqclaim_claim_retry() "
-                     "(same token) or give it up with sqclaim_release()");
+            snprintf(err.msg + len, sizeof err.msg - len, "; the claim may have been granted");
         else
             snprintf(err.msg + len, sizeof err.msg - len,
-                     "; one of the %zu candidates may have been granted: retry with "
-                     "sqclaim_claim_retry() and the same candidates, or give it up with "
-                     "sqclaim_abandon()",
-                     n);
+                     "; one of the %zu candidates may have been granted", n);
     }
     return fail(s, n == 1 ? "claim" : "claim-first", &err);
 }
@@ -741,7 +833,8 @@ static sqclaim_rc claim_prepare(sqclaim_store *s, const char *bot, int64_t ttl_m
         return fail_invalid(s, msg);
     sqb_strlcpy(lease->bot, bot, sizeof lease->bot);
     lease->ttl_ms = ttl_ms;
-    if (sqc_random_token(lease->token) != 0) {
+    if ((s->seam && s->seam->token ? s->seam->token(s->seam->ctx, lease->token)
+                                   : sqc_random_token(lease->token)) != 0) {
         set_msg(s, SQCLAIM_EIO, "claim: no randomness available for the lease token");
         return SQCLAIM_EIO;
     }
@@ -842,13 +935,29 @@ sqclaim_rc sqc_renew(sqclaim_store *s, sqclaim_lease *lease, int64_t ttl_ms, sqb
     lease_op(&op, OP_RENEW, lease);
     op.lease.ttl_ms = ttl_ms;
     bool ambiguous;
-    int64_t unix_ms = sqb_unix_ms();
+    int64_t unix_ms = wall_ms(s);
     int64_t sent;
     sqclaim_rc rc = run_op(s, &op, err, &ambiguous, &sent);
+    if (s->seam) {
+        sqc_point_info pi = {.op = SQC_OP_RENEW, .ambiguous = ambiguous, .sent_ns = sent};
+        sqclaim_rc was = rc;
+        rc = (sqclaim_rc)sqc_adjust(s, SQC_PT_OUTCOME, rc, &pi);
+        if (rc < 0 && was >= 0)
+            sqb_seterr(err, rc, "renew: outcome substituted by the simulator");
+    }
     if (rc == SQCLAIM_OK) {
         lease->ttl_ms = ttl_ms;
         lease->sent_ns = sent;
+        int64_t old = lease->deadline_ns;
         lease->deadline_ns = deadline_for(sent, ttl_ms);
+        if (s->seam) {
+            sqc_point_info di = {.op = SQC_OP_RENEW,
+                                 .sent_ns = sent,
+                                 .reply_ns = sqclaim_now_ns(s),
+                                 .ttl_ms = ttl_ms,
+                                 .old_deadline_ns = old};
+            lease->deadline_ns = sqc_adjust(s, SQC_PT_DEADLINE_RENEW, lease->deadline_ns, &di);
+        }
         lease->expires_unix_ms = unix_ms + ttl_ms;
         lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN; /* proven held */
     } else if (rc == SQCLAIM_LOST) {
@@ -1017,7 +1126,7 @@ sqclaim_rc sqclaim_reserve_rows(sqclaim_store *s, const sqclaim_lease *lease, ui
         sqc_check_rows(count, hint, msg, sizeof msg) != SQCLAIM_OK)
         return fail_invalid(s, msg);
     char ts[SQCLAIM_TIMESTAMP_LEN + 1];
-    sqb_format_timestamp(sqb_unix_ms(), ts);
+    sqb_format_timestamp(wall_ms(s), ts);
     struct op op;
     memset(&op, 0, sizeof op);
     op.kind = OP_RESERVE;
@@ -1114,7 +1223,7 @@ sqclaim_rc sqclaim_status_get(sqclaim_store *s, sqclaim_status **out)
         qsort(st->claims, st->nclaims, sizeof *st->claims, cmp_claim);
     if (st->nreservations > 1)
         qsort(st->reservations, st->nreservations, sizeof *st->reservations, cmp_res);
-    sqb_format_timestamp(sqb_unix_ms(), st->timestamp);
+    sqb_format_timestamp(wall_ms(s), st->timestamp);
     *out = st;
     return SQCLAIM_OK;
 }
@@ -1132,19 +1241,35 @@ sqclaim_rc sqclaim_ping(sqclaim_store *s)
     return rc < 0 ? fail(s, "ping", &err) : SQCLAIM_OK;
 }
 
-sqclaim_rc sqclaim_stats_get(sqclaim_store *s, sqclaim_stats *out)
+/* Copy a struct of this library's layout into the caller's of `size`
+ * bytes: its fields this library does not know are zeroed, and nothing
+ * past `size` is written. */
+static void export_sized(void *dst, size_t size, const void *src, size_t ours)
+{
+    if (size > ours) {
+        memset((char *)dst + ours, 0, size - ours);
+        size = ours;
+    }
+    memcpy(dst, src, size);
+}
+
+sqclaim_rc sqclaim_stats_get_sized(sqclaim_store *s, sqclaim_stats *out, size_t size)
 {
     if (!out)
         return SQCLAIM_EINVAL;
-    memset(out, 0, sizeof *out);
-    if (!s)
+    sqclaim_stats st;
+    memset(&st, 0, sizeof st);
+    if (!s) {
+        export_sized(out, size, &st, sizeof st);
         return SQCLAIM_EINVAL;
+    }
     pthread_mutex_lock(&s->lock);
     if (s->be && s->be->stats)
-        s->be->stats(s->conn, out);
-    out->operations = s->stats.operations;
-    out->retries = s->stats.retries;
+        s->be->stats(s->conn, &st);
+    st.operations = s->stats.operations;
+    st.retries = s->stats.retries;
     pthread_mutex_unlock(&s->lock);
+    export_sized(out, size, &st, sizeof st);
     return SQCLAIM_OK;
 }
 
@@ -1286,7 +1411,7 @@ sqclaim_rc sqclaim_break(sqclaim_store *s, const char *sq, const sqclaim_entry *
     return fail(s, "break", &err);
 }
 
-sqclaim_rc sqclaim_counters_get(sqclaim_store *s, sqclaim_counters *out)
+static sqclaim_rc counters_get(sqclaim_store *s, sqclaim_counters *out)
 {
     if (out)
         memset(out, 0, sizeof *out);
@@ -1309,6 +1434,15 @@ sqclaim_rc sqclaim_counters_get(sqclaim_store *s, sqclaim_counters *out)
     if (rc > 0)
         sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered %s to counters", sqclaim_rcname(rc));
     return fail(s, "counters", &err);
+}
+
+sqclaim_rc sqclaim_counters_get_sized(sqclaim_store *s, sqclaim_counters *out, size_t size)
+{
+    sqclaim_counters c;
+    sqclaim_rc rc = counters_get(s, out ? &c : NULL);
+    if (out)
+        export_sized(out, size, &c, sizeof c);
+    return rc;
 }
 
 /* The largest row cursor the stores accept (15 decimal digits). */

@@ -13,5 +13,7 @@ endif
 # only into sqsim (never into the library), through the private header.
 ifeq ($(HAVE_SQLITE3),1)
 SQLITE_CONTROLS_OBJ = $(BUILD)/obj/sim/controls/sqlite_controls.o
-EXTRA_CFLAGS_sim/controls/sqlite_controls.c = -Iadapters/sqlite -Isim/controls
+$(SQLITE_CONTROLS_OBJ): CFLAGS += -Iadapters/sqlite -Isim/controls
+# sqsim's main.c offers them with --adapter sqlite.
+$(BUILD)/obj/sim/sqsim/main.o: CFLAGS += -DSQCLAIM_WITH_SQLITE -Isim/controls
 endif

@@ -1,13 +1,17 @@
 /* main.c — sqsim: N bots hammer M SQs through one backend; an independent
  * oracle proves that no two ever held the same SQ or the same row.
  *
- *   sqsim [--adapter memory|sqlite|redis|vercel] [--bots N] [--sqs M] [--duration 3s] ...
+ *   sqsim [--backend memory|sqlite|redis|vercel|http] [--bots N] [--sqs M] [--duration 3s] ...
  *
  * Exit status: 0 clean (and every coverage minimum met), 1 a violation or
  * missing coverage, 2 a usage or backend error.  See docs/simulator.md. */
 #include "sqsim.h"
+#include "det.h"
 #include "backend.h"
-#include "memory_controls.h"
+#include "controls.h"
+#include "scenario.h"
+#include "sqsim_http.h"
+#include "timeline_run.h"
 #ifdef SQCLAIM_WITH_SQLITE
 #include "sqlite_controls.h"
 #endif
@@ -65,11 +69,14 @@ enum {
     O_VERSION,
     O_LIST_CONTROLS,
     O_WORKLOAD,
-    O_LIST_ADAPTERS
+    O_LIST_ADAPTERS,
+    O_TIMELINE,
+    O_TIMELINE_MAX
 };
 
 static const struct option long_opts[] = {
-    {"adapter", required_argument, NULL, O_ADAPTER},
+    {"backend", required_argument, NULL, O_ADAPTER},
+    {"adapter", required_argument, NULL, O_ADAPTER}, /* the old name of --backend */
     {"negative-control", required_argument, NULL, O_CONTROL},
     {"key-prefix", required_argument, NULL, O_PREFIX},
     {"bots", required_argument, NULL, O_BOTS},
@@ -109,7 +116,10 @@ static const struct option long_opts[] = {
     {"bench-oracle", required_argument, NULL, O_BENCH},
     {"list-controls", no_argument, NULL, O_LIST_CONTROLS},
     {"workload", required_argument, NULL, O_WORKLOAD},
-    {"list-adapters", no_argument, NULL, O_LIST_ADAPTERS},
+    {"list-backends", no_argument, NULL, O_LIST_ADAPTERS},
+    {"list-adapters", no_argument, NULL, O_LIST_ADAPTERS}, /* the old name */
+    {"timeline", required_argument, NULL, O_TIMELINE},
+    {"timeline-max", required_argument, NULL, O_TIMELINE_MAX},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
@@ -124,11 +134,14 @@ static void usage(FILE *f)
                "Exit: 0 clean, 1 violation or coverage not met, 2 usage or backend error.\n"
                "\n"
                "Backend\n"
-               "  --adapter NAME          memory | sqlite | redis | vercel (default\n"
-               "                          $SQCLAIM_ADAPTER, else memory); sqlite uses a fresh\n"
-               "                          file in a temporary directory, redis reads\n"
-               "                          $REDIS_URL, vercel $KV_REST_API_URL and\n"
-               "                          $KV_REST_API_TOKEN\n"
+               "  --backend NAME          memory | sqlite | redis | vercel | http (default\n"
+               "                          $SQCLAIM_BACKEND, else $SQCLAIM_ADAPTER, else\n"
+               "                          memory); sqlite: a fresh file in a temporary\n"
+               "                          directory; redis reads $REDIS_URL, vercel\n"
+               "                          $KV_REST_API_URL and $KV_REST_API_TOKEN; http: a\n"
+               "                          running sqclaim serve ($SQCLAIM_SERVE_URL and\n"
+               "                          $SQCLAIM_SERVE_TOKEN, docs/http.md); --adapter\n"
+               "                          is its old name\n"
                "  --key-prefix P          key prefix (default: $SQCLAIM_KEY_PREFIX, else a\n"
                "                          fresh random one per run)\n"
                "  --timeout DUR           per-attempt timeout of the library\n"
@@ -167,8 +180,13 @@ static void usage(FILE *f)
                "  --report FILE           the full result as JSON ('-': stdout)\n"
                "  --quiet                 only the verdict line\n"
                "  --max-events N          history capacity (default 20000000)\n"
+               "  --timeline FILE.html    the run as an HTML timeline (one self-contained page)\n"
+               "  --timeline-max N        events in that page at most (default 40000)\n"
+               "  --scenario seed-month   the capacity planner instead (sqsim --scenario\n"
+               "                          seed-month --help)\n"
                "  --bench-oracle N        time the oracle on a synthetic history of N events\n"
-               "  --list-adapters         the backends built in, one per line\n"
+               "  --list-backends         the backends built in, one per line (old name:\n"
+               "                          --list-adapters)\n"
                "  --help, --version\n"
                "\n"
                "Durations: a number and a unit, 250us, 1.5ms, 3s, 1m, 1h, as sqclaim's;\n"
@@ -272,7 +290,7 @@ static const sqclaim_backend *find_control_for(const char *adapter, const char *
 
 static bool adapter_built(const char *name)
 {
-    for (const char *const *a = sqclaim_adapters(); *a; a++)
+    for (const char *const *a = sqclaim_backend_names(); *a; a++)
         if (strcmp(*a, name) == 0)
             return true;
     return false;
@@ -502,8 +520,14 @@ static int bench_oracle(uint64_t n)
 
 int main(int argc, char **argv)
 {
+    if (sqsim_det_wanted(argc, argv)) /* deterministic mode: its own options */
+        return sqsim_det_main(argc, argv);
+    for (int i = 1; i < argc; i++) /* the capacity planner has its own options */
+        if (strcmp(argv[i], "--scenario") == 0 || strncmp(argv[i], "--scenario=", 11) == 0)
+            return sim_scenario_main(argc, argv);
     sim_config cfg;
     defaults(&cfg);
+    uint64_t timeline_max = 0;
     bool seed_given = false, ttl_given = false, work_given = false, kv_faults_set = false;
     uint64_t bench = 0;
 
@@ -705,6 +729,11 @@ int main(int argc, char **argv)
         }
         case O_KEEP_GOING: cfg.keep_going = true; break;
         case O_REPORT: cfg.report_path = optarg; break;
+        case O_TIMELINE: cfg.timeline_path = optarg; break;
+        case O_TIMELINE_MAX:
+            if (parse_u64(optarg, &timeline_max) || timeline_max < 100)
+                return usage_error("--timeline-max: at least 100 events");
+            break;
         case O_QUIET: cfg.quiet = true; break;
         case O_MAX_EVENTS:
             if (parse_u64(optarg, &cfg.max_events) || cfg.max_events < 1000)
@@ -720,7 +749,7 @@ int main(int argc, char **argv)
                        sqclaim_memory_controls[i].summary);
             return 0;
         case O_LIST_ADAPTERS:
-            for (const char *const *ad = sqclaim_adapters(); *ad; ad++)
+            for (const char *const *ad = sqclaim_backend_names(); *ad; ad++)
                 printf("%s\n", *ad);
             return 0;
         case O_HELP: usage(stdout); return 0;
@@ -737,22 +766,27 @@ int main(int argc, char **argv)
         return bench_oracle(bench);
 
     if (!cfg.adapter)
-        cfg.adapter = sqb_getenv("SQCLAIM_ADAPTER");
+        cfg.adapter = sqb_getenv("SQCLAIM_BACKEND");
+    if (!cfg.adapter)
+        cfg.adapter = sqb_getenv("SQCLAIM_ADAPTER"); /* the old name */
     if (!cfg.adapter)
         cfg.adapter = "memory";
     bool is_sqlite = strcmp(cfg.adapter, "sqlite") == 0;
     if (cfg.control && strcmp(cfg.adapter, "memory") != 0 && !is_sqlite)
         return usage_error("--negative-control works on the memory and sqlite backends only");
+    /* http: through a running `sqclaim serve` (http_backend.c). */
+    bool http = strcmp(cfg.adapter, "http") == 0;
     if (strcmp(cfg.adapter, "memory") != 0 && strcmp(cfg.adapter, "redis") != 0 &&
-        strcmp(cfg.adapter, "vercel") != 0 && !is_sqlite)
-        return usage_error("--adapter: memory, sqlite, redis or vercel, not \"%s\"", cfg.adapter);
-    if (!adapter_built(cfg.adapter)) {
+        strcmp(cfg.adapter, "vercel") != 0 && !http && !is_sqlite)
+        return usage_error("--backend: memory, sqlite, redis, vercel or http, not \"%s\"",
+                           cfg.adapter);
+    if (!http && !adapter_built(cfg.adapter)) {
         fprintf(stderr, "sqsim: backend \"%s\" is not built into this library\n", cfg.adapter);
         return 2;
     }
     bool vercel = strcmp(cfg.adapter, "vercel") == 0;
     if (!ttl_given)
-        cfg.ttl_ms = strcmp(cfg.adapter, "memory") == 0 ? 50 : vercel ? 400 : 100; /* sqlite 100 */
+        cfg.ttl_ms = strcmp(cfg.adapter, "memory") == 0 ? 50 : vercel || http ? 400 : 100;
     if (!work_given)
         cfg.work_max_us = cfg.ttl_ms * 3000;
     if (cfg.work_min_us > cfg.work_max_us)
@@ -781,14 +815,15 @@ int main(int argc, char **argv)
     ab_add(&repro, argv[0] && *argv[0] ? argv[0] : "sqsim");
     bool adapter_in_argv = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--adapter") == 0 || strncmp(argv[i], "--adapter=", 10) == 0)
+        if (strcmp(argv[i], "--adapter") == 0 || strncmp(argv[i], "--adapter=", 10) == 0 ||
+            strcmp(argv[i], "--backend") == 0 || strncmp(argv[i], "--backend=", 10) == 0)
             adapter_in_argv = true;
         if (strcmp(argv[i], "--quiet") == 0)
             continue;
         ab_arg(&repro, argv[i]);
     }
     if (!adapter_in_argv) {
-        ab_arg(&repro, "--adapter");
+        ab_arg(&repro, "--backend");
         ab_arg(&repro, cfg.adapter);
     }
     char seedtxt[32];
@@ -893,8 +928,9 @@ int main(int argc, char **argv)
         atomic_init(&bt->keepalives, 0);
         atomic_init(&bt->renew_revived, 0);
         atomic_init(&bt->lapsed, 0);
+        const sqclaim_backend *be = control ? control : http ? &sim_http_backend : NULL;
         sqclaim_rc rc =
-            control ? sqclaim_open_backend(control, &o, &bt->store) : sqclaim_open(&o, &bt->store);
+            be ? sqclaim_open_backend(be, &o, &bt->store) : sqclaim_open(&o, &bt->store);
         if (rc == SQCLAIM_OK)
             rc = sqclaim_ping(bt->store);
         if (rc != SQCLAIM_OK) {
@@ -1058,6 +1094,11 @@ int main(int argc, char **argv)
         }
     }
 
+    if (cfg.timeline_path && run.t0 &&
+        sim_timeline_write(&run, cfg.timeline_path, reproduce, verdict, (size_t)timeline_max) !=
+            0 &&
+        !exit_code)
+        exit_code = 2;
     for (int i = 0; i < cfg.bots; i++) {
         sqclaim_close(run.bots[i].store);
         sim_history_free(&run.bots[i].hist);

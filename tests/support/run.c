@@ -90,8 +90,10 @@ static char **build_env(const cr_opts *o)
     if (!env)
         return NULL;
     size_t k = 0;
+    /* SQCLAIM_BACKEND and its old name SQCLAIM_ADAPTER are one setting. */
+    bool named = overridden(o, "SQCLAIM_BACKEND=") || overridden(o, "SQCLAIM_ADAPTER=");
     for (size_t i = 0; i < ndefaults; i++)
-        if (!overridden(o, defaults[i]))
+        if (!overridden(o, defaults[i]) && !(i == 0 && named))
             env[k++] = (char *)(uintptr_t)defaults[i];
     for (size_t i = 0; i < n; i++)
         if (!scrubbed(environ[i]) && !overridden(o, environ[i]))
