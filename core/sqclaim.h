@@ -197,7 +197,8 @@ typedef struct sqclaim_options {
                                    sqclaim database, or one on a network
                                    filesystem, is refused (ECONFIG).  All
                                    processes that must coordinate name the
-                                   same file.  See docs/sqlite.md. */
+                                   same file.  See docs/sqlite.md.  (Appended
+                                   after 1.0: read when `size` covers it.) */
 } sqclaim_options;
 
 /* Time limits.

@@ -191,7 +191,7 @@ void sqclaim_options_init_sized(sqclaim_options *opts, size_t size)
 /* The 1.0 layout, assumed for a `size` of 0: every field up to the last one
  * of release 1.0.0 (a field appended before 1.0.0 is released moves this
  * end to it; after the release, never). */
-#define OPTIONS_SIZE_1_0 (offsetof(sqclaim_options, sqlite_path) + sizeof(const char *))
+#define OPTIONS_SIZE_1_0 (offsetof(sqclaim_options, op_timeout_ms) + sizeof(int))
 
 /* Copy the caller's options (of the caller's size) into a struct of this
  * library's layout: fields the caller does not know stay 0.  A newer
