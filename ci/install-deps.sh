@@ -19,6 +19,7 @@ packages=(
   cppcheck            # make cppcheck (CI)
   liblua5.1-0-dev     # the scripted store (sim/det/): Lua 5.1, the version Redis embeds
   lua-cjson           # ... and the cjson library Redis provides (liblua5.1-cjson.so)
+  clang libclang-rt-14-dev # make fuzz: clang 14 with libFuzzer and the sanitizer runtimes
 )
 
 missing=()
