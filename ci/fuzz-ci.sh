@@ -33,7 +33,7 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 if [ "$build" = 1 ]; then
-  make fuzz FUZZ_BUILD="$FUZZ_BUILD" || { echo "fuzz-ci: make fuzz failed" >&2; exit 1; }
+  make -j2 fuzz FUZZ_BUILD="$FUZZ_BUILD" || { echo "fuzz-ci: make fuzz failed" >&2; exit 1; }
 fi
 
 dict_for() {
@@ -54,13 +54,16 @@ for t in "${targets[@]}"; do
     failed+=("$t")
     continue
   fi
-  work="$FUZZ_BUILD/corpus/$t"
-  crashes="$FUZZ_BUILD/crashes/$t"
+  # Absolute paths: with -jobs libFuzzer runs from the crash directory.
+  work="$PWD/$FUZZ_BUILD/corpus/$t"
+  crashes="$PWD/$FUZZ_BUILD/crashes/$t"
+  case "$FUZZ_BUILD" in /*) work="$FUZZ_BUILD/corpus/$t" crashes="$FUZZ_BUILD/crashes/$t" ;; esac
   rm -rf "$work" "$crashes"
   mkdir -p "$work" "$crashes"
   cp tests/fuzz/corpus/"$t"/* "$work"/ 2>/dev/null
   log="$FUZZ_BUILD/fuzz-$t.log"
   dict=$(dict_for "$t")
+  [ -n "$dict" ] && dict="$PWD/$dict"
   args=(-max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048
         -artifact_prefix="$crashes/")
   [ "$FUZZ_JOBS" -gt 1 ] && args+=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
@@ -69,7 +72,7 @@ for t in "${targets[@]}"; do
   if [ "$FUZZ_JOBS" -gt 1 ]; then
     # -jobs writes each worker's output to fuzz-<n>.log in the current
     # directory: run from the crash directory.
-    (cd "$crashes" && "$OLDPWD/$bin" "${args[@]}" "$OLDPWD/$work") >"$log" 2>&1
+    (cd "$crashes" && "$OLDPWD/$bin" "${args[@]}" "$work") >"$log" 2>&1
   else
     "$bin" "${args[@]}" "$work" >"$log" 2>&1
   fi
