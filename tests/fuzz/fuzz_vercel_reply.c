@@ -17,6 +17,8 @@
 #include "../../adapters/vercel/vercel.h"
 #include "../../sim/kvrest/kvrest.h"
 
+#include <cjson/cJSON.h>
+
 /* ---- trees ----------------------------------------------------------- */
 
 static bool rp_equal(const rp_reply *a, const rp_reply *b)
@@ -190,6 +192,25 @@ static void check_tree(const rp_reply *r, bool top)
             check_tree(r->elem[i], false);
 }
 
+/* An accepted body is unambiguous (vercel.h): no byte order mark, and
+ * every entry an object of exactly one member, "result" or "error" (a
+ * lenient reader picks one of {"result":G,"result":B} or {"result":G,
+ * "error":E} silently: issue 9 found such a body taken as a grant). */
+static void check_unambiguous(const uint8_t *data, size_t size, bool pipe)
+{
+    FUZZ_CHECK(size < 3 || memcmp(data, "\xEF\xBB\xBF", 3) != 0, "accepted a byte order mark");
+    cJSON *root = cJSON_ParseWithLength((const char *)data, size);
+    FUZZ_CHECK(root != NULL, "accepted what cJSON cannot read");
+    const cJSON *e = pipe ? root->child : root;
+    for (; e; e = pipe ? e->next : NULL) {
+        FUZZ_CHECK(
+            cJSON_IsObject(e) && cJSON_GetArraySize(e) == 1 && e->child->string &&
+                (strcmp(e->child->string, "result") == 0 || strcmp(e->child->string, "error") == 0),
+            "accepted an entry that is not exactly {\"result\"|\"error\": ...}");
+    }
+    cJSON_Delete(root);
+}
+
 static void mode_single(const uint8_t *data, size_t size)
 {
     rp_reply *r = NULL;
@@ -201,6 +222,7 @@ static void mode_single(const uint8_t *data, size_t size)
         return;
     }
     check_tree(r, true);
+    check_unambiguous(data, size, false);
     redisReply *rr = to_redis(r);
     round_trip(&rr, 1, false);
     rr_free(rr);
@@ -220,6 +242,7 @@ static void mode_pipeline(const uint8_t *data, size_t size)
             FUZZ_CHECK(r[i] == NULL, "reply %zu left after a failure", i);
         return;
     }
+    check_unambiguous(data + 1, size - 1, true);
     redisReply *rr[8] = {0};
     for (size_t i = 0; i < n; i++) {
         check_tree(r[i], true);
