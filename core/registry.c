@@ -33,6 +33,7 @@ static const char *const names[] = {
     NULL,
 };
 
+const char *const *sqclaim_backend_names(void) { return names; }
 const char *const *sqclaim_adapters(void) { return names; }
 
 const sqclaim_backend *sqclaim_find_backend(const char *name)

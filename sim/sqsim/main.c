@@ -1,13 +1,14 @@
 /* main.c — sqsim: N bots hammer M SQs through one backend; an independent
  * oracle proves that no two ever held the same SQ or the same row.
  *
- *   sqsim [--adapter memory|redis|vercel] [--bots N] [--sqs M] [--duration 3s] ...
+ *   sqsim [--backend memory|redis|vercel] [--bots N] [--sqs M] [--duration 3s] ...
  *
  * Exit status: 0 clean (and every coverage minimum met), 1 a violation or
  * missing coverage, 2 a usage or backend error.  See docs/simulator.md. */
 #include "sqsim.h"
 #include "backend.h"
-#include "memory_controls.h"
+#include "controls.h"
+#include "sqsim_http.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -66,7 +67,8 @@ enum {
 };
 
 static const struct option long_opts[] = {
-    {"adapter", required_argument, NULL, O_ADAPTER},
+    {"backend", required_argument, NULL, O_ADAPTER},
+    {"adapter", required_argument, NULL, O_ADAPTER}, /* the old name of --backend */
     {"negative-control", required_argument, NULL, O_CONTROL},
     {"key-prefix", required_argument, NULL, O_PREFIX},
     {"bots", required_argument, NULL, O_BOTS},
@@ -106,7 +108,8 @@ static const struct option long_opts[] = {
     {"bench-oracle", required_argument, NULL, O_BENCH},
     {"list-controls", no_argument, NULL, O_LIST_CONTROLS},
     {"workload", required_argument, NULL, O_WORKLOAD},
-    {"list-adapters", no_argument, NULL, O_LIST_ADAPTERS},
+    {"list-backends", no_argument, NULL, O_LIST_ADAPTERS},
+    {"list-adapters", no_argument, NULL, O_LIST_ADAPTERS}, /* the old name */
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
@@ -121,9 +124,13 @@ static void usage(FILE *f)
                "Exit: 0 clean, 1 violation or coverage not met, 2 usage or backend error.\n"
                "\n"
                "Backend\n"
-               "  --adapter NAME          memory | redis | vercel (default $SQCLAIM_ADAPTER,\n"
-               "                          else memory); redis reads $REDIS_URL, vercel\n"
-               "                          $KV_REST_API_URL and $KV_REST_API_TOKEN\n"
+               "  --backend NAME          memory | redis | vercel | http (default\n"
+               "                          $SQCLAIM_BACKEND, else $SQCLAIM_ADAPTER, else\n"
+               "                          memory); redis reads $REDIS_URL, vercel\n"
+               "                          $KV_REST_API_URL and $KV_REST_API_TOKEN; http: a\n"
+               "                          running sqclaim serve ($SQCLAIM_SERVE_URL and\n"
+               "                          $SQCLAIM_SERVE_TOKEN, docs/http.md); --adapter\n"
+               "                          is its old name\n"
                "  --key-prefix P          key prefix (default: $SQCLAIM_KEY_PREFIX, else a\n"
                "                          fresh random one per run)\n"
                "  --timeout DUR           per-attempt timeout of the library\n"
@@ -163,7 +170,8 @@ static void usage(FILE *f)
                "  --quiet                 only the verdict line\n"
                "  --max-events N          history capacity (default 20000000)\n"
                "  --bench-oracle N        time the oracle on a synthetic history of N events\n"
-               "  --list-adapters         the backends built in, one per line\n"
+               "  --list-backends         the backends built in, one per line (old name:\n"
+               "                          --list-adapters)\n"
                "  --help, --version\n"
                "\n"
                "Durations: a number and a unit, 250us, 1.5ms, 3s, 1m, 1h, as sqclaim's;\n"
@@ -251,7 +259,7 @@ static const sqclaim_backend *find_control(const char *name)
 
 static bool adapter_built(const char *name)
 {
-    for (const char *const *a = sqclaim_adapters(); *a; a++)
+    for (const char *const *a = sqclaim_backend_names(); *a; a++)
         if (strcmp(*a, name) == 0)
             return true;
     return false;
@@ -699,7 +707,7 @@ int main(int argc, char **argv)
                        sqclaim_memory_controls[i].summary);
             return 0;
         case O_LIST_ADAPTERS:
-            for (const char *const *ad = sqclaim_adapters(); *ad; ad++)
+            for (const char *const *ad = sqclaim_backend_names(); *ad; ad++)
                 printf("%s\n", *ad);
             return 0;
         case O_HELP: usage(stdout); return 0;
@@ -716,21 +724,25 @@ int main(int argc, char **argv)
         return bench_oracle(bench);
 
     if (!cfg.adapter)
-        cfg.adapter = sqb_getenv("SQCLAIM_ADAPTER");
+        cfg.adapter = sqb_getenv("SQCLAIM_BACKEND");
+    if (!cfg.adapter)
+        cfg.adapter = sqb_getenv("SQCLAIM_ADAPTER"); /* the old name */
     if (!cfg.adapter)
         cfg.adapter = "memory";
     if (cfg.control && strcmp(cfg.adapter, "memory") != 0)
         return usage_error("--negative-control works on the memory backend only");
+    /* http: through a running `sqclaim serve` (http_backend.c). */
+    bool http = strcmp(cfg.adapter, "http") == 0;
     if (strcmp(cfg.adapter, "memory") != 0 && strcmp(cfg.adapter, "redis") != 0 &&
-        strcmp(cfg.adapter, "vercel") != 0)
-        return usage_error("--adapter: memory, redis or vercel, not \"%s\"", cfg.adapter);
-    if (!adapter_built(cfg.adapter)) {
+        strcmp(cfg.adapter, "vercel") != 0 && !http)
+        return usage_error("--backend: memory, redis, vercel or http, not \"%s\"", cfg.adapter);
+    if (!http && !adapter_built(cfg.adapter)) {
         fprintf(stderr, "sqsim: backend \"%s\" is not built into this library\n", cfg.adapter);
         return 2;
     }
     bool vercel = strcmp(cfg.adapter, "vercel") == 0;
     if (!ttl_given)
-        cfg.ttl_ms = strcmp(cfg.adapter, "memory") == 0 ? 50 : vercel ? 400 : 100;
+        cfg.ttl_ms = strcmp(cfg.adapter, "memory") == 0 ? 50 : vercel || http ? 400 : 100;
     if (!work_given)
         cfg.work_max_us = cfg.ttl_ms * 3000;
     if (cfg.work_min_us > cfg.work_max_us)
@@ -759,14 +771,15 @@ int main(int argc, char **argv)
     ab_add(&repro, argv[0] && *argv[0] ? argv[0] : "sqsim");
     bool adapter_in_argv = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--adapter") == 0 || strncmp(argv[i], "--adapter=", 10) == 0)
+        if (strcmp(argv[i], "--adapter") == 0 || strncmp(argv[i], "--adapter=", 10) == 0 ||
+            strcmp(argv[i], "--backend") == 0 || strncmp(argv[i], "--backend=", 10) == 0)
             adapter_in_argv = true;
         if (strcmp(argv[i], "--quiet") == 0)
             continue;
         ab_arg(&repro, argv[i]);
     }
     if (!adapter_in_argv) {
-        ab_arg(&repro, "--adapter");
+        ab_arg(&repro, "--backend");
         ab_arg(&repro, cfg.adapter);
     }
     char seedtxt[32];
@@ -850,8 +863,9 @@ int main(int argc, char **argv)
         atomic_init(&bt->keepalives, 0);
         atomic_init(&bt->renew_revived, 0);
         atomic_init(&bt->lapsed, 0);
+        const sqclaim_backend *be = control ? control : http ? &sim_http_backend : NULL;
         sqclaim_rc rc =
-            control ? sqclaim_open_backend(control, &o, &bt->store) : sqclaim_open(&o, &bt->store);
+            be ? sqclaim_open_backend(be, &o, &bt->store) : sqclaim_open(&o, &bt->store);
         if (rc == SQCLAIM_OK)
             rc = sqclaim_ping(bt->store);
         if (rc != SQCLAIM_OK) {
