@@ -6,9 +6,12 @@
  * Exit status: 0 clean (and every coverage minimum met), 1 a violation or
  * missing coverage, 2 a usage or backend error.  See docs/simulator.md. */
 #include "sqsim.h"
+#include "det.h"
 #include "backend.h"
 #include "controls.h"
+#include "scenario.h"
 #include "sqsim_http.h"
+#include "timeline_run.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -63,7 +66,9 @@ enum {
     O_VERSION,
     O_LIST_CONTROLS,
     O_WORKLOAD,
-    O_LIST_ADAPTERS
+    O_LIST_ADAPTERS,
+    O_TIMELINE,
+    O_TIMELINE_MAX
 };
 
 static const struct option long_opts[] = {
@@ -110,6 +115,8 @@ static const struct option long_opts[] = {
     {"workload", required_argument, NULL, O_WORKLOAD},
     {"list-backends", no_argument, NULL, O_LIST_ADAPTERS},
     {"list-adapters", no_argument, NULL, O_LIST_ADAPTERS}, /* the old name */
+    {"timeline", required_argument, NULL, O_TIMELINE},
+    {"timeline-max", required_argument, NULL, O_TIMELINE_MAX},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
@@ -169,6 +176,10 @@ static void usage(FILE *f)
                "  --report FILE           the full result as JSON ('-': stdout)\n"
                "  --quiet                 only the verdict line\n"
                "  --max-events N          history capacity (default 20000000)\n"
+               "  --timeline FILE.html    the run as an HTML timeline (one self-contained page)\n"
+               "  --timeline-max N        events in that page at most (default 40000)\n"
+               "  --scenario seed-month   the capacity planner instead (sqsim --scenario\n"
+               "                          seed-month --help)\n"
                "  --bench-oracle N        time the oracle on a synthetic history of N events\n"
                "  --list-backends         the backends built in, one per line (old name:\n"
                "                          --list-adapters)\n"
@@ -489,8 +500,14 @@ static int bench_oracle(uint64_t n)
 
 int main(int argc, char **argv)
 {
+    if (sqsim_det_wanted(argc, argv)) /* deterministic mode: its own options */
+        return sqsim_det_main(argc, argv);
+    for (int i = 1; i < argc; i++) /* the capacity planner has its own options */
+        if (strcmp(argv[i], "--scenario") == 0 || strncmp(argv[i], "--scenario=", 11) == 0)
+            return sim_scenario_main(argc, argv);
     sim_config cfg;
     defaults(&cfg);
+    uint64_t timeline_max = 0;
     bool seed_given = false, ttl_given = false, work_given = false, kv_faults_set = false;
     uint64_t bench = 0;
 
@@ -692,6 +709,11 @@ int main(int argc, char **argv)
         }
         case O_KEEP_GOING: cfg.keep_going = true; break;
         case O_REPORT: cfg.report_path = optarg; break;
+        case O_TIMELINE: cfg.timeline_path = optarg; break;
+        case O_TIMELINE_MAX:
+            if (parse_u64(optarg, &timeline_max) || timeline_max < 100)
+                return usage_error("--timeline-max: at least 100 events");
+            break;
         case O_QUIET: cfg.quiet = true; break;
         case O_MAX_EVENTS:
             if (parse_u64(optarg, &cfg.max_events) || cfg.max_events < 1000)
@@ -1029,6 +1051,11 @@ int main(int argc, char **argv)
         }
     }
 
+    if (cfg.timeline_path && run.t0 &&
+        sim_timeline_write(&run, cfg.timeline_path, reproduce, verdict, (size_t)timeline_max) !=
+            0 &&
+        !exit_code)
+        exit_code = 2;
     for (int i = 0; i < cfg.bots; i++) {
         sqclaim_close(run.bots[i].store);
         sim_history_free(&run.bots[i].hist);
