@@ -25,6 +25,7 @@ packages=(
   python3 curl jq     # tests/serve: HTTP tests and docs/http.md's examples, run as written;
                       # tests/browser and tests/viz (stdlib-only scripts)
   chromium            # tests/browser: the serve dashboard and sqsim's timelines in headless Chromium
+  clang libclang-rt-14-dev # make fuzz: clang 14 with libFuzzer and the sanitizer runtimes
 )
 
 missing=()

@@ -133,7 +133,7 @@ static const char program_help[] =
     "                        operator: the row cursor and the fencing counter\n"
     "  serve [--port N] [--listen ADDR]\n"
     "                        the status, a dashboard and an API for bots over HTTP\n"
-    "  adapters              the backends built into this sqclaim\n"
+    "  backends              the backends built into this sqclaim (old name: adapters)\n"
     "  help [COMMAND]        this help, or a command's (also: sqclaim COMMAND --help)\n"
     "\n"
     "LEASE: the JSON line `claim` printed, read from standard input by default, or\n"

@@ -461,6 +461,8 @@ SQCLAIM_API int64_t sqclaim_margin_ms(int64_t ttl_ms);
 /* Write the lease as one line of JSON into a new string:
  *   {"sq":"…","bot":"…","token":"…","fence":7,"ttlMs":600000,
  *    "expiresAt":"2025-10-26T12:44:56.789Z"}
+ * "bot" is left out when the lease has none (lease->bot "", e.g. rebuilt
+ * from JSON without one), so that the output always reads back.
  * It contains the token: it is for passing a lease between processes (the
  * CLI), not for logs.  Returns NULL if out of memory; free with
  * sqclaim_free(). */

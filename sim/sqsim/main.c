@@ -520,11 +520,13 @@ static int bench_oracle(uint64_t n)
 
 int main(int argc, char **argv)
 {
-    if (sqsim_det_wanted(argc, argv)) /* deterministic mode: its own options */
-        return sqsim_det_main(argc, argv);
-    for (int i = 1; i < argc; i++) /* the capacity planner has its own options */
+    /* The capacity planner (always in virtual time: `--det --scenario` is
+     * the same) and deterministic mode have their own options. */
+    for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--scenario") == 0 || strncmp(argv[i], "--scenario=", 11) == 0)
             return sim_scenario_main(argc, argv);
+    if (sqsim_det_wanted(argc, argv))
+        return sqsim_det_main(argc, argv);
     sim_config cfg;
     defaults(&cfg);
     uint64_t timeline_max = 0;
