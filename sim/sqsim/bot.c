@@ -33,9 +33,20 @@ static bool stopping(sim_run *run)
     return false;
 }
 
-/* Sleep ns in slices, returning false early if the run stops. */
-static bool nap(sim_run *run, int64_t ns)
+/* Every event recorded so far is complete (--procs: a bot killed from
+ * here on leaves them all to the oracle).  Called before each library call
+ * and each sleep: between record() and the next of these, the caller is
+ * still filling in the latest event. */
+static void commit(sim_bot *b)
 {
+    atomic_store_explicit(&b->committed, b->hist.n, memory_order_release);
+}
+
+/* Sleep ns in slices, returning false early if the run stops. */
+static bool nap(sim_bot *b, int64_t ns)
+{
+    sim_run *run = b->run;
+    commit(b);
     int64_t until = sim_now_ns() + ns;
     for (;;) {
         if (stopping(run))
@@ -204,16 +215,20 @@ static void do_release(sim_bot *b, held *h, bool expired)
 {
     if (h->ri) /* before the release is invoked: its belief ends here */
         sim_oracle_leave(&b->run->oracle, b->id, h->ri, expired);
+    commit(b);
     int64_t t0 = sim_now_ns();
     sqclaim_rc rc = sqclaim_release(b->store, &h->lease);
     done(b, OP_RELEASE, t0, h, rc, "release");
+    commit(b);
 }
 
 static void do_finish(sim_bot *b, held *h)
 {
+    commit(b);
     int64_t t0 = sim_now_ns();
     sqclaim_rc rc = sqclaim_finish_rows(b->store, &h->lease);
     done(b, OP_FINISH, t0, h, rc, "finish");
+    commit(b);
 }
 
 static sqclaim_rc do_reserve(sim_bot *b, held *h)
@@ -223,6 +238,7 @@ static sqclaim_rc do_reserve(sim_bot *b, held *h)
     uint64_t hint = 0;
     if (sim_rng_chance(&b->rng, 0.5)) /* the first row the bot sees free */
         hint = atomic_load(&run->oracle.high_water) + sim_rng_below(&b->rng, 3);
+    commit(b);
     int64_t t0 = sim_now_ns();
     sqclaim_rc rc = sqclaim_reserve_rows(b->store, &h->lease, count, hint, &h->rows);
     sim_event *e = done(b, OP_RESERVE, t0, h, rc, "reserve");
@@ -235,6 +251,7 @@ static sqclaim_rc do_reserve(sim_bot *b, held *h)
         h->reserved = true;
         if (h->ri)
             sim_oracle_reserved(&run->oracle, b->id, h->ri, &h->rows);
+        commit(b);
     } else if (rc == SQCLAIM_BUSY) {
         note_error(b, "reserve", rc);
     }
@@ -257,6 +274,7 @@ static void do_write(sim_bot *b, held *h)
         e->rows = h->rows.count;
         e->flags |= (uint8_t)((believed ? EVF_BELIEVED : 0) | (rejected ? EVF_REJECTED : 0));
     }
+    commit(b);
 }
 
 static void crash(sim_bot *b, held *h)
@@ -266,7 +284,7 @@ static void crash(sim_bot *b, held *h)
     atomic_fetch_add(&b->crashes, 1);
     /* Abandoned: no release; the SQ waits for the lease to expire.  The
      * bot restarts after a short while, as a supervisor would restart it. */
-    nap(b->run, 1000000);
+    nap(b, 1000000);
 }
 
 /* Long work under the library's keep-alive, checking it before every
@@ -275,6 +293,7 @@ static bool keepalive_work(sim_bot *b, held *h)
 {
     const sim_config *cfg = b->run->cfg;
     sqclaim_keepalive *ka = NULL;
+    commit(b);
     int64_t t0 = sim_now_ns();
     sqclaim_rc rc = sqclaim_keepalive_start(b->store, &h->lease, NULL, NULL, &ka);
     done(b, OP_KA_START, t0, h, rc, "keepalive_start");
@@ -291,11 +310,12 @@ static bool keepalive_work(sim_bot *b, held *h)
             ok = false;
             break;
         }
-        if (!nap(b->run, slice)) {
+        if (!nap(b, slice)) {
             ok = false;
             break;
         }
     }
+    commit(b);
     t0 = sim_now_ns();
     rc = sqclaim_keepalive_stop(ka, &h->lease);
     sim_event *e = done(b, OP_KA_STOP, t0, h, SQCLAIM_OK, "keepalive_stop");
@@ -317,7 +337,7 @@ static bool pause_and_misbehave(sim_bot *b, held *h)
     atomic_fetch_add(&b->pauses, 1);
     double f = cfg->pause_min + (cfg->pause_max - cfg->pause_min) * sim_rng_unit(&b->rng);
     int64_t p0 = sim_now_ns();
-    bool slept = nap(b->run, (int64_t)((double)cfg->ttl_ms * 1e6 * f));
+    bool slept = nap(b, (int64_t)((double)cfg->ttl_ms * 1e6 * f));
     sim_event *pe = record(b, OP_PAUSE, p0, sim_now_ns(), h->sq, h->ln, SQCLAIM_OK, NULL);
     if (pe)
         pe->token32 = tl_token32(h->lease.token);
@@ -326,6 +346,7 @@ static bool pause_and_misbehave(sim_bot *b, held *h)
     do_write(b, h); /* unchecked: the fence must stop it if a successor wrote */
     if (!sim_rng_chance(&b->rng, cfg->renew_after_pause))
         return false;
+    commit(b);
     int64_t t0 = sim_now_ns();
     bool lapsed = t0 >= h->lease.deadline_ns;
     sqclaim_rc rc = sqclaim_renew(b->store, &h->lease, 0);
@@ -393,7 +414,7 @@ static void hold(sim_bot *b, held *h, int64_t granted_ns)
         if (beh == B_KEEPALIVE) {
             if (!keepalive_work(b, h))
                 goto lapsed;
-        } else if (!nap(run, work_ns(b))) {
+        } else if (!nap(b, work_ns(b))) {
             goto give_up;
         }
         break;
@@ -431,6 +452,7 @@ static sim_event *claimed(sim_bot *b, enum sim_op op, int64_t t0, held *h, sqcla
         if (h->lease.flags & SQCLAIM_LEASE_RECLAIMED)
             e->flags |= EVF_RECLAIMED;
     }
+    commit(b);
     return e;
 }
 
@@ -451,6 +473,7 @@ static void one_lease(sim_bot *b)
     const char *what = first ? "claim-first" : "claim";
     sqclaim_holder holder;
     atomic_fetch_add(&b->attempts, 1);
+    commit(b);
     int64_t t0 = sim_now_ns();
     sqclaim_rc rc =
         first ? sqclaim_claim_first(b->store, cands, n, b->name, cfg->ttl_ms, &h.lease, &holder)
@@ -461,6 +484,7 @@ static void one_lease(sim_bot *b)
         atomic_fetch_add(&b->uncertain, 1);
         note_error(b, what, rc);
         what = "claim-retry";
+        commit(b);
         t0 = sim_now_ns();
         rc = sqclaim_claim_retry(b->store, cands, n, &h.lease, &holder);
         claimed(b, OP_CLAIM_RETRY, t0, &h, rc, cands);
@@ -468,6 +492,7 @@ static void one_lease(sim_bot *b)
             /* Still unknown: give up whatever we may hold, on every
              * candidate (at most one can hold our token). */
             note_error(b, what, rc);
+            commit(b);
             t0 = sim_now_ns();
             rc = sqclaim_abandon(b->store, cands, n, &h.lease);
             done(b, OP_ABANDON, t0, &h, rc, "abandon");
@@ -488,11 +513,11 @@ static void one_lease(sim_bot *b)
     if (rc == SQCLAIM_BUSY) {
         atomic_fetch_add(&b->refusals, 1);
         if (cfg->backoff_max_us > 0)
-            nap(run, (int64_t)sim_rng_below(&b->rng, (uint64_t)cfg->backoff_max_us * 1000 + 1));
+            nap(b, (int64_t)sim_rng_below(&b->rng, (uint64_t)cfg->backoff_max_us * 1000 + 1));
         return;
     }
     note_error(b, what, rc);
-    nap(run, 1000000);
+    nap(b, 1000000);
 }
 
 void *sim_bot_main(void *arg)
@@ -507,6 +532,7 @@ void *sim_bot_main(void *arg)
             break;
         one_lease(b);
     }
+    commit(b);
     atomic_fetch_sub(&run->running, 1);
     return NULL;
 }

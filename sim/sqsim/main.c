@@ -71,7 +71,8 @@ enum {
     O_WORKLOAD,
     O_LIST_ADAPTERS,
     O_TIMELINE,
-    O_TIMELINE_MAX
+    O_TIMELINE_MAX,
+    O_PROCS
 };
 
 static const struct option long_opts[] = {
@@ -120,6 +121,7 @@ static const struct option long_opts[] = {
     {"list-adapters", no_argument, NULL, O_LIST_ADAPTERS}, /* the old name */
     {"timeline", required_argument, NULL, O_TIMELINE},
     {"timeline-max", required_argument, NULL, O_TIMELINE_MAX},
+    {"procs", no_argument, NULL, O_PROCS},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
@@ -145,6 +147,9 @@ static void usage(FILE *f)
                "  --key-prefix P          key prefix (default: $SQCLAIM_KEY_PREFIX, else a\n"
                "                          fresh random one per run)\n"
                "  --timeout DUR           per-attempt timeout of the library\n"
+               "  --procs                 bots are forked processes, each with its own handle,\n"
+               "                          killed with SIGKILL at --crash-rate and restarted;\n"
+               "                          the same oracle in shared memory (not memory)\n"
                "Workload\n"
                "  --bots N                bot threads (default 8)\n"
                "  --sqs M                 SQs (default 6)\n"
@@ -737,6 +742,7 @@ int main(int argc, char **argv)
                 return usage_error("--timeline-max: at least 100 events");
             break;
         case O_QUIET: cfg.quiet = true; break;
+        case O_PROCS: cfg.procs = true; break;
         case O_MAX_EVENTS:
             if (parse_u64(optarg, &cfg.max_events) || cfg.max_events < 1000)
                 return usage_error("--max-events: at least 1000");
@@ -803,6 +809,8 @@ int main(int argc, char **argv)
         return usage_error("--crash-rate + --pause-rate + --keepalive-rate must not exceed 1");
     if (!cfg.duration_s && !cfg.ops)
         return usage_error("give --duration or --ops");
+    if (cfg.procs && (http || sim_procs_prepare(&cfg) != 0))
+        return http ? usage_error("--procs: not with the http backend") : 2;
     if (!seed_given) {
         FILE *ur = fopen("/dev/urandom", "rb");
         if (!ur || fread(&cfg.seed, sizeof cfg.seed, 1, ur) != 1)
@@ -986,8 +994,11 @@ int main(int argc, char **argv)
         run.vs.t0 = run.t0;
         run.deadline_ns = cfg.duration_s > 0 ? run.t0 + (int64_t)(cfg.duration_s * 1e9) : 0;
         atomic_init(&run.running, cfg.bots);
+        if (cfg.procs) /* bots as processes (procs.c) */
+            exit_code = sim_procs_run(&run, &o, control ? control : NULL, &interrupted,
+                                      tty ? progress : NULL);
         block_signals(true);
-        for (int i = 0; i < cfg.bots; i++) {
+        for (int i = 0; i < cfg.bots && !cfg.procs; i++) {
             if (pthread_create(&run.bots[i].thread, NULL, sim_bot_main, &run.bots[i]) != 0) {
                 fprintf(stderr, "sqsim: cannot start bot thread %d\n", i + 1);
                 atomic_store(&run.stop, true);

@@ -4,7 +4,7 @@
 SQSIM_SRCS := $(sort $(wildcard sim/sqsim/*.c))
 SQSIM_OBJS := $(SQSIM_SRCS:%.c=$(BUILD)/obj/%.o)
 # The oracle alone (no main), for the tests in tests/sim/.
-SQSIM_ORACLE_OBJS := $(filter-out $(BUILD)/obj/sim/sqsim/main.o $(BUILD)/obj/sim/sqsim/report.o $(BUILD)/obj/sim/sqsim/bot.o $(BUILD)/obj/sim/sqsim/kvadmin.o $(BUILD)/obj/sim/sqsim/timeline.o $(BUILD)/obj/sim/sqsim/timeline_run.o $(BUILD)/obj/sim/sqsim/scenario.o,$(SQSIM_OBJS))
+SQSIM_ORACLE_OBJS := $(filter-out $(BUILD)/obj/sim/sqsim/main.o $(BUILD)/obj/sim/sqsim/report.o $(BUILD)/obj/sim/sqsim/bot.o $(BUILD)/obj/sim/sqsim/kvadmin.o $(BUILD)/obj/sim/sqsim/timeline.o $(BUILD)/obj/sim/sqsim/timeline_run.o $(BUILD)/obj/sim/sqsim/scenario.o $(BUILD)/obj/sim/sqsim/procs.o,$(SQSIM_OBJS))
 PROGRAMS += $(BUILD)/sqsim
 
 # The deterministic mode (det*.c, --det) is built against the scripted

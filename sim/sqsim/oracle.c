@@ -43,7 +43,7 @@ static void table_init(sim_table *t, size_t elem)
 static void table_free(sim_table *t)
 {
     for (size_t i = 0; i < SIM_TABLE_CHUNKS; i++)
-        free(atomic_load(&t->chunk[i]));
+        sim_dealloc(atomic_load(&t->chunk[i]));
 }
 
 /* Append a zeroed record (owner thread).  *index is 1-based. */
@@ -55,7 +55,7 @@ static void *table_add(sim_table *t, uint32_t *index)
         return NULL;
     char *chunk = atomic_load_explicit(&t->chunk[c], memory_order_relaxed);
     if (!chunk) {
-        chunk = calloc(SIM_TABLE_CHUNK, t->elem);
+        chunk = sim_alloc(SIM_TABLE_CHUNK, t->elem);
         if (!chunk)
             return NULL;
         atomic_store_explicit(&t->chunk[c], chunk, memory_order_release);
@@ -85,13 +85,13 @@ int sim_oracle_init(sim_oracle *o, int nbots, int nsqs, sim_violations *vs)
     o->nbots = nbots;
     o->nsqs = nsqs;
     o->vs = vs;
-    o->sqs = calloc((size_t)nsqs, sizeof *o->sqs);
-    o->leases = calloc((size_t)nbots, sizeof *o->leases);
-    o->resv = calloc((size_t)nbots, sizeof *o->resv);
+    o->sqs = sim_alloc((size_t)nsqs, sizeof *o->sqs);
+    o->leases = sim_alloc((size_t)nbots, sizeof *o->leases);
+    o->resv = sim_alloc((size_t)nbots, sizeof *o->resv);
     if (!o->sqs || !o->leases || !o->resv) {
-        free(o->sqs);
-        free(o->leases);
-        free(o->resv);
+        sim_dealloc(o->sqs);
+        sim_dealloc(o->leases);
+        sim_dealloc(o->resv);
         return -1;
     }
     for (int i = 0; i < nsqs; i++) {
@@ -121,10 +121,10 @@ void sim_oracle_destroy(sim_oracle *o)
         table_free(&o->resv[b]);
     }
     for (size_t i = 0; i < SIM_ROW_PAGES; i++)
-        free(atomic_load(&o->rows[i]));
-    free(o->sqs);
-    free(o->leases);
-    free(o->resv);
+        sim_dealloc(atomic_load(&o->rows[i]));
+    sim_dealloc(o->sqs);
+    sim_dealloc(o->leases);
+    sim_dealloc(o->resv);
     memset(o, 0, sizeof *o);
 }
 
@@ -239,14 +239,14 @@ static atomic_uint_fast64_t *row_cell(sim_oracle *o, uint64_t row)
         return NULL;
     atomic_uint_fast64_t *page = atomic_load(&o->rows[p]);
     if (!page) {
-        atomic_uint_fast64_t *fresh = calloc(SIM_ROW_PAGE, sizeof *fresh);
+        atomic_uint_fast64_t *fresh = sim_alloc(SIM_ROW_PAGE, sizeof *fresh);
         if (!fresh)
             return NULL;
         atomic_uint_fast64_t *expected = NULL;
         if (atomic_compare_exchange_strong(&o->rows[p], &expected, fresh))
             page = fresh;
         else {
-            free(fresh);
+            sim_dealloc(fresh);
             page = expected;
         }
     }

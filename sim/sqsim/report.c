@@ -254,6 +254,8 @@ int sim_report(sim_run *run, const sim_config *cfg, const char *reproduce, const
             "    \"min_refusals\": %" PRIu64 ", \"min_takeovers\": %" PRIu64
             ", \"min_stale_writes\": %" PRIu64 ", \"max_events\": %" PRIu64 "\n  },\n",
             cfg->min_refusals, cfg->min_takeovers, cfg->min_stale_writes, cfg->max_events);
+    if (cfg->procs)
+        sim_procs_report(f);
     uint64_t take = atomic_load(&run->oracle.takeovers);
     uint64_t stale = atomic_load(&run->oracle.stale_writes);
     fprintf(f,
@@ -385,6 +387,8 @@ void sim_summary(sim_run *run, const sim_config *cfg, const char *reproduce,
                 " grants, %" PRIu64 " reservations, %" PRIu64 " writes swept in %.1f ms CPU\n",
                 cst->events, cst->intervals, cst->grants, cst->reservations, cst->writes,
                 (double)cst->cpu_ns / 1e6);
+        if (cfg->procs)
+            sim_procs_summary(f);
         if (atomic_load(&run->history_full))
             fprintf(f, "note: the history filled up (--max-events); the run stopped early\n");
         int fe = error_bot(run, false);

@@ -14,6 +14,7 @@
 #include "sqclaim.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -83,6 +84,7 @@ typedef struct sim_config {
     const char *report_path;
     const char *timeline_path; /* --timeline FILE.html, or NULL */
     uint64_t max_events;       /* history capacity (events, all bots) */
+    bool procs;                /* --procs: bots are processes (procs.c) */
 } sim_config;
 
 /* ------------------------------------------------------------------ */
@@ -148,6 +150,14 @@ typedef struct sim_history {
     size_t n;
 } sim_history;
 
+/* Memory for the oracle and the histories: calloc/free, or, after
+ * sim_arena_init (--procs), a MAP_SHARED arena every forked bot shares
+ * (zeroed; sim_dealloc ignores arena memory).  sim_arena_init: 0 or -1. */
+int sim_arena_init(size_t bytes);
+void *sim_alloc(size_t n, size_t size);
+void sim_dealloc(void *p);
+size_t sim_arena_used(void);
+
 /* Preallocate `chunks` empty chunks (so the run's hot path rarely
  * allocates).  0 or -1. */
 int sim_history_reserve(sim_history *h, size_t chunks);
@@ -200,6 +210,8 @@ typedef struct sim_violations {
 
 void sim_violations_init(sim_violations *vs, int64_t t0);
 void sim_violations_destroy(sim_violations *vs);
+/* Make the list's lock process-shared and robust (--procs).  0 or -1. */
+int sim_violations_share(sim_violations *vs);
 /* Record one (thread-safe); fills text from the fields. */
 void sim_violation_add(sim_violations *vs, const sim_violation *v);
 
@@ -335,6 +347,10 @@ typedef struct sim_bot {
     int64_t first_error_ns, last_error_ns; /* when (0: none) */
     unsigned err_streak;                   /* claims in a row that failed with an error */
     uint64_t seen_retries, seen_ambiguous; /* the handle's counters at the last call */
+    /* --procs: events [0, committed) of hist are complete (set before
+     * each library call and nap), so a bot killed mid-operation leaves a
+     * history the parent can cut to what was fully written. */
+    atomic_size_t committed;
 } sim_bot;
 
 typedef struct sim_run {
@@ -356,6 +372,27 @@ typedef struct sim_run {
 
 /* Run one bot until the run stops (a pthread start routine). */
 void *sim_bot_main(void *arg);
+
+/* ------------------------------------------------------------------ */
+/* --procs: bots as forked processes (procs.c, docs/simulator.md)       */
+
+struct sqclaim_backend;
+
+/* Check the configuration for --procs and set up the shared arena; call
+ * before the oracle and the histories are made.  0, or 2 after a
+ * message. */
+int sim_procs_prepare(const sim_config *cfg);
+/* Run the bots as processes instead of threads: each opens its own
+ * handle with (be, o) (be NULL: sqclaim_open), the parent kills bots with
+ * SIGKILL per --crash-rate and restarts them, stops them all at the end,
+ * and leaves in *run the merged result (as after the thread run).
+ * progress may be NULL.  0, or 2 after a message. */
+int sim_procs_run(sim_run *run, const sqclaim_options *o, const struct sqclaim_backend *be,
+                  volatile sig_atomic_t *interrupted, void (*progress)(sim_run *, bool));
+/* The "procs" member of the JSON report (with its trailing comma), and
+ * the summary's line. */
+void sim_procs_report(FILE *f);
+void sim_procs_summary(FILE *f);
 
 /* ------------------------------------------------------------------ */
 /* Output (report.c)                                                    */

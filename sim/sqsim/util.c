@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 /* ------------------------------------------------------------------ */
@@ -75,6 +76,60 @@ void sim_sleep_ns(int64_t ns)
 }
 
 /* ------------------------------------------------------------------ */
+/* The shared arena (--procs, procs.c): one MAP_SHARED mapping made
+ * before the bots are forked, so the oracle's tables and every bot's
+ * history are the same memory in every process.  A bump allocator with an
+ * atomic cursor (lock-free, so a bot killed mid-allocation blocks no one);
+ * nothing is ever given back.  Without an arena these are calloc/free. */
+
+typedef struct sim_arena {
+    atomic_size_t used; /* bytes handed out, header included */
+    size_t cap;
+} sim_arena;
+
+static sim_arena *arena;
+
+int sim_arena_init(size_t bytes)
+{
+    bytes = (bytes + 4095) & ~(size_t)4095;
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    arena = p;
+    arena->cap = bytes;
+    atomic_init(&arena->used, (sizeof *arena + 63) & ~(size_t)63);
+    return 0;
+}
+
+static bool in_arena(const void *p)
+{
+    return arena && (const char *)p >= (const char *)arena &&
+           (const char *)p < (const char *)arena + arena->cap;
+}
+
+void *sim_alloc(size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    if (!arena)
+        return calloc(n, size);
+    size_t want = (n * size + 63) & ~(size_t)63;
+    size_t at = atomic_fetch_add(&arena->used, want);
+    if (at > arena->cap || want > arena->cap - at)
+        return NULL;
+    return (char *)arena + at; /* fresh mapping: already zero */
+}
+
+void sim_dealloc(void *p)
+{
+    if (!in_arena(p))
+        free(p);
+}
+
+size_t sim_arena_used(void) { return arena ? atomic_load(&arena->used) : 0; }
+
+/* ------------------------------------------------------------------ */
 
 int sim_history_reserve(sim_history *h, size_t chunks)
 {
@@ -82,7 +137,7 @@ int sim_history_reserve(sim_history *h, size_t chunks)
     while (*pp)
         pp = &(*pp)->next;
     for (size_t i = 0; i < chunks; i++) {
-        sim_chunk *c = malloc(sizeof *c);
+        sim_chunk *c = sim_alloc(1, sizeof *c);
         if (!c)
             return -1;
         c->next = NULL;
@@ -100,7 +155,7 @@ sim_event *sim_history_add(sim_history *h)
     } else if (h->tail && h->tail->n == SIM_CHUNK_EVENTS && h->tail->next) {
         h->tail = h->tail->next;
     } else if (!h->tail || h->tail->n == SIM_CHUNK_EVENTS) {
-        sim_chunk *c = malloc(sizeof *c);
+        sim_chunk *c = sim_alloc(1, sizeof *c);
         if (!c)
             return NULL;
         c->next = NULL;
@@ -122,7 +177,7 @@ void sim_history_free(sim_history *h)
     sim_chunk *c = h->head;
     while (c) {
         sim_chunk *next = c->next;
-        free(c);
+        sim_dealloc(c);
         c = next;
     }
     memset(h, 0, sizeof *h);
@@ -158,6 +213,30 @@ void sim_violations_init(sim_violations *vs, int64_t t0)
 }
 
 void sim_violations_destroy(sim_violations *vs) { pthread_mutex_destroy(&vs->mu); }
+
+int sim_violations_share(sim_violations *vs)
+{
+    pthread_mutexattr_t a;
+    if (pthread_mutexattr_init(&a) != 0)
+        return -1;
+    int rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    if (rc == 0)
+        rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    if (rc == 0) {
+        pthread_mutex_destroy(&vs->mu);
+        rc = pthread_mutex_init(&vs->mu, &a);
+    }
+    pthread_mutexattr_destroy(&a);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Lock the list; a robust (shared) one whose holder was killed is taken
+ * over and made consistent (the entry it was writing may be partial). */
+static void vs_lock(sim_violations *vs)
+{
+    if (pthread_mutex_lock(&vs->mu) == EOWNERDEAD)
+        pthread_mutex_consistent(&vs->mu);
+}
 
 static double ms(int64_t ns) { return (double)ns / 1e6; }
 
@@ -261,7 +340,7 @@ void sim_violation_add(sim_violations *vs, const sim_violation *v)
     atomic_fetch_add(&vs->count, 1);
     if ((unsigned)v->kind < V_KIND_COUNT)
         atomic_fetch_add(&vs->by_kind[v->kind], 1);
-    pthread_mutex_lock(&vs->mu);
+    vs_lock(vs);
     if (vs->kept < SIM_MAX_VIOLATIONS) {
         sim_violation *d = &vs->v[vs->kept++];
         *d = *v;
