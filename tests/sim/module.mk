@@ -26,3 +26,11 @@ $(BUILD)/tests/sim-det: $(BUILD)/obj/tests/sim/det_test.o $(TEST_SUPPORT_OBJS) $
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(PKG_LIBS) $(CHECK_LIBS) -lm
 endif
+
+# sim-procs: sqsim --procs end to end (tests/sim/procs_test.c): bots as
+# real processes on sqlite and redis, kill -9 and restart, memory refused,
+# the cross-process negative controls caught.
+TESTS += $(BUILD)/tests/sim-procs
+$(BUILD)/tests/sim-procs: $(BUILD)/obj/tests/sim/procs_test.o $(TEST_SUPPORT_OBJS) $(BUILD)/sqsim
+	@mkdir -p $(@D)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(PKG_LIBS) $(CHECK_LIBS) -lm
