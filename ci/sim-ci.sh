@@ -3,7 +3,9 @@
 #
 #   1. build (warnings are errors under CI=true) and the oracle's tests;
 #   2. sqsim on every backend built in: memory; sqlite (and its negative
-#      controls, each caught); redis and vercel against a
+#      controls, each caught); --procs (bots as processes, kill -9) on
+#      sqlite, redis and vercel, memory refused, the private-memory control
+#      caught across processes; redis and vercel against a
 #      private redis-server and kvrest (ci/with-servers.sh), vercel with
 #      kvrest's fault injection on;
 #   3. the negative controls, 5 runs each, each caught within 10 s, the
@@ -73,7 +75,7 @@ expect_exit() { # status command...
 
 ci/install-deps.sh
 step "build"
-"${MAKE[@]}" all build/tests/sim-oracle build/tests/sim-runs
+"${MAKE[@]}" all build/tests/sim-oracle build/tests/sim-runs build/tests/sim-procs
 det_built() { build/sqsim --det --list-controls >/dev/null 2>&1; }
 if det_built; then "${MAKE[@]}" build/tests/sim-det; fi
 rm -rf "$reports"
@@ -97,12 +99,31 @@ if has sqlite; then
     run "sqsim: sqlite negative control $control is caught" \
       expect_exit 1 build/sqsim --adapter sqlite --negative-control "$control" --quiet
   done
+  # --procs (docs/simulator.md): the bots as forked processes, each with
+  # its own connection to the file, some killed with SIGKILL mid-run and
+  # restarted; the same oracle in shared memory.  sqsim makes its own
+  # fresh database file in a private temporary directory (under $TMPDIR).
+  run "sqsim --procs: sqlite (bot processes, kill -9)" \
+    sim sqlite-procs build/sqsim --backend sqlite --procs --report "$reports/sqlite-procs.json"
+  for control in broken-check-then-set broken-private-memory broken-release-no-owner \
+    broken-renew-revives broken-racy-cursor; do
+    run "sqsim --procs: sqlite negative control $control is caught" \
+      expect_exit 1 build/sqsim --backend sqlite --procs --negative-control "$control" --quiet
+  done
 else
   fail "the sqlite backend (the default) is not built"
 fi
+# memory refuses --procs; its private-memory control (what separate
+# processes do to a non-shared store) must be caught across processes.
+run "sqsim --procs: memory is refused" expect_exit 2 build/sqsim --backend memory --procs --quiet
+run "sqsim --procs: the private-memory control is caught across processes" \
+  expect_exit 1 build/sqsim --backend memory --procs --negative-control broken-private-memory --quiet
 if has redis; then
   run "sqsim: redis (private redis-server)" \
     sim redis ci/with-servers.sh build/sqsim --adapter redis --report "$reports/redis.json"
+  run "sqsim --procs: redis (private redis-server; bot processes, kill -9)" \
+    sim redis-procs ci/with-servers.sh build/sqsim --backend redis --procs \
+    --report "$reports/redis-procs.json"
 else
   echo "sim-ci: redis backend not built; skipped" >&2
 fi
@@ -111,6 +132,9 @@ if has vercel; then
     run "sqsim: vercel through kvrest, with faults" \
       sim vercel-faults ci/with-servers.sh build/sqsim --adapter vercel --kv-faults --duration 5s --pause-rate 0.2 \
       --report "$reports/vercel-faults.json"
+    run "sqsim --procs: vercel through kvrest, with faults (bot processes, kill -9)" \
+      sim vercel-procs ci/with-servers.sh build/sqsim --backend vercel --procs --kv-faults \
+      --duration 5s --pause-rate 0.2 --report "$reports/vercel-procs.json"
   else
     fail "vercel is built but build/kvrest is not"
   fi
@@ -121,6 +145,9 @@ fi
 run "negative controls (5 seeds each, < 10 s), end-to-end runs, with-servers" \
   env SQCLAIM_SQSIM="$PWD/build/sqsim" SQCLAIM_KVREST="$PWD/build/kvrest" \
   SQCLAIM_WITH_SERVERS="$PWD/ci/with-servers.sh" build/tests/sim-runs
+
+run "sqsim --procs end to end (sqlite and redis, PIDs, kill -9, controls)" \
+  env SQCLAIM_SQSIM="$PWD/build/sqsim" build/tests/sim-procs
 
 run "oracle cost, 1 000 000 events" build/sqsim --bench-oracle 1000000
 
