@@ -117,6 +117,8 @@ static sim_event *record(sim_bot *b, enum sim_op op, int64_t t0, int64_t t1, int
             e->flags |= EVF_AMBIGUOUS;
         b->seen_retries = st.retries;
         b->seen_ambiguous = st.ambiguous;
+        if (run->cfg->procs)
+            b->proc_stats = st; /* the parent cannot read this process's handle */
     }
     return e;
 }

@@ -143,6 +143,7 @@ static void child_main(sim_run *run, int i, int incarnation, const sqclaim_optio
     }
     b->store = st;
     sim_bot_main(b);
+    sqclaim_stats_get(st, &b->proc_stats);
     b->store = NULL;
     sqclaim_close(st);
     _exit(0);
@@ -214,6 +215,13 @@ static void bury(sim_run *run, int i, int64_t t)
         atomic_store(&b->committed, b->hist.n);
     }
     atomic_fetch_add(&b->crashes, 1);
+    /* Its handle's counters up to its last recorded call. */
+    b->proc_stats_dead.operations += b->proc_stats.operations;
+    b->proc_stats_dead.round_trips += b->proc_stats.round_trips;
+    b->proc_stats_dead.retries += b->proc_stats.retries;
+    b->proc_stats_dead.reconnects += b->proc_stats.reconnects;
+    b->proc_stats_dead.ambiguous += b->proc_stats.ambiguous;
+    memset(&b->proc_stats, 0, sizeof b->proc_stats);
 }
 
 static int64_t next_kill_in(sim_rng *r)

@@ -80,7 +80,13 @@ static void gather(sim_run *run, totals *t)
         t->keepalives += atomic_load(&b->keepalives);
         t->renew_revived += atomic_load(&b->renew_revived);
         t->lapsed += atomic_load(&b->lapsed);
-        if (b->store) {
+        if (run->cfg->procs) { /* counted by the bot processes (procs.c) */
+            t->st.operations += b->proc_stats.operations + b->proc_stats_dead.operations;
+            t->st.round_trips += b->proc_stats.round_trips + b->proc_stats_dead.round_trips;
+            t->st.retries += b->proc_stats.retries + b->proc_stats_dead.retries;
+            t->st.reconnects += b->proc_stats.reconnects + b->proc_stats_dead.reconnects;
+            t->st.ambiguous += b->proc_stats.ambiguous + b->proc_stats_dead.ambiguous;
+        } else if (b->store) {
             sqclaim_stats s;
             sqclaim_stats_get(b->store, &s);
             t->st.operations += s.operations;

@@ -351,6 +351,9 @@ typedef struct sim_bot {
      * each library call and nap), so a bot killed mid-operation leaves a
      * history the parent can cut to what was fully written. */
     atomic_size_t committed;
+    /* --procs: the handle's counters as of the bot process's latest call,
+     * and those of its killed predecessors (the report's library totals). */
+    sqclaim_stats proc_stats, proc_stats_dead;
 } sim_bot;
 
 typedef struct sim_run {
