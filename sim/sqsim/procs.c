@@ -52,6 +52,7 @@ static struct {
     pid_t parent;
     proc_slot *slots;
     uint64_t kills, restarts, stray_exits, killed_at_end;
+    uint64_t releases_cut; /* bots killed after leaving, before their release was recorded */
     int64_t kill_mean_ns;
     size_t arena_bytes;
     char stray[240]; /* the first bot process that ended on its own badly */
@@ -203,6 +204,33 @@ static void bury(sim_run *run, int i, int64_t t)
         done = b->hist.n;
     hist_truncate(&b->hist, done);
     const sim_event *last = hist_last(&b->hist);
+    /* Killed inside release (or just after it, before the event was
+     * complete): the oracle's record says when the bot left the critical
+     * section, which is where its belief ended (bot.c leaves before it
+     * releases).  Without this the belief would run on to the deadline
+     * while a successor, granted after the release landed, held the SQ: a
+     * violation no backend caused.  A release event says so to the sweep;
+     * if the history already has it, the sweep ignores the second one. */
+    uint32_t ri = run->oracle.leases[i].n;
+    const sim_lease_rec *r = ri ? sim_oracle_lease(&run->oracle, i, ri) : NULL;
+    int64_t vacated = r ? atomic_load(&r->vacated_ns) : 0;
+    if (vacated && last && last->lease == r->lease && last->op != OP_RELEASE &&
+        vacated >= last->invoke_ns) {
+        sim_event *rel = sim_history_add(&b->hist);
+        if (rel) {
+            rel->op = OP_RELEASE;
+            rel->invoke_ns = rel->complete_ns = vacated;
+            rel->bot = (uint16_t)i;
+            rel->sq = (uint16_t)r->sq;
+            rel->lease = r->lease;
+            rel->fence = r->fence;
+            rel->token32 = last->token32;
+            rel->outcome = OUT_INFO; /* whether the store applied it is unknown */
+            rel->rc = (int8_t)SQCLAIM_ETIMEOUT;
+            P.releases_cut++;
+            last = rel;
+        }
+    }
     sim_event *e = sim_history_add(&b->hist);
     if (e) {
         e->op = OP_CRASH;
@@ -395,10 +423,11 @@ void sim_procs_report(FILE *f)
     fprintf(f,
             "  \"procs\": {\"parent_pid\": %d, \"bot_processes\": %" PRIu64 ", \"kills\": %" PRIu64
             ", \"restarts\": %" PRIu64 ", \"failed_processes\": %" PRIu64
-            ", \"killed_at_end\": %" PRIu64 ", \"kill_mean_ms\": %.1f, \"arena_mb\": %.1f,\n"
+            ", \"killed_at_end\": %" PRIu64 ", \"killed_in_release\": %" PRIu64
+            ", \"kill_mean_ms\": %.1f, \"arena_mb\": %.1f,\n"
             "    \"bots\": [",
             (int)P.parent, procs, P.kills, P.restarts, P.stray_exits, P.killed_at_end,
-            (double)P.kill_mean_ns / 1e6, (double)sim_arena_used() / 1048576.0);
+            P.releases_cut, (double)P.kill_mean_ns / 1e6, (double)sim_arena_used() / 1048576.0);
     for (int i = 0; i < P.nbots; i++) {
         fprintf(f, "%s\n      {\"bot\": \"BOT%d\", \"processes\": %d, \"pids\": [", i ? "," : "",
                 i + 1, P.slots[i].incarnations);
