@@ -220,6 +220,10 @@ if det_built; then
     'build-address-undefined/sqsim --det --runs 300 --quiet &&
      build-address-undefined/sqsim --det --runs 20 --control lua-release-no-owner --expect-violation'
 fi
+if has sqlite; then
+  run "ASan+UBSan: sqsim --procs on sqlite (bot processes, kill -9)" \
+    build-address-undefined/sqsim --backend sqlite --procs --quiet
+fi
 run "ASan+UBSan: sqsim tests" env SQCLAIM_SQSIM="$PWD/build-address-undefined/sqsim" \
   SQCLAIM_KVREST="$PWD/build/kvrest" SQCLAIM_WITH_SERVERS="$PWD/ci/with-servers.sh" \
   build-address-undefined/tests/sim-runs
