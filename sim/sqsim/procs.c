@@ -265,16 +265,14 @@ int sim_procs_run(sim_run *run, const sqclaim_options *o, const sqclaim_backend 
     P.nbots = n;
     P.parent = getpid();
     P.slots = calloc((size_t)n, sizeof *P.slots);
-    sqclaim_store **mine = calloc((size_t)n, sizeof *mine);
     sim_config *ccfg = malloc(sizeof *ccfg);
     /* The run as the bots see it, in the arena. */
     sim_run *sr = sim_alloc(1, sizeof *sr);
     sim_bot *sb = sim_alloc((size_t)n, sizeof *sb);
-    if (!P.on || !P.slots || !mine || !ccfg || !sr || !sb) {
+    if (!P.on || !P.slots || !ccfg || !sr || !sb) {
         fprintf(stderr, "sqsim: --procs: out of memory (or sim_procs_prepare not called)\n");
         free(P.slots);
         P.slots = NULL;
-        free(mine);
         free(ccfg);
         return 2;
     }
@@ -290,13 +288,19 @@ int sim_procs_run(sim_run *run, const sqclaim_options *o, const sqclaim_backend 
         fprintf(stderr, "sqsim: --procs: cannot make a process-shared lock\n");
         free(P.slots);
         P.slots = NULL;
-        free(mine);
         free(ccfg);
         return 2;
     }
+    /* The parent's handles (opened and pinged by main.c: the backend
+     * answers) are closed before forking: a connection must not cross a
+     * fork (SQLite's rule; a child would inherit its lock and
+     * shared-memory bookkeeping), and every bot opens its own. */
+    for (int i = 0; i < n; i++) {
+        sqclaim_close(run->bots[i].store);
+        run->bots[i].store = NULL;
+    }
     memcpy(sb, run->bots, (size_t)n * sizeof *sb);
     for (int i = 0; i < n; i++) {
-        mine[i] = sb[i].store; /* the parent's handles: never used by a bot */
         sb[i].store = NULL;
         sb[i].run = sr;
         atomic_store(&sb[i].committed, 0);
@@ -406,9 +410,8 @@ int sim_procs_run(sim_run *run, const sqclaim_options *o, const sqclaim_backend 
     memcpy(bots, sb, (size_t)n * sizeof *bots);
     for (int i = 0; i < n; i++) {
         bots[i].run = run;
-        bots[i].store = mine[i];
+        bots[i].store = NULL;
     }
-    free(mine);
     free(ccfg);
     return rc;
 }
