@@ -2,7 +2,7 @@
 # (tests/support/servers.c).  `make check` runs every program in $(TESTS).
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
-TEST_SUPPORT_SRCS := tests/support/servers.c tests/support/run.c
+TEST_SUPPORT_SRCS := tests/support/servers.c tests/support/run.c tests/support/skip.c
 TEST_SUPPORT_OBJS = $(TEST_SUPPORT_SRCS:%.c=$(BUILD)/obj/%.o)
 CHECK_ENV += SQCLAIM_KVREST=$(abspath $(BUILD))/kvrest
 # run.c runs the built programs (sqclaim by default) without a shell.
