@@ -3,8 +3,8 @@
 # -DSQCLAIM_NEGATIVE_CONTROLS), which never go into the library itself.
 SQSIM_SRCS := $(sort $(wildcard sim/sqsim/*.c))
 SQSIM_OBJS := $(SQSIM_SRCS:%.c=$(BUILD)/obj/%.o)
-# The oracle alone (no main), for the tests in tests/sim/.
-SQSIM_ORACLE_OBJS := $(filter-out $(BUILD)/obj/sim/sqsim/main.o $(BUILD)/obj/sim/sqsim/report.o $(BUILD)/obj/sim/sqsim/bot.o $(BUILD)/obj/sim/sqsim/kvadmin.o,$(SQSIM_OBJS))
+# The oracle alone (oracle.h, simutil.h), for the tests in tests/sim/.
+SQSIM_ORACLE_OBJS := $(addprefix $(BUILD)/obj/sim/sqsim/,check.o oracle.o util.o)
 PROGRAMS += $(BUILD)/sqsim
 
 $(BUILD)/obj/sim/sqsim/%.o: sim/sqsim/%.c

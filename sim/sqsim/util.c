@@ -1,8 +1,10 @@
 /* util.c — random numbers, clocks, histories and the violation list. */
-#include "sqsim.h"
+#include "oracle.h"
+#include "simutil.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
