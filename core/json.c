@@ -3,6 +3,7 @@
  * Written by hand rather than through cJSON so that 64-bit numbers are
  * exact and the field order is the seed's. */
 #include "internal.h"
+#include "util/squtil.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -246,11 +247,7 @@ static bool get_uint(const cJSON *obj, const char *name, uint64_t *out)
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (!v)
         return true;
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble >= 9007199254740992.0 ||
-        floor(v->valuedouble) != v->valuedouble)
-        return false;
-    *out = (uint64_t)v->valuedouble;
-    return true;
+    return cJSON_IsNumber(v) && sq_whole_u64(v->valuedouble, SQ_EXACT_MAX - 1, out);
 }
 
 sqclaim_rc sqclaim_lease_from_json(const char *json, sqclaim_lease *lease, char *errbuf,

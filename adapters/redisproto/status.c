@@ -6,6 +6,7 @@
 #include "proto.h"
 #include "protoint.h"
 #include "sha1.h"
+#include "util/squtil.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -23,12 +24,8 @@
 static uint64_t json_u64(const cJSON *obj, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    if (!cJSON_IsNumber(v))
-        return 0;
-    double d = v->valuedouble;
-    if (!(d >= 0 && d <= 9007199254740992.0) || d != (double)(uint64_t)d)
-        return 0;
-    return (uint64_t)d;
+    uint64_t n;
+    return cJSON_IsNumber(v) && sq_whole_u64(v->valuedouble, SQ_EXACT_MAX, &n) ? n : 0;
 }
 
 static void json_str(const cJSON *obj, const char *name, char *dst, size_t size)

@@ -9,6 +9,7 @@
  * `Upstash-Encoding: base64` every string of a result is padded base64,
  * except a top-level "OK"; error texts are never encoded. */
 #include "vercel.h"
+#include "util/squtil.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -62,36 +63,6 @@ void vc_buf_free(vc_buf *b)
 /* ------------------------------------------------------------------ */
 /* Request bodies                                                       */
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, min = 0x80, cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3, min = 0x800, cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Append s[0..n) as a JSON string literal.  0, -1 (no memory), -2 (not
  * UTF-8). */
 static int json_string(vc_buf *b, const char *s, size_t n)
@@ -126,7 +97,7 @@ static int json_string(vc_buf *b, const char *s, size_t n)
             i++;
             continue;
         }
-        size_t l = utf8_seq(p + i, n - i);
+        size_t l = sq_utf8_seq(p + i, n - i, NULL);
         if (l == 0)
             return -2;
         run += l;
@@ -373,7 +344,7 @@ static int scan_text(const char *s, size_t n, lits *l, char *why, size_t whylen)
                          c);
                 return -2;
             } else if (c >= 0x80) {
-                size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+                size_t k = sq_utf8_seq((const unsigned char *)s + i, n - i, NULL);
                 if (k == 0) {
                     snprintf(why, whylen, "the reply has a string that is not valid UTF-8");
                     return -2;

@@ -5,6 +5,7 @@
  */
 #include "kvrest.h"
 #include "serverint.h"
+#include "util/squtil.h"
 
 #include <errno.h>
 #include <math.h>
@@ -106,11 +107,7 @@ static int json_u64(const cJSON *v, uint64_t *out)
         *out = x;
         return 0;
     }
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0) ||
-        floor(v->valuedouble) != v->valuedouble)
-        return -1;
-    *out = (uint64_t)v->valuedouble;
-    return 0;
+    return cJSON_IsNumber(v) && sq_whole_u64(v->valuedouble, SQ_EXACT_MAX, out) ? 0 : -1;
 }
 
 /* Apply a faults object; all-or-nothing.  Returns 0 or -1 with err. */

@@ -9,6 +9,7 @@
  */
 #include "kvrest.h"
 #include "serverint.h"
+#include "util/squtil.h"
 
 #include <errno.h>
 #include <math.h>
@@ -29,19 +30,8 @@
 
 /* ---- small helpers --------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 /* Uniform in [0,1); call with fmu held. */
-static double rng_u01(kv_server *s)
-{
-    return (double)(splitmix64(&s->rng) >> 11) / 9007199254740992.0;
-}
+static double rng_u01(kv_server *s) { return sq_unit(sq_splitmix64(&s->rng)); }
 
 /* Sleep ms, waking early on shutdown.  Returns true if stopping. */
 static bool nap(kv_server *s, long ms)

@@ -9,11 +9,13 @@ PROGRAMS += $(BUILD)/sqsim
 
 $(BUILD)/obj/sim/sqsim/%.o: sim/sqsim/%.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -Iadapters/memory $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) -Iadapters/memory -Isim/kvadmin $(if $(KVADMIN_OBJ),-DSQSIM_WITH_KVADMIN) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/sqsim: $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(LIB_A)
+# kvrest's faults are set through the one admin client (sim/kvadmin/,
+# libcurl).
+$(BUILD)/sqsim: $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(KVADMIN_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(LIB_A) $(PKG_LIBS) -lm
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQSIM_OBJS) $(MEMORY_CONTROLS_OBJ) $(KVADMIN_OBJ) $(LIB_A) $(PKG_LIBS) $(if $(KVADMIN_OBJ),$(shell $(PKG_CONFIG) --libs libcurl)) -lm
 
 # `make sim`: the README's first command.  Install what is missing, then
 # build and run the default simulation in a fresh make (so packages just

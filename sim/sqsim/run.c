@@ -1,7 +1,10 @@
 /* run.c — a run of sqsim: one store per bot, kvrest's faults (vercel),
  * the bot threads, the progress line and the signals that end a run. */
 #include "program.h"
-#include "backend.h"
+#include "memory_controls.h"
+#ifdef SQSIM_WITH_KVADMIN
+#include "kvadmin.h"
+#endif
 
 #include <errno.h>
 #include <getopt.h>
@@ -72,6 +75,19 @@ static void block_signals(bool block)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+/* Set kvrest's faults through its admin API (kvadmin.h). */
+static int kvrest_faults(const char *url, const char *token, const char *json, char *err,
+                         size_t errlen)
+{
+#ifdef SQSIM_WITH_KVADMIN
+    return kva_faults(url, token, json, err, errlen);
+#else
+    (void)url, (void)token, (void)json;
+    snprintf(err, errlen, "sqsim is built without libcurl: kvrest faults are not available");
+    return -1;
+#endif
 }
 
 bool sim_interrupted(void) { return interrupted != 0; }
@@ -161,19 +177,18 @@ int sim_run_bots(sim_run *run, const char *prefix, const char *space, int64_t *e
     const char *rest_url = NULL, *rest_token = NULL;
     bool faults_on = false;
     if (exit_code == 0 && vercel && cfg.kv_faults) {
-        rest_url = sqb_getenv("KV_REST_API_URL");
-        if (!rest_url)
-            rest_url = sqb_getenv("UPSTASH_REDIS_REST_URL");
-        rest_token = sqb_getenv("KV_REST_API_TOKEN");
-        if (!rest_token)
-            rest_token = sqb_getenv("UPSTASH_REDIS_REST_TOKEN");
+        /* The URL and token the vercel backend uses (one rule: squtil.h). */
+        sq_rest_source env;
+        sq_rest_env(&env);
+        rest_url = env.url;
+        rest_token = env.token;
         char body[512], err[320];
         snprintf(body, sizeof body,
                  "{\"latency_ms\":%ld,\"jitter_ms\":%ld,\"fail_rate\":%g,\"drop_rate\":%g,"
                  "\"stall_rate\":%g,\"stall_ms\":%ld,\"seed\":%" PRIu64 "}",
                  cfg.kv_latency_ms, cfg.kv_jitter_ms, cfg.kv_fail_rate, cfg.kv_drop_rate,
                  cfg.kv_stall_rate, cfg.kv_stall_ms, (uint64_t)(cfg.seed % 1000000000ULL + 1));
-        if (sim_kvrest_faults(rest_url, rest_token, body, err, sizeof err) != 0) {
+        if (kvrest_faults(rest_url, rest_token, body, err, sizeof err) != 0) {
             fprintf(stderr, "sqsim: cannot set kvrest faults: %s\n", err);
             exit_code = 2;
         } else {
@@ -229,10 +244,10 @@ int sim_run_bots(sim_run *run, const char *prefix, const char *space, int64_t *e
     }
     if (faults_on) {
         char err[320];
-        if (sim_kvrest_faults(rest_url, rest_token,
-                              "{\"latency_ms\":0,\"jitter_ms\":0,\"fail_rate\":0,"
-                              "\"drop_rate\":0,\"stall_rate\":0}",
-                              err, sizeof err) != 0)
+        if (kvrest_faults(rest_url, rest_token,
+                          "{\"latency_ms\":0,\"jitter_ms\":0,\"fail_rate\":0,"
+                          "\"drop_rate\":0,\"stall_rate\":0}",
+                          err, sizeof err) != 0)
             fprintf(stderr, "sqsim: warning: could not reset kvrest faults: %s\n", err);
     }
     (void)opened;

@@ -4,21 +4,25 @@
 #ifndef SQSIM_UTIL_H
 #define SQSIM_UTIL_H
 
+#include "util/squtil.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
 /* ------------------------------------------------------------------ */
-/* Random numbers: xoshiro256**, seeded through splitmix64.             */
+/* Random numbers: the tree's one generator (core/util/squtil.h,        */
+/* xoshiro256** seeded through splitmix64), under the simulator's names. */
 
-typedef struct sim_rng {
-    uint64_t s[4];
-} sim_rng;
+typedef sq_rng sim_rng;
 
-void sim_rng_seed(sim_rng *r, uint64_t seed, uint64_t stream);
-uint64_t sim_rng_next(sim_rng *r);
-double sim_rng_unit(sim_rng *r);                /* [0, 1) */
-uint64_t sim_rng_below(sim_rng *r, uint64_t n); /* [0, n), n > 0 */
-bool sim_rng_chance(sim_rng *r, double p);
+static inline void sim_rng_seed(sim_rng *r, uint64_t seed, uint64_t stream)
+{
+    sq_rng_seed(r, seed, stream);
+}
+static inline uint64_t sim_rng_next(sim_rng *r) { return sq_rng_next(r); }
+static inline double sim_rng_unit(sim_rng *r) { return sq_rng_unit(r); } /* [0, 1) */
+static inline uint64_t sim_rng_below(sim_rng *r, uint64_t n) { return sq_rng_below(r, n); }
+static inline bool sim_rng_chance(sim_rng *r, double p) { return sq_rng_chance(r, p); }
 
 /* ------------------------------------------------------------------ */
 /* Clock                                                                */

@@ -118,12 +118,4 @@ void sim_summary(sim_run *run, const sim_config *cfg, const char *reproduce,
                  const sim_check_stats *cst, int64_t elapsed_ns, const char *verdict,
                  const char *missing);
 
-/* ------------------------------------------------------------------ */
-/* kvrest admin (vercel faults)                                          */
-
-/* POST body to url's /_kvrest/faults with the bearer token.  0 or -1 with
- * a message in err. */
-int sim_kvrest_faults(const char *rest_url, const char *token, const char *body, char *err,
-                      size_t errlen);
-
 #endif

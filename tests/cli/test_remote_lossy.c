@@ -1,6 +1,7 @@
 /* test_remote_lossy.c — the CLI through a kvrest that loses replies or
  * stops mid-request: nothing unproven is printed, nothing is left behind.
  * Shared helpers: remote.h. */
+#include "kvadmin.h"
 #include "remote.h"
 
 #include <signal.h>
@@ -109,45 +110,14 @@ START_TEST(test_uncertain_claim)
 END_TEST
 
 #ifdef SQCLAIM_WITH_VERCEL
-#include <curl/curl.h>
-
-static size_t take_body(char *p, size_t sz, size_t n, void *ud)
-{
-    char *buf = ud;
-    size_t len = strlen(buf), add = sz * n;
-    if (len + add < 1024) {
-        memcpy(buf + len, p, add);
-        buf[len + add] = '\0';
-    }
-    return sz * n;
-}
-
-/* A request to kvrest's admin API: GET path, or POST body to it; the
- * answer in body[1024]. */
+/* A request to kvrest's admin API (kvadmin.h): GET path, or POST body to
+ * it; the answer in body[1024]. */
 static void kv_admin(const tsrv *kv, const char *path, const char *post, char *body)
 {
-    char url[200], auth[200];
-    snprintf(url, sizeof url, "%s%s", kv->url, path);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", TC_KV_TOKEN);
-    body[0] = '\0';
-    CURL *h = curl_easy_init();
-    ck_assert_ptr_nonnull(h);
-    struct curl_slist *hdrs = curl_slist_append(NULL, auth);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, take_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    if (post)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, post);
-    CURLcode rc = curl_easy_perform(h);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
-    ck_assert_msg(rc == CURLE_OK && status == 200, "kvrest %s: %s, status %ld: %s", path,
-                  curl_easy_strerror(rc), status, body);
+    char err[256] = "";
+    long status = kva_call(kv->url, TC_KV_TOKEN, post ? "POST" : "GET", path, post, body, 1024, err,
+                           sizeof err);
+    ck_assert_msg(status == 200, "kvrest %s: %s, status %ld: %s", path, err, status, body);
 }
 
 /* A counter of kvrest's GET /_kvrest/stats ("requests", "commands"). */

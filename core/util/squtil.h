@@ -1,0 +1,83 @@
+/*
+ * squtil.h — small helpers that every part of the tree uses, kept once:
+ * the library (core/, adapters/), kvrest, sqsim, the benches and the
+ * tests.  Private: not installed, not part of the API, and not exported
+ * from libsqclaim.so (its objects are linked into the library and into
+ * the programs that do not link the library, e.g. kvrest).
+ *
+ * Names start with sq_ (the public API's with sqclaim_).
+ */
+#ifndef SQCLAIM_SQUTIL_H
+#define SQCLAIM_SQUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- random numbers (rng.c): not for secrets ------------------------ */
+
+/* splitmix64: the next number of the sequence whose state is *state
+ * (any value, 0 included).  Fast and well mixed: jitter, fault dice. */
+uint64_t sq_splitmix64(uint64_t *state);
+
+/* A uniform double in [0, 1) from 53 bits of x. */
+double sq_unit(uint64_t x);
+
+/* xoshiro256** (Blackman & Vigna), seeded through splitmix64: streams
+ * that are reproducible from (seed, stream), for the simulator's bots. */
+typedef struct sq_rng {
+    uint64_t s[4];
+} sq_rng;
+
+void sq_rng_seed(sq_rng *r, uint64_t seed, uint64_t stream);
+uint64_t sq_rng_next(sq_rng *r);
+double sq_rng_unit(sq_rng *r);                /* [0, 1) */
+uint64_t sq_rng_below(sq_rng *r, uint64_t n); /* [0, n), n > 0 */
+bool sq_rng_chance(sq_rng *r, double p);
+
+/* ---- UTF-8 (utf8.c) -------------------------------------------------- */
+
+/* The length (1..4) of the valid UTF-8 sequence at s[0..n), or 0 if
+ * there is none: overlong forms, UTF-16 surrogates, code points past
+ * U+10FFFF and truncated sequences are invalid.  For a NUL-terminated
+ * string pass n = SIZE_MAX (the NUL ends a sequence).  If bad is not
+ * NULL, on 0 it receives the length of the maximal invalid subpart (at
+ * least 1): what one U+FFFD replaces (Unicode's "substitution of maximal
+ * subparts"). */
+size_t sq_utf8_seq(const unsigned char *s, size_t n, size_t *bad);
+
+/* ---- numbers (num.c) --------------------------------------------------- */
+
+/* The largest whole number every double below it holds exactly: 2^53.
+ * cJSON keeps JSON numbers as doubles, so a 64-bit integer read through
+ * it is trusted only up to here. */
+#define SQ_EXACT_MAX 9007199254740992ULL
+
+/* True, with *out set, if d is a whole number in [0, max] (max at most
+ * SQ_EXACT_MAX); false for fractions, negatives, NaN and anything
+ * larger. */
+bool sq_whole_u64(double d, uint64_t max, uint64_t *out);
+
+/* ---- strings and the environment (env.c) ---------------------------- */
+
+/* getenv, with an empty value counting as unset (NULL). */
+const char *sq_getenv(const char *name);
+
+/* Copy src (NULL: "") into dst[size], cut to fit, always terminated. */
+void sq_strlcpy(char *dst, const char *src, size_t size);
+
+/* Where the Vercel KV / Upstash REST URL and token come from in the
+ * environment, by the product's one rule (docs/vercel.md): the first
+ * COMPLETE pair of KV_REST_API_URL + KV_REST_API_TOKEN, else
+ * UPSTASH_REDIS_REST_URL + UPSTASH_REDIS_REST_TOKEN; if neither pair is
+ * complete, each value on its own, KV_* first.  Empty or white-space
+ * values count as unset.  The values are as set (not trimmed); url or
+ * token is NULL when unset; *_var names the variable either came from. */
+typedef struct sq_rest_source {
+    const char *url, *token;
+    const char *url_var, *token_var;
+} sq_rest_source;
+
+void sq_rest_env(sq_rest_source *src);
+
+#endif
