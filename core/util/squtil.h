@@ -58,6 +58,29 @@ size_t sq_utf8_seq(const unsigned char *s, size_t n, size_t *bad);
  * larger. */
 bool sq_whole_u64(double d, uint64_t max, uint64_t *out);
 
+/* ---- the redis backend's URL (redisurl.c) ----------------------------- */
+
+typedef struct sq_redis_url {
+    bool is_unix;       /* unix:///path (else TCP) */
+    char host[256];     /* TCP: host name or address (IPv6 without brackets) */
+    int port;           /* TCP: 1..65535 (default 6379) */
+    char path[108];     /* unix: socket path (sizeof sun_path) */
+    char user[128];     /* "" : no user (AUTH password) */
+    char password[256]; /* "" : no AUTH */
+    int db;             /* SELECT db when not 0 */
+} sq_redis_url;
+
+/* Parse `text`.  Forms:
+ *   redis://[[user]:password@]host[:port][/db]
+ *   redis://password@host[:port][/db]        (no colon: a password)
+ *   unix:///path/to/socket[?db=N&password=P&user=U]
+ * User, password and query values may be percent-encoded (%40 for '@').
+ * `source` names where the text came from ("REDIS_URL"), for messages.
+ * 0, or -1 with a message in err[errlen] that never contains the
+ * password (nor any other part of the URL after the scheme). */
+int sq_redis_url_parse(const char *text, const char *source, sq_redis_url *out, char *err,
+                       size_t errlen);
+
 /* ---- strings and the environment (env.c) ---------------------------- */
 
 /* getenv, with an empty value counting as unset (NULL). */
