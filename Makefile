@@ -124,8 +124,12 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory check-run
 
+# Sanitizer builds run two to three times slower: Check's per-test time
+# limits stretch by CK_TIMEOUT_MULTIPLIER (unless the caller set it).
+CK_MULT := $(if $(SANITIZE),3,1)
+
 check-run: all $(TESTS)
-	@env BUILD=$(BUILD) $(CHECK_ENV) ci/run-tests.sh $(TESTS)
+	@env BUILD=$(BUILD) CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-$(CK_MULT)} $(CHECK_ENV) ci/run-tests.sh $(TESTS)
 
 install: lib $(PROGRAMS)
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin

@@ -400,6 +400,10 @@ void det_backend_init(sqclaim_backend *be, det_store *st)
     be->reserve = rp_be_reserve;
     be->finish = rp_be_finish;
     be->status = rp_be_status;
+    be->inspect = rp_be_inspect;
+    be->break_sq = rp_be_break;
+    be->counters = rp_be_counters;
+    be->raise_cursor = rp_be_raise_cursor;
     be->stats = be_stats;
     be->app_data = st;
     be->open_with = be_open_with;

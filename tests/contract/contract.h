@@ -27,6 +27,10 @@ typedef struct ct_target {
     /* The target accepts an injected clock: tests move time instead of
      * waiting (memory). */
     bool fake_clock;
+    /* With fake_clock: the store's clock resolution in ns (0 = 1 ns, as the
+     * memory backend; a Redis model keeps milliseconds).  A key is live AT
+     * its expiry instant and gone one resolution step later. */
+    int64_t clock_step_ns;
     /* TTL for leases that a test lets expire in real time (remote). */
     int64_t short_ttl_ms;
     /* Work multiplier for the concurrency tests (1.0 = full). */

@@ -98,6 +98,7 @@ const ct_target ct_target_scripted = {
     .teardown = scripted_teardown,
     .options = scripted_options,
     .fake_clock = true,
+    .clock_step_ns = 1000000, /* Redis keeps expiry in milliseconds */
     .short_ttl_ms = 1000,
     .scale = 1.0,
     .open = scripted_open,
