@@ -10,3 +10,14 @@ bool sq_whole_u64(double d, uint64_t max, uint64_t *out)
     *out = (uint64_t)d;
     return true;
 }
+
+int sq_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

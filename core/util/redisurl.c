@@ -22,17 +22,6 @@ static int bad(char *err, size_t errlen, const char *source, const char *what)
     return -1;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode s[0..len) into dst[size].  0, or -1 if malformed, too
  * long, or it decodes to a NUL byte. */
 static int pct_decode(const char *s, size_t len, char *dst, size_t size)
@@ -43,7 +32,7 @@ static int pct_decode(const char *s, size_t len, char *dst, size_t size)
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
+            int hi = sq_hexval((unsigned char)s[i + 1]), lo = sq_hexval((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = hi * 16 + lo;

@@ -81,6 +81,9 @@ typedef struct sq_redis_url {
 int sq_redis_url_parse(const char *text, const char *source, sq_redis_url *out, char *err,
                        size_t errlen);
 
+/* The value of hexadecimal digit c (either case), or -1. */
+int sq_hexval(int c);
+
 /* ---- strings and the environment (env.c) ---------------------------- */
 
 /* getenv, with an empty value counting as unset (NULL). */
