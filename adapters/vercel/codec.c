@@ -20,56 +20,15 @@
 #include <strings.h>
 
 /* ------------------------------------------------------------------ */
-/* Buffers                                                              */
-
-int vc_buf_add(vc_buf *b, const void *p, size_t n)
-{
-    if (n == 0 && b->p)
-        return 0;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) {
-            if (cap > SIZE_MAX / 2)
-                return -1;
-            cap *= 2;
-        }
-        char *q = realloc(b->p, cap);
-        if (!q)
-            return -1;
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-void vc_buf_reset(vc_buf *b)
-{
-    b->len = 0;
-    if (b->p)
-        b->p[0] = '\0';
-}
-
-void vc_buf_free(vc_buf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
-/* ------------------------------------------------------------------ */
 /* Request bodies                                                       */
 
 /* Append s[0..n) as a JSON string literal.  0, -1 (no memory), -2 (not
  * UTF-8). */
-static int json_string(vc_buf *b, const char *s, size_t n)
+static int json_string(sq_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
-    if (vc_buf_add(b, "\"", 1) != 0)
+    if (sq_buf_add(b, "\"", 1) != 0)
         return -1;
     size_t run = 0; /* bytes copied verbatim, pending */
     for (size_t i = 0; i < n;) {
@@ -91,7 +50,7 @@ static int json_string(vc_buf *b, const char *s, size_t n)
             elen = 6;
         }
         if (elen) {
-            if (vc_buf_add(b, s + i - run, run) != 0 || vc_buf_add(b, esc, elen) != 0)
+            if (sq_buf_add(b, s + i - run, run) != 0 || sq_buf_add(b, esc, elen) != 0)
                 return -1;
             run = 0;
             i++;
@@ -103,19 +62,19 @@ static int json_string(vc_buf *b, const char *s, size_t n)
         run += l;
         i += l;
     }
-    if (vc_buf_add(b, s + n - run, run) != 0 || vc_buf_add(b, "\"", 1) != 0)
+    if (sq_buf_add(b, s + n - run, run) != 0 || sq_buf_add(b, "\"", 1) != 0)
         return -1;
     return 0;
 }
 
-static sqclaim_rc add_command(vc_buf *b, const rp_cmd *cmd, sqb_err *err)
+static sqclaim_rc add_command(sq_buf *b, const rp_cmd *cmd, sqb_err *err)
 {
     if (cmd->argc < 1)
         return sqb_seterr(err, SQCLAIM_EINVAL, "empty Redis command");
-    if (vc_buf_add(b, "[", 1) != 0)
+    if (sq_buf_add(b, "[", 1) != 0)
         goto nomem;
     for (int i = 0; i < cmd->argc; i++) {
-        if (i && vc_buf_add(b, ",", 1) != 0)
+        if (i && sq_buf_add(b, ",", 1) != 0)
             goto nomem;
         size_t len = cmd->argvlen ? cmd->argvlen[i] : strlen(cmd->argv[i]);
         int r = json_string(b, cmd->argv[i], len);
@@ -127,32 +86,32 @@ static sqclaim_rc add_command(vc_buf *b, const rp_cmd *cmd, sqb_err *err)
                               "API carries JSON text only",
                               i, cmd->argv[0]);
     }
-    if (vc_buf_add(b, "]", 1) != 0)
+    if (sq_buf_add(b, "]", 1) != 0)
         goto nomem;
     return SQCLAIM_OK;
 nomem:
     return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory building a request");
 }
 
-sqclaim_rc vc_body_command(vc_buf *b, const rp_cmd *cmd, sqb_err *err)
+sqclaim_rc vc_body_command(sq_buf *b, const rp_cmd *cmd, sqb_err *err)
 {
-    vc_buf_reset(b);
+    sq_buf_reset(b);
     return add_command(b, cmd, err);
 }
 
-sqclaim_rc vc_body_pipeline(vc_buf *b, size_t ncmds, const rp_cmd *cmds, sqb_err *err)
+sqclaim_rc vc_body_pipeline(sq_buf *b, size_t ncmds, const rp_cmd *cmds, sqb_err *err)
 {
-    vc_buf_reset(b);
-    if (vc_buf_add(b, "[", 1) != 0)
+    sq_buf_reset(b);
+    if (sq_buf_add(b, "[", 1) != 0)
         return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory building a request");
     for (size_t i = 0; i < ncmds; i++) {
-        if (i && vc_buf_add(b, ",", 1) != 0)
+        if (i && sq_buf_add(b, ",", 1) != 0)
             return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory building a request");
         sqclaim_rc rc = add_command(b, &cmds[i], err);
         if (rc != SQCLAIM_OK)
             return rc;
     }
-    if (vc_buf_add(b, "]", 1) != 0)
+    if (sq_buf_add(b, "]", 1) != 0)
         return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory building a request");
     return SQCLAIM_OK;
 }

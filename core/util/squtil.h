@@ -10,6 +10,7 @@
 #ifndef SQCLAIM_SQUTIL_H
 #define SQCLAIM_SQUTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +35,28 @@ uint64_t sq_rng_next(sq_rng *r);
 double sq_rng_unit(sq_rng *r);                /* [0, 1) */
 uint64_t sq_rng_below(sq_rng *r, uint64_t n); /* [0, n), n > 0 */
 bool sq_rng_chance(sq_rng *r, double p);
+
+/* ---- a growable byte buffer (buf.c) ---------------------------------- */
+
+/* Zero-initialise ({0}).  p is NUL-terminated once anything (even 0
+ * bytes) was added.  When memory runs out an append returns -1, the
+ * buffer keeps what it had, and oom stays set: every later append fails
+ * too, so a caller may check once at the end. */
+typedef struct sq_buf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} sq_buf;
+
+int sq_buf_add(sq_buf *b, const void *p, size_t n); /* 0 or -1 */
+int sq_buf_adds(sq_buf *b, const char *s);
+int sq_buf_addf(sq_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int sq_buf_vaddf(sq_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Room for n more bytes and a NUL after them: where to write them (then
+ * add n to len yourself), or NULL when memory ran out. */
+char *sq_buf_room(sq_buf *b, size_t n);
+void sq_buf_reset(sq_buf *b); /* empty (oom cleared), memory kept */
+void sq_buf_free(sq_buf *b);  /* and zeroed */
 
 /* ---- UTF-8 (utf8.c) -------------------------------------------------- */
 

@@ -347,28 +347,10 @@ static void control_workload(sim_config *c, const char *control)
     }
 }
 
-typedef struct argbuf {
-    char *s;
-    size_t len, cap;
-} argbuf;
-
-static void ab_add(argbuf *a, const char *text)
-{
-    size_t n = strlen(text);
-    if (a->len + n + 1 > a->cap) {
-        size_t cap = (a->cap ? a->cap * 2 : 256) + n;
-        char *s = realloc(a->s, cap);
-        if (!s)
-            return;
-        a->s = s;
-        a->cap = cap;
-    }
-    memcpy(a->s + a->len, text, n + 1);
-    a->len += n;
-}
+static void ab_add(sq_buf *a, const char *text) { sq_buf_adds(a, text); }
 
 /* Shell-quote an argument when it needs it. */
-static void ab_arg(argbuf *a, const char *arg)
+static void ab_arg(sq_buf *a, const char *arg)
 {
     ab_add(a, " ");
     if (*arg && strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -666,7 +648,7 @@ int sim_options(int argc, char **argv, sim_args *out)
     }
 
     /* The exact command that reproduces this run's configuration. */
-    argbuf repro = {0};
+    sq_buf repro = {0};
     ab_add(&repro, argv[0] && *argv[0] ? argv[0] : "sqsim");
     bool adapter_in_argv = false;
     for (int i = 1; i < argc; i++) {
@@ -686,7 +668,7 @@ int sim_options(int argc, char **argv, sim_args *out)
         ab_arg(&repro, "--seed");
         ab_arg(&repro, seedtxt);
     }
-    out->reproduce = repro.s;
+    out->reproduce = repro.p;
 
     /* Key prefix: fresh per run so runs never see each other's keys. */
     char *prefix = out->prefix;
