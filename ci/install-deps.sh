@@ -17,8 +17,12 @@ packages=(
   openssl             # vercel tests: a TLS server proving certificates are verified
   valgrind            # sim-ci: sqsim under valgrind
   cppcheck            # make cppcheck (CI)
+  clang-format        # make format-check (CI)
+  binutils            # tests/abi: nm, readelf, strings
   liblua5.1-0-dev     # the scripted store (sim/det/): Lua 5.1, the version Redis embeds
   lua-cjson           # ... and the cjson library Redis provides (liblua5.1-cjson.so)
+  python3 curl jq     # tests/serve: HTTP tests and docs/http.md's examples, run as written
+  chromium            # tests/browser: the serve dashboard in headless Chromium
 )
 
 missing=()

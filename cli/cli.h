@@ -69,6 +69,13 @@ enum cli_opt {
     OPT_FORCE,
     OPT_YES,
     OPT_RAISE_CURSOR,
+    OPT_LISTEN, /* serve (cli/serve/) */
+    OPT_PORT,
+    OPT_PORT_FILE,
+    OPT_TOKEN_FILE,
+    OPT_CORS,
+    OPT_AUTH_READS,
+    OPT_THREADS,
     OPT__COUNT
 };
 
@@ -143,12 +150,6 @@ void cli_timeout_note(sqclaim_rc rc);
  * (unless --quiet) before a command whose effect would vanish. */
 void cli_memory_note(const cli *c, const sqclaim_store *s);
 
-/* Length of the part of a library message worth showing a shell user:
- * the message of an uncertain claim ends with advice for C callers (the
- * clause, after "; ", that says what "may have been granted" or names a
- * sqclaim_ function), which the tool acts on itself. */
-size_t cli_trim_advice(const char *msg);
-
 /* Stop signals (SIGINT, SIGTERM, SIGHUP) during a command that changes a
  * lease wait until the store has answered: cli_defer_stop_signals()
  * blocks those not ignored; cli_stop_signal() is the one that arrived
@@ -190,6 +191,12 @@ int cmd_watch(cli *c);
 
 int cmd_break(cli *c);
 int cmd_counters(cli *c);
+
+/* ---- serve/serve.c ----------------------------------------------------- */
+
+/* The HTTP service (docs/http.md); its help text. */
+int cmd_serve(cli *c);
+extern const char serve_help[];
 
 /* What a stored entry is, in words for people: who holds it (the bot,
  * or "a value another tool wrote" with its type or a preview), its fence

@@ -52,12 +52,11 @@ static void say_busy(sqclaim_store *s, const sqclaim_holder *h, size_t n, const 
     char bot[SQCLAIM_BOT_MAX + 1];
     cli_clean_text(bot, sizeof bot, h->bot, sizeof h->bot);
     if (!bot[0]) {
-        /* The library's message says whose it is (another tool's value),
-         * without the advice for C callers; kept before the look below
-         * clears it. */
+        /* The library's message says whose it is (another tool's value);
+         * kept before the look below clears it. */
         char lib[512];
         const char *msg = sqclaim_errmsg(s);
-        cli_clean_text(lib, sizeof lib, msg, cli_trim_advice(msg));
+        cli_clean_text(lib, sizeof lib, msg, strlen(msg));
         if (n == 1 && say_busy_inspected(s, first))
             return;
         cli_msg("busy: %s; sqclaim status shows it, sqclaim break removes it", lib);
@@ -88,12 +87,11 @@ static bool give_up(sqclaim_store *s, const char *const *sqs, size_t n, sqclaim_
     return rc == SQCLAIM_OK || rc == SQCLAIM_LOST;
 }
 
-/* The library's message for an uncertain claim ends with advice for C
- * callers; the tool acts on it itself, so that part is cut off. */
-static void print_error_trimmed(sqclaim_store *s, const char *then)
+/* The library's message for an uncertain claim, and what the tool does
+ * about it. */
+static void print_error_then(sqclaim_store *s, const char *then)
 {
-    const char *msg = sqclaim_errmsg(s);
-    cli_msg("%.*s%s", (int)cli_trim_advice(msg), msg, then);
+    cli_msg("%s%s", sqclaim_errmsg(s), then);
 }
 
 /* Open the store for a command that changes a lease, of at most `steps`
@@ -176,13 +174,13 @@ static int do_claim(cli *c, const char *const *sqs, size_t n)
     if (uncertain && !cli_stop_signal()) {
         /* The reply was lost: ask once more with the same token (finding
          * our own token means granted). */
-        print_error_trimmed(s, "; asking again with the same token");
+        print_error_then(s, "; asking again with the same token");
         rc = sqclaim_claim_retry(s, sqs, n, &lease, &holder);
         uncertain = rc < 0;
     }
     if (uncertain) {
         /* Still unknown: give it up rather than leave it held. */
-        print_error_trimmed(s, "");
+        print_error_then(s, "");
         if (give_up(s, sqs, n, &lease))
             cli_msg("the claim's outcome was unknown; it has been given up (released)");
         else
@@ -382,7 +380,7 @@ int cmd_reserve(cli *c)
 }
 
 /* ------------------------------------------------------------------ */
-/* status, adapters                                                     */
+/* status, backends                                                     */
 
 int cmd_status(cli *c)
 {
@@ -419,8 +417,8 @@ int cmd_status(cli *c)
 int cmd_adapters(cli *c)
 {
     if (c->npos)
-        return cli_usage_error(c, "adapters takes no arguments");
-    for (const char *const *n = sqclaim_adapters(); *n; n++)
+        return cli_usage_error(c, "%s takes no arguments", c->cmd ? c->cmd : "backends");
+    for (const char *const *n = sqclaim_backend_names(); *n; n++)
         if (cli_print_line(*n) != 0) {
             cli_msg("cannot write the list: %s", strerror(errno));
             return CLI_EXIT_FAILURE;

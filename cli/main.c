@@ -20,13 +20,14 @@ typedef struct optdef {
     const char *name; /* long name, without "--" */
     char shortc;      /* short letter, or 0 */
     bool arg;         /* takes a value */
+    const char *old;  /* an old long name still accepted, or NULL */
 } optdef;
 
 static const optdef opts[OPT__COUNT] = {
     [OPT_HELP] = {"help", 'h', false},
     [OPT_VERSION] = {"version", 'V', false},
-    [OPT_LIST_ADAPTERS] = {"list-adapters", 0, false},
-    [OPT_ADAPTER] = {"adapter", 0, true},
+    [OPT_LIST_ADAPTERS] = {"list-backends", 0, false, "list-adapters"},
+    [OPT_ADAPTER] = {"backend", 0, true, "adapter"},
     [OPT_REDIS_URL] = {"redis-url", 0, true},
     [OPT_PREFIX] = {"prefix", 0, true},
     [OPT_TIMEOUT] = {"timeout", 0, true},
@@ -45,6 +46,13 @@ static const optdef opts[OPT__COUNT] = {
     [OPT_FORCE] = {"force", 0, false},
     [OPT_YES] = {"yes", 'y', false},
     [OPT_RAISE_CURSOR] = {"raise-cursor", 0, true},
+    [OPT_LISTEN] = {"listen", 0, true},
+    [OPT_PORT] = {"port", 0, true},
+    [OPT_PORT_FILE] = {"port-file", 0, true},
+    [OPT_TOKEN_FILE] = {"token-file", 0, true},
+    [OPT_CORS] = {"cors", 0, true},
+    [OPT_AUTH_READS] = {"auth-reads", 0, false},
+    [OPT_THREADS] = {"threads", 0, true},
 };
 
 #define BIT(o) (1u << (o))
@@ -71,8 +79,9 @@ static const optdef opts[OPT__COUNT] = {
 
 #define GLOBAL_HELP                                                                                \
     "Global options (before or after the command):\n"                                              \
-    "  --adapter NAME        memory | redis | vercel (default: $SQCLAIM_ADAPTER, else\n"           \
-    "                        memory; `sqclaim adapters` lists the built ones)\n"                   \
+    "  --backend NAME        memory | redis | vercel (default: $SQCLAIM_BACKEND, else\n"           \
+    "                        $SQCLAIM_ADAPTER, else memory; `sqclaim backends` lists\n"            \
+    "                        the built ones); --adapter is its old name\n"                         \
     "  --redis-url URL       redis://[:password@]host:port[/db] (default: $REDIS_URL);\n"          \
     "                        prefer the variable: arguments are visible in ps\n"                   \
     "  --prefix PREFIX       key prefix (default: $SQCLAIM_KEY_PREFIX, else none: the\n"           \
@@ -121,13 +130,15 @@ static const char program_help[] =
     "                        operator: end a stuck claim and its reservation\n"
     "  counters [--json] [--raise-cursor ROW [--yes]]\n"
     "                        operator: the row cursor and the fencing counter\n"
+    "  serve [--port N] [--listen ADDR]\n"
+    "                        the status, a dashboard and an API for bots over HTTP\n"
     "  adapters              the backends built into this sqclaim\n"
     "  help [COMMAND]        this help, or a command's (also: sqclaim COMMAND --help)\n"
     "\n"
     "LEASE: the JSON line `claim` printed, read from standard input by default, or\n"
     "--lease JSON, --lease-file FILE, or SQ --token TOKEN (see sqclaim help renew).\n"
     "\n" GLOBAL_HELP "  -V, --version         the version and the built backends\n"
-    "  --list-adapters       the same as `sqclaim adapters`\n"
+    "  --list-backends       the same as `sqclaim backends` (old name: --list-adapters)\n"
     "\n"
     "Durations: a number and a unit: 250ms, 1.5s, 600s, 10m, 1h.  A bare number is\n"
     "refused (600 is not taken for 600ms or 600s).  Claims and reservations expire\n"
@@ -139,8 +150,9 @@ static const char program_help[] =
     "one process: a claim made by one sqclaim run is gone when it exits, so it is\n"
     "only good for trying the commands.\n"
     "\n"
-    "Environment: SQCLAIM_ADAPTER, REDIS_URL, KV_REST_API_URL, KV_REST_API_TOKEN,\n"
-    "UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN, SQCLAIM_KEY_PREFIX.\n"
+    "Environment: SQCLAIM_BACKEND (or its old name SQCLAIM_ADAPTER), REDIS_URL,\n"
+    "KV_REST_API_URL, KV_REST_API_TOKEN, UPSTASH_REDIS_REST_URL,\n"
+    "UPSTASH_REDIS_REST_TOKEN, SQCLAIM_KEY_PREFIX.\n"
     "\n"
     "Standard output carries only the result; messages go to standard error,\n"
     "prefixed \"sqclaim: \".  No password or REST token is ever printed; the lease\n"
@@ -150,7 +162,7 @@ static const char program_help[] =
 static const char program_help_2[] =
     EXIT_HELP "\n"
               "Example (a bot's loop, with redis):\n"
-              "  export SQCLAIM_ADAPTER=redis REDIS_URL=redis://127.0.0.1:6379\n"
+              "  export SQCLAIM_BACKEND=redis REDIS_URL=redis://127.0.0.1:6379\n"
               "  lease=$(sqclaim claim-first 251019-164rmb 251019-165abc --bot BOT1) || exit\n"
               "  rows=$(printf '%s' \"$lease\" | sqclaim reserve --rows 5 --hint 51)\n"
               "  # ... write the rows ...\n"
@@ -366,10 +378,10 @@ static const char counters_help[] =
     "\n" CONFIRM_HELP "\n" GLOBAL_HELP "\n" EXIT_HELP;
 
 static const char adapters_help[] =
-    "Usage: sqclaim adapters\n"
+    "Usage: sqclaim backends\n"
     "\n"
     "List the backends built into this sqclaim, one per line (memory first).\n"
-    "Same as sqclaim --list-adapters.\n";
+    "Same as sqclaim --list-backends.  `sqclaim adapters` is its old name.\n";
 
 static const char help_help[] =
     "Usage: sqclaim help [COMMAND]\n"
@@ -399,7 +411,12 @@ static const command commands[] = {
     {"watch", cmd_watch, BIT(OPT_INTERVAL) | BIT(OPT_COUNT) | BIT(OPT_JSON), watch_help},
     {"break", cmd_break, BIT(OPT_FORCE) | BIT(OPT_YES), break_help},
     {"counters", cmd_counters, BIT(OPT_JSON) | BIT(OPT_RAISE_CURSOR) | BIT(OPT_YES), counters_help},
-    {"adapters", cmd_adapters, 0, adapters_help},
+    {"serve", cmd_serve,
+     BIT(OPT_LISTEN) | BIT(OPT_PORT) | BIT(OPT_PORT_FILE) | BIT(OPT_TOKEN_FILE) | BIT(OPT_CORS) |
+         BIT(OPT_AUTH_READS) | BIT(OPT_THREADS),
+     serve_help},
+    {"backends", cmd_adapters, 0, adapters_help},
+    {"adapters", cmd_adapters, 0, adapters_help}, /* the old name */
     {"help", cmd_help, 0, help_help},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -437,7 +454,7 @@ static int cmd_help(cli *c)
         return cli_usage_error(c,
                                "no such command: %.60s (commands: claim, claim-first, "
                                "renew, release, reserve, finish, status, watch, break, "
-                               "counters, adapters, help)",
+                               "counters, serve, backends, help)",
                                c->pos[0]);
     return print_text(cmd->help);
 }
@@ -445,7 +462,7 @@ static int cmd_help(cli *c)
 static int print_version(void)
 {
     printf("sqclaim %s (libsqclaim %s; backends:", SQCLAIM_VERSION, sqclaim_version());
-    for (const char *const *n = sqclaim_adapters(); *n; n++)
+    for (const char *const *n = sqclaim_backend_names(); *n; n++)
         printf(" %s", *n);
     printf(")\n");
     return fflush(stdout) != 0 || ferror(stdout) ? CLI_EXIT_FAILURE : 0;
@@ -475,7 +492,8 @@ static const char *shown_opt(const char *arg, char *buf, size_t len)
 static int find_long(const char *name, size_t len)
 {
     for (int i = 0; i < OPT__COUNT; i++)
-        if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)
+        if ((strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0) ||
+            (opts[i].old && strlen(opts[i].old) == len && strncmp(opts[i].old, name, len) == 0))
             return i;
     return -1;
 }
@@ -514,7 +532,7 @@ static int take_option(cli *c, const command *cmd, int o, const char *spelled, c
 static bool takes_sq(const command *cmd)
 {
     return cmd && cmd->run != cmd_status && cmd->run != cmd_watch && cmd->run != cmd_adapters &&
-           cmd->run != cmd_help && cmd->run != cmd_counters;
+           cmd->run != cmd_help && cmd->run != cmd_counters && cmd->run != cmd_serve;
 }
 
 /* Parse argv into *c.  Returns -1 to go on and run c->cmd, or an exit
@@ -603,10 +621,11 @@ static int parse(int argc, char **argv, cli *c, const command **out)
             return print_version();
         if (c->flag[OPT_LIST_ADAPTERS])
             return cmd_adapters(c);
-        fputs("Usage: sqclaim [OPTIONS] COMMAND [ARGS]\n"
-              "Commands: claim, claim-first, renew, release, reserve, finish, status, watch,\n"
-              "break, counters, adapters, help.  Try 'sqclaim --help' for more information.\n",
-              stderr);
+        fputs(
+            "Usage: sqclaim [OPTIONS] COMMAND [ARGS]\n"
+            "Commands: claim, claim-first, renew, release, reserve, finish, status, watch,\n"
+            "break, counters, serve, backends, help.  Try 'sqclaim --help' for more information.\n",
+            stderr);
         return CLI_EXIT_USAGE;
     }
     *out = cmd;

@@ -5,6 +5,8 @@ CLI_SRCS := $(sort $(wildcard cli/*.c))
 CLI_OBJS = $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 PROGRAMS += $(BUILD)/sqclaim
 
-$(BUILD)/sqclaim: $(CLI_OBJS) $(LIB_A)
+include cli/serve/module.mk
+
+$(BUILD)/sqclaim: $(CLI_OBJS) $(SERVE_OBJS) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS) $(PROG_LDLIBS)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS) $(SERVE_OBJS) $(PROG_LDLIBS) $(SERVE_LIBS)

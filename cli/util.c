@@ -169,7 +169,7 @@ int cli_open_store(const cli *c, sqclaim_store **out, bool error_json, int steps
     *out = NULL;
     sqclaim_options o;
     sqclaim_options_init(&o);
-    o.adapter = c->val[OPT_ADAPTER];
+    o.backend = c->val[OPT_ADAPTER];
     o.redis_url = c->val[OPT_REDIS_URL];
     o.key_prefix = c->val[OPT_PREFIX];
     int64_t total = CLI_DEFAULT_TIMEOUT_MS;
@@ -210,34 +210,11 @@ int cli_open_store(const cli *c, sqclaim_store **out, bool error_json, int steps
 
 void cli_memory_note(const cli *c, const sqclaim_store *s)
 {
-    if (c->flag[OPT_QUIET] || strcmp(sqclaim_adapter(s), "memory") != 0)
+    if (c->flag[OPT_QUIET] || strcmp(sqclaim_backend_name(s), "memory") != 0)
         return;
     cli_msg("note: the memory backend keeps claims inside this one process, so they are "
-            "gone when sqclaim exits; use --adapter redis or vercel to share them "
+            "gone when sqclaim exits; use --backend redis or vercel to share them "
             "(--quiet hides this note)");
-}
-
-size_t cli_trim_advice(const char *msg)
-{
-    static const char *const markers[] = {" may have been granted", "sqclaim_"};
-    const char *first = NULL;
-    for (size_t i = 0; i < sizeof markers / sizeof markers[0]; i++) {
-        const char *p = strstr(msg, markers[i]);
-        if (p && (!first || p < first))
-            first = p;
-    }
-    if (!first)
-        return strlen(msg);
-    /* The clause holding it starts after the last ';' before it. */
-    for (const char *p = first; p > msg; p--)
-        if (p[-1] == ';')
-            return (size_t)(p - 1 - msg);
-    /* No clause of its own: keep the text before it, without trailing
-     * separators. */
-    size_t n = (size_t)(first - msg);
-    while (n && strchr(" ,:-(", msg[n - 1]))
-        n--;
-    return n;
 }
 
 static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};

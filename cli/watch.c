@@ -372,7 +372,7 @@ static void meter(watch *w, bool ok)
     uint64_t day = per_day(n, w->interval_ms);
     cli_msg("note: watch polls %s every %s: %llu request%s a poll, %llu requests a day; the "
             "legacy Vercel KV free plan allows %d a day for everything%s",
-            sqclaim_adapter(w->s), every, (unsigned long long)n, n == 1 ? "" : "s",
+            sqclaim_backend_name(w->s), every, (unsigned long long)n, n == 1 ? "" : "s",
             (unsigned long long)day, KV_PLAN_REQUESTS_PER_DAY,
             w->auto_interval ? " (this default keeps watch within half of it; --interval "
                                "changes it)"
@@ -491,7 +491,7 @@ static int refresh(watch *w, const sigset_t *open_mask, const sigset_t *blocked,
         snprintf(cost, sizeof cost, "~%llu requests/day, ",
                  (unsigned long long)per_day(w->per_poll ? w->per_poll : ASSUMED_REQUESTS_PER_POLL,
                                              w->interval_ms));
-    add_line(&L, "sqclaim watch: %s, every %s, %s%s%s", sqclaim_adapter(w->s), every, cost, ts,
+    add_line(&L, "sqclaim watch: %s, every %s, %s%s%s", sqclaim_backend_name(w->s), every, cost, ts,
              w->tty ? "  (Ctrl-C to quit)" : "");
     add_line(&L, "%s", "");
     if (rc == SQCLAIM_OK) {
@@ -547,7 +547,7 @@ int cmd_watch(cli *c)
     /* Vercel KV bills every request: poll at a pace the free plan allows
      * unless told otherwise, and say what it costs. */
     w.metered =
-        strcmp(sqclaim_adapter(w.s), "vercel") == 0 && (sqclaim_caps(w.s) & SQCLAIM_CAP_STATS);
+        strcmp(sqclaim_backend_name(w.s), "vercel") == 0 && (sqclaim_caps(w.s) & SQCLAIM_CAP_STATS);
     w.auto_interval = w.metered && !c->val[OPT_INTERVAL];
     if (w.auto_interval)
         w.interval_ms = budget_interval(ASSUMED_REQUESTS_PER_POLL);

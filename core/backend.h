@@ -3,8 +3,9 @@
  *
  * Not installed: backends are built into the library (see the table in
  * core/registry.c).  The simulator uses sqclaim_open_backend() to run its
- * deliberately broken negative-control backends, which are never part of
- * the library.
+ * deliberately broken negative-control backends (sim/controls/, built from
+ * the memory space in adapters/memory/memory_space.h), which are never
+ * part of the library.
  *
  * Division of work
  *   The core validates every argument, makes tokens, timestamps and
@@ -168,7 +169,8 @@ struct sqclaim_backend {
     sqclaim_rc (*raise_cursor)(void *conn, uint64_t row, uint64_t *cursor, sqb_err *err);
     /* The backend's own data, like sqlite3_vfs.pAppData: a table built at
      * run time (the simulator's scripted store) points it at its store
-     * instance.  The core never reads it. */
+     * instance; a negative control (sim/controls/) at its fault.  The core
+     * never reads it. */
     void *app_data;
     /* Optional: called instead of open when set, with the table itself
      * (so the backend finds its app_data); otherwise as open. */
@@ -187,7 +189,7 @@ extern const sqclaim_backend *const sqclaim_builtin_backends[];
 const sqclaim_backend *sqclaim_find_backend(const char *name);
 
 /* Open a store on an explicit backend (for the simulator's negative
- * controls and for tests).  Otherwise as sqclaim_open(); opts->adapter is
+ * controls and for tests).  Otherwise as sqclaim_open(); opts->backend is
  * ignored. */
 sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options *opts,
                                 sqclaim_store **out);

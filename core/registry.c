@@ -34,11 +34,13 @@ static void fill_names(void)
         names[i] = sqclaim_builtin_backends[i]->name;
 }
 
-const char *const *sqclaim_adapters(void)
+const char *const *sqclaim_backend_names(void)
 {
     pthread_once(&names_once, fill_names);
     return names;
 }
+
+const char *const *sqclaim_adapters(void) { return sqclaim_backend_names(); }
 
 /* Every backend the library knows of, built into this copy or not: the
  * one list of backend names (a new backend adds itself here and to the

@@ -19,6 +19,14 @@
  *     (SQCLAIM_DEFAULT_TTL_MS, 600 s).
  *   - Strings passed in are only read during the call; nothing is retained.
  *   - Whatever the library allocates, it frees with its own function.
+ *   - Binary interface (docs/architecture.md "Binary interface"):
+ *     sqclaim_options, sqclaim_stats and sqclaim_counters may grow (fields
+ *     appended, in a minor version): the caller's sizeof travels with them
+ *     (options.size, and the macros sqclaim_options_init,
+ *     sqclaim_stats_get and sqclaim_counters_get), and the library never
+ *     writes or reads past it.  Every other struct here (lease, holder,
+ *     rows, claim and reservation info, entry, status, clock) keeps its
+ *     layout for the whole of major version 1.
  *
  * Thread safety
  *   A store handle may be shared between threads: calls on one handle are
@@ -41,8 +49,17 @@
 extern "C" {
 #endif
 
-#define SQCLAIM_VERSION     "0.1.0"
-#define SQCLAIM_VERSION_NUM 0x000100
+#define SQCLAIM_VERSION     "1.0.0"
+#define SQCLAIM_VERSION_NUM 0x010000
+
+/* Marks the functions libsqclaim.so exports; everything else in the
+ * library is hidden (it is built with -fvisibility=hidden).  See
+ * docs/architecture.md "Binary interface" for what a version promises. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SQCLAIM_API __attribute__((visibility("default")))
+#else
+#define SQCLAIM_API
+#endif
 
 /* ---------------------------------------------------------------------
  * Limits (validation rules; see also docs/protocol.md "Validation")
@@ -101,17 +118,17 @@ typedef enum sqclaim_rc {
 
 /* A static English name and description of a code, e.g. "BUSY: held by
  * another bot".  Never NULL; thread-safe. */
-const char *sqclaim_strerror(sqclaim_rc rc);
+SQCLAIM_API const char *sqclaim_strerror(sqclaim_rc rc);
 
 /* The enum's short name without prefix ("OK", "BUSY", "EINVAL" ...).  Never
  * NULL; thread-safe. */
-const char *sqclaim_rcname(sqclaim_rc rc);
+SQCLAIM_API const char *sqclaim_rcname(sqclaim_rc rc);
 
 /* True for failures (rc < 0), false for OK, BUSY and LOST. */
 static inline bool sqclaim_is_error(sqclaim_rc rc) { return rc < 0; }
 
 /* The library version string, SQCLAIM_VERSION of the build. */
-const char *sqclaim_version(void);
+SQCLAIM_API const char *sqclaim_version(void);
 
 /* ---------------------------------------------------------------------
  * Opening a store
@@ -129,10 +146,26 @@ typedef struct sqclaim_clock {
 } sqclaim_clock;
 
 /* Options.  Initialise with sqclaim_options_init(); fields left NULL/0 take
- * the environment, then the default.  New fields are only ever appended. */
+ * the environment, then the default.
+ *
+ * Binary interface: new fields are only ever appended, and `size` says
+ * which the caller knows.  sqclaim_options_init() sets it to the caller's
+ * sizeof(sqclaim_options); the library reads no byte past `size` and takes
+ * the fields beyond it as NULL/0 (defaults), so a program built against an
+ * older header keeps working with a newer library.  A program built
+ * against a newer header than the library's may set fields the library
+ * does not know: left 0 they are fine, set they make sqclaim_open() answer
+ * SQCLAIM_EUNSUPPORTED.  size 0 (a struct zeroed by hand instead of
+ * initialised) means the 1.0 layout: through op_timeout_ms. */
 typedef struct sqclaim_options {
-    const char *adapter;        /* "memory" | "redis" | "vercel"; NULL: $SQCLAIM_ADAPTER,
-                                   else "memory" */
+    size_t size; /* sizeof(sqclaim_options) of the caller;
+                    set by sqclaim_options_init() */
+    union {
+        const char *backend; /* "memory" | "redis" | "vercel"; NULL: $SQCLAIM_BACKEND,
+                                else $SQCLAIM_ADAPTER, else "memory" */
+        const char *adapter; /* deprecated: the old name of `backend` (the
+                                same field) */
+    };
     const char *redis_url;      /* NULL: $REDIS_URL, else redis://127.0.0.1:6379;
                                    redis://[:password@]host:port[/db] or
                                    unix:///path/to/socket[?db=N&password=P] */
@@ -189,12 +222,17 @@ typedef struct sqclaim_options {
  *                       NOSCRIPT.
  * Time is measured on the store's clock (an injected clock included). */
 
-/* Fill *opts with defaults (all NULL/0).  Always call it first. */
-void sqclaim_options_init(sqclaim_options *opts);
+/* Fill *opts with defaults (all NULL/0) and opts->size.  Always call it
+ * first.  A macro, so that `size` is the caller's sizeof: the function
+ * behind it writes exactly `size` bytes, never more.  NULL is a no-op. */
+#define sqclaim_options_init(opts) sqclaim_options_init_sized((opts), sizeof *(opts))
+SQCLAIM_API void sqclaim_options_init_sized(sqclaim_options *opts, size_t size);
 
-/* Open a store.  The backend is opts->adapter, else $SQCLAIM_ADAPTER, else
- * "memory".  An unknown or unbuilt backend name is SQCLAIM_EUNSUPPORTED with
- * a message listing the available ones.  opts may be NULL (all defaults).
+/* Open a store.  The backend is opts->backend, else $SQCLAIM_BACKEND, else
+ * $SQCLAIM_ADAPTER (its old name; both set to different names is
+ * SQCLAIM_ECONFIG), else "memory".  An unknown or unbuilt backend name is
+ * SQCLAIM_EUNSUPPORTED with a message listing the available ones.  opts may
+ * be NULL (all defaults).
  *
  * Returns SQCLAIM_OK and a handle in *out, or an error.  Like SQLite, on
  * failure *out is still set (unless memory ran out, then NULL) to a handle
@@ -203,13 +241,13 @@ void sqclaim_options_init(sqclaim_options *opts);
  * configuration itself is wrong, so a server that is down is reported by
  * the first operation (and by sqclaim_ping()).
  * Thread-safe. */
-sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out);
+SQCLAIM_API sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out);
 
 /* Close a store and free it.  NULL is a no-op.  Stops and joins (without
  * releasing) any keep-alive still running on it; each keep-alive handle
  * must still be freed with sqclaim_keepalive_stop().  No other thread may
  * be using the handle. */
-void sqclaim_close(sqclaim_store *store);
+SQCLAIM_API void sqclaim_close(sqclaim_store *store);
 
 /* The message of the most recent operation on this handle: its failure,
  * or its BUSY/LOST answer, in words a user can act on; "" after an
@@ -224,19 +262,21 @@ void sqclaim_close(sqclaim_store *store);
  * token.  Owned by the handle and valid until its next operation; if other
  * threads use the handle, use sqclaim_errmsg_copy() instead.
  * NULL store: "out of memory". */
-const char *sqclaim_errmsg(const sqclaim_store *store);
+SQCLAIM_API const char *sqclaim_errmsg(const sqclaim_store *store);
 
 /* Copy the most recent message into buf[len] (truncated, NUL-terminated)
  * and return its code, atomically with respect to other threads using the
  * handle.  NULL store: "out of memory" and SQCLAIM_ENOMEM. */
-sqclaim_rc sqclaim_errmsg_copy(sqclaim_store *store, char *buf, size_t len);
+SQCLAIM_API sqclaim_rc sqclaim_errmsg_copy(sqclaim_store *store, char *buf, size_t len);
 
 /* The code that goes with sqclaim_errmsg(): that of the most recent
  * operation (SQCLAIM_OK after a success).  Thread-safe. */
-sqclaim_rc sqclaim_errcode(const sqclaim_store *store);
+SQCLAIM_API sqclaim_rc sqclaim_errcode(const sqclaim_store *store);
 
-/* The backend's name ("memory", "redis", "vercel"). */
-const char *sqclaim_adapter(const sqclaim_store *store);
+/* The backend's name ("memory", "redis", "vercel").  "" for NULL. */
+SQCLAIM_API const char *sqclaim_backend_name(const sqclaim_store *store);
+/* Deprecated: the old name of sqclaim_backend_name(). */
+SQCLAIM_API const char *sqclaim_adapter(const sqclaim_store *store);
 
 /* Capability bits of the store's backend. */
 #define SQCLAIM_CAP_CLOCK         0x01u /* accepts an injected clock */
@@ -244,16 +284,19 @@ const char *sqclaim_adapter(const sqclaim_store *store);
 #define SQCLAIM_CAP_PERSISTENT    0x04u /* data outlives the process */
 #define SQCLAIM_CAP_FOREIGN       0x08u /* sees values written by other tools */
 #define SQCLAIM_CAP_STATS         0x10u /* counts round trips (sqclaim_stats) */
-unsigned sqclaim_caps(const sqclaim_store *store);
+SQCLAIM_API unsigned sqclaim_caps(const sqclaim_store *store);
 
 /* Names of the backends built into this library, as a NULL-terminated
  * static array ("memory" first).  Thread-safe. */
-const char *const *sqclaim_adapters(void);
+SQCLAIM_API const char *const *sqclaim_backend_names(void);
+/* Deprecated: the old name of sqclaim_backend_names(). */
+SQCLAIM_API const char *const *sqclaim_adapters(void);
 
 /* Round trip to the store (connects if needed).  OK, or an error. */
-sqclaim_rc sqclaim_ping(sqclaim_store *store);
+SQCLAIM_API sqclaim_rc sqclaim_ping(sqclaim_store *store);
 
-/* Counters kept per handle. */
+/* Counters kept per handle.  Fields are only ever appended (see
+ * sqclaim_stats_get). */
 typedef struct sqclaim_stats {
     uint64_t operations;  /* protocol operations started */
     uint64_t round_trips; /* requests sent to the server (memory: 0) */
@@ -263,8 +306,12 @@ typedef struct sqclaim_stats {
 } sqclaim_stats;
 
 /* Copy the handle's counters into *out.  OK, or EINVAL if store or out is
- * NULL. */
-sqclaim_rc sqclaim_stats_get(sqclaim_store *store, sqclaim_stats *out);
+ * NULL.  A macro passing the caller's sizeof(*out): the library writes
+ * exactly that many bytes (fields it does not know are zeroed, fields the
+ * caller does not know are not written). */
+#define sqclaim_stats_get(store, out) sqclaim_stats_get_sized((store), (out), sizeof *(out))
+SQCLAIM_API sqclaim_rc sqclaim_stats_get_sized(sqclaim_store *store, sqclaim_stats *out,
+                                               size_t size);
 
 /* ---------------------------------------------------------------------
  * Leases: claim, renew, release
@@ -317,8 +364,8 @@ typedef struct sqclaim_holder {
  *                 sqclaim_release() to give up what we may hold.
  * Ambiguous replies are retried internally (opts.retries) with the same
  * token before an error is returned.  lease must not be NULL. */
-sqclaim_rc sqclaim_claim(sqclaim_store *store, const char *sq, const char *bot, int64_t ttl_ms,
-                         sqclaim_lease *lease, sqclaim_holder *holder);
+SQCLAIM_API sqclaim_rc sqclaim_claim(sqclaim_store *store, const char *sq, const char *bot,
+                                     int64_t ttl_ms, sqclaim_lease *lease, sqclaim_holder *holder);
 
 /* Claim the first free SQ of sqs[0..n-1], in list order, in one backend
  * operation (one round trip).  n is 1..SQCLAIM_MAX_CANDIDATES; every id is
@@ -326,9 +373,9 @@ sqclaim_rc sqclaim_claim(sqclaim_store *store, const char *sq, const char *bot, 
  *   SQCLAIM_OK    lease->sq is the SQ granted.
  *   SQCLAIM_BUSY  every candidate is held; *holder names the first one's.
  * Other codes as sqclaim_claim(). */
-sqclaim_rc sqclaim_claim_first(sqclaim_store *store, const char *const *sqs, size_t n,
-                               const char *bot, int64_t ttl_ms, sqclaim_lease *lease,
-                               sqclaim_holder *holder);
+SQCLAIM_API sqclaim_rc sqclaim_claim_first(sqclaim_store *store, const char *const *sqs, size_t n,
+                                           const char *bot, int64_t ttl_ms, sqclaim_lease *lease,
+                                           sqclaim_holder *holder);
 
 /* Re-send a claim whose outcome is uncertain, with the lease's token, bot
  * and TTL (0: the default).  sqs/n: the candidates of the original call
@@ -339,8 +386,8 @@ sqclaim_rc sqclaim_claim_first(sqclaim_store *store, const char *const *sqs, siz
  *         grant gets a fresh deadline and fence.
  *   BUSY  not granted (every candidate held by others).
  * The UNCERTAIN flag is cleared on OK and BUSY; errors as sqclaim_claim(). */
-sqclaim_rc sqclaim_claim_retry(sqclaim_store *store, const char *const *sqs, size_t n,
-                               sqclaim_lease *lease, sqclaim_holder *holder);
+SQCLAIM_API sqclaim_rc sqclaim_claim_retry(sqclaim_store *store, const char *const *sqs, size_t n,
+                                           sqclaim_lease *lease, sqclaim_holder *holder);
 
 /* Give up a claim whose outcome is uncertain: release the lease's token on
  * every candidate of the original call (sqs/n; NULL/0: lease->sq) — at
@@ -348,8 +395,8 @@ sqclaim_rc sqclaim_claim_retry(sqclaim_store *store, const char *const *sqs, siz
  *   OK    one was held with the token, and is released.
  *   LOST  none was (the claim never landed, or has expired).
  *   error still unresolved (the UNCERTAIN flag stays): call it again. */
-sqclaim_rc sqclaim_abandon(sqclaim_store *store, const char *const *sqs, size_t n,
-                           sqclaim_lease *lease);
+SQCLAIM_API sqclaim_rc sqclaim_abandon(sqclaim_store *store, const char *const *sqs, size_t n,
+                                       sqclaim_lease *lease);
 
 /* Extend the lease to ttl_ms from now (0: lease->ttl_ms), owner-checked.
  * Also extends the lease's open row reservation.
@@ -360,7 +407,7 @@ sqclaim_rc sqclaim_abandon(sqclaim_store *store, const char *const *sqs, size_t 
  * Errors as sqclaim_claim(); the old deadline still applies, except that if
  * a renewal to a shorter TTL may have been applied, the deadline moves to
  * the earlier of the two. */
-sqclaim_rc sqclaim_renew(sqclaim_store *store, sqclaim_lease *lease, int64_t ttl_ms);
+SQCLAIM_API sqclaim_rc sqclaim_renew(sqclaim_store *store, sqclaim_lease *lease, int64_t ttl_ms);
 
 /* Release the lease, owner-checked, and remove its open row reservation.
  * Stops and joins any keep-alive running for this lease on this handle
@@ -376,23 +423,24 @@ sqclaim_rc sqclaim_renew(sqclaim_store *store, sqclaim_lease *lease, int64_t ttl
  *         unknown (a lease rebuilt from JSON), the message says the earlier
  *         attempt may have released it: that is not proven.
  * After OK or LOST the lease must not be used to act. */
-sqclaim_rc sqclaim_release(sqclaim_store *store, sqclaim_lease *lease);
+SQCLAIM_API sqclaim_rc sqclaim_release(sqclaim_store *store, sqclaim_lease *lease);
 
 /* May the holder still act?  A local check without a round trip: true
  * while the store's clock is before lease->deadline_ns, i.e. before
  * sent + ttl - (ttl/100 + 2 ms).  False for a NULL lease, a lease without
  * a deadline, or an uncertain one.  Thread-safe. */
-bool sqclaim_may_act(const sqclaim_store *store, const sqclaim_lease *lease);
+SQCLAIM_API bool sqclaim_may_act(const sqclaim_store *store, const sqclaim_lease *lease);
 
 /* Milliseconds left before lease->deadline_ns (0 if passed). */
-int64_t sqclaim_lease_remaining_ms(const sqclaim_store *store, const sqclaim_lease *lease);
+SQCLAIM_API int64_t sqclaim_lease_remaining_ms(const sqclaim_store *store,
+                                               const sqclaim_lease *lease);
 
 /* The store's clock (injected or CLOCK_MONOTONIC), in nanoseconds. */
-int64_t sqclaim_now_ns(const sqclaim_store *store);
+SQCLAIM_API int64_t sqclaim_now_ns(const sqclaim_store *store);
 
 /* The safety margin subtracted from a TTL for the local deadline:
  * ttl/100 + 2 ms, in milliseconds. */
-int64_t sqclaim_margin_ms(int64_t ttl_ms);
+SQCLAIM_API int64_t sqclaim_margin_ms(int64_t ttl_ms);
 
 /* Write the lease as one line of JSON into a new string:
  *   {"sq":"…","bot":"…","token":"…","fence":7,"ttlMs":600000,
@@ -400,14 +448,14 @@ int64_t sqclaim_margin_ms(int64_t ttl_ms);
  * It contains the token: it is for passing a lease between processes (the
  * CLI), not for logs.  Returns NULL if out of memory; free with
  * sqclaim_free(). */
-char *sqclaim_lease_to_json(const sqclaim_lease *lease);
+SQCLAIM_API char *sqclaim_lease_to_json(const sqclaim_lease *lease);
 
 /* Rebuild a lease from sqclaim_lease_to_json() output (extra fields are
  * ignored; "sq" and "token" are required).  The deadline is unknown
  * (deadline_ns 0): renew it to act again.  SQCLAIM_EINVAL with a message in
  * errbuf (if not NULL) for anything malformed. */
-sqclaim_rc sqclaim_lease_from_json(const char *json, sqclaim_lease *lease, char *errbuf,
-                                   size_t errlen);
+SQCLAIM_API sqclaim_rc sqclaim_lease_from_json(const char *json, sqclaim_lease *lease, char *errbuf,
+                                               size_t errlen);
 
 /* ---------------------------------------------------------------------
  * Keep-alive
@@ -432,32 +480,33 @@ typedef void (*sqclaim_lost_fn)(const sqclaim_lease *lease, sqclaim_rc why, void
  * (invalid lease, or one without a known deadline), SQCLAIM_ENOMEM,
  * SQCLAIM_EIO (thread could not start), or the open error of a store that
  * failed to open. */
-sqclaim_rc sqclaim_keepalive_start(sqclaim_store *store, const sqclaim_lease *lease,
-                                   sqclaim_lost_fn on_lost, void *arg, sqclaim_keepalive **out);
+SQCLAIM_API sqclaim_rc sqclaim_keepalive_start(sqclaim_store *store, const sqclaim_lease *lease,
+                                               sqclaim_lost_fn on_lost, void *arg,
+                                               sqclaim_keepalive **out);
 
 /* Has the keep-alive lost its lease?  Thread-safe (until
  * sqclaim_keepalive_stop() frees ka); cheap (an atomic load). */
-bool sqclaim_keepalive_lost(const sqclaim_keepalive *ka);
+SQCLAIM_API bool sqclaim_keepalive_lost(const sqclaim_keepalive *ka);
 
 /* May the holder still act: not lost, not stopped (by stop, release or
  * close), and the latest renewed deadline not passed.  Thread-safe (until
  * sqclaim_keepalive_stop() frees ka). */
-bool sqclaim_keepalive_may_act(const sqclaim_keepalive *ka);
+SQCLAIM_API bool sqclaim_keepalive_may_act(const sqclaim_keepalive *ka);
 
 /* Number of successful renewals so far.  Thread-safe. */
-uint64_t sqclaim_keepalive_renewals(const sqclaim_keepalive *ka);
+SQCLAIM_API uint64_t sqclaim_keepalive_renewals(const sqclaim_keepalive *ka);
 
 /* The deadline (store clock, ns) of the latest successful renewal — the
  * lease's own deadline until the first one.  Thread-safe (until
  * sqclaim_keepalive_stop() frees ka); 0 for NULL. */
-int64_t sqclaim_keepalive_deadline_ns(const sqclaim_keepalive *ka);
+SQCLAIM_API int64_t sqclaim_keepalive_deadline_ns(const sqclaim_keepalive *ka);
 
 /* Stop renewing, join the thread (no renewal is in flight after this
  * returns), copy the latest lease into *lease (if not NULL), and free ka.
  * Returns OK, or LOST if the lease was lost while it ran (the reason was
  * given to on_lost).  NULL: OK.  May race with sqclaim_release() and
  * sqclaim_close() on other threads. */
-sqclaim_rc sqclaim_keepalive_stop(sqclaim_keepalive *ka, sqclaim_lease *lease);
+SQCLAIM_API sqclaim_rc sqclaim_keepalive_stop(sqclaim_keepalive *ka, sqclaim_lease *lease);
 
 /* ---------------------------------------------------------------------
  * Refund Log row reservations
@@ -487,8 +536,8 @@ typedef struct sqclaim_rows {
  *   EINVAL count or hint out of range.
  *   ESERVER the row cursor holds something that is not a row number (the
  *         message names the key and the fix); nothing was reserved. */
-sqclaim_rc sqclaim_reserve_rows(sqclaim_store *store, const sqclaim_lease *lease, uint32_t count,
-                                uint64_t hint, sqclaim_rows *rows);
+SQCLAIM_API sqclaim_rc sqclaim_reserve_rows(sqclaim_store *store, const sqclaim_lease *lease,
+                                            uint32_t count, uint64_t hint, sqclaim_rows *rows);
 
 /* Finish (remove) the lease's open reservation, owner-checked.
  *   OK    the lease still holds the SQ and has no open reservation any
@@ -497,7 +546,7 @@ sqclaim_rc sqclaim_reserve_rows(sqclaim_store *store, const sqclaim_lease *lease
  *         another process), or never made.  Finishing twice is OK.
  *   LOST  the lease no longer holds the SQ (expired or moved on); nothing
  *         of another lease is touched. */
-sqclaim_rc sqclaim_finish_rows(sqclaim_store *store, const sqclaim_lease *lease);
+SQCLAIM_API sqclaim_rc sqclaim_finish_rows(sqclaim_store *store, const sqclaim_lease *lease);
 
 /* ---------------------------------------------------------------------
  * Status
@@ -575,10 +624,10 @@ typedef struct sqclaim_status {
  * SQ id (they cannot block a claim made through this API) are left out.
  * A key without expiry has ttl_ms -1 ("never expires").  OK and *out
  * (free with sqclaim_status_free()), or an error. */
-sqclaim_rc sqclaim_status_get(sqclaim_store *store, sqclaim_status **out);
+SQCLAIM_API sqclaim_rc sqclaim_status_get(sqclaim_store *store, sqclaim_status **out);
 
 /* Free a snapshot.  NULL is a no-op. */
-void sqclaim_status_free(sqclaim_status *status);
+SQCLAIM_API void sqclaim_status_free(sqclaim_status *status);
 
 #define SQCLAIM_JSON_PRETTY 0x01u
 
@@ -592,20 +641,20 @@ void sqclaim_status_free(sqclaim_status *status);
  * (UNREADABLE); "rawHidden":true (RAW_HIDDEN).  ttlMs -1: never expires.
  * Never contains a token (nor fingerprints).  NULL if out of memory; free
  * with sqclaim_free(). */
-char *sqclaim_status_json(const sqclaim_status *status, unsigned flags);
+SQCLAIM_API char *sqclaim_status_json(const sqclaim_status *status, unsigned flags);
 
 /* The seed's error JSON for a store that could not be used:
  *   {"success":false,"error":"<message>"}
  * For a vercel backend without configuration the message is the seed's
  * "KV not configured. Visit Vercel dashboard to set up KV storage.".
  * NULL if out of memory; free with sqclaim_free(). */
-char *sqclaim_error_json(const char *message, unsigned flags);
+SQCLAIM_API char *sqclaim_error_json(const char *message, unsigned flags);
 
 /* The seed's "KV not configured" message. */
 #define SQCLAIM_KV_NOT_CONFIGURED "KV not configured. Visit Vercel dashboard to set up KV storage."
 
 /* Free a string returned by this library.  NULL is a no-op. */
-void sqclaim_free(void *ptr);
+SQCLAIM_API void sqclaim_free(void *ptr);
 
 /* ---------------------------------------------------------------------
  * Operator tools: inspect and break one SQ, read and raise the counters
@@ -627,7 +676,7 @@ typedef struct sqclaim_entry {
  * fingerprints, to show an operator before sqclaim_break().
  *   OK  *out filled (has_claim / has_reservation false where nothing is).
  *   EINVAL bad SQ id or NULL out; EUNSUPPORTED backend without it. */
-sqclaim_rc sqclaim_inspect(sqclaim_store *store, const char *sq, sqclaim_entry *out);
+SQCLAIM_API sqclaim_rc sqclaim_inspect(sqclaim_store *store, const char *sq, sqclaim_entry *out);
 
 /* sqclaim_break() flags. */
 #define SQCLAIM_BREAK_FORCE 0x01u /* also remove a live claim written by sqclaim */
@@ -655,8 +704,9 @@ sqclaim_rc sqclaim_inspect(sqclaim_store *store, const char *sq, sqclaim_entry *
  *   EINVAL bad SQ id or flags; EUNSUPPORTED backend without it.
  * The bot whose claim is broken learns it at its next renew/reserve/
  * finish/release (LOST); a stale bot's writes are stopped by its fence. */
-sqclaim_rc sqclaim_break(sqclaim_store *store, const char *sq, const sqclaim_entry *expected,
-                         unsigned flags, unsigned *removed);
+SQCLAIM_API sqclaim_rc sqclaim_break(sqclaim_store *store, const char *sq,
+                                     const sqclaim_entry *expected, unsigned flags,
+                                     unsigned *removed);
 
 /* State of a helper counter. */
 #define SQCLAIM_COUNTER_OK 0 /* holds a number */
@@ -684,8 +734,12 @@ typedef struct sqclaim_counters {
 } sqclaim_counters;
 
 /* Read the fencing counter and the row cursor (one round trip).  OK and
- * *out, or an error (EUNSUPPORTED backend without it). */
-sqclaim_rc sqclaim_counters_get(sqclaim_store *store, sqclaim_counters *out);
+ * *out, or an error (EUNSUPPORTED backend without it).  Sized as
+ * sqclaim_stats_get(): fields are only ever appended, the library writes
+ * exactly sizeof(*out) of the caller. */
+#define sqclaim_counters_get(store, out) sqclaim_counters_get_sized((store), (out), sizeof *(out))
+SQCLAIM_API sqclaim_rc sqclaim_counters_get_sized(sqclaim_store *store, sqclaim_counters *out,
+                                                  size_t size);
 
 /* Move the row cursor up to `row` (1 .. 999999999999999): the next
  * reservation starts at `row` or later.  Never down: rows below the
@@ -697,7 +751,7 @@ sqclaim_rc sqclaim_counters_get(sqclaim_store *store, sqclaim_counters *out);
  *   EINVAL row out of range; ESERVER the cursor key holds something that
  *         is not a row number (message names the key and the fix).
  * cursor may be NULL. */
-sqclaim_rc sqclaim_raise_cursor(sqclaim_store *store, uint64_t row, uint64_t *cursor);
+SQCLAIM_API sqclaim_rc sqclaim_raise_cursor(sqclaim_store *store, uint64_t row, uint64_t *cursor);
 
 /* ---------------------------------------------------------------------
  * Validation (the same checks every operation makes)
@@ -705,8 +759,8 @@ sqclaim_rc sqclaim_raise_cursor(sqclaim_store *store, uint64_t row, uint64_t *cu
 
 /* Check an SQ id or bot id.  OK, or SQCLAIM_EINVAL with a message in errbuf
  * (if not NULL).  Thread-safe. */
-sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen);
-sqclaim_rc sqclaim_check_bot(const char *bot, char *errbuf, size_t errlen);
+SQCLAIM_API sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen);
+SQCLAIM_API sqclaim_rc sqclaim_check_bot(const char *bot, char *errbuf, size_t errlen);
 
 /* Parse a duration, the one grammar of every sqclaim program (the CLI's
  * --ttl, --timeout and --interval, sqsim's options): a decimal number and
@@ -722,8 +776,10 @@ sqclaim_rc sqclaim_check_bot(const char *bot, char *errbuf, size_t errlen);
  * with a message in errbuf (if not NULL) that quotes the text (cut to 40
  * bytes, control characters escaped).  Range checks are the caller's.
  * Thread-safe. */
-sqclaim_rc sqclaim_parse_duration(const char *text, int64_t *ms, char *errbuf, size_t errlen);
-sqclaim_rc sqclaim_parse_duration_us(const char *text, int64_t *us, char *errbuf, size_t errlen);
+SQCLAIM_API sqclaim_rc sqclaim_parse_duration(const char *text, int64_t *ms, char *errbuf,
+                                              size_t errlen);
+SQCLAIM_API sqclaim_rc sqclaim_parse_duration_us(const char *text, int64_t *us, char *errbuf,
+                                                 size_t errlen);
 
 #ifdef __cplusplus
 }

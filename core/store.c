@@ -155,10 +155,53 @@ sqclaim_rc sqclaim_errcode(const sqclaim_store *s)
 /* ------------------------------------------------------------------ */
 /* Open and close                                                       */
 
-void sqclaim_options_init(sqclaim_options *opts)
+void sqclaim_options_init_sized(sqclaim_options *opts, size_t size)
 {
-    if (opts)
-        memset(opts, 0, sizeof *opts);
+    if (!opts)
+        return;
+    memset(opts, 0, size); /* the caller's struct: exactly its size */
+    if (size >= offsetof(sqclaim_options, size) + sizeof opts->size)
+        opts->size = size;
+}
+
+/* The 1.0 layout, assumed for a `size` of 0: every field up to the last one
+ * of release 1.0.0 (a field appended before 1.0.0 is released moves this
+ * end to it; after the release, never). */
+#define OPTIONS_SIZE_1_0 (offsetof(sqclaim_options, op_timeout_ms) + sizeof(int))
+
+/* Copy the caller's options (of the caller's size) into a struct of this
+ * library's layout: fields the caller does not know stay 0.  A newer
+ * caller's fields this library does not know must be 0.  OK or
+ * EUNSUPPORTED / EINVAL with a message in buf. */
+static sqclaim_rc options_import(sqclaim_options *dst, const sqclaim_options *src, char *buf,
+                                 size_t len)
+{
+    memset(dst, 0, sizeof *dst);
+    if (!src) {
+        dst->size = sizeof *dst;
+        return SQCLAIM_OK;
+    }
+    size_t n = src->size ? src->size : OPTIONS_SIZE_1_0;
+    if (n < OPTIONS_SIZE_1_0) {
+        snprintf(buf, len,
+                 "invalid options: size %zu is smaller than any layout of sqclaim_options", n);
+        return SQCLAIM_EINVAL;
+    }
+    if (n > sizeof *dst) {
+        const unsigned char *extra = (const unsigned char *)src + sizeof *dst;
+        for (size_t i = 0; i < n - sizeof *dst; i++)
+            if (extra[i]) {
+                snprintf(buf, len,
+                         "options: a field this library (%s) does not know is set; the "
+                         "program was built against a newer sqclaim.h",
+                         SQCLAIM_VERSION);
+                return SQCLAIM_EUNSUPPORTED;
+            }
+        n = sizeof *dst;
+    }
+    memcpy(dst, src, n);
+    dst->size = sizeof *dst;
+    return SQCLAIM_OK;
 }
 
 static void list_built(char *buf, size_t len)
@@ -218,14 +261,16 @@ sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options
         return SQCLAIM_EINVAL;
     *out = NULL;
     sqclaim_options o;
-    sqclaim_options_init(&o);
-    if (opts)
-        o = *opts;
+    char msg[256];
+    sqclaim_rc import_rc = options_import(&o, opts, msg, sizeof msg);
     sqclaim_store *s = store_alloc(be ? be->name : "?");
     if (!s)
         return SQCLAIM_ENOMEM;
     *out = s;
-    char msg[256];
+    if (import_rc != SQCLAIM_OK) {
+        set_msg(s, import_rc, "%s", msg);
+        return import_rc;
+    }
     if (!be) {
         set_msg(s, SQCLAIM_EINVAL, "no backend given");
         return SQCLAIM_EINVAL;
@@ -281,7 +326,7 @@ sqclaim_rc sqclaim_open_backend(const sqclaim_backend *be, const sqclaim_options
         s->op_timeout_ms = o.op_timeout_ms;
         s->attempt_ms = o.connect_timeout_ms + o.timeout_ms;
     }
-    o.adapter = be->name;
+    o.backend = be->name;
 
     sqb_err err = {0};
     void *conn = NULL;
@@ -303,11 +348,26 @@ sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out)
     if (!out)
         return SQCLAIM_EINVAL;
     *out = NULL;
-    const char *name = opts && opts->adapter ? opts->adapter : NULL;
-    bool from_env = false;
+    /* backend is in every layout (size 0 or at least OPTIONS_SIZE_1_0);
+     * sqclaim_open_backend() checks the size. */
+    const char *name =
+        opts && (!opts->size || opts->size >= OPTIONS_SIZE_1_0) ? opts->backend : NULL;
+    const char *from_env = NULL; /* the variable that named it */
     if (!name) {
-        name = sqb_getenv("SQCLAIM_ADAPTER");
-        from_env = name != NULL;
+        /* SQCLAIM_ADAPTER is the old name of SQCLAIM_BACKEND. */
+        const char *b = sqb_getenv("SQCLAIM_BACKEND"), *a = sqb_getenv("SQCLAIM_ADAPTER");
+        if (b && a && strcmp(a, b) != 0) {
+            sqclaim_store *s = store_alloc("?");
+            if (!s)
+                return SQCLAIM_ENOMEM;
+            *out = s;
+            set_msg(s, SQCLAIM_ECONFIG,
+                    "SQCLAIM_BACKEND and SQCLAIM_ADAPTER (its old name) name different "
+                    "backends; set one of them");
+            return SQCLAIM_ECONFIG;
+        }
+        name = b ? b : a;
+        from_env = b ? "SQCLAIM_BACKEND" : a ? "SQCLAIM_ADAPTER" : NULL;
     }
     if (!name)
         name = "memory";
@@ -329,12 +389,13 @@ sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out)
             *p = '?';
     if (known)
         set_msg(s, SQCLAIM_EUNSUPPORTED,
-                "backend \"%s\"%s is not built into this library (its packages were missing "
-                "at build time); available: %s",
-                shown, from_env ? " (from SQCLAIM_ADAPTER)" : "", built);
+                "backend \"%s\"%s%s%s is not built into this library (its packages were "
+                "missing at build time); available: %s",
+                shown, from_env ? " (from " : "", from_env ? from_env : "", from_env ? ")" : "",
+                built);
     else
-        set_msg(s, SQCLAIM_EUNSUPPORTED, "unknown backend \"%s\"%s; available: %s", shown,
-                from_env ? " (from SQCLAIM_ADAPTER)" : "", built);
+        set_msg(s, SQCLAIM_EUNSUPPORTED, "unknown backend \"%s\"%s%s%s; available: %s", shown,
+                from_env ? " (from " : "", from_env ? from_env : "", from_env ? ")" : "", built);
     return SQCLAIM_EUNSUPPORTED;
 }
 
@@ -349,7 +410,8 @@ void sqclaim_close(sqclaim_store *s)
     free(s);
 }
 
-const char *sqclaim_adapter(const sqclaim_store *s) { return s ? s->adapter : ""; }
+const char *sqclaim_backend_name(const sqclaim_store *s) { return s ? s->adapter : ""; }
+const char *sqclaim_adapter(const sqclaim_store *s) { return sqclaim_backend_name(s); }
 
 unsigned sqclaim_caps(const sqclaim_store *s) { return s && s->be ? s->be->caps : 0; }
 
@@ -668,16 +730,13 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
             /* sqclaim's claims always name their bot: this is a value
              * another tool wrote (not JSON, a key of another type, JSON
              * without a botId).  The claim's answer does not say which;
-             * sqclaim_inspect() does (one more round trip, left to the
-             * caller: on Upstash every request is billed). */
+             * an inspect does (one more round trip, left to the caller:
+             * on Upstash every request is billed). */
             char left[48] = "";
             if (op.claimed.holder.remaining_ms >= 0)
                 snprintf(left, sizeof left, " for another %lld ms",
                          (long long)op.claimed.holder.remaining_ms);
-            snprintf(who, sizeof who,
-                     "by a value another tool wrote, naming no bot%s; sqclaim_inspect() says "
-                     "what it is, sqclaim_break() removes it",
-                     left);
+            snprintf(who, sizeof who, "by a value another tool wrote, naming no bot%s", left);
         }
         if (n == 1)
             set_msg(s, SQCLAIM_BUSY, "SQ %s is held %s", sqs[0], who);
@@ -695,17 +754,14 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
         lease->deadline_ns = 0;
         if (n == 1)
             sqb_strlcpy(lease->sq, sqs[0], sizeof lease->sq);
+        /* What to do about it is the caller's (the UNCERTAIN flag says
+         * it, the header says how); the message only states the fact. */
         size_t len = strlen(err.msg);
         if (n == 1)
-            snprintf(err.msg + len, sizeof err.msg - len,
-                     "; the claim may have been granted: retry it with sqclaim_claim_retry() "
-                     "(same token) or give it up with sqclaim_release()");
+            snprintf(err.msg + len, sizeof err.msg - len, "; the claim may have been granted");
         else
             snprintf(err.msg + len, sizeof err.msg - len,
-                     "; one of the %zu candidates may have been granted: retry with "
-                     "sqclaim_claim_retry() and the same candidates, or give it up with "
-                     "sqclaim_abandon()",
-                     n);
+                     "; one of the %zu candidates may have been granted", n);
     }
     return fail(s, n == 1 ? "claim" : "claim-first", &err);
 }
@@ -1116,19 +1172,35 @@ sqclaim_rc sqclaim_ping(sqclaim_store *s)
     return rc < 0 ? fail(s, "ping", &err) : SQCLAIM_OK;
 }
 
-sqclaim_rc sqclaim_stats_get(sqclaim_store *s, sqclaim_stats *out)
+/* Copy a struct of this library's layout into the caller's of `size`
+ * bytes: its fields this library does not know are zeroed, and nothing
+ * past `size` is written. */
+static void export_sized(void *dst, size_t size, const void *src, size_t ours)
+{
+    if (size > ours) {
+        memset((char *)dst + ours, 0, size - ours);
+        size = ours;
+    }
+    memcpy(dst, src, size);
+}
+
+sqclaim_rc sqclaim_stats_get_sized(sqclaim_store *s, sqclaim_stats *out, size_t size)
 {
     if (!out)
         return SQCLAIM_EINVAL;
-    memset(out, 0, sizeof *out);
-    if (!s)
+    sqclaim_stats st;
+    memset(&st, 0, sizeof st);
+    if (!s) {
+        export_sized(out, size, &st, sizeof st);
         return SQCLAIM_EINVAL;
+    }
     pthread_mutex_lock(&s->lock);
     if (s->be && s->be->stats)
-        s->be->stats(s->conn, out);
-    out->operations = s->stats.operations;
-    out->retries = s->stats.retries;
+        s->be->stats(s->conn, &st);
+    st.operations = s->stats.operations;
+    st.retries = s->stats.retries;
     pthread_mutex_unlock(&s->lock);
+    export_sized(out, size, &st, sizeof st);
     return SQCLAIM_OK;
 }
 
@@ -1270,7 +1342,7 @@ sqclaim_rc sqclaim_break(sqclaim_store *s, const char *sq, const sqclaim_entry *
     return fail(s, "break", &err);
 }
 
-sqclaim_rc sqclaim_counters_get(sqclaim_store *s, sqclaim_counters *out)
+static sqclaim_rc counters_get(sqclaim_store *s, sqclaim_counters *out)
 {
     if (out)
         memset(out, 0, sizeof *out);
@@ -1293,6 +1365,15 @@ sqclaim_rc sqclaim_counters_get(sqclaim_store *s, sqclaim_counters *out)
     if (rc > 0)
         sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered %s to counters", sqclaim_rcname(rc));
     return fail(s, "counters", &err);
+}
+
+sqclaim_rc sqclaim_counters_get_sized(sqclaim_store *s, sqclaim_counters *out, size_t size)
+{
+    sqclaim_counters c;
+    sqclaim_rc rc = counters_get(s, out ? &c : NULL);
+    if (out)
+        export_sized(out, size, &c, sizeof c);
+    return rc;
 }
 
 /* The largest row cursor the stores accept (15 decimal digits). */

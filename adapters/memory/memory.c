@@ -13,77 +13,14 @@
  * for the life of the process, so fences and rows are never handed out
  * twice.
  *
- * Built with -DSQCLAIM_NEGATIVE_CONTROLS (by the simulator only, never into
- * the library) this file instead exports deliberately broken variants, the
- * negative controls the simulator must catch; see memory_controls.h. */
-#include "backend.h"
+ * The space's locked operations are declared in memory_space.h, for the
+ * simulator's negative controls (sim/controls/), which are never part of
+ * the library. */
+#include "memory_space.h"
 
-#ifdef SQCLAIM_NEGATIVE_CONTROLS
-#include "memory_controls.h"
-#endif
-
-#include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-typedef struct mem_claim {
-    bool live;
-    char bot[SQCLAIM_BOT_MAX + 1];
-    char token[SQCLAIM_TOKEN_LEN + 1];
-    uint64_t fence;
-    char ts[SQCLAIM_TIMESTAMP_LEN + 1];
-    int64_t expires_ns;
-} mem_claim;
-
-typedef struct mem_res {
-    bool live;
-    char bot[SQCLAIM_BOT_MAX + 1];
-    char token[SQCLAIM_TOKEN_LEN + 1];
-    uint64_t fence;
-    uint64_t start;
-    uint32_t count;
-    char ts[SQCLAIM_TIMESTAMP_LEN + 1];
-    int64_t expires_ns;
-} mem_res;
-
-typedef struct mem_entry {
-    struct mem_entry *next;
-    char sq[SQCLAIM_SQ_MAX + 1];
-    mem_claim claim;
-    mem_res res;
-} mem_entry;
-
-typedef struct mem_space {
-    struct mem_space *next; /* in the registry */
-    char name[128];
-    int refs;
-    sqclaim_clock clock;
-    pthread_mutex_t mu;
-    mem_entry **buckets;
-    size_t nbuckets, nentries;
-    size_t sweep_at; /* sweep expired entries when nentries reaches this */
-    uint64_t fence;  /* last fencing number handed out */
-    uint64_t cursor; /* next free row (0: none handed out yet) */
-} mem_space;
-
-enum mem_fault {
-    MF_NONE = 0,
-    MF_CHECK_THEN_SET,
-    MF_PRIVATE,
-    MF_RELEASE_NO_OWNER,
-    MF_RENEW_REVIVES,
-    MF_RACY_CURSOR,
-};
-
-typedef struct mem_conn {
-    mem_space *space;
-    enum mem_fault fault;
-    uint64_t rng;
-} mem_conn;
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static mem_space *registry;
@@ -114,7 +51,7 @@ static mem_entry **slot(mem_space *sp, const char *sq)
 }
 
 /* Find the entry for sq, purging what has expired; NULL if none. */
-static mem_entry *find(mem_space *sp, const char *sq, int64_t now)
+mem_entry *mem_space_find(mem_space *sp, const char *sq, int64_t now)
 {
     mem_entry **pp = slot(sp, sq);
     mem_entry *e = *pp;
@@ -142,7 +79,7 @@ static void sweep(mem_space *sp, int64_t now)
             mem_entry *next = e->next;
             char sq[SQCLAIM_SQ_MAX + 1];
             sqb_strlcpy(sq, e->sq, sizeof sq);
-            (void)find(sp, sq, now); /* frees e if nothing in it is live */
+            (void)mem_space_find(sp, sq, now); /* frees e if nothing in it is live */
             e = next;
         }
     }
@@ -170,9 +107,9 @@ static void grow_table(mem_space *sp)
 }
 
 /* Find or create the entry for sq.  NULL if out of memory. */
-static mem_entry *get(mem_space *sp, const char *sq, int64_t now)
+mem_entry *mem_space_get(mem_space *sp, const char *sq, int64_t now)
 {
-    mem_entry *e = find(sp, sq, now);
+    mem_entry *e = mem_space_find(sp, sq, now);
     if (e)
         return e;
     if (sp->nentries >= sp->sweep_at) {
@@ -192,7 +129,10 @@ static mem_entry *get(mem_space *sp, const char *sq, int64_t now)
     return e;
 }
 
-static void drop_if_empty(mem_space *sp, const char *sq, int64_t now) { (void)find(sp, sq, now); }
+void mem_space_drop_if_empty(mem_space *sp, const char *sq, int64_t now)
+{
+    (void)mem_space_find(sp, sq, now);
+}
 
 /* Free the entries and the table; the counters stay. */
 static void space_clear(mem_space *sp)
@@ -210,7 +150,7 @@ static void space_clear(mem_space *sp)
     sp->nbuckets = sp->nentries = 0;
 }
 
-static void space_free(mem_space *sp)
+void mem_space_free(mem_space *sp)
 {
     space_clear(sp);
     pthread_mutex_destroy(&sp->mu);
@@ -233,7 +173,7 @@ static int space_reopen(mem_space *sp, const sqclaim_clock *clock)
     return 0;
 }
 
-static mem_space *space_new(const char *name, const sqclaim_clock *clock)
+mem_space *mem_space_new(const char *name, const sqclaim_clock *clock)
 {
     mem_space *sp = calloc(1, sizeof *sp);
     if (!sp)
@@ -248,55 +188,14 @@ static mem_space *space_new(const char *name, const sqclaim_clock *clock)
 }
 
 /* ------------------------------------------------------------------ */
-/* Negative-control helpers: widen the window between a read and the write
- * that depends on it, as a network round trip would. */
 
-static uint64_t conn_rand(mem_conn *c)
+sqclaim_rc mem_conn_attach(mem_conn *c, const sqclaim_options *opts, sqb_err *err)
 {
-    uint64_t x = c->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    c->rng = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static void round_trip_gap(mem_conn *c)
-{
-    sched_yield();
-    struct timespec ts = {0, (long)(20000 + conn_rand(c) % 200000)}; /* 20-220 us */
-    nanosleep(&ts, NULL);
-}
-
-/* ------------------------------------------------------------------ */
-
-static sqclaim_rc mem_open(const sqclaim_options *opts, void **out, sqb_err *err)
-{
-    mem_conn *c = calloc(1, sizeof *c);
-    if (!c)
-        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
-    c->rng = (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
     const char *name = opts->memory_space && *opts->memory_space ? opts->memory_space : "default";
-    if (strlen(name) >= sizeof((mem_space *)0)->name) {
-        free(c);
+    if (strlen(name) >= sizeof((mem_space *)0)->name)
         return sqb_seterr(err, SQCLAIM_EINVAL,
                           "memory_space name is %zu bytes, at most %zu allowed", strlen(name),
                           sizeof((mem_space *)0)->name - 1);
-    }
-    c->fault = MF_NONE;
-#ifdef SQCLAIM_NEGATIVE_CONTROLS
-    c->fault = (enum mem_fault)sqclaim_memory_control_fault(opts);
-    if (c->fault == MF_PRIVATE) {
-        /* The original bug: every serverless instance had its own map. */
-        c->space = space_new("private", opts->clock);
-        if (!c->space) {
-            free(c);
-            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
-        }
-        *out = c;
-        return SQCLAIM_OK;
-    }
-#endif
     pthread_mutex_lock(&registry_mu);
     mem_space *sp = registry;
     while (sp && strcmp(sp->name, name) != 0)
@@ -305,13 +204,11 @@ static sqclaim_rc mem_open(const sqclaim_options *opts, void **out, sqb_err *err
         /* Reopened after its last handle closed: counters carry on. */
         if (space_reopen(sp, opts->clock) != 0) {
             pthread_mutex_unlock(&registry_mu);
-            free(c);
             return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
         }
     } else if (sp) {
         if (sp->clock.now_ns != opts->clock->now_ns || sp->clock.ctx != opts->clock->ctx) {
             pthread_mutex_unlock(&registry_mu);
-            free(c);
             return sqb_seterr(err, SQCLAIM_ECONFIG,
                               "memory space \"%s\" is already open with another clock; handles "
                               "sharing a space must share its clock",
@@ -319,10 +216,9 @@ static sqclaim_rc mem_open(const sqclaim_options *opts, void **out, sqb_err *err
         }
         sp->refs++;
     } else {
-        sp = space_new(name, opts->clock);
+        sp = mem_space_new(name, opts->clock);
         if (!sp) {
             pthread_mutex_unlock(&registry_mu);
-            free(c);
             return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
         }
         sp->next = registry;
@@ -330,6 +226,29 @@ static sqclaim_rc mem_open(const sqclaim_options *opts, void **out, sqb_err *err
     }
     pthread_mutex_unlock(&registry_mu);
     c->space = sp;
+    return SQCLAIM_OK;
+}
+
+void mem_conn_detach(mem_conn *c)
+{
+    mem_space *sp = c->space;
+    pthread_mutex_lock(&registry_mu);
+    if (--sp->refs == 0)
+        space_clear(sp); /* the space and its counters stay registered */
+    pthread_mutex_unlock(&registry_mu);
+    c->space = NULL;
+}
+
+static sqclaim_rc mem_open(const sqclaim_options *opts, void **out, sqb_err *err)
+{
+    mem_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+    sqclaim_rc rc = mem_conn_attach(c, opts, err);
+    if (rc != SQCLAIM_OK) {
+        free(c);
+        return rc;
+    }
     *out = c;
     return SQCLAIM_OK;
 }
@@ -339,16 +258,7 @@ static void mem_close(void *vc)
     mem_conn *c = vc;
     if (!c)
         return;
-    mem_space *sp = c->space;
-    if (c->fault == MF_PRIVATE) {
-        space_free(sp);
-        free(c);
-        return;
-    }
-    pthread_mutex_lock(&registry_mu);
-    if (--sp->refs == 0)
-        space_clear(sp); /* the space and its counters stay registered */
-    pthread_mutex_unlock(&registry_mu);
+    mem_conn_detach(c);
     free(c);
 }
 
@@ -359,8 +269,8 @@ static sqclaim_rc mem_ping(void *vc, sqb_err *err)
     return SQCLAIM_OK;
 }
 
-static void grant(mem_space *sp, mem_entry *e, const sqb_claim_req *req, sqb_claim_res *res,
-                  size_t index)
+void mem_space_grant(mem_space *sp, mem_entry *e, const sqb_claim_req *req, sqb_claim_res *res,
+                     size_t index)
 {
     mem_claim *cl = &e->claim;
     cl->live = true;
@@ -383,7 +293,7 @@ static sqclaim_rc mem_claim_op(void *vc, const sqb_claim_req *req, sqb_claim_res
     pthread_mutex_lock(&sp->mu);
     /* Pass 1: a candidate already held with our token is ours (a retry). */
     for (size_t i = 0; i < req->n; i++) {
-        mem_entry *e = find(sp, req->sqs[i], now);
+        mem_entry *e = mem_space_find(sp, req->sqs[i], now);
         if (e && e->claim.live && strcmp(e->claim.token, req->token) == 0) {
             res->index = i;
             res->fence = e->claim.fence;
@@ -395,25 +305,19 @@ static sqclaim_rc mem_claim_op(void *vc, const sqb_claim_req *req, sqb_claim_res
     }
     /* Pass 2: the first free candidate, in list order. */
     for (size_t i = 0; i < req->n; i++) {
-        mem_entry *e = find(sp, req->sqs[i], now);
+        mem_entry *e = mem_space_find(sp, req->sqs[i], now);
         if (e && e->claim.live)
             continue;
-        if (c->fault == MF_CHECK_THEN_SET) {
-            /* Broken: the read and the write are separate steps. */
-            pthread_mutex_unlock(&sp->mu);
-            round_trip_gap(c);
-            pthread_mutex_lock(&sp->mu);
-        }
-        e = get(sp, req->sqs[i], now);
+        e = mem_space_get(sp, req->sqs[i], now);
         if (!e) {
             pthread_mutex_unlock(&sp->mu);
             return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
         }
-        grant(sp, e, req, res, i);
+        mem_space_grant(sp, e, req, res, i);
         pthread_mutex_unlock(&sp->mu);
         return SQCLAIM_OK;
     }
-    mem_entry *e = find(sp, req->sqs[0], now);
+    mem_entry *e = mem_space_find(sp, req->sqs[0], now);
     if (e && e->claim.live) {
         sqb_strlcpy(res->holder.bot, e->claim.bot, sizeof res->holder.bot);
         res->holder.remaining_ms = (e->claim.expires_ns - now) / 1000000;
@@ -429,24 +333,13 @@ static bool ours(const mem_entry *e, const char *token)
 
 static sqclaim_rc mem_renew(void *vc, const sqb_lease_req *req, sqb_err *err)
 {
+    (void)err;
     mem_conn *c = vc;
     mem_space *sp = c->space;
     int64_t now = req->now_ns;
     int64_t expires = now + req->ttl_ms * 1000000;
     pthread_mutex_lock(&sp->mu);
-    mem_entry *e = find(sp, req->sq, now);
-    if (c->fault == MF_RENEW_REVIVES && !(e && e->claim.live)) {
-        /* Broken: an expired claim comes back to life with its old fence. */
-        e = get(sp, req->sq, now);
-        if (!e) {
-            pthread_mutex_unlock(&sp->mu);
-            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
-        }
-        e->claim.live = true;
-        sqb_strlcpy(e->claim.token, req->token, sizeof e->claim.token);
-        sqb_strlcpy(e->claim.bot, req->bot, sizeof e->claim.bot);
-        e->claim.fence = req->fence;
-    }
+    mem_entry *e = mem_space_find(sp, req->sq, now);
     if (!ours(e, req->token)) {
         pthread_mutex_unlock(&sp->mu);
         return SQCLAIM_LOST;
@@ -465,20 +358,39 @@ static sqclaim_rc mem_release(void *vc, const sqb_lease_req *req, sqb_err *err)
     mem_space *sp = c->space;
     int64_t now = req->now_ns;
     pthread_mutex_lock(&sp->mu);
-    mem_entry *e = find(sp, req->sq, now);
-    bool mine = ours(e, req->token);
-    if (c->fault == MF_RELEASE_NO_OWNER && e && e->claim.live)
-        mine = true; /* Broken: deletes whoever holds it. */
-    if (!mine) {
+    mem_entry *e = mem_space_find(sp, req->sq, now);
+    if (!ours(e, req->token)) {
         pthread_mutex_unlock(&sp->mu);
         return SQCLAIM_LOST;
     }
     e->claim.live = false;
     if (e->res.live && strcmp(e->res.token, req->token) == 0)
         e->res.live = false;
-    drop_if_empty(sp, req->sq, now);
+    mem_space_drop_if_empty(sp, req->sq, now);
     pthread_mutex_unlock(&sp->mu);
     return SQCLAIM_OK;
+}
+
+void mem_space_reserve_at(mem_space *sp, mem_entry *e, const sqb_reserve_req *req, uint64_t start,
+                          sqclaim_rows *rows)
+{
+    if (start < req->hint)
+        start = req->hint;
+    if (start < 1)
+        start = 1;
+    sp->cursor = start + req->count;
+    mem_res *r = &e->res;
+    r->live = true;
+    sqb_strlcpy(r->bot, e->claim.bot, sizeof r->bot); /* the stored claim's, not the request's */
+    sqb_strlcpy(r->token, req->token, sizeof r->token);
+    r->fence = e->claim.fence;
+    r->start = start;
+    r->count = req->count;
+    sqb_strlcpy(r->ts, req->timestamp, sizeof r->ts);
+    r->expires_ns = e->claim.expires_ns;
+    rows->start_row = start;
+    rows->count = req->count;
+    rows->fence = r->fence;
 }
 
 static sqclaim_rc mem_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows *rows,
@@ -489,7 +401,7 @@ static sqclaim_rc mem_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows
     mem_space *sp = c->space;
     int64_t now = req->now_ns;
     pthread_mutex_lock(&sp->mu);
-    mem_entry *e = find(sp, req->sq, now);
+    mem_entry *e = mem_space_find(sp, req->sq, now);
     if (!ours(e, req->token) || e->claim.expires_ns == now) {
         /* At its expiry instant the claim is still live, but a reservation
          * would have no time left: LOST, as the redis script answers for a
@@ -510,35 +422,7 @@ static sqclaim_rc mem_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows
         pthread_mutex_unlock(&sp->mu);
         return rc;
     }
-    uint64_t start = sp->cursor;
-    if (c->fault == MF_RACY_CURSOR) {
-        /* Broken: read the cursor, then write it back in a separate step. */
-        pthread_mutex_unlock(&sp->mu);
-        round_trip_gap(c);
-        pthread_mutex_lock(&sp->mu);
-        e = find(sp, req->sq, now);
-        if (!ours(e, req->token) || e->claim.expires_ns == now) {
-            pthread_mutex_unlock(&sp->mu);
-            return SQCLAIM_LOST;
-        }
-    }
-    if (start < req->hint)
-        start = req->hint;
-    if (start < 1)
-        start = 1;
-    sp->cursor = start + req->count;
-    mem_res *r = &e->res;
-    r->live = true;
-    sqb_strlcpy(r->bot, e->claim.bot, sizeof r->bot); /* the stored claim's, not the request's */
-    sqb_strlcpy(r->token, req->token, sizeof r->token);
-    r->fence = e->claim.fence;
-    r->start = start;
-    r->count = req->count;
-    sqb_strlcpy(r->ts, req->timestamp, sizeof r->ts);
-    r->expires_ns = e->claim.expires_ns;
-    rows->start_row = start;
-    rows->count = req->count;
-    rows->fence = r->fence;
+    mem_space_reserve_at(sp, e, req, sp->cursor, rows);
     pthread_mutex_unlock(&sp->mu);
     return SQCLAIM_OK;
 }
@@ -550,7 +434,7 @@ static sqclaim_rc mem_finish(void *vc, const sqb_lease_req *req, sqb_err *err)
     mem_space *sp = c->space;
     int64_t now = req->now_ns;
     pthread_mutex_lock(&sp->mu);
-    mem_entry *e = find(sp, req->sq, now);
+    mem_entry *e = mem_space_find(sp, req->sq, now);
     if (!ours(e, req->token)) {
         pthread_mutex_unlock(&sp->mu);
         return SQCLAIM_LOST;
@@ -605,7 +489,7 @@ static sqclaim_rc mem_status(void *vc, sqclaim_status *out, sqb_err *err)
             mem_entry *next = e->next;
             char sq[SQCLAIM_SQ_MAX + 1];
             sqb_strlcpy(sq, e->sq, sizeof sq);
-            e = find(sp, sq, now); /* purges if expired */
+            e = mem_space_find(sp, sq, now); /* purges if expired */
             if (e && e->claim.live) {
                 sqclaim_claim_info ci;
                 claim_info(e, now, &ci);
@@ -638,7 +522,7 @@ static sqclaim_rc mem_inspect(void *vc, const char *sq, sqclaim_entry *out, sqb_
     mem_space *sp = c->space;
     int64_t now = sp->clock.now_ns(sp->clock.ctx);
     pthread_mutex_lock(&sp->mu);
-    mem_entry *e = find(sp, sq, now);
+    mem_entry *e = mem_space_find(sp, sq, now);
     if (e && e->claim.live) {
         out->has_claim = true;
         claim_info(e, now, &out->claim);
@@ -658,7 +542,7 @@ static sqclaim_rc mem_break(void *vc, const sqb_break_req *req, unsigned *remove
     mem_space *sp = c->space;
     int64_t now = req->now_ns;
     pthread_mutex_lock(&sp->mu);
-    mem_entry *e = find(sp, req->sq, now);
+    mem_entry *e = mem_space_find(sp, req->sq, now);
     bool has_claim = e && e->claim.live, has_res = e && e->res.live;
     if (req->check) {
         char fp[SQCLAIM_FINGERPRINT_MAX + 1];
@@ -682,7 +566,7 @@ static sqclaim_rc mem_break(void *vc, const sqb_break_req *req, unsigned *remove
     if (e) {
         e->claim.live = false;
         e->res.live = false;
-        drop_if_empty(sp, req->sq, now);
+        mem_space_drop_if_empty(sp, req->sq, now);
     }
     pthread_mutex_unlock(&sp->mu);
     return SQCLAIM_OK;
@@ -723,47 +607,23 @@ static sqclaim_rc mem_raise_cursor(void *vc, uint64_t row, uint64_t *cursor, sqb
     return rc;
 }
 
-#define MEMORY_OPS                                                                                 \
-    .version = SQB_VERSION, .open = mem_open, .close = mem_close, .ping = mem_ping,                \
-    .claim = mem_claim_op, .renew = mem_renew, .release = mem_release, .reserve = mem_reserve,     \
-    .finish = mem_finish, .status = mem_status, .stats = NULL, .inspect = mem_inspect,             \
-    .break_sq = mem_break, .counters = mem_counters, .raise_cursor = mem_raise_cursor
-
-#ifndef SQCLAIM_NEGATIVE_CONTROLS
 const sqclaim_backend sqclaim_backend_memory = {
-    MEMORY_OPS,
+    .version = SQB_VERSION,
     .name = "memory",
     .summary = "in-process memory, shared by the handles of one process (threads)",
     .caps = SQCLAIM_CAP_CLOCK,
+    .open = mem_open,
+    .close = mem_close,
+    .ping = mem_ping,
+    .claim = mem_claim_op,
+    .renew = mem_renew,
+    .release = mem_release,
+    .reserve = mem_reserve,
+    .finish = mem_finish,
+    .status = mem_status,
+    .stats = NULL,
+    .inspect = mem_inspect,
+    .break_sq = mem_break,
+    .counters = mem_counters,
+    .raise_cursor = mem_raise_cursor,
 };
-#else
-/* The simulator's negative controls: the same backend with one deliberate
- * bug each.  The fault is chosen by name (see memory_controls.h). */
-const sqclaim_backend sqclaim_memory_controls[] = {
-    {MEMORY_OPS, .name = "broken-check-then-set",
-     .summary = "claim reads, then writes in a separate step", .caps = SQCLAIM_CAP_CLOCK},
-    {MEMORY_OPS, .name = "broken-private-memory",
-     .summary = "every handle has its own private map (the original bug)",
-     .caps = SQCLAIM_CAP_CLOCK},
-    {MEMORY_OPS, .name = "broken-release-no-owner",
-     .summary = "release deletes the claim without checking the token", .caps = SQCLAIM_CAP_CLOCK},
-    {MEMORY_OPS, .name = "broken-renew-revives",
-     .summary = "renew brings an expired claim back to life", .caps = SQCLAIM_CAP_CLOCK},
-    {MEMORY_OPS, .name = "broken-racy-cursor",
-     .summary = "the row cursor is read and written in separate steps", .caps = SQCLAIM_CAP_CLOCK},
-    {.version = 0, .name = NULL},
-};
-
-int sqclaim_memory_control_fault(const sqclaim_options *opts)
-{
-    static const char *const names[] = {"broken-check-then-set", "broken-private-memory",
-                                        "broken-release-no-owner", "broken-renew-revives",
-                                        "broken-racy-cursor"};
-    static const enum mem_fault faults[] = {MF_CHECK_THEN_SET, MF_PRIVATE, MF_RELEASE_NO_OWNER,
-                                            MF_RENEW_REVIVES, MF_RACY_CURSOR};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (opts->adapter && strcmp(opts->adapter, names[i]) == 0)
-            return (int)faults[i];
-    return MF_NONE;
-}
-#endif

@@ -8,18 +8,9 @@
  * "command + arguments -> reply" (and, for status, several commands in one
  * round trip).
  *
- * Keys (prefix = the key_prefix option, "" by default; seed-compatible):
- *   {prefix}sq:{id}          claim value (JSON), PX = claim TTL
- *   {prefix}refund:{id}      reservation value (JSON), PX = the claim's
- *   {prefix}sqclaim:fence    fencing counter (INCR), never expires
- *   {prefix}sqclaim:rowcursor next free row, never expires
- * Helper keys never match sq:* or refund:*.
- *
- * Values (the seed's fields first; extra fields appended):
- *   sq:     {"botId":"BOT1","timestamp":"2025-10-26T12:34:56.789Z",
- *            "status":"CLAIMING","token":"<32 hex>","fence":7}
- *   refund: {"botId":"BOT1","startRow":51,"rowCount":5,"status":"WRITING",
- *            "timestamp":"…","token":"<32 hex>","fence":7}
+ * Keys and values: the seed's layout with token and fence appended, each
+ * key behind the key_prefix option; the one table of it is in
+ * docs/protocol.md ("Data layout").  The key names are built in proto.c.
  * A value written by another tool in the seed layout (no token/fence), or
  * any other value under sq:{id}, counts as held: claims are refused, and
  * renew/release/finish by us answer LOST.
@@ -28,30 +19,8 @@
  * the server answers NOSCRIPT, e.g. after a restart or SCRIPT FLUSH), so
  * it costs one round trip in the normal case.  Every key a script touches
  * is passed in KEYS.  The scripts themselves, with their KEYS, ARGV and
- * replies, are in scripts.h; docs/redis.md explains them.
- *
- * Changes since the first version of this interface (all additive; the
- * transport interface is unchanged):
- *   - RP_PREFIX_MAX, the longest key prefix rp_init accepts;
- *   - rp_server_error(): the mapping of a Redis error reply to an
- *     sqclaim_rc, for transports that see error replies themselves (e.g.
- *     an HTTP 400 body, or AUTH during a connect);
- *   - rp_script_sha() and rp_script_text(), for tests;
- *   - the pipeline contract says what replies[] holds after a failure;
- *   - rp_open(): rp_init with the key prefix resolved from the options
- *     and the environment, as both backends need it;
- *   - RP_BACKEND_OPS: the backend table entries for a connection object
- *     whose first member is its rp_conn;
- *   - rp_redact() (was the vercel backend's vc_redact), for both
- *     transports;
- *   - a reply to a script that cannot be decoded is EPROTOCOL with
- *     maybe_applied set (the script ran; its effect is unknown);
- *   - rp_scrub(), and the RP_BACKEND_OPS entries scrub every failure
- *     message (no lease token in any message).
- *   - the operator tools (rp_inspect, rp_break, rp_counters,
- *     rp_raise_cursor) and their RP_BACKEND_OPS entries (backend table
- *     version 2); the claim and reserve scripts read every live sq:* /
- *     refund:* on the paths that need it (see scripts.h).
+ * replies, are in scripts.h; docs/redis.md explains them.  (The history
+ * of this interface is in git: `git log -p adapters/redisproto/proto.h`.)
  */
 #ifndef SQCLAIM_REDISPROTO_H
 #define SQCLAIM_REDISPROTO_H

@@ -1,7 +1,7 @@
 /* main.c — sqsim: N bots hammer M SQs through one backend; an independent
  * oracle proves that no two ever held the same SQ or the same row.
  *
- *   sqsim [--adapter memory|redis|vercel] [--bots N] [--sqs M] [--duration 3s] ...
+ *   sqsim [--backend memory|redis|vercel|http] [--bots N] [--sqs M] [--duration 3s] ...
  *
  * Exit status: 0 clean (and every coverage minimum met), 1 a violation or
  * missing coverage, 2 a usage or backend error.  See docs/simulator.md. */

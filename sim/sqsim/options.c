@@ -1,7 +1,7 @@
 /* options.c — sqsim's command line: the options, their defaults, a
  * negative control's workload, and the command that reproduces a run. */
 #include "program.h"
-#include "memory_controls.h"
+#include "controls.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -60,7 +60,8 @@ enum {
 };
 
 static const struct option long_opts[] = {
-    {"adapter", required_argument, NULL, O_ADAPTER},
+    {"backend", required_argument, NULL, O_ADAPTER},
+    {"adapter", required_argument, NULL, O_ADAPTER}, /* the old name of --backend */
     {"negative-control", required_argument, NULL, O_CONTROL},
     {"key-prefix", required_argument, NULL, O_PREFIX},
     {"bots", required_argument, NULL, O_BOTS},
@@ -100,7 +101,8 @@ static const struct option long_opts[] = {
     {"bench-oracle", required_argument, NULL, O_BENCH},
     {"list-controls", no_argument, NULL, O_LIST_CONTROLS},
     {"workload", required_argument, NULL, O_WORKLOAD},
-    {"list-adapters", no_argument, NULL, O_LIST_ADAPTERS},
+    {"list-backends", no_argument, NULL, O_LIST_ADAPTERS},
+    {"list-adapters", no_argument, NULL, O_LIST_ADAPTERS}, /* the old name */
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
@@ -115,9 +117,13 @@ static void usage(FILE *f)
                "Exit: 0 clean, 1 violation or coverage not met, 2 usage or backend error.\n"
                "\n"
                "Backend\n"
-               "  --adapter NAME          memory | redis | vercel (default $SQCLAIM_ADAPTER,\n"
-               "                          else memory); redis reads $REDIS_URL, vercel\n"
-               "                          $KV_REST_API_URL and $KV_REST_API_TOKEN\n"
+               "  --backend NAME          memory | redis | vercel | http (default\n"
+               "                          $SQCLAIM_BACKEND, else $SQCLAIM_ADAPTER, else\n"
+               "                          memory); redis reads $REDIS_URL, vercel\n"
+               "                          $KV_REST_API_URL and $KV_REST_API_TOKEN; http: a\n"
+               "                          running sqclaim serve ($SQCLAIM_SERVE_URL and\n"
+               "                          $SQCLAIM_SERVE_TOKEN, docs/http.md); --adapter\n"
+               "                          is its old name\n"
                "  --key-prefix P          key prefix (default: $SQCLAIM_KEY_PREFIX, else a\n"
                "                          fresh random one per run)\n"
                "  --timeout DUR           per-attempt timeout of the library\n"
@@ -157,7 +163,8 @@ static void usage(FILE *f)
                "  --quiet                 only the verdict line\n"
                "  --max-events N          history capacity (default 20000000)\n"
                "  --bench-oracle N        time the oracle on a synthetic history of N events\n"
-               "  --list-adapters         the backends built in, one per line\n"
+               "  --list-backends         the backends built in, one per line (old name:\n"
+               "                          --list-adapters)\n"
                "  --help, --version\n"
                "\n"
                "Durations: a number and a unit, 250us, 1.5ms, 3s, 1m, 1h, as sqclaim's;\n"
@@ -245,7 +252,7 @@ const struct sqclaim_backend *sim_find_control(const char *name)
 
 static bool adapter_built(const char *name)
 {
-    for (const char *const *a = sqclaim_adapters(); *a; a++)
+    for (const char *const *a = sqclaim_backend_names(); *a; a++)
         if (strcmp(*a, name) == 0)
             return true;
     return false;
@@ -587,7 +594,7 @@ int sim_options(int argc, char **argv, sim_args *out)
                        sqclaim_memory_controls[i].summary);
             return 0;
         case O_LIST_ADAPTERS:
-            for (const char *const *ad = sqclaim_adapters(); *ad; ad++)
+            for (const char *const *ad = sqclaim_backend_names(); *ad; ad++)
                 printf("%s\n", *ad);
             return 0;
         case O_HELP: usage(stdout); return 0;
@@ -607,23 +614,28 @@ int sim_options(int argc, char **argv, sim_args *out)
     }
 
     if (!cfg.adapter)
-        cfg.adapter = sq_getenv("SQCLAIM_ADAPTER");
+        cfg.adapter = sq_getenv("SQCLAIM_BACKEND");
+    if (!cfg.adapter)
+        cfg.adapter = sq_getenv("SQCLAIM_ADAPTER"); /* the old name */
     if (!cfg.adapter)
         cfg.adapter = "memory";
     if (cfg.control && strcmp(cfg.adapter, "memory") != 0)
         return usage_error("--negative-control works on the memory backend only");
-    if (!adapter_built(cfg.adapter)) {
-        /* The library's list of backends is the one list (sqclaim_adapters). */
+    /* http: through a running `sqclaim serve` (http_backend.c). */
+    bool http = strcmp(cfg.adapter, "http") == 0;
+    if (!http && !adapter_built(cfg.adapter)) {
+        /* The library's list of backends is the one list (sqclaim_backend_names). */
         char built[128] = "";
         size_t m = 0;
-        for (const char *const *ad = sqclaim_adapters(); *ad && m < sizeof built; ad++)
+        for (const char *const *ad = sqclaim_backend_names(); *ad && m < sizeof built; ad++)
             m += (size_t)snprintf(built + m, sizeof built - m, "%s%s", m ? ", " : "", *ad);
-        return usage_error("--adapter: \"%s\" is not a backend built into this library (%s)",
+        return usage_error("--backend: \"%s\" is not a backend built into this library (%s) "
+                           "nor http",
                            cfg.adapter, built);
     }
     bool vercel = strcmp(cfg.adapter, "vercel") == 0;
     if (!ttl_given)
-        cfg.ttl_ms = strcmp(cfg.adapter, "memory") == 0 ? 50 : vercel ? 400 : 100;
+        cfg.ttl_ms = strcmp(cfg.adapter, "memory") == 0 ? 50 : vercel || http ? 400 : 100;
     if (!work_given)
         cfg.work_max_us = cfg.ttl_ms * 3000;
     if (cfg.work_min_us > cfg.work_max_us)
@@ -652,14 +664,15 @@ int sim_options(int argc, char **argv, sim_args *out)
     ab_add(&repro, argv[0] && *argv[0] ? argv[0] : "sqsim");
     bool adapter_in_argv = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--adapter") == 0 || strncmp(argv[i], "--adapter=", 10) == 0)
+        if (strcmp(argv[i], "--adapter") == 0 || strncmp(argv[i], "--adapter=", 10) == 0 ||
+            strcmp(argv[i], "--backend") == 0 || strncmp(argv[i], "--backend=", 10) == 0)
             adapter_in_argv = true;
         if (strcmp(argv[i], "--quiet") == 0)
             continue;
         ab_arg(&repro, argv[i]);
     }
     if (!adapter_in_argv) {
-        ab_arg(&repro, "--adapter");
+        ab_arg(&repro, "--backend");
         ab_arg(&repro, cfg.adapter);
     }
     char seedtxt[32];

@@ -1,7 +1,8 @@
 /* run.c — a run of sqsim: one store per bot, kvrest's faults (vercel),
  * the bot threads, the progress line and the signals that end a run. */
 #include "program.h"
-#include "memory_controls.h"
+#include "controls.h"
+#include "sqsim_http.h"
 #ifdef SQSIM_WITH_KVADMIN
 #include "kvadmin.h"
 #endif
@@ -126,6 +127,7 @@ int sim_run_bots(sim_run *run, const char *prefix, const char *space, int64_t *e
 {
     const sim_config cfg = *run->cfg;
     bool vercel = strcmp(cfg.adapter, "vercel") == 0;
+    bool http = strcmp(cfg.adapter, "http") == 0; /* through a running sqclaim serve */
     int exit_code = 0;
     catch_signals();
     /* One handle per bot. */
@@ -159,8 +161,9 @@ int sim_run_bots(sim_run *run, const char *prefix, const char *space, int64_t *e
         atomic_init(&bt->keepalives, 0);
         atomic_init(&bt->renew_revived, 0);
         atomic_init(&bt->lapsed, 0);
+        const sqclaim_backend *be = control ? control : http ? &sim_http_backend : NULL;
         sqclaim_rc rc =
-            control ? sqclaim_open_backend(control, &o, &bt->store) : sqclaim_open(&o, &bt->store);
+            be ? sqclaim_open_backend(be, &o, &bt->store) : sqclaim_open(&o, &bt->store);
         if (rc == SQCLAIM_OK)
             rc = sqclaim_ping(bt->store);
         if (rc != SQCLAIM_OK) {

@@ -14,7 +14,7 @@
 
 static const char *const commands[] = {"claim",    "claim-first", "renew",  "release",
                                        "reserve",  "finish",      "status", "watch",
-                                       "adapters", "help",        NULL};
+                                       "adapters", "backends",    "help",   NULL};
 
 /* ------------------------------------------------------------------ */
 /* help, version, adapters                                              */
@@ -51,6 +51,8 @@ START_TEST(test_help_program)
     for (size_t i = 0; commands[i]; i++) {
         char needle[64];
         snprintf(needle, sizeof needle, "  %s", commands[i]);
+        if (strcmp(commands[i], "adapters") == 0) /* listed as the old name of backends */
+            snprintf(needle, sizeof needle, "old name: adapters");
         ck_assert_msg(cr_contains(a.out, a.outlen, needle), "help lacks %s", commands[i]);
     }
     static const char *const musts[] = {"Exit status",
@@ -89,14 +91,17 @@ START_TEST(test_help_commands)
         TC_EXIT(&b, 0);
         TC_EXIT(&c, 0);
         char usage[64];
-        snprintf(usage, sizeof usage, "Usage: sqclaim %s", commands[i]);
+        /* "adapters" is the old name of "backends": the same help. */
+        snprintf(usage, sizeof usage, "Usage: sqclaim %s",
+                 strcmp(commands[i], "adapters") == 0 ? "backends" : commands[i]);
         ck_assert_msg(strncmp(a.out, usage, strlen(usage)) == 0, "%s --help: %s", commands[i],
                       a.out);
         ck_assert_str_eq(a.out, b.out);
         ck_assert_str_eq(a.out, c.out);
         ck_assert_str_eq(a.err, "");
         ck_assert_str_eq(b.err, "");
-        bool needs_exit = strcmp(commands[i], "adapters") != 0 && strcmp(commands[i], "help") != 0;
+        bool needs_exit = strcmp(commands[i], "adapters") != 0 &&
+                          strcmp(commands[i], "backends") != 0 && strcmp(commands[i], "help") != 0;
         if (needs_exit)
             ck_assert_msg(cr_contains(a.out, a.outlen, "Exit status"), "%s", commands[i]);
         cr_free(&a);
@@ -142,6 +147,15 @@ START_TEST(test_adapters)
     ck_assert_str_eq(a.out, want);
     ck_assert_str_eq(b.out, want);
     ck_assert_str_eq(a.err, "");
+    cr_free(&a);
+    cr_free(&b);
+    /* "backend" is the name; the old spellings stay. */
+    cr_runv(&a, NULL, "backends", NULL);
+    cr_runv(&b, NULL, "--list-backends", NULL);
+    TC_EXIT(&a, 0);
+    TC_EXIT(&b, 0);
+    ck_assert_str_eq(a.out, want);
+    ck_assert_str_eq(b.out, want);
     cr_free(&a);
     cr_free(&b);
 }
@@ -353,6 +367,8 @@ START_TEST(test_memory_claim)
         {"claim", "--bot=BOT1", "X1", NULL},
         {"--adapter", "memory", "claim", "--bot", "BOT1", "--", "X1", NULL},
         {"claim", "X1", "--bot", "BOT1", "--adapter=memory", "--quiet", NULL},
+        {"--backend", "memory", "claim", "--bot", "BOT1", "X1", "--quiet", NULL},
+        {"claim", "X1", "--bot", "BOT1", "--backend=memory", "--quiet", NULL},
         {"--quiet", "claim", "X1", "--bot", "BOT1", "--ttl=10m", NULL},
     };
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {

@@ -1,5 +1,5 @@
 /* test_unit.c — the CLI's helpers, called directly (the program's objects
- * but main.o are linked into this test): message trimming, durations,
+ * but main.o are linked into this test): durations,
  * numbers, text cleaning, exit codes. */
 #include "skip.h"
 #include "tcli.h"
@@ -11,42 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* The part of a library message shown to a shell user. */
-static const char *trimmed(const char *msg)
-{
-    static char buf[1024];
-    snprintf(buf, sizeof buf, "%.*s", (int)cli_trim_advice(msg), msg);
-    return buf;
-}
-
-START_TEST(test_trim_advice)
-{
-    /* The library's own wording (core/store.c), one SQ and several. */
-    ck_assert_str_eq(trimmed("claim: no reply within 5000 ms; the claim may have been granted: "
-                             "retry it with sqclaim_claim_retry() (same token) or give it up "
-                             "with sqclaim_release()"),
-                     "claim: no reply within 5000 ms");
-    ck_assert_str_eq(trimmed("claim-first: connection reset; one of the 3 candidates may have "
-                             "been granted: retry with sqclaim_claim_retry() and the same "
-                             "candidates, or give it up with sqclaim_abandon()"),
-                     "claim-first: connection reset");
-    /* Reworded advice that still names a function, or that has a ';' of
-     * its own in the reason: cut at the clause that holds it. */
-    ck_assert_str_eq(trimmed("claim: timed out; retry with sqclaim_claim_retry()"),
-                     "claim: timed out");
-    ck_assert_str_eq(trimmed("claim: server said: ERR a; b; outcome unknown, call "
-                             "sqclaim_claim_retry()"),
-                     "claim: server said: ERR a; b");
-    /* No clause of its own. */
-    ck_assert_str_eq(trimmed("claim: timed out, it may have been granted"), "claim: timed out, it");
-    ck_assert_str_eq(trimmed("claim: timed out (see sqclaim_claim_retry())"),
-                     "claim: timed out (see");
-    /* Nothing to cut. */
-    ck_assert_str_eq(trimmed("claim: connection refused"), "claim: connection refused");
-    ck_assert_str_eq(trimmed(""), "");
-}
-END_TEST
 
 START_TEST(test_fmt_duration)
 {
@@ -191,7 +155,6 @@ Suite *tc_unit_suite(void)
     Suite *s = suite_create("cli-unit");
     TCase *tc = tcase_create("unit");
     tcase_set_timeout(tc, 60); /* test_duration_grammar_shared runs 32 programs */
-    tcase_add_test(tc, test_trim_advice);
     tcase_add_test(tc, test_fmt_duration);
     tcase_add_test(tc, test_clean_text);
     tcase_add_test(tc, test_exit_codes);

@@ -1,12 +1,12 @@
 /* controls.c — the contract suite must FAIL on every negative control.
  *
  * Each control is the memory backend with one deliberate bug (see
- * adapters/memory/memory_controls.h).  A suite that passes on a broken
+ * sim/controls/controls.h).  A suite that passes on a broken
  * backend proves nothing; this program exits 0 only if every control is
  * caught by at least one contract test, and names the tests that caught
  * it. */
 #include "contract.h"
-#include "memory_controls.h"
+#include "controls.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -13,7 +13,7 @@ $(BUILD)/tests/contract: $(CONTRACT_OBJS) $(BUILD)/obj/tests/contract/main.o $(T
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(DET_LIBS) $(LIB_A) $(PKG_LIBS) $(CHECK_LIBS) -lm
 
-$(BUILD)/obj/tests/contract/controls.o: EXTRA_TEST_CFLAGS = -Iadapters/memory
-$(BUILD)/tests/contract-controls: $(CONTRACT_SUITE_OBJS) $(BUILD)/obj/tests/contract/controls.o $(MEMORY_CONTROLS_OBJ) $(LIB_A)
+$(BUILD)/obj/tests/contract/controls.o: EXTRA_TEST_CFLAGS = $(CONTROLS_CFLAGS)
+$(BUILD)/tests/contract-controls: $(CONTRACT_SUITE_OBJS) $(BUILD)/obj/tests/contract/controls.o $(CONTROLS_LIB) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(PKG_LIBS) $(CHECK_LIBS) -lm
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CONTROLS_LIB) $(LIB_A) $(PKG_LIBS) $(CHECK_LIBS) -lm

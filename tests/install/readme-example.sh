@@ -29,7 +29,7 @@ flags=$(pkg-config --cflags --libs sqclaim) || fail "pkg-config sqclaim"
 # shellcheck disable=SC2086
 cc -std=c11 -Wall -Wextra -Werror "$tmp/bot.c" $flags -o "$tmp/bot" || fail "the example does not compile"
 
-out=$(SQCLAIM_ADAPTER=memory LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/bot") || fail "the example exited non-zero"
+out=$(env -u SQCLAIM_ADAPTER SQCLAIM_BACKEND=memory LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/bot") || fail "the example exited non-zero"
 echo "$out"
 grep -qx 'claimed 251019-164rmb, fence 1' <<<"$out" || fail "no claim in: $out"
 grep -qx 'write rows 51-55 with fence 1' <<<"$out" || fail "no reservation in: $out"
@@ -44,8 +44,8 @@ want=$(sed -n 's/^#define SQCLAIM_VERSION[[:space:]]*"\(.*\)"$/\1/p' core/sqclai
 got=$(pkg-config --modversion sqclaim) || fail "pkg-config --modversion sqclaim"
 [ "$got" = "$want" ] || fail "sqclaim.pc says version '$got', the header '$want'"
 [ -e "$tmp/prefix/lib/libsqclaim.so.$want" ] || fail "no libsqclaim.so.$want installed"
-[ "$(readlink "$tmp/prefix/lib/libsqclaim.so.0")" = "libsqclaim.so.$want" ] ||
-  fail "libsqclaim.so.0 does not point at libsqclaim.so.$want"
+[ "$(readlink "$tmp/prefix/lib/libsqclaim.so.1")" = "libsqclaim.so.$want" ] ||
+  fail "libsqclaim.so.1 does not point at libsqclaim.so.$want"
 
 # The README's lines for a non-standard PREFIX, run as written, in a HOME
 # of their own, with `make` run in the checkout (as the README says).
@@ -55,7 +55,7 @@ awk '/<!-- example:prefix -->/{grab=1; next} grab && /^```sh/{on=1; next} on && 
 mkdir -p "$tmp/home" "$tmp/work"
 cp "$tmp/bot.c" "$tmp/work/bot.c"
 repo=$PWD
-out=$(cd "$tmp/work" && env -u PKG_CONFIG_PATH -u LD_LIBRARY_PATH -u SQCLAIM_ADAPTER \
+out=$(cd "$tmp/work" && env -u PKG_CONFIG_PATH -u LD_LIBRARY_PATH -u SQCLAIM_ADAPTER -u SQCLAIM_BACKEND \
         HOME="$tmp/home" REPO="$repo" bash -euo pipefail -c \
         'make() { command make -C "$REPO" --no-print-directory -s "$@" >/dev/null; }; '"$(cat "$tmp/prefix.sh")" 2>&1) ||
   fail "the README's PREFIX lines failed:
@@ -74,9 +74,9 @@ fi
 if err=$(cd "$tmp/work" && env -u LD_LIBRARY_PATH ./bot-plain 2>&1); then
   ldconfig -p | grep -q 'libsqclaim\.so\.0 ' ||
     fail "bot-plain ran without rpath or LD_LIBRARY_PATH: $err"
-  echo "readme-example: note: a libsqclaim.so.0 is installed system-wide; the rpath not shown necessary"
+  echo "readme-example: note: a libsqclaim.so.1 is installed system-wide; the rpath not shown necessary"
 else
-  grep -q 'libsqclaim.so.0: cannot open shared object file' <<<"$err" ||
+  grep -q 'libsqclaim.so.1: cannot open shared object file' <<<"$err" ||
     fail "bot-plain failed otherwise: $err"
 fi
 "$tmp/home/.local/bin/sqclaim" --version | grep -q "^sqclaim $want " ||
