@@ -21,8 +21,9 @@ packages=(
   binutils            # tests/abi: nm, readelf, strings
   liblua5.1-0-dev     # the scripted store (sim/det/): Lua 5.1, the version Redis embeds
   lua-cjson           # ... and the cjson library Redis provides (liblua5.1-cjson.so)
-  python3 curl jq     # tests/serve: HTTP tests and docs/http.md's examples, run as written
-  chromium            # tests/browser: the serve dashboard in headless Chromium
+  python3 curl jq     # tests/serve: HTTP tests and docs/http.md's examples, run as written;
+                      # tests/browser and tests/viz (stdlib-only scripts)
+  chromium            # tests/browser: the serve dashboard and sqsim's timelines in headless Chromium
 )
 
 missing=()

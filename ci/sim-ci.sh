@@ -8,6 +8,11 @@
 #   3. the negative controls, 5 runs each, each caught within 10 s, the
 #      end-to-end checks and ci/with-servers.sh (tests/sim/runs_test.c);
 #   4. the oracle's cost on 1 000 000 events;
+#   4b. sqsim --det (deterministic mode, docs/simulator.md): 10 000 seeds
+#      on the scripted store with every fault, 2 000 on memory, every
+#      negative control over 200 seeds (each caught in >= 99 % of them,
+#      each seed within 1 s), its end-to-end test (same seed = same
+#      history, replay), its speed;
 #   5. sqsim under ThreadSanitizer (build-thread/) and ASan+UBSan;
 #   6. sqsim under valgrind, when it is installed.
 #
@@ -42,6 +47,19 @@ run() { # description, command...
   invoke "$@" </dev/null || rc=$?
   [ "$rc" = 0 ] || fail "$what (exit $rc)"
 }
+# A simulation that leaves its HTML timeline in $reports: kept (and its
+# path printed) when the run fails, removed when it passes.
+sim() { # name command... (sqsim's arguments last)
+  local name=$1 rc=0
+  shift
+  bounded "$@" --timeline "$reports/$name.html" || rc=$?
+  if [ "$rc" != 0 ] && [ -s "$reports/$name.html" ]; then
+    echo "sim-ci: timeline of the failing run: $PWD/$reports/$name.html" >&2
+  else
+    rm -f "$reports/$name.html"
+  fi
+  return "$rc"
+}
 # Succeed if the command exits with the given status.
 expect_exit() { # status command...
   local want=$1 rc=0
@@ -55,6 +73,8 @@ expect_exit() { # status command...
 ci/install-deps.sh
 step "build"
 "${MAKE[@]}" all build/tests/sim-oracle build/tests/sim-runs
+det_built() { build/sqsim --det --list-controls >/dev/null 2>&1; }
+if det_built; then "${MAKE[@]}" build/tests/sim-det; fi
 rm -rf "$reports"
 mkdir -p "$reports"
 
@@ -65,17 +85,17 @@ kvrest_ok() { has vercel && [ -x build/kvrest ]; }
 
 run "oracle tests (known-good and known-bad histories)" build/tests/sim-oracle
 
-run "sqsim: memory" build/sqsim --adapter memory --report "$reports/memory.json"
+run "sqsim: memory" sim memory build/sqsim --adapter memory --report "$reports/memory.json"
 if has redis; then
   run "sqsim: redis (private redis-server)" \
-    ci/with-servers.sh build/sqsim --adapter redis --report "$reports/redis.json"
+    sim redis ci/with-servers.sh build/sqsim --adapter redis --report "$reports/redis.json"
 else
   echo "sim-ci: redis backend not built; skipped" >&2
 fi
 if has vercel; then
   if kvrest_ok; then
     run "sqsim: vercel through kvrest, with faults" \
-      ci/with-servers.sh build/sqsim --adapter vercel --kv-faults --duration 5s --pause-rate 0.2 \
+      sim vercel-faults ci/with-servers.sh build/sqsim --adapter vercel --kv-faults --duration 5s --pause-rate 0.2 \
       --report "$reports/vercel-faults.json"
   else
     fail "vercel is built but build/kvrest is not"
@@ -89,6 +109,30 @@ run "negative controls (5 seeds each, < 10 s), end-to-end runs, with-servers" \
   SQCLAIM_WITH_SERVERS="$PWD/ci/with-servers.sh" build/tests/sim-runs
 
 run "oracle cost, 1 000 000 events" build/sqsim --bench-oracle 1000000
+
+if build/sqsim --scenario seed-month --help >/dev/null 2>&1; then
+  run "capacity planner: the seed's fleet for a month (virtual time, scripted store)" \
+    build/sqsim --scenario seed-month --report "$reports/seed-month.json" \
+    --plot "$reports/seed-month.svg"
+else
+  fail "sqsim --scenario needs the scripted store (sim/det), which was not built"
+fi
+
+if det_built; then
+  run "sqsim --det: 10 000 seeds, scripted store, every fault" \
+    build/sqsim --det --runs 10000 --seed 1 --quiet
+  run "sqsim --det: 2 000 seeds, memory backend" \
+    build/sqsim --det --backend memory --runs 2000 --seed 1 --quiet
+  run "sqsim --det: every negative control, 200 seeds each (>= 99 %, < 1 s a seed)" \
+    build/sqsim --det --all-controls --runs 200 --seed 1
+  run "sqsim --det: end to end (same seed = same history, replay, controls)" \
+    env SQCLAIM_SQSIM="$PWD/build/sqsim" build/tests/sim-det
+  run "sqsim --det: speed at 600 s leases" build/sqsim --det --bench 5
+elif [ "${CI:-}" = true ]; then
+  fail "sqsim --det is not built (needs liblua5.1-0-dev and lua-cjson: ci/install-deps.sh)"
+else
+  echo "sim-ci: SKIP sqsim --det (the scripted store is not built)" >&2
+fi
 
 # ThreadSanitizer: the command's exit status.  Some kernels map memory
 # where this TSan cannot work ("unexpected memory mapping"); then the
@@ -130,6 +174,11 @@ step "build with ASan + UBSan (build-address-undefined/)"
 "${MAKE[@]}" SANITIZE=address,undefined build-address-undefined/sqsim \
   build-address-undefined/tests/sim-oracle build-address-undefined/tests/sim-runs
 run "ASan+UBSan: oracle tests" build-address-undefined/tests/sim-oracle
+if det_built; then
+  run "ASan+UBSan: sqsim --det, 300 seeds and a control" bash -c \
+    'build-address-undefined/sqsim --det --runs 300 --quiet &&
+     build-address-undefined/sqsim --det --runs 20 --control lua-release-no-owner --expect-violation'
+fi
 run "ASan+UBSan: sqsim tests" env SQCLAIM_SQSIM="$PWD/build-address-undefined/sqsim" \
   SQCLAIM_KVREST="$PWD/build/kvrest" SQCLAIM_WITH_SERVERS="$PWD/ci/with-servers.sh" \
   build-address-undefined/tests/sim-runs
@@ -140,6 +189,14 @@ if command -v valgrind >/dev/null; then
     --min-refusals 1 --min-takeovers 0 --min-stale-writes 0
   run "valgrind: a negative control" expect_exit 1 valgrind -q --error-exitcode=99 \
     --leak-check=full build/sqsim --negative-control broken-racy-cursor --quiet
+  if det_built; then
+    run "valgrind: sqsim --det, 5 seeds and a control" valgrind -q --error-exitcode=99 \
+      --leak-check=full --errors-for-leak-kinds=definite,indirect \
+      build/sqsim --det --runs 5 --quiet
+    run "valgrind: sqsim --det control" expect_exit 0 valgrind -q --error-exitcode=99 \
+      --leak-check=full --errors-for-leak-kinds=definite,indirect \
+      build/sqsim --det --runs 3 --control lua-release-no-owner --expect-violation
+  fi
 else
   echo "sim-ci: valgrind not installed; valgrind runs skipped" >&2
 fi

@@ -3,6 +3,7 @@
 #define SQCLAIM_INTERNAL_H
 
 #include "backend.h"
+#include "seam.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,7 +32,16 @@ struct sqclaim_store {
 
     int op_timeout_ms; /* budget of one operation; 0: none */
     int attempt_ms;    /* with a budget: connect + request timeouts */
+
+    const sqc_seam *seam; /* the simulator's (seam.h); NULL: the OS */
 };
+
+/* The seam's substitute for a decision, or the decision itself. */
+static inline int64_t sqc_adjust(const sqclaim_store *s, sqc_point pt, int64_t v,
+                                 const sqc_point_info *info)
+{
+    return s->seam && s->seam->adjust ? s->seam->adjust(s->seam->ctx, pt, v, info) : v;
+}
 
 /* Write a message into errbuf[errlen] (if not NULL) and return
  * SQCLAIM_EINVAL: the shape of every validation failure. */

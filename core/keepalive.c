@@ -43,6 +43,11 @@ struct sqclaim_keepalive {
     pthread_cond_t cv; /* CLOCK_MONOTONIC */
     sqclaim_lease lease;
     bool stop, joining, joined, self_detached;
+    /* Driven by a seam (seam.h) instead of a thread: */
+    const sqc_seam *seam; /* NULL: a thread */
+    bool ended;           /* the "thread" reference was dropped */
+    bool in_step;         /* inside sqc_keepalive_step */
+    bool retrying;
 
     atomic_bool lost;
     atomic_bool stopped; /* stop requested, detached or closed */
@@ -106,6 +111,49 @@ static bool wait_or_stop(sqclaim_keepalive *ka, int64_t ms)
     return stop;
 }
 
+/* The wait before the next renewal: every ttl/3, but never later than
+ * halfway to the deadline (a keep-alive started late, or retrying after a
+ * failure). */
+static int64_t next_wait(sqclaim_store *s, const sqclaim_lease *lease, bool retrying)
+{
+    int64_t interval = lease->ttl_ms / 3 > 0 ? lease->ttl_ms / 3 : 1;
+    int64_t left_ms = (lease->deadline_ns - sqclaim_now_ns(s)) / 1000000;
+    int64_t wait = retrying ? interval / 4 : interval;
+    if (wait > left_ms / 2)
+        wait = left_ms / 2;
+    if (wait < 1)
+        wait = 1;
+    return wait;
+}
+
+/* One renewal of *lease.  Returns false when the keep-alive has ended
+ * (lost: flag set and callback run). */
+static bool renew_once(sqclaim_keepalive *ka, sqclaim_lease *lease, bool *retrying)
+{
+    sqclaim_store *s = ka->owner;
+    sqb_err err;
+    memset(&err, 0, sizeof err);
+    sqclaim_rc rc = sqc_renew(s, lease, lease->ttl_ms, &err);
+    if (rc == SQCLAIM_OK) {
+        pthread_mutex_lock(&ka->mu);
+        ka->lease = *lease;
+        pthread_mutex_unlock(&ka->mu);
+        atomic_store(&ka->deadline_ns, lease->deadline_ns);
+        atomic_fetch_add(&ka->renewals, 1);
+        *retrying = false;
+        return true;
+    }
+    /* A transient failure is retried while the old deadline holds. */
+    if (rc != SQCLAIM_LOST && sqclaim_now_ns(s) < lease->deadline_ns) {
+        *retrying = true;
+        return true;
+    }
+    atomic_store(&ka->lost, true);
+    if (ka->on_lost)
+        ka->on_lost(lease, rc, ka->arg); /* last use of ka's fields */
+    return false;
+}
+
 static void *run(void *vka)
 {
     sqclaim_keepalive *ka = vka;
@@ -113,44 +161,45 @@ static void *run(void *vka)
     pthread_mutex_lock(&ka->mu);
     sqclaim_lease lease = ka->lease;
     pthread_mutex_unlock(&ka->mu);
-    int64_t interval = lease.ttl_ms / 3 > 0 ? lease.ttl_ms / 3 : 1;
     bool retrying = false;
 
     for (;;) {
-        /* Renew every ttl/3, but never later than halfway to the deadline
-         * (a keep-alive started late, or retrying after a failure). */
-        int64_t left_ms = (lease.deadline_ns - sqclaim_now_ns(s)) / 1000000;
-        int64_t wait = retrying ? interval / 4 : interval;
-        if (wait > left_ms / 2)
-            wait = left_ms / 2;
-        if (wait < 1)
-            wait = 1;
-        if (wait_or_stop(ka, wait))
+        if (wait_or_stop(ka, next_wait(s, &lease, retrying)))
             break;
-        sqb_err err;
-        memset(&err, 0, sizeof err);
-        sqclaim_rc rc = sqc_renew(s, &lease, lease.ttl_ms, &err);
-        if (rc == SQCLAIM_OK) {
-            pthread_mutex_lock(&ka->mu);
-            ka->lease = lease;
-            pthread_mutex_unlock(&ka->mu);
-            atomic_store(&ka->deadline_ns, lease.deadline_ns);
-            atomic_fetch_add(&ka->renewals, 1);
-            retrying = false;
-            continue;
-        }
-        /* A transient failure is retried while the old deadline holds. */
-        if (rc != SQCLAIM_LOST && sqclaim_now_ns(s) < lease.deadline_ns) {
-            retrying = true;
-            continue;
-        }
-        atomic_store(&ka->lost, true);
-        if (ka->on_lost)
-            ka->on_lost(&lease, rc, ka->arg); /* last use of ka's fields */
-        break;
+        if (!renew_once(ka, &lease, &retrying))
+            break;
     }
     ka_unref(ka); /* the thread's reference */
     return NULL;
+}
+
+int64_t sqc_keepalive_step(sqclaim_keepalive *ka)
+{
+    pthread_mutex_lock(&ka->mu);
+    if (ka->stop || ka->ended) {
+        bool drop = !ka->ended;
+        ka->ended = true;
+        pthread_mutex_unlock(&ka->mu);
+        if (drop)
+            ka_unref(ka);
+        return -1;
+    }
+    sqclaim_lease lease = ka->lease;
+    bool retrying = ka->retrying;
+    ka->in_step = true;
+    pthread_mutex_unlock(&ka->mu);
+    bool going = renew_once(ka, &lease, &retrying);
+    pthread_mutex_lock(&ka->mu);
+    ka->in_step = false;
+    ka->retrying = retrying;
+    if (!going || ka->stop) {
+        ka->ended = true;
+        pthread_mutex_unlock(&ka->mu);
+        ka_unref(ka); /* the "thread's" reference */
+        return -1;
+    }
+    pthread_mutex_unlock(&ka->mu);
+    return next_wait(ka->owner, &lease, retrying);
 }
 
 static void set_start_error(sqclaim_store *s, sqclaim_rc rc, const char *msg)
@@ -213,6 +262,18 @@ sqclaim_rc sqclaim_keepalive_start(sqclaim_store *s, const sqclaim_lease *lease,
     pthread_cond_init(&ka->cv, &ca);
     pthread_condattr_destroy(&ca);
 
+    if (s->seam && s->seam->ka_start && s->seam->ka_stop) {
+        /* Driven by the simulator: no thread. */
+        ka->seam = s->seam;
+        pthread_mutex_lock(&link_mu);
+        ka->store = s;
+        ka->next = s->kas;
+        s->kas = ka;
+        pthread_mutex_unlock(&link_mu);
+        *out = ka;
+        ka->seam->ka_start(ka->seam->ctx, ka, next_wait(s, lease, false));
+        return SQCLAIM_OK;
+    }
     pthread_mutex_lock(&link_mu);
     ka->store = s;
     ka->next = s->kas;
@@ -241,6 +302,18 @@ static void stop_and_join(sqclaim_keepalive *ka)
     pthread_mutex_lock(&ka->mu);
     ka->stop = true;
     atomic_store(&ka->stopped, true);
+    if (ka->seam) {
+        /* No thread: tell the driver; inside a step, the step ends it. */
+        bool drop = !ka->ended && !ka->in_step;
+        if (drop)
+            ka->ended = true;
+        pthread_mutex_unlock(&ka->mu);
+        if (drop) {
+            ka->seam->ka_stop(ka->seam->ctx, ka);
+            ka_unref(ka);
+        }
+        return;
+    }
     pthread_cond_broadcast(&ka->cv);
     if (pthread_equal(pthread_self(), ka->thread)) {
         pthread_mutex_unlock(&ka->mu);
@@ -287,9 +360,17 @@ bool sqclaim_keepalive_lost(const sqclaim_keepalive *ka)
 
 bool sqclaim_keepalive_may_act(const sqclaim_keepalive *ka)
 {
-    if (!ka || atomic_load(&ka->lost) || atomic_load(&ka->stopped))
+    if (!ka || atomic_load(&ka->stopped))
         return false;
-    return ka->clock.now_ns(ka->clock.ctx) < atomic_load(&ka->deadline_ns);
+    bool lost = atomic_load(&ka->lost);
+    int64_t now = ka->clock.now_ns(ka->clock.ctx);
+    int64_t deadline = atomic_load(&ka->deadline_ns);
+    bool yes = !lost && now < deadline;
+    if (ka->seam && ka->seam->adjust) {
+        sqc_point_info pi = {.lost = lost, .deadline_ns = deadline, .now_ns = now};
+        yes = ka->seam->adjust(ka->seam->ctx, SQC_PT_KA_MAY_ACT, yes, &pi) != 0;
+    }
+    return yes;
 }
 
 uint64_t sqclaim_keepalive_renewals(const sqclaim_keepalive *ka)
@@ -311,7 +392,7 @@ sqclaim_rc sqclaim_keepalive_stop(sqclaim_keepalive *ka, sqclaim_lease *lease)
     pthread_mutex_unlock(&link_mu);
     if (linked)
         ka_unref(ka); /* the list's reference; ours keeps ka alive */
-    if (pthread_equal(pthread_self(), ka->thread)) {
+    if (!ka->seam && pthread_equal(pthread_self(), ka->thread)) {
         /* Called from on_lost: the thread ends right after the callback;
          * nobody will join it, so let it go. */
         pthread_mutex_lock(&ka->mu);

@@ -86,6 +86,20 @@ int64_t sqclaim_now_ns(const sqclaim_store *s)
     return s->clock.now_ns(s->clock.ctx);
 }
 
+void sqc_seam_set(sqclaim_store *s, const sqc_seam *seam)
+{
+    if (!s)
+        return;
+    s->seam = seam;
+    s->rng = seam && seam->rand64 ? seam->rand64(seam->ctx) | 1 : sqc_random_u64();
+}
+
+/* The wall clock in Unix ms: the seam's, or the real one. */
+static int64_t wall_ms(const sqclaim_store *s)
+{
+    return s->seam && s->seam->unix_ms ? s->seam->unix_ms(s->seam->ctx) : sqb_unix_ms();
+}
+
 int64_t sqclaim_margin_ms(int64_t ttl_ms) { return ttl_ms / 100 + 2; }
 
 static int64_t deadline_for(int64_t sent_ns, int64_t ttl_ms)
@@ -614,7 +628,10 @@ static sqclaim_rc run_op(sqclaim_store *s, struct op *op, sqb_err *err, bool *am
         /* Let other threads (a keep-alive sharing the handle) use it while
          * we wait. */
         pthread_mutex_unlock(&s->lock);
-        sleep_ms(ms);
+        if (s->seam && s->seam->sleep_ms)
+            s->seam->sleep_ms(s->seam->ctx, s, ms);
+        else
+            sleep_ms(ms);
         pthread_mutex_lock(&s->lock);
     }
     pthread_mutex_unlock(&s->lock);
@@ -652,7 +669,7 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
                              sqclaim_lease *lease, sqclaim_holder *holder, bool first)
 {
     char ts[SQCLAIM_TIMESTAMP_LEN + 1];
-    int64_t unix_ms = sqb_unix_ms();
+    int64_t unix_ms = wall_ms(s);
     sqb_format_timestamp(unix_ms, ts);
     struct op op;
     memset(&op, 0, sizeof op);
@@ -669,6 +686,9 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
     int64_t sent;
     sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, &sent);
     const sqb_claim_res *res = &op.claimed;
+    sqc_point_info pi = {.op = SQC_OP_CLAIM, .ambiguous = ambiguous, .sent_ns = sent};
+    if (s->seam)
+        rc = (sqclaim_rc)sqc_adjust(s, SQC_PT_OUTCOME, rc, &pi);
 
     /* The earliest send we know of for this token (0: unknown, e.g. a
      * lease rebuilt from JSON). */
@@ -693,6 +713,15 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
             int64_t deadline = sent + (left - sqclaim_margin_ms(lease->ttl_ms)) * 1000000;
             if (first_sent && deadline_for(first_sent, lease->ttl_ms) < deadline)
                 deadline = deadline_for(first_sent, lease->ttl_ms);
+            if (s->seam) {
+                sqc_point_info di = {.op = SQC_OP_CLAIM,
+                                     .sent_ns = sent,
+                                     .first_sent_ns = first_sent,
+                                     .left_ms = res->ttl_ms,
+                                     .ttl_ms = lease->ttl_ms,
+                                     .reply_ns = sqclaim_now_ns(s)};
+                deadline = sqc_adjust(s, SQC_PT_DEADLINE_RECLAIM, deadline, &di);
+            }
             lease->deadline_ns = deadline;
             lease->sent_ns = first_sent ? first_sent : sent;
             lease->expires_unix_ms = unix_ms + left;
@@ -701,6 +730,13 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
             /* A fresh grant by this call. */
             lease->sent_ns = sent;
             lease->deadline_ns = deadline_for(sent, lease->ttl_ms);
+            if (s->seam) {
+                sqc_point_info di = {.op = SQC_OP_CLAIM,
+                                     .sent_ns = sent,
+                                     .reply_ns = sqclaim_now_ns(s),
+                                     .ttl_ms = lease->ttl_ms};
+                lease->deadline_ns = sqc_adjust(s, SQC_PT_DEADLINE_GRANT, lease->deadline_ns, &di);
+            }
             lease->expires_unix_ms = unix_ms + lease->ttl_ms;
             lease->flags &= ~SQCLAIM_LEASE_RECLAIMED;
         }
@@ -781,7 +817,8 @@ static sqclaim_rc claim_prepare(sqclaim_store *s, const char *bot, int64_t ttl_m
         return fail_invalid(s, msg);
     sqb_strlcpy(lease->bot, bot, sizeof lease->bot);
     lease->ttl_ms = ttl_ms;
-    if (sqc_random_token(lease->token) != 0) {
+    if ((s->seam && s->seam->token ? s->seam->token(s->seam->ctx, lease->token)
+                                   : sqc_random_token(lease->token)) != 0) {
         set_msg(s, SQCLAIM_EIO, "claim: no randomness available for the lease token");
         return SQCLAIM_EIO;
     }
@@ -882,13 +919,29 @@ sqclaim_rc sqc_renew(sqclaim_store *s, sqclaim_lease *lease, int64_t ttl_ms, sqb
     lease_op(&op, OP_RENEW, lease);
     op.lease.ttl_ms = ttl_ms;
     bool ambiguous;
-    int64_t unix_ms = sqb_unix_ms();
+    int64_t unix_ms = wall_ms(s);
     int64_t sent;
     sqclaim_rc rc = run_op(s, &op, err, &ambiguous, &sent);
+    if (s->seam) {
+        sqc_point_info pi = {.op = SQC_OP_RENEW, .ambiguous = ambiguous, .sent_ns = sent};
+        sqclaim_rc was = rc;
+        rc = (sqclaim_rc)sqc_adjust(s, SQC_PT_OUTCOME, rc, &pi);
+        if (rc < 0 && was >= 0)
+            sqb_seterr(err, rc, "renew: outcome substituted by the simulator");
+    }
     if (rc == SQCLAIM_OK) {
         lease->ttl_ms = ttl_ms;
         lease->sent_ns = sent;
+        int64_t old = lease->deadline_ns;
         lease->deadline_ns = deadline_for(sent, ttl_ms);
+        if (s->seam) {
+            sqc_point_info di = {.op = SQC_OP_RENEW,
+                                 .sent_ns = sent,
+                                 .reply_ns = sqclaim_now_ns(s),
+                                 .ttl_ms = ttl_ms,
+                                 .old_deadline_ns = old};
+            lease->deadline_ns = sqc_adjust(s, SQC_PT_DEADLINE_RENEW, lease->deadline_ns, &di);
+        }
         lease->expires_unix_ms = unix_ms + ttl_ms;
         lease->flags &= ~SQCLAIM_LEASE_UNCERTAIN; /* proven held */
     } else if (rc == SQCLAIM_LOST) {
@@ -1057,7 +1110,7 @@ sqclaim_rc sqclaim_reserve_rows(sqclaim_store *s, const sqclaim_lease *lease, ui
         sqc_check_rows(count, hint, msg, sizeof msg) != SQCLAIM_OK)
         return fail_invalid(s, msg);
     char ts[SQCLAIM_TIMESTAMP_LEN + 1];
-    sqb_format_timestamp(sqb_unix_ms(), ts);
+    sqb_format_timestamp(wall_ms(s), ts);
     struct op op;
     memset(&op, 0, sizeof op);
     op.kind = OP_RESERVE;
@@ -1154,7 +1207,7 @@ sqclaim_rc sqclaim_status_get(sqclaim_store *s, sqclaim_status **out)
         qsort(st->claims, st->nclaims, sizeof *st->claims, cmp_claim);
     if (st->nreservations > 1)
         qsort(st->reservations, st->nreservations, sizeof *st->reservations, cmp_res);
-    sqb_format_timestamp(sqb_unix_ms(), st->timestamp);
+    sqb_format_timestamp(wall_ms(s), st->timestamp);
     *out = st;
     return SQCLAIM_OK;
 }

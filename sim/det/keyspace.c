@@ -262,7 +262,8 @@ struct det_ks {
     int64_t now_ns, now_ms;
     det_script_fn script_fn;
     void *script_ctx;
-    int16_t cmdtab[128]; /* command lookup (build_cmdtab) */
+    int16_t cmdtab[128];   /* command lookup (build_cmdtab) */
+    uint64_t script_calls; /* commands run by scripts (redis.call/pcall) */
 };
 
 static uint64_t hash_bytes(const char *s, size_t len)
@@ -1785,6 +1786,8 @@ void det_ks_exec(det_ks *ks, int argc, const char *const *argv, const size_t *le
     c->fn(ks, &a, out);
 }
 
+uint64_t det_ks_script_calls(const det_ks *ks) { return ks->script_calls; }
+
 const char *det_ks_exec_script(det_ks *ks, int argc, const char *const *argv, const size_t *lens,
                                det_reply *out)
 {
@@ -1795,6 +1798,7 @@ const char *det_ks_exec_script(det_ks *ks, int argc, const char *const *argv, co
         return "Wrong number of args calling Redis command from script";
     if (c->flags & F_NOSCRIPT)
         return "This Redis command is not allowed from script";
+    ks->script_calls++;
     args a = {argc, argv, lens};
     c->fn(ks, &a, out);
     return NULL;

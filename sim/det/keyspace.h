@@ -124,6 +124,10 @@ void det_ks_exec(det_ks *ks, int argc, const char *const *argv, const size_t *le
 const char *det_ks_exec_script(det_ks *ks, int argc, const char *const *argv, const size_t *lens,
                                det_reply *out);
 
+/* Commands run from scripts so far (each redis.call or redis.pcall that
+ * reached a command; Upstash bills each one besides the EVAL itself). */
+uint64_t det_ks_script_calls(const det_ks *ks);
+
 /* True if name (any case) is a command of the keyspace. */
 bool det_ks_known_command(const det_ks *ks, const char *name, size_t len);
 

@@ -88,6 +88,14 @@ struct det_lua {
     int argcap;
     det_log_fn log;
     void *log_ctx;
+    /* Substituted scripts (det_lua_override): a body with this SHA-1 is
+     * compiled from `body` instead. */
+    struct {
+        unsigned char sha[20];
+        char *body;
+        size_t len;
+    } over[DET_LUA_MAX_OVERRIDES];
+    int nover;
 };
 
 /* ------------------------------------------------------------------ */
@@ -1046,6 +1054,12 @@ static int compile(det_lua *dl, const char *body, size_t len, const unsigned cha
                    det_reply *out)
 {
     lua_State *L = dl->L;
+    for (int i = 0; i < dl->nover; i++)
+        if (memcmp(dl->over[i].sha, sha, 20) == 0) {
+            body = dl->over[i].body;
+            len = dl->over[i].len;
+            break;
+        }
     if (luaL_loadbuffer(L, body, len, "@user_script")) {
         const char *msg = lua_tostring(L, -1);
         det_reply_errf(out, "ERR Error compiling script (new function): %s", msg ? msg : "?");
@@ -1277,6 +1291,8 @@ void det_lua_free(det_lua *dl)
     det_ks_set_scripting(dl->ks, NULL, NULL);
     close_state(dl);
     det_reply_free(&dl->scratch);
+    for (int i = 0; i < dl->nover; i++)
+        free(dl->over[i].body);
     free(dl->argv);
     free(dl->lens);
     free(dl->num);
@@ -1292,4 +1308,23 @@ void det_lua_set_log(det_lua *dl, det_log_fn fn, void *ctx)
 {
     dl->log = fn;
     dl->log_ctx = ctx;
+}
+
+int det_lua_override(det_lua *dl, const char *orig, size_t orig_len, const char *body,
+                     size_t body_len)
+{
+    if (dl->nover >= DET_LUA_MAX_OVERRIDES)
+        return -1;
+    char *copy = malloc(body_len + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, body, body_len);
+    copy[body_len] = '\0';
+    char hex[41];
+    rp_sha1_hex(orig, orig_len, hex);
+    hex_to_sha(hex, 40, dl->over[dl->nover].sha);
+    dl->over[dl->nover].body = copy;
+    dl->over[dl->nover].len = body_len;
+    dl->nover++;
+    return det_lua_flush(dl);
 }

@@ -50,4 +50,13 @@ size_t det_lua_cached(const det_lua *dl);
 #define DET_LUA_MAX_INSTRUCTIONS 200000000LL
 void det_lua_set_limit(det_lua *dl, long long instructions);
 
+/* Negative controls of the simulator (never used by a test of the real
+ * scripts): from now on, a script whose body is orig[0..orig_len) — sent
+ * with EVAL, or named by its SHA-1 in EVALSHA — runs body instead, under
+ * the original's SHA-1, as if the server had been given a broken copy.
+ * Flushes the script cache.  At most DET_LUA_MAX_OVERRIDES; 0 or -1. */
+#define DET_LUA_MAX_OVERRIDES 8
+int det_lua_override(det_lua *dl, const char *orig, size_t orig_len, const char *body,
+                     size_t body_len);
+
 #endif

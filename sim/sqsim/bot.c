@@ -7,6 +7,7 @@
  * see (entering and leaving the critical section, a reservation, a write
  * into the model Refund Log) is reported to it as it happens. */
 #include "sqsim.h"
+#include "timeline.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,19 @@ static sim_event *record(sim_bot *b, enum sim_op op, int64_t t0, int64_t t1, int
     e->lease = ln;
     e->rc = (int8_t)rc;
     e->outcome = (uint8_t)outcome_of(rc, is_claim_op(op), lease);
+    /* Faults the library absorbed (retried, or a reply lost) during this
+     * call, for the timeline: the handle's counters moved since the last
+     * call (a keep-alive on the same handle may have moved them). */
+    sqclaim_stats st;
+    if (op != OP_WRITE && op != OP_CRASH && op != OP_PAUSE && b->store &&
+        sqclaim_stats_get(b->store, &st) == SQCLAIM_OK) {
+        if (st.retries > b->seen_retries)
+            e->flags |= EVF_RETRIED;
+        if (st.ambiguous > b->seen_ambiguous)
+            e->flags |= EVF_AMBIGUOUS;
+        b->seen_retries = st.retries;
+        b->seen_ambiguous = st.ambiguous;
+    }
     return e;
 }
 
@@ -177,8 +191,10 @@ static sim_event *done(sim_bot *b, enum sim_op op, int64_t t0, const held *h, sq
 {
     int64_t t1 = sim_now_ns();
     sim_event *e = record(b, op, t0, t1, h->sq, h->ln, rc, &h->lease);
-    if (e)
+    if (e) {
         e->fence = h->lease.fence;
+        e->token32 = tl_token32(h->lease.token);
+    }
     if (rc < 0)
         note_error(b, what, rc);
     return e;
@@ -235,10 +251,11 @@ static void do_write(sim_bot *b, held *h)
     int64_t t1 = sim_now_ns();
     sim_event *e = record(b, OP_WRITE, t0, t1, h->sq, h->ln, ok ? SQCLAIM_OK : SQCLAIM_LOST, NULL);
     if (e) {
+        e->token32 = tl_token32(h->lease.token);
         e->fence = h->lease.fence;
         e->aux = (int64_t)h->rows.start_row;
         e->rows = h->rows.count;
-        e->flags = (uint8_t)((believed ? EVF_BELIEVED : 0) | (rejected ? EVF_REJECTED : 0));
+        e->flags |= (uint8_t)((believed ? EVF_BELIEVED : 0) | (rejected ? EVF_REJECTED : 0));
     }
 }
 
@@ -285,7 +302,7 @@ static bool keepalive_work(sim_bot *b, held *h)
     if (e) {
         e->aux = h->lease.deadline_ns; /* the last renewed deadline */
         if (rc == SQCLAIM_LOST)
-            e->flags = EVF_KA_LOST;
+            e->flags |= EVF_KA_LOST;
     }
     set_deadline(b, h);
     return ok && rc == SQCLAIM_OK;
@@ -299,7 +316,12 @@ static bool pause_and_misbehave(sim_bot *b, held *h)
     const sim_config *cfg = b->run->cfg;
     atomic_fetch_add(&b->pauses, 1);
     double f = cfg->pause_min + (cfg->pause_max - cfg->pause_min) * sim_rng_unit(&b->rng);
-    if (!nap(b->run, (int64_t)((double)cfg->ttl_ms * 1e6 * f)))
+    int64_t p0 = sim_now_ns();
+    bool slept = nap(b->run, (int64_t)((double)cfg->ttl_ms * 1e6 * f));
+    sim_event *pe = record(b, OP_PAUSE, p0, sim_now_ns(), h->sq, h->ln, SQCLAIM_OK, NULL);
+    if (pe)
+        pe->token32 = tl_token32(h->lease.token);
+    if (!slept)
         return false;
     do_write(b, h); /* unchecked: the fence must stop it if a successor wrote */
     if (!sim_rng_chance(&b->rng, cfg->renew_after_pause))
@@ -401,11 +423,13 @@ static sim_event *claimed(sim_bot *b, enum sim_op op, int64_t t0, held *h, sqcla
     h->returned_ns = sim_now_ns();
     h->sq = sq_index(b->run, rc == SQCLAIM_OK ? h->lease.sq : cands[0]);
     sim_event *e = record(b, op, t0, h->returned_ns, h->sq, h->ln, rc, &h->lease);
+    if (e)
+        e->token32 = tl_token32(h->lease.token);
     if (e && rc == SQCLAIM_OK) {
         e->fence = h->lease.fence;
         e->aux = h->lease.deadline_ns;
         if (h->lease.flags & SQCLAIM_LEASE_RECLAIMED)
-            e->flags = EVF_RECLAIMED;
+            e->flags |= EVF_RECLAIMED;
     }
     return e;
 }

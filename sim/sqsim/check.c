@@ -340,6 +340,7 @@ void sim_check_histories(sim_history *h, int nbots, int nsqs, sim_violations *vs
                 case OP_ABANDON:
                 case OP_FINISH:
                 case OP_KA_START:
+                case OP_PAUSE:
                 case OP_COUNT: break;
                 }
             }

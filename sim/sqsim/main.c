@@ -6,11 +6,20 @@
  * Exit status: 0 clean (and every coverage minimum met), 1 a violation or
  * missing coverage, 2 a usage or backend error.  See docs/simulator.md. */
 #include "program.h"
+#include "det.h"
+#include "scenario.h"
+#include "timeline_run.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int main(int argc, char **argv)
 {
+    if (sqsim_det_wanted(argc, argv)) /* deterministic mode: its own options */
+        return sqsim_det_main(argc, argv);
+    for (int i = 1; i < argc; i++) /* the capacity planner has its own options */
+        if (strcmp(argv[i], "--scenario") == 0 || strncmp(argv[i], "--scenario=", 11) == 0)
+            return sim_scenario_main(argc, argv);
     sim_args args;
     int rc = sim_options(argc, argv, &args);
     if (rc >= 0)
@@ -23,7 +32,13 @@ int main(int argc, char **argv)
         return 2;
     int64_t elapsed = 0;
     int exit_code = sim_run_bots(&run, args.prefix, args.space, &elapsed);
-    exit_code = sim_verdict(&run, reproduce, args.prefix, elapsed, exit_code);
+    const char *verdict = "error";
+    exit_code = sim_verdict(&run, reproduce, args.prefix, elapsed, exit_code, &verdict);
+    if (args.cfg.timeline_path && run.t0 &&
+        sim_timeline_write(&run, args.cfg.timeline_path, reproduce, verdict,
+                           (size_t)args.timeline_max) != 0 &&
+        !exit_code)
+        exit_code = 2;
     sim_run_free(&run);
     free(args.reproduce);
     return exit_code;

@@ -56,7 +56,9 @@ enum {
     O_VERSION,
     O_LIST_CONTROLS,
     O_WORKLOAD,
-    O_LIST_ADAPTERS
+    O_LIST_ADAPTERS,
+    O_TIMELINE,
+    O_TIMELINE_MAX
 };
 
 static const struct option long_opts[] = {
@@ -103,6 +105,8 @@ static const struct option long_opts[] = {
     {"workload", required_argument, NULL, O_WORKLOAD},
     {"list-backends", no_argument, NULL, O_LIST_ADAPTERS},
     {"list-adapters", no_argument, NULL, O_LIST_ADAPTERS}, /* the old name */
+    {"timeline", required_argument, NULL, O_TIMELINE},
+    {"timeline-max", required_argument, NULL, O_TIMELINE_MAX},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
@@ -162,6 +166,10 @@ static void usage(FILE *f)
                "  --report FILE           the full result as JSON ('-': stdout)\n"
                "  --quiet                 only the verdict line\n"
                "  --max-events N          history capacity (default 20000000)\n"
+               "  --timeline FILE.html    the run as an HTML timeline (one self-contained page)\n"
+               "  --timeline-max N        events in that page at most (default 40000)\n"
+               "  --scenario seed-month   the capacity planner instead (sqsim --scenario\n"
+               "                          seed-month --help)\n"
                "  --bench-oracle N        time the oracle on a synthetic history of N events\n"
                "  --list-backends         the backends built in, one per line (old name:\n"
                "                          --list-adapters)\n"
@@ -579,6 +587,11 @@ int sim_options(int argc, char **argv, sim_args *out)
         }
         case O_KEEP_GOING: cfg.keep_going = true; break;
         case O_REPORT: cfg.report_path = optarg; break;
+        case O_TIMELINE: cfg.timeline_path = optarg; break;
+        case O_TIMELINE_MAX:
+            if (parse_u64(optarg, &out->timeline_max) || out->timeline_max < 100)
+                return usage_error("--timeline-max: at least 100 events");
+            break;
         case O_QUIET: cfg.quiet = true; break;
         case O_MAX_EVENTS:
             if (parse_u64(optarg, &cfg.max_events) || cfg.max_events < 1000)

@@ -37,6 +37,7 @@ enum sim_op {
     OP_KA_STOP, /* aux: the final deadline the keep-alive reached */
     OP_CRASH,   /* the bot abandoned its lease */
     OP_ABANDON, /* sqclaim_abandon of a claim whose outcome stayed unknown */
+    OP_PAUSE,   /* the bot stood still past its TTL (for the timeline) */
     OP_COUNT
 };
 
@@ -50,20 +51,23 @@ enum sim_outcome {
 #define EVF_REJECTED  0x02u /* write: rejected for a stale fencing number */
 #define EVF_RECLAIMED 0x04u /* claim: granted by finding our own token */
 #define EVF_KA_LOST   0x08u /* keep-alive stop: the keep-alive had lost the lease */
+#define EVF_RETRIED   0x10u /* the library retried during the call (a fault absorbed) */
+#define EVF_AMBIGUOUS 0x20u /* a reply was lost during the call */
 
 typedef struct sim_event {
     int64_t invoke_ns; /* monotonic, absolute */
     int64_t complete_ns;
     int64_t aux; /* claim/renew/ka-stop: lease deadline; reserve/write: first row */
     uint64_t fence;
-    uint32_t rows;   /* reserve/write: row count */
-    uint32_t lease;  /* the bot's lease number, 1-based */
-    uint16_t bot;    /* 0-based */
-    uint16_t sq;     /* index */
-    uint8_t op;      /* enum sim_op */
-    uint8_t outcome; /* enum sim_outcome */
-    int8_t rc;       /* sqclaim_rc */
-    uint8_t flags;   /* EVF_* */
+    uint32_t rows;    /* reserve/write: row count */
+    uint32_t lease;   /* the bot's lease number, 1-based */
+    uint16_t bot;     /* 0-based */
+    uint16_t sq;      /* index */
+    uint8_t op;       /* enum sim_op */
+    uint8_t outcome;  /* enum sim_outcome */
+    int8_t rc;        /* sqclaim_rc */
+    uint8_t flags;    /* EVF_* */
+    uint32_t token32; /* the lease token's first 8 hex digits (timeline) */
 } sim_event;
 
 #define SIM_CHUNK_EVENTS 8192

@@ -14,10 +14,11 @@
 /* What the command line asks for. */
 typedef struct sim_args {
     sim_config cfg;
-    uint64_t bench;  /* --bench-oracle N (then nothing else is filled) */
-    char *reproduce; /* the command that reproduces the run; free() it */
-    char prefix[64]; /* the key prefix (fresh per run unless given) */
-    char space[64];  /* the memory backend's space name */
+    uint64_t bench;        /* --bench-oracle N (then nothing else is filled) */
+    char *reproduce;       /* the command that reproduces the run; free() it */
+    char prefix[64];       /* the key prefix (fresh per run unless given) */
+    char space[64];        /* the memory backend's space name */
+    uint64_t timeline_max; /* --timeline-max (0: the writer's default) */
 } sim_args;
 
 /* Read argv into *out.  -1: go on with the run; else the exit status
@@ -44,11 +45,12 @@ bool sim_interrupted(void);
 void sim_run_free(sim_run *run);
 
 /* Check the history, weigh coverage, print the summary and write the
- * report (cfg.report_path).  exit_code: sim_run_bots's.  Returns the
+ * report (cfg.report_path); *verdict_out (may be NULL) gets the verdict
+ * word.  exit_code: sim_run_bots's.  Returns the
  * program's exit status: 0 pass, 1 violation or coverage missing, 2
  * error or interrupted. */
 int sim_verdict(sim_run *run, const char *reproduce, const char *prefix, int64_t elapsed_ns,
-                int exit_code);
+                int exit_code, const char **verdict_out);
 
 /* --bench-oracle: check a synthetic history of n events; the exit
  * status. */

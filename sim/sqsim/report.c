@@ -6,13 +6,13 @@
 #include <string.h>
 
 static const char *const op_names[OP_COUNT] = {
-    "claim", "claim_first", "claim_retry",     "renew",          "release", "reserve",
-    "write", "finish",      "keepalive_start", "keepalive_stop", "crash",   "abandon",
+    "claim",  "claim_first",     "claim_retry",    "renew", "release", "reserve", "write",
+    "finish", "keepalive_start", "keepalive_stop", "crash", "abandon", "pause",
 };
 
 /* Operations that call the library (the model Log's write and a crash do
  * not), whose latencies are reported. */
-static bool timed_op(int op) { return op != OP_WRITE && op != OP_CRASH; }
+static bool timed_op(int op) { return op != OP_WRITE && op != OP_CRASH && op != OP_PAUSE; }
 
 typedef struct pct {
     uint64_t count, ok, fail, info;

@@ -58,7 +58,8 @@ typedef struct sim_config {
     bool keep_going;
     bool quiet;
     const char *report_path;
-    uint64_t max_events; /* history capacity (events, all bots) */
+    const char *timeline_path; /* --timeline FILE.html, or NULL */
+    uint64_t max_events;       /* history capacity (events, all bots) */
 } sim_config;
 
 /* ------------------------------------------------------------------ */
@@ -83,6 +84,7 @@ typedef struct sim_bot {
     char last_error[256];                  /* and the latest */
     int64_t first_error_ns, last_error_ns; /* when (0: none) */
     unsigned err_streak;                   /* claims in a row that failed with an error */
+    uint64_t seen_retries, seen_ambiguous; /* the handle's counters at the last call */
 } sim_bot;
 
 typedef struct sim_run {

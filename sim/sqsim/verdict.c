@@ -42,7 +42,7 @@ int sim_bench_oracle(uint64_t n)
 }
 
 int sim_verdict(sim_run *run, const char *reproduce, const char *prefix, int64_t elapsed,
-                int exit_code)
+                int exit_code, const char **verdict_out)
 {
     const sim_config cfg = *run->cfg;
     bool interrupted = sim_interrupted();
@@ -116,5 +116,7 @@ int sim_verdict(sim_run *run, const char *reproduce, const char *prefix, int64_t
                 exit_code = 2;
         }
     }
+    if (verdict_out)
+        *verdict_out = verdict;
     return exit_code;
 }

@@ -17,3 +17,12 @@ $(BUILD)/tests/sim-oracle: $(BUILD)/obj/tests/sim/oracle_test.o $(SQSIM_ORACLE_O
 $(BUILD)/tests/sim-runs: $(BUILD)/obj/tests/sim/runs_test.o $(TEST_SUPPORT_OBJS) $(BUILD)/sqsim
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(PKG_LIBS) $(CHECK_LIBS) -lm
+
+# sim-det: sqsim --det end to end (tests/sim/det_test.c), when the
+# scripted store is built.
+ifneq ($(DET_LIB),)
+TESTS += $(BUILD)/tests/sim-det
+$(BUILD)/tests/sim-det: $(BUILD)/obj/tests/sim/det_test.o $(TEST_SUPPORT_OBJS) $(BUILD)/sqsim
+	@mkdir -p $(@D)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(PKG_LIBS) $(CHECK_LIBS) -lm
+endif
