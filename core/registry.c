@@ -6,6 +6,9 @@
 #include <string.h>
 
 extern const sqclaim_backend sqclaim_backend_memory;
+#ifdef SQCLAIM_WITH_SQLITE
+extern const sqclaim_backend sqclaim_backend_sqlite;
+#endif
 #ifdef SQCLAIM_WITH_REDIS
 extern const sqclaim_backend sqclaim_backend_redis;
 #endif
@@ -15,6 +18,9 @@ extern const sqclaim_backend sqclaim_backend_vercel;
 
 const sqclaim_backend *const sqclaim_builtin_backends[] = {
     &sqclaim_backend_memory,
+#ifdef SQCLAIM_WITH_SQLITE
+    &sqclaim_backend_sqlite,
+#endif
 #ifdef SQCLAIM_WITH_REDIS
     &sqclaim_backend_redis,
 #endif
@@ -45,7 +51,7 @@ const char *const *sqclaim_adapters(void) { return sqclaim_backend_names(); }
 /* Every backend the library knows of, built into this copy or not: the
  * one list of backend names (a new backend adds itself here and to the
  * table above). */
-static const char *const known[] = {"memory", "redis", "vercel", NULL};
+static const char *const known[] = {"memory", "sqlite", "redis", "vercel", NULL};
 
 bool sqc_backend_known(const char *name)
 {

@@ -383,8 +383,11 @@ sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out)
         name = b ? b : a;
         from_env = b ? "SQCLAIM_BACKEND" : a ? "SQCLAIM_ADAPTER" : NULL;
     }
+    /* The default is the one backend that every process of the host
+     * shares without configuration; memory is only ever chosen by name
+     * (a default that kept claims per process repeated the seed's bug). */
     if (!name)
-        name = "memory";
+        name = "sqlite";
     const sqclaim_backend *be = sqclaim_find_backend(name);
     if (be)
         return sqclaim_open_backend(be, opts, out);

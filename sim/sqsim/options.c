@@ -121,9 +121,10 @@ static void usage(FILE *f)
                "Exit: 0 clean, 1 violation or coverage not met, 2 usage or backend error.\n"
                "\n"
                "Backend\n"
-               "  --backend NAME          memory | redis | vercel | http (default\n"
+               "  --backend NAME          memory | sqlite | redis | vercel | http (default\n"
                "                          $SQCLAIM_BACKEND, else $SQCLAIM_ADAPTER, else\n"
-               "                          memory); redis reads $REDIS_URL, vercel\n"
+               "                          memory); sqlite: a fresh file in a temporary\n"
+               "                          directory; redis reads $REDIS_URL, vercel\n"
                "                          $KV_REST_API_URL and $KV_REST_API_TOKEN; http: a\n"
                "                          running sqclaim serve ($SQCLAIM_SERVE_URL and\n"
                "                          $SQCLAIM_SERVE_TOKEN, docs/http.md); --adapter\n"
@@ -136,8 +137,8 @@ static void usage(FILE *f)
                "  --sqs M                 SQs (default 6)\n"
                "  --duration DUR          run time (default 3s)\n"
                "  --ops N                 stop after N claim attempts instead\n"
-               "  --ttl DUR               claim TTL (default memory 50ms, redis 100ms,\n"
-               "                          vercel 400ms)\n"
+               "  --ttl DUR               claim TTL (default memory 50ms, sqlite and redis\n"
+               "                          100ms, vercel 400ms)\n"
                "  --work MIN:MAX          work time, a doubling grid MIN, 2MIN ... MAX,\n"
                "                          each level equally likely (default 100us:3*TTL)\n"
                "  --hot N:P               the first N SQs are hot, picked with probability P\n"
@@ -632,8 +633,9 @@ int sim_options(int argc, char **argv, sim_args *out)
         cfg.adapter = sq_getenv("SQCLAIM_ADAPTER"); /* the old name */
     if (!cfg.adapter)
         cfg.adapter = "memory";
-    if (cfg.control && strcmp(cfg.adapter, "memory") != 0)
-        return usage_error("--negative-control works on the memory backend only");
+    bool is_sqlite = strcmp(cfg.adapter, "sqlite") == 0;
+    if (cfg.control && strcmp(cfg.adapter, "memory") != 0 && !is_sqlite)
+        return usage_error("--negative-control works on the memory and sqlite backends only");
     /* http: through a running `sqclaim serve` (http_backend.c). */
     bool http = strcmp(cfg.adapter, "http") == 0;
     if (!http && !adapter_built(cfg.adapter)) {

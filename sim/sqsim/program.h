@@ -36,7 +36,8 @@ int sim_run_init(sim_run *run, const sim_config *cfg);
 /* Open a store per bot, set kvrest's faults (vercel), run the bots until
  * the duration or operations are done, a violation stops them or a
  * signal comes, then reset the faults.  *elapsed_ns: the run's length.
- * 0, or 2 when the run could not start (said on stderr). */
+ * 0, or 2 when the run could not start (said on stderr); -1 when it could
+ * not even be set up (exit 2 with no report). */
 int sim_run_bots(sim_run *run, const char *prefix, const char *space, int64_t *elapsed_ns);
 
 /* True once SIGINT or SIGTERM ended the run early. */

@@ -3,6 +3,9 @@
 #include "program.h"
 #include "controls.h"
 #include "sqsim_http.h"
+#ifdef SQCLAIM_WITH_SQLITE
+#include "sqlite_controls.h"
+#endif
 #ifdef SQSIM_WITH_KVADMIN
 #include "kvadmin.h"
 #endif
@@ -91,6 +94,26 @@ static int kvrest_faults(const char *url, const char *token, const char *json, c
 #endif
 }
 
+/* sqlite's private directory for this run ("" none), removed by
+ * sim_run_free() once the stores are closed. */
+static char dbdir[128];
+
+/* The control of that name for the adapter (memory's or sqlite's). */
+static const sqclaim_backend *find_control_for(const char *adapter, const char *name)
+{
+#ifdef SQCLAIM_WITH_SQLITE
+    if (strcmp(adapter, "sqlite") == 0) {
+        const sqclaim_backend *t = sqclaim_sqlite_controls();
+        for (size_t i = 0; t[i].name; i++)
+            if (strcmp(t[i].name, name) == 0)
+                return &t[i];
+        return NULL;
+    }
+#endif
+    (void)adapter;
+    return sim_find_control(name);
+}
+
 bool sim_interrupted(void) { return interrupted != 0; }
 
 int sim_run_init(sim_run *run, const sim_config *cfg_)
@@ -131,12 +154,34 @@ int sim_run_bots(sim_run *run, const char *prefix, const char *space, int64_t *e
     int exit_code = 0;
     catch_signals();
     /* One handle per bot. */
-    const sqclaim_backend *control = cfg.control ? sim_find_control(cfg.control) : NULL;
+    const sqclaim_backend *control =
+        cfg.control ? find_control_for(cfg.adapter, cfg.control) : NULL;
+    if (cfg.control && !control) {
+        fprintf(stderr, "sqsim: no negative control \"%s\" for the %s backend\n", cfg.control,
+                cfg.adapter);
+        return -1;
+    }
     sqclaim_options o;
     sqclaim_options_init(&o);
     o.adapter = cfg.adapter;
     o.key_prefix = prefix;
     o.memory_space = space;
+    /* sqlite: a fresh file per run, in a private directory, removed at
+     * the end (as a fresh key prefix on a server). */
+    static char dbpath[160];
+    if (strcmp(cfg.adapter, "sqlite") == 0) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dbdir, sizeof dbdir, "%s/sqsim-XXXXXX",
+                 tmp && *tmp && strlen(tmp) < 80 ? tmp : "/tmp");
+        if (!mkdtemp(dbdir)) {
+            fprintf(stderr, "sqsim: cannot create a directory for the database: %s\n",
+                    strerror(errno));
+            dbdir[0] = '\0';
+            return -1;
+        }
+        snprintf(dbpath, sizeof dbpath, "%s/sqsim.db", dbdir);
+        o.sqlite_path = dbpath;
+    }
     o.timeout_ms = cfg.timeout_ms;
     int opened = 0;
     for (int i = 0; i < cfg.bots; i++) {
@@ -149,7 +194,7 @@ int sim_run_bots(sim_run *run, const char *prefix, const char *space, int64_t *e
         uint64_t want = run->max_events_per_bot < 100000 ? run->max_events_per_bot : 100000;
         if (sim_history_reserve(&bt->hist, (size_t)(want / SIM_CHUNK_EVENTS + 1)) != 0) {
             fprintf(stderr, "sqsim: out of memory\n");
-            return 2;
+            return -1;
         }
         atomic_init(&bt->attempts, 0);
         atomic_init(&bt->grants, 0);
@@ -269,4 +314,14 @@ void sim_run_free(sim_run *run)
     free(run->sq_names);
     free(run->sq_ptrs);
     free(run->bots);
+    if (dbdir[0]) {
+        static const char *const files[] = {"sqsim.db", "sqsim.db-wal", "sqsim.db-shm"};
+        for (size_t i = 0; i < 3; i++) {
+            char p[200];
+            snprintf(p, sizeof p, "%s/%s", dbdir, files[i]);
+            unlink(p);
+        }
+        rmdir(dbdir);
+        dbdir[0] = '\0';
+    }
 }
