@@ -215,10 +215,11 @@ const det_control det_controls[] = {
      "lua",
      "finish deletes the reservation whoever holds the SQ",
      "finish",
-     {"if not mine(v[1], ARGV[1]) then return 0 end\nif not mine(v[2], ARGV[1]) then return 3 "
-      "end\n",
-      NULL},
-     {"if not v[2] then return 3 end\n", NULL},
+     {"if not mine(v[1], ARGV[1]) then return 0 end\nlocal r = mine(v[2], ARGV[1])\nif not r "
+      "then return 3 end\n",
+      "if ARGV[2] and not (tonumber(r.startRow) == tonumber(ARGV[2]) and tonumber(r.rowCount) == "
+      "tonumber(ARGV[3]) and tonumber(r.fence) == tonumber(ARGV[4])) then return 3 end\n"},
+     {"if not v[2] then return 3 end\n", ""},
      NULL},
     {"lua-mine-any-token",
      "lua",
