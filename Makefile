@@ -4,6 +4,8 @@
 #   make check                all tests (starts its own redis-server / kvrest)
 #   make SANITIZE=address,undefined check
 #   make sim                  the default race simulation on the memory backend
+#   make fuzz                 libFuzzer targets (clang) in build-fuzz/; make fuzz-run
+#                             FUZZ_SECONDS=N runs each (docs/fuzzing.md)
 #   make install PREFIX=/usr/local
 #
 # Each component adds itself through a module.mk next to its sources, so the

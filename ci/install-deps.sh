@@ -11,6 +11,7 @@ packages=(
   libhiredis-dev      # redis backend (hiredis 0.14)
   libcurl4-openssl-dev # vercel backend
   libcjson-dev        # JSON (core, vercel, kvrest)
+  libsqlite3-dev      # sqlite backend, the default (one file shared by the host's processes)
   check               # unit test framework
   libmicrohttpd-dev   # kvrest HTTP server
   redis-server redis-tools # real server for tests, redis-benchmark baseline
@@ -24,6 +25,7 @@ packages=(
   python3 curl jq     # tests/serve: HTTP tests and docs/http.md's examples, run as written;
                       # tests/browser and tests/viz (stdlib-only scripts)
   chromium            # tests/browser: the serve dashboard and sqsim's timelines in headless Chromium
+  clang libclang-rt-14-dev # make fuzz: clang 14 with libFuzzer and the sanitizer runtimes
 )
 
 missing=()

@@ -2,7 +2,8 @@
 # Everything CI runs for the race simulator (docs/simulator.md):
 #
 #   1. build (warnings are errors under CI=true) and the oracle's tests;
-#   2. sqsim on every backend built in: memory; redis and vercel against a
+#   2. sqsim on every backend built in: memory; sqlite (and its negative
+#      controls, each caught); redis and vercel against a
 #      private redis-server and kvrest (ci/with-servers.sh), vercel with
 #      kvrest's fault injection on;
 #   3. the negative controls, 5 runs each, each caught within 10 s, the
@@ -86,6 +87,19 @@ kvrest_ok() { has vercel && [ -x build/kvrest ]; }
 run "oracle tests (known-good and known-bad histories)" build/tests/sim-oracle
 
 run "sqsim: memory" sim memory build/sqsim --adapter memory --report "$reports/memory.json"
+if has sqlite; then
+  run "sqsim: sqlite (a fresh file in a temp dir)" \
+    sim sqlite build/sqsim --adapter sqlite --report "$reports/sqlite.json"
+  # The sqlite backend's negative controls (sim/controls/sqlite_controls.c):
+  # each must be caught (exit 1).
+  for control in broken-check-then-set broken-private-memory broken-release-no-owner \
+    broken-renew-revives broken-racy-cursor; do
+    run "sqsim: sqlite negative control $control is caught" \
+      expect_exit 1 build/sqsim --adapter sqlite --negative-control "$control" --quiet
+  done
+else
+  fail "the sqlite backend (the default) is not built"
+fi
 if has redis; then
   run "sqsim: redis (private redis-server)" \
     sim redis ci/with-servers.sh build/sqsim --adapter redis --report "$reports/redis.json"

@@ -80,9 +80,10 @@ static const optdef opts[OPT__COUNT] = {
 
 #define GLOBAL_HELP                                                                                \
     "Global options (before or after the command):\n"                                              \
-    "  --backend NAME        memory | redis | vercel (default: $SQCLAIM_BACKEND, else\n"           \
-    "                        $SQCLAIM_ADAPTER, else memory; `sqclaim backends` lists\n"            \
-    "                        the built ones); --adapter is its old name\n"                         \
+    "  --backend NAME        sqlite | memory | redis | vercel (default:\n"                         \
+    "                        $SQCLAIM_BACKEND, else $SQCLAIM_ADAPTER, else sqlite;\n"              \
+    "                        `sqclaim backends` lists the built ones); --adapter is\n"             \
+    "                        its old name\n"                                                       \
     "  --redis-url URL       redis://[:password@]host:port[/db] (default: $REDIS_URL);\n"          \
     "                        prefer the variable: arguments are visible in ps\n"                   \
     "  --prefix PREFIX       key prefix (default: $SQCLAIM_KEY_PREFIX, else none: the\n"           \
@@ -134,7 +135,7 @@ static const char program_help[] =
     "                        operator: the row cursor and the fencing counter\n"
     "  serve [--port N] [--listen ADDR]\n"
     "                        the status, a dashboard and an API for bots over HTTP\n"
-    "  adapters              the backends built into this sqclaim\n"
+    "  backends              the backends built into this sqclaim (old name: adapters)\n"
     "  help [COMMAND]        this help, or a command's (also: sqclaim COMMAND --help)\n"
     "\n"
     "LEASE: the JSON line `claim` printed, read from standard input by default, or\n"
@@ -146,14 +147,16 @@ static const char program_help[] =
     "refused (600 is not taken for 600ms or 600s).  Claims and reservations expire\n"
     "after their TTL (default 10m) unless renewed.\n"
     "\n"
-    "Backends: redis (REDIS_URL) and vercel (Vercel KV / Upstash REST:\n"
+    "Backends: sqlite, the default, keeps claims in one file shared by every process\n"
+    "of this host (SQCLAIM_DB, default ~/.local/state/sqclaim/claims.db, or under\n"
+    "$XDG_STATE_HOME).  redis (REDIS_URL) and vercel (Vercel KV / Upstash REST:\n"
     "KV_REST_API_URL and KV_REST_API_TOKEN, or UPSTASH_REDIS_REST_URL and\n"
-    "UPSTASH_REDIS_REST_TOKEN) are shared by every bot.  memory keeps claims inside\n"
-    "one process: a claim made by one sqclaim run is gone when it exits, so it is\n"
-    "only good for trying the commands.\n"
+    "UPSTASH_REDIS_REST_TOKEN) are shared by bots on every host.  memory keeps claims\n"
+    "inside one process: a claim made by one sqclaim run is gone when it exits, so\n"
+    "it is only good for trying the commands.\n"
     "\n"
-    "Environment: SQCLAIM_BACKEND (or its old name SQCLAIM_ADAPTER), REDIS_URL,\n"
-    "KV_REST_API_URL, KV_REST_API_TOKEN, UPSTASH_REDIS_REST_URL,\n"
+    "Environment: SQCLAIM_BACKEND (or its old name SQCLAIM_ADAPTER), SQCLAIM_DB,\n"
+    "REDIS_URL, KV_REST_API_URL, KV_REST_API_TOKEN, UPSTASH_REDIS_REST_URL,\n"
     "UPSTASH_REDIS_REST_TOKEN, SQCLAIM_KEY_PREFIX.\n"
     "\n"
     "Standard output carries only the result; messages go to standard error,\n"

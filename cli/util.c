@@ -213,7 +213,8 @@ void cli_memory_note(const cli *c, const sqclaim_store *s)
     if (c->flag[OPT_QUIET] || strcmp(sqclaim_backend_name(s), "memory") != 0)
         return;
     cli_msg("note: the memory backend keeps claims inside this one process, so they are "
-            "gone when sqclaim exits; use --backend redis or vercel to share them "
+            "gone when sqclaim exits; use the default sqlite backend (one host), or "
+            "--backend redis or vercel, to share them "
             "(--quiet hides this note)");
 }
 

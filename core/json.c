@@ -226,8 +226,12 @@ char *sqclaim_lease_to_json(const sqclaim_lease *lease)
     sb_open(&b, '{');
     sb_key(&b, "sq", true);
     sb_quote(&b, lease->sq);
-    sb_key(&b, "bot", false);
-    sb_quote(&b, lease->bot);
+    /* A lease without a bot (rebuilt from JSON that had none) is written
+     * without "bot": sqclaim_lease_from_json() refuses "bot":"". */
+    if (lease->bot[0]) {
+        sb_key(&b, "bot", false);
+        sb_quote(&b, lease->bot);
+    }
     sb_key(&b, "token", false);
     sb_quote(&b, lease->token);
     sb_key(&b, "fence", false);

@@ -4,6 +4,9 @@
 #include <string.h>
 
 extern const sqclaim_backend sqclaim_backend_memory;
+#ifdef SQCLAIM_WITH_SQLITE
+extern const sqclaim_backend sqclaim_backend_sqlite;
+#endif
 #ifdef SQCLAIM_WITH_REDIS
 extern const sqclaim_backend sqclaim_backend_redis;
 #endif
@@ -13,6 +16,9 @@ extern const sqclaim_backend sqclaim_backend_vercel;
 
 const sqclaim_backend *const sqclaim_builtin_backends[] = {
     &sqclaim_backend_memory,
+#ifdef SQCLAIM_WITH_SQLITE
+    &sqclaim_backend_sqlite,
+#endif
 #ifdef SQCLAIM_WITH_REDIS
     &sqclaim_backend_redis,
 #endif
@@ -24,6 +30,9 @@ const sqclaim_backend *const sqclaim_builtin_backends[] = {
 
 static const char *const names[] = {
     "memory",
+#ifdef SQCLAIM_WITH_SQLITE
+    "sqlite",
+#endif
 #ifdef SQCLAIM_WITH_REDIS
     "redis",
 #endif

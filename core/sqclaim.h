@@ -161,8 +161,10 @@ typedef struct sqclaim_options {
     size_t size; /* sizeof(sqclaim_options) of the caller;
                     set by sqclaim_options_init() */
     union {
-        const char *backend; /* "memory" | "redis" | "vercel"; NULL: $SQCLAIM_BACKEND,
-                                else $SQCLAIM_ADAPTER, else "memory" */
+        const char *backend; /* "sqlite" | "memory" | "redis" | "vercel"; NULL:
+                                $SQCLAIM_BACKEND, else $SQCLAIM_ADAPTER, else
+                                "sqlite" (the default: shared by every process
+                                of the host; memory only when named) */
         const char *adapter; /* deprecated: the old name of `backend` (the
                                 same field) */
     };
@@ -187,6 +189,16 @@ typedef struct sqclaim_options {
     int op_timeout_ms;          /* total time for one operation, every attempt
                                    and the waits between them; 0: no total
                                    limit (see "Time limits" below) */
+    const char *sqlite_path;    /* sqlite: the database file; NULL or "":
+                                   $SQCLAIM_DB, else $XDG_STATE_HOME/sqclaim/
+                                   claims.db, else ~/.local/state/sqclaim/
+                                   claims.db.  Created 0600 (its directories
+                                   0700) when absent; a file that is not an
+                                   sqclaim database, or one on a network
+                                   filesystem, is refused (ECONFIG).  All
+                                   processes that must coordinate name the
+                                   same file.  See docs/sqlite.md.  (Appended
+                                   after 1.0: read when `size` covers it.) */
 } sqclaim_options;
 
 /* Time limits.
@@ -195,7 +207,8 @@ typedef struct sqclaim_options {
  *                       end of the TLS handshake).
  *   timeout_ms          bounds one request: from sending it to the end of
  *                       its reply (vercel: the whole HTTP exchange,
- *                       connecting included).
+ *                       connecting included; sqlite: the wait for the
+ *                       database's write lock held by other processes).
  *   retries             an operation whose attempt failed transiently, or
  *                       whose reply was lost, is tried again (same token)
  *                       up to this many times, after a backoff of 25 ms
@@ -230,9 +243,12 @@ SQCLAIM_API void sqclaim_options_init_sized(sqclaim_options *opts, size_t size);
 
 /* Open a store.  The backend is opts->backend, else $SQCLAIM_BACKEND, else
  * $SQCLAIM_ADAPTER (its old name; both set to different names is
- * SQCLAIM_ECONFIG), else "memory".  An unknown or unbuilt backend name is
- * SQCLAIM_EUNSUPPORTED with a message listing the available ones.  opts may
- * be NULL (all defaults).
+ * SQCLAIM_ECONFIG), else "sqlite": one database file shared by every
+ * process of this host (see sqlite_path), so bots started without
+ * configuration still coordinate.  "memory" (claims kept inside this one
+ * process: threads, tests) is only used when named.  An unknown or unbuilt
+ * backend name is SQCLAIM_EUNSUPPORTED with a message listing the available
+ * ones.  opts may be NULL (all defaults).
  *
  * Returns SQCLAIM_OK and a handle in *out, or an error.  Like SQLite, on
  * failure *out is still set (unless memory ran out, then NULL) to a handle
@@ -273,7 +289,7 @@ SQCLAIM_API sqclaim_rc sqclaim_errmsg_copy(sqclaim_store *store, char *buf, size
  * operation (SQCLAIM_OK after a success).  Thread-safe. */
 SQCLAIM_API sqclaim_rc sqclaim_errcode(const sqclaim_store *store);
 
-/* The backend's name ("memory", "redis", "vercel").  "" for NULL. */
+/* The backend's name ("sqlite", "memory", "redis", "vercel").  "" for NULL. */
 SQCLAIM_API const char *sqclaim_backend_name(const sqclaim_store *store);
 /* Deprecated: the old name of sqclaim_backend_name(). */
 SQCLAIM_API const char *sqclaim_adapter(const sqclaim_store *store);
@@ -445,6 +461,8 @@ SQCLAIM_API int64_t sqclaim_margin_ms(int64_t ttl_ms);
 /* Write the lease as one line of JSON into a new string:
  *   {"sq":"…","bot":"…","token":"…","fence":7,"ttlMs":600000,
  *    "expiresAt":"2025-10-26T12:44:56.789Z"}
+ * "bot" is left out when the lease has none (lease->bot "", e.g. rebuilt
+ * from JSON without one), so that the output always reads back.
  * It contains the token: it is for passing a lease between processes (the
  * CLI), not for logs.  Returns NULL if out of memory; free with
  * sqclaim_free(). */

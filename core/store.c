@@ -229,7 +229,7 @@ static sqclaim_rc options_import(sqclaim_options *dst, const sqclaim_options *sr
     return SQCLAIM_OK;
 }
 
-static const char *const known_backends[] = {"memory", "redis", "vercel", NULL};
+static const char *const known_backends[] = {"memory", "sqlite", "redis", "vercel", NULL};
 
 static void list_built(char *buf, size_t len)
 {
@@ -396,8 +396,11 @@ sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out)
         name = b ? b : a;
         from_env = b ? "SQCLAIM_BACKEND" : a ? "SQCLAIM_ADAPTER" : NULL;
     }
+    /* The default is the one backend that every process of the host
+     * shares without configuration; memory is only ever chosen by name
+     * (a default that kept claims per process repeated the seed's bug). */
     if (!name)
-        name = "memory";
+        name = "sqlite";
     const sqclaim_backend *be = sqclaim_find_backend(name);
     if (be)
         return sqclaim_open_backend(be, opts, out);

@@ -24,6 +24,7 @@
  * found before writing, so it costs a reconnect, not an ambiguous reply.
  */
 #include "../redisproto/proto.h"
+#include "reply.h"
 #include "url.h"
 
 #include <errno.h>
@@ -52,9 +53,8 @@ typedef struct rconn {
 /* hiredis 0.14 allocates an array reply as soon as it reads its header:
  * "*2147483647\r\n" from a broken peer costs a 16 GB calloc (an abort under
  * ASan), and freeing the unfinished reply walks all its slots (seconds).
- * No reply of the protocol comes near this many elements (the largest is a
- * SCAN page, ~200 keys). */
-#define RC_MAX_ELEMENTS (1 << 20)
+ * No reply of the protocol comes near RC_MAX_ELEMENTS (reply.h) elements
+ * (the largest is a SCAN page, ~200 keys). */
 
 static redisReplyObjectFunctions guarded_fns;
 static void *(*default_create_array)(const redisReadTask *, int);
@@ -63,9 +63,9 @@ static pthread_once_t guarded_once = PTHREAD_ONCE_INIT;
 static void *guarded_create_array(const redisReadTask *task, int elements)
 {
     if (elements > RC_MAX_ELEMENTS) {
-        rconn *rc = task->privdata;
-        if (rc)
-            rc->refused_array = elements;
+        long long *refused = task->privdata;
+        if (refused)
+            *refused = elements;
         return NULL; /* the reader stops with an error */
     }
     return default_create_array(task, elements);
@@ -87,6 +87,18 @@ static struct timeval ms_tv(int ms)
     struct timeval tv = {ms / 1000, (suseconds_t)(ms % 1000) * 1000};
     return tv;
 }
+
+int redis_reader_guard(redisReader *rd, long long *refused)
+{
+    pthread_once(&guarded_once, guarded_init);
+    if (!default_create_array || !rd)
+        return -1;
+    rd->fn = &guarded_fns;
+    rd->privdata = refused;
+    return 0;
+}
+
+bool redis_reader_unparsed(const redisReader *rd) { return rd && rd->len > rd->pos; }
 
 static int64_t mono_ms(void)
 {
@@ -248,8 +260,7 @@ static sqclaim_rc read_reply(rconn *rc, int64_t deadline, bool applied, void **r
  * request, so the connection must not be used again. */
 static bool unsolicited_bytes(const rconn *rc)
 {
-    const redisReader *rd = rc->ctx->reader;
-    if (rd && rd->len > rd->pos)
+    if (redis_reader_unparsed(rc->ctx->reader))
         return true;
     char b;
     ssize_t n = recv(rc->ctx->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -257,7 +268,7 @@ static bool unsolicited_bytes(const rconn *rc)
 }
 
 /* hiredis reply -> rp_reply.  0 OK, -1 out of memory, -2 unknown type. */
-static int convert(const redisReply *r, rp_reply **out)
+int redis_reply_convert(const redisReply *r, rp_reply **out)
 {
     *out = NULL;
     rp_reply *x = NULL;
@@ -289,7 +300,7 @@ static int convert(const redisReply *r, rp_reply **out)
             }
             x->n = r->elements;
             for (size_t i = 0; i < r->elements; i++) {
-                int c = convert(r->element[i], &x->elem[i]);
+                int c = redis_reply_convert(r->element[i], &x->elem[i]);
                 if (c != 0) {
                     rp_reply_free(x);
                     return c;
@@ -348,7 +359,7 @@ static sqclaim_rc exchange(rconn *rc, const char *buf, size_t len, size_t n, rp_
     for (size_t i = 0; i < n; i++) {
         void *raw = NULL;
         r = read_reply(rc, deadline, applied, &raw, err);
-        int c = r == SQCLAIM_OK ? convert(raw, &replies[i]) : 0;
+        int c = r == SQCLAIM_OK ? redis_reply_convert(raw, &replies[i]) : 0;
         if (raw)
             freeReplyObject(raw);
         if (c == 0 && replies[i] && replies[i]->type == RP_ERR) {
@@ -490,12 +501,8 @@ static sqclaim_rc connect_now(rconn *rc, sqb_err *err)
     }
     if (!rc->url.is_unix)
         (void)redisEnableKeepAlive(ctx); /* find dead peers of idle handles */
-    pthread_once(&guarded_once, guarded_init);
-    if (default_create_array && ctx->reader) {
-        ctx->reader->fn = &guarded_fns;
-        ctx->reader->privdata = rc;
-    }
     rc->refused_array = 0;
+    (void)redis_reader_guard(ctx->reader, &rc->refused_array);
     rc->ctx = ctx;
     sqclaim_rc r = handshake(rc, err);
     if (r != SQCLAIM_OK)

@@ -156,11 +156,10 @@ static sqclaim_rc parse_unix(const char *rest, const char *source, redis_url *u,
     u->is_unix = true;
     if (rest[0] != '/')
         return bad(err, source, "a unix socket URL needs an absolute path (unix:///path)");
+    /* The limit is on the decoded path (sun_path): "%20" is one byte. */
     size_t pl = strcspn(rest, "?");
-    if (pl >= sizeof u->path)
-        return bad(err, source, "socket path too long");
     if (pct_decode(rest, pl, u->path, sizeof u->path) != 0)
-        return bad(err, source, "malformed socket path");
+        return bad(err, source, "malformed or too long socket path (at most 107 bytes)");
     const char *q = rest + pl;
     if (*q == '?')
         q++;

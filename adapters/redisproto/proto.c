@@ -1411,22 +1411,25 @@ sqclaim_rc rp_be_status(void *conn, sqclaim_status *out, sqb_err *err)
     return scrubbed(rp_status(conn, out, err), err, NULL);
 }
 
+/* The operator tools carry no lease token of their own, but a reply they
+ * quote (a server error, a value shown by bad_reply) can hold another
+ * bot's: scrubbed like every other entry (proto.h). */
 sqclaim_rc rp_be_inspect(void *conn, const char *sq, sqclaim_entry *out, sqb_err *err)
 {
-    return rp_inspect(conn, sq, out, err);
+    return scrubbed(rp_inspect(conn, sq, out, err), err, NULL);
 }
 
 sqclaim_rc rp_be_break(void *conn, const sqb_break_req *req, unsigned *removed, sqb_err *err)
 {
-    return rp_break(conn, req, removed, err);
+    return scrubbed(rp_break(conn, req, removed, err), err, NULL);
 }
 
 sqclaim_rc rp_be_counters(void *conn, sqclaim_counters *out, sqb_err *err)
 {
-    return rp_counters(conn, out, err);
+    return scrubbed(rp_counters(conn, out, err), err, NULL);
 }
 
 sqclaim_rc rp_be_raise_cursor(void *conn, uint64_t row, uint64_t *cursor, sqb_err *err)
 {
-    return rp_raise_cursor(conn, row, cursor, err);
+    return scrubbed(rp_raise_cursor(conn, row, cursor, err), err, NULL);
 }

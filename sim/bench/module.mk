@@ -15,3 +15,14 @@ $(BUILD)/obj/sim/bench/%.o: sim/bench/%.c
 $(BUILD)/sqclaim-bench: $(BUILD)/obj/sim/bench/redis_bench.o $(BUILD)/obj/tests/support/servers.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(PROG_LDLIBS) -pthread
+
+# sqclaim-sqlite-bench: the sqlite backend's claim+release pairs/s and
+# latency for 1 and N processes, beside raw SQLite doing the same
+# transactions (docs/performance.md).  Built by `make`, never run by
+# `make check`.
+ifeq ($(HAVE_SQLITE3),1)
+all: $(BUILD)/sqclaim-sqlite-bench
+$(BUILD)/sqclaim-sqlite-bench: $(BUILD)/obj/sim/bench/sqlite_bench.o $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(PROG_LDLIBS)
+endif

@@ -1,7 +1,7 @@
 /* main.c — sqsim: N bots hammer M SQs through one backend; an independent
  * oracle proves that no two ever held the same SQ or the same row.
  *
- *   sqsim [--backend memory|redis|vercel] [--bots N] [--sqs M] [--duration 3s] ...
+ *   sqsim [--backend memory|sqlite|redis|vercel|http] [--bots N] [--sqs M] [--duration 3s] ...
  *
  * Exit status: 0 clean (and every coverage minimum met), 1 a violation or
  * missing coverage, 2 a usage or backend error.  See docs/simulator.md. */
@@ -12,6 +12,9 @@
 #include "scenario.h"
 #include "sqsim_http.h"
 #include "timeline_run.h"
+#ifdef SQCLAIM_WITH_SQLITE
+#include "sqlite_controls.h"
+#endif
 
 #include <errno.h>
 #include <getopt.h>
@@ -131,9 +134,10 @@ static void usage(FILE *f)
                "Exit: 0 clean, 1 violation or coverage not met, 2 usage or backend error.\n"
                "\n"
                "Backend\n"
-               "  --backend NAME          memory | redis | vercel | http (default\n"
+               "  --backend NAME          memory | sqlite | redis | vercel | http (default\n"
                "                          $SQCLAIM_BACKEND, else $SQCLAIM_ADAPTER, else\n"
-               "                          memory); redis reads $REDIS_URL, vercel\n"
+               "                          memory); sqlite: a fresh file in a temporary\n"
+               "                          directory; redis reads $REDIS_URL, vercel\n"
                "                          $KV_REST_API_URL and $KV_REST_API_TOKEN; http: a\n"
                "                          running sqclaim serve ($SQCLAIM_SERVE_URL and\n"
                "                          $SQCLAIM_SERVE_TOKEN, docs/http.md); --adapter\n"
@@ -146,8 +150,8 @@ static void usage(FILE *f)
                "  --sqs M                 SQs (default 6)\n"
                "  --duration DUR          run time (default 3s)\n"
                "  --ops N                 stop after N claim attempts instead\n"
-               "  --ttl DUR               claim TTL (default memory 50ms, redis 100ms,\n"
-               "                          vercel 400ms)\n"
+               "  --ttl DUR               claim TTL (default memory 50ms, sqlite and redis\n"
+               "                          100ms, vercel 400ms)\n"
                "  --work MIN:MAX          work time, a doubling grid MIN, 2MIN ... MAX,\n"
                "                          each level equally likely (default 100us:3*TTL)\n"
                "  --hot N:P               the first N SQs are hot, picked with probability P\n"
@@ -266,6 +270,22 @@ static const sqclaim_backend *find_control(const char *name)
         if (strcmp(sqclaim_memory_controls[i].name, name) == 0)
             return &sqclaim_memory_controls[i];
     return NULL;
+}
+
+/* The control of that name for the adapter (memory's or sqlite's). */
+static const sqclaim_backend *find_control_for(const char *adapter, const char *name)
+{
+#ifdef SQCLAIM_WITH_SQLITE
+    if (strcmp(adapter, "sqlite") == 0) {
+        const sqclaim_backend *t = sqclaim_sqlite_controls();
+        for (size_t i = 0; t[i].name; i++)
+            if (strcmp(t[i].name, name) == 0)
+                return &t[i];
+        return NULL;
+    }
+#endif
+    (void)adapter;
+    return find_control(name);
 }
 
 static bool adapter_built(const char *name)
@@ -500,11 +520,13 @@ static int bench_oracle(uint64_t n)
 
 int main(int argc, char **argv)
 {
-    if (sqsim_det_wanted(argc, argv)) /* deterministic mode: its own options */
-        return sqsim_det_main(argc, argv);
-    for (int i = 1; i < argc; i++) /* the capacity planner has its own options */
+    /* The capacity planner (always in virtual time: `--det --scenario` is
+     * the same) and deterministic mode have their own options. */
+    for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--scenario") == 0 || strncmp(argv[i], "--scenario=", 11) == 0)
             return sim_scenario_main(argc, argv);
+    if (sqsim_det_wanted(argc, argv))
+        return sqsim_det_main(argc, argv);
     sim_config cfg;
     defaults(&cfg);
     uint64_t timeline_max = 0;
@@ -751,13 +773,15 @@ int main(int argc, char **argv)
         cfg.adapter = sqb_getenv("SQCLAIM_ADAPTER"); /* the old name */
     if (!cfg.adapter)
         cfg.adapter = "memory";
-    if (cfg.control && strcmp(cfg.adapter, "memory") != 0)
-        return usage_error("--negative-control works on the memory backend only");
+    bool is_sqlite = strcmp(cfg.adapter, "sqlite") == 0;
+    if (cfg.control && strcmp(cfg.adapter, "memory") != 0 && !is_sqlite)
+        return usage_error("--negative-control works on the memory and sqlite backends only");
     /* http: through a running `sqclaim serve` (http_backend.c). */
     bool http = strcmp(cfg.adapter, "http") == 0;
     if (strcmp(cfg.adapter, "memory") != 0 && strcmp(cfg.adapter, "redis") != 0 &&
-        strcmp(cfg.adapter, "vercel") != 0 && !http)
-        return usage_error("--backend: memory, redis, vercel or http, not \"%s\"", cfg.adapter);
+        strcmp(cfg.adapter, "vercel") != 0 && !http && !is_sqlite)
+        return usage_error("--backend: memory, sqlite, redis, vercel or http, not \"%s\"",
+                           cfg.adapter);
     if (!http && !adapter_built(cfg.adapter)) {
         fprintf(stderr, "sqsim: backend \"%s\" is not built into this library\n", cfg.adapter);
         return 2;
@@ -855,12 +879,33 @@ int main(int argc, char **argv)
 
     catch_signals();
     /* One handle per bot. */
-    const sqclaim_backend *control = cfg.control ? find_control(cfg.control) : NULL;
+    const sqclaim_backend *control =
+        cfg.control ? find_control_for(cfg.adapter, cfg.control) : NULL;
+    if (cfg.control && !control) {
+        fprintf(stderr, "sqsim: no negative control \"%s\" for the %s backend\n", cfg.control,
+                cfg.adapter);
+        return 2;
+    }
     sqclaim_options o;
     sqclaim_options_init(&o);
     o.adapter = cfg.adapter;
     o.key_prefix = prefix;
     o.memory_space = space;
+    /* sqlite: a fresh file per run, in a private directory, removed at
+     * the end (as a fresh key prefix on a server). */
+    char dbdir[128] = "", dbpath[160] = "";
+    if (is_sqlite) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dbdir, sizeof dbdir, "%s/sqsim-XXXXXX",
+                 tmp && *tmp && strlen(tmp) < 80 ? tmp : "/tmp");
+        if (!mkdtemp(dbdir)) {
+            fprintf(stderr, "sqsim: cannot create a directory for the database: %s\n",
+                    strerror(errno));
+            return 2;
+        }
+        snprintf(dbpath, sizeof dbpath, "%s/sqsim.db", dbdir);
+        o.sqlite_path = dbpath;
+    }
     o.timeout_ms = cfg.timeout_ms;
     int opened = 0;
     for (int i = 0; i < cfg.bots; i++) {
@@ -1067,5 +1112,14 @@ int main(int argc, char **argv)
     free(run.sq_ptrs);
     free(run.bots);
     free(repro.s);
+    if (dbdir[0]) {
+        static const char *const files[] = {"sqsim.db", "sqsim.db-wal", "sqsim.db-shm"};
+        for (size_t i = 0; i < 3; i++) {
+            char p[200];
+            snprintf(p, sizeof p, "%s/%s", dbdir, files[i]);
+            unlink(p);
+        }
+        rmdir(dbdir);
+    }
     return exit_code;
 }

@@ -33,19 +33,21 @@ SQSIM_DET_LIBS := $(DET_LIBS)
 $(BUILD)/sqsim: $(DET_LIB)
 endif
 
-$(BUILD)/sqsim: $(SQSIM_OBJS) $(CONTROLS_LIB) $(LIB_A)
+$(BUILD)/sqsim: $(SQSIM_OBJS) $(CONTROLS_LIB) $(SQLITE_CONTROLS_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQSIM_OBJS) $(CONTROLS_LIB) $(SQSIM_DET_LIBS) $(LIB_A) $(PKG_LIBS) -lm
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQSIM_OBJS) $(CONTROLS_LIB) $(SQLITE_CONTROLS_OBJ) $(SQSIM_DET_LIBS) $(LIB_A) $(PKG_LIBS) -lm
 
 # `make sim`: the README's first command.  Install what is missing, then
 # build and run the default simulation in a fresh make (so packages just
-# installed are seen).
+# installed are seen).  It names its backend (memory, the fastest), since
+# the library's default is sqlite; SQSIM_ARGS replaces the arguments
+# (e.g. make sim SQSIM_ARGS="--adapter sqlite").
 .PHONY: sim sim-run
 sim: deps
 	@$(MAKE) --no-print-directory sim-run
 
 sim-run: $(BUILD)/sqsim
-	$(BUILD)/sqsim $(SQSIM_ARGS)
+	$(BUILD)/sqsim $(or $(SQSIM_ARGS),--adapter memory)
 
 # `make docs-pictures`: regenerate docs/simulator.md's pictures — a
 # timeline of a negative control's failing run (docs/timeline.png, taken by

@@ -6,6 +6,9 @@
 #include <string.h>
 
 extern const ct_target ct_target_memory;
+#ifdef SQCLAIM_WITH_SQLITE
+extern const ct_target ct_target_sqlite;
+#endif
 #ifdef SQCLAIM_WITH_REDIS
 extern const ct_target ct_target_redis;
 #endif
@@ -18,6 +21,9 @@ extern const ct_target ct_target_scripted;
 
 static const ct_target *const targets[] = {
     &ct_target_memory,
+#ifdef SQCLAIM_WITH_SQLITE
+    &ct_target_sqlite,
+#endif
 #ifdef SQCLAIM_WITH_REDIS
     &ct_target_redis,
 #endif

@@ -55,14 +55,18 @@ awk '/<!-- example:prefix -->/{grab=1; next} grab && /^```sh/{on=1; next} on && 
 mkdir -p "$tmp/home" "$tmp/work"
 cp "$tmp/bot.c" "$tmp/work/bot.c"
 repo=$PWD
+# No backend named: the default, sqlite, in the default file under this HOME.
 out=$(cd "$tmp/work" && env -u PKG_CONFIG_PATH -u LD_LIBRARY_PATH -u SQCLAIM_ADAPTER -u SQCLAIM_BACKEND \
+        -u SQCLAIM_DB -u XDG_STATE_HOME \
         HOME="$tmp/home" REPO="$repo" bash -euo pipefail -c \
         'make() { command make -C "$REPO" --no-print-directory -s "$@" >/dev/null; }; '"$(cat "$tmp/prefix.sh")" 2>&1) ||
   fail "the README's PREFIX lines failed:
 $out"
 echo "$out"
-[ "$(grep -cx 'claimed 251019-164rmb, fence 1' <<<"$out")" = 2 ] ||
+[ "$(grep -cEx 'claimed 251019-164rmb, fence [0-9]+' <<<"$out")" = 2 ] ||
   fail "./bot and ./bot-plain did not both claim: $out"
+[ -f "$tmp/home/.local/state/sqclaim/claims.db" ] ||
+  fail "the default backend did not keep its claims in ~/.local/state/sqclaim/claims.db"
 readelf -d "$tmp/work/bot" | grep -Eq "(RPATH|RUNPATH).*\[$tmp/home/.local/lib\]" ||
   fail "bot has no rpath to $tmp/home/.local/lib"
 # What the README says is needed is needed: without PKG_CONFIG_PATH

@@ -79,10 +79,22 @@ static char **build_env(const cr_opts *o)
     if (o && o->env2)
         while (o->env2[extra2])
             extra2++;
-    char **env = calloc(n + extra + extra2 + 1, sizeof *env);
+    /* The CLI's default backend is sqlite, in a file under the home
+     * directory: a test names its backend (memory unless it says
+     * otherwise), and a sqlite run that names no file fails instead of
+     * writing to the real home. */
+    static const char *const defaults[] = {"SQCLAIM_ADAPTER=memory",
+                                           "SQCLAIM_DB=/nonexistent/sqclaim-tests/name-a-db", NULL};
+    size_t ndefaults = sizeof defaults / sizeof defaults[0] - 1;
+    char **env = calloc(n + extra + extra2 + ndefaults + 1, sizeof *env);
     if (!env)
         return NULL;
     size_t k = 0;
+    /* SQCLAIM_BACKEND and its old name SQCLAIM_ADAPTER are one setting. */
+    bool named = overridden(o, "SQCLAIM_BACKEND=") || overridden(o, "SQCLAIM_ADAPTER=");
+    for (size_t i = 0; i < ndefaults; i++)
+        if (!overridden(o, defaults[i]) && !(i == 0 && named))
+            env[k++] = (char *)(uintptr_t)defaults[i];
     for (size_t i = 0; i < n; i++)
         if (!scrubbed(environ[i]) && !overridden(o, environ[i]))
             env[k++] = environ[i];

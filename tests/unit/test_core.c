@@ -436,10 +436,29 @@ START_TEST(open_from_environment)
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
     sqclaim_close(s);
     unsetenv("SQCLAIM_ADAPTER");
-    ck_assert_int_eq(sqclaim_open(NULL, &s), SQCLAIM_OK); /* default: memory */
-    ck_assert_str_eq(sqclaim_adapter(s), "memory");
-    ck_assert(sqclaim_caps(s) & SQCLAIM_CAP_CLOCK);
+#ifdef SQCLAIM_WITH_SQLITE
+    /* The default is sqlite (shared by the host's processes), in a file of
+     * our own here, never the real home's. */
+    char dir[] = "/tmp/sqclaim-unit-XXXXXX", db[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(db, sizeof db, "%s/claims.db", dir);
+    setenv("SQCLAIM_DB", db, 1);
+    ck_assert_int_eq(sqclaim_open(NULL, &s), SQCLAIM_OK);
+    ck_assert_str_eq(sqclaim_adapter(s), "sqlite");
+    ck_assert(sqclaim_caps(s) & SQCLAIM_CAP_CROSS_PROCESS);
+    ck_assert(sqclaim_caps(s) & SQCLAIM_CAP_PERSISTENT);
+    ck_assert(!(sqclaim_caps(s) & SQCLAIM_CAP_CLOCK));
+    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
     sqclaim_close(s);
+    unsetenv("SQCLAIM_DB");
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+#else
+    ck_assert_int_eq(sqclaim_open(NULL, &s), SQCLAIM_EUNSUPPORTED); /* default: sqlite */
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "sqlite"));
+    sqclaim_close(s);
+#endif
     ck_assert_str_eq(sqclaim_adapters()[0], "memory");
 }
 END_TEST
