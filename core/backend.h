@@ -231,11 +231,6 @@ void sqb_format_timestamp(int64_t unix_ms, char *buf);
  * bytes and NUL-terminates when size > 0. */
 size_t sqb_json_quote(char *buf, size_t size, const char *s);
 
-/* Length (1..4) of the valid UTF-8 sequence starting at p (NUL-terminated
- * string), or 0 if the bytes there are not valid UTF-8 (overlong forms,
- * surrogates and code points above U+10FFFF are invalid). */
-size_t sqb_utf8_seq(const unsigned char *p);
-
 /* A status entry's `raw` preview of value[0..len) into
  * out[SQCLAIM_RAW_MAX + 1]: printable ASCII kept, other bytes '.', runs of
  * 16 or more hex digits replaced by "<hex>", cut with "..." to fit.

@@ -69,6 +69,10 @@ int sqc_random_token(char *buf);
 /* 64 random bits (for seeding). */
 uint64_t sqc_random_u64(void);
 
+/* True if name is a backend the library knows of, built in or not
+ * (registry.c holds the one list of names). */
+bool sqc_backend_known(const char *name);
+
 /* The default clock: CLOCK_MONOTONIC in nanoseconds. */
 int64_t sqc_monotonic_ns(void *ctx);
 

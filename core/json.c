@@ -3,6 +3,7 @@
  * Written by hand rather than through cJSON so that 64-bit numbers are
  * exact and the field order is the seed's. */
 #include "internal.h"
+#include "util/squtil.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -13,38 +14,12 @@
 #include <string.h>
 
 typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
+    sq_buf buf; /* the text (its oom flag: memory ran out) */
     bool pretty;
     int depth;
 } sbuf;
 
-static void sb_reserve(sbuf *b, size_t more)
-{
-    if (b->oom || b->len + more + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = true;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
-}
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    sb_reserve(b, n);
-    if (b->oom)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
+static void sb_put(sbuf *b, const char *s, size_t n) { sq_buf_add(&b->buf, s, n); }
 
 static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
@@ -52,23 +27,20 @@ static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(print
 
 static void sb_printf(sbuf *b, const char *fmt, ...)
 {
-    char tmp[64];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    sq_buf_vaddf(&b->buf, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
 static void sb_quote(sbuf *b, const char *s)
 {
     size_t need = sqb_json_quote(NULL, 0, s);
-    sb_reserve(b, need);
-    if (b->oom)
+    char *at = sq_buf_room(&b->buf, need);
+    if (!at)
         return;
-    sqb_json_quote(b->p + b->len, need + 1, s);
-    b->len += need;
+    sqb_json_quote(at, need + 1, s);
+    b->buf.len += need;
 }
 
 static void sb_newline(sbuf *b)
@@ -108,13 +80,13 @@ static void sb_key(sbuf *b, const char *key, bool first)
 
 static char *sb_finish(sbuf *b)
 {
-    if (b->oom) {
-        free(b->p);
+    if (b->buf.oom) {
+        free(b->buf.p);
         return NULL;
     }
-    if (!b->p)
+    if (!b->buf.p)
         sb_puts(b, "");
-    return b->oom ? NULL : b->p;
+    return b->buf.oom ? NULL : b->buf.p;
 }
 
 /* The members only flagged entries have (none for sqclaim's own). */
@@ -250,11 +222,7 @@ static bool get_uint(const cJSON *obj, const char *name, uint64_t *out)
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (!v)
         return true;
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble >= 9007199254740992.0 ||
-        floor(v->valuedouble) != v->valuedouble)
-        return false;
-    *out = (uint64_t)v->valuedouble;
-    return true;
+    return cJSON_IsNumber(v) && sq_whole_u64(v->valuedouble, SQ_EXACT_MAX - 1, out);
 }
 
 sqclaim_rc sqclaim_lease_from_json(const char *json, sqclaim_lease *lease, char *errbuf,

@@ -5,6 +5,7 @@
  * failures and ambiguous replies (always with the same token), then turn
  * the outcome into the lease and a message a user can act on. */
 #include "internal.h"
+#include "util/squtil.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -77,17 +78,6 @@ int64_t sqc_monotonic_ns(void *ctx)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static uint64_t next_rand(uint64_t *state)
-{
-    /* xorshift64*: jitter only, not security. */
-    uint64_t x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
 }
 
 int64_t sqclaim_now_ns(const sqclaim_store *s)
@@ -228,8 +218,6 @@ static sqclaim_rc options_import(sqclaim_options *dst, const sqclaim_options *sr
     dst->size = sizeof *dst;
     return SQCLAIM_OK;
 }
-
-static const char *const known_backends[] = {"memory", "sqlite", "redis", "vercel", NULL};
 
 static void list_built(char *buf, size_t len)
 {
@@ -411,9 +399,7 @@ sqclaim_rc sqclaim_open(const sqclaim_options *opts, sqclaim_store **out)
     *out = s;
     char built[128];
     list_built(built, sizeof built);
-    bool known = false;
-    for (size_t i = 0; known_backends[i]; i++)
-        known = known || strcmp(known_backends[i], name) == 0;
+    bool known = sqc_backend_known(name);
     char shown[48];
     sqb_strlcpy(shown, name, sizeof shown);
     for (char *p = shown; *p; p++)
@@ -589,7 +575,8 @@ static int64_t backoff_ms(sqclaim_store *s, int attempt)
     int64_t base = 25LL << (attempt < 6 ? attempt : 6);
     if (base > 1000)
         base = 1000;
-    return base / 2 + (int64_t)(next_rand(&s->rng) % (uint64_t)base);
+    return base / 2 +
+           (int64_t)(sq_splitmix64(&s->rng) /* jitter only, not security */ % (uint64_t)base);
 }
 
 static void sleep_ms(int64_t ms)

@@ -1,5 +1,6 @@
 /* util.c — small helpers shared by the core and the backends. */
 #include "internal.h"
+#include "util/squtil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,17 +36,7 @@ sqclaim_rc sqc_einval(char *errbuf, size_t errlen, const char *fmt, ...)
     return SQCLAIM_EINVAL;
 }
 
-void sqb_strlcpy(char *dst, const char *src, size_t size)
-{
-    if (size == 0)
-        return;
-    size_t n = src ? strlen(src) : 0;
-    if (n >= size)
-        n = size - 1;
-    if (n)
-        memcpy(dst, src, n);
-    dst[n] = '\0';
-}
+void sqb_strlcpy(char *dst, const char *src, size_t size) { sq_strlcpy(dst, src, size); }
 
 int64_t sqb_unix_ms(void)
 {
@@ -69,36 +60,6 @@ void sqb_format_timestamp(int64_t unix_ms, char *buf)
     if (!gmtime_r(&secs, &tm) || strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm) != 19)
         snprintf(date, sizeof date, "1970-01-01T00:00:00");
     snprintf(buf, SQCLAIM_TIMESTAMP_LEN + 1, "%.19s.%03dZ", date, ms);
-}
-
-size_t sqb_utf8_seq(const unsigned char *p)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    uint32_t cp;
-    if ((c & 0xe0) == 0xc0) {
-        n = 2;
-        cp = c & 0x1fu;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3;
-        cp = c & 0x0fu;
-    } else if ((c & 0xf8) == 0xf0) {
-        n = 4;
-        cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0; /* also stops at the terminating NUL */
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
 }
 
 size_t sqb_json_quote(char *buf, size_t size, const char *s)
@@ -131,7 +92,7 @@ size_t sqb_json_quote(char *buf, size_t size, const char *s)
             PUT(c);
             p++;
         } else {
-            size_t len = sqb_utf8_seq(p);
+            size_t len = sq_utf8_seq(p, SIZE_MAX, NULL);
             if (len == 0) { /* not UTF-8: U+FFFD */
                 PUT(0xef);
                 PUT(0xbf);
@@ -198,11 +159,7 @@ bool sqb_raw_preview(char *out, const char *value, size_t len)
     return true;
 }
 
-const char *sqb_getenv(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
+const char *sqb_getenv(const char *name) { return sq_getenv(name); }
 
 static sqclaim_rc grow(void **arr, size_t n, size_t elem)
 {

@@ -1,6 +1,7 @@
 /* validate.c — the validation rules every operation applies before anything
  * is sent.  See sqclaim.h "Limits" and docs/protocol.md "Validation". */
 #include "internal.h"
+#include "util/squtil.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -69,7 +70,7 @@ sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen)
  * character (U+0080..U+009F), or 0. */
 static size_t utf8_seq(const unsigned char *p)
 {
-    size_t n = sqb_utf8_seq(p);
+    size_t n = sq_utf8_seq(p, SIZE_MAX, NULL);
     if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
         return 0;
     return n;

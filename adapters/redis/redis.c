@@ -594,8 +594,10 @@ static sqclaim_rc redis_open(const sqclaim_options *opts, void **out, sqb_err *e
         snprintf(rc->where, sizeof rc->where, "[%s]:%d", rc->url.host, rc->url.port);
     else
         snprintf(rc->where, sizeof rc->where, "%s:%d", rc->url.host, rc->url.port);
-    rc->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 2000;
-    rc->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 5000;
+    /* The core has put its defaults into zero timeouts (store.c, the one
+     * place they are set); the backend is only ever opened through it. */
+    rc->connect_timeout_ms = opts->connect_timeout_ms;
+    rc->timeout_ms = opts->timeout_ms;
     *out = rc;
     return SQCLAIM_OK;
 }

@@ -15,6 +15,6 @@
 ifneq ($(REDISPROTO_NEEDED),)
 ifeq ($(REDISPROTO_ADDED),)
 REDISPROTO_ADDED := 1
-LIB_SRCS += adapters/redisproto/proto.c adapters/redisproto/sha1.c
+LIB_SRCS += adapters/redisproto/proto.c adapters/redisproto/status.c adapters/redisproto/sha1.c
 endif
 endif

@@ -14,6 +14,6 @@ endif
 ifeq ($(HAVE_SQLITE3),1)
 SQLITE_CONTROLS_OBJ = $(BUILD)/obj/sim/controls/sqlite_controls.o
 $(SQLITE_CONTROLS_OBJ): CFLAGS += -Iadapters/sqlite -Isim/controls
-# sqsim's main.c offers them with --adapter sqlite.
-$(BUILD)/obj/sim/sqsim/main.o: CFLAGS += -DSQCLAIM_WITH_SQLITE -Isim/controls
+# sqsim's run.c offers them with --backend sqlite.
+$(BUILD)/obj/sim/sqsim/run.o: CFLAGS += -DSQCLAIM_WITH_SQLITE -Isim/controls
 endif

@@ -9,6 +9,7 @@
  * `Upstash-Encoding: base64` every string of a result is padded base64,
  * except a top-level "OK"; error texts are never encoded. */
 #include "vercel.h"
+#include "util/squtil.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -19,86 +20,15 @@
 #include <strings.h>
 
 /* ------------------------------------------------------------------ */
-/* Buffers                                                              */
-
-int vc_buf_add(vc_buf *b, const void *p, size_t n)
-{
-    if (n == 0 && b->p)
-        return 0;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) {
-            if (cap > SIZE_MAX / 2)
-                return -1;
-            cap *= 2;
-        }
-        char *q = realloc(b->p, cap);
-        if (!q)
-            return -1;
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-void vc_buf_reset(vc_buf *b)
-{
-    b->len = 0;
-    if (b->p)
-        b->p[0] = '\0';
-}
-
-void vc_buf_free(vc_buf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
-/* ------------------------------------------------------------------ */
 /* Request bodies                                                       */
-
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, min = 0x80, cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3, min = 0x800, cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
 
 /* Append s[0..n) as a JSON string literal.  0, -1 (no memory), -2 (not
  * UTF-8). */
-static int json_string(vc_buf *b, const char *s, size_t n)
+static int json_string(sq_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
-    if (vc_buf_add(b, "\"", 1) != 0)
+    if (sq_buf_add(b, "\"", 1) != 0)
         return -1;
     size_t run = 0; /* bytes copied verbatim, pending */
     for (size_t i = 0; i < n;) {
@@ -120,31 +50,31 @@ static int json_string(vc_buf *b, const char *s, size_t n)
             elen = 6;
         }
         if (elen) {
-            if (vc_buf_add(b, s + i - run, run) != 0 || vc_buf_add(b, esc, elen) != 0)
+            if (sq_buf_add(b, s + i - run, run) != 0 || sq_buf_add(b, esc, elen) != 0)
                 return -1;
             run = 0;
             i++;
             continue;
         }
-        size_t l = utf8_seq(p + i, n - i);
+        size_t l = sq_utf8_seq(p + i, n - i, NULL);
         if (l == 0)
             return -2;
         run += l;
         i += l;
     }
-    if (vc_buf_add(b, s + n - run, run) != 0 || vc_buf_add(b, "\"", 1) != 0)
+    if (sq_buf_add(b, s + n - run, run) != 0 || sq_buf_add(b, "\"", 1) != 0)
         return -1;
     return 0;
 }
 
-static sqclaim_rc add_command(vc_buf *b, const rp_cmd *cmd, sqb_err *err)
+static sqclaim_rc add_command(sq_buf *b, const rp_cmd *cmd, sqb_err *err)
 {
     if (cmd->argc < 1)
         return sqb_seterr(err, SQCLAIM_EINVAL, "empty Redis command");
-    if (vc_buf_add(b, "[", 1) != 0)
+    if (sq_buf_add(b, "[", 1) != 0)
         goto nomem;
     for (int i = 0; i < cmd->argc; i++) {
-        if (i && vc_buf_add(b, ",", 1) != 0)
+        if (i && sq_buf_add(b, ",", 1) != 0)
             goto nomem;
         size_t len = cmd->argvlen ? cmd->argvlen[i] : strlen(cmd->argv[i]);
         int r = json_string(b, cmd->argv[i], len);
@@ -156,32 +86,32 @@ static sqclaim_rc add_command(vc_buf *b, const rp_cmd *cmd, sqb_err *err)
                               "API carries JSON text only",
                               i, cmd->argv[0]);
     }
-    if (vc_buf_add(b, "]", 1) != 0)
+    if (sq_buf_add(b, "]", 1) != 0)
         goto nomem;
     return SQCLAIM_OK;
 nomem:
     return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory building a request");
 }
 
-sqclaim_rc vc_body_command(vc_buf *b, const rp_cmd *cmd, sqb_err *err)
+sqclaim_rc vc_body_command(sq_buf *b, const rp_cmd *cmd, sqb_err *err)
 {
-    vc_buf_reset(b);
+    sq_buf_reset(b);
     return add_command(b, cmd, err);
 }
 
-sqclaim_rc vc_body_pipeline(vc_buf *b, size_t ncmds, const rp_cmd *cmds, sqb_err *err)
+sqclaim_rc vc_body_pipeline(sq_buf *b, size_t ncmds, const rp_cmd *cmds, sqb_err *err)
 {
-    vc_buf_reset(b);
-    if (vc_buf_add(b, "[", 1) != 0)
+    sq_buf_reset(b);
+    if (sq_buf_add(b, "[", 1) != 0)
         return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory building a request");
     for (size_t i = 0; i < ncmds; i++) {
-        if (i && vc_buf_add(b, ",", 1) != 0)
+        if (i && sq_buf_add(b, ",", 1) != 0)
             return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory building a request");
         sqclaim_rc rc = add_command(b, &cmds[i], err);
         if (rc != SQCLAIM_OK)
             return rc;
     }
-    if (vc_buf_add(b, "]", 1) != 0)
+    if (sq_buf_add(b, "]", 1) != 0)
         return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory building a request");
     return SQCLAIM_OK;
 }
@@ -373,7 +303,7 @@ static int scan_text(const char *s, size_t n, lits *l, char *why, size_t whylen)
                          c);
                 return -2;
             } else if (c >= 0x80) {
-                size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+                size_t k = sq_utf8_seq((const unsigned char *)s + i, n - i, NULL);
                 if (k == 0) {
                     snprintf(why, whylen, "the reply has a string that is not valid UTF-8");
                     return -2;

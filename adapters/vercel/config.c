@@ -12,6 +12,7 @@
  * could be different databases.  Surrounding whitespace (a trailing
  * newline pasted into a .env file) is trimmed. */
 #include "vercel.h"
+#include "util/squtil.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -43,16 +44,6 @@ static const char *trimmed(const char *s, char *buf, size_t size, bool *toolong)
     memcpy(buf, s, n);
     buf[n] = '\0';
     return buf;
-}
-
-static bool blank(const char *s)
-{
-    if (!s)
-        return true;
-    for (; *s; s++)
-        if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
-            return false;
-    return true;
 }
 
 bool vc_host_is_loopback(const char *host)
@@ -231,26 +222,10 @@ sqclaim_rc vc_config_resolve(const sqclaim_options *opts, vc_config *cfg, sqb_er
     const char *token = trimmed(opts ? opts->rest_token : NULL, tbuf, VC_TOKEN_MAX, &tlong);
     const char *usrc = SRC_OPT_URL, *tsrc = SRC_OPT_TOKEN;
     if (!ulong && !tlong && (!url || !token)) {
-        const char *kvu = sqb_getenv("KV_REST_API_URL");
-        const char *kvt = sqb_getenv("KV_REST_API_TOKEN");
-        const char *upu = sqb_getenv("UPSTASH_REDIS_REST_URL");
-        const char *upt = sqb_getenv("UPSTASH_REDIS_REST_TOKEN");
-        /* Whitespace-only values count as unset. */
-        kvu = blank(kvu) ? NULL : kvu;
-        kvt = blank(kvt) ? NULL : kvt;
-        upu = blank(upu) ? NULL : upu;
-        upt = blank(upt) ? NULL : upt;
-        const char *eu, *et, *eus, *ets;
-        if (kvu && kvt) {
-            eu = kvu, et = kvt, eus = "KV_REST_API_URL", ets = "KV_REST_API_TOKEN";
-        } else if (upu && upt) {
-            eu = upu, et = upt, eus = "UPSTASH_REDIS_REST_URL", ets = "UPSTASH_REDIS_REST_TOKEN";
-        } else {
-            eu = kvu ? kvu : upu;
-            eus = kvu ? "KV_REST_API_URL" : "UPSTASH_REDIS_REST_URL";
-            et = kvt ? kvt : upt;
-            ets = kvt ? "KV_REST_API_TOKEN" : "UPSTASH_REDIS_REST_TOKEN";
-        }
+        /* The pair rule is the tree's one (core/util: sq_rest_env). */
+        sq_rest_source env;
+        sq_rest_env(&env);
+        const char *eu = env.url, *et = env.token, *eus = env.url_var, *ets = env.token_var;
         if (!url) {
             url = trimmed(eu, ubuf, VC_URL_MAX, &ulong);
             usrc = eus;

@@ -51,12 +51,12 @@ struct vc_http {
     bool headers_built;
     char sync[VC_SYNC_MAX]; /* last sync token received */
 
-    vc_buf req; /* request body */
+    sq_buf req; /* request body */
     size_t req_off;
     bool req_read; /* the read callback ran: the request went out */
     bool rewind_refused;
 
-    vc_buf resp; /* response body */
+    sq_buf resp; /* response body */
     size_t max_reply;
     bool too_big;
     long retry_after_s; /* from the current response, -1 if none */
@@ -128,7 +128,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
         h->too_big = true;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
     }
-    if (vc_buf_add(&h->resp, ptr, n) != 0)
+    if (sq_buf_add(&h->resp, ptr, n) != 0)
         return 0;
     return n;
 }
@@ -288,8 +288,8 @@ void vc_http_free(vc_http *h)
     wipe_free(h->token);
     if (h->req.p)
         explicit_bzero(h->req.p, h->req.cap);
-    vc_buf_free(&h->req);
-    vc_buf_free(&h->resp);
+    sq_buf_free(&h->req);
+    sq_buf_free(&h->resp);
     free(h);
 }
 
@@ -537,7 +537,7 @@ static sqclaim_rc perform(vc_http *h, const char *url, long *status, sqb_err *er
             sleep_ms(wait);
         h->not_before_ms = 0;
     }
-    vc_buf_reset(&h->resp);
+    sq_buf_reset(&h->resp);
     h->req_off = 0;
     h->req_read = false;
     h->rewind_refused = false;

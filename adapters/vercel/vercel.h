@@ -17,6 +17,7 @@
 #define SQCLAIM_VERCEL_H
 
 #include "../redisproto/proto.h"
+#include "util/squtil.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,24 +60,15 @@ bool vc_host_is_loopback(const char *host);
 
 /* ---- codec.c ---------------------------------------------------------- */
 
-typedef struct vc_buf {
-    char *p; /* NUL-terminated when len > 0 */
-    size_t len;
-    size_t cap;
-} vc_buf;
-
-/* Append; 0 or -1 (out of memory). */
-int vc_buf_add(vc_buf *b, const void *p, size_t n);
-void vc_buf_reset(vc_buf *b);
-void vc_buf_free(vc_buf *b);
+/* Request bodies are built in the tree's one growable buffer (squtil.h). */
 
 /* Request bodies as the official client sends them: a JSON array of
  * strings for one command, an array of such arrays for a pipeline.
  * Arguments must be valid UTF-8 (JSON text cannot carry other bytes):
  * otherwise SQCLAIM_EINVAL.  OK, EINVAL or ENOMEM; the body replaces b's
  * contents. */
-sqclaim_rc vc_body_command(vc_buf *b, const rp_cmd *cmd, sqb_err *err);
-sqclaim_rc vc_body_pipeline(vc_buf *b, size_t ncmds, const rp_cmd *cmds, sqb_err *err);
+sqclaim_rc vc_body_command(sq_buf *b, const rp_cmd *cmd, sqb_err *err);
+sqclaim_rc vc_body_pipeline(sq_buf *b, size_t ncmds, const rp_cmd *cmds, sqb_err *err);
 
 /* Decode a 2xx body of a single command, {"result": …} (or {"error": …},
  * which becomes an RP_ERR reply).  Every string in the result is padded

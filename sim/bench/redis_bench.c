@@ -2,8 +2,8 @@
  * redis_bench.c — sqclaim-bench: how fast the redis backend claims, next to
  * what the same redis-server does for a bare `SET key v NX PX 600000`.
  *
- *   sqclaim-bench [--start-redis | --url URL] [-n PAIRS] [-t THREADS]
- *                 [--rounds R] [--no-baseline]
+ *   sqclaim-bench [--url URL] [-n PAIRS] [-t THREADS] [--rounds R] [--no-baseline]
+ *   ci/with-servers.sh build/sqclaim-bench      (a redis-server started for it)
  *
  * Measures, in R interleaved rounds (the machine may be noisy: compare the
  * numbers of one round, and the median of the ratios):
@@ -18,14 +18,15 @@
  * The ratio printed is sqclaim round trips/s over redis-benchmark
  * requests/s on one connection; the target is >= 0.8.
  *
- * The server is $REDIS_URL (or --url) or, with --start-redis, one started
- * here (temporary directory, free port, no persistence) and stopped at the
- * end.  Keys go under a prefix unique to this run and are deleted at the
- * end (the redis-benchmark keys too).
+ * The server is --url, else $REDIS_URL (ci/with-servers.sh starts one and
+ * sets it).  Keys go under a prefix unique to this run and are deleted at
+ * the end (the redis-benchmark keys too).  Like any program that links
+ * libsqclaim it uses the public header, and core/util/squtil.h for the
+ * URL parser the redis backend uses (docs/architecture.md, "Include
+ * rules").
  */
-#include "../../adapters/redis/url.h"
-#include "servers.h"
 #include "sqclaim.h"
+#include "util/squtil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,16 +58,15 @@ static void die(const char *what, const char *detail)
 
 typedef struct target {
     char url[512];
-    redis_url u; /* parsed by the library's own parser: the same forms, the
-                    same %-decoding, user names and IPv6 as the backend */
+    sq_redis_url u; /* parsed by the redis backend's parser: the same forms, the
+                       same %-decoding, user names and IPv6 */
 } target;
 
 static void parse_target(target *t)
 {
-    sqb_err err;
-    memset(&err, 0, sizeof err);
-    if (redis_url_parse(t->url, "the server URL", &t->u, &err) != SQCLAIM_OK)
-        die(err.msg, NULL); /* never contains the password */
+    char err[512];
+    if (sq_redis_url_parse(t->url, "the server URL", &t->u, err, sizeof err) != 0)
+        die(err, NULL); /* never contains the password */
 }
 
 /* A reply that is not an error, or die saying what failed (never with the
@@ -435,9 +435,10 @@ static int cmp_double(const void *a, const void *b)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: sqclaim-bench [--start-redis | --url URL] [-n PAIRS] [-t THREADS]\n"
-                    "                     [--rounds R] [--no-baseline]\n"
-                    "  The server: --url, else $REDIS_URL, else --start-redis starts one.\n");
+    fprintf(stderr, "usage: sqclaim-bench [--url URL] [-n PAIRS] [-t THREADS] [--rounds R]\n"
+                    "                     [--no-baseline]\n"
+                    "  The server: --url, else $REDIS_URL (ci/with-servers.sh sqclaim-bench\n"
+                    "  starts one and sets it).\n");
     exit(2);
 }
 
@@ -445,12 +446,10 @@ int main(int argc, char **argv)
 {
     long pairs = 10000;
     int threads = 4, rounds = 5;
-    bool start_redis = false, baseline = true;
+    bool baseline = true;
     const char *url = getenv("REDIS_URL");
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--start-redis") == 0)
-            start_redis = true;
-        else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc)
+        if (strcmp(argv[i], "--url") == 0 && i + 1 < argc)
             url = argv[++i];
         else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
             pairs = atol(argv[++i]);
@@ -467,15 +466,9 @@ int main(int argc, char **argv)
         usage();
     signal(SIGPIPE, SIG_IGN);
 
-    tsrv srv;
-    memset(&srv, 0, sizeof srv);
     target t;
     memset(&t, 0, sizeof t);
-    if (start_redis) {
-        if (tsrv_redis_start(&srv, NULL) != 0)
-            die("could not start redis-server", NULL);
-        snprintf(t.url, sizeof t.url, "%s", srv.url);
-    } else if (url) {
+    if (url && *url) {
         snprintf(t.url, sizeof t.url, "%s", url);
     } else {
         usage();
@@ -487,8 +480,7 @@ int main(int argc, char **argv)
 
     printf("sqclaim-bench %s: %ld claim+release pairs per run, %d threads, %d rounds\n",
            sqclaim_version(), pairs, threads, rounds);
-    printf("server: %s%s\n", start_redis ? "started here, " : "",
-           t.u.is_unix ? t.u.path : t.u.host);
+    printf("server: %s\n", t.u.is_unix ? t.u.path : t.u.host);
     char cmd1[1024] = "", cmdn[1024] = "";
     double ratios[64], il_ratios[64];
     int nratios = 0, nil = 0;
@@ -549,7 +541,5 @@ int main(int argc, char **argv)
     }
     snprintf(pattern, sizeof pattern, "sqclaim-bench:%ld:*", (long)getpid());
     cleanup(&t, pattern);
-    if (start_redis)
-        tsrv_stop(&srv);
     return 0;
 }

@@ -44,56 +44,23 @@ char *kv_xstrdup(const char *s)
     return p;
 }
 
-static void reserve(kv_buf *b, size_t extra)
-{
-    if (extra >= SIZE_MAX / 2 - b->len)
-        oom(extra);
-    size_t need = b->len + extra + 1;
-    if (need <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < need)
-        cap *= 2;
-    b->p = kv_xrealloc(b->p, cap);
-    b->cap = cap;
-}
-
 void kv_buf_add(kv_buf *b, const void *p, size_t n)
 {
-    reserve(b, n);
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (sq_buf_add(b, p, n) != 0)
+        oom(b->len + n);
 }
 
 void kv_buf_adds(kv_buf *b, const char *s) { kv_buf_add(b, s, strlen(s)); }
 
-void kv_buf_addc(kv_buf *b, char c)
-{
-    reserve(b, 1);
-    b->p[b->len++] = c;
-    b->p[b->len] = '\0';
-}
+void kv_buf_addc(kv_buf *b, char c) { kv_buf_add(b, &c, 1); }
 
 void kv_buf_addf(kv_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    if (sq_buf_vaddf(b, fmt, ap) != 0 && b->oom)
+        oom(b->len);
     va_end(ap);
-    if (n < 0)
-        return;
-    reserve(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
 }
 
-void kv_buf_free(kv_buf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
+void kv_buf_free(kv_buf *b) { sq_buf_free(b); }

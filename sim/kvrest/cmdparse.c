@@ -16,6 +16,7 @@
  * JSON requires.
  */
 #include "kvrest.h"
+#include "util/squtil.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -115,24 +116,13 @@ static void skip_ws(parser *p)
         p->i++;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static long read_u4(parser *p, size_t at)
 {
     if (at + 4 > p->n)
         return -1;
     long v = 0;
     for (size_t k = 0; k < 4; k++) {
-        int h = hexval(p->s[at + k]);
+        int h = sq_hexval(p->s[at + k]);
         if (h < 0)
             return -1;
         v = v * 16 + h;
@@ -435,9 +425,10 @@ size_t kv_percent_decode(char *s, size_t n)
 {
     size_t r = 0, w = 0;
     while (r < n) {
-        if (s[r] == '%' && r + 2 < n && hexval((unsigned char)s[r + 1]) >= 0 &&
-            hexval((unsigned char)s[r + 2]) >= 0) {
-            s[w++] = (char)(hexval((unsigned char)s[r + 1]) * 16 + hexval((unsigned char)s[r + 2]));
+        if (s[r] == '%' && r + 2 < n && sq_hexval((unsigned char)s[r + 1]) >= 0 &&
+            sq_hexval((unsigned char)s[r + 2]) >= 0) {
+            s[w++] = (char)(sq_hexval((unsigned char)s[r + 1]) * 16 +
+                            sq_hexval((unsigned char)s[r + 2]));
             r += 3;
         } else {
             s[w++] = s[r++];

@@ -1,49 +1,8 @@
 /* json.c — JSON output: strings, base64, redis replies (see kvrest.h). */
 #include "kvrest.h"
+#include "util/squtil.h"
 
 #include <string.h>
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid; *bad
- * receives the length of the maximal invalid subpart to replace by one
- * U+FFFD (at least 1). */
-static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
-{
-    unsigned char c = s[0];
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-    *bad = 1;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F; /* no UTF-16 surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F; /* <= U+10FFFF */
-    } else {
-        return 0; /* 0x80..0xC1, 0xF5..0xFF: never valid lead bytes */
-    }
-    for (size_t i = 1; i < need; i++) {
-        if (i >= n) {
-            *bad = i;
-            return 0;
-        }
-        unsigned char l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xBF;
-        if (s[i] < l || s[i] > h) {
-            *bad = i;
-            return 0;
-        }
-    }
-    return need;
-}
 
 void kv_json_string(kv_buf *b, const char *str, size_t n)
 {
@@ -87,7 +46,7 @@ void kv_json_string(kv_buf *b, const char *str, size_t n)
             continue;
         }
         size_t bad;
-        size_t len = utf8_seq(s + i, n - i, &bad);
+        size_t len = sq_utf8_seq(s + i, n - i, &bad);
         if (len) {
             kv_buf_add(b, s + i, len);
             i += len;

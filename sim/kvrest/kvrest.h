@@ -7,11 +7,14 @@
  *   cmdparse.c  request bodies and paths -> redis argument vectors
  *   commands.c  command classes (read allowlist, refused commands)
  *   pool.c      pool of hiredis connections
- *   server.c    HTTP routes, auth, faults, admin API (libmicrohttpd)
+ *   server.c    HTTP routes, auth, faults (libmicrohttpd)
+ *   admin.c     the admin API (/_kvrest/stats, /_kvrest/faults)
  *   main.c      command line, startup, signals, shutdown
  */
 #ifndef KVREST_H
 #define KVREST_H
+
+#include "util/squtil.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,11 +40,9 @@ void *kv_xcalloc(size_t n, size_t size);
 void *kv_xrealloc(void *p, size_t n);
 char *kv_xstrdup(const char *s);
 
-typedef struct kv_buf {
-    char *p; /* always NUL-terminated once anything was added */
-    size_t len;
-    size_t cap;
-} kv_buf;
+/* The tree's one growable buffer (core/util/squtil.h); kvrest's appends
+ * abort when memory runs out, as its other allocations do. */
+typedef sq_buf kv_buf;
 
 void kv_buf_add(kv_buf *b, const void *p, size_t n);
 void kv_buf_adds(kv_buf *b, const char *s);

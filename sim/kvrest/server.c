@@ -8,6 +8,8 @@
  * settings + PRNG + quota (fmu), counters (atomics), the stop flag (smu).
  */
 #include "kvrest.h"
+#include "serverint.h"
+#include "util/squtil.h"
 
 #include <errno.h>
 #include <math.h>
@@ -26,63 +28,10 @@
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 
-#define MAX_DELAY_MS 3600000L /* one hour: bound for latency / jitter / stall */
-
-typedef enum role { ROLE_NONE, ROLE_READONLY, ROLE_FULL } role;
-typedef enum route { R_SINGLE, R_PIPELINE, R_MULTI, R_PATH } route;
-
-struct kv_server {
-    int lfd;               /* the listening socket (the gate accepts) */
-    kv_gate *gate;         /* checks each connection's first line */
-    struct MHD_Daemon **d; /* one; or --threads N, each one event loop */
-    unsigned nd;
-    atomic_uint next_d; /* round robin over d[] */
-    kv_pool *pool;
-    int port;
-    size_t max_body;
-    char *token;
-    size_t token_len;
-    char *ro_token; /* NULL: no read-only token */
-    size_t ro_len;
-    atomic_bool started; /* MHD log lines are shown only while starting */
-
-    pthread_mutex_t fmu; /* faults, rng, quota_used */
-    kv_faults faults;
-    uint64_t rng;
-    unsigned long long quota_used;
-
-    atomic_ullong requests, commands, unauthorized, errors;
-    atomic_ullong by_route[4];
-    atomic_ullong failed, dropped, stalled;
-    atomic_ullong sync; /* upstash-sync-token: bumped after every write */
-
-    pthread_mutex_t smu;
-    pthread_cond_t scv;
-    bool stopping;
-};
-
-/* Per HTTP request. */
-typedef struct kv_req {
-    kv_buf body;
-    bool too_big;  /* body exceeded max_body: the rest was discarded */
-    bool answered; /* a response was queued before the body arrived */
-} kv_req;
-
 /* ---- small helpers --------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 /* Uniform in [0,1); call with fmu held. */
-static double rng_u01(kv_server *s)
-{
-    return (double)(splitmix64(&s->rng) >> 11) / 9007199254740992.0;
-}
+static double rng_u01(kv_server *s) { return sq_unit(sq_splitmix64(&s->rng)); }
 
 /* Sleep ms, waking early on shutdown.  Returns true if stopping. */
 static bool nap(kv_server *s, long ms)
@@ -114,19 +63,11 @@ static bool ct_equal(const char *given, size_t glen, const char *secret, size_t 
     return d == 0;
 }
 
-static void count(atomic_ullong *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
-
-static unsigned long long get(atomic_ullong *c)
-{
-    return atomic_load_explicit(c, memory_order_relaxed);
-}
-
 /* ---- responses ------------------------------------------------------- */
 
 /* Queue body (taken over) with status and the headers every response
  * carries. */
-static enum MHD_Result respond(kv_server *s, struct MHD_Connection *conn, unsigned status,
-                               kv_buf *body)
+enum MHD_Result kv_respond(kv_server *s, struct MHD_Connection *conn, unsigned status, kv_buf *body)
 {
     if (!body->p)
         kv_buf_adds(body, "{}");
@@ -139,7 +80,7 @@ static enum MHD_Result respond(kv_server *s, struct MHD_Connection *conn, unsign
     body->p = NULL;
     body->len = body->cap = 0;
     char sync[32];
-    snprintf(sync, sizeof sync, "%llu", get(&s->sync));
+    snprintf(sync, sizeof sync, "%llu", kv_get(&s->sync));
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(r, "upstash-sync-token", sync);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
@@ -164,7 +105,7 @@ static enum MHD_Result respond_error_close(kv_server *s, struct MHD_Connection *
         return MHD_NO;
     }
     char sync[32];
-    snprintf(sync, sizeof sync, "%llu", get(&s->sync));
+    snprintf(sync, sizeof sync, "%llu", kv_get(&s->sync));
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(r, "upstash-sync-token", sync);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -173,17 +114,17 @@ static enum MHD_Result respond_error_close(kv_server *s, struct MHD_Connection *
     return ret;
 }
 
-static enum MHD_Result respond_error(kv_server *s, struct MHD_Connection *conn, unsigned status,
-                                     const char *text)
+enum MHD_Result kv_respond_error(kv_server *s, struct MHD_Connection *conn, unsigned status,
+                                 const char *text)
 {
     kv_buf b = {0};
     kv_json_error(&b, text, strlen(text));
-    return respond(s, conn, status, &b);
+    return kv_respond(s, conn, status, &b);
 }
 
 /* ---- auth -------------------------------------------------------------- */
 
-static role authenticate(kv_server *s, struct MHD_Connection *conn)
+role kv_authenticate(kv_server *s, struct MHD_Connection *conn)
 {
     const char *tok = NULL;
     size_t len = 0;
@@ -222,221 +163,6 @@ static role authenticate(kv_server *s, struct MHD_Connection *conn)
         free(q);
     }
     return r;
-}
-
-/* ---- admin API ----------------------------------------------------------- */
-
-static void fmt_double(kv_buf *b, double v)
-{
-    char tmp[40];
-    snprintf(tmp, sizeof tmp, "%.15g", v);
-    if (strtod(tmp, NULL) != v)
-        snprintf(tmp, sizeof tmp, "%.17g", v);
-    kv_buf_adds(b, tmp);
-}
-
-static void faults_json(kv_server *s, kv_buf *b)
-{
-    pthread_mutex_lock(&s->fmu);
-    kv_faults f = s->faults;
-    unsigned long long used = s->quota_used;
-    pthread_mutex_unlock(&s->fmu);
-    kv_buf_addf(b, "{\"latency_ms\":%ld,\"jitter_ms\":%ld,\"fail_rate\":", f.latency_ms,
-                f.jitter_ms);
-    fmt_double(b, f.fail_rate);
-    kv_buf_adds(b, ",\"drop_rate\":");
-    fmt_double(b, f.drop_rate);
-    kv_buf_adds(b, ",\"stall_rate\":");
-    fmt_double(b, f.stall_rate);
-    kv_buf_addf(b, ",\"stall_ms\":%ld,\"quota\":%llu,\"quota_used\":%llu,\"seed\":%llu}",
-                f.stall_ms, f.quota, used, (unsigned long long)f.seed);
-}
-
-static void stats_json(kv_server *s, kv_buf *b)
-{
-    kv_buf_addf(
-        b,
-        "{\"requests\":%llu,\"commands\":%llu,\"routes\":{\"single\":%llu,\"pipeline\":%llu,"
-        "\"multi_exec\":%llu,\"path\":%llu},\"errors\":%llu,\"unauthorized\":%llu,"
-        "\"faults\":{\"failed\":%llu,\"dropped\":%llu,\"stalled\":%llu}}",
-        get(&s->requests), get(&s->commands), get(&s->by_route[R_SINGLE]),
-        get(&s->by_route[R_PIPELINE]), get(&s->by_route[R_MULTI]), get(&s->by_route[R_PATH]),
-        get(&s->errors), get(&s->unauthorized), get(&s->failed), get(&s->dropped),
-        get(&s->stalled));
-}
-
-static void stats_reset(kv_server *s)
-{
-    atomic_ullong *all[] = {&s->requests,
-                            &s->commands,
-                            &s->unauthorized,
-                            &s->errors,
-                            &s->by_route[R_SINGLE],
-                            &s->by_route[R_PIPELINE],
-                            &s->by_route[R_MULTI],
-                            &s->by_route[R_PATH],
-                            &s->failed,
-                            &s->dropped,
-                            &s->stalled};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        atomic_store(all[i], 0);
-}
-
-static int json_ms(const cJSON *v, long *out)
-{
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 ||
-        v->valuedouble > (double)MAX_DELAY_MS || floor(v->valuedouble) != v->valuedouble)
-        return -1;
-    *out = (long)v->valuedouble;
-    return 0;
-}
-
-static int json_rate(const cJSON *v, double *out)
-{
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0.0 && v->valuedouble <= 1.0))
-        return -1;
-    *out = v->valuedouble;
-    return 0;
-}
-
-static int json_u64(const cJSON *v, uint64_t *out)
-{
-    if (cJSON_IsString(v)) {
-        const char *str = v->valuestring;
-        if (!*str || *str == '-' || *str == '+')
-            return -1;
-        char *end;
-        errno = 0;
-        unsigned long long x = strtoull(str, &end, 10);
-        if (errno || *end)
-            return -1;
-        *out = x;
-        return 0;
-    }
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0) ||
-        floor(v->valuedouble) != v->valuedouble)
-        return -1;
-    *out = (uint64_t)v->valuedouble;
-    return 0;
-}
-
-/* Apply a faults object; all-or-nothing.  Returns 0 or -1 with err. */
-static int faults_update(kv_server *s, const char *body, size_t len, char *err, size_t errlen)
-{
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        snprintf(err, errlen, "ERR faults: body must be a JSON object");
-        return -1;
-    }
-    pthread_mutex_lock(&s->fmu);
-    kv_faults f = s->faults;
-    pthread_mutex_unlock(&s->fmu);
-    bool set_seed = false, set_quota = false;
-    int rc = 0;
-    for (const cJSON *v = root->child; v && rc == 0; v = v->next) {
-        const char *k = v->string ? v->string : "";
-        uint64_t u;
-        if (strcmp(k, "latency_ms") == 0)
-            rc = json_ms(v, &f.latency_ms);
-        else if (strcmp(k, "jitter_ms") == 0)
-            rc = json_ms(v, &f.jitter_ms);
-        else if (strcmp(k, "stall_ms") == 0)
-            rc = json_ms(v, &f.stall_ms);
-        else if (strcmp(k, "fail_rate") == 0)
-            rc = json_rate(v, &f.fail_rate);
-        else if (strcmp(k, "drop_rate") == 0)
-            rc = json_rate(v, &f.drop_rate);
-        else if (strcmp(k, "stall_rate") == 0)
-            rc = json_rate(v, &f.stall_rate);
-        else if (strcmp(k, "quota") == 0) {
-            rc = json_u64(v, &u);
-            f.quota = u;
-            set_quota = true;
-        } else if (strcmp(k, "seed") == 0) {
-            rc = json_u64(v, &u);
-            f.seed = u;
-            set_seed = true;
-        } else {
-            snprintf(err, errlen,
-                     "ERR faults: unknown setting (known: latency_ms, jitter_ms, "
-                     "fail_rate, drop_rate, stall_rate, stall_ms, quota, seed)");
-            cJSON_Delete(root);
-            return -1;
-        }
-        if (rc != 0)
-            snprintf(err, errlen,
-                     "ERR faults: bad value for %.40s (rates: 0..1; *_ms: integer 0..%ld; "
-                     "quota, seed: non-negative integer)",
-                     k, MAX_DELAY_MS);
-    }
-    cJSON_Delete(root);
-    if (rc != 0)
-        return -1;
-    pthread_mutex_lock(&s->fmu);
-    s->faults = f;
-    if (set_seed)
-        s->rng = f.seed;
-    if (set_quota)
-        s->quota_used = 0; /* a new quota starts a new "day" */
-    pthread_mutex_unlock(&s->fmu);
-    return 0;
-}
-
-static bool is_read_method(const char *m)
-{
-    return strcmp(m, MHD_HTTP_METHOD_GET) == 0 || strcmp(m, MHD_HTTP_METHOD_HEAD) == 0;
-}
-
-static bool is_write_method(const char *m)
-{
-    return strcmp(m, MHD_HTTP_METHOD_POST) == 0 || strcmp(m, MHD_HTTP_METHOD_PUT) == 0;
-}
-
-static enum MHD_Result handle_admin(kv_server *s, struct MHD_Connection *conn, kv_req *rq,
-                                    const char *url, const char *method)
-{
-    if (!is_read_method(method) && !is_write_method(method))
-        return respond_error(s, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-                             "ERR method not allowed (HEAD, GET, POST, PUT)");
-    role r = authenticate(s, conn);
-    if (r == ROLE_NONE) {
-        count(&s->unauthorized);
-        return respond_error(s, conn, MHD_HTTP_UNAUTHORIZED, "Unauthorized");
-    }
-    if (r != ROLE_FULL)
-        return respond_error(s, conn, MHD_HTTP_FORBIDDEN,
-                             "NOPERM the kvrest admin API needs the full-access token");
-    if (rq->too_big)
-        return respond_error(s, conn, MHD_HTTP_BAD_REQUEST, "ERR max request size exceeded");
-    kv_buf b = {0};
-    if (strcmp(url, "/_kvrest/stats") == 0) {
-        if (!is_read_method(method))
-            return respond_error(s, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                 "ERR use GET /_kvrest/stats");
-        stats_json(s, &b);
-        return respond(s, conn, MHD_HTTP_OK, &b);
-    }
-    if (strcmp(url, "/_kvrest/stats/reset") == 0) {
-        if (!is_write_method(method))
-            return respond_error(s, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                 "ERR use POST /_kvrest/stats/reset");
-        stats_reset(s);
-        stats_json(s, &b);
-        return respond(s, conn, MHD_HTTP_OK, &b);
-    }
-    if (strcmp(url, "/_kvrest/faults") == 0) {
-        if (is_write_method(method)) {
-            char err[256];
-            if (faults_update(s, rq->body.p ? rq->body.p : "", rq->body.len, err, sizeof err) != 0)
-                return respond_error(s, conn, MHD_HTTP_BAD_REQUEST, err);
-        }
-        faults_json(s, &b);
-        return respond(s, conn, MHD_HTTP_OK, &b);
-    }
-    return respond_error(s, conn, MHD_HTTP_NOT_FOUND,
-                         "ERR unknown admin route (GET /_kvrest/stats, POST /_kvrest/stats/reset, "
-                         "GET|POST /_kvrest/faults)");
 }
 
 /* ---- executing commands ------------------------------------------------ */
@@ -704,8 +430,8 @@ static enum MHD_Result data_respond(kv_server *s, struct MHD_Connection *conn, u
                                     kv_buf *body)
 {
     if (status >= 400)
-        count(&s->errors);
-    return respond(s, conn, status, body);
+        kv_count(&s->errors);
+    return kv_respond(s, conn, status, body);
 }
 
 static enum MHD_Result data_error(kv_server *s, struct MHD_Connection *conn, unsigned status,
@@ -719,15 +445,15 @@ static enum MHD_Result data_error(kv_server *s, struct MHD_Connection *conn, uns
 static enum MHD_Result handle_data(kv_server *s, struct MHD_Connection *conn, kv_req *rq,
                                    const char *url, const char *method)
 {
-    count(&s->requests);
-    bool rd = is_read_method(method), wr = is_write_method(method);
+    kv_count(&s->requests);
+    bool rd = kv_is_read_method(method), wr = kv_is_write_method(method);
     if (!rd && !wr)
         return data_error(s, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
                           "ERR method not allowed (HEAD, GET, POST, PUT)");
-    role ro = authenticate(s, conn);
+    role ro = kv_authenticate(s, conn);
     if (ro == ROLE_NONE) {
-        count(&s->unauthorized);
-        return respond_error(s, conn, MHD_HTTP_UNAUTHORIZED, "Unauthorized");
+        kv_count(&s->unauthorized);
+        return kv_respond_error(s, conn, MHD_HTTP_UNAUTHORIZED, "Unauthorized");
     }
     route rt;
     if (strcmp(url, "/pipeline") == 0 || strcmp(url, "/multi-exec") == 0) {
@@ -740,7 +466,7 @@ static enum MHD_Result handle_data(kv_server *s, struct MHD_Connection *conn, kv
     } else {
         rt = R_PATH;
     }
-    count(&s->by_route[rt]);
+    kv_count(&s->by_route[rt]);
     if (rq->too_big)
         return data_error(s, conn, MHD_HTTP_BAD_REQUEST, "ERR max request size exceeded");
 
@@ -756,14 +482,14 @@ static enum MHD_Result handle_data(kv_server *s, struct MHD_Connection *conn, kv
     if (delay > 0 && nap(s, delay))
         return MHD_NO;
     if (u < f.fail_rate) {
-        count(&s->failed);
-        return respond_error(s, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-                             "injected fault: service unavailable");
+        kv_count(&s->failed);
+        return kv_respond_error(s, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                "injected fault: service unavailable");
     }
     bool drop = u < f.fail_rate + f.drop_rate;
     bool stall = !drop && u < f.fail_rate + f.drop_rate + f.stall_rate;
     if (stall) {
-        count(&s->stalled);
+        kv_count(&s->stalled);
         if (nap(s, f.stall_ms))
             return MHD_NO; /* shutting down: the stalled request never lands */
     }
@@ -788,7 +514,7 @@ static enum MHD_Result handle_data(kv_server *s, struct MHD_Connection *conn, kv
     if (drop) {
         /* Applied, but the client never hears back: MHD_NO closes the
          * connection without sending anything. */
-        count(&s->dropped);
+        kv_count(&s->dropped);
         kv_buf_free(&out);
         return MHD_NO;
     }
@@ -866,8 +592,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             /* Answer before reading any of the body, then close. */
             rq->answered = true;
             if (!is_admin_url(url)) {
-                count(&s->requests);
-                count(&s->errors);
+                kv_count(&s->requests);
+                kv_count(&s->errors);
             }
             return respond_error_close(s, conn, MHD_HTTP_BAD_REQUEST, framing_err);
         }
@@ -878,9 +604,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
              * sent Expect: 100-continue). */
             rq->answered = true;
             if (is_admin_url(url))
-                return respond_error(s, conn, MHD_HTTP_BAD_REQUEST,
-                                     "ERR max request size exceeded");
-            count(&s->requests);
+                return kv_respond_error(s, conn, MHD_HTTP_BAD_REQUEST,
+                                        "ERR max request size exceeded");
+            kv_count(&s->requests);
             return data_error(s, conn, MHD_HTTP_BAD_REQUEST, "ERR max request size exceeded");
         }
         return MHD_YES;
@@ -901,7 +627,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     rq->answered = true;
     if (is_admin_url(url))
-        return handle_admin(s, conn, rq, url, method);
+        return kv_handle_admin(s, conn, rq, url, method);
     return handle_data(s, conn, rq, url, method);
 }
 
@@ -974,7 +700,7 @@ static void gate_handoff(void *cls, int fd, const struct sockaddr *addr, socklen
 static void gate_sync(void *cls, char *buf, size_t len)
 {
     kv_server *s = cls;
-    snprintf(buf, len, "%llu", get(&s->sync));
+    snprintf(buf, len, "%llu", kv_get(&s->sync));
 }
 
 /* Bind and listen on the first address of ai that works; the port

@@ -11,7 +11,8 @@
  * not above every earlier, disjoint one.  Reservations and accepted writes
  * are swept by row the same way, and a write the model Log rejected for a
  * stale fence inside its writer's belief interval is a violation. */
-#include "sqsim.h"
+#include "oracle.h"
+#include "simutil.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,8 +3,8 @@
 # libsqcontrols.a), which never go into the library itself.
 SQSIM_SRCS := $(sort $(wildcard sim/sqsim/*.c))
 SQSIM_OBJS := $(SQSIM_SRCS:%.c=$(BUILD)/obj/%.o)
-# The oracle alone (no main), for the tests in tests/sim/.
-SQSIM_ORACLE_OBJS := $(filter-out $(BUILD)/obj/sim/sqsim/main.o $(BUILD)/obj/sim/sqsim/report.o $(BUILD)/obj/sim/sqsim/bot.o $(BUILD)/obj/sim/sqsim/kvadmin.o $(BUILD)/obj/sim/sqsim/timeline.o $(BUILD)/obj/sim/sqsim/timeline_run.o $(BUILD)/obj/sim/sqsim/scenario.o,$(SQSIM_OBJS))
+# The oracle alone (oracle.h, simutil.h), for the tests in tests/sim/.
+SQSIM_ORACLE_OBJS := $(addprefix $(BUILD)/obj/sim/sqsim/,check.o oracle.o util.o)
 PROGRAMS += $(BUILD)/sqsim
 
 # The deterministic mode (det*.c, --det) is built against the scripted
@@ -14,7 +14,7 @@ SQSIM_ORACLE_OBJS := $(filter-out $(BUILD)/obj/sim/sqsim/det%.o,$(SQSIM_ORACLE_O
 
 $(BUILD)/obj/sim/sqsim/%.o: sim/sqsim/%.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) $(CONTROLS_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) $(CONTROLS_CFLAGS) -Isim/kvadmin $(if $(KVADMIN_OBJ),-DSQSIM_WITH_KVADMIN) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
 
 # The timeline page (timeline.html) compiled in as lines of C strings.
 $(BUILD)/gen/timeline_page.inc: sim/sqsim/timeline.html
@@ -33,9 +33,11 @@ SQSIM_DET_LIBS := $(DET_LIBS)
 $(BUILD)/sqsim: $(DET_LIB)
 endif
 
-$(BUILD)/sqsim: $(SQSIM_OBJS) $(CONTROLS_LIB) $(SQLITE_CONTROLS_OBJ) $(LIB_A)
+# kvrest's faults are set through the one admin client (sim/kvadmin/,
+# libcurl).
+$(BUILD)/sqsim: $(SQSIM_OBJS) $(CONTROLS_LIB) $(SQLITE_CONTROLS_OBJ) $(KVADMIN_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQSIM_OBJS) $(CONTROLS_LIB) $(SQLITE_CONTROLS_OBJ) $(SQSIM_DET_LIBS) $(LIB_A) $(PKG_LIBS) -lm
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(SQSIM_OBJS) $(CONTROLS_LIB) $(SQLITE_CONTROLS_OBJ) $(KVADMIN_OBJ) $(SQSIM_DET_LIBS) $(LIB_A) $(PKG_LIBS) $(if $(KVADMIN_OBJ),$(shell $(PKG_CONFIG) --libs libcurl)) -lm
 
 # `make sim`: the README's first command.  Install what is missing, then
 # build and run the default simulation in a fresh make (so packages just

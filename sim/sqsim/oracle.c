@@ -20,7 +20,8 @@
  * every judgment compares times taken after the fact it depends on was
  * observed, so a preempted thread can make the oracle miss nothing it
  * should report and report nothing a correct backend can cause. */
-#include "sqsim.h"
+#include "oracle.h"
+#include "simutil.h"
 
 #include <stdlib.h>
 #include <string.h>

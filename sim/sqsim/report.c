@@ -130,32 +130,6 @@ static void gather(sim_run *run, totals *t)
     }
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-    size_t n;
-    uint32_t cp;
-    if (s[0] < 0xc2 || s[0] > 0xf4)
-        return 0;
-    if (s[0] < 0xe0) {
-        n = 2;
-        cp = s[0] & 0x1fu;
-    } else if (s[0] < 0xf0) {
-        n = 3;
-        cp = s[0] & 0x0fu;
-    } else {
-        n = 4;
-        cp = s[0] & 0x07u;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    bool overlong = (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
-    return overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : n;
-}
-
 /* A JSON string.  Whatever the input (argv can hold any bytes), the output
  * is valid JSON in UTF-8: bytes that are not UTF-8 become U+FFFD. */
 static void jstr(FILE *f, const char *s)
@@ -174,7 +148,7 @@ static void jstr(FILE *f, const char *s)
             fputc(c, f);
             p++;
         } else {
-            size_t n = utf8_len(p);
+            size_t n = sq_utf8_seq(p, SIZE_MAX, NULL);
             if (n) {
                 fwrite(p, 1, n, f);
                 p += n;

@@ -1,6 +1,7 @@
 /* test_watch.c — sqclaim watch: plain lines and JSON lines when stdout is
  * not a terminal; the in-place table on a pseudo-terminal, and the
  * terminal restored on --count, SIGTERM and Ctrl-C. */
+#include "skip.h"
 #include "tcli.h"
 
 #include <signal.h>
@@ -89,8 +90,7 @@ END_TEST
  * the exit status. */
 START_TEST(test_watch_failing_store)
 {
-    if (!tc_built("redis"))
-        return;
+    TSKIP_IF(!tc_built("redis"), "sqclaim is built without the redis backend");
     char url[64];
     snprintf(url, sizeof url, "REDIS_URL=redis://127.0.0.1:%d", tsrv_free_port());
     const char *env[] = {"SQCLAIM_ADAPTER=redis", url, NULL};
@@ -254,8 +254,7 @@ END_TEST
  * latency): watch restores the cursor and exits 0 at once. */
 START_TEST(test_watch_tty_stop_while_fetching)
 {
-    if (!tc_built("vercel"))
-        return;
+    TSKIP_IF(!tc_built("vercel"), "sqclaim is built without the vercel backend");
     tsrv slow;
     memset(&slow, 0, sizeof slow);
     const char *extra[] = {"--latency-ms", "20000", NULL};

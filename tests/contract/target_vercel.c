@@ -4,15 +4,11 @@
  * namespace becomes its key prefix, so tests never see each other's keys. */
 #ifdef SQCLAIM_WITH_VERCEL
 #include "contract.h"
+#include "kvadmin.h"
 #include "servers.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 static tsrv redis, kv;
 
@@ -39,37 +35,12 @@ static int vercel_raw(char *out, size_t outlen, int argc, const char *const *arg
     return tsrv_redis_raw(&redis, out, outlen, argc, argv);
 }
 
-/* POST the faults to kvrest's admin API (never subject to faults); 0 if
- * it answered 200. */
+/* POST the faults to kvrest's admin API (kvadmin.h; never subject to
+ * faults); 0 if it answered 200. */
 static int vercel_faults(const char *json)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)kv.port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    char req[1024], resp[64];
-    int n = snprintf(req, sizeof req,
-                     "POST /_kvrest/faults HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
-                     "%s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n%s",
-                     kv.token, strlen(json), json);
-    int rc = -1;
-    if (n > 0 && (size_t)n < sizeof req && connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        write(fd, req, (size_t)n) == n) {
-        ssize_t got = read(fd, resp, sizeof resp - 1);
-        if (got > 12) {
-            resp[got] = '\0';
-            rc = strncmp(resp, "HTTP/1.1 200", 12) == 0 ? 0 : -1;
-        }
-    }
-    close(fd);
-    return rc;
+    char err[256];
+    return kva_faults(kv.url, kv.token, json, err, sizeof err);
 }
 
 static void vercel_options(sqclaim_options *o, const char *ns)

@@ -4,7 +4,8 @@
  * small history (or drives the online oracle directly) and asserts the
  * verdict, so a checker that never fails cannot pass these tests.  Times
  * are in milliseconds from an arbitrary origin. */
-#include "sqsim.h"
+#include "oracle.h"
+#include "simutil.h"
 #include "suite_main.h"
 
 #include <check.h>

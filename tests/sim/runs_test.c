@@ -12,6 +12,7 @@
  * in its report within 10 s. */
 #include "run.h"
 #include "servers.h"
+#include "skip.h"
 #include "suite_main.h"
 
 #include <cJSON.h>
@@ -344,6 +345,23 @@ static bool catches(pid_t pid, int sig, long wait_ms)
     return false;
 }
 
+/* Read sqsim's progress lines ("... grants N refusals ...") from the
+ * terminal until one shows N > 0, at most wait_ms; true if one does. */
+static bool granted_on_terminal(cr_pty *p, int wait_ms)
+{
+    long long deadline = tsrv_now_ms() + wait_ms;
+    for (int lines = 1; tsrv_now_ms() < deadline; lines++) {
+        if (!cr_pty_read_until(p, " refusals ", lines, (int)(deadline - tsrv_now_ms())))
+            return false;
+        const char *out = cr_pty_output(p), *last = NULL;
+        for (const char *g = strstr(out, "grants "); g; g = strstr(g + 1, "grants "))
+            last = g;
+        if (last && strtoull(last + 7, NULL, 10) > 0)
+            return true;
+    }
+    return false;
+}
+
 /* SIGTERM (a CI timeout, Ctrl-C) ends the run early but cleanly: the
  * history is still checked and the report written, and the exit status
  * says nothing was proven. */
@@ -354,13 +372,16 @@ START_TEST(interrupted_run_reports_and_exits_2)
     const char **argv = sqsim_argv(args, report, sizeof report);
     cr_opts o = {.raw_argv = true, .timeout_ms = 30000};
     long long t0 = tsrv_now_ms();
-    cr_proc *p = cr_spawn(&o, argv, NULL);
+    /* On a terminal sqsim prints its progress: signal it once that shows
+     * grants, so the interrupted run has something to report. */
+    cr_pty *p = cr_pty_start(&o, argv);
     ck_assert_ptr_nonnull(p);
-    ck_assert(catches(cr_proc_pid(p), SIGTERM, 10000));
-    sleep_ms(500); /* let the bots run a little */
-    kill(cr_proc_pid(p), SIGTERM);
+    ck_assert(catches(cr_pty_pid(p), SIGTERM, 10000));
+    ck_assert_msg(granted_on_terminal(p, 20000), "no grant shown on the terminal:\n%s",
+                  cr_pty_output(p));
+    kill(cr_pty_pid(p), SIGTERM);
     cr_result cr;
-    cr_wait(p, &cr);
+    cr_pty_finish(p, &cr);
     run_result r;
     memset(&r, 0, sizeof r);
     collect(&r, &cr, report, t0);
@@ -474,6 +495,18 @@ static void servers_up(void)
         have_kv = true;
 }
 
+/* A test on a real backend: the adapter not built into sqsim, or no
+ * redis-server installed, is a missing prerequisite (skip.h: a failure
+ * under CI=true, else a counted SKIP); a server that is installed but did
+ * not start is a failure. */
+#define NEED_BACKEND(adapter, need_kv)                                                             \
+    do {                                                                                           \
+        TSKIP_IF(!built(adapter), "sqsim is built without the " adapter " adapter");               \
+        TSKIP_IF(!have_redis_server(), "redis-server is not installed");                           \
+        ck_assert_msg(have_redis, "redis-server is installed but did not start");                  \
+        ck_assert_msg(!(need_kv) || have_kv, "kvrest (%s) did not start", kvrest_path());          \
+    } while (0)
+
 static void servers_down(void)
 {
     if (have_kv)
@@ -506,8 +539,7 @@ static const char *const *kv_envp(void)
 
 START_TEST(redis_passes_with_coverage)
 {
-    if (!have_redis || !built("redis"))
-        return;
+    NEED_BACKEND("redis", false);
     const char *args[] = {"--adapter", "redis", "--seed", "11", NULL};
     run_result r;
     run_sqsim_env(&r, 60, args, redis_envp(&redis));
@@ -519,8 +551,7 @@ END_TEST
 
 START_TEST(vercel_with_faults_passes)
 {
-    if (!have_kv || !built("vercel"))
-        return;
+    NEED_BACKEND("vercel", true);
     /* Fewer, slower leases over HTTP: more pauses keep stale writes likely. */
     const char *args[] = {"--adapter", "vercel",          "--kv-faults", "--seed",
                           "12",        "--duration",      "4s",          "--pause-rate",
@@ -536,10 +567,28 @@ START_TEST(vercel_with_faults_passes)
 }
 END_TEST
 
-static void *kill_later(void *arg)
+/* Kill the redis-server once the run has written to it (claims landed:
+ * its key count is no longer 0), at most 30 s after start; *landed says
+ * whether they did. */
+typedef struct killer {
+    tsrv *server;
+    bool landed;
+} killer;
+
+static void *kill_once_claims_land(void *arg)
 {
-    sleep_ms(1000);
-    tsrv_kill(arg, SIGKILL);
+    killer *k = arg;
+    long long deadline = tsrv_now_ms() + 30000;
+    while (!k->landed && tsrv_now_ms() < deadline) {
+        char reply[64] = "";
+        if (tsrv_redis_raw(k->server, reply, sizeof reply, 1, (const char *const[]){"DBSIZE"}) ==
+                0 &&
+            reply[0] == ':' && atol(reply + 1) > 0)
+            k->landed = true;
+        else
+            sleep_ms(5); /* polling the server, not synchronising */
+    }
+    tsrv_kill(k->server, SIGKILL);
     return NULL;
 }
 
@@ -548,17 +597,18 @@ static void *kill_later(void *arg)
  * only claims whose reply was lost are unknown. */
 START_TEST(backend_dying_midrun_exits_2)
 {
-    if (!have_redis || !built("redis"))
-        return;
+    NEED_BACKEND("redis", false);
     tsrv own;
     ck_assert_int_eq(tsrv_redis_start(&own, NULL), 0);
     pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, kill_later, &own), 0);
+    killer k = {.server = &own};
+    ck_assert_int_eq(pthread_create(&t, NULL, kill_once_claims_land, &k), 0);
     const char *args[] = {"--adapter", "redis", "--duration", "3s", "--seed", "13", NULL};
     run_result r;
     run_sqsim_env(&r, 60, args, redis_envp(&own));
     pthread_join(t, NULL);
     tsrv_stop(&own);
+    ck_assert_msg(k.landed, "no key reached the server before it was killed");
     ck_assert_msg(r.status == 2, "exit %d\n%s", r.status, r.out);
     ck_assert_ptr_nonnull(strstr(r.out, "ERROR: the backend failed"));
     ck_assert_ptr_nonnull(r.report);
@@ -647,8 +697,7 @@ static const char ws_script[] =
 
 START_TEST(with_servers_passes_the_exit_status_and_cleans_up)
 {
-    if (!have_redis_server())
-        return;
+    TSKIP_IF(!have_redis_server(), "redis-server is not installed");
     char out[300], script[400];
     snprintf(script, sizeof script, "%sexit 7", ws_script);
     cr_result cr;
@@ -699,8 +748,7 @@ static void ws_signal(int sig, long wait_ms, ws_after *r)
  * at once, and the servers go with it. */
 START_TEST(with_servers_term_stops_everything_at_once)
 {
-    if (!have_redis_server())
-        return;
+    TSKIP_IF(!have_redis_server(), "redis-server is not installed");
     ws_after r;
     ws_signal(SIGTERM, 2000, &r);
     ck_assert_msg(r.secs < 5, "took %.1f s to stop after SIGTERM", r.secs);
@@ -715,8 +763,10 @@ END_TEST
  * still go. */
 START_TEST(with_servers_killed_leaves_no_server)
 {
-    if (!have_redis_server() || system("setpriv --pdeathsig TERM true 2>/dev/null") != 0)
-        return; /* without util-linux setpriv, only a trap cleans up */
+    TSKIP_IF(!have_redis_server(), "redis-server is not installed");
+    /* without util-linux setpriv, only a trap cleans up */
+    TSKIP_IF(system("setpriv --pdeathsig TERM true 2>/dev/null") != 0,
+             "util-linux setpriv (--pdeathsig) is not installed");
     ws_after r;
     ws_signal(SIGKILL, 5000, &r);
     char rm[300];
@@ -731,8 +781,7 @@ END_TEST
  * here (another one won the port) is never used. */
 START_TEST(with_servers_never_uses_a_foreign_redis)
 {
-    if (!have_redis_server())
-        return;
+    TSKIP_IF(!have_redis_server(), "redis-server is not installed");
     tsrv foreign;
     ck_assert_int_eq(tsrv_redis_start(&foreign, NULL), 0);
     char port[64], out[300], script[400];

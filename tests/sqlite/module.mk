@@ -18,7 +18,7 @@ endif
 ifeq ($(HAVE_SQLITE3),1)
 TESTS += $(BUILD)/tests/contract-sqlite-controls
 $(BUILD)/obj/tests/sqlite/contract_controls.o: EXTRA_TEST_CFLAGS = -Itests/contract -Isim/controls
-$(BUILD)/tests/contract-sqlite-controls: $(BUILD)/obj/tests/contract/contract.o $(BUILD)/obj/tests/sqlite/contract_controls.o $(SQLITE_CONTROLS_OBJ) $(LIB_A)
+$(BUILD)/tests/contract-sqlite-controls: $(CONTRACT_SUITE_OBJS) $(BUILD)/obj/tests/sqlite/contract_controls.o $(SQLITE_CONTROLS_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(PKG_LIBS) $(CHECK_LIBS) -lm
 endif

@@ -489,6 +489,8 @@ bool cr_pty_read_until(cr_pty *p, const char *needle, int times, int timeout_ms)
     return true;
 }
 
+const char *cr_pty_output(const cr_pty *p) { return p->buf ? p->buf : ""; }
+
 int cr_pty_finish(cr_pty *p, cr_result *r)
 {
     memset(r, 0, sizeof *r);

@@ -83,6 +83,9 @@ cr_pty *cr_pty_start(const cr_opts *o, const char *const *args);
  * leader is the program), or -1. */
 pid_t cr_pty_fg(const cr_pty *p);
 bool cr_pty_read_until(cr_pty *p, const char *needle, int times, int timeout_ms);
+/* What the terminal received so far (NUL-terminated; "" before any
+ * output), valid until the next cr_pty_* call. */
+const char *cr_pty_output(const cr_pty *p);
 pid_t cr_pty_pid(const cr_pty *p);
 int cr_pty_write(cr_pty *p, const char *s);
 /* Resize the terminal (the program gets SIGWINCH). */

@@ -1,9 +1,9 @@
 /* helpers.c — see vtest.h. */
+#include "kvadmin.h"
 #include "vtest.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -197,77 +197,15 @@ char *vt_redis_get(const tsrv *redis, const char *key)
 
 /* ---- kvrest admin ------------------------------------------------------- */
 
-typedef struct sink {
-    char *p;
-    size_t len, cap;
-} sink;
-
-static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
-{
-    sink *s = ud;
-    size_t k = size * n;
-    if (s->cap && s->len + 1 < s->cap) {
-        size_t c = s->cap - 1 - s->len < k ? s->cap - 1 - s->len : k;
-        memcpy(s->p + s->len, ptr, c);
-        s->len += c;
-        s->p[s->len] = '\0';
-    }
-    return k;
-}
-
 long vt_admin(const tsrv *kv, const char *method, const char *path, const char *body, char *out,
               size_t outlen)
 {
-    char url[256], auth[300];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", kv->port, path);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", kv->token);
-    CURL *c = curl_easy_init();
-    if (!c)
-        return -1;
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    h = curl_slist_append(h, "Content-Type: application/json");
-    sink s = {out, 0, outlen};
-    if (out && outlen)
-        out[0] = '\0';
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-    if (strcmp(method, "POST") == 0)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-    long status = -1;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return status;
+    return kva_call(kv->url, kv->token, method, path, body, out, outlen, NULL, 0);
 }
 
 long long vt_kv_stat(const tsrv *kv, const char *name)
 {
-    char body[4096];
-    if (vt_admin(kv, "GET", "/_kvrest/stats", NULL, body, sizeof body) != 200)
-        return -1;
-    cJSON *root = cJSON_Parse(body);
-    if (!root)
-        return -1;
-    char first[64];
-    snprintf(first, sizeof first, "%s", name);
-    char *dot = strchr(first, '.');
-    const cJSON *v;
-    if (dot) {
-        *dot = '\0';
-        v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, first),
-                                             dot + 1);
-    } else {
-        v = cJSON_GetObjectItemCaseSensitive(root, first);
-    }
-    long long n = cJSON_IsNumber(v) ? (long long)v->valuedouble : -1;
-    cJSON_Delete(root);
-    return n;
+    return kva_stat(kv->url, kv->token, name);
 }
 
 void vt_faults(const tsrv *kv, const char *json)

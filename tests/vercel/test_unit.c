@@ -258,7 +258,7 @@ END_TEST
 
 START_TEST(body_exact)
 {
-    vc_buf b = {0};
+    sq_buf b = {0};
     sqb_err err = {0};
     const char *argv[] = {"EVALSHA", "0123abcd", "2", "sq:251019-164rmb", "refund:x", "600000"};
     rp_cmd cmd = {6, argv, NULL};
@@ -290,7 +290,7 @@ START_TEST(body_exact)
         rp_cmd cmd3 = {3, argv3, NULL};
         ck_assert_int_eq(vc_body_command(&b, &cmd3, &err), SQCLAIM_EINVAL);
     }
-    vc_buf_free(&b);
+    sq_buf_free(&b);
 }
 END_TEST
 

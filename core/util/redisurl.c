@@ -1,9 +1,10 @@
-/* url.c — see url.h.
+/* redisurl.c — the redis backend's connection URL (see squtil.h); also
+ * read by sqclaim-bench, so both accept the same forms.
  *
  * Messages never echo the URL: a malformed URL can put the password
  * anywhere (a forgotten '@' makes it look like a port), so they name the
  * part that is wrong and the forms that are accepted instead. */
-#include "url.h"
+#include "squtil.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -15,19 +16,9 @@
     "expected redis://[[user]:password@]host[:port][/db] or "                                      \
     "unix:///path/to/socket[?db=N&password=P]"
 
-static sqclaim_rc bad(sqb_err *err, const char *source, const char *what)
+static int bad(char *err, size_t errlen, const char *source, const char *what)
 {
-    return sqb_seterr(err, SQCLAIM_ECONFIG, "invalid Redis URL in %s: %s; %s", source, what, FORMS);
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    snprintf(err, errlen, "invalid Redis URL in %s: %s; %s", source, what, FORMS);
     return -1;
 }
 
@@ -41,7 +32,7 @@ static int pct_decode(const char *s, size_t len, char *dst, size_t size)
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
+            int hi = sq_hexval((unsigned char)s[i + 1]), lo = sq_hexval((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = hi * 16 + lo;
@@ -74,7 +65,8 @@ static int parse_int(const char *s, size_t len, long lo, long hi, int *out)
 
 static bool host_char_ok(unsigned char c) { return isalnum(c) || c == '.' || c == '-' || c == '_'; }
 
-static sqclaim_rc parse_tcp(const char *rest, const char *source, redis_url *u, sqb_err *err)
+static int parse_tcp(const char *rest, const char *source, sq_redis_url *u, char *err,
+                     size_t errlen)
 {
     /* The password may contain '@', '/' or ':' (unencoded): the host part
      * starts after the LAST '@'. */
@@ -86,15 +78,15 @@ static sqclaim_rc parse_tcp(const char *rest, const char *source, redis_url *u, 
         const char *colon = memchr(ui, ':', uilen);
         if (colon) {
             if (pct_decode(ui, (size_t)(colon - ui), u->user, sizeof u->user) != 0)
-                return bad(err, source, "malformed or too long user name");
+                return bad(err, errlen, source, "malformed or too long user name");
             if (pct_decode(colon + 1, uilen - (size_t)(colon + 1 - ui), u->password,
                            sizeof u->password) != 0)
-                return bad(err, source, "malformed or too long password");
+                return bad(err, errlen, source, "malformed or too long password");
         } else if (pct_decode(ui, uilen, u->password, sizeof u->password) != 0) {
-            return bad(err, source, "malformed or too long password");
+            return bad(err, errlen, source, "malformed or too long password");
         }
         if (u->user[0] && !u->password[0])
-            return bad(err, source, "a user name needs a password (user:password@)");
+            return bad(err, errlen, source, "a user name needs a password (user:password@)");
         hp = at + 1;
     }
     /* host */
@@ -102,13 +94,13 @@ static sqclaim_rc parse_tcp(const char *rest, const char *source, redis_url *u, 
     if (*p == '[') {
         const char *close = strchr(p, ']');
         if (!close || close == p + 1)
-            return bad(err, source, "unterminated or empty IPv6 address");
+            return bad(err, errlen, source, "unterminated or empty IPv6 address");
         size_t hl = (size_t)(close - p - 1);
         if (hl >= sizeof u->host)
-            return bad(err, source, "host name too long");
+            return bad(err, errlen, source, "host name too long");
         for (const char *q = p + 1; q < close; q++)
             if (!isxdigit((unsigned char)*q) && *q != ':' && *q != '.')
-                return bad(err, source, "malformed IPv6 address");
+                return bad(err, errlen, source, "malformed IPv6 address");
         memcpy(u->host, p + 1, hl);
         u->host[hl] = '\0';
         p = close + 1;
@@ -117,12 +109,12 @@ static sqclaim_rc parse_tcp(const char *rest, const char *source, redis_url *u, 
         while (p[hl] && p[hl] != ':' && p[hl] != '/' && p[hl] != '?')
             hl++;
         if (hl == 0)
-            return bad(err, source, "missing host");
+            return bad(err, errlen, source, "missing host");
         if (hl >= sizeof u->host)
-            return bad(err, source, "host name too long");
+            return bad(err, errlen, source, "host name too long");
         for (size_t i = 0; i < hl; i++)
             if (!host_char_ok((unsigned char)p[i]))
-                return bad(err, source, "host name contains characters a host cannot have");
+                return bad(err, errlen, source, "host name contains characters a host cannot have");
         memcpy(u->host, p, hl);
         u->host[hl] = '\0';
         p += hl;
@@ -133,7 +125,7 @@ static sqclaim_rc parse_tcp(const char *rest, const char *source, redis_url *u, 
         p++;
         size_t pl = strcspn(p, "/?");
         if (parse_int(p, pl, 1, 65535, &u->port) != 0)
-            return bad(err, source, "the port must be a number from 1 to 65535");
+            return bad(err, errlen, source, "the port must be a number from 1 to 65535");
         p += pl;
     }
     /* db */
@@ -141,25 +133,26 @@ static sqclaim_rc parse_tcp(const char *rest, const char *source, redis_url *u, 
         p++;
         size_t dl = strcspn(p, "?");
         if (dl > 0 && parse_int(p, dl, 0, INT_MAX, &u->db) != 0)
-            return bad(err, source, "the database (after '/') must be a number");
+            return bad(err, errlen, source, "the database (after '/') must be a number");
         p += dl;
     }
     if (*p == '?')
-        return bad(err, source, "query parameters are not supported in redis:// URLs");
+        return bad(err, errlen, source, "query parameters are not supported in redis:// URLs");
     if (*p)
-        return bad(err, source, "unexpected text after the host");
-    return SQCLAIM_OK;
+        return bad(err, errlen, source, "unexpected text after the host");
+    return 0;
 }
 
-static sqclaim_rc parse_unix(const char *rest, const char *source, redis_url *u, sqb_err *err)
+static int parse_unix(const char *rest, const char *source, sq_redis_url *u, char *err,
+                      size_t errlen)
 {
     u->is_unix = true;
     if (rest[0] != '/')
-        return bad(err, source, "a unix socket URL needs an absolute path (unix:///path)");
+        return bad(err, errlen, source, "a unix socket URL needs an absolute path (unix:///path)");
     /* The limit is on the decoded path (sun_path): "%20" is one byte. */
     size_t pl = strcspn(rest, "?");
     if (pct_decode(rest, pl, u->path, sizeof u->path) != 0)
-        return bad(err, source, "malformed or too long socket path (at most 107 bytes)");
+        return bad(err, errlen, source, "malformed or too long socket path (at most 107 bytes)");
     const char *q = rest + pl;
     if (*q == '?')
         q++;
@@ -167,35 +160,36 @@ static sqclaim_rc parse_unix(const char *rest, const char *source, redis_url *u,
         size_t len = strcspn(q, "&");
         const char *eq = memchr(q, '=', len);
         if (!eq)
-            return bad(err, source, "query parameters must be name=value");
+            return bad(err, errlen, source, "query parameters must be name=value");
         size_t nl = (size_t)(eq - q), vl = len - nl - 1;
         const char *v = eq + 1;
         if (nl == 2 && memcmp(q, "db", 2) == 0) {
             if (parse_int(v, vl, 0, INT_MAX, &u->db) != 0)
-                return bad(err, source, "db must be a number");
+                return bad(err, errlen, source, "db must be a number");
         } else if (nl == 8 && memcmp(q, "password", 8) == 0) {
             if (pct_decode(v, vl, u->password, sizeof u->password) != 0)
-                return bad(err, source, "malformed or too long password");
+                return bad(err, errlen, source, "malformed or too long password");
         } else if (nl == 4 && memcmp(q, "user", 4) == 0) {
             if (pct_decode(v, vl, u->user, sizeof u->user) != 0)
-                return bad(err, source, "malformed or too long user name");
+                return bad(err, errlen, source, "malformed or too long user name");
         } else {
-            return bad(err, source, "unknown query parameter (known: db, password, user)");
+            return bad(err, errlen, source, "unknown query parameter (known: db, password, user)");
         }
         q += len;
         if (*q == '&')
             q++;
     }
     if (u->user[0] && !u->password[0])
-        return bad(err, source, "a user name needs a password");
-    return SQCLAIM_OK;
+        return bad(err, errlen, source, "a user name needs a password");
+    return 0;
 }
 
-sqclaim_rc redis_url_parse(const char *text, const char *source, redis_url *u, sqb_err *err)
+int sq_redis_url_parse(const char *text, const char *source, sq_redis_url *u, char *err,
+                       size_t errlen)
 {
     memset(u, 0, sizeof *u);
     if (!text || !*text)
-        return bad(err, source, "empty");
+        return bad(err, errlen, source, "empty");
     const char *sep = strstr(text, "://");
     size_t sl = sep ? (size_t)(sep - text) : 0;
     bool scheme_ok = sep && sl > 0 && sl <= 16;
@@ -203,19 +197,22 @@ sqclaim_rc redis_url_parse(const char *text, const char *source, redis_url *u, s
         scheme_ok =
             isalnum((unsigned char)text[i]) || text[i] == '+' || text[i] == '-' || text[i] == '.';
     if (!scheme_ok)
-        return bad(err, source, "missing scheme");
+        return bad(err, errlen, source, "missing scheme");
     if (sl == 5 && strncmp(text, "redis", 5) == 0)
-        return parse_tcp(sep + 3, source, u, err);
+        return parse_tcp(sep + 3, source, u, err, errlen);
     if (sl == 4 && strncmp(text, "unix", 4) == 0)
-        return parse_unix(sep + 3, source, u, err);
-    if (sl == 6 && strncmp(text, "rediss", 6) == 0)
-        return sqb_seterr(err, SQCLAIM_ECONFIG,
-                          "invalid Redis URL in %s: TLS (rediss://) is not supported by the "
-                          "redis backend; use a TLS tunnel, or the vercel backend for Upstash",
-                          source);
+        return parse_unix(sep + 3, source, u, err, errlen);
+    if (sl == 6 && strncmp(text, "rediss", 6) == 0) {
+        snprintf(err, errlen,
+                 "invalid Redis URL in %s: TLS (rediss://) is not supported by the redis "
+                 "backend; use a TLS tunnel, or the vercel backend for Upstash",
+                 source);
+        return -1;
+    }
     char scheme[20];
     memcpy(scheme, text, sl);
     scheme[sl] = '\0';
-    return sqb_seterr(err, SQCLAIM_ECONFIG, "invalid Redis URL in %s: unknown scheme \"%s\"; %s",
-                      source, scheme, FORMS);
+    snprintf(err, errlen, "invalid Redis URL in %s: unknown scheme \"%s\"; %s", source, scheme,
+             FORMS);
+    return -1;
 }

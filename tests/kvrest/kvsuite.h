@@ -1,0 +1,82 @@
+/*
+ * kvsuite.h — what the kvrest test files (test_*.c) share: the servers
+ * of the shared test cases, their fixtures and shorthands (test_kvrest.c).
+ */
+#ifndef SQCLAIM_KVSUITE_H
+#define SQCLAIM_KVSUITE_H
+
+#include "kvtest.h"
+
+#include <check.h>
+#include <stddef.h>
+#include <string.h>
+
+#define TOKEN        "kv-T0ken_with.special~chars"
+#define RO_TOKEN     "kv-readonly-T0ken"
+#define TEST_TIMEOUT 180
+
+/* The shared redis-server and kvrest (--readonly-token RO_TOKEN). */
+extern tsrv redis_srv, kv;
+
+/* Unchecked fixture: start / stop the shared servers. */
+void servers_up(void);
+void servers_down(void);
+/* Checked fixture: empty redis, no faults, zeroed counters. */
+void fresh(void);
+/* A test case on the shared servers with both fixtures. */
+TCase *kvt_shared_case(const char *name);
+
+/* A request to the shared kvrest. */
+void req(kt_resp *r, const char *method, const char *path, const char *token, const char *body,
+         unsigned flags);
+/* A request to another kvrest, s. */
+void on(const tsrv *s, kt_resp *r, const char *path, const char *token, const char *body,
+        unsigned flags);
+/* POST body / GET path with the full token. */
+void post(kt_resp *r, const char *path, const char *body);
+void get(kt_resp *r, const char *path);
+
+/* POST body to path (full token); expect status and exact body. */
+#define EXPECT_POST(path, body, status, want)                                                      \
+    do {                                                                                           \
+        kt_resp r_;                                                                                \
+        post(&r_, (path), (body));                                                                 \
+        kt_expect(&r_, (status), (want));                                                          \
+        kt_free(&r_);                                                                              \
+    } while (0)
+
+#define EXPECT_B64(path, body, status, want)                                                       \
+    do {                                                                                           \
+        kt_resp r_;                                                                                \
+        req(&r_, NULL, (path), TOKEN, (body), KT_B64);                                             \
+        kt_expect(&r_, (status), (want));                                                          \
+        kt_free(&r_);                                                                              \
+    } while (0)
+
+/* Error response with a text that starts with prefix. */
+#define EXPECT_ERROR(r, status, prefix)                                                            \
+    do {                                                                                           \
+        kt_expect((r), (status), NULL);                                                            \
+        const char *e_ = kt_error_text(r);                                                         \
+        ck_assert_msg(strncmp(e_, (prefix), strlen(prefix)) == 0, "error '%s', want '%s…'", e_,    \
+                      (prefix));                                                                   \
+    } while (0)
+
+/* Raw redis GET; returns a malloc'd copy (NULL for nil) and its length. */
+char *raw_get(const char *key, size_t klen, size_t *len);
+/* The key holds want (NULL: is absent). */
+void assert_raw(const char *key, const char *want);
+
+/* threads x rounds transactions against srv (test_load.c). */
+void run_load(const tsrv *srv, const char *path, int threads, int rounds);
+
+/* Each test file adds its test cases, in this order. */
+void kvt_add_routes(Suite *s);
+void kvt_add_encoding(Suite *s);
+void kvt_add_errors(Suite *s);
+void kvt_add_faults(Suite *s);
+void kvt_add_load(Suite *s);
+void kvt_add_variants(Suite *s);
+void kvt_add_lifecycle(Suite *s);
+
+#endif
