@@ -934,8 +934,18 @@ static sqclaim_rc be_finish(void *vc, const sqb_lease_req *req, sqb_err *err)
         return r;
     if (!mine)
         return end_tx(c, SQCLAIM_LOST, err);
-    int rc = run(c, "DELETE FROM reservations WHERE sq = ?1 AND token = ?2", req->sq, req->token,
+    int rc;
+    if (req->rows_start == 0) { /* sqclaim_finish_rows: whichever is ours */
+        rc = run(c, "DELETE FROM reservations WHERE sq = ?1 AND token = ?2", req->sq, req->token,
                  NULL, 0, 0);
+    } else { /* sqclaim_finish_range: only the one named; another stays */
+        char fence[24];
+        snprintf(fence, sizeof fence, "%" PRIu64, req->rows_fence);
+        rc = run(c,
+                 "DELETE FROM reservations WHERE sq = ?1 AND token = ?2 AND "
+                 "fence = CAST(?3 AS INTEGER) AND start_row = ?4 AND row_count = ?5",
+                 req->sq, req->token, fence, (int64_t)req->rows_start, (int64_t)req->rows_count);
+    }
     if (rc != SQLITE_OK)
         return abort_tx(c, rc, "finishing", err);
     return end_tx(c, SQCLAIM_OK, err); /* removed now, or none left: both OK */

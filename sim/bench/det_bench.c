@@ -116,7 +116,7 @@ static void bench_proto(result *r, double secs, int nsq)
                 fprintf(stderr, "sqdet-bench: claim failed: %s\n", err.msg);
                 exit(1);
             }
-            sqb_lease_req lr = {cand[0], tok, "BOT1", res.fence, 0, 0};
+            sqb_lease_req lr = {.sq = cand[0], .token = tok, .bot = "BOT1", .fence = res.fence};
             if (rp_release(&c->proto, &lr, &err) != SQCLAIM_OK) {
                 fprintf(stderr, "sqdet-bench: release failed: %s\n", err.msg);
                 exit(1);
