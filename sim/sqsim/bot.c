@@ -228,7 +228,7 @@ static void do_finish(sim_bot *b, held *h)
 {
     commit(b);
     int64_t t0 = sim_now_ns();
-    sqclaim_rc rc = sqclaim_finish_rows(b->store, &h->lease);
+    sqclaim_rc rc = sqclaim_finish_range(b->store, &h->lease, &h->rows);
     done(b, OP_FINISH, t0, h, rc, "finish");
     commit(b);
 }

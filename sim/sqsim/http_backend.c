@@ -374,6 +374,11 @@ static char *lease_body(const sqb_lease_req *req, uint32_t rows, uint64_t hint, 
         cJSON_AddNumberToObject(o, "rows", rows);
         if (hint)
             cJSON_AddNumberToObject(o, "hint", (double)hint);
+    } else if (req->rows_start > 0) { /* finish of one range */
+        cJSON *r = cJSON_AddObjectToObject(o, "range");
+        cJSON_AddNumberToObject(r, "startRow", (double)req->rows_start);
+        cJSON_AddNumberToObject(r, "rowCount", (double)req->rows_count);
+        cJSON_AddNumberToObject(r, "fence", (double)req->rows_fence);
     }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -486,10 +491,7 @@ static sqclaim_rc h_status(void *vc, sqclaim_status *out, sqb_err *err)
 }
 
 const sqclaim_backend sim_http_backend = {
-    /* 2, not SQB_VERSION: serve's /api/finish takes no reservation, so this
-     * backend cannot finish one range (sqclaim_finish_range answers
-     * EUNSUPPORTED through it). */
-    .version = 2,
+    .version = SQB_VERSION, /* finish sends its range to /api/finish */
     .name = "http",
     .summary = "a running `sqclaim serve` (SQCLAIM_SERVE_URL, SQCLAIM_SERVE_TOKEN)",
     .caps = SQCLAIM_CAP_CROSS_PROCESS | SQCLAIM_CAP_FOREIGN,
