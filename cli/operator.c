@@ -172,6 +172,17 @@ static int need_yes(const cli *c, const char *what)
         what, in_ci() ? "CI is set" : "standard input and standard error are not both a terminal");
 }
 
+/* A store call that failed: its message (and the timeout note), the
+ * store closed when close is set; the exit code for rc. */
+static int failed(sqclaim_store *s, sqclaim_rc rc, bool close)
+{
+    cli_msg("%s", sqclaim_errmsg(s));
+    cli_timeout_note(rc);
+    if (close)
+        sqclaim_close(s);
+    return cli_exit_for(rc);
+}
+
 /* ------------------------------------------------------------------ */
 /* break                                                                */
 
@@ -241,12 +252,8 @@ int cmd_break(cli *c)
 
     sqclaim_entry e;
     sqclaim_rc rc = sqclaim_inspect(s, sq, &e);
-    if (rc != SQCLAIM_OK) {
-        cli_msg("%s", sqclaim_errmsg(s));
-        cli_timeout_note(rc);
-        sqclaim_close(s);
-        return cli_exit_for(rc);
-    }
+    if (rc != SQCLAIM_OK)
+        return failed(s, rc, true);
     if (!e.has_claim && !e.has_reservation) {
         cli_msg("SQ %s holds no claim and no reservation: nothing to break", sq);
         sqclaim_close(s);
@@ -305,9 +312,7 @@ int cmd_break(cli *c)
         cli_msg("%s; --force ends it anyway", sqclaim_errmsg(s));
         ex = CLI_EXIT_BUSY;
     } else {
-        cli_msg("%s", sqclaim_errmsg(s));
-        cli_timeout_note(rc);
-        ex = cli_exit_for(rc);
+        ex = failed(s, rc, false);
     }
     sqclaim_close(s);
     return ex;
@@ -458,12 +463,8 @@ int cmd_counters(cli *c)
         cli_memory_note(c, s);
     sqclaim_counters k;
     sqclaim_rc rc = sqclaim_counters_get(s, &k);
-    if (rc != SQCLAIM_OK) {
-        cli_msg("%s", sqclaim_errmsg(s));
-        cli_timeout_note(rc);
-        sqclaim_close(s);
-        return cli_exit_for(rc);
-    }
+    if (rc != SQCLAIM_OK)
+        return failed(s, rc, true);
     if (!raise) {
         ex = print_counters(c, &k);
         sqclaim_close(s);
@@ -531,9 +532,7 @@ int cmd_counters(cli *c)
         if (!ex)
             ex = CLI_EXIT_BUSY;
     } else {
-        cli_msg("%s", sqclaim_errmsg(s));
-        cli_timeout_note(rc);
-        ex = cli_exit_for(rc);
+        ex = failed(s, rc, false);
     }
     sqclaim_close(s);
     return ex;
