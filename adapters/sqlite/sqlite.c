@@ -909,51 +909,45 @@ static sqclaim_rc begin_mine(sqlt_conn *c, const sqb_lease_req *req, sqb_err *er
     return SQCLAIM_OK;
 }
 
-static sqclaim_rc be_renew(void *vc, const sqb_lease_req *req, sqb_err *err)
+/* A lease call's writes, when the claim is ours: sql1, then sql2 unless
+ * NULL (?1 the SQ, ?2 the token, ?4 i4, ?5 i5), committed; LOST when the
+ * claim is not ours (a lost claim never revives); an error (what failed)
+ * with nothing written. */
+static sqclaim_rc lease_write(sqlt_conn *c, const sqb_lease_req *req, const char *what,
+                              const char *sql1, const char *sql2, int64_t i4, int64_t i5,
+                              sqb_err *err)
 {
-    sqlt_conn *c = vc;
-    sqclaim_rc r = begin_mine(c, req, err); /* a lost claim never revives */
+    sqclaim_rc r = begin_mine(c, req, err);
     if (r != SQCLAIM_OK)
         return r;
-    int64_t expires = req->now_ns + req->ttl_ms * 1000000;
-    int rc = run(c, "UPDATE claims SET expires_ns = ?4 WHERE sq = ?1 AND token = ?2", req->sq,
-                 req->token, NULL, expires, 0);
-    if (rc == SQLITE_OK)
-        rc = run(c,
-                 "UPDATE reservations SET expires_ns = ?4 WHERE sq = ?1 AND token = ?2 AND "
-                 "expires_ns >= ?5",
-                 req->sq, req->token, NULL, expires, req->now_ns);
+    int rc = run(c, sql1, req->sq, req->token, NULL, i4, i5);
+    if (rc == SQLITE_OK && sql2)
+        rc = run(c, sql2, req->sq, req->token, NULL, i4, i5);
     if (rc != SQLITE_OK)
-        return abort_tx(c, rc, "renewing", err);
+        return abort_tx(c, rc, what, err);
     return end_tx(c, SQCLAIM_OK, err);
+}
+
+static sqclaim_rc be_renew(void *vc, const sqb_lease_req *req, sqb_err *err)
+{
+    return lease_write(vc, req, "renewing",
+                       "UPDATE claims SET expires_ns = ?4 WHERE sq = ?1 AND token = ?2",
+                       "UPDATE reservations SET expires_ns = ?4 WHERE sq = ?1 AND token = ?2 AND "
+                       "expires_ns >= ?5",
+                       req->now_ns + req->ttl_ms * 1000000, req->now_ns, err);
 }
 
 static sqclaim_rc be_release(void *vc, const sqb_lease_req *req, sqb_err *err)
 {
-    sqlt_conn *c = vc;
-    sqclaim_rc r = begin_mine(c, req, err);
-    if (r != SQCLAIM_OK)
-        return r;
-    int rc = run(c, "DELETE FROM claims WHERE sq = ?1", req->sq, NULL, NULL, 0, 0);
-    if (rc == SQLITE_OK)
-        rc = run(c, "DELETE FROM reservations WHERE sq = ?1 AND token = ?2", req->sq, req->token,
-                 NULL, 0, 0);
-    if (rc != SQLITE_OK)
-        return abort_tx(c, rc, "releasing", err);
-    return end_tx(c, SQCLAIM_OK, err);
+    return lease_write(vc, req, "releasing", "DELETE FROM claims WHERE sq = ?1",
+                       "DELETE FROM reservations WHERE sq = ?1 AND token = ?2", 0, 0, err);
 }
 
+/* The reservation removed now, or none left: both OK. */
 static sqclaim_rc be_finish(void *vc, const sqb_lease_req *req, sqb_err *err)
 {
-    sqlt_conn *c = vc;
-    sqclaim_rc r = begin_mine(c, req, err);
-    if (r != SQCLAIM_OK)
-        return r;
-    int rc = run(c, "DELETE FROM reservations WHERE sq = ?1 AND token = ?2", req->sq, req->token,
-                 NULL, 0, 0);
-    if (rc != SQLITE_OK)
-        return abort_tx(c, rc, "finishing", err);
-    return end_tx(c, SQCLAIM_OK, err); /* removed now, or none left: both OK */
+    return lease_write(vc, req, "finishing",
+                       "DELETE FROM reservations WHERE sq = ?1 AND token = ?2", NULL, 0, 0, err);
 }
 
 /* The row cursor, in a transaction: 0 missing, 1 in *cur; or -1 with the
