@@ -183,6 +183,17 @@ static int failed(sqclaim_store *s, sqclaim_rc rc, bool close)
     return cli_exit_for(rc);
 }
 
+/* Ask q: true when confirmed; else "not confirmed: " and what (nothing
+ * changed) said, and the store closed. */
+static bool confirmed(const cli *c, sqclaim_store *s, const char *q, const char *what)
+{
+    if (cli_confirm(c, q))
+        return true;
+    cli_msg("not confirmed: %s", what);
+    sqclaim_close(s);
+    return false;
+}
+
 /* ------------------------------------------------------------------ */
 /* break                                                                */
 
@@ -280,11 +291,8 @@ int cmd_break(cli *c)
                  e.has_reservation ? " and remove the reservation" : "");
     else
         snprintf(q, sizeof q, "remove %s shown above?", parts(shown));
-    if (!cli_confirm(c, q)) {
-        cli_msg("not confirmed: nothing was removed");
-        sqclaim_close(s);
+    if (!confirmed(c, s, q, "nothing was removed"))
         return CLI_EXIT_BUSY;
-    }
 
     /* From here the answer is awaited before a stop signal acts. */
     cli_defer_stop_signals();
@@ -501,11 +509,8 @@ int cmd_counters(cli *c)
             snprintf(q, sizeof q,
                      "set the missing row cursor (%s) to %" PRIu64 "?  It never moves back down.",
                      key, row);
-        if (!cli_confirm(c, q)) {
-            cli_msg("not confirmed: the row cursor is unchanged");
-            sqclaim_close(s);
+        if (!confirmed(c, s, q, "the row cursor is unchanged"))
             return CLI_EXIT_BUSY;
-        }
     }
     /* An INVALID cursor: the library refuses with the key and the fix. */
     cli_defer_stop_signals();
