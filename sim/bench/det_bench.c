@@ -92,10 +92,20 @@ static void hex32(uint64_t n, char out[SQCLAIM_TOKEN_LEN + 1])
     out[SQCLAIM_TOKEN_LEN] = '\0';
 }
 
-/* Time pairs on st: pair(ctx, n) for n = 0, 1, ... (the store's clock
+/* What a row's pair works on (each row uses its part): the store, and a
+ * connection or a handle on it, a reply buffer. */
+typedef struct bench_ctx {
+    det_store *st;
+    det_conn *c;
+    sqclaim_store *h;
+    det_reply rep;
+    sqb_err err;
+    int nsq;
+} bench_ctx;
+
+/* Time pairs on x->st: pair(x, n) for n = 0, 1, ... (the store's clock
  * moved 1 ms after each), for secs or --pairs N, into r. */
-static void run_pairs(result *r, double secs, det_store *st, void (*pair)(void *, uint64_t),
-                      void *ctx)
+static void run_pairs(result *r, double secs, void (*pair)(bench_ctx *, uint64_t), bench_ctx *x)
 {
     nlat = 0;
     double start = now_s(), t = start;
@@ -103,8 +113,8 @@ static void run_pairs(result *r, double secs, det_store *st, void (*pair)(void *
     while (more(start, t, secs, n)) {
         for (int k = 0; k < 256 && (!fixed_pairs || n < fixed_pairs); k++, n++) {
             double t0 = now_s();
-            pair(ctx, n);
-            det_store_advance(st, 1000000);
+            pair(x, n);
+            det_store_advance(x->st, 1000000);
             sample(t0, now_s());
         }
         t = now_s();
@@ -114,15 +124,8 @@ static void run_pairs(result *r, double secs, det_store *st, void (*pair)(void *
     finish(r);
 }
 
-typedef struct proto_ctx {
-    det_conn *c;
-    int nsq;
-    sqb_err err;
-} proto_ctx;
-
-static void proto_pair(void *vctx, uint64_t n)
+static void proto_pair(bench_ctx *x, uint64_t n)
 {
-    proto_ctx *x = vctx;
     char tok[SQCLAIM_TOKEN_LEN + 1];
     hex32(n, tok);
     const char *cand[] = {sqs[n % (uint64_t)x->nsq]};
@@ -141,25 +144,18 @@ static void proto_pair(void *vctx, uint64_t n)
 
 static void bench_proto(result *r, double secs, int nsq)
 {
-    det_store *st = det_store_new(&(det_store_config){.seed = 1});
-    proto_ctx x = {.nsq = nsq};
-    if (!st || det_conn_open(st, NULL, &x.c, &x.err) != SQCLAIM_OK) {
+    bench_ctx x = {.st = det_store_new(&(det_store_config){.seed = 1}), .nsq = nsq};
+    if (!x.st || det_conn_open(x.st, NULL, &x.c, &x.err) != SQCLAIM_OK) {
         fprintf(stderr, "sqdet-bench: cannot open the store\n");
         exit(2);
     }
-    run_pairs(r, secs, st, proto_pair, &x);
+    run_pairs(r, secs, proto_pair, &x);
     det_conn_close(x.c);
-    det_store_free(st);
+    det_store_free(x.st);
 }
 
-typedef struct library_ctx {
-    sqclaim_store *h;
-    int nsq;
-} library_ctx;
-
-static void library_pair(void *vctx, uint64_t n)
+static void library_pair(bench_ctx *x, uint64_t n)
 {
-    library_ctx *x = vctx;
     sqclaim_lease l;
     if (sqclaim_claim(x->h, sqs[n % (uint64_t)x->nsq], "BOT1", 600000, &l, NULL) != SQCLAIM_OK ||
         sqclaim_release(x->h, &l) != SQCLAIM_OK) {
@@ -170,12 +166,11 @@ static void library_pair(void *vctx, uint64_t n)
 
 static void bench_library(result *r, double secs, int nsq, bool memory)
 {
-    det_store *st = det_store_new(&(det_store_config){.seed = 1});
+    bench_ctx x = {.st = det_store_new(&(det_store_config){.seed = 1}), .nsq = nsq};
     sqclaim_backend be;
-    det_backend_init(&be, st);
+    det_backend_init(&be, x.st);
     sqclaim_options o;
     sqclaim_options_init(&o);
-    library_ctx x = {.h = NULL, .nsq = nsq};
     sqclaim_rc rc;
     if (memory) {
         o.adapter = "memory";
@@ -188,20 +183,13 @@ static void bench_library(result *r, double secs, int nsq, bool memory)
         fprintf(stderr, "sqdet-bench: open: %s\n", sqclaim_errmsg(x.h));
         exit(2);
     }
-    run_pairs(r, secs, st, library_pair, &x);
+    run_pairs(r, secs, library_pair, &x);
     sqclaim_close(x.h);
-    det_store_free(st);
+    det_store_free(x.st);
 }
 
-typedef struct keyspace_ctx {
-    det_store *st;
-    det_reply rep;
-    int nsq;
-} keyspace_ctx;
-
-static void keyspace_pair(void *vctx, uint64_t n)
+static void keyspace_pair(bench_ctx *x, uint64_t n)
 {
-    keyspace_ctx *x = vctx;
     const char *key = sqs[n % (uint64_t)x->nsq];
     const char *set[] = {"SET", key, "{\"botId\":\"BOT1\"}", "NX", "PX", "600000"};
     size_t setl[] = {3, strlen(key), 16, 2, 2, 6};
@@ -214,9 +202,9 @@ static void keyspace_pair(void *vctx, uint64_t n)
 
 static void bench_keyspace(result *r, double secs, int nsq)
 {
-    keyspace_ctx x = {.st = det_store_new(&(det_store_config){.seed = 1}), .nsq = nsq};
+    bench_ctx x = {.st = det_store_new(&(det_store_config){.seed = 1}), .nsq = nsq};
     det_reply_init(&x.rep);
-    run_pairs(r, secs, x.st, keyspace_pair, &x);
+    run_pairs(r, secs, keyspace_pair, &x);
     det_reply_free(&x.rep);
     det_store_free(x.st);
 }
