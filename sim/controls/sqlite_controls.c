@@ -68,17 +68,27 @@ static int bump_fence(sqlt_conn *c, uint64_t *fence)
     return rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
+/* Prepare sql with ?1 bound to sq: the statement, or NULL with *rc. */
+static sqlite3_stmt *prep_sq(sqlt_conn *c, const char *sql, const char *sq, int *rc)
+{
+    sqlite3_stmt *st = NULL;
+    *rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (*rc != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_text(st, 1, sq, -1, SQLITE_STATIC);
+    return st;
+}
+
 static int put_claim(sqlt_conn *c, const char *sq, const char *bot, const char *token,
                      uint64_t fence, const char *ts, int64_t expires)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db,
-                                "INSERT OR REPLACE INTO claims(sq, bot, token, fence, ts, "
-                                "expires_ns, value) VALUES(?1, ?2, ?3, ?4, ?5, ?6, '{}')",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
+    int rc;
+    sqlite3_stmt *st = prep_sq(c,
+                               "INSERT OR REPLACE INTO claims(sq, bot, token, fence, ts, "
+                               "expires_ns, value) VALUES(?1, ?2, ?3, ?4, ?5, ?6, '{}')",
+                               sq, &rc);
+    if (!st)
         return rc;
-    sqlite3_bind_text(st, 1, sq, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, bot, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, token, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, (int64_t)fence);
@@ -92,14 +102,13 @@ static int put_claim(sqlt_conn *c, const char *sq, const char *bot, const char *
 static int live_claim(sqlt_conn *c, const char *sq, int64_t now, char *token, uint64_t *fence,
                       int64_t *expires, char *bot, size_t botlen)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db,
-                                "SELECT token, fence, expires_ns, bot FROM claims "
-                                "WHERE sq = ?1 AND expires_ns >= ?2",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
+    int rc;
+    sqlite3_stmt *st = prep_sq(c,
+                               "SELECT token, fence, expires_ns, bot FROM claims "
+                               "WHERE sq = ?1 AND expires_ns >= ?2",
+                               sq, &rc);
+    if (!st)
         return rc;
-    sqlite3_bind_text(st, 1, sq, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -199,13 +208,9 @@ static sqclaim_rc commit_lost(sqlt_conn *c, sqb_err *err)
 /* Run sql, a statement on the SQ ?1 (sq).  SQLITE_OK or an error. */
 static int delete_sq(sqlt_conn *c, const char *sql, const char *sq)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, sq, -1, SQLITE_STATIC);
-        rc = step_done(st);
-    }
-    return rc;
+    int rc;
+    sqlite3_stmt *st = prep_sq(c, sql, sq, &rc);
+    return st ? step_done(st) : rc;
 }
 
 static sqclaim_rc noowner_release(void *vc, const sqb_lease_req *req, sqb_err *err)
