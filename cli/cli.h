@@ -62,6 +62,7 @@ enum cli_opt {
     OPT_TOKEN,
     OPT_ROWS,
     OPT_HINT,
+    OPT_RANGE, /* finish */
     OPT_PRETTY,
     OPT_INTERVAL,
     OPT_COUNT,

@@ -251,8 +251,13 @@ typedef struct lease_cmd {
     const char *prints; /* what it prints that must not be lost (reserve:
                            the row range), or NULL */
     int64_t ttl;        /* renew: the new TTL (0: the lease's) */
-    uint32_t rows;      /* reserve */
+    uint32_t rows;      /* reserve; finish --range: its row count */
     uint64_t hint;      /* reserve */
+    bool range;         /* finish --range: start, rows, fence, range_sq */
+    uint64_t start;
+    bool has_fence; /* the range gave one (else the lease's) */
+    uint64_t fence;
+    char range_sq[SQCLAIM_SQ_MAX + 1]; /* the range's SQ, "" if not given */
     int (*op)(sqclaim_store *s, sqclaim_lease *lease, const struct lease_cmd *lc);
 } lease_cmd;
 
@@ -315,8 +320,18 @@ static int release_op(sqclaim_store *s, sqclaim_lease *lease, const lease_cmd *l
 
 static int finish_op(sqclaim_store *s, sqclaim_lease *lease, const lease_cmd *lc)
 {
-    (void)lc;
-    return lease_result(s, sqclaim_finish_rows(s, lease));
+    if (!lc->range)
+        return lease_result(s, sqclaim_finish_rows(s, lease));
+    sqclaim_rows r = {.start_row = lc->start, .count = lc->rows, .fence = lc->fence};
+    if (!lc->has_fence)
+        r.fence = lease->fence; /* START+COUNT: a reservation carries its claim's fence */
+    if (lc->range_sq[0] && strcmp(lc->range_sq, lease->sq) != 0) {
+        cli_msg("finish: --range is a reservation of SQ %s, the lease holds SQ %s; nothing was "
+                "sent",
+                lc->range_sq, lease->sq);
+        return CLI_EXIT_USAGE;
+    }
+    return lease_result(s, sqclaim_finish_range(s, lease, &r));
 }
 
 static int reserve_op(sqclaim_store *s, sqclaim_lease *lease, const lease_cmd *lc)
@@ -336,7 +351,7 @@ static int reserve_op(sqclaim_store *s, sqclaim_lease *lease, const lease_cmd *l
     int e = sig || cli_print_line(line) == 0 ? 0 : errno;
     if (!sig && !e)
         return 0;
-    const char *fate = sqclaim_finish_rows(s, lease) == SQCLAIM_OK
+    const char *fate = sqclaim_finish_range(s, lease, &r) == SQCLAIM_OK
                            ? "has been finished (removed)"
                            : "could not be removed and expires with the claim";
     if (sig)
@@ -360,9 +375,87 @@ int cmd_release(cli *c)
     return run_lease_cmd(c, &lc);
 }
 
+/* The number after "key": in the JSON line text (reserve's output); true
+ * and *out, false if absent or not a whole number. */
+static bool json_uint(const char *text, const char *key, uint64_t *out)
+{
+    const char *p = strstr(text, key);
+    if (!p)
+        return false;
+    p += strlen(key);
+    while (*p == ' ')
+        p++;
+    if (*p < '0' || *p > '9')
+        return false;
+    uint64_t v = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* --range: reserve's JSON line, or START+COUNT. */
+static int parse_range(cli *c, const char *text, lease_cmd *lc)
+{
+    uint64_t start = 0, count = 0;
+    const char *t = text;
+    while (*t == ' ' || *t == '\t' || *t == '\n')
+        t++;
+    if (*t == '{') {
+        if (!json_uint(t, "\"startRow\":", &start) || !json_uint(t, "\"rowCount\":", &count))
+            return cli_usage_error(c,
+                                   "--range: \"%.60s\" has no \"startRow\" and \"rowCount\" "
+                                   "(give the line `sqclaim reserve` printed, or START+COUNT)",
+                                   t);
+        lc->has_fence = json_uint(t, "\"fence\":", &lc->fence);
+        const char *sq = strstr(t, "\"sq\":\"");
+        if (sq) {
+            sq += 6;
+            size_t n = strcspn(sq, "\"");
+            if (n >= sizeof lc->range_sq || sq[n] != '"')
+                return cli_usage_error(c, "--range: its \"sq\" is not an SQ id");
+            memcpy(lc->range_sq, sq, n);
+            lc->range_sq[n] = '\0';
+        }
+    } else {
+        const char *plus = strchr(t, '+');
+        char head[32];
+        size_t n = plus ? (size_t)(plus - t) : 0;
+        if (!plus || n == 0 || n >= sizeof head)
+            return cli_usage_error(c,
+                                   "--range: \"%.40s\" is not START+COUNT (e.g. 51+5) nor the "
+                                   "line `sqclaim reserve` printed",
+                                   text);
+        memcpy(head, t, n);
+        head[n] = '\0';
+        int ex = cli_uint_opt(c, "--range START", head, 1, 999999999999999ULL, &start);
+        if (!ex)
+            ex = cli_uint_opt(c, "--range COUNT", plus + 1, 1, SQCLAIM_MAX_ROWS, &count);
+        if (ex)
+            return ex;
+    }
+    if (start < 1 || start > 999999999999999ULL || count < 1 || count > SQCLAIM_MAX_ROWS)
+        return cli_usage_error(c,
+                               "--range: rows %" PRIu64 "+%" PRIu64
+                               " are not a reservation (start 1..999999999999999, count 1..%d)",
+                               start, count, SQCLAIM_MAX_ROWS);
+    lc->range = true;
+    lc->start = start;
+    lc->rows = (uint32_t)count;
+    return 0;
+}
+
 int cmd_finish(cli *c)
 {
     lease_cmd lc = {.steps = 1, .need_bot = false, .op = finish_op};
+    if (c->val[OPT_RANGE]) {
+        int ex = parse_range(c, c->val[OPT_RANGE], &lc);
+        if (ex)
+            return ex;
+    }
     return run_lease_cmd(c, &lc);
 }
 

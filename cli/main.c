@@ -39,6 +39,7 @@ static const optdef opts[OPT__COUNT] = {
     [OPT_TOKEN] = {"token", 0, true},
     [OPT_ROWS] = {"rows", 0, true},
     [OPT_HINT] = {"hint", 0, true},
+    [OPT_RANGE] = {"range", 0, true},
     [OPT_PRETTY] = {"pretty", 0, false},
     [OPT_INTERVAL] = {"interval", 0, true},
     [OPT_COUNT] = {"count", 0, true},
@@ -123,7 +124,8 @@ static const char program_help[] =
     "  release [SQ] [LEASE]  give a lease up (and its open row reservation)\n"
     "  reserve [SQ] --rows N [--hint ROW] [LEASE]\n"
     "                        reserve rows of the Refund Log; prints the range as JSON\n"
-    "  finish [SQ] [LEASE]   remove the lease's row reservation (rows written)\n"
+    "  finish [SQ] [LEASE]   remove the lease's row reservation (rows written;\n"
+    "                        --range names it)\n"
     "  status [--pretty]     live claims and reservations: the seed's /api/queue JSON\n"
     "  watch [--interval DURATION] [--count N] [--json]\n"
     "                        the status, refreshed in place, for people\n"
@@ -262,13 +264,25 @@ static const char reserve_help[] =
     "\n" GLOBAL_HELP "\n" EXIT_HELP;
 
 static const char finish_help[] =
-    "Usage: sqclaim finish [SQ] [LEASE]\n"
+    "Usage: sqclaim finish [SQ] --range RANGE [LEASE]\n"
+    "       sqclaim finish [SQ] [LEASE]\n"
     "\n"
     "Remove the lease's row reservation once its rows are written.  Owner-checked.\n"
-    "Prints nothing; exit 3 if the lease is lost or has no open reservation.\n"
+    "With --range, only the reservation RANGE names is removed: a finish that is\n"
+    "retried, run twice or arrives late never removes a later reservation of the\n"
+    "same lease (use it).  Without, whatever reservation the lease has is removed.\n"
+    "Prints nothing.  Exit 0 also when that reservation is gone already (finishing\n"
+    "twice is safe) or another one of the lease is open (left in place); exit 3 if\n"
+    "the lease is lost.\n"
+    "\n"
+    "Options:\n"
+    "  --range RANGE         the reservation: the line `sqclaim reserve` printed\n"
+    "                        ({\"sq\":...,\"startRow\":51,\"rowCount\":5,\"fence\":7}),\n"
+    "                        or START+COUNT (e.g. 51+5; the fence is the lease's)\n"
     "\n" LEASE_HELP "\n"
     "Example:\n"
-    "  printf '%s' \"$lease\" | sqclaim finish\n"
+    "  rows=$(printf '%s' \"$lease\" | sqclaim reserve --rows 5)\n"
+    "  printf '%s' \"$lease\" | sqclaim finish --range \"$rows\"\n"
     "\n" GLOBAL_HELP "\n" EXIT_HELP;
 
 static const char status_help[] =
@@ -409,7 +423,7 @@ static const command commands[] = {
     {"renew", cmd_renew, LEASE_OPTS | BIT(OPT_TTL), renew_help},
     {"release", cmd_release, LEASE_OPTS, release_help},
     {"reserve", cmd_reserve, LEASE_OPTS | BIT(OPT_ROWS) | BIT(OPT_HINT), reserve_help},
-    {"finish", cmd_finish, LEASE_OPTS, finish_help},
+    {"finish", cmd_finish, LEASE_OPTS | BIT(OPT_RANGE), finish_help},
     {"status", cmd_status, BIT(OPT_PRETTY), status_help},
     {"watch", cmd_watch, BIT(OPT_INTERVAL) | BIT(OPT_COUNT) | BIT(OPT_JSON), watch_help},
     {"break", cmd_break, BIT(OPT_FORCE) | BIT(OPT_YES), break_help},

@@ -27,8 +27,11 @@
 
 /* 2: inspect, break_sq, counters, raise_cursor, app_data and open_with
  *    appended; finish answers OK when the claim is ours and it has no
- *    reservation. */
-#define SQB_VERSION 2
+ *    reservation.
+ * 3: finish honours sqb_lease_req.rows_start/rows_count/rows_fence (the
+ *    reservation named by sqclaim_finish_range); the core refuses
+ *    sqclaim_finish_range (EUNSUPPORTED) on a backend below 3. */
+#define SQB_VERSION 3
 
 /* Error detail from a backend.  Set with sqb_seterr(). */
 typedef struct sqb_err {
@@ -71,7 +74,16 @@ typedef struct sqb_claim_res {
     sqclaim_holder holder; /* BUSY: holder of sqs[0] (core fills .sq) */
 } sqb_claim_res;
 
-/* Renew, release and finish act on one SQ, owner-checked by token. */
+/* Renew, release and finish act on one SQ, owner-checked by token.
+ *
+ * Finish (version 3): rows_start 0 means "any": delete the lease's
+ * reservation whatever it is (sqclaim_finish_rows).  rows_start > 0 names
+ * one reservation (sqclaim_finish_range): the lease's stored reservation
+ * is deleted only if its start row, row count and fence equal rows_start,
+ * rows_count and rows_fence; if it is another one (a later reservation of
+ * the same lease), nothing is touched and the answer is OK, as when the
+ * lease has no reservation (the one named is gone: a late or repeated
+ * finish converges).  LOST as always when the claim is not ours. */
 typedef struct sqb_lease_req {
     const char *sq;
     const char *token;
@@ -79,6 +91,10 @@ typedef struct sqb_lease_req {
     uint64_t fence;
     int64_t ttl_ms; /* renew only */
     int64_t now_ns; /* the store clock at the call */
+    /* Appended in version 3, finish only (0: any reservation of ours): */
+    uint64_t rows_start;
+    uint32_t rows_count;
+    uint64_t rows_fence;
 } sqb_lease_req;
 
 /* Reserve rows: the SQ must be held with `token`.  start = max(cursor,
@@ -139,7 +155,9 @@ struct sqclaim_backend {
     /* OK, LOST or BUSY. */
     sqclaim_rc (*reserve)(void *conn, const sqb_reserve_req *req, sqclaim_rows *rows, sqb_err *err);
     /* OK: the claim is ours and has no reservation of ours any more
-     * (deleted now, or there was none: retries converge).  LOST: the
+     * (deleted now, or there was none: retries converge); with
+     * req->rows_start set (version 3), only the reservation it names is
+     * deleted, and another one of ours is left alone with OK.  LOST: the
      * claim is not ours (nothing touched).  (Version 1 answered LOST for
      * "ours, no reservation"; no such backend remains.) */
     sqclaim_rc (*finish)(void *conn, const sqb_lease_req *req, sqb_err *err);

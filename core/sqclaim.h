@@ -269,9 +269,9 @@ SQCLAIM_API void sqclaim_close(sqclaim_store *store);
  * or its BUSY/LOST answer, in words a user can act on; "" after an
  * operation that returned OK.  Every operation clears it first, as SQLite
  * does — claim, claim_first, claim_retry, abandon, renew, release,
- * reserve_rows, finish_rows, status_get, ping, keepalive_start, inspect,
- * break, counters_get, raise_cursor — so it never describes an earlier
- * call.  Calls that only read the handle (sqclaim_errmsg_copy,
+ * reserve_rows, finish_rows, finish_range, status_get, ping,
+ * keepalive_start, inspect, break, counters_get, raise_cursor — so it
+ * never describes an earlier call.  Calls that only read the handle (sqclaim_errmsg_copy,
  * sqclaim_errcode, sqclaim_stats_get, sqclaim_may_act...) and the
  * keep-alive's background renewals leave it alone.  A handle whose open
  * failed keeps its open error for good.  Never contains a password or
@@ -557,14 +557,52 @@ typedef struct sqclaim_rows {
 SQCLAIM_API sqclaim_rc sqclaim_reserve_rows(sqclaim_store *store, const sqclaim_lease *lease,
                                             uint32_t count, uint64_t hint, sqclaim_rows *rows);
 
-/* Finish (remove) the lease's open reservation, owner-checked.
+/* Finish (remove) the lease's open reservation, whichever it is,
+ * owner-checked: the lease-wide form.  Prefer sqclaim_finish_range(): a
+ * finish of this form that arrives late (held in a proxy past the
+ * client's give-up, re-sent, delivered twice) after the same lease's
+ * next reservation removes that one instead (docs/protocol.md, "A late
+ * or duplicated finish").
  *   OK    the lease still holds the SQ and has no open reservation any
  *         more: removed by this call, or already gone — by an earlier
  *         attempt whose reply was lost, an earlier call (a retry from
  *         another process), or never made.  Finishing twice is OK.
  *   LOST  the lease no longer holds the SQ (expired or moved on); nothing
- *         of another lease is touched. */
+ *         of another lease is touched.
+ *   EINVAL invalid lease; other errors as sqclaim_claim() (nothing is
+ *         known to have changed, unless the reply was lost: then call it
+ *         again).
+ * Thread-safe as every call on a handle. */
 SQCLAIM_API sqclaim_rc sqclaim_finish_rows(sqclaim_store *store, const sqclaim_lease *lease);
+
+/* Finish (remove) one reservation of the lease: the one *rows describes,
+ * as sqclaim_reserve_rows() returned it.  Owner-checked, one atomic step
+ * (one round trip on remote stores).  The lease's stored reservation is
+ * removed only if its start row, row count and fence all equal those of
+ * *rows; any other reservation is never touched.
+ *   OK    the lease still holds the SQ and the reservation *rows describes
+ *         is not open any more: removed by this call; or already gone (an
+ *         earlier attempt whose reply was lost, a retry from another
+ *         process, a finish delivered twice); or the lease's open
+ *         reservation is another one — a later reservation of the same
+ *         lease — which is left in place.  So a finish retried, repeated
+ *         or arriving late always converges and never removes a range
+ *         the bot still writes to.  Call it again after any error.
+ *   LOST  the lease no longer holds the SQ (expired or moved on); nothing
+ *         of another lease is touched.
+ *   EINVAL invalid lease, rows NULL, start_row 0 or above 10^15, or
+ *         count outside 1..SQCLAIM_MAX_ROWS; nothing was sent.
+ *   EUNSUPPORTED the backend cannot tell reservations apart (a backend
+ *         written for an older backend interface); nothing was changed:
+ *         use sqclaim_finish_rows() there.
+ *   other errors as sqclaim_claim().
+ * Limit: two reservations of one lease with the same start row, count
+ * and fence cannot be told apart.  That takes the row cursor to be lost
+ * between them (a new range never starts below the cursor), and the
+ * hint not to have stepped over the first range.
+ * Thread-safe as every call on a handle; rows is only read. */
+SQCLAIM_API sqclaim_rc sqclaim_finish_range(sqclaim_store *store, const sqclaim_lease *lease,
+                                            const sqclaim_rows *rows);
 
 /* ---------------------------------------------------------------------
  * Status

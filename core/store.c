@@ -8,6 +8,7 @@
 #include "util/squtil.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1025,15 +1026,40 @@ sqclaim_rc sqclaim_release(sqclaim_store *s, sqclaim_lease *lease)
     return fail(s, "release", &err);
 }
 
-sqclaim_rc sqclaim_finish_rows(sqclaim_store *s, const sqclaim_lease *lease)
+/* Finish, lease-wide (rows NULL) or of one reservation (rows). */
+static sqclaim_rc finish_op(sqclaim_store *s, const sqclaim_lease *lease, const sqclaim_rows *rows)
 {
     if (!usable(s))
         return DEAD_RC(s);
     char msg[300];
     if (check_lease(lease, false, msg, sizeof msg) != SQCLAIM_OK)
         return fail_invalid(s, msg);
+    if (rows) {
+        /* Rows as reserve hands them out: the cursor can be raised up to
+         * 10^15 - 1 (sqclaim_raise_cursor), so no lower limit than that. */
+        if (rows->start_row < 1 || rows->start_row >= 1000000000000000ULL || rows->count < 1 ||
+            rows->count > SQCLAIM_MAX_ROWS) {
+            snprintf(msg, sizeof msg,
+                     "finish: rows %" PRIu64 "+%" PRIu32
+                     " are not a reservation (start 1..999999999999999, count 1..%d)",
+                     rows->start_row, rows->count, SQCLAIM_MAX_ROWS);
+            return fail_invalid(s, msg);
+        }
+        if (s->be->version < 3) {
+            set_msg(s, SQCLAIM_EUNSUPPORTED,
+                    "finish: backend \"%s\" cannot finish one reservation (backend version %d, "
+                    "3 needed); nothing was changed",
+                    s->be->name, s->be->version);
+            return SQCLAIM_EUNSUPPORTED;
+        }
+    }
     struct op op;
     lease_op(&op, OP_FINISH, lease);
+    if (rows) {
+        op.lease.rows_start = rows->start_row;
+        op.lease.rows_count = rows->count;
+        op.lease.rows_fence = rows->fence;
+    }
     sqb_err err;
     bool ambiguous;
     sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
@@ -1051,6 +1077,23 @@ sqclaim_rc sqclaim_finish_rows(sqclaim_store *s, const sqclaim_lease *lease)
     if (rc == SQCLAIM_BUSY)
         sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered BUSY to a finish");
     return fail(s, "finish", &err);
+}
+
+sqclaim_rc sqclaim_finish_rows(sqclaim_store *s, const sqclaim_lease *lease)
+{
+    return finish_op(s, lease, NULL);
+}
+
+sqclaim_rc sqclaim_finish_range(sqclaim_store *s, const sqclaim_lease *lease,
+                                const sqclaim_rows *rows)
+{
+    if (!rows) {
+        if (!usable(s))
+            return DEAD_RC(s);
+        return fail_invalid(s, "finish: rows is NULL (use sqclaim_finish_rows to finish "
+                               "whatever reservation the lease has)");
+    }
+    return finish_op(s, lease, rows);
 }
 
 sqclaim_rc sqclaim_abandon(sqclaim_store *s, const char *const *sqs, size_t n, sqclaim_lease *lease)

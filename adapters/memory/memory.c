@@ -439,8 +439,13 @@ static sqclaim_rc mem_finish(void *vc, const sqb_lease_req *req, sqb_err *err)
         pthread_mutex_unlock(&sp->mu);
         return SQCLAIM_LOST;
     }
-    /* Ours: remove our reservation; none left is OK too (a retry). */
-    if (e->res.live && strcmp(e->res.token, req->token) == 0)
+    /* Ours: remove our reservation; none left is OK too (a retry).  With
+     * rows_start, only the reservation named: another one of ours (a
+     * later reservation) stays, and the answer is OK all the same. */
+    if (e->res.live && strcmp(e->res.token, req->token) == 0 &&
+        (req->rows_start == 0 ||
+         (e->res.start == req->rows_start && e->res.count == req->rows_count &&
+          e->res.fence == req->rows_fence)))
         e->res.live = false;
     pthread_mutex_unlock(&sp->mu);
     return SQCLAIM_OK;

@@ -565,6 +565,11 @@ static sqclaim_rc lease_op(rp_conn *c, int script, const sqb_lease_req *req, boo
     cmdb_add(&b, req->token, strlen(req->token));
     if (with_ttl)
         cmdb_addf(&b, "%" PRId64, req->ttl_ms);
+    if (script == S_FINISH && req->rows_start) { /* finish one reservation */
+        cmdb_addf(&b, "%" PRIu64, req->rows_start);
+        cmdb_addf(&b, "%" PRIu32, req->rows_count);
+        cmdb_addf(&b, "%" PRIu64, req->rows_fence);
+    }
     rp_reply *r = NULL;
     sqclaim_rc rc = run_script(c, script, &b, &r, err);
     cmdb_free(&b);

@@ -259,14 +259,24 @@ static const char rp_lua_reserve[] = RP_LUA_MINE RP_LUA_EACH
 
 /* finish rows
  *   KEYS[1] claim key, KEYS[2] refund key;  ARGV[1] token
- * Deletes our reservation if the claim is ours.  Reply: 1 OK (deleted),
- * 3 OK (the claim is ours, no reservation of ours: already finished — a
- * retry — or never made), 0 LOST (the claim is not ours). */
-static const char rp_lua_finish[] = RP_LUA_MINE "local v = redis.call('MGET', KEYS[1], KEYS[2])\n"
-                                                "if not mine(v[1], ARGV[1]) then return 0 end\n"
-                                                "if not mine(v[2], ARGV[1]) then return 3 end\n"
-                                                "redis.call('DEL', KEYS[2])\n"
-                                                "return 1\n";
+ *   optional ARGV[2] start row, ARGV[3] row count, ARGV[4] fence of the
+ *   reservation to finish (sqclaim_finish_range); without them, whatever
+ *   reservation of ours is there (sqclaim_finish_rows, as before)
+ * Deletes our reservation if the claim is ours (and, with ARGV[2..4], if
+ * it is the one named).  Reply: 1 OK (deleted), 3 OK (the claim is ours,
+ * no reservation of ours — already finished: a retry, or never made — or,
+ * with ARGV[2..4], ours is another one: left alone, the one named is
+ * gone), 0 LOST (the claim is not ours). */
+static const char rp_lua_finish[] =
+    RP_LUA_MINE "local v = redis.call('MGET', KEYS[1], KEYS[2])\n"
+                "if not mine(v[1], ARGV[1]) then return 0 end\n"
+                "local r = mine(v[2], ARGV[1])\n"
+                "if not r then return 3 end\n"
+                "if ARGV[2] and not (tonumber(r.startRow) == tonumber(ARGV[2]) and "
+                "tonumber(r.rowCount) == tonumber(ARGV[3]) and tonumber(r.fence) == "
+                "tonumber(ARGV[4])) then return 3 end\n"
+                "redis.call('DEL', KEYS[2])\n"
+                "return 1\n";
 
 /* break (operator tool)
  *   KEYS[1] claim key, KEYS[2] refund key

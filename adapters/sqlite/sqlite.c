@@ -910,19 +910,19 @@ static sqclaim_rc begin_mine(sqlt_conn *c, const sqb_lease_req *req, sqb_err *er
 }
 
 /* A lease call's writes, when the claim is ours: sql1, then sql2 unless
- * NULL (?1 the SQ, ?2 the token, ?4 i4, ?5 i5), committed; LOST when the
+ * NULL (?1 the SQ, ?2 the token, ?3 t3, ?4 i4, ?5 i5), committed; LOST when the
  * claim is not ours (a lost claim never revives); an error (what failed)
  * with nothing written. */
 static sqclaim_rc lease_write(sqlt_conn *c, const sqb_lease_req *req, const char *what,
-                              const char *sql1, const char *sql2, int64_t i4, int64_t i5,
-                              sqb_err *err)
+                              const char *sql1, const char *sql2, const char *t3, int64_t i4,
+                              int64_t i5, sqb_err *err)
 {
     sqclaim_rc r = begin_mine(c, req, err);
     if (r != SQCLAIM_OK)
         return r;
-    int rc = run(c, sql1, req->sq, req->token, NULL, i4, i5);
+    int rc = run(c, sql1, req->sq, req->token, t3, i4, i5);
     if (rc == SQLITE_OK && sql2)
-        rc = run(c, sql2, req->sq, req->token, NULL, i4, i5);
+        rc = run(c, sql2, req->sq, req->token, t3, i4, i5);
     if (rc != SQLITE_OK)
         return abort_tx(c, rc, what, err);
     return end_tx(c, SQCLAIM_OK, err);
@@ -934,20 +934,29 @@ static sqclaim_rc be_renew(void *vc, const sqb_lease_req *req, sqb_err *err)
                        "UPDATE claims SET expires_ns = ?4 WHERE sq = ?1 AND token = ?2",
                        "UPDATE reservations SET expires_ns = ?4 WHERE sq = ?1 AND token = ?2 AND "
                        "expires_ns >= ?5",
-                       req->now_ns + req->ttl_ms * 1000000, req->now_ns, err);
+                       NULL, req->now_ns + req->ttl_ms * 1000000, req->now_ns, err);
 }
 
 static sqclaim_rc be_release(void *vc, const sqb_lease_req *req, sqb_err *err)
 {
     return lease_write(vc, req, "releasing", "DELETE FROM claims WHERE sq = ?1",
-                       "DELETE FROM reservations WHERE sq = ?1 AND token = ?2", 0, 0, err);
+                       "DELETE FROM reservations WHERE sq = ?1 AND token = ?2", NULL, 0, 0, err);
 }
 
 /* The reservation removed now, or none left: both OK. */
 static sqclaim_rc be_finish(void *vc, const sqb_lease_req *req, sqb_err *err)
 {
+    if (req->rows_start == 0) /* sqclaim_finish_rows: whichever is ours */
+        return lease_write(vc, req, "finishing",
+                           "DELETE FROM reservations WHERE sq = ?1 AND token = ?2", NULL, NULL, 0,
+                           0, err);
+    /* sqclaim_finish_range: only the one named; another stays */
+    char fence[24];
+    snprintf(fence, sizeof fence, "%" PRIu64, req->rows_fence);
     return lease_write(vc, req, "finishing",
-                       "DELETE FROM reservations WHERE sq = ?1 AND token = ?2", NULL, 0, 0, err);
+                       "DELETE FROM reservations WHERE sq = ?1 AND token = ?2 AND "
+                       "fence = CAST(?3 AS INTEGER) AND start_row = ?4 AND row_count = ?5",
+                       NULL, fence, (int64_t)req->rows_start, (int64_t)req->rows_count, err);
 }
 
 /* The row cursor, in a transaction: 0 missing, 1 in *cur; or -1 with the

@@ -237,10 +237,10 @@ static bool has(const body *b, const char *name)
 }
 
 /* An optional whole number in [min, max]: 1 found, 0 absent, -1 bad. */
-static int get_uint(const body *b, const char *name, uint64_t min, uint64_t max, uint64_t *out,
-                    char *err, size_t len)
+static int get_uint_in(const cJSON *obj, const char *name, uint64_t min, uint64_t max,
+                       uint64_t *out, char *err, size_t len)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b->root, name);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (!v)
         return 0;
     if (!cJSON_IsNumber(v) || v->valuedouble < (double)min || v->valuedouble > (double)max ||
@@ -251,6 +251,12 @@ static int get_uint(const body *b, const char *name, uint64_t min, uint64_t max,
     }
     *out = (uint64_t)v->valuedouble;
     return 1;
+}
+
+static int get_uint(const body *b, const char *name, uint64_t min, uint64_t max, uint64_t *out,
+                    char *err, size_t len)
+{
+    return get_uint_in(b->root, name, min, max, out, err, len);
 }
 
 /* "ttlMs": number, or "ttl": "10m" (the CLI's duration grammar). */
@@ -486,6 +492,37 @@ static void do_claim(serve_api *api, const serve_req *rq, bool first, serve_repl
     body_free(&b);
 }
 
+/* finish's optional "range": the object /api/reserve answered (startRow,
+ * rowCount, fence; other members such as "sq" and "success" are ignored).
+ * With it only that reservation is finished (sqclaim_finish_range). */
+static bool get_range(const body *b, sqclaim_rows *out, bool *has, char *err, size_t len)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b->root, "range");
+    *has = false;
+    err[0] = '\0';
+    if (!v)
+        return true;
+    if (!cJSON_IsObject(v)) {
+        snprintf(err, len, "\"range\" must be the object /api/reserve answered");
+        return false;
+    }
+    uint64_t start = 0, count = 0, fence = 0;
+    if (get_uint_in(v, "startRow", 1, SQCLAIM_MAX_ROW, &start, err, len) <= 0 ||
+        get_uint_in(v, "rowCount", 1, SQCLAIM_MAX_ROWS, &count, err, len) <= 0 ||
+        get_uint_in(v, "fence", 1, UINT64_C(9007199254740991), &fence, err, len) <= 0) {
+        if (!err[0] || !strstr(err, "must be"))
+            snprintf(err, len,
+                     "\"range\" needs startRow, rowCount and fence, as /api/reserve answered");
+        return false;
+    }
+    memset(out, 0, sizeof *out);
+    out->start_row = start;
+    out->count = (uint32_t)count;
+    out->fence = fence;
+    *has = true;
+    return true;
+}
+
 enum lease_op { OP_RENEW, OP_RELEASE, OP_RESERVE, OP_FINISH };
 
 static void do_lease_op(serve_api *api, const serve_req *rq, enum lease_op op, serve_reply *out)
@@ -493,7 +530,11 @@ static void do_lease_op(serve_api *api, const serve_req *rq, enum lease_op op, s
     static const char *const renew_m[] = {"lease", "ttlMs", "ttl", NULL};
     static const char *const plain_m[] = {"lease", NULL};
     static const char *const reserve_m[] = {"lease", "rows", "hint", NULL};
-    const char *const *allowed = op == OP_RENEW ? renew_m : op == OP_RESERVE ? reserve_m : plain_m;
+    static const char *const finish_m[] = {"lease", "range", NULL};
+    const char *const *allowed = op == OP_RENEW     ? renew_m
+                                 : op == OP_RESERVE ? reserve_m
+                                 : op == OP_FINISH  ? finish_m
+                                                    : plain_m;
     body b;
     char err[320];
     sqclaim_lease lease;
@@ -514,6 +555,10 @@ static void do_lease_op(serve_api *api, const serve_req *rq, enum lease_op op, s
             snprintf(err, sizeof err, "\"rows\" (how many rows of the Refund Log) is required");
         ok = r > 0 && get_uint(&b, "hint", 0, SQCLAIM_MAX_ROW, &hint, err, sizeof err) >= 0;
     }
+    sqclaim_rows range;
+    bool has_range = false;
+    if (ok && op == OP_FINISH)
+        ok = get_range(&b, &range, &has_range, err, sizeof err);
     body_free(&b);
     if (!ok) {
         explicit_bzero(&lease, sizeof lease);
@@ -528,7 +573,9 @@ static void do_lease_op(serve_api *api, const serve_req *rq, enum lease_op op, s
     case OP_RENEW: rc = sqclaim_renew(s, &lease, ttl); break;
     case OP_RELEASE: rc = sqclaim_release(s, &lease); break;
     case OP_RESERVE: rc = sqclaim_reserve_rows(s, &lease, (uint32_t)rows, hint, &r); break;
-    case OP_FINISH: rc = sqclaim_finish_rows(s, &lease); break;
+    case OP_FINISH:
+        rc = has_range ? sqclaim_finish_range(s, &lease, &range) : sqclaim_finish_rows(s, &lease);
+        break;
     }
     if (rc != SQCLAIM_OK) {
         lib_error(out, s, rc);

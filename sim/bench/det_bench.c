@@ -135,7 +135,7 @@ static void proto_pair(bench_ctx *x, uint64_t n)
         fprintf(stderr, "sqdet-bench: claim failed: %s\n", x->err.msg);
         exit(1);
     }
-    sqb_lease_req lr = {cand[0], tok, "BOT1", res.fence, 0, 0};
+    sqb_lease_req lr = {.sq = cand[0], .token = tok, .bot = "BOT1", .fence = res.fence};
     if (rp_release(&x->c->proto, &lr, &x->err) != SQCLAIM_OK) {
         fprintf(stderr, "sqdet-bench: release failed: %s\n", x->err.msg);
         exit(1);

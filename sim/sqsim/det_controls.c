@@ -215,10 +215,11 @@ const det_control det_controls[] = {
      "lua",
      "finish deletes the reservation whoever holds the SQ",
      "finish",
-     {"if not mine(v[1], ARGV[1]) then return 0 end\nif not mine(v[2], ARGV[1]) then return 3 "
-      "end\n",
-      NULL},
-     {"if not v[2] then return 3 end\n", NULL},
+     {"if not mine(v[1], ARGV[1]) then return 0 end\nlocal r = mine(v[2], ARGV[1])\nif not r "
+      "then return 3 end\n",
+      "if ARGV[2] and not (tonumber(r.startRow) == tonumber(ARGV[2]) and tonumber(r.rowCount) == "
+      "tonumber(ARGV[3]) and tonumber(r.fence) == tonumber(ARGV[4])) then return 3 end\n"},
+     {"if not v[2] then return 3 end\n", ""},
      NULL},
     {"lua-mine-any-token",
      "lua",
@@ -315,7 +316,9 @@ void det_control_workload(const det_control *c, int64_t *ttl_ms, unsigned *boost
         /* ambiguity: needs every attempt of a call to fail */
         {"core-ambiguous-claim-granted", 1000, 8},
         {"core-ambiguous-renew-ok", 1000, 10},
-        {"core-renew-error-ok", 1000, 8},
+        /* 10, not 8: with bots finishing by range the trajectories moved
+         * and 8 caught 99.2 % of 1000 seeds (98.5 % of CI's 200); 10: all */
+        {"core-renew-error-ok", 1000, 10},
         {"core-keepalive-ignores-deadline", 1000, 4},
     };
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)

@@ -486,7 +486,10 @@ static sqclaim_rc h_status(void *vc, sqclaim_status *out, sqb_err *err)
 }
 
 const sqclaim_backend sim_http_backend = {
-    .version = SQB_VERSION,
+    /* 2, not SQB_VERSION: serve's /api/finish takes no reservation, so this
+     * backend cannot finish one range (sqclaim_finish_range answers
+     * EUNSUPPORTED through it). */
+    .version = 2,
     .name = "http",
     .summary = "a running `sqclaim serve` (SQCLAIM_SERVE_URL, SQCLAIM_SERVE_TOKEN)",
     .caps = SQCLAIM_CAP_CROSS_PROCESS | SQCLAIM_CAP_FOREIGN,

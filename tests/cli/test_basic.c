@@ -279,6 +279,8 @@ static const usage_case usage_cases[] = {
     {{"reserve", "X1", "--token", T32, "--rows", "5", NULL}, NULL, "also needs --bot"},
     {{"reserve", "--rows", "5", NULL}, "{\"sq\":\"X1\",\"token\":\"" T32 "\"}", "no \"bot\""},
     {{"finish", "--rows", "5", NULL}, GOOD_LEASE, "finish does not take option --rows"},
+    {{"finish", "--range", "51-5", NULL}, GOOD_LEASE, "is not START+COUNT"},
+    {{"finish", "--range", "51+100001", NULL}, GOOD_LEASE, "--range COUNT"},
     /* watch */
     {{"watch", "--interval", "1ms", NULL}, NULL, "out of range"},
     {{"watch", "--interval", "x", NULL}, NULL, "--interval: invalid duration"},

@@ -497,12 +497,86 @@ START_TEST(test_bot_loop)
 }
 END_TEST
 
+/* finish --range names the reservation: a replayed finish of the first
+ * one after the second reserve leaves the second in place. */
+START_TEST(test_finish_range)
+{
+    rctx x;
+    rctx_init(&x, _i);
+    tc_lease l;
+    claim_ok(&x, "X7", "BOT1", NULL, &l);
+    cr_result r;
+    const char *reserve3[] = {"reserve", "--rows", "3", NULL};
+    const char *reserve2[] = {"reserve", "--rows", "2", NULL};
+    with_lease(&x, &r, l.line, reserve3);
+    TC_EXIT(&r, 0);
+    char first[256];
+    snprintf(first, sizeof first, "%s", r.out);
+    first[strcspn(first, "\n")] = '\0';
+    cr_free(&r);
+    const char *finish1[] = {"finish", "--range", first, NULL};
+    with_lease(&x, &r, l.line, finish1);
+    TC_EXIT(&r, 0);
+    ck_assert_str_eq(r.err, "");
+    cr_free(&r);
+    with_lease(&x, &r, l.line, reserve2);
+    TC_EXIT(&r, 0);
+    cJSON *b = tc_json(r.out);
+    char second[32];
+    snprintf(second, sizeof second, "%.0f+2", cJSON_GetObjectItem(b, "startRow")->valuedouble);
+    cJSON_Delete(b);
+    cr_free(&r);
+    /* The finish of #1 again (late, or twice): 0, #2 stays. */
+    with_lease(&x, &r, l.line, finish1);
+    TC_EXIT(&r, 0);
+    ck_assert_str_eq(r.err, "");
+    cr_free(&r);
+    int claims, reservations;
+    held_counts(&x, &claims, &reservations);
+    ck_assert_int_eq(claims, 1);
+    ck_assert_int_eq(reservations, 1);
+    /* Malformed ranges, or one of another SQ: exit 2, nothing sent. */
+    const char *bad[][4] = {{"finish", "--range", "abc", NULL},
+                            {"finish", "--range", "0+2", NULL},
+                            {"finish", "--range", "5+0", NULL},
+                            {"finish", "--range", "{\"startRow\":5}", NULL},
+                            {"finish", "--range",
+                             "{\"sq\":\"OTHER\",\"startRow\":5,\"rowCount\":2,\"fence\":1}", NULL}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        with_lease(&x, &r, l.line, bad[k]);
+        TC_EXIT(&r, 2);
+        tc_check_no_secret(&r, l.token);
+        cr_free(&r);
+    }
+    held_counts(&x, &claims, &reservations);
+    ck_assert_int_eq(reservations, 1);
+    /* #2 by START+COUNT: removed. */
+    const char *finish2[] = {"finish", "--range", second, NULL};
+    with_lease(&x, &r, l.line, finish2);
+    TC_EXIT(&r, 0);
+    cr_free(&r);
+    held_counts(&x, &claims, &reservations);
+    ck_assert_int_eq(claims, 1);
+    ck_assert_int_eq(reservations, 0);
+    /* Lost once released: 3. */
+    const char *release[] = {"release", NULL};
+    with_lease(&x, &r, l.line, release);
+    TC_EXIT(&r, 0);
+    cr_free(&r);
+    with_lease(&x, &r, l.line, finish1);
+    TC_EXIT(&r, 3);
+    tc_check_no_secret(&r, l.token);
+    cr_free(&r);
+}
+END_TEST
+
 void trm_add_basic(TCase *tc)
 {
     tcase_add_loop_test(tc, test_claim_busy, 0, tc_nbackends);
     tcase_add_loop_test(tc, test_lease_ways, 0, tc_nbackends);
     tcase_add_loop_test(tc, test_status_fields, 0, tc_nbackends);
     tcase_add_loop_test(tc, test_lifecycle, 0, tc_nbackends);
+    tcase_add_loop_test(tc, test_finish_range, 0, tc_nbackends);
     tcase_add_loop_test(tc, test_lost_after_expiry, 0, tc_nbackends);
     tcase_add_loop_test(tc, test_concurrent_claim, 0, tc_nbackends);
     tcase_add_loop_test(tc, test_concurrent_claim_first, 0, tc_nbackends);

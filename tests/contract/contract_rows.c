@@ -269,6 +269,83 @@ START_TEST(reserve_concurrent_no_overlap)
 }
 END_TEST
 
+/* The open reservation of `sq` as status shows it (start row 0: none). */
+static uint64_t open_reservation_start(sqclaim_store *s, const char *sq, uint32_t *count)
+{
+    sqclaim_status *st;
+    ck_assert_int_eq(sqclaim_status_get(s, &st), SQCLAIM_OK);
+    uint64_t start = 0;
+    for (size_t i = 0; i < st->nreservations; i++)
+        if (strcmp(st->reservations[i].sq, sq) == 0) {
+            start = st->reservations[i].start_row;
+            if (count)
+                *count = st->reservations[i].row_count;
+        }
+    sqclaim_status_free(st);
+    return start;
+}
+
+START_TEST(finish_range_spares_next_reservation)
+{
+    /* A finish of the lease's first reservation replayed (delivered late
+     * or twice) after its second reservation: the lease-wide finish would
+     * delete the second; finish_range names the first and leaves it. */
+    sqclaim_store *a = ct_open(), *b = ct_open();
+    sqclaim_lease l, forged;
+    sqclaim_rows r1, r2;
+    claim_ok(a, "sq-fr", "BOT1", 60000, &l);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 3, 0, &r1), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_finish_range(a, &l, &r1), SQCLAIM_OK);
+    ck_assert_uint_eq(open_reservation_start(a, "sq-fr", NULL), 0);
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 2, 0, &r2), SQCLAIM_OK);
+    ck_assert_uint_ne(r2.start_row, r1.start_row);
+    /* The replayed finish(#1): OK, and #2 stays open. */
+    ck_assert_int_eq(sqclaim_finish_range(a, &l, &r1), SQCLAIM_OK);
+    ck_assert_str_eq(sqclaim_errmsg(a), "");
+    uint32_t count = 0;
+    ck_assert_uint_eq(open_reservation_start(a, "sq-fr", &count), r2.start_row);
+    ck_assert_uint_eq(count, 2);
+    /* Only the exact reservation: the right start with another count or
+     * fence is not it. */
+    sqclaim_rows other = r2;
+    other.count = 3;
+    ck_assert_int_eq(sqclaim_finish_range(a, &l, &other), SQCLAIM_OK);
+    other = r2;
+    other.fence = r2.fence + 1;
+    ck_assert_int_eq(sqclaim_finish_range(a, &l, &other), SQCLAIM_OK);
+    ck_assert_uint_eq(open_reservation_start(a, "sq-fr", NULL), r2.start_row);
+    /* Another lease naming #2 exactly is LOST and touches nothing. */
+    forge(&forged, &l);
+    ck_assert_int_eq(sqclaim_finish_range(b, &forged, &r2), SQCLAIM_LOST);
+    ck_assert_uint_eq(open_reservation_start(a, "sq-fr", NULL), r2.start_row);
+    /* finish(#2) removes it; repeating it converges. */
+    ck_assert_int_eq(sqclaim_finish_range(a, &l, &r2), SQCLAIM_OK);
+    ck_assert_uint_eq(open_reservation_start(a, "sq-fr", NULL), 0);
+    ck_assert_int_eq(sqclaim_finish_range(a, &l, &r2), SQCLAIM_OK);
+    /* Invalid ranges are refused before anything is sent. */
+    other = r2;
+    other.start_row = 0;
+    ck_assert_int_eq(sqclaim_finish_range(a, &l, &other), SQCLAIM_EINVAL);
+    other = r2;
+    other.count = 0;
+    ck_assert_int_eq(sqclaim_finish_range(a, &l, &other), SQCLAIM_EINVAL);
+    ck_assert_int_eq(sqclaim_finish_range(a, &l, NULL), SQCLAIM_EINVAL);
+    /* The lease-wide form, for contrast: it deletes whatever is open. */
+    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 1, 0, &r2), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_finish_rows(a, &l), SQCLAIM_OK);
+    ck_assert_uint_eq(open_reservation_start(a, "sq-fr", NULL), 0);
+    /* LOST once the claim has moved on. */
+    ck_assert_int_eq(sqclaim_release(a, &l), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_finish_range(a, &l, &r1), SQCLAIM_LOST);
+    sqclaim_lease l2;
+    claim_ok(b, "sq-fr", "BOT2", 60000, &l2);
+    ck_assert_int_eq(sqclaim_reserve_rows(b, &l2, 2, 0, &r2), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_finish_range(a, &l, &r1), SQCLAIM_LOST);
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(a), "lost"));
+    ck_assert_uint_eq(open_reservation_start(b, "sq-fr", NULL), r2.start_row);
+}
+END_TEST
+
 void ct_group_rows(const TTest **tests)
 {
     size_t n = 0;
@@ -282,5 +359,6 @@ void ct_group_rows(const TTest **tests)
     tests[n++] = renew_extends_reservation;
     tests[n++] = reserve_concurrent_no_overlap;
     tests[n++] = reserve_takes_bot_from_claim;
+    tests[n++] = finish_range_spares_next_reservation;
     tests[n] = NULL;
 }

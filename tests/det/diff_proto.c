@@ -420,7 +420,11 @@ static bool step(world *w, char *why, size_t wl)
         const lease *l = pick_lease(w);
         if (!l)
             return true;
-        sqb_lease_req req = {l->sq, l->token, l->bot, l->fence, ttls[gen_below(g, NTTLS)], 0};
+        sqb_lease_req req = {.sq = l->sq,
+                             .token = l->token,
+                             .bot = l->bot,
+                             .fence = l->fence,
+                             .ttl_ms = ttls[gen_below(g, NTTLS)]};
         char forged[SQCLAIM_TOKEN_LEN + 1];
         if (gen_chance(g, 15)) {
             token(g, forged);

@@ -359,7 +359,7 @@ static void op_claim(size_t n, rp_conn *c)
 
 static void op_lease(int which, rp_conn *c)
 {
-    sqb_lease_req req = {"SQ1", token, "BOT1", 7, 600000, 0};
+    sqb_lease_req req = {.sq = "SQ1", .token = token, .bot = "BOT1", .fence = 7, .ttl_ms = 600000};
     sqb_err err = {0};
     sqclaim_rc rc = which == 0   ? rp_be_renew(c, &req, &err)
                     : which == 1 ? rp_be_release(c, &req, &err)

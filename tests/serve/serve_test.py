@@ -112,6 +112,24 @@ def api_flow(b, sv):
         assert st == 200 and f == {"success": True}, (st, f)
     assert s1 not in sv.get("/api/queue")[2]["refundReservations"]
 
+    # finish with its range: a late finish of the first reservation leaves
+    # the lease's next one alone; the next one's own range finishes it.
+    st, _, r1 = sv.post("/api/reserve", {"lease": lease, "rows": 2})
+    assert st == 200, (st, r1)
+    assert sv.post("/api/finish", {"lease": lease, "range": r1})[0] == 200
+    st, _, r2 = sv.post("/api/reserve", {"lease": lease, "rows": 3})
+    assert st == 200 and r2["startRow"] != r1["startRow"], (st, r2)
+    st, _, f = sv.post("/api/finish", {"lease": lease, "range": r1})
+    assert st == 200 and f == {"success": True}, (st, f)
+    res = sv.get("/api/queue")[2]["refundReservations"][s1]
+    assert res["startRow"] == r2["startRow"] and res["rowCount"] == 3, res
+    st, _, bad = sv.post("/api/finish", {"lease": lease, "range": {"startRow": 1}})
+    assert st == 400 and bad["code"] == "EINVAL", (st, bad)
+    st, _, bad = sv.post("/api/finish", {"lease": lease, "range": 5})
+    assert st == 400 and "range" in bad["error"], (st, bad)
+    assert sv.post("/api/finish", {"lease": lease, "range": r2})[0] == 200
+    assert s1 not in sv.get("/api/queue")[2]["refundReservations"]
+
     # release, then again: LOST.
     st, _, rl = sv.post("/api/release", {"lease": lease})
     assert st == 200 and rl == {"success": True}, (st, rl)
