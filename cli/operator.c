@@ -172,6 +172,28 @@ static int need_yes(const cli *c, const char *what)
         what, in_ci() ? "CI is set" : "standard input and standard error are not both a terminal");
 }
 
+/* A store call that failed: its message (and the timeout note), the
+ * store closed when close is set; the exit code for rc. */
+static int failed(sqclaim_store *s, sqclaim_rc rc, bool close)
+{
+    cli_msg("%s", sqclaim_errmsg(s));
+    cli_timeout_note(rc);
+    if (close)
+        sqclaim_close(s);
+    return cli_exit_for(rc);
+}
+
+/* Ask q: true when confirmed; else "not confirmed: " and what (nothing
+ * changed) said, and the store closed. */
+static bool confirmed(const cli *c, sqclaim_store *s, const char *q, const char *what)
+{
+    if (cli_confirm(c, q))
+        return true;
+    cli_msg("not confirmed: %s", what);
+    sqclaim_close(s);
+    return false;
+}
+
 /* ------------------------------------------------------------------ */
 /* break                                                                */
 
@@ -241,12 +263,8 @@ int cmd_break(cli *c)
 
     sqclaim_entry e;
     sqclaim_rc rc = sqclaim_inspect(s, sq, &e);
-    if (rc != SQCLAIM_OK) {
-        cli_msg("%s", sqclaim_errmsg(s));
-        cli_timeout_note(rc);
-        sqclaim_close(s);
-        return cli_exit_for(rc);
-    }
+    if (rc != SQCLAIM_OK)
+        return failed(s, rc, true);
     if (!e.has_claim && !e.has_reservation) {
         cli_msg("SQ %s holds no claim and no reservation: nothing to break", sq);
         sqclaim_close(s);
@@ -273,11 +291,8 @@ int cmd_break(cli *c)
                  e.has_reservation ? " and remove the reservation" : "");
     else
         snprintf(q, sizeof q, "remove %s shown above?", parts(shown));
-    if (!cli_confirm(c, q)) {
-        cli_msg("not confirmed: nothing was removed");
-        sqclaim_close(s);
+    if (!confirmed(c, s, q, "nothing was removed"))
         return CLI_EXIT_BUSY;
-    }
 
     /* From here the answer is awaited before a stop signal acts. */
     cli_defer_stop_signals();
@@ -305,9 +320,7 @@ int cmd_break(cli *c)
         cli_msg("%s; --force ends it anyway", sqclaim_errmsg(s));
         ex = CLI_EXIT_BUSY;
     } else {
-        cli_msg("%s", sqclaim_errmsg(s));
-        cli_timeout_note(rc);
-        ex = cli_exit_for(rc);
+        ex = failed(s, rc, false);
     }
     sqclaim_close(s);
     return ex;
@@ -458,12 +471,8 @@ int cmd_counters(cli *c)
         cli_memory_note(c, s);
     sqclaim_counters k;
     sqclaim_rc rc = sqclaim_counters_get(s, &k);
-    if (rc != SQCLAIM_OK) {
-        cli_msg("%s", sqclaim_errmsg(s));
-        cli_timeout_note(rc);
-        sqclaim_close(s);
-        return cli_exit_for(rc);
-    }
+    if (rc != SQCLAIM_OK)
+        return failed(s, rc, true);
     if (!raise) {
         ex = print_counters(c, &k);
         sqclaim_close(s);
@@ -500,11 +509,8 @@ int cmd_counters(cli *c)
             snprintf(q, sizeof q,
                      "set the missing row cursor (%s) to %" PRIu64 "?  It never moves back down.",
                      key, row);
-        if (!cli_confirm(c, q)) {
-            cli_msg("not confirmed: the row cursor is unchanged");
-            sqclaim_close(s);
+        if (!confirmed(c, s, q, "the row cursor is unchanged"))
             return CLI_EXIT_BUSY;
-        }
     }
     /* An INVALID cursor: the library refuses with the key and the fix. */
     cli_defer_stop_signals();
@@ -531,9 +537,7 @@ int cmd_counters(cli *c)
         if (!ex)
             ex = CLI_EXIT_BUSY;
     } else {
-        cli_msg("%s", sqclaim_errmsg(s));
-        cli_timeout_note(rc);
-        ex = cli_exit_for(rc);
+        ex = failed(s, rc, false);
     }
     sqclaim_close(s);
     return ex;

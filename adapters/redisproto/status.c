@@ -103,36 +103,34 @@ static void view_value(const char *v, size_t len, const char *type, rp_view *out
     cJSON_Delete(j);
 }
 
+/* The fields a claim's and a reservation's info share (dst points to
+ * either), filled from the view v of the SQ id with ttl ms left; the rest
+ * zeroed. */
+#define VIEW_COMMON(dst, id, v, ttl)                                                               \
+    do {                                                                                           \
+        memset((dst), 0, sizeof *(dst));                                                           \
+        sqb_strlcpy((dst)->sq, (id), sizeof(dst)->sq);                                             \
+        sqb_strlcpy((dst)->bot, (v)->bot, sizeof(dst)->bot);                                       \
+        sqb_strlcpy((dst)->status, (v)->status, sizeof(dst)->status);                              \
+        sqb_strlcpy((dst)->timestamp, (v)->timestamp, sizeof(dst)->timestamp);                     \
+        (dst)->fence = (v)->fence;                                                                 \
+        (dst)->ttl_ms = (ttl);                                                                     \
+        (dst)->flags = (v)->flags;                                                                 \
+        sqb_strlcpy((dst)->type, (v)->type, sizeof(dst)->type);                                    \
+        sqb_strlcpy((dst)->raw, (v)->raw, sizeof(dst)->raw);                                       \
+        sqb_strlcpy((dst)->fingerprint, (v)->fingerprint, sizeof(dst)->fingerprint);               \
+    } while (0)
+
 static void view_claim(const char *id, const rp_view *v, int64_t ttl, sqclaim_claim_info *ci)
 {
-    memset(ci, 0, sizeof *ci);
-    sqb_strlcpy(ci->sq, id, sizeof ci->sq);
-    sqb_strlcpy(ci->bot, v->bot, sizeof ci->bot);
-    sqb_strlcpy(ci->timestamp, v->timestamp, sizeof ci->timestamp);
-    sqb_strlcpy(ci->status, v->status, sizeof ci->status);
-    ci->fence = v->fence;
-    ci->ttl_ms = ttl;
-    ci->flags = v->flags;
-    sqb_strlcpy(ci->type, v->type, sizeof ci->type);
-    sqb_strlcpy(ci->raw, v->raw, sizeof ci->raw);
-    sqb_strlcpy(ci->fingerprint, v->fingerprint, sizeof ci->fingerprint);
+    VIEW_COMMON(ci, id, v, ttl);
 }
 
 static void view_res(const char *id, const rp_view *v, int64_t ttl, sqclaim_reservation_info *ri)
 {
-    memset(ri, 0, sizeof *ri);
-    sqb_strlcpy(ri->sq, id, sizeof ri->sq);
-    sqb_strlcpy(ri->bot, v->bot, sizeof ri->bot);
+    VIEW_COMMON(ri, id, v, ttl);
     ri->start_row = v->start;
     ri->row_count = (uint32_t)v->count;
-    sqb_strlcpy(ri->status, v->status, sizeof ri->status);
-    sqb_strlcpy(ri->timestamp, v->timestamp, sizeof ri->timestamp);
-    ri->fence = v->fence;
-    ri->ttl_ms = ttl;
-    ri->flags = v->flags;
-    sqb_strlcpy(ri->type, v->type, sizeof ri->type);
-    sqb_strlcpy(ri->raw, v->raw, sizeof ri->raw);
-    sqb_strlcpy(ri->fingerprint, v->fingerprint, sizeof ri->fingerprint);
 }
 
 /* The SQ id of a key "{prefix}{kind}{id}", or NULL if it is not one we can

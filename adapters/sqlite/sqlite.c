@@ -594,54 +594,66 @@ static void col_text(sqlite3_stmt *st, int i, char *out, size_t len)
     sqb_strlcpy(out, v ? (const char *)v : "", len);
 }
 
-/* The live claim of sq: SQLITE_ROW (filled), SQLITE_DONE (none), or an
- * error code. */
-static int get_claim(sqlt_conn *c, const char *sq, int64_t now, sqlt_claim *out)
+/* The columns of a claim row from column i on: bot, token, fence, ts,
+ * expires_ns. */
+static void read_claim(sqlite3_stmt *st, int i, void *vout)
+{
+    sqlt_claim *out = vout;
+    col_text(st, i, out->bot, sizeof out->bot);
+    col_text(st, i + 1, out->token, sizeof out->token);
+    out->fence = (uint64_t)sqlite3_column_int64(st, i + 2);
+    col_text(st, i + 3, out->ts, sizeof out->ts);
+    out->expires_ns = sqlite3_column_int64(st, i + 4);
+}
+
+/* The columns of a reservation row from column i on: bot, token, fence,
+ * start_row, row_count, ts, expires_ns. */
+static void read_res(sqlite3_stmt *st, int i, void *vout)
+{
+    sqlt_res *out = vout;
+    col_text(st, i, out->bot, sizeof out->bot);
+    col_text(st, i + 1, out->token, sizeof out->token);
+    out->fence = (uint64_t)sqlite3_column_int64(st, i + 2);
+    out->start = (uint64_t)sqlite3_column_int64(st, i + 3);
+    out->count = (uint32_t)sqlite3_column_int64(st, i + 4);
+    col_text(st, i + 5, out->ts, sizeof out->ts);
+    out->expires_ns = sqlite3_column_int64(st, i + 6);
+}
+
+/* The live row of sq that sql selects (?1 sq, ?2 now), read into out:
+ * SQLITE_ROW (filled), SQLITE_DONE (none), or an error code. */
+static int get_live(sqlt_conn *c, const char *sql, const char *sq, int64_t now,
+                    void (*read)(sqlite3_stmt *, int, void *), void *out)
 {
     int rc;
-    sqlite3_stmt *st = prep(c,
-                            "SELECT bot, token, fence, ts, expires_ns FROM claims "
-                            "WHERE sq = ?1 AND expires_ns >= ?2",
-                            &rc);
+    sqlite3_stmt *st = prep(c, sql, &rc);
     if (!st)
         return rc;
     sqlite3_bind_text(st, 1, sq, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        col_text(st, 0, out->bot, sizeof out->bot);
-        col_text(st, 1, out->token, sizeof out->token);
-        out->fence = (uint64_t)sqlite3_column_int64(st, 2);
-        col_text(st, 3, out->ts, sizeof out->ts);
-        out->expires_ns = sqlite3_column_int64(st, 4);
-    }
+    if (rc == SQLITE_ROW)
+        read(st, 0, out);
     sqlite3_finalize(st);
     return rc;
 }
 
+/* The live claim of sq: SQLITE_ROW (filled), SQLITE_DONE (none), or an
+ * error code. */
+static int get_claim(sqlt_conn *c, const char *sq, int64_t now, sqlt_claim *out)
+{
+    return get_live(c,
+                    "SELECT bot, token, fence, ts, expires_ns FROM claims "
+                    "WHERE sq = ?1 AND expires_ns >= ?2",
+                    sq, now, read_claim, out);
+}
+
 static int get_res(sqlt_conn *c, const char *sq, int64_t now, sqlt_res *out)
 {
-    int rc;
-    sqlite3_stmt *st = prep(c,
-                            "SELECT bot, token, fence, start_row, row_count, ts, expires_ns "
-                            "FROM reservations WHERE sq = ?1 AND expires_ns >= ?2",
-                            &rc);
-    if (!st)
-        return rc;
-    sqlite3_bind_text(st, 1, sq, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        col_text(st, 0, out->bot, sizeof out->bot);
-        col_text(st, 1, out->token, sizeof out->token);
-        out->fence = (uint64_t)sqlite3_column_int64(st, 2);
-        out->start = (uint64_t)sqlite3_column_int64(st, 3);
-        out->count = (uint32_t)sqlite3_column_int64(st, 4);
-        col_text(st, 5, out->ts, sizeof out->ts);
-        out->expires_ns = sqlite3_column_int64(st, 6);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    return get_live(c,
+                    "SELECT bot, token, fence, start_row, row_count, ts, expires_ns "
+                    "FROM reservations WHERE sq = ?1 AND expires_ns >= ?2",
+                    sq, now, read_res, out);
 }
 
 /* Run a statement with up to 3 text and 2 integer parameters bound in
@@ -882,73 +894,94 @@ static sqclaim_rc begin_owned(sqlt_conn *c, const char *sq, const char *token, i
     return SQCLAIM_OK;
 }
 
-static sqclaim_rc be_renew(void *vc, const sqb_lease_req *req, sqb_err *err)
+/* Begin, for a lease call: OK with the transaction open when the live
+ * claim of req->sq is held with req->token; else the transaction is
+ * closed and the result is LOST or an error. */
+static sqclaim_rc begin_mine(sqlt_conn *c, const sqb_lease_req *req, sqb_err *err)
 {
-    sqlt_conn *c = vc;
     bool mine;
     sqlt_claim cl;
     sqclaim_rc r = begin_owned(c, req->sq, req->token, req->now_ns, &mine, &cl, err);
     if (r != SQCLAIM_OK)
         return r;
     if (!mine)
-        return end_tx(c, SQCLAIM_LOST, err); /* never revives */
-    int64_t expires = req->now_ns + req->ttl_ms * 1000000;
-    int rc = run(c, "UPDATE claims SET expires_ns = ?4 WHERE sq = ?1 AND token = ?2", req->sq,
-                 req->token, NULL, expires, 0);
-    if (rc == SQLITE_OK)
-        rc = run(c,
-                 "UPDATE reservations SET expires_ns = ?4 WHERE sq = ?1 AND token = ?2 AND "
-                 "expires_ns >= ?5",
-                 req->sq, req->token, NULL, expires, req->now_ns);
+        return end_tx(c, SQCLAIM_LOST, err);
+    return SQCLAIM_OK;
+}
+
+/* A lease call's writes, when the claim is ours: sql1, then sql2 unless
+ * NULL (?1 the SQ, ?2 the token, ?3 t3, ?4 i4, ?5 i5), committed; LOST when the
+ * claim is not ours (a lost claim never revives); an error (what failed)
+ * with nothing written. */
+static sqclaim_rc lease_write(sqlt_conn *c, const sqb_lease_req *req, const char *what,
+                              const char *sql1, const char *sql2, const char *t3, int64_t i4,
+                              int64_t i5, sqb_err *err)
+{
+    sqclaim_rc r = begin_mine(c, req, err);
+    if (r != SQCLAIM_OK)
+        return r;
+    int rc = run(c, sql1, req->sq, req->token, t3, i4, i5);
+    if (rc == SQLITE_OK && sql2)
+        rc = run(c, sql2, req->sq, req->token, t3, i4, i5);
     if (rc != SQLITE_OK)
-        return abort_tx(c, rc, "renewing", err);
+        return abort_tx(c, rc, what, err);
     return end_tx(c, SQCLAIM_OK, err);
+}
+
+static sqclaim_rc be_renew(void *vc, const sqb_lease_req *req, sqb_err *err)
+{
+    return lease_write(vc, req, "renewing",
+                       "UPDATE claims SET expires_ns = ?4 WHERE sq = ?1 AND token = ?2",
+                       "UPDATE reservations SET expires_ns = ?4 WHERE sq = ?1 AND token = ?2 AND "
+                       "expires_ns >= ?5",
+                       NULL, req->now_ns + req->ttl_ms * 1000000, req->now_ns, err);
 }
 
 static sqclaim_rc be_release(void *vc, const sqb_lease_req *req, sqb_err *err)
 {
-    sqlt_conn *c = vc;
-    bool mine;
-    sqlt_claim cl;
-    sqclaim_rc r = begin_owned(c, req->sq, req->token, req->now_ns, &mine, &cl, err);
-    if (r != SQCLAIM_OK)
-        return r;
-    if (!mine)
-        return end_tx(c, SQCLAIM_LOST, err);
-    int rc = run(c, "DELETE FROM claims WHERE sq = ?1", req->sq, NULL, NULL, 0, 0);
-    if (rc == SQLITE_OK)
-        rc = run(c, "DELETE FROM reservations WHERE sq = ?1 AND token = ?2", req->sq, req->token,
-                 NULL, 0, 0);
-    if (rc != SQLITE_OK)
-        return abort_tx(c, rc, "releasing", err);
-    return end_tx(c, SQCLAIM_OK, err);
+    return lease_write(vc, req, "releasing", "DELETE FROM claims WHERE sq = ?1",
+                       "DELETE FROM reservations WHERE sq = ?1 AND token = ?2", NULL, 0, 0, err);
 }
 
+/* The reservation removed now, or none left: both OK. */
 static sqclaim_rc be_finish(void *vc, const sqb_lease_req *req, sqb_err *err)
 {
-    sqlt_conn *c = vc;
-    bool mine;
-    sqlt_claim cl;
-    sqclaim_rc r = begin_owned(c, req->sq, req->token, req->now_ns, &mine, &cl, err);
-    if (r != SQCLAIM_OK)
-        return r;
-    if (!mine)
-        return end_tx(c, SQCLAIM_LOST, err);
-    int rc;
-    if (req->rows_start == 0) { /* sqclaim_finish_rows: whichever is ours */
-        rc = run(c, "DELETE FROM reservations WHERE sq = ?1 AND token = ?2", req->sq, req->token,
-                 NULL, 0, 0);
-    } else { /* sqclaim_finish_range: only the one named; another stays */
-        char fence[24];
-        snprintf(fence, sizeof fence, "%" PRIu64, req->rows_fence);
-        rc = run(c,
-                 "DELETE FROM reservations WHERE sq = ?1 AND token = ?2 AND "
-                 "fence = CAST(?3 AS INTEGER) AND start_row = ?4 AND row_count = ?5",
-                 req->sq, req->token, fence, (int64_t)req->rows_start, (int64_t)req->rows_count);
+    if (req->rows_start == 0) /* sqclaim_finish_rows: whichever is ours */
+        return lease_write(vc, req, "finishing",
+                           "DELETE FROM reservations WHERE sq = ?1 AND token = ?2", NULL, NULL, 0,
+                           0, err);
+    /* sqclaim_finish_range: only the one named; another stays */
+    char fence[24];
+    snprintf(fence, sizeof fence, "%" PRIu64, req->rows_fence);
+    return lease_write(vc, req, "finishing",
+                       "DELETE FROM reservations WHERE sq = ?1 AND token = ?2 AND "
+                       "fence = CAST(?3 AS INTEGER) AND start_row = ?4 AND row_count = ?5",
+                       NULL, fence, (int64_t)req->rows_start, (int64_t)req->rows_count, err);
+}
+
+/* The row cursor, in a transaction: 0 missing, 1 in *cur; or -1 with the
+ * transaction closed and the error in *r (a cursor that is not a row
+ * number is named, with its fix followed by more_fix). */
+static int read_cursor(sqlt_conn *c, uint64_t *cur, const char *more_fix, sqclaim_rc *r,
+                       sqb_err *err)
+{
+    char detail[96] = "";
+    int rc = SQLITE_OK;
+    int k = get_counter(c, SQLT_CURSOR_KEY, cur, detail, sizeof detail, &rc);
+    if (k < 0) {
+        *r = abort_tx(c, rc, "reading the row cursor", err);
+        return -1;
     }
-    if (rc != SQLITE_OK)
-        return abort_tx(c, rc, "finishing", err);
-    return end_tx(c, SQCLAIM_OK, err); /* removed now, or none left: both OK */
+    if (k == 2) {
+        sqlt_rollback(c);
+        *r = sqb_seterr(err, SQCLAIM_ESERVER,
+                        "sqlite %s: row cursor " SQLT_CURSOR_KEY
+                        " (table meta) holds %s, not a row number; fix: DELETE FROM meta "
+                        "WHERE name='" SQLT_CURSOR_KEY "'%s",
+                        c->path, detail, more_fix);
+        return -1;
+    }
+    return k;
 }
 
 #define ROW_LIMIT 1000000000000000LL /* 10^15, as the redis script */
@@ -981,20 +1014,12 @@ static sqclaim_rc be_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows 
     /* Another lease's leftover (an operator's doing): stepped over below,
      * then replaced, as the redis script does. */
     uint64_t cur = 0;
-    char detail[96] = "";
-    int k = get_counter(c, SQLT_CURSOR_KEY, &cur, detail, sizeof detail, &rc);
+    int k = read_cursor(c, &cur,
+                        " (the next reservation rebuilds it from the live reservations) or "
+                        "sqclaim counters --raise-cursor ROW after deleting it",
+                        &r, err);
     if (k < 0)
-        return abort_tx(c, rc, "reading the row cursor", err);
-    if (k == 2) {
-        sqlt_rollback(c);
-        return sqb_seterr(err, SQCLAIM_ESERVER,
-                          "sqlite %s: row cursor " SQLT_CURSOR_KEY
-                          " (table meta) holds %s, not a row number; fix: DELETE FROM meta "
-                          "WHERE name='" SQLT_CURSOR_KEY
-                          "' (the next reservation rebuilds it from the live reservations) or "
-                          "sqclaim counters --raise-cursor ROW after deleting it",
-                          c->path, detail);
-    }
+        return r;
     if (k == 0) {
         int64_t top = 0;
         sqlite3_stmt *st = prep(c,
@@ -1109,6 +1134,54 @@ static void res_info(const char *sq, const sqlt_res *r, int64_t now, sqclaim_res
              r->start);
 }
 
+/* One status row (sq, then a claim's columns) added to out. */
+static sqclaim_rc add_claim_row(sqlite3_stmt *st, int64_t now, sqclaim_status *out)
+{
+    char sq[SQCLAIM_SQ_MAX + 1];
+    sqlt_claim cl;
+    col_text(st, 0, sq, sizeof sq);
+    read_claim(st, 1, &cl);
+    sqclaim_claim_info ci;
+    claim_info(sq, &cl, now, &ci);
+    return sqb_status_add_claim(out, &ci);
+}
+
+/* One status row (sq, then a reservation's columns) added to out. */
+static sqclaim_rc add_res_row(sqlite3_stmt *st, int64_t now, sqclaim_status *out)
+{
+    char sq[SQCLAIM_SQ_MAX + 1];
+    sqlt_res rs;
+    col_text(st, 0, sq, sizeof sq);
+    read_res(st, 1, &rs);
+    sqclaim_reservation_info ri;
+    res_info(sq, &rs, now, &ri);
+    return sqb_status_add_reservation(out, &ri);
+}
+
+/* Add every live row that sql selects (?1 now) to out with add.  OK, or
+ * an error with the transaction closed. */
+static sqclaim_rc status_rows(sqlt_conn *c, const char *sql, const char *what, int64_t now,
+                              sqclaim_rc (*add)(sqlite3_stmt *, int64_t, sqclaim_status *),
+                              sqclaim_status *out, sqb_err *err)
+{
+    int rc;
+    sqlite3_stmt *st = prep(c, sql, &rc);
+    if (!st)
+        return abort_tx(c, rc, what, err);
+    sqlite3_bind_int64(st, 1, now);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (add(st, now, out) != SQCLAIM_OK) {
+            sqlite3_finalize(st);
+            sqlt_rollback(c);
+            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return abort_tx(c, rc, what, err);
+    return SQCLAIM_OK;
+}
+
 static sqclaim_rc be_status(void *vc, sqclaim_status *out, sqb_err *err)
 {
     sqlt_conn *c = vc;
@@ -1121,63 +1194,18 @@ static sqclaim_rc be_status(void *vc, sqclaim_status *out, sqb_err *err)
         sqlt_rollback(c);
         return SQCLAIM_OK;
     }
-    int rc;
-    sqlite3_stmt *st = prep(c,
-                            "SELECT sq, bot, token, fence, ts, expires_ns FROM claims "
-                            "WHERE expires_ns >= ?1",
-                            &rc);
-    if (!st)
-        return abort_tx(c, rc, "reading claims", err);
-    sqlite3_bind_int64(st, 1, now);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        char sq[SQCLAIM_SQ_MAX + 1];
-        sqlt_claim cl;
-        col_text(st, 0, sq, sizeof sq);
-        col_text(st, 1, cl.bot, sizeof cl.bot);
-        col_text(st, 2, cl.token, sizeof cl.token);
-        cl.fence = (uint64_t)sqlite3_column_int64(st, 3);
-        col_text(st, 4, cl.ts, sizeof cl.ts);
-        cl.expires_ns = sqlite3_column_int64(st, 5);
-        sqclaim_claim_info ci;
-        claim_info(sq, &cl, now, &ci);
-        if (sqb_status_add_claim(out, &ci) != SQCLAIM_OK) {
-            sqlite3_finalize(st);
-            sqlt_rollback(c);
-            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
-        }
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return abort_tx(c, rc, "reading claims", err);
-    st = prep(c,
-              "SELECT sq, bot, token, fence, start_row, row_count, ts, expires_ns "
-              "FROM reservations WHERE expires_ns >= ?1",
-              &rc);
-    if (!st)
-        return abort_tx(c, rc, "reading reservations", err);
-    sqlite3_bind_int64(st, 1, now);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        char sq[SQCLAIM_SQ_MAX + 1];
-        sqlt_res rs;
-        col_text(st, 0, sq, sizeof sq);
-        col_text(st, 1, rs.bot, sizeof rs.bot);
-        col_text(st, 2, rs.token, sizeof rs.token);
-        rs.fence = (uint64_t)sqlite3_column_int64(st, 3);
-        rs.start = (uint64_t)sqlite3_column_int64(st, 4);
-        rs.count = (uint32_t)sqlite3_column_int64(st, 5);
-        col_text(st, 6, rs.ts, sizeof rs.ts);
-        rs.expires_ns = sqlite3_column_int64(st, 7);
-        sqclaim_reservation_info ri;
-        res_info(sq, &rs, now, &ri);
-        if (sqb_status_add_reservation(out, &ri) != SQCLAIM_OK) {
-            sqlite3_finalize(st);
-            sqlt_rollback(c);
-            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
-        }
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return abort_tx(c, rc, "reading reservations", err);
+    r = status_rows(c,
+                    "SELECT sq, bot, token, fence, ts, expires_ns FROM claims "
+                    "WHERE expires_ns >= ?1",
+                    "reading claims", now, add_claim_row, out, err);
+    if (r != SQCLAIM_OK)
+        return r;
+    r = status_rows(c,
+                    "SELECT sq, bot, token, fence, start_row, row_count, ts, expires_ns "
+                    "FROM reservations WHERE expires_ns >= ?1",
+                    "reading reservations", now, add_res_row, out, err);
+    if (r != SQCLAIM_OK)
+        return r;
     sqlt_rollback(c); /* a read: nothing to commit */
     return SQCLAIM_OK;
 }
@@ -1294,24 +1322,14 @@ static sqclaim_rc be_raise_cursor(void *vc, uint64_t row, uint64_t *cursor, sqb_
     if (r != SQCLAIM_OK)
         return r;
     uint64_t cur = 0;
-    char detail[96] = "";
-    int rc = SQLITE_OK;
-    int k = get_counter(c, SQLT_CURSOR_KEY, &cur, detail, sizeof detail, &rc);
+    int k = read_cursor(c, &cur, "", &r, err);
     if (k < 0)
-        return abort_tx(c, rc, "reading the row cursor", err);
-    if (k == 2) {
-        sqlt_rollback(c);
-        return sqb_seterr(err, SQCLAIM_ESERVER,
-                          "sqlite %s: row cursor " SQLT_CURSOR_KEY
-                          " (table meta) holds %s, not a row number; fix: DELETE FROM meta "
-                          "WHERE name='" SQLT_CURSOR_KEY "'",
-                          c->path, detail);
-    }
+        return r;
     if (k == 1 && cur > row) {
         *cursor = cur;
         return end_tx(c, SQCLAIM_BUSY, err);
     }
-    rc = set_counter(c, SQLT_CURSOR_KEY, row);
+    int rc = set_counter(c, SQLT_CURSOR_KEY, row);
     if (rc != SQLITE_OK)
         return abort_tx(c, rc, "writing the row cursor", err);
     *cursor = row;

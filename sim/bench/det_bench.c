@@ -92,36 +92,29 @@ static void hex32(uint64_t n, char out[SQCLAIM_TOKEN_LEN + 1])
     out[SQCLAIM_TOKEN_LEN] = '\0';
 }
 
-static void bench_proto(result *r, double secs, int nsq)
-{
-    det_store *st = det_store_new(&(det_store_config){.seed = 1});
+/* What a row's pair works on (each row uses its part): the store, and a
+ * connection or a handle on it, a reply buffer. */
+typedef struct bench_ctx {
+    det_store *st;
     det_conn *c;
-    sqb_err err = {0};
-    if (!st || det_conn_open(st, NULL, &c, &err) != SQCLAIM_OK) {
-        fprintf(stderr, "sqdet-bench: cannot open the store\n");
-        exit(2);
-    }
-    char tok[SQCLAIM_TOKEN_LEN + 1];
+    sqclaim_store *h;
+    det_reply rep;
+    sqb_err err;
+    int nsq;
+} bench_ctx;
+
+/* Time pairs on x->st: pair(x, n) for n = 0, 1, ... (the store's clock
+ * moved 1 ms after each), for secs or --pairs N, into r. */
+static void run_pairs(result *r, double secs, void (*pair)(bench_ctx *, uint64_t), bench_ctx *x)
+{
     nlat = 0;
     double start = now_s(), t = start;
     uint64_t n = 0;
     while (more(start, t, secs, n)) {
         for (int k = 0; k < 256 && (!fixed_pairs || n < fixed_pairs); k++, n++) {
             double t0 = now_s();
-            hex32(n, tok);
-            const char *cand[] = {sqs[n % (uint64_t)nsq]};
-            sqb_claim_req req = {cand, 1, "BOT1", tok, 600000, "2025-10-26T12:34:56.789Z", 0};
-            sqb_claim_res res;
-            if (rp_claim(&c->proto, &req, &res, &err) != SQCLAIM_OK) {
-                fprintf(stderr, "sqdet-bench: claim failed: %s\n", err.msg);
-                exit(1);
-            }
-            sqb_lease_req lr = {.sq = cand[0], .token = tok, .bot = "BOT1", .fence = res.fence};
-            if (rp_release(&c->proto, &lr, &err) != SQCLAIM_OK) {
-                fprintf(stderr, "sqdet-bench: release failed: %s\n", err.msg);
-                exit(1);
-            }
-            det_store_advance(st, 1000000);
+            pair(x, n);
+            det_store_advance(x->st, 1000000);
             sample(t0, now_s());
         }
         t = now_s();
@@ -129,83 +122,91 @@ static void bench_proto(result *r, double secs, int nsq)
     r->pairs = n;
     r->secs = t - start;
     finish(r);
-    det_conn_close(c);
-    det_store_free(st);
+}
+
+static void proto_pair(bench_ctx *x, uint64_t n)
+{
+    char tok[SQCLAIM_TOKEN_LEN + 1];
+    hex32(n, tok);
+    const char *cand[] = {sqs[n % (uint64_t)x->nsq]};
+    sqb_claim_req req = {cand, 1, "BOT1", tok, 600000, "2025-10-26T12:34:56.789Z", 0};
+    sqb_claim_res res;
+    if (rp_claim(&x->c->proto, &req, &res, &x->err) != SQCLAIM_OK) {
+        fprintf(stderr, "sqdet-bench: claim failed: %s\n", x->err.msg);
+        exit(1);
+    }
+    sqb_lease_req lr = {.sq = cand[0], .token = tok, .bot = "BOT1", .fence = res.fence};
+    if (rp_release(&x->c->proto, &lr, &x->err) != SQCLAIM_OK) {
+        fprintf(stderr, "sqdet-bench: release failed: %s\n", x->err.msg);
+        exit(1);
+    }
+}
+
+static void bench_proto(result *r, double secs, int nsq)
+{
+    bench_ctx x = {.st = det_store_new(&(det_store_config){.seed = 1}), .nsq = nsq};
+    if (!x.st || det_conn_open(x.st, NULL, &x.c, &x.err) != SQCLAIM_OK) {
+        fprintf(stderr, "sqdet-bench: cannot open the store\n");
+        exit(2);
+    }
+    run_pairs(r, secs, proto_pair, &x);
+    det_conn_close(x.c);
+    det_store_free(x.st);
+}
+
+static void library_pair(bench_ctx *x, uint64_t n)
+{
+    sqclaim_lease l;
+    if (sqclaim_claim(x->h, sqs[n % (uint64_t)x->nsq], "BOT1", 600000, &l, NULL) != SQCLAIM_OK ||
+        sqclaim_release(x->h, &l) != SQCLAIM_OK) {
+        fprintf(stderr, "sqdet-bench: %s\n", sqclaim_errmsg(x->h));
+        exit(1);
+    }
 }
 
 static void bench_library(result *r, double secs, int nsq, bool memory)
 {
-    det_store *st = det_store_new(&(det_store_config){.seed = 1});
+    bench_ctx x = {.st = det_store_new(&(det_store_config){.seed = 1}), .nsq = nsq};
     sqclaim_backend be;
-    det_backend_init(&be, st);
+    det_backend_init(&be, x.st);
     sqclaim_options o;
     sqclaim_options_init(&o);
-    sqclaim_store *h = NULL;
     sqclaim_rc rc;
     if (memory) {
         o.adapter = "memory";
         o.memory_space = "sqdet-bench";
-        rc = sqclaim_open(&o, &h);
+        rc = sqclaim_open(&o, &x.h);
     } else {
-        rc = sqclaim_open_backend(&be, &o, &h);
+        rc = sqclaim_open_backend(&be, &o, &x.h);
     }
     if (rc != SQCLAIM_OK) {
-        fprintf(stderr, "sqdet-bench: open: %s\n", sqclaim_errmsg(h));
+        fprintf(stderr, "sqdet-bench: open: %s\n", sqclaim_errmsg(x.h));
         exit(2);
     }
-    nlat = 0;
-    double start = now_s(), t = start;
-    uint64_t n = 0;
-    while (more(start, t, secs, n)) {
-        for (int k = 0; k < 256 && (!fixed_pairs || n < fixed_pairs); k++, n++) {
-            double t0 = now_s();
-            sqclaim_lease l;
-            if (sqclaim_claim(h, sqs[n % (uint64_t)nsq], "BOT1", 600000, &l, NULL) != SQCLAIM_OK ||
-                sqclaim_release(h, &l) != SQCLAIM_OK) {
-                fprintf(stderr, "sqdet-bench: %s\n", sqclaim_errmsg(h));
-                exit(1);
-            }
-            det_store_advance(st, 1000000);
-            sample(t0, now_s());
-        }
-        t = now_s();
-    }
-    r->pairs = n;
-    r->secs = t - start;
-    finish(r);
-    sqclaim_close(h);
-    det_store_free(st);
+    run_pairs(r, secs, library_pair, &x);
+    sqclaim_close(x.h);
+    det_store_free(x.st);
+}
+
+static void keyspace_pair(bench_ctx *x, uint64_t n)
+{
+    const char *key = sqs[n % (uint64_t)x->nsq];
+    const char *set[] = {"SET", key, "{\"botId\":\"BOT1\"}", "NX", "PX", "600000"};
+    size_t setl[] = {3, strlen(key), 16, 2, 2, 6};
+    const char *del[] = {"DEL", key};
+    size_t dell[] = {3, strlen(key)};
+    det_reply_reset(&x->rep);
+    det_store_exec(x->st, 6, set, setl, &x->rep);
+    det_store_exec(x->st, 2, del, dell, &x->rep);
 }
 
 static void bench_keyspace(result *r, double secs, int nsq)
 {
-    det_store *st = det_store_new(&(det_store_config){.seed = 1});
-    det_reply rep;
-    det_reply_init(&rep);
-    nlat = 0;
-    double start = now_s(), t = start;
-    uint64_t n = 0;
-    while (more(start, t, secs, n)) {
-        for (int k = 0; k < 256 && (!fixed_pairs || n < fixed_pairs); k++, n++) {
-            double t0 = now_s();
-            const char *key = sqs[n % (uint64_t)nsq];
-            const char *set[] = {"SET", key, "{\"botId\":\"BOT1\"}", "NX", "PX", "600000"};
-            size_t setl[] = {3, strlen(key), 16, 2, 2, 6};
-            const char *del[] = {"DEL", key};
-            size_t dell[] = {3, strlen(key)};
-            det_reply_reset(&rep);
-            det_store_exec(st, 6, set, setl, &rep);
-            det_store_exec(st, 2, del, dell, &rep);
-            det_store_advance(st, 1000000);
-            sample(t0, now_s());
-        }
-        t = now_s();
-    }
-    r->pairs = n;
-    r->secs = t - start;
-    finish(r);
-    det_reply_free(&rep);
-    det_store_free(st);
+    bench_ctx x = {.st = det_store_new(&(det_store_config){.seed = 1}), .nsq = nsq};
+    det_reply_init(&x.rep);
+    run_pairs(r, secs, keyspace_pair, &x);
+    det_reply_free(&x.rep);
+    det_store_free(x.st);
 }
 
 int main(int argc, char **argv)

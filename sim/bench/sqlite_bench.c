@@ -69,6 +69,30 @@ static int cmp64(const void *a, const void *b)
 /* ------------------------------------------------------------------ */
 /* One process's loop: pairs until the deadline, latencies to `out`.     */
 
+/* BEGIN IMMEDIATE, then the read of the live claim of sq (sel, bound
+ * ?1 sq, ?2 now) as the backend does first.  SQLITE_OK or BEGIN's error. */
+static int begin_and_read(sqlite3 *db, sqlite3_stmt *sel, const char *sq, int64_t now)
+{
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_text(sel, 1, sq, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(sel, 2, now);
+    sqlite3_step(sel);
+    sqlite3_reset(sel);
+    return SQLITE_OK;
+}
+
+/* Step the bound write st, then COMMIT.  SQLITE_OK or the error. */
+static int write_and_commit(sqlite3 *db, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    sqlite3_reset(st);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    return rc;
+}
+
 static int run_sqclaim(const char *path, int id, int64_t until, lat *out)
 {
     sqclaim_options o;
@@ -139,36 +163,22 @@ static int run_raw(const char *path, int id, int64_t until, lat *out)
         snprintf(token, sizeof token, "%032" PRIx64, i);
         int64_t t0 = now_ns();
         /* claim */
-        rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        rc = begin_and_read(db, sel, sq, t0);
         if (rc != SQLITE_OK)
             break;
-        sqlite3_bind_text(sel, 1, sq, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(sel, 2, t0);
-        sqlite3_step(sel);
-        sqlite3_reset(sel);
         sqlite3_bind_text(ins, 1, sq, -1, SQLITE_STATIC);
         sqlite3_bind_text(ins, 2, token, -1, SQLITE_STATIC);
         sqlite3_bind_int64(ins, 3, (int64_t)i + 1);
         sqlite3_bind_int64(ins, 4, t0 + 60000000000LL);
-        rc = sqlite3_step(ins) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-        sqlite3_reset(ins);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        rc = write_and_commit(db, ins);
         if (rc != SQLITE_OK)
             break;
         /* release */
-        rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        rc = begin_and_read(db, sel, sq, t0);
         if (rc != SQLITE_OK)
             break;
-        sqlite3_bind_text(sel, 1, sq, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(sel, 2, t0);
-        sqlite3_step(sel);
-        sqlite3_reset(sel);
         sqlite3_bind_text(del, 1, sq, -1, SQLITE_STATIC);
-        rc = sqlite3_step(del) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-        sqlite3_reset(del);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        rc = write_and_commit(db, del);
         if (rc == SQLITE_OK && lat_add(out, now_ns() - t0) != 0)
             break;
     }

@@ -68,17 +68,27 @@ static int bump_fence(sqlt_conn *c, uint64_t *fence)
     return rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
+/* Prepare sql with ?1 bound to sq: the statement, or NULL with *rc. */
+static sqlite3_stmt *prep_sq(sqlt_conn *c, const char *sql, const char *sq, int *rc)
+{
+    sqlite3_stmt *st = NULL;
+    *rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (*rc != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_text(st, 1, sq, -1, SQLITE_STATIC);
+    return st;
+}
+
 static int put_claim(sqlt_conn *c, const char *sq, const char *bot, const char *token,
                      uint64_t fence, const char *ts, int64_t expires)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db,
-                                "INSERT OR REPLACE INTO claims(sq, bot, token, fence, ts, "
-                                "expires_ns, value) VALUES(?1, ?2, ?3, ?4, ?5, ?6, '{}')",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
+    int rc;
+    sqlite3_stmt *st = prep_sq(c,
+                               "INSERT OR REPLACE INTO claims(sq, bot, token, fence, ts, "
+                               "expires_ns, value) VALUES(?1, ?2, ?3, ?4, ?5, ?6, '{}')",
+                               sq, &rc);
+    if (!st)
         return rc;
-    sqlite3_bind_text(st, 1, sq, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, bot, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, token, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, (int64_t)fence);
@@ -92,14 +102,13 @@ static int put_claim(sqlt_conn *c, const char *sq, const char *bot, const char *
 static int live_claim(sqlt_conn *c, const char *sq, int64_t now, char *token, uint64_t *fence,
                       int64_t *expires, char *bot, size_t botlen)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db,
-                                "SELECT token, fence, expires_ns, bot FROM claims "
-                                "WHERE sq = ?1 AND expires_ns >= ?2",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
+    int rc;
+    sqlite3_stmt *st = prep_sq(c,
+                               "SELECT token, fence, expires_ns, bot FROM claims "
+                               "WHERE sq = ?1 AND expires_ns >= ?2",
+                               sq, &rc);
+    if (!st)
         return rc;
-    sqlite3_bind_text(st, 1, sq, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -168,35 +177,59 @@ static sqclaim_rc cts_claim(void *vc, const sqb_claim_req *req, sqb_claim_res *r
     return sqlt_commit(c, err);
 }
 
-static sqclaim_rc noowner_release(void *vc, const sqb_lease_req *req, sqb_err *err)
+/* The live claim of an SQ, as live_claim reads it. */
+typedef struct held {
+    char token[SQCLAIM_TOKEN_LEN + 1];
+    char bot[SQCLAIM_BOT_MAX * 4 + 1];
+    uint64_t fence;
+    int64_t exp;
+} held;
+
+/* Begin, and read the live claim of sq into *h: *rc is SQLITE_ROW,
+ * SQLITE_DONE (none) or an error.  OK, or begin's error. */
+static sqclaim_rc begin_live(sqlt_conn *c, const char *sq, int64_t now, held *h, int *rc,
+                             sqb_err *err)
 {
-    sqlt_conn *c = vc;
+    *h = (held){{0}, {0}, 0, 0};
     sqclaim_rc r = sqlt_begin(c, err);
     if (r != SQCLAIM_OK)
         return r;
-    char token[SQCLAIM_TOKEN_LEN + 1], bot[SQCLAIM_BOT_MAX * 4 + 1];
-    uint64_t fence;
-    int64_t exp;
-    int rc = live_claim(c, req->sq, req->now_ns, token, &fence, &exp, bot, sizeof bot);
+    *rc = live_claim(c, sq, now, h->token, &h->fence, &h->exp, h->bot, sizeof h->bot);
+    return SQCLAIM_OK;
+}
+
+/* Commit, and answer LOST (or the commit's error). */
+static sqclaim_rc commit_lost(sqlt_conn *c, sqb_err *err)
+{
+    sqclaim_rc r = sqlt_commit(c, err);
+    return r == SQCLAIM_OK ? SQCLAIM_LOST : r;
+}
+
+/* Run sql, a statement on the SQ ?1 (sq).  SQLITE_OK or an error. */
+static int delete_sq(sqlt_conn *c, const char *sql, const char *sq)
+{
+    int rc;
+    sqlite3_stmt *st = prep_sq(c, sql, sq, &rc);
+    return st ? step_done(st) : rc;
+}
+
+static sqclaim_rc noowner_release(void *vc, const sqb_lease_req *req, sqb_err *err)
+{
+    sqlt_conn *c = vc;
+    held h;
+    int rc;
+    sqclaim_rc r = begin_live(c, req->sq, req->now_ns, &h, &rc, err);
+    if (r != SQCLAIM_OK)
+        return r;
     if (rc == SQLITE_DONE) {
-        r = sqlt_commit(c, err);
-        return r == SQCLAIM_OK ? SQCLAIM_LOST : r;
+        return commit_lost(c, err);
     }
     if (rc != SQLITE_ROW)
         return fail(c, rc, "reading", err);
     /* Broken: whoever holds it, it goes. */
-    sqlite3_stmt *st = NULL;
-    rc = sqlite3_prepare_v2(c->db, "DELETE FROM claims WHERE sq = ?1", -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, req->sq, -1, SQLITE_STATIC);
-        rc = step_done(st);
-    }
+    rc = delete_sq(c, "DELETE FROM claims WHERE sq = ?1", req->sq);
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(c->db, "DELETE FROM reservations WHERE sq = ?1", -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, req->sq, -1, SQLITE_STATIC);
-        rc = step_done(st);
-    }
+        rc = delete_sq(c, "DELETE FROM reservations WHERE sq = ?1", req->sq);
     if (rc != SQLITE_OK)
         return fail(c, rc, "releasing", err);
     return sqlt_commit(c, err);
@@ -205,16 +238,13 @@ static sqclaim_rc noowner_release(void *vc, const sqb_lease_req *req, sqb_err *e
 static sqclaim_rc revive_renew(void *vc, const sqb_lease_req *req, sqb_err *err)
 {
     sqlt_conn *c = vc;
-    sqclaim_rc r = sqlt_begin(c, err);
+    held h;
+    int rc;
+    sqclaim_rc r = begin_live(c, req->sq, req->now_ns, &h, &rc, err);
     if (r != SQCLAIM_OK)
         return r;
-    char token[SQCLAIM_TOKEN_LEN + 1], bot[SQCLAIM_BOT_MAX * 4 + 1];
-    uint64_t fence;
-    int64_t exp;
-    int rc = live_claim(c, req->sq, req->now_ns, token, &fence, &exp, bot, sizeof bot);
-    if (rc == SQLITE_ROW && strcmp(token, req->token) != 0) {
-        r = sqlt_commit(c, err);
-        return r == SQCLAIM_OK ? SQCLAIM_LOST : r;
+    if (rc == SQLITE_ROW && strcmp(h.token, req->token) != 0) {
+        return commit_lost(c, err);
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return fail(c, rc, "reading", err);
@@ -232,18 +262,15 @@ static sqclaim_rc racy_reserve(void *vc, const sqb_reserve_req *req, sqclaim_row
                                sqb_err *err)
 {
     sqlt_conn *c = vc;
-    sqclaim_rc r = sqlt_begin(c, err);
+    held h;
+    int rc;
+    sqclaim_rc r = begin_live(c, req->sq, req->now_ns, &h, &rc, err);
     if (r != SQCLAIM_OK)
         return r;
-    char token[SQCLAIM_TOKEN_LEN + 1], bot[SQCLAIM_BOT_MAX * 4 + 1];
-    uint64_t fence = 0;
-    int64_t exp = 0;
-    int rc = live_claim(c, req->sq, req->now_ns, token, &fence, &exp, bot, sizeof bot);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return fail(c, rc, "reading", err);
-    if (rc == SQLITE_DONE || strcmp(token, req->token) != 0 || exp == req->now_ns) {
-        r = sqlt_commit(c, err);
-        return r == SQCLAIM_OK ? SQCLAIM_LOST : r;
+    if (rc == SQLITE_DONE || strcmp(h.token, req->token) != 0 || h.exp == req->now_ns) {
+        return commit_lost(c, err);
     }
     sqlite3_stmt *st = NULL;
     /* Our open reservation: the same request again gets the same range,
@@ -268,7 +295,7 @@ static sqclaim_rc racy_reserve(void *vc, const sqb_reserve_req *req, sqclaim_row
             return SQCLAIM_BUSY;
         rows->start_row = s0;
         rows->count = n0;
-        rows->fence = fence;
+        rows->fence = h.fence;
         return SQCLAIM_OK;
     }
     sqlite3_finalize(st);
@@ -307,20 +334,20 @@ static sqclaim_rc racy_reserve(void *vc, const sqb_reserve_req *req, sqclaim_row
                                 -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, req->sq, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, bot, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, h.bot, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, req->token, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, (int64_t)fence);
+        sqlite3_bind_int64(st, 4, (int64_t)h.fence);
         sqlite3_bind_int64(st, 5, (int64_t)start);
         sqlite3_bind_int64(st, 6, req->count);
         sqlite3_bind_text(st, 7, req->timestamp, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 8, exp);
+        sqlite3_bind_int64(st, 8, h.exp);
         rc = step_done(st);
     }
     if (rc != SQLITE_OK)
         return fail(c, rc, "reserving", err);
     rows->start_row = start;
     rows->count = req->count;
-    rows->fence = fence;
+    rows->fence = h.fence;
     return sqlt_commit(c, err);
 }
 

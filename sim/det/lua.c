@@ -374,11 +374,13 @@ static void reply_to_lua(lua_State *L, const det_reply *r, size_t *i)
     lua_pushboolean(L, 0);
 }
 
-static bool string_field(lua_State *L, const char *name)
+/* Push the field name of the table on top of the stack: true when it is
+ * of the given type (left pushed), false when not (popped). */
+static bool typed_field(lua_State *L, const char *name, int type)
 {
     lua_pushstring(L, name);
     lua_rawget(L, -2);
-    if (lua_type(L, -1) == LUA_TSTRING)
+    if (lua_type(L, -1) == type)
         return true;
     lua_pop(L, 1);
     return false;
@@ -393,6 +395,62 @@ static void double_reply(det_reply *out, lua_Number d)
     else
         n = snprintf(buf, sizeof buf, "%.17g", (double)d);
     det_reply_bulk(out, buf, (size_t)n);
+}
+
+static void lua_to_reply(lua_State *L, det_reply *out, int depth);
+
+/* The entries of the table on top of the stack as one array reply: key
+ * and value of each (a map), or the keys only (a set). */
+static void entries_reply(lua_State *L, det_reply *out, int depth, bool map)
+{
+    size_t idx = det_reply_arr_open(out);
+    long long n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (map) {
+            lua_pushvalue(L, -2);
+            lua_to_reply(L, out, depth + 1); /* key */
+            lua_to_reply(L, out, depth + 1); /* value */
+            n += 2;
+        } else {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            lua_to_reply(L, out, depth + 1);
+            n++;
+        }
+    }
+    det_reply_arr_set(out, idx, n);
+}
+
+/* A table with a field that names its reply ({err=}, {ok=}, {double=},
+ * {big_number=}, {map=}, {set=}, checked in that order) replied as that;
+ * false for a plain table.  The table stays on the stack. */
+static bool special_table(lua_State *L, det_reply *out, int depth)
+{
+    size_t len;
+    const char *s;
+    if (typed_field(L, "err", LUA_TSTRING)) {
+        /* the text as extracted (lua_getfield + lua_isstring): the string
+         * itself here */
+        s = lua_tolstring(L, -1, &len);
+        det_reply_err(out, s, strnlen(s, len));
+    } else if (typed_field(L, "ok", LUA_TSTRING)) {
+        s = lua_tolstring(L, -1, &len);
+        det_reply_status(out, s, strnlen(s, len));
+    } else if (typed_field(L, "double", LUA_TNUMBER)) {
+        double_reply(out, lua_tonumber(L, -1));
+    } else if (typed_field(L, "big_number", LUA_TSTRING)) {
+        s = lua_tolstring(L, -1, &len);
+        det_reply_bulk(out, s, len);
+    } else if (typed_field(L, "map", LUA_TTABLE)) {
+        entries_reply(L, out, depth, true);
+    } else if (typed_field(L, "set", LUA_TTABLE)) {
+        entries_reply(L, out, depth, false);
+    } else {
+        return false;
+    }
+    lua_pop(L, 1);
+    return true;
 }
 
 /* Convert the value on top of the stack to a reply and pop it
@@ -419,71 +477,8 @@ static void lua_to_reply(lua_State *L, det_reply *out, int depth)
         break;
     case LUA_TNUMBER: det_reply_int(out, num_to_ll(lua_tonumber(L, -1))); break;
     case LUA_TTABLE: {
-        if (string_field(L, "err")) {
-            /* the text as extracted (lua_getfield + lua_isstring): the
-             * string itself here */
-            size_t len;
-            const char *s = lua_tolstring(L, -1, &len);
-            det_reply_err(out, s, strnlen(s, len));
-            lua_pop(L, 2);
-            return;
-        }
-        if (string_field(L, "ok")) {
-            size_t len;
-            const char *s = lua_tolstring(L, -1, &len);
-            det_reply_status(out, s, strnlen(s, len));
-            lua_pop(L, 2);
-            return;
-        }
-        lua_pushstring(L, "double");
-        lua_rawget(L, -2);
-        if (lua_type(L, -1) == LUA_TNUMBER) {
-            double_reply(out, lua_tonumber(L, -1));
-            lua_pop(L, 2);
-            return;
-        }
-        lua_pop(L, 1);
-        if (string_field(L, "big_number")) {
-            size_t len;
-            const char *s = lua_tolstring(L, -1, &len);
-            det_reply_bulk(out, s, len);
-            lua_pop(L, 2);
-            return;
-        }
-        lua_pushstring(L, "map");
-        lua_rawget(L, -2);
-        if (lua_type(L, -1) == LUA_TTABLE) {
-            size_t idx = det_reply_arr_open(out);
-            long long n = 0;
-            lua_pushnil(L);
-            while (lua_next(L, -2)) {
-                lua_pushvalue(L, -2);
-                lua_to_reply(L, out, depth + 1); /* key */
-                lua_to_reply(L, out, depth + 1); /* value */
-                n += 2;
-            }
-            det_reply_arr_set(out, idx, n);
-            lua_pop(L, 2);
-            return;
-        }
-        lua_pop(L, 1);
-        lua_pushstring(L, "set");
-        lua_rawget(L, -2);
-        if (lua_type(L, -1) == LUA_TTABLE) {
-            size_t idx = det_reply_arr_open(out);
-            long long n = 0;
-            lua_pushnil(L);
-            while (lua_next(L, -2)) {
-                lua_pop(L, 1);
-                lua_pushvalue(L, -1);
-                lua_to_reply(L, out, depth + 1);
-                n++;
-            }
-            det_reply_arr_set(out, idx, n);
-            lua_pop(L, 2);
-            return;
-        }
-        lua_pop(L, 1);
+        if (special_table(L, out, depth))
+            break;
         size_t idx = det_reply_arr_open(out);
         long long n = 0;
         for (int j = 1;; j++) {
@@ -910,6 +905,24 @@ static void set_num(lua_State *L, const char *name, lua_Number v)
     lua_setfield(L, -2, name);
 }
 
+/* Named numbers of the redis table, set in this order. */
+typedef struct num_const {
+    const char *name;
+    int value;
+} num_const;
+
+static const num_const log_levels[] = {
+    {"LOG_DEBUG", 0}, {"LOG_VERBOSE", 1}, {"LOG_NOTICE", 2}, {"LOG_WARNING", 3}};
+
+static const num_const repl_modes[] = {
+    {"REPL_NONE", 0}, {"REPL_AOF", 1}, {"REPL_SLAVE", 2}, {"REPL_REPLICA", 2}, {"REPL_ALL", 3}};
+
+static void set_nums(lua_State *L, const num_const *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        set_num(L, k[i].name, k[i].value);
+}
+
 /* As luaL_newstate's: an error outside any protected call (only
  * possible while the state is being set up) ends the process. */
 static int l_panic(lua_State *L)
@@ -968,10 +981,7 @@ static int open_state(det_lua *dl)
     set_fn(L, dl, "call", l_call);
     set_fn(L, dl, "pcall", l_pcall);
     set_fn(L, dl, "log", l_log);
-    set_num(L, "LOG_DEBUG", 0);
-    set_num(L, "LOG_VERBOSE", 1);
-    set_num(L, "LOG_NOTICE", 2);
-    set_num(L, "LOG_WARNING", 3);
+    set_nums(L, log_levels, sizeof log_levels / sizeof *log_levels);
     lua_pushstring(L, REDIS_VERSION);
     lua_setfield(L, -2, "REDIS_VERSION");
     set_num(L, "REDIS_VERSION_NUM", REDIS_VERSION_NUM);
@@ -980,11 +990,7 @@ static int open_state(det_lua *dl)
     set_fn(L, dl, "error_reply", l_error_reply);
     set_fn(L, dl, "status_reply", l_status_reply);
     set_fn(L, dl, "set_repl", l_set_repl);
-    set_num(L, "REPL_NONE", 0);
-    set_num(L, "REPL_AOF", 1);
-    set_num(L, "REPL_SLAVE", 2);
-    set_num(L, "REPL_REPLICA", 2);
-    set_num(L, "REPL_ALL", 3);
+    set_nums(L, repl_modes, sizeof repl_modes / sizeof *repl_modes);
     set_fn(L, dl, "replicate_commands", l_replicate_commands);
     set_fn(L, dl, "breakpoint", l_breakpoint);
     set_fn(L, dl, "debug", l_debug);
