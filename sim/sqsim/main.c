@@ -30,8 +30,10 @@ int main(int argc, char **argv)
         return sim_bench_oracle(args.bench);
     const char *reproduce = args.reproduce ? args.reproduce : "sqsim";
     sim_run run;
-    if (sim_run_init(&run, &args.cfg) != 0)
+    if (sim_run_init(&run, &args.cfg) != 0) {
+        free(args.reproduce);
         return 2;
+    }
     int64_t elapsed = 0;
     int exit_code = sim_run_bots(&run, args.prefix, args.space, &elapsed);
     if (exit_code < 0) { /* could not even start: nothing to report */
