@@ -629,6 +629,21 @@ static int day_over(const world *w, bool commands, uint64_t limit, bool cumulati
     return 0;
 }
 
+/* One row of the plan table: the limit, this fleet's use, and the day the
+ * plan runs out (day > 0) or the share used ("no (25% used)"). */
+static void plan_line(FILE *f, const char *label, uint64_t limit, uint64_t used, const char *unit,
+                      int day, const char *pre, const char *post)
+{
+    char when[64];
+    if (day)
+        snprintf(when, sizeof when, "on day %d", day);
+    else
+        snprintf(when, sizeof when, "no (%s%.0f%%%s)", pre, 100.0 * (double)used / (double)limit,
+                 post);
+    fprintf(f, "  %s %9llu   %9" PRIu64 "%s%s\n", label, (unsigned long long)limit, used, unit,
+            when);
+}
+
 static void text_report(const world *w, FILE *f, const sim_check_stats *cst, uint64_t violations)
 {
     const scen_cfg *c = &w->cfg;
@@ -691,29 +706,18 @@ static void text_report(const world *w, FILE *f, const sim_check_stats *cst, uin
     int kvd = day_over(w, false, KV_LEGACY_REQUESTS_DAY, false);
     int kvm = day_over(w, false, KV_LEGACY_REQUESTS_MONTH, true);
     uint64_t maxday = 0;
-    for (int d = 0; d < days; d++)
-        if (sum_day(w, d, false, -1, -1) > maxday)
-            maxday = sum_day(w, d, false, -1, -1);
-    char when[64];
+    for (int d = 0; d < days; d++) {
+        uint64_t n = sum_day(w, d, false, -1, -1);
+        if (n > maxday)
+            maxday = n;
+    }
     fprintf(f, "\nPlan                                   limit   this fleet        runs out\n");
-    if (up)
-        snprintf(when, sizeof when, "on day %d", up);
-    else
-        snprintf(when, sizeof when, "no (%.0f%% used)", 100.0 * (double)C / 500000.0);
-    fprintf(f, "  Upstash free (commands/month)   %9llu   %9" PRIu64 "/month  %s\n",
-            (unsigned long long)UPSTASH_FREE_COMMANDS_MONTH, C, when);
-    if (kvd)
-        snprintf(when, sizeof when, "on day %d", kvd);
-    else
-        snprintf(when, sizeof when, "no (busiest day %.0f%%)", 100.0 * (double)maxday / 3000.0);
-    fprintf(f, "  Vercel KV legacy (requests/day) %9llu   %9" PRIu64 " max/day  %s\n",
-            (unsigned long long)KV_LEGACY_REQUESTS_DAY, maxday, when);
-    if (kvm)
-        snprintf(when, sizeof when, "on day %d", kvm);
-    else
-        snprintf(when, sizeof when, "no (%.0f%% used)", 100.0 * (double)R / 30000.0);
-    fprintf(f, "  Vercel KV legacy (req./month)   %9llu   %9" PRIu64 "/month  %s\n",
-            (unsigned long long)KV_LEGACY_REQUESTS_MONTH, R, when);
+    plan_line(f, "Upstash free (commands/month)  ", UPSTASH_FREE_COMMANDS_MONTH, C, "/month  ", up,
+              "", " used");
+    plan_line(f, "Vercel KV legacy (requests/day)", KV_LEGACY_REQUESTS_DAY, maxday, " max/day  ",
+              kvd, "busiest day ", "");
+    plan_line(f, "Vercel KV legacy (req./month)  ", KV_LEGACY_REQUESTS_MONTH, R, "/month  ", kvm,
+              "", " used");
     fprintf(f,
             "  The seed's estimate: ~%llu operations per SQ: %" PRIu64 "/day, %" PRIu64
             "/month for %g SQs a day (measured here: %.1f requests, %.1f commands per SQ)\n",
