@@ -2,6 +2,7 @@
  * connect and reply timeouts, restarts, malformed replies; and processes
  * racing for the same SQs, checked by an oracle outside the library. */
 #include "rtest.h"
+#include "tcase.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -658,26 +659,21 @@ END_TEST
 Suite *rt_faults_suite(void)
 {
     Suite *su = suite_create("redis-faults");
-    TCase *tc = tcase_create("down");
-    tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_server_down_is_eio_within_timeout);
-    tcase_add_test(tc, test_connect_timeout);
-    tcase_add_test(tc, test_reply_timeout_is_ambiguous);
-    tcase_add_test(tc, test_trickling_reply_times_out);
-    tcase_add_test(tc, test_restart_reconnects_without_wrong_answers);
-    tcase_add_test(tc, test_malformed_replies);
-    tcase_add_test(tc, test_garbage_bytes_are_a_protocol_error);
-    tcase_add_test(tc, test_unsolicited_reply_is_a_protocol_error);
-    tcase_add_test(tc, test_password_never_in_messages);
-    suite_add_tcase(su, tc);
-
-    tc = tcase_create("processes");
-    tcase_add_unchecked_fixture(tc, rt_server_start, rt_server_stop);
-    tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
-    tcase_set_timeout(tc, 180);
-    tcase_add_test(tc, test_processes_race);
-    tcase_add_test(tc, test_processes_race_negative_control);
-    suite_add_tcase(su, tc);
+    TCASE_ADD(
+        su,
+        ((tcase_spec){.name = "down", .timeout = 60, .setup = rt_setup, .teardown = rt_teardown}),
+        test_server_down_is_eio_within_timeout, test_connect_timeout,
+        test_reply_timeout_is_ambiguous, test_trickling_reply_times_out,
+        test_restart_reconnects_without_wrong_answers, test_malformed_replies,
+        test_garbage_bytes_are_a_protocol_error, test_unsolicited_reply_is_a_protocol_error,
+        test_password_never_in_messages);
+    TCASE_ADD(su,
+              ((tcase_spec){.name = "processes",
+                            .timeout = 180,
+                            .setup = rt_setup,
+                            .teardown = rt_teardown,
+                            .once_setup = rt_server_start,
+                            .once_teardown = rt_server_stop}),
+              test_processes_race, test_processes_race_negative_control);
     return su;
 }
