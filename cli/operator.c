@@ -10,6 +10,7 @@
  * watch share.  Both commands change the store for good, so they confirm
  * first: --yes, or a person's "y" at a terminal (cli_confirm). */
 #include "cli.h"
+#include "util/squtil.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -330,22 +331,13 @@ int cmd_break(cli *c)
 /* counters                                                             */
 
 /* A JSON string of text cleaned for a terminal (keys and details may
- * hold anything another tool or an operator wrote). */
+ * hold anything another tool or an operator wrote).  out[len] holds it
+ * when len >= 3 * strlen(in) + 3 (a byte that is not UTF-8: U+FFFD). */
 static void json_str(char *out, size_t len, const char *in)
 {
     char clean[SQCLAIM_KEY_MAX + SQCLAIM_RAW_MAX + 64];
     cli_clean_text(clean, sizeof clean, in, strlen(in));
-    size_t n = 0;
-    if (len < 3)
-        return;
-    out[n++] = '"';
-    for (const char *p = clean; *p && n + 3 < len; p++) {
-        if (*p == '"' || *p == '\\')
-            out[n++] = '\\';
-        out[n++] = *p;
-    }
-    out[n++] = '"';
-    out[n] = '\0';
+    sq_json_quote(out, len, clean, SQ_JSON_CSTR, 0);
 }
 
 static const char *state_name(unsigned state)
@@ -359,8 +351,8 @@ static const char *state_name(unsigned state)
 
 static int print_counter_json(const sqclaim_counters *k, char *buf, size_t len)
 {
-    char ck[2 * SQCLAIM_KEY_MAX + 8], fk[2 * SQCLAIM_KEY_MAX + 8];
-    char cd[2 * sizeof k->cursor_detail + 8], fd[2 * sizeof k->fence_detail + 8];
+    char ck[3 * SQCLAIM_KEY_MAX + 8], fk[3 * SQCLAIM_KEY_MAX + 8];
+    char cd[3 * sizeof k->cursor_detail + 8], fd[3 * sizeof k->fence_detail + 8];
     char cv[32], fv[32];
     json_str(ck, sizeof ck, k->cursor_key);
     json_str(fk, sizeof fk, k->fence_key);

@@ -224,13 +224,6 @@ int64_t sqb_unix_ms(void);
  * buf[SQCLAIM_TIMESTAMP_LEN + 1]. */
 void sqb_format_timestamp(int64_t unix_ms, char *buf);
 
-/* Append `s` to buf as a JSON string literal (with quotes), escaping
- * quotes, backslashes and control characters; bytes that are not valid
- * UTF-8 become U+FFFD, so the result is always valid JSON.  Returns the number of
- * bytes that the full literal needs (like snprintf); writes at most size-1
- * bytes and NUL-terminates when size > 0. */
-size_t sqb_json_quote(char *buf, size_t size, const char *s);
-
 /* A status entry's `raw` preview of value[0..len) into
  * out[SQCLAIM_RAW_MAX + 1]: printable ASCII kept, other bytes '.', runs of
  * 16 or more hex digits replaced by "<hex>", cut with "..." to fit.

@@ -33,15 +33,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
     va_end(ap);
 }
 
-static void sb_quote(sbuf *b, const char *s)
-{
-    size_t need = sqb_json_quote(NULL, 0, s);
-    char *at = sq_buf_room(&b->buf, need);
-    if (!at)
-        return;
-    sqb_json_quote(at, need + 1, s);
-    b->buf.len += need;
-}
+static void sb_quote(sbuf *b, const char *s) { sq_buf_json(&b->buf, s, SQ_JSON_CSTR, 0); }
 
 static void sb_newline(sbuf *b)
 {

@@ -760,7 +760,7 @@ static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
         char who[SQCLAIM_BOT_MAX * 6 + 64];
         if (op.claimed.holder.bot[0]) {
             char q[SQCLAIM_BOT_MAX * 6 + 3];
-            sqb_json_quote(q, sizeof q, op.claimed.holder.bot);
+            sq_json_quote(q, sizeof q, op.claimed.holder.bot, SQ_JSON_CSTR, 0);
             if (op.claimed.holder.remaining_ms >= 0)
                 snprintf(who, sizeof who, "by bot %s for another %lld ms", q,
                          (long long)op.claimed.holder.remaining_ms);
@@ -1417,7 +1417,7 @@ sqclaim_rc sqclaim_break(sqclaim_store *s, const char *sq, const sqclaim_entry *
         char who[SQCLAIM_BOT_MAX * 6 + 64] = "";
         if (s->be->inspect && run_op(s, &look, &e2, &amb2, NULL) == SQCLAIM_OK && now.has_claim) {
             char q[SQCLAIM_BOT_MAX * 6 + 3];
-            sqb_json_quote(q, sizeof q, now.claim.bot);
+            sq_json_quote(q, sizeof q, now.claim.bot, SQ_JSON_CSTR, 0);
             if (now.claim.ttl_ms >= 0)
                 snprintf(who, sizeof who, " of bot %s (fence %llu, %lld ms left)", q,
                          (unsigned long long)now.claim.fence, (long long)now.claim.ttl_ms);

@@ -62,56 +62,6 @@ void sqb_format_timestamp(int64_t unix_ms, char *buf)
     snprintf(buf, SQCLAIM_TIMESTAMP_LEN + 1, "%.19s.%03dZ", date, ms);
 }
 
-size_t sqb_json_quote(char *buf, size_t size, const char *s)
-{
-    size_t n = 0;
-#define PUT(c)                                                                                     \
-    do {                                                                                           \
-        if (n + 1 < size)                                                                          \
-            buf[n] = (char)(c);                                                                    \
-        n++;                                                                                       \
-    } while (0)
-    PUT('"');
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned char c = *p;
-        if (c == '"' || c == '\\') {
-            PUT('\\');
-            PUT(c);
-            p++;
-        } else if (c < 0x20 || c == 0x7f) {
-            static const char hex[] = "0123456789abcdef";
-            PUT('\\');
-            PUT('u');
-            PUT('0');
-            PUT('0');
-            PUT(hex[c >> 4]);
-            PUT(hex[c & 15]);
-            p++;
-        } else if (c < 0x80) {
-            PUT(c);
-            p++;
-        } else {
-            size_t len = sq_utf8_seq(p, SIZE_MAX, NULL);
-            if (len == 0) { /* not UTF-8: U+FFFD */
-                PUT(0xef);
-                PUT(0xbf);
-                PUT(0xbd);
-                p++;
-            } else {
-                for (size_t i = 0; i < len; i++)
-                    PUT(p[i]);
-                p += len;
-            }
-        }
-    }
-    PUT('"');
-#undef PUT
-    if (size > 0)
-        buf[n < size ? n : size - 1] = '\0';
-    return n;
-}
-
 static bool is_hex(unsigned char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');

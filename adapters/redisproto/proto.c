@@ -11,6 +11,7 @@
 
 #include "scripts.h"
 #include "sha1.h"
+#include "util/squtil.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -483,8 +484,8 @@ sqclaim_rc rp_claim(rp_conn *c, const sqb_claim_req *req, sqb_claim_res *res, sq
     if (!cmdb_init(&b, arena_size(c, req->n + 1)))
         return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
     char qbot[SQCLAIM_BOT_MAX * 6 + 3], qts[SQCLAIM_TIMESTAMP_LEN * 6 + 3];
-    sqb_json_quote(qbot, sizeof qbot, req->bot);
-    sqb_json_quote(qts, sizeof qts, req->timestamp);
+    sq_json_quote(qbot, sizeof qbot, req->bot, SQ_JSON_CSTR, 0);
+    sq_json_quote(qts, sizeof qts, req->timestamp, SQ_JSON_CSTR, 0);
 
     cmdb_eval(&b, S_CLAIM);
     cmdb_addf(&b, "%ssqclaim:fence", c->prefix);
@@ -612,7 +613,7 @@ sqclaim_rc rp_reserve(rp_conn *c, const sqb_reserve_req *req, sqclaim_rows *rows
     if (!cmdb_init(&b, arena_size(c, 3)))
         return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
     char qts[SQCLAIM_TIMESTAMP_LEN * 6 + 3];
-    sqb_json_quote(qts, sizeof qts, req->timestamp);
+    sq_json_quote(qts, sizeof qts, req->timestamp, SQ_JSON_CSTR, 0);
     cmdb_eval(&b, S_RESERVE);
     cmdb_key(&b, c, "sq:", req->sq);
     cmdb_key(&b, c, "refund:", req->sq);

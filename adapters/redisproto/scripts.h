@@ -18,7 +18,7 @@
  *     TYPE tells them apart only on rare paths); Upstash bills each
  *     redis.call, so the scripts keep them few (see docs/redis.md);
  *   - stored values are built in C (the bot id is JSON-escaped exactly once
- *     there, with sqb_json_quote); a script only appends the numbers it
+ *     there, with sq_json_quote); a script only appends the numbers it
  *     mints: the fence, the start row;
  *   - numbers are written with string.format('%d'), never tostring (which
  *     would print 1e+14 for large values);

@@ -29,6 +29,7 @@
  * written to.
  */
 #include "sqlite_int.h"
+#include "util/squtil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -835,8 +836,8 @@ static sqclaim_rc be_claim(void *vc, const sqb_claim_req *req, sqb_claim_res *re
             return r;
         }
         char qbot[4 * SQCLAIM_BOT_MAX + 8], qts[64], value[512];
-        sqb_json_quote(qbot, sizeof qbot, req->bot);
-        sqb_json_quote(qts, sizeof qts, req->timestamp);
+        sq_json_quote(qbot, sizeof qbot, req->bot, SQ_JSON_CSTR, 0);
+        sq_json_quote(qts, sizeof qts, req->timestamp, SQ_JSON_CSTR, 0);
         snprintf(value, sizeof value,
                  "{\"botId\":%s,\"timestamp\":%s,\"status\":\"CLAIMING\",\"token\":\"%s\","
                  "\"fence\":%" PRIu64 "}",
@@ -1073,8 +1074,8 @@ static sqclaim_rc be_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows 
     if (rc != SQLITE_OK)
         return abort_tx(c, rc, "writing the row cursor", err);
     char qbot[4 * SQCLAIM_BOT_MAX + 8], qts[64], value[512];
-    sqb_json_quote(qbot, sizeof qbot, cl.bot);
-    sqb_json_quote(qts, sizeof qts, req->timestamp);
+    sq_json_quote(qbot, sizeof qbot, cl.bot, SQ_JSON_CSTR, 0);
+    sq_json_quote(qts, sizeof qts, req->timestamp, SQ_JSON_CSTR, 0);
     snprintf(value, sizeof value,
              "{\"botId\":%s,\"startRow\":%" PRIu64 ",\"rowCount\":%" PRIu32
              ",\"status\":\"WRITING\",\"timestamp\":%s,\"token\":\"%s\",\"fence\":%" PRIu64 "}",

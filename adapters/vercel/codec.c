@@ -22,51 +22,6 @@
 /* ------------------------------------------------------------------ */
 /* Request bodies                                                       */
 
-/* Append s[0..n) as a JSON string literal.  0, -1 (no memory), -2 (not
- * UTF-8). */
-static int json_string(sq_buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    if (sq_buf_add(b, "\"", 1) != 0)
-        return -1;
-    size_t run = 0; /* bytes copied verbatim, pending */
-    for (size_t i = 0; i < n;) {
-        unsigned c = p[i];
-        char esc[8];
-        size_t elen = 0;
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\', esc[1] = (char)c, elen = 2;
-        } else if (c == '\n') {
-            esc[0] = '\\', esc[1] = 'n', elen = 2;
-        } else if (c == '\r') {
-            esc[0] = '\\', esc[1] = 'r', elen = 2;
-        } else if (c == '\t') {
-            esc[0] = '\\', esc[1] = 't', elen = 2;
-        } else if (c < 0x20) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            elen = 6;
-        }
-        if (elen) {
-            if (sq_buf_add(b, s + i - run, run) != 0 || sq_buf_add(b, esc, elen) != 0)
-                return -1;
-            run = 0;
-            i++;
-            continue;
-        }
-        size_t l = sq_utf8_seq(p + i, n - i, NULL);
-        if (l == 0)
-            return -2;
-        run += l;
-        i += l;
-    }
-    if (sq_buf_add(b, s + n - run, run) != 0 || sq_buf_add(b, "\"", 1) != 0)
-        return -1;
-    return 0;
-}
-
 static sqclaim_rc add_command(sq_buf *b, const rp_cmd *cmd, sqb_err *err)
 {
     if (cmd->argc < 1)
@@ -77,7 +32,7 @@ static sqclaim_rc add_command(sq_buf *b, const rp_cmd *cmd, sqb_err *err)
         if (i && sq_buf_add(b, ",", 1) != 0)
             goto nomem;
         size_t len = cmd->argvlen ? cmd->argvlen[i] : strlen(cmd->argv[i]);
-        int r = json_string(b, cmd->argv[i], len);
+        int r = sq_buf_json(b, cmd->argv[i], len, SQ_JSON_STRICT);
         if (r == -1)
             goto nomem;
         if (r == -2)

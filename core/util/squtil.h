@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---- random numbers (rng.c): not for secrets ------------------------ */
 
@@ -68,6 +69,36 @@ void sq_buf_free(sq_buf *b);  /* and zeroed */
  * least 1): what one U+FFFD replaces (Unicode's "substitution of maximal
  * subparts"). */
 size_t sq_utf8_seq(const unsigned char *s, size_t n, size_t *bad);
+
+/* ---- JSON strings (jsonstr.c): the tree's one quoter ------------------ */
+
+/* s[0..n) as a JSON string literal, quotes included (RFC 8259): '"' and
+ * '\\' escaped, \b \f \n \r \t as such, the other bytes below 0x20 and
+ * 0x7f as \u00XX (lowercase hex); valid UTF-8 as it is; bytes that are
+ * not UTF-8 become U+FFFD, one for each maximal invalid subpart (as
+ * sq_utf8_seq reports it), so the output is always valid JSON in UTF-8.
+ * n = SQ_JSON_CSTR: s is NUL-terminated (else a NUL byte is \u0000).
+ * s NULL is "".  Flags:
+ *   SQ_JSON_HTML    also '<' '>' '&' as \u003c \u003e \u0026, for JSON
+ *                   inside a page's <script> (never "</script>" or "<!--")
+ *   SQ_JSON_STRICT  bytes that are not UTF-8 are refused, not replaced */
+#define SQ_JSON_CSTR   SIZE_MAX
+#define SQ_JSON_HTML   1u
+#define SQ_JSON_STRICT 2u
+
+/* Into buf[size], like snprintf: returns the length the whole literal
+ * needs, writes at most size-1 bytes of it (cut anywhere) and a NUL when
+ * size > 0; buf may be NULL when size is 0.  0 (buf "") if SQ_JSON_STRICT
+ * refused s. */
+size_t sq_json_quote(char *buf, size_t size, const char *s, size_t n, unsigned flags);
+
+/* Appended to b: 0, -1 (no memory: b as it was), -2 (SQ_JSON_STRICT
+ * refused s: b as it was). */
+int sq_buf_json(sq_buf *b, const char *s, size_t n, unsigned flags);
+
+/* Written to f: 0, or -1 (a write failed, no memory, or SQ_JSON_STRICT
+ * refused s: then nothing is written). */
+int sq_json_fput(FILE *f, const char *s, size_t n, unsigned flags);
 
 /* ---- numbers (num.c) --------------------------------------------------- */
 

@@ -2,60 +2,16 @@
 #include "kvrest.h"
 #include "util/squtil.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void kv_json_string(kv_buf *b, const char *str, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *s = (const unsigned char *)str;
-    kv_buf_addc(b, '"');
-    size_t i = 0;
-    while (i < n) {
-        /* Copy the longest run that needs no escaping in one go. */
-        size_t run = i;
-        while (run < n && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' && s[run] != '\\')
-            run++;
-        if (run > i) {
-            kv_buf_add(b, s + i, run - i);
-            i = run;
-            continue;
-        }
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
-            size_t elen = 2;
-            switch (c) {
-            case '"': esc[1] = '"'; break;
-            case '\\': esc[1] = '\\'; break;
-            case '\b': esc[1] = 'b'; break;
-            case '\f': esc[1] = 'f'; break;
-            case '\n': esc[1] = 'n'; break;
-            case '\r': esc[1] = 'r'; break;
-            case '\t': esc[1] = 't'; break;
-            default:
-                esc[1] = 'u';
-                esc[2] = '0';
-                esc[3] = '0';
-                esc[4] = hex[c >> 4];
-                esc[5] = hex[c & 15];
-                elen = 6;
-                break;
-            }
-            kv_buf_add(b, esc, elen);
-            i++;
-            continue;
-        }
-        size_t bad;
-        size_t len = sq_utf8_seq(s + i, n - i, &bad);
-        if (len) {
-            kv_buf_add(b, s + i, len);
-            i += len;
-        } else {
-            kv_buf_add(b, "\xEF\xBF\xBD", 3); /* U+FFFD */
-            i += bad;
-        }
+    if (sq_buf_json(b, str, n, 0) != 0) {
+        fprintf(stderr, KVREST_NAME ": out of memory (%zu bytes)\n", b->len + n);
+        abort();
     }
-    kv_buf_addc(b, '"');
 }
 
 void kv_base64(kv_buf *b, const unsigned char *s, size_t n)

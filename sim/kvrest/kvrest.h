@@ -52,10 +52,10 @@ void kv_buf_free(kv_buf *b);
 
 /* ---- json.c ----------------------------------------------------------- */
 
-/* Append s[0..n) as a quoted JSON string.  Control characters, '"' and
- * '\\' are escaped; valid UTF-8 passes through; every maximal invalid
- * UTF-8 subsequence becomes U+FFFD (the WHATWG / Node.js rule), so the
- * output is always valid JSON. */
+/* Append s[0..n) as a quoted JSON string: sq_buf_json (squtil.h), whose
+ * every maximal invalid UTF-8 subsequence becomes U+FFFD (the WHATWG /
+ * Node.js rule), so the output is always valid JSON.  Aborts when memory
+ * runs out, as every kv_buf append does. */
 void kv_json_string(kv_buf *b, const char *s, size_t n);
 
 /* Append the standard padded base64 of s[0..n) (no quotes). */

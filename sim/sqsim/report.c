@@ -138,34 +138,7 @@ static void gather(sim_run *run, totals *t)
 
 /* A JSON string.  Whatever the input (argv can hold any bytes), the output
  * is valid JSON in UTF-8: bytes that are not UTF-8 become U+FFFD. */
-static void jstr(FILE *f, const char *s)
-{
-    fputc('"', f);
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    while (*p) {
-        unsigned char c = *p;
-        if (c == '"' || c == '\\') {
-            fprintf(f, "\\%c", c);
-            p++;
-        } else if (c < 0x20 || c == 0x7f) {
-            fprintf(f, "\\u%04x", c);
-            p++;
-        } else if (c < 0x80) {
-            fputc(c, f);
-            p++;
-        } else {
-            size_t n = sq_utf8_seq(p, SIZE_MAX, NULL);
-            if (n) {
-                fwrite(p, 1, n, f);
-                p += n;
-            } else {
-                fputs("\\ufffd", f);
-                p++;
-            }
-        }
-    }
-    fputc('"', f);
-}
+static void jstr(FILE *f, const char *s) { sq_json_fput(f, s, SQ_JSON_CSTR, 0); }
 
 static void jerror(FILE *f, const sim_run *run, bool last)
 {

@@ -6,6 +6,7 @@
  * JSON object.  This file chooses what goes in (the bound) and writes the
  * JSON. */
 #include "timeline.h"
+#include "util/squtil.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -41,22 +42,8 @@ uint32_t tl_token32(const char *token)
     return v;
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        unsigned c = *p;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", f);
-        else if (c < 0x20 || c == '<' || c == '>' || c == '&' || c == 0x7f)
-            fprintf(f, "\\u%04x", c); /* never "</script>" inside the page */
-        else
-            fputc((int)c, f);
-    }
-    fputc('"', f);
-}
+/* A JSON string inside the page's <script>: never "</script>" there. */
+static void json_str(FILE *f, const char *s) { sq_json_fput(f, s, SQ_JSON_CSTR, SQ_JSON_HTML); }
 
 static bool intersects(const tl_event *e, int64_t lo, int64_t hi)
 {

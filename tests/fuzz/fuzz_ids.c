@@ -1,5 +1,5 @@
 /* fuzz_ids.c — SQ and bot ids (core/validate.c) and the JSON quoting
- * every stored value goes through (sqb_json_quote, core/util.c).
+ * every stored value goes through (sq_json_quote, core/util/jsonstr.c).
  *
  * Invariants: an accepted SQ id is 1..SQCLAIM_SQ_MAX bytes of
  * A-Z a-z 0-9 . _ - not starting with '-' or '.' (checked here from the
@@ -7,10 +7,11 @@
  * bytes of valid UTF-8 without control characters (C0, DEL, C1); every
  * refusal has a message that quotes at most 40 bytes and no raw control
  * byte; the quoted JSON of any text is valid JSON that cJSON reads back to
- * the text itself (valid UTF-8) and fits the size sqb_json_quote reports. */
+ * the text itself (valid UTF-8) and fits the size sq_json_quote reports. */
 #include "fuzz.h"
 
 #include "backend.h"
+#include "util/squtil.h"
 
 #include <cjson/cJSON.h>
 
@@ -103,11 +104,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* JSON quoting: exact size, valid JSON, and the text itself back when
      * the text is valid UTF-8. */
-    size_t need = sqb_json_quote(NULL, 0, s);
+    size_t need = sq_json_quote(NULL, 0, s, SQ_JSON_CSTR, 0);
     char *q = malloc(need + 1);
     if (!q)
         abort();
-    size_t again = sqb_json_quote(q, need + 1, s);
+    size_t again = sq_json_quote(q, need + 1, s, SQ_JSON_CSTR, 0);
     FUZZ_CHECK(again == need && strlen(q) == need, "quote size %zu vs %zu", again, need);
     cJSON *j = cJSON_Parse(q);
     FUZZ_CHECK(j && cJSON_IsString(j), "quoted text is not a JSON string: %s", q);
@@ -117,7 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON_Delete(j);
     /* A short buffer: truncated, terminated, never overrun (ASan). */
     char small[8];
-    sqb_json_quote(small, sizeof small, s);
+    sq_json_quote(small, sizeof small, s, SQ_JSON_CSTR, 0);
     FUZZ_CHECK(strlen(small) < sizeof small, "short buffer not terminated");
     free(q);
     free(s);

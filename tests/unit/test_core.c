@@ -2,6 +2,7 @@
  * JSON, result codes, opening stores, and the retry / ambiguity logic
  * (driven by a scripted backend that fails on cue). */
 #include "backend.h"
+#include "util/squtil.h"
 
 #include <check.h>
 #include <cjson/cJSON.h>
@@ -105,17 +106,18 @@ END_TEST
 START_TEST(json_quote_escapes)
 {
     char buf[128];
-    size_t n = sqb_json_quote(buf, sizeof buf, "a\"b\\c\n\x01\x7f\xc3\xa9");
-    ck_assert_str_eq(buf, "\"a\\\"b\\\\c\\u000a\\u0001\\u007f\xc3\xa9\"");
+    size_t n = sq_json_quote(buf, sizeof buf, "a\"b\\c\n\x01\x7f\xc3\xa9", SQ_JSON_CSTR, 0);
+    ck_assert_str_eq(buf, "\"a\\\"b\\\\c\\n\\u0001\\u007f\xc3\xa9\"");
     ck_assert_uint_eq(n, strlen(buf));
     /* Truncation: returns the full length, writes what fits. */
     char small[5];
-    ck_assert_uint_eq(sqb_json_quote(small, sizeof small, "abcdef"), 8);
+    ck_assert_uint_eq(sq_json_quote(small, sizeof small, "abcdef", SQ_JSON_CSTR, 0), 8);
     ck_assert_str_eq(small, "\"abc");
-    ck_assert_uint_eq(sqb_json_quote(NULL, 0, "xy"), 4);
-    /* Bytes that are not UTF-8 become U+FFFD: the output is always JSON. */
-    sqb_json_quote(buf, sizeof buf, "a\xff\xe2\x82 \xf0\x9f\xa4\x96");
-    ck_assert_str_eq(buf, "\"a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \xf0\x9f\xa4\x96\"");
+    ck_assert_uint_eq(sq_json_quote(NULL, 0, "xy", SQ_JSON_CSTR, 0), 4);
+    /* Bytes that are not UTF-8 become U+FFFD, one for each maximal invalid
+     * subpart (\xe2\x82 is one): the output is always JSON. */
+    sq_json_quote(buf, sizeof buf, "a\xff\xe2\x82 \xf0\x9f\xa4\x96", SQ_JSON_CSTR, 0);
+    ck_assert_str_eq(buf, "\"a\xef\xbf\xbd\xef\xbf\xbd \xf0\x9f\xa4\x96\"");
     cJSON *j = cJSON_Parse(buf);
     ck_assert_ptr_nonnull(j);
     cJSON_Delete(j);

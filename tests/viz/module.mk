@@ -26,6 +26,6 @@ $(BUILD)/tests/sim-scenario: tests/viz/scenario_test.py $(BUILD)/sqsim
 	chmod +x $@
 
 $(BUILD)/obj/tests/viz/timeline_bound_test.o: EXTRA_TEST_CFLAGS = -Isim/sqsim
-$(BUILD)/tests/sim-timeline-bound: $(BUILD)/obj/tests/viz/timeline_bound_test.o $(BUILD)/obj/sim/sqsim/timeline.o
+$(BUILD)/tests/sim-timeline-bound: $(BUILD)/obj/tests/viz/timeline_bound_test.o $(BUILD)/obj/sim/sqsim/timeline.o $(SQUTIL_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^
