@@ -239,9 +239,9 @@ void mem_conn_detach(mem_conn *c)
     c->space = NULL;
 }
 
-static sqclaim_rc mem_open(const sqclaim_options *opts, void **out, sqb_err *err)
+sqclaim_rc mem_conn_open(size_t size, const sqclaim_options *opts, void **out, sqb_err *err)
 {
-    mem_conn *c = calloc(1, sizeof *c);
+    mem_conn *c = calloc(1, size);
     if (!c)
         return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
     sqclaim_rc rc = mem_conn_attach(c, opts, err);
@@ -251,6 +251,11 @@ static sqclaim_rc mem_open(const sqclaim_options *opts, void **out, sqb_err *err
     }
     *out = c;
     return SQCLAIM_OK;
+}
+
+static sqclaim_rc mem_open(const sqclaim_options *opts, void **out, sqb_err *err)
+{
+    return mem_conn_open(sizeof(mem_conn), opts, out, err);
 }
 
 static void mem_close(void *vc)
@@ -269,9 +274,23 @@ static sqclaim_rc mem_ping(void *vc, sqb_err *err)
     return SQCLAIM_OK;
 }
 
-void mem_space_grant(mem_space *sp, mem_entry *e, const sqb_claim_req *req, sqb_claim_res *res,
-                     size_t index)
+size_t mem_space_first_free(mem_space *sp, const sqb_claim_req *req, int64_t now)
 {
+    size_t i = 0;
+    for (; i < req->n; i++) {
+        mem_entry *e = mem_space_find(sp, req->sqs[i], now);
+        if (!(e && e->claim.live))
+            break;
+    }
+    return i;
+}
+
+sqclaim_rc mem_space_grant(mem_space *sp, const sqb_claim_req *req, sqb_claim_res *res,
+                           size_t index, sqb_err *err)
+{
+    mem_entry *e = mem_space_get(sp, req->sqs[index], req->now_ns);
+    if (!e)
+        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
     mem_claim *cl = &e->claim;
     cl->live = true;
     sqb_strlcpy(cl->bot, req->bot, sizeof cl->bot);
@@ -283,6 +302,7 @@ void mem_space_grant(mem_space *sp, mem_entry *e, const sqb_claim_req *req, sqb_
     res->fence = cl->fence;
     res->reclaimed = false;
     res->ttl_ms = req->ttl_ms;
+    return SQCLAIM_OK;
 }
 
 static sqclaim_rc mem_claim_op(void *vc, const sqb_claim_req *req, sqb_claim_res *res, sqb_err *err)
@@ -293,8 +313,8 @@ static sqclaim_rc mem_claim_op(void *vc, const sqb_claim_req *req, sqb_claim_res
     pthread_mutex_lock(&sp->mu);
     /* Pass 1: a candidate already held with our token is ours (a retry). */
     for (size_t i = 0; i < req->n; i++) {
-        mem_entry *e = mem_space_find(sp, req->sqs[i], now);
-        if (e && e->claim.live && strcmp(e->claim.token, req->token) == 0) {
+        mem_entry *e = mem_space_ours(sp, req->sqs[i], req->token, now);
+        if (e) {
             res->index = i;
             res->fence = e->claim.fence;
             res->reclaimed = true;
@@ -304,18 +324,11 @@ static sqclaim_rc mem_claim_op(void *vc, const sqb_claim_req *req, sqb_claim_res
         }
     }
     /* Pass 2: the first free candidate, in list order. */
-    for (size_t i = 0; i < req->n; i++) {
-        mem_entry *e = mem_space_find(sp, req->sqs[i], now);
-        if (e && e->claim.live)
-            continue;
-        e = mem_space_get(sp, req->sqs[i], now);
-        if (!e) {
-            pthread_mutex_unlock(&sp->mu);
-            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
-        }
-        mem_space_grant(sp, e, req, res, i);
+    size_t i = mem_space_first_free(sp, req, now);
+    if (i < req->n) {
+        sqclaim_rc rc = mem_space_grant(sp, req, res, i, err);
         pthread_mutex_unlock(&sp->mu);
-        return SQCLAIM_OK;
+        return rc;
     }
     mem_entry *e = mem_space_find(sp, req->sqs[0], now);
     if (e && e->claim.live) {
@@ -326,49 +339,73 @@ static sqclaim_rc mem_claim_op(void *vc, const sqb_claim_req *req, sqb_claim_res
     return SQCLAIM_BUSY;
 }
 
-static bool ours(const mem_entry *e, const char *token)
+mem_entry *mem_space_ours(mem_space *sp, const char *sq, const char *token, int64_t now)
 {
-    return e && e->claim.live && strcmp(e->claim.token, token) == 0;
+    mem_entry *e = mem_space_find(sp, sq, now);
+    return e && e->claim.live && strcmp(e->claim.token, token) == 0 ? e : NULL;
+}
+
+bool mem_res_ours(const mem_entry *e, const char *token)
+{
+    return e->res.live && strcmp(e->res.token, token) == 0;
+}
+
+/* Lock sp and find the live claim token holds on sq: the entry, with the
+ * lock held, or NULL (LOST) with the lock released. */
+static mem_entry *lock_ours(mem_space *sp, const char *sq, const char *token, int64_t now)
+{
+    pthread_mutex_lock(&sp->mu);
+    mem_entry *e = mem_space_ours(sp, sq, token, now);
+    if (!e)
+        pthread_mutex_unlock(&sp->mu);
+    return e;
+}
+
+void mem_space_renew(mem_entry *e, const sqb_lease_req *req)
+{
+    e->claim.expires_ns = req->now_ns + req->ttl_ms * 1000000;
+    if (mem_res_ours(e, req->token))
+        e->res.expires_ns = e->claim.expires_ns;
 }
 
 static sqclaim_rc mem_renew(void *vc, const sqb_lease_req *req, sqb_err *err)
 {
     (void)err;
-    mem_conn *c = vc;
-    mem_space *sp = c->space;
-    int64_t now = req->now_ns;
-    int64_t expires = now + req->ttl_ms * 1000000;
-    pthread_mutex_lock(&sp->mu);
-    mem_entry *e = mem_space_find(sp, req->sq, now);
-    if (!ours(e, req->token)) {
-        pthread_mutex_unlock(&sp->mu);
+    mem_space *sp = ((mem_conn *)vc)->space;
+    mem_entry *e = lock_ours(sp, req->sq, req->token, req->now_ns);
+    if (!e)
         return SQCLAIM_LOST;
-    }
-    e->claim.expires_ns = expires;
-    if (e->res.live && strcmp(e->res.token, req->token) == 0)
-        e->res.expires_ns = expires;
+    mem_space_renew(e, req);
     pthread_mutex_unlock(&sp->mu);
     return SQCLAIM_OK;
+}
+
+void mem_space_release(mem_space *sp, mem_entry *e, const sqb_lease_req *req)
+{
+    e->claim.live = false;
+    if (mem_res_ours(e, req->token))
+        e->res.live = false;
+    mem_space_drop_if_empty(sp, req->sq, req->now_ns);
 }
 
 static sqclaim_rc mem_release(void *vc, const sqb_lease_req *req, sqb_err *err)
 {
     (void)err;
-    mem_conn *c = vc;
-    mem_space *sp = c->space;
-    int64_t now = req->now_ns;
-    pthread_mutex_lock(&sp->mu);
-    mem_entry *e = mem_space_find(sp, req->sq, now);
-    if (!ours(e, req->token)) {
-        pthread_mutex_unlock(&sp->mu);
+    mem_space *sp = ((mem_conn *)vc)->space;
+    mem_entry *e = lock_ours(sp, req->sq, req->token, req->now_ns);
+    if (!e)
         return SQCLAIM_LOST;
-    }
-    e->claim.live = false;
-    if (e->res.live && strcmp(e->res.token, req->token) == 0)
-        e->res.live = false;
-    mem_space_drop_if_empty(sp, req->sq, now);
+    mem_space_release(sp, e, req);
     pthread_mutex_unlock(&sp->mu);
     return SQCLAIM_OK;
+}
+
+bool mem_space_reservable(const mem_entry *e, int64_t now)
+{
+    /* At its expiry instant the claim is still live, but a reservation
+     * would have no time left: LOST, as the redis script answers for a
+     * claim whose PTTL is 0. */
+    return e->claim.expires_ns != now;
 }
 
 void mem_space_reserve_at(mem_space *sp, mem_entry *e, const sqb_reserve_req *req, uint64_t start,
@@ -397,19 +434,15 @@ static sqclaim_rc mem_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows
                               sqb_err *err)
 {
     (void)err;
-    mem_conn *c = vc;
-    mem_space *sp = c->space;
-    int64_t now = req->now_ns;
-    pthread_mutex_lock(&sp->mu);
-    mem_entry *e = mem_space_find(sp, req->sq, now);
-    if (!ours(e, req->token) || e->claim.expires_ns == now) {
-        /* At its expiry instant the claim is still live, but a reservation
-         * would have no time left: LOST, as the redis script answers for a
-         * claim whose PTTL is 0. */
+    mem_space *sp = ((mem_conn *)vc)->space;
+    mem_entry *e = lock_ours(sp, req->sq, req->token, req->now_ns);
+    if (!e)
+        return SQCLAIM_LOST;
+    if (!mem_space_reservable(e, req->now_ns)) {
         pthread_mutex_unlock(&sp->mu);
         return SQCLAIM_LOST;
     }
-    if (e->res.live && strcmp(e->res.token, req->token) == 0) {
+    if (mem_res_ours(e, req->token)) {
         /* The same request again (a retry) gets the same range; anything
          * else conflicts with the open reservation. */
         sqclaim_rc rc = SQCLAIM_BUSY;
@@ -430,22 +463,16 @@ static sqclaim_rc mem_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows
 static sqclaim_rc mem_finish(void *vc, const sqb_lease_req *req, sqb_err *err)
 {
     (void)err;
-    mem_conn *c = vc;
-    mem_space *sp = c->space;
-    int64_t now = req->now_ns;
-    pthread_mutex_lock(&sp->mu);
-    mem_entry *e = mem_space_find(sp, req->sq, now);
-    if (!ours(e, req->token)) {
-        pthread_mutex_unlock(&sp->mu);
+    mem_space *sp = ((mem_conn *)vc)->space;
+    mem_entry *e = lock_ours(sp, req->sq, req->token, req->now_ns);
+    if (!e)
         return SQCLAIM_LOST;
-    }
     /* Ours: remove our reservation; none left is OK too (a retry).  With
      * rows_start, only the reservation named: another one of ours (a
      * later reservation) stays, and the answer is OK all the same. */
-    if (e->res.live && strcmp(e->res.token, req->token) == 0 &&
-        (req->rows_start == 0 ||
-         (e->res.start == req->rows_start && e->res.count == req->rows_count &&
-          e->res.fence == req->rows_fence)))
+    if (mem_res_ours(e, req->token) && (req->rows_start == 0 || (e->res.start == req->rows_start &&
+                                                                 e->res.count == req->rows_count &&
+                                                                 e->res.fence == req->rows_fence)))
         e->res.live = false;
     pthread_mutex_unlock(&sp->mu);
     return SQCLAIM_OK;

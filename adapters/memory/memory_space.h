@@ -76,6 +76,11 @@ extern const sqclaim_backend sqclaim_backend_memory;
 sqclaim_rc mem_conn_attach(mem_conn *c, const sqclaim_options *opts, sqb_err *err);
 /* Drop c's reference to its shared space (its counters stay). */
 void mem_conn_detach(mem_conn *c);
+/* The backend's open for a connection struct of `size` bytes (at least
+ * sizeof(mem_conn), zeroed, the mem_conn first): allocate it and attach
+ * it.  OK with *out set (free it with mem_conn_detach() and free()), or
+ * an error with err set. */
+sqclaim_rc mem_conn_open(size_t size, const sqclaim_options *opts, void **out, sqb_err *err);
 
 /* A new space of its own, in no registry (NULL if out of memory); free
  * it with mem_space_free(). */
@@ -88,10 +93,26 @@ mem_entry *mem_space_find(mem_space *sp, const char *sq, int64_t now);
 mem_entry *mem_space_get(mem_space *sp, const char *sq, int64_t now);
 /* Locked.  Free sq's entry if nothing in it is live any more. */
 void mem_space_drop_if_empty(mem_space *sp, const char *sq, int64_t now);
-/* Locked.  Grant e's claim to req (a new fence) and fill *res for
- * candidate `index`. */
-void mem_space_grant(mem_space *sp, mem_entry *e, const sqb_claim_req *req, sqb_claim_res *res,
-                     size_t index);
+/* Locked.  sq's entry if its claim is live and held with token (the
+ * caller's own), else NULL. */
+mem_entry *mem_space_ours(mem_space *sp, const char *sq, const char *token, int64_t now);
+/* Whether e's open reservation is live and token's. */
+bool mem_res_ours(const mem_entry *e, const char *token);
+/* Locked.  The index of the first of req's candidates whose claim is not
+ * live, or req->n if all are held. */
+size_t mem_space_first_free(mem_space *sp, const sqb_claim_req *req, int64_t now);
+/* Locked.  Grant candidate `index` to req (a new fence; its entry created
+ * if need be) and fill *res.  OK, or ENOMEM with err set. */
+sqclaim_rc mem_space_grant(mem_space *sp, const sqb_claim_req *req, sqb_claim_res *res,
+                           size_t index, sqb_err *err);
+/* Locked.  Extend e's claim, and the reservation req->token holds, to
+ * req->ttl_ms from req->now_ns. */
+void mem_space_renew(mem_entry *e, const sqb_lease_req *req);
+/* Locked.  End e's claim and the reservation req->token holds; free the
+ * entry if nothing in it is live. */
+void mem_space_release(mem_space *sp, mem_entry *e, const sqb_lease_req *req);
+/* Whether e's (live) claim has time left for a reservation at now. */
+bool mem_space_reservable(const mem_entry *e, int64_t now);
 /* Locked.  Open e's reservation for req at max(start, hint, 1), move the
  * cursor past it, and fill *rows. */
 void mem_space_reserve_at(mem_space *sp, mem_entry *e, const sqb_reserve_req *req, uint64_t start,

@@ -45,25 +45,22 @@ static void round_trip_gap(ctl_conn *c)
 static sqclaim_rc ctl_open(const sqclaim_backend *be, const sqclaim_options *opts, void **out,
                            sqb_err *err)
 {
-    ctl_conn *c = calloc(1, sizeof *c);
-    if (!c)
-        return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
-    c->fault = *(const enum fault *)be->app_data;
-    c->rng = (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
-    if (c->fault == PRIVATE_MEMORY) {
+    enum fault fault = *(const enum fault *)be->app_data;
+    ctl_conn *c = NULL;
+    if (fault == PRIVATE_MEMORY) {
         /* The original bug: every serverless instance had its own map. */
-        c->base.space = mem_space_new("private", opts->clock);
-        if (!c->base.space) {
+        c = calloc(1, sizeof *c);
+        if (!c || !(c->base.space = mem_space_new("private", opts->clock))) {
             free(c);
             return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
         }
     } else {
-        sqclaim_rc rc = mem_conn_attach(&c->base, opts, err);
-        if (rc != SQCLAIM_OK) {
-            free(c);
+        sqclaim_rc rc = mem_conn_open(sizeof *c, opts, (void **)&c, err);
+        if (rc != SQCLAIM_OK)
             return rc;
-        }
     }
+    c->fault = fault;
+    c->rng = (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
     *out = c;
     return SQCLAIM_OK;
 }
@@ -90,31 +87,23 @@ static sqclaim_rc ctl_claim(void *vc, const sqb_claim_req *req, sqb_claim_res *r
     int64_t now = req->now_ns;
     pthread_mutex_lock(&sp->mu);
     for (size_t i = 0; i < req->n; i++) {
-        mem_entry *e = mem_space_find(sp, req->sqs[i], now);
-        if (e && e->claim.live && strcmp(e->claim.token, req->token) == 0) {
+        if (mem_space_ours(sp, req->sqs[i], req->token, now)) {
             /* A retry of ours: the product's answer. */
             pthread_mutex_unlock(&sp->mu);
             return MEM->claim(vc, req, res, err);
         }
     }
-    for (size_t i = 0; i < req->n; i++) {
-        mem_entry *e = mem_space_find(sp, req->sqs[i], now);
-        if (e && e->claim.live)
-            continue;
+    size_t i = mem_space_first_free(sp, req, now);
+    if (i == req->n) {
         pthread_mutex_unlock(&sp->mu);
-        round_trip_gap(c);
-        pthread_mutex_lock(&sp->mu);
-        e = mem_space_get(sp, req->sqs[i], now);
-        if (!e) {
-            pthread_mutex_unlock(&sp->mu);
-            return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
-        }
-        mem_space_grant(sp, e, req, res, i);
-        pthread_mutex_unlock(&sp->mu);
-        return SQCLAIM_OK;
+        return MEM->claim(vc, req, res, err);
     }
     pthread_mutex_unlock(&sp->mu);
-    return MEM->claim(vc, req, res, err);
+    round_trip_gap(c);
+    pthread_mutex_lock(&sp->mu);
+    sqclaim_rc rc = mem_space_grant(sp, req, res, i, err);
+    pthread_mutex_unlock(&sp->mu);
+    return rc;
 }
 
 /* Broken: an expired claim comes back to life with its old fence. */
@@ -142,9 +131,7 @@ static sqclaim_rc ctl_renew(void *vc, const sqb_lease_req *req, sqb_err *err)
         pthread_mutex_unlock(&sp->mu);
         return SQCLAIM_LOST;
     }
-    e->claim.expires_ns = now + req->ttl_ms * 1000000;
-    if (e->res.live && strcmp(e->res.token, req->token) == 0)
-        e->res.expires_ns = e->claim.expires_ns;
+    mem_space_renew(e, req);
     pthread_mutex_unlock(&sp->mu);
     return SQCLAIM_OK;
 }
@@ -163,10 +150,7 @@ static sqclaim_rc ctl_release(void *vc, const sqb_lease_req *req, sqb_err *err)
         pthread_mutex_unlock(&sp->mu);
         return SQCLAIM_LOST;
     }
-    e->claim.live = false;
-    if (e->res.live && strcmp(e->res.token, req->token) == 0)
-        e->res.live = false;
-    mem_space_drop_if_empty(sp, req->sq, now);
+    mem_space_release(sp, e, req);
     pthread_mutex_unlock(&sp->mu);
     return SQCLAIM_OK;
 }
@@ -181,10 +165,8 @@ static sqclaim_rc ctl_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows
     mem_space *sp = c->base.space;
     int64_t now = req->now_ns;
     pthread_mutex_lock(&sp->mu);
-    mem_entry *e = mem_space_find(sp, req->sq, now);
-    bool ours =
-        e && e->claim.live && strcmp(e->claim.token, req->token) == 0 && e->claim.expires_ns != now;
-    if (!ours || (e->res.live && strcmp(e->res.token, req->token) == 0)) {
+    mem_entry *e = mem_space_ours(sp, req->sq, req->token, now);
+    if (!e || !mem_space_reservable(e, now) || mem_res_ours(e, req->token)) {
         /* LOST, or a retry of an open reservation: the product's answer. */
         pthread_mutex_unlock(&sp->mu);
         return MEM->reserve(vc, req, rows, err);
@@ -193,9 +175,8 @@ static sqclaim_rc ctl_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows
     pthread_mutex_unlock(&sp->mu);
     round_trip_gap(c);
     pthread_mutex_lock(&sp->mu);
-    e = mem_space_find(sp, req->sq, now);
-    if (!(e && e->claim.live && strcmp(e->claim.token, req->token) == 0) ||
-        e->claim.expires_ns == now) {
+    e = mem_space_ours(sp, req->sq, req->token, now);
+    if (!e || !mem_space_reservable(e, now)) {
         pthread_mutex_unlock(&sp->mu);
         return SQCLAIM_LOST;
     }
