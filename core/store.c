@@ -1199,6 +1199,26 @@ sqclaim_rc sqclaim_reserve_rows(sqclaim_store *s, const sqclaim_lease *lease, ui
     return fail(s, "reserve", &err);
 }
 
+#define ANSWER(rc) (1u << (rc))
+
+/* Run an operator tool's (or status's) op, `what` naming it in messages:
+ * OK, an answer in `answers` (ANSWER(SQCLAIM_BUSY) | ...: returned for the
+ * caller to explain), or a failure recorded with fail(), where any other
+ * answer of the backend is EPROTOCOL.  *ambiguous (may be NULL) as
+ * run_op. */
+static sqclaim_rc run_tool(sqclaim_store *s, struct op *op, const char *what, unsigned answers,
+                           bool *ambiguous)
+{
+    sqb_err err;
+    bool amb;
+    sqclaim_rc rc = run_op(s, op, &err, ambiguous ? ambiguous : &amb, NULL);
+    if (rc == SQCLAIM_OK || (rc > 0 && (answers & ANSWER(rc))))
+        return rc;
+    if (rc > 0)
+        sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered %s to %s", sqclaim_rcname(rc), what);
+    return fail(s, what, &err);
+}
+
 /* ------------------------------------------------------------------ */
 /* Status, ping, stats                                                  */
 
@@ -1235,19 +1255,11 @@ sqclaim_rc sqclaim_status_get(sqclaim_store *s, sqclaim_status **out)
         set_msg(s, SQCLAIM_ENOMEM, "status: out of memory");
         return SQCLAIM_ENOMEM;
     }
-    sqb_err err;
-    bool ambiguous;
-    struct op op;
-    memset(&op, 0, sizeof op);
-    op.kind = OP_STATUS;
-    op.status = st;
-    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
+    struct op op = {.kind = OP_STATUS, .status = st};
+    sqclaim_rc rc = run_tool(s, &op, "status", 0, NULL);
     if (rc != SQCLAIM_OK) {
         sqclaim_status_free(st);
-        if (rc > 0)
-            sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered %s to status",
-                       sqclaim_rcname(rc));
-        return fail(s, "status", &err);
+        return rc;
     }
     if (st->nclaims > 1)
         qsort(st->claims, st->nclaims, sizeof *st->claims, cmp_claim);
@@ -1264,9 +1276,7 @@ sqclaim_rc sqclaim_ping(sqclaim_store *s)
         return DEAD_RC(s);
     sqb_err err;
     bool ambiguous;
-    struct op op;
-    memset(&op, 0, sizeof op);
-    op.kind = OP_PING;
+    struct op op = {.kind = OP_PING};
     sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
     return rc < 0 ? fail(s, "ping", &err) : SQCLAIM_OK;
 }
@@ -1347,19 +1357,11 @@ sqclaim_rc sqclaim_inspect(sqclaim_store *s, const char *sq, sqclaim_entry *out)
     if (!has_op(s, s->be->inspect != NULL, "inspect"))
         return SQCLAIM_EUNSUPPORTED;
     sqb_strlcpy(out->sq, sq, sizeof out->sq);
-    struct op op;
-    memset(&op, 0, sizeof op);
-    op.kind = OP_INSPECT;
-    op.entry = out;
-    sqb_err err;
-    bool ambiguous;
-    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
-    if (rc == SQCLAIM_OK)
-        return rc;
-    if (rc > 0)
-        sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered %s to inspect", sqclaim_rcname(rc));
-    memset(out, 0, sizeof *out);
-    return fail(s, "inspect", &err);
+    struct op op = {.kind = OP_INSPECT, .entry = out};
+    sqclaim_rc rc = run_tool(s, &op, "inspect", 0, NULL);
+    if (rc != SQCLAIM_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
 }
 
 sqclaim_rc sqclaim_break(sqclaim_store *s, const char *sq, const sqclaim_entry *expected,
@@ -1378,9 +1380,7 @@ sqclaim_rc sqclaim_break(sqclaim_store *s, const char *sq, const sqclaim_entry *
         return fail_invalid(s, "break: `expected` was read for another SQ");
     if (!has_op(s, s->be->break_sq != NULL, "break"))
         return SQCLAIM_EUNSUPPORTED;
-    struct op op;
-    memset(&op, 0, sizeof op);
-    op.kind = OP_BREAK;
+    struct op op = {.kind = OP_BREAK};
     op.brk.sq = sq;
     op.brk.force = (flags & SQCLAIM_BREAK_FORCE) != 0;
     if (expected) {
@@ -1388,9 +1388,9 @@ sqclaim_rc sqclaim_break(sqclaim_store *s, const char *sq, const sqclaim_entry *
         op.brk.claim_fp = expected->has_claim ? expected->claim.fingerprint : "";
         op.brk.res_fp = expected->has_reservation ? expected->reservation.fingerprint : "";
     }
-    sqb_err err;
     bool ambiguous;
-    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
+    sqclaim_rc rc =
+        run_tool(s, &op, "break", ANSWER(SQCLAIM_BUSY) | ANSWER(SQCLAIM_LOST), &ambiguous);
     if (rc == SQCLAIM_OK) {
         unsigned gone = op.removed;
         if (ambiguous && expected) {
@@ -1408,10 +1408,7 @@ sqclaim_rc sqclaim_break(sqclaim_store *s, const char *sq, const sqclaim_entry *
         sqclaim_entry now;
         memset(&now, 0, sizeof now);
         sqb_strlcpy(now.sq, sq, sizeof now.sq);
-        struct op look;
-        memset(&look, 0, sizeof look);
-        look.kind = OP_INSPECT;
-        look.entry = &now;
+        struct op look = {.kind = OP_INSPECT, .entry = &now};
         sqb_err e2;
         bool amb2;
         char who[SQCLAIM_BOT_MAX * 6 + 64] = "";
@@ -1436,9 +1433,8 @@ sqclaim_rc sqclaim_break(sqclaim_store *s, const char *sq, const sqclaim_entry *
                 "break: what the store holds for SQ %s changed since it was shown (claimed, "
                 "released or reserved meanwhile); nothing was removed: look again",
                 sq);
-        return rc;
     }
-    return fail(s, "break", &err);
+    return rc;
 }
 
 static sqclaim_rc counters_get(sqclaim_store *s, sqclaim_counters *out)
@@ -1451,19 +1447,11 @@ static sqclaim_rc counters_get(sqclaim_store *s, sqclaim_counters *out)
         return fail_invalid(s, "counters: out is NULL");
     if (!has_op(s, s->be->counters != NULL, "counters"))
         return SQCLAIM_EUNSUPPORTED;
-    struct op op;
-    memset(&op, 0, sizeof op);
-    op.kind = OP_COUNTERS;
-    op.counters = out;
-    sqb_err err;
-    bool ambiguous;
-    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
-    if (rc == SQCLAIM_OK)
-        return rc;
-    memset(out, 0, sizeof *out);
-    if (rc > 0)
-        sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered %s to counters", sqclaim_rcname(rc));
-    return fail(s, "counters", &err);
+    struct op op = {.kind = OP_COUNTERS, .counters = out};
+    sqclaim_rc rc = run_tool(s, &op, "counters", 0, NULL);
+    if (rc != SQCLAIM_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
 }
 
 sqclaim_rc sqclaim_counters_get_sized(sqclaim_store *s, sqclaim_counters *out, size_t size)
@@ -1492,26 +1480,14 @@ sqclaim_rc sqclaim_raise_cursor(sqclaim_store *s, uint64_t row, uint64_t *cursor
     }
     if (!has_op(s, s->be->raise_cursor != NULL, "raise-cursor"))
         return SQCLAIM_EUNSUPPORTED;
-    struct op op;
-    memset(&op, 0, sizeof op);
-    op.kind = OP_RAISE;
-    op.row = row;
-    sqb_err err;
-    bool ambiguous;
-    sqclaim_rc rc = run_op(s, &op, &err, &ambiguous, NULL);
+    struct op op = {.kind = OP_RAISE, .row = row};
+    sqclaim_rc rc = run_tool(s, &op, "raise-cursor", ANSWER(SQCLAIM_BUSY), NULL);
     if (cursor && rc >= 0)
         *cursor = op.cursor;
-    if (rc == SQCLAIM_OK)
-        return rc;
-    if (rc == SQCLAIM_BUSY) {
+    if (rc == SQCLAIM_BUSY)
         set_msg(s, SQCLAIM_BUSY,
                 "raise-cursor: the row cursor is already at %llu, above %llu; it only moves "
                 "up (rows below it may have been handed out), so it was left alone",
                 (unsigned long long)op.cursor, (unsigned long long)row);
-        return rc;
-    }
-    if (rc > 0)
-        sqb_seterr(&err, SQCLAIM_EPROTOCOL, "backend answered %s to raise-cursor",
-                   sqclaim_rcname(rc));
-    return fail(s, "raise-cursor", &err);
+    return rc;
 }
