@@ -1135,35 +1135,30 @@ static void res_info(const char *sq, const sqlt_res *r, int64_t now, sqclaim_res
              r->start);
 }
 
-/* One status row (sq, then a claim's columns) added to out. */
-static sqclaim_rc add_claim_row(sqlite3_stmt *st, int64_t now, sqclaim_status *out)
+/* One status row (sq, then a claim's or a reservation's columns) added
+ * to out. */
+static sqclaim_rc add_row(sqlite3_stmt *st, bool reservation, int64_t now, sqclaim_status *out)
 {
     char sq[SQCLAIM_SQ_MAX + 1];
-    sqlt_claim cl;
     col_text(st, 0, sq, sizeof sq);
-    read_claim(st, 1, &cl);
+    if (reservation) {
+        sqlt_res rs;
+        sqclaim_reservation_info ri;
+        read_res(st, 1, &rs);
+        res_info(sq, &rs, now, &ri);
+        return sqb_status_add_reservation(out, &ri);
+    }
+    sqlt_claim cl;
     sqclaim_claim_info ci;
+    read_claim(st, 1, &cl);
     claim_info(sq, &cl, now, &ci);
     return sqb_status_add_claim(out, &ci);
 }
 
-/* One status row (sq, then a reservation's columns) added to out. */
-static sqclaim_rc add_res_row(sqlite3_stmt *st, int64_t now, sqclaim_status *out)
-{
-    char sq[SQCLAIM_SQ_MAX + 1];
-    sqlt_res rs;
-    col_text(st, 0, sq, sizeof sq);
-    read_res(st, 1, &rs);
-    sqclaim_reservation_info ri;
-    res_info(sq, &rs, now, &ri);
-    return sqb_status_add_reservation(out, &ri);
-}
-
-/* Add every live row that sql selects (?1 now) to out with add.  OK, or
- * an error with the transaction closed. */
+/* Add every live row that sql selects (?1 now) to out: reservations, or
+ * claims.  OK, or an error with the transaction closed. */
 static sqclaim_rc status_rows(sqlt_conn *c, const char *sql, const char *what, int64_t now,
-                              sqclaim_rc (*add)(sqlite3_stmt *, int64_t, sqclaim_status *),
-                              sqclaim_status *out, sqb_err *err)
+                              bool reservations, sqclaim_status *out, sqb_err *err)
 {
     int rc;
     sqlite3_stmt *st = prep(c, sql, &rc);
@@ -1171,7 +1166,7 @@ static sqclaim_rc status_rows(sqlt_conn *c, const char *sql, const char *what, i
         return abort_tx(c, rc, what, err);
     sqlite3_bind_int64(st, 1, now);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (add(st, now, out) != SQCLAIM_OK) {
+        if (add_row(st, reservations, now, out) != SQCLAIM_OK) {
             sqlite3_finalize(st);
             sqlt_rollback(c);
             return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
@@ -1198,16 +1193,33 @@ static sqclaim_rc be_status(void *vc, sqclaim_status *out, sqb_err *err)
     r = status_rows(c,
                     "SELECT sq, bot, token, fence, ts, expires_ns FROM claims "
                     "WHERE expires_ns >= ?1",
-                    "reading claims", now, add_claim_row, out, err);
+                    "reading claims", now, false, out, err);
     if (r != SQCLAIM_OK)
         return r;
     r = status_rows(c,
                     "SELECT sq, bot, token, fence, start_row, row_count, ts, expires_ns "
                     "FROM reservations WHERE expires_ns >= ?1",
-                    "reading reservations", now, add_res_row, out, err);
+                    "reading reservations", now, true, out, err);
     if (r != SQCLAIM_OK)
         return r;
     sqlt_rollback(c); /* a read: nothing to commit */
+    return SQCLAIM_OK;
+}
+
+/* Read sq's live claim and reservation inside the open transaction:
+ * OK with *has_claim and *has_res set (and *cl, *rs filled when set), or
+ * an error with the transaction closed. */
+static sqclaim_rc read_entry(sqlt_conn *c, const char *sq, int64_t now, sqlt_claim *cl,
+                             bool *has_claim, sqlt_res *rs, bool *has_res, sqb_err *err)
+{
+    int rc = get_claim(c, sq, now, cl);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return abort_tx(c, rc, "reading a claim", err);
+    *has_claim = rc == SQLITE_ROW;
+    rc = get_res(c, sq, now, rs);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return abort_tx(c, rc, "reading a reservation", err);
+    *has_res = rc == SQLITE_ROW;
     return SQCLAIM_OK;
 }
 
@@ -1222,20 +1234,13 @@ static sqclaim_rc be_inspect(void *vc, const char *sq, sqclaim_entry *out, sqb_e
     if (live) {
         sqlt_claim cl;
         sqlt_res rs;
-        int rc = get_claim(c, sq, now, &cl);
-        if (rc == SQLITE_ROW) {
-            out->has_claim = true;
+        r = read_entry(c, sq, now, &cl, &out->has_claim, &rs, &out->has_reservation, err);
+        if (r != SQCLAIM_OK)
+            return r;
+        if (out->has_claim)
             claim_info(sq, &cl, now, &out->claim);
-        } else if (rc != SQLITE_DONE) {
-            return abort_tx(c, rc, "reading a claim", err);
-        }
-        rc = get_res(c, sq, now, &rs);
-        if (rc == SQLITE_ROW) {
-            out->has_reservation = true;
+        if (out->has_reservation)
             res_info(sq, &rs, now, &out->reservation);
-        } else if (rc != SQLITE_DONE) {
-            return abort_tx(c, rc, "reading a reservation", err);
-        }
     }
     sqlt_rollback(c);
     return SQCLAIM_OK;
@@ -1250,14 +1255,10 @@ static sqclaim_rc be_break(void *vc, const sqb_break_req *req, unsigned *removed
         return r;
     sqlt_claim cl;
     sqlt_res rs;
-    int rc = get_claim(c, req->sq, now, &cl);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return abort_tx(c, rc, "reading a claim", err);
-    bool has_claim = rc == SQLITE_ROW;
-    rc = get_res(c, req->sq, now, &rs);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return abort_tx(c, rc, "reading a reservation", err);
-    bool has_res = rc == SQLITE_ROW;
+    bool has_claim, has_res;
+    r = read_entry(c, req->sq, now, &cl, &has_claim, &rs, &has_res, err);
+    if (r != SQCLAIM_OK)
+        return r;
     if (req->check) {
         char fp[SQCLAIM_FINGERPRINT_MAX + 1];
         if (has_claim) {
@@ -1273,7 +1274,7 @@ static sqclaim_rc be_break(void *vc, const sqb_break_req *req, unsigned *removed
     }
     if (has_claim && !req->force)
         return end_tx(c, SQCLAIM_BUSY, err); /* every claim here is sqclaim's own */
-    rc = run(c, "DELETE FROM claims WHERE sq = ?1", req->sq, NULL, NULL, 0, 0);
+    int rc = run(c, "DELETE FROM claims WHERE sq = ?1", req->sq, NULL, NULL, 0, 0);
     if (rc == SQLITE_OK)
         rc = run(c, "DELETE FROM reservations WHERE sq = ?1", req->sq, NULL, NULL, 0, 0);
     if (rc != SQLITE_OK)
