@@ -28,6 +28,25 @@ static void show(char *out, size_t outlen, const char *s)
     out[n] = '\0';
 }
 
+/* What every id is checked for first: present, not empty, at most max
+ * bytes.  OK with *len its length and shown[SHOWN] it rendered for
+ * messages; else EINVAL with the message in errbuf. */
+#define SHOWN 200
+static sqclaim_rc check_id(const char *what, const char *id, size_t max, char *shown, size_t *len,
+                           char *errbuf, size_t errlen)
+{
+    if (!id)
+        return sqc_einval(errbuf, errlen, "invalid %s: missing (NULL)", what);
+    *len = strlen(id);
+    if (*len == 0)
+        return sqc_einval(errbuf, errlen, "invalid %s: empty", what);
+    show(shown, SHOWN, id);
+    if (*len > max)
+        return sqc_einval(errbuf, errlen, "invalid %s \"%s\": %zu bytes, at most %zu allowed", what,
+                          shown, *len, max);
+    return SQCLAIM_OK;
+}
+
 static bool sq_char_ok(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -36,16 +55,11 @@ static bool sq_char_ok(unsigned char c)
 
 sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen)
 {
-    char shown[200];
-    if (!sq)
-        return sqc_einval(errbuf, errlen, "invalid SQ id: missing (NULL)");
-    size_t len = strlen(sq);
-    if (len == 0)
-        return sqc_einval(errbuf, errlen, "invalid SQ id: empty");
-    show(shown, sizeof shown, sq);
-    if (len > SQCLAIM_SQ_MAX)
-        return sqc_einval(errbuf, errlen, "invalid SQ id \"%s\": %zu bytes, at most %d allowed",
-                          shown, len, SQCLAIM_SQ_MAX);
+    char shown[SHOWN];
+    size_t len;
+    sqclaim_rc rc = check_id("SQ id", sq, SQCLAIM_SQ_MAX, shown, &len, errbuf, errlen);
+    if (rc != SQCLAIM_OK)
+        return rc;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)sq[i];
         if (!sq_char_ok(c)) {
@@ -78,16 +92,11 @@ static size_t utf8_seq(const unsigned char *p)
 
 sqclaim_rc sqclaim_check_bot(const char *bot, char *errbuf, size_t errlen)
 {
-    char shown[200];
-    if (!bot)
-        return sqc_einval(errbuf, errlen, "invalid bot id: missing (NULL)");
-    size_t len = strlen(bot);
-    if (len == 0)
-        return sqc_einval(errbuf, errlen, "invalid bot id: empty");
-    show(shown, sizeof shown, bot);
-    if (len > SQCLAIM_BOT_MAX)
-        return sqc_einval(errbuf, errlen, "invalid bot id \"%s\": %zu bytes, at most %d allowed",
-                          shown, len, SQCLAIM_BOT_MAX);
+    char shown[SHOWN];
+    size_t len;
+    sqclaim_rc rc = check_id("bot id", bot, SQCLAIM_BOT_MAX, shown, &len, errbuf, errlen);
+    if (rc != SQCLAIM_OK)
+        return rc;
     const unsigned char *p = (const unsigned char *)bot;
     for (size_t i = 0; i < len;) {
         if (p[i] < 0x20 || p[i] == 0x7f)
