@@ -179,22 +179,25 @@ static sqclaim_rc cts_claim(void *vc, const sqb_claim_req *req, sqb_claim_res *r
 
 /* The live claim of an SQ, as live_claim reads it. */
 typedef struct held {
+    bool live; /* false: none (the rest empty) */
     char token[SQCLAIM_TOKEN_LEN + 1];
     char bot[SQCLAIM_BOT_MAX * 4 + 1];
     uint64_t fence;
     int64_t exp;
 } held;
 
-/* Begin, and read the live claim of sq into *h: *rc is SQLITE_ROW,
- * SQLITE_DONE (none) or an error.  OK, or begin's error. */
-static sqclaim_rc begin_live(sqlt_conn *c, const char *sq, int64_t now, held *h, int *rc,
-                             sqb_err *err)
+/* Begin, and read the live claim of sq into *h.  OK with the transaction
+ * open, or an error with it closed. */
+static sqclaim_rc begin_live(sqlt_conn *c, const char *sq, int64_t now, held *h, sqb_err *err)
 {
-    *h = (held){{0}, {0}, 0, 0};
+    *h = (held){0};
     sqclaim_rc r = sqlt_begin(c, err);
     if (r != SQCLAIM_OK)
         return r;
-    *rc = live_claim(c, sq, now, h->token, &h->fence, &h->exp, h->bot, sizeof h->bot);
+    int rc = live_claim(c, sq, now, h->token, &h->fence, &h->exp, h->bot, sizeof h->bot);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(c, rc, "reading", err);
+    h->live = rc == SQLITE_ROW;
     return SQCLAIM_OK;
 }
 
@@ -217,17 +220,13 @@ static sqclaim_rc noowner_release(void *vc, const sqb_lease_req *req, sqb_err *e
 {
     sqlt_conn *c = vc;
     held h;
-    int rc;
-    sqclaim_rc r = begin_live(c, req->sq, req->now_ns, &h, &rc, err);
+    sqclaim_rc r = begin_live(c, req->sq, req->now_ns, &h, err);
     if (r != SQCLAIM_OK)
         return r;
-    if (rc == SQLITE_DONE) {
+    if (!h.live)
         return commit_lost(c, err);
-    }
-    if (rc != SQLITE_ROW)
-        return fail(c, rc, "reading", err);
     /* Broken: whoever holds it, it goes. */
-    rc = delete_sq(c, "DELETE FROM claims WHERE sq = ?1", req->sq);
+    int rc = delete_sq(c, "DELETE FROM claims WHERE sq = ?1", req->sq);
     if (rc == SQLITE_OK)
         rc = delete_sq(c, "DELETE FROM reservations WHERE sq = ?1", req->sq);
     if (rc != SQLITE_OK)
@@ -239,20 +238,16 @@ static sqclaim_rc revive_renew(void *vc, const sqb_lease_req *req, sqb_err *err)
 {
     sqlt_conn *c = vc;
     held h;
-    int rc;
-    sqclaim_rc r = begin_live(c, req->sq, req->now_ns, &h, &rc, err);
+    sqclaim_rc r = begin_live(c, req->sq, req->now_ns, &h, err);
     if (r != SQCLAIM_OK)
         return r;
-    if (rc == SQLITE_ROW && strcmp(h.token, req->token) != 0) {
+    if (h.live && strcmp(h.token, req->token) != 0)
         return commit_lost(c, err);
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail(c, rc, "reading", err);
     /* Broken: an expired claim comes back to life with its old fence. */
     char ts[SQCLAIM_TIMESTAMP_LEN + 1];
     sqb_format_timestamp(sqb_unix_ms(), ts);
-    rc = put_claim(c, req->sq, req->bot, req->token, req->fence, ts,
-                   req->now_ns + req->ttl_ms * 1000000);
+    int rc = put_claim(c, req->sq, req->bot, req->token, req->fence, ts,
+                       req->now_ns + req->ttl_ms * 1000000);
     if (rc != SQLITE_OK)
         return fail(c, rc, "renewing", err);
     return sqlt_commit(c, err);
@@ -263,22 +258,18 @@ static sqclaim_rc racy_reserve(void *vc, const sqb_reserve_req *req, sqclaim_row
 {
     sqlt_conn *c = vc;
     held h;
-    int rc;
-    sqclaim_rc r = begin_live(c, req->sq, req->now_ns, &h, &rc, err);
+    sqclaim_rc r = begin_live(c, req->sq, req->now_ns, &h, err);
     if (r != SQCLAIM_OK)
         return r;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail(c, rc, "reading", err);
-    if (rc == SQLITE_DONE || strcmp(h.token, req->token) != 0 || h.exp == req->now_ns) {
+    if (!h.live || strcmp(h.token, req->token) != 0 || h.exp == req->now_ns)
         return commit_lost(c, err);
-    }
     sqlite3_stmt *st = NULL;
     /* Our open reservation: the same request again gets the same range,
      * anything else is BUSY (as the real backend answers). */
-    rc = sqlite3_prepare_v2(c->db,
-                            "SELECT start_row, row_count FROM reservations WHERE sq = ?1 AND "
-                            "token = ?2 AND expires_ns >= ?3",
-                            -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT start_row, row_count FROM reservations WHERE sq = ?1 AND "
+                                "token = ?2 AND expires_ns >= ?3",
+                                -1, &st, NULL);
     if (rc != SQLITE_OK)
         return fail(c, rc, "reading", err);
     sqlite3_bind_text(st, 1, req->sq, -1, SQLITE_STATIC);
