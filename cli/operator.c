@@ -94,34 +94,46 @@ static void holder_text(unsigned flags, const char *bot, const char *type, const
     }
 }
 
+/* What a claim's and a reservation's descriptions share: who holds it,
+ * its fence (", fence N", or "" when unknown) and the time left. */
+typedef struct holding {
+    char who[SQCLAIM_RAW_MAX + SQCLAIM_BOT_MAX + 160], left[40], fence[40];
+} holding;
+
+static void describe_holding(unsigned flags, const char *bot, const char *type, const char *raw,
+                             uint64_t fence, int64_t ttl_ms, holding *h)
+{
+    holder_text(flags, bot, type, raw, h->who, sizeof h->who);
+    cli_fmt_left(ttl_ms, h->left, sizeof h->left);
+    h->fence[0] = '\0';
+    if (fence)
+        snprintf(h->fence, sizeof h->fence, ", fence %" PRIu64, fence);
+}
+
 void cli_describe_claim(const sqclaim_claim_info *ci, char *buf, size_t len)
 {
-    char who[SQCLAIM_RAW_MAX + SQCLAIM_BOT_MAX + 160], left[40], fence[40] = "", ts[64] = "";
-    holder_text(ci->flags, ci->bot, ci->type, ci->raw, who, sizeof who);
-    cli_fmt_left(ci->ttl_ms, left, sizeof left);
-    if (ci->fence)
-        snprintf(fence, sizeof fence, ", fence %" PRIu64, ci->fence);
+    holding h;
+    char ts[64] = "";
+    describe_holding(ci->flags, ci->bot, ci->type, ci->raw, ci->fence, ci->ttl_ms, &h);
     if (ci->timestamp[0]) {
         char t[SQCLAIM_TIMESTAMP_LEN + 1];
         cli_clean_text(t, sizeof t, ci->timestamp, sizeof ci->timestamp);
         snprintf(ts, sizeof ts, ", claimed %s", t);
     }
-    snprintf(buf, len, "%s%s%s, %s", who, fence, ts, left);
+    snprintf(buf, len, "%s%s%s, %s", h.who, h.fence, ts, h.left);
 }
 
 void cli_describe_reservation(const sqclaim_reservation_info *ri, char *buf, size_t len)
 {
-    char who[SQCLAIM_RAW_MAX + SQCLAIM_BOT_MAX + 160], left[40], fence[40] = "", rows[64] = "";
-    holder_text(ri->flags, ri->bot, ri->type, ri->raw, who, sizeof who);
-    cli_fmt_left(ri->ttl_ms, left, sizeof left);
-    if (ri->fence)
-        snprintf(fence, sizeof fence, ", fence %" PRIu64, ri->fence);
+    holding h;
+    char rows[64] = "";
+    describe_holding(ri->flags, ri->bot, ri->type, ri->raw, ri->fence, ri->ttl_ms, &h);
     if (ri->start_row && ri->row_count)
         snprintf(rows, sizeof rows, ", rows %" PRIu64 "-%" PRIu64 " (%" PRIu32 ")", ri->start_row,
                  ri->start_row + ri->row_count - 1, ri->row_count);
     else if (!(ri->flags & SQCLAIM_ENTRY_UNREADABLE))
         snprintf(rows, sizeof rows, ", rows unknown");
-    snprintf(buf, len, "%s%s%s, %s", who, rows, fence, left);
+    snprintf(buf, len, "%s%s%s, %s", h.who, rows, h.fence, h.left);
 }
 
 /* ------------------------------------------------------------------ */

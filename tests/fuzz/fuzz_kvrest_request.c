@@ -185,25 +185,15 @@ static void mode_body(const uint8_t *data, size_t size, bool nested)
     kv_cmds_free(&out);
 }
 
-static int hexv(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reference percent-decoder (malformed escapes kept). */
 static size_t ref_decode(const char *s, size_t n, char *out)
 {
     size_t w = 0;
     for (size_t r = 0; r < n;) {
-        if (s[r] == '%' && r + 2 < n && hexv((unsigned char)s[r + 1]) >= 0 &&
-            hexv((unsigned char)s[r + 2]) >= 0) {
-            out[w++] = (char)(hexv((unsigned char)s[r + 1]) * 16 + hexv((unsigned char)s[r + 2]));
+        if (s[r] == '%' && r + 2 < n && sq_hexval((unsigned char)s[r + 1]) >= 0 &&
+            sq_hexval((unsigned char)s[r + 2]) >= 0) {
+            out[w++] = (char)(sq_hexval((unsigned char)s[r + 1]) * 16 +
+                              sq_hexval((unsigned char)s[r + 2]));
             r += 3;
         } else {
             out[w++] = s[r++];
