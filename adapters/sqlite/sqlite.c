@@ -716,10 +716,72 @@ static int get_counter(sqlt_conn *c, const char *name, uint64_t *v, char *detail
     return out;
 }
 
-static int set_counter(sqlt_conn *c, const char *name, uint64_t v)
+int sqlt_set_counter(sqlt_conn *c, const char *name, uint64_t v)
 {
     return run(c, "INSERT OR REPLACE INTO meta(name, value) VALUES(?1, ?4)", name, NULL, NULL,
                (int64_t)v, 0);
+}
+
+int sqlt_put_claim(sqlt_conn *c, const char *sq, const char *bot, const char *token, uint64_t fence,
+                   const char *ts, int64_t expires_ns)
+{
+    char qbot[4 * SQCLAIM_BOT_MAX + 8], qts[64], value[512];
+    sq_json_quote(qbot, sizeof qbot, bot, SQ_JSON_CSTR, 0);
+    sq_json_quote(qts, sizeof qts, ts, SQ_JSON_CSTR, 0);
+    snprintf(value, sizeof value,
+             "{\"botId\":%s,\"timestamp\":%s,\"status\":\"CLAIMING\",\"token\":\"%s\","
+             "\"fence\":%" PRIu64 "}",
+             qbot, qts, token, fence);
+    int rc;
+    sqlite3_stmt *st = prep(c,
+                            "INSERT OR REPLACE INTO claims(sq, bot, token, fence, ts, "
+                            "expires_ns, value) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                            &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_text(st, 1, sq, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, bot, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, token, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (int64_t)fence);
+    sqlite3_bind_text(st, 5, ts, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, expires_ns);
+    sqlite3_bind_text(st, 7, value, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+int sqlt_put_reservation(sqlt_conn *c, const char *sq, const char *bot, const char *token,
+                         uint64_t fence, uint64_t start, uint32_t count, const char *ts,
+                         int64_t expires_ns)
+{
+    char qbot[4 * SQCLAIM_BOT_MAX + 8], qts[64], value[512];
+    sq_json_quote(qbot, sizeof qbot, bot, SQ_JSON_CSTR, 0);
+    sq_json_quote(qts, sizeof qts, ts, SQ_JSON_CSTR, 0);
+    snprintf(value, sizeof value,
+             "{\"botId\":%s,\"startRow\":%" PRIu64 ",\"rowCount\":%" PRIu32
+             ",\"status\":\"WRITING\",\"timestamp\":%s,\"token\":\"%s\",\"fence\":%" PRIu64 "}",
+             qbot, start, count, qts, token, fence);
+    int rc;
+    sqlite3_stmt *st = prep(c,
+                            "INSERT OR REPLACE INTO reservations(sq, bot, token, fence, start_row, "
+                            "row_count, ts, expires_ns, value) "
+                            "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                            &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_text(st, 1, sq, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, bot, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, token, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (int64_t)fence);
+    sqlite3_bind_int64(st, 5, (int64_t)start);
+    sqlite3_bind_int64(st, 6, count);
+    sqlite3_bind_text(st, 7, ts, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, expires_ns);
+    sqlite3_bind_text(st, 9, value, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 /* The next fencing number: counter + 1, or, with the counter lost, the
@@ -754,7 +816,7 @@ static sqclaim_rc next_fence(sqlt_conn *c, uint64_t *fence, sqb_err *err)
         if (top >= 0 && (uint64_t)top >= v)
             v = (uint64_t)top + 1;
     }
-    rc = set_counter(c, SQLT_FENCE_KEY, v);
+    rc = sqlt_set_counter(c, SQLT_FENCE_KEY, v);
     if (rc != SQLITE_OK)
         return sqlt_fail(c, rc, "writing the fencing counter", err);
     *fence = v;
@@ -835,30 +897,9 @@ static sqclaim_rc be_claim(void *vc, const sqb_claim_req *req, sqb_claim_res *re
             sqlt_rollback(c);
             return r;
         }
-        char qbot[4 * SQCLAIM_BOT_MAX + 8], qts[64], value[512];
-        sq_json_quote(qbot, sizeof qbot, req->bot, SQ_JSON_CSTR, 0);
-        sq_json_quote(qts, sizeof qts, req->timestamp, SQ_JSON_CSTR, 0);
-        snprintf(value, sizeof value,
-                 "{\"botId\":%s,\"timestamp\":%s,\"status\":\"CLAIMING\",\"token\":\"%s\","
-                 "\"fence\":%" PRIu64 "}",
-                 qbot, qts, req->token, fence);
-        int64_t expires = now + req->ttl_ms * 1000000;
-        sqlite3_stmt *st = prep(c,
-                                "INSERT OR REPLACE INTO claims(sq, bot, token, fence, ts, "
-                                "expires_ns, value) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                                &rc);
-        if (!st)
-            return abort_tx(c, rc, "writing a claim", err);
-        sqlite3_bind_text(st, 1, req->sqs[i], -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, req->bot, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, req->token, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, (int64_t)fence);
-        sqlite3_bind_text(st, 5, req->timestamp, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 6, expires);
-        sqlite3_bind_text(st, 7, value, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE)
+        rc = sqlt_put_claim(c, req->sqs[i], req->bot, req->token, fence, req->timestamp,
+                            now + req->ttl_ms * 1000000);
+        if (rc != SQLITE_OK)
             return abort_tx(c, rc, "writing a claim", err);
         /* Keep the file small: expired records go (cheap: an index range). */
         rc = run(c, "DELETE FROM claims WHERE expires_ns < ?4", NULL, NULL, NULL, now, 0);
@@ -1070,34 +1111,12 @@ static sqclaim_rc be_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows 
                           "cursor or the reservations",
                           c->path);
     }
-    rc = set_counter(c, SQLT_CURSOR_KEY, start + req->count);
+    rc = sqlt_set_counter(c, SQLT_CURSOR_KEY, start + req->count);
     if (rc != SQLITE_OK)
         return abort_tx(c, rc, "writing the row cursor", err);
-    char qbot[4 * SQCLAIM_BOT_MAX + 8], qts[64], value[512];
-    sq_json_quote(qbot, sizeof qbot, cl.bot, SQ_JSON_CSTR, 0);
-    sq_json_quote(qts, sizeof qts, req->timestamp, SQ_JSON_CSTR, 0);
-    snprintf(value, sizeof value,
-             "{\"botId\":%s,\"startRow\":%" PRIu64 ",\"rowCount\":%" PRIu32
-             ",\"status\":\"WRITING\",\"timestamp\":%s,\"token\":\"%s\",\"fence\":%" PRIu64 "}",
-             qbot, start, req->count, qts, req->token, cl.fence);
-    st = prep(c,
-              "INSERT OR REPLACE INTO reservations(sq, bot, token, fence, start_row, row_count, "
-              "ts, expires_ns, value) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-              &rc);
-    if (!st)
-        return abort_tx(c, rc, "writing a reservation", err);
-    sqlite3_bind_text(st, 1, req->sq, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, cl.bot, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, req->token, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, (int64_t)cl.fence);
-    sqlite3_bind_int64(st, 5, (int64_t)start);
-    sqlite3_bind_int64(st, 6, req->count);
-    sqlite3_bind_text(st, 7, req->timestamp, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, cl.expires_ns);
-    sqlite3_bind_text(st, 9, value, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
+    rc = sqlt_put_reservation(c, req->sq, cl.bot, req->token, cl.fence, start, req->count,
+                              req->timestamp, cl.expires_ns);
+    if (rc != SQLITE_OK)
         return abort_tx(c, rc, "writing a reservation", err);
     rows->start_row = start;
     rows->count = req->count;
@@ -1331,7 +1350,7 @@ static sqclaim_rc be_raise_cursor(void *vc, uint64_t row, uint64_t *cursor, sqb_
         *cursor = cur;
         return end_tx(c, SQCLAIM_BUSY, err);
     }
-    int rc = set_counter(c, SQLT_CURSOR_KEY, row);
+    int rc = sqlt_set_counter(c, SQLT_CURSOR_KEY, row);
     if (rc != SQLITE_OK)
         return abort_tx(c, rc, "writing the row cursor", err);
     *cursor = row;

@@ -53,6 +53,17 @@ void sqlt_rollback(sqlt_conn *c);
 /* Map an SQLite error to a backend error naming the file. */
 sqclaim_rc sqlt_fail(sqlt_conn *c, int src, const char *what, sqb_err *err);
 
+/* Inside a transaction, the backend's own writes (SQLITE_OK or an SQLite
+ * error): counter `name` of table meta set to v; a claim, or a
+ * reservation, stored (replacing sq's) with its columns and the JSON value
+ * the other stores keep (bot id quoted once, with sq_json_quote). */
+int sqlt_set_counter(sqlt_conn *c, const char *name, uint64_t v);
+int sqlt_put_claim(sqlt_conn *c, const char *sq, const char *bot, const char *token, uint64_t fence,
+                   const char *ts, int64_t expires_ns);
+int sqlt_put_reservation(sqlt_conn *c, const char *sq, const char *bot, const char *token,
+                         uint64_t fence, uint64_t start, uint32_t count, const char *ts,
+                         int64_t expires_ns);
+
 /* The backend's table entries (the controls reuse the ones they leave
  * unbroken). */
 extern const sqclaim_backend sqclaim_backend_sqlite;

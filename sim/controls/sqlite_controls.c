@@ -79,24 +79,6 @@ static sqlite3_stmt *prep_sq(sqlt_conn *c, const char *sql, const char *sq, int 
     return st;
 }
 
-static int put_claim(sqlt_conn *c, const char *sq, const char *bot, const char *token,
-                     uint64_t fence, const char *ts, int64_t expires)
-{
-    int rc;
-    sqlite3_stmt *st = prep_sq(c,
-                               "INSERT OR REPLACE INTO claims(sq, bot, token, fence, ts, "
-                               "expires_ns, value) VALUES(?1, ?2, ?3, ?4, ?5, ?6, '{}')",
-                               sq, &rc);
-    if (!st)
-        return rc;
-    sqlite3_bind_text(st, 2, bot, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, token, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, (int64_t)fence);
-    sqlite3_bind_text(st, 5, ts, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, expires);
-    return step_done(st);
-}
-
 /* The live claim of sq: SQLITE_ROW with token/fence/expiry/bot, DONE, or
  * an error. */
 static int live_claim(sqlt_conn *c, const char *sq, int64_t now, char *token, uint64_t *fence,
@@ -166,8 +148,8 @@ static sqclaim_rc cts_claim(void *vc, const sqb_claim_req *req, sqb_claim_res *r
     uint64_t fence = 0;
     int rc = bump_fence(c, &fence);
     if (rc == SQLITE_OK)
-        rc = put_claim(c, req->sqs[free_at], req->bot, req->token, fence, req->timestamp,
-                       req->now_ns + req->ttl_ms * 1000000);
+        rc = sqlt_put_claim(c, req->sqs[free_at], req->bot, req->token, fence, req->timestamp,
+                            req->now_ns + req->ttl_ms * 1000000);
     if (rc != SQLITE_OK)
         return fail(c, rc, "writing", err);
     res->index = free_at;
@@ -246,8 +228,8 @@ static sqclaim_rc revive_renew(void *vc, const sqb_lease_req *req, sqb_err *err)
     /* Broken: an expired claim comes back to life with its old fence. */
     char ts[SQCLAIM_TIMESTAMP_LEN + 1];
     sqb_format_timestamp(sqb_unix_ms(), ts);
-    int rc = put_claim(c, req->sq, req->bot, req->token, req->fence, ts,
-                       req->now_ns + req->ttl_ms * 1000000);
+    int rc = sqlt_put_claim(c, req->sq, req->bot, req->token, req->fence, ts,
+                            req->now_ns + req->ttl_ms * 1000000);
     if (rc != SQLITE_OK)
         return fail(c, rc, "renewing", err);
     return sqlt_commit(c, err);
@@ -310,30 +292,10 @@ static sqclaim_rc racy_reserve(void *vc, const sqb_reserve_req *req, sqclaim_row
     r = sqlt_begin(c, err);
     if (r != SQCLAIM_OK)
         return r;
-    rc = sqlite3_prepare_v2(
-        c->db, "INSERT OR REPLACE INTO meta(name, value) VALUES('" SQLT_CURSOR_KEY "', ?1)", -1,
-        &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, (int64_t)(start + req->count));
-        rc = step_done(st);
-    }
+    rc = sqlt_set_counter(c, SQLT_CURSOR_KEY, start + req->count);
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(c->db,
-                                "INSERT OR REPLACE INTO reservations(sq, bot, token, fence, "
-                                "start_row, row_count, ts, expires_ns, value) "
-                                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '{}')",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, req->sq, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, h.bot, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, req->token, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, (int64_t)h.fence);
-        sqlite3_bind_int64(st, 5, (int64_t)start);
-        sqlite3_bind_int64(st, 6, req->count);
-        sqlite3_bind_text(st, 7, req->timestamp, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 8, h.exp);
-        rc = step_done(st);
-    }
+        rc = sqlt_put_reservation(c, req->sq, h.bot, req->token, h.fence, start, req->count,
+                                  req->timestamp, h.exp);
     if (rc != SQLITE_OK)
         return fail(c, rc, "reserving", err);
     rows->start_row = start;
