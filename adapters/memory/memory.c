@@ -361,8 +361,23 @@ static mem_entry *lock_ours(mem_space *sp, const char *sq, const char *token, in
     return e;
 }
 
-void mem_space_renew(mem_entry *e, const sqb_lease_req *req)
+/* A lease call (renew, release, finish): apply `op` to the entry under
+ * the lock when req->token holds the live claim of req->sq; else LOST. */
+static sqclaim_rc lease_call(void *vc, const sqb_lease_req *req,
+                             void (*op)(mem_space *, mem_entry *, const sqb_lease_req *))
 {
+    mem_space *sp = ((mem_conn *)vc)->space;
+    mem_entry *e = lock_ours(sp, req->sq, req->token, req->now_ns);
+    if (!e)
+        return SQCLAIM_LOST;
+    op(sp, e, req);
+    pthread_mutex_unlock(&sp->mu);
+    return SQCLAIM_OK;
+}
+
+void mem_space_renew(mem_space *sp, mem_entry *e, const sqb_lease_req *req)
+{
+    (void)sp;
     e->claim.expires_ns = req->now_ns + req->ttl_ms * 1000000;
     if (mem_res_ours(e, req->token))
         e->res.expires_ns = e->claim.expires_ns;
@@ -371,13 +386,7 @@ void mem_space_renew(mem_entry *e, const sqb_lease_req *req)
 static sqclaim_rc mem_renew(void *vc, const sqb_lease_req *req, sqb_err *err)
 {
     (void)err;
-    mem_space *sp = ((mem_conn *)vc)->space;
-    mem_entry *e = lock_ours(sp, req->sq, req->token, req->now_ns);
-    if (!e)
-        return SQCLAIM_LOST;
-    mem_space_renew(e, req);
-    pthread_mutex_unlock(&sp->mu);
-    return SQCLAIM_OK;
+    return lease_call(vc, req, mem_space_renew);
 }
 
 void mem_space_release(mem_space *sp, mem_entry *e, const sqb_lease_req *req)
@@ -391,13 +400,7 @@ void mem_space_release(mem_space *sp, mem_entry *e, const sqb_lease_req *req)
 static sqclaim_rc mem_release(void *vc, const sqb_lease_req *req, sqb_err *err)
 {
     (void)err;
-    mem_space *sp = ((mem_conn *)vc)->space;
-    mem_entry *e = lock_ours(sp, req->sq, req->token, req->now_ns);
-    if (!e)
-        return SQCLAIM_LOST;
-    mem_space_release(sp, e, req);
-    pthread_mutex_unlock(&sp->mu);
-    return SQCLAIM_OK;
+    return lease_call(vc, req, mem_space_release);
 }
 
 bool mem_space_reservable(const mem_entry *e, int64_t now)
@@ -460,22 +463,22 @@ static sqclaim_rc mem_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows
     return SQCLAIM_OK;
 }
 
-static sqclaim_rc mem_finish(void *vc, const sqb_lease_req *req, sqb_err *err)
+/* Ours: remove our reservation; none left is OK too (a retry).  With
+ * rows_start, only the reservation named: another one of ours (a later
+ * reservation) stays, and the answer is OK all the same. */
+static void finish_locked(mem_space *sp, mem_entry *e, const sqb_lease_req *req)
 {
-    (void)err;
-    mem_space *sp = ((mem_conn *)vc)->space;
-    mem_entry *e = lock_ours(sp, req->sq, req->token, req->now_ns);
-    if (!e)
-        return SQCLAIM_LOST;
-    /* Ours: remove our reservation; none left is OK too (a retry).  With
-     * rows_start, only the reservation named: another one of ours (a
-     * later reservation) stays, and the answer is OK all the same. */
+    (void)sp;
     if (mem_res_ours(e, req->token) && (req->rows_start == 0 || (e->res.start == req->rows_start &&
                                                                  e->res.count == req->rows_count &&
                                                                  e->res.fence == req->rows_fence)))
         e->res.live = false;
-    pthread_mutex_unlock(&sp->mu);
-    return SQCLAIM_OK;
+}
+
+static sqclaim_rc mem_finish(void *vc, const sqb_lease_req *req, sqb_err *err)
+{
+    (void)err;
+    return lease_call(vc, req, finish_locked);
 }
 
 /* Entries as status shows them.  Memory holds only sqclaim's own records;

@@ -107,7 +107,7 @@ sqclaim_rc mem_space_grant(mem_space *sp, const sqb_claim_req *req, sqb_claim_re
                            size_t index, sqb_err *err);
 /* Locked.  Extend e's claim, and the reservation req->token holds, to
  * req->ttl_ms from req->now_ns. */
-void mem_space_renew(mem_entry *e, const sqb_lease_req *req);
+void mem_space_renew(mem_space *sp, mem_entry *e, const sqb_lease_req *req);
 /* Locked.  End e's claim and the reservation req->token holds; free the
  * entry if nothing in it is live. */
 void mem_space_release(mem_space *sp, mem_entry *e, const sqb_lease_req *req);

@@ -131,7 +131,7 @@ static sqclaim_rc ctl_renew(void *vc, const sqb_lease_req *req, sqb_err *err)
         pthread_mutex_unlock(&sp->mu);
         return SQCLAIM_LOST;
     }
-    mem_space_renew(e, req);
+    mem_space_renew(sp, e, req);
     pthread_mutex_unlock(&sp->mu);
     return SQCLAIM_OK;
 }
