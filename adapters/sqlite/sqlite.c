@@ -722,6 +722,34 @@ int sqlt_set_counter(sqlt_conn *c, const char *name, uint64_t v)
                (int64_t)v, 0);
 }
 
+/* INSERT OR REPLACE one record with sql: ?1 sq, ?2 bot, ?3 token, ?4
+ * fence, ?5 ts, ?6 expires_ns, ?7 its JSON value (the bot id and ts
+ * quoted into it once, by the caller), and, if sql has them, ?8 start row
+ * and ?9 row count.  SQLITE_OK or an error. */
+static int put_record(sqlt_conn *c, const char *sql, const char *sq, const char *bot,
+                      const char *token, uint64_t fence, const char *ts, int64_t expires_ns,
+                      const char *value, uint64_t start, uint32_t count)
+{
+    int rc;
+    sqlite3_stmt *st = prep(c, sql, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_text(st, 1, sq, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, bot, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, token, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (int64_t)fence);
+    sqlite3_bind_text(st, 5, ts, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, expires_ns);
+    sqlite3_bind_text(st, 7, value, -1, SQLITE_STATIC);
+    if (sqlite3_bind_parameter_count(st) >= 9) {
+        sqlite3_bind_int64(st, 8, (int64_t)start);
+        sqlite3_bind_int64(st, 9, count);
+    }
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 int sqlt_put_claim(sqlt_conn *c, const char *sq, const char *bot, const char *token, uint64_t fence,
                    const char *ts, int64_t expires_ns)
 {
@@ -732,23 +760,10 @@ int sqlt_put_claim(sqlt_conn *c, const char *sq, const char *bot, const char *to
              "{\"botId\":%s,\"timestamp\":%s,\"status\":\"CLAIMING\",\"token\":\"%s\","
              "\"fence\":%" PRIu64 "}",
              qbot, qts, token, fence);
-    int rc;
-    sqlite3_stmt *st = prep(c,
-                            "INSERT OR REPLACE INTO claims(sq, bot, token, fence, ts, "
-                            "expires_ns, value) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                            &rc);
-    if (!st)
-        return rc;
-    sqlite3_bind_text(st, 1, sq, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, bot, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, token, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, (int64_t)fence);
-    sqlite3_bind_text(st, 5, ts, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, expires_ns);
-    sqlite3_bind_text(st, 7, value, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    return put_record(c,
+                      "INSERT OR REPLACE INTO claims(sq, bot, token, fence, ts, expires_ns, value) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                      sq, bot, token, fence, ts, expires_ns, value, 0, 0);
 }
 
 int sqlt_put_reservation(sqlt_conn *c, const char *sq, const char *bot, const char *token,
@@ -762,26 +777,10 @@ int sqlt_put_reservation(sqlt_conn *c, const char *sq, const char *bot, const ch
              "{\"botId\":%s,\"startRow\":%" PRIu64 ",\"rowCount\":%" PRIu32
              ",\"status\":\"WRITING\",\"timestamp\":%s,\"token\":\"%s\",\"fence\":%" PRIu64 "}",
              qbot, start, count, qts, token, fence);
-    int rc;
-    sqlite3_stmt *st = prep(c,
-                            "INSERT OR REPLACE INTO reservations(sq, bot, token, fence, start_row, "
-                            "row_count, ts, expires_ns, value) "
-                            "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                            &rc);
-    if (!st)
-        return rc;
-    sqlite3_bind_text(st, 1, sq, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, bot, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, token, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, (int64_t)fence);
-    sqlite3_bind_int64(st, 5, (int64_t)start);
-    sqlite3_bind_int64(st, 6, count);
-    sqlite3_bind_text(st, 7, ts, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, expires_ns);
-    sqlite3_bind_text(st, 9, value, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    return put_record(c,
+                      "INSERT OR REPLACE INTO reservations(sq, bot, token, fence, ts, expires_ns, "
+                      "value, start_row, row_count) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                      sq, bot, token, fence, ts, expires_ns, value, start, count);
 }
 
 /* The next fencing number: counter + 1, or, with the counter lost, the
