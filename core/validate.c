@@ -28,23 +28,26 @@ static void show(char *out, size_t outlen, const char *s)
     out[n] = '\0';
 }
 
-/* What every id is checked for first: present, not empty, at most max
- * bytes.  OK with *len its length and shown[SHOWN] it rendered for
- * messages; else EINVAL with the message in errbuf. */
-#define SHOWN 200
-static sqclaim_rc check_id(const char *what, const char *id, size_t max, char *shown, size_t *len,
-                           char *errbuf, size_t errlen)
+/* An id's own rule, after the checks every id takes: OK, or EINVAL with
+ * the message (quoting `shown`, the id rendered by show()) in errbuf. */
+typedef sqclaim_rc (*id_rule)(const char *id, size_t len, const char *shown, char *errbuf,
+                              size_t errlen);
+
+/* Check an id: present, not empty, at most max bytes, then its rule. */
+static sqclaim_rc check_id(const char *what, const char *id, size_t max, id_rule rule, char *errbuf,
+                           size_t errlen)
 {
     if (!id)
         return sqc_einval(errbuf, errlen, "invalid %s: missing (NULL)", what);
-    *len = strlen(id);
-    if (*len == 0)
+    size_t len = strlen(id);
+    if (len == 0)
         return sqc_einval(errbuf, errlen, "invalid %s: empty", what);
-    show(shown, SHOWN, id);
-    if (*len > max)
+    char shown[200];
+    show(shown, sizeof shown, id);
+    if (len > max)
         return sqc_einval(errbuf, errlen, "invalid %s \"%s\": %zu bytes, at most %zu allowed", what,
-                          shown, *len, max);
-    return SQCLAIM_OK;
+                          shown, len, max);
+    return rule(id, len, shown, errbuf, errlen);
 }
 
 static bool sq_char_ok(unsigned char c)
@@ -53,13 +56,9 @@ static bool sq_char_ok(unsigned char c)
            c == '_' || c == '-';
 }
 
-sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen)
+static sqclaim_rc sq_rule(const char *sq, size_t len, const char *shown, char *errbuf,
+                          size_t errlen)
 {
-    char shown[SHOWN];
-    size_t len;
-    sqclaim_rc rc = check_id("SQ id", sq, SQCLAIM_SQ_MAX, shown, &len, errbuf, errlen);
-    if (rc != SQCLAIM_OK)
-        return rc;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)sq[i];
         if (!sq_char_ok(c)) {
@@ -80,6 +79,11 @@ sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen)
     return SQCLAIM_OK;
 }
 
+sqclaim_rc sqclaim_check_sq(const char *sq, char *errbuf, size_t errlen)
+{
+    return check_id("SQ id", sq, SQCLAIM_SQ_MAX, sq_rule, errbuf, errlen);
+}
+
 /* Length of the valid UTF-8 sequence at p that is not a C1 control
  * character (U+0080..U+009F), or 0. */
 static size_t utf8_seq(const unsigned char *p)
@@ -90,13 +94,9 @@ static size_t utf8_seq(const unsigned char *p)
     return n;
 }
 
-sqclaim_rc sqclaim_check_bot(const char *bot, char *errbuf, size_t errlen)
+static sqclaim_rc bot_rule(const char *bot, size_t len, const char *shown, char *errbuf,
+                           size_t errlen)
 {
-    char shown[SHOWN];
-    size_t len;
-    sqclaim_rc rc = check_id("bot id", bot, SQCLAIM_BOT_MAX, shown, &len, errbuf, errlen);
-    if (rc != SQCLAIM_OK)
-        return rc;
     const unsigned char *p = (const unsigned char *)bot;
     for (size_t i = 0; i < len;) {
         if (p[i] < 0x20 || p[i] == 0x7f)
@@ -112,6 +112,11 @@ sqclaim_rc sqclaim_check_bot(const char *bot, char *errbuf, size_t errlen)
         i += n;
     }
     return SQCLAIM_OK;
+}
+
+sqclaim_rc sqclaim_check_bot(const char *bot, char *errbuf, size_t errlen)
+{
+    return check_id("bot id", bot, SQCLAIM_BOT_MAX, bot_rule, errbuf, errlen);
 }
 
 sqclaim_rc sqc_check_ttl(int64_t ttl_ms, char *errbuf, size_t errlen)
