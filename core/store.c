@@ -668,6 +668,22 @@ static sqclaim_rc check_candidates(sqclaim_store *s, const char *const *sqs, siz
     return SQCLAIM_OK;
 }
 
+/* The candidates a call about a lease names: *sqs[0..*n), or, when it
+ * names none, the lease's own SQ (through one[1]).  OK, or EINVAL (a NULL
+ * lease, a bad candidate) recorded. */
+static sqclaim_rc lease_candidates(sqclaim_store *s, const sqclaim_lease *lease,
+                                   const char *const **sqs, size_t *n, const char **one)
+{
+    if (!lease)
+        return fail_invalid(s, "lease is NULL");
+    if (!*sqs || *n == 0) {
+        one[0] = lease->sq;
+        *sqs = one;
+        *n = 1;
+    }
+    return check_candidates(s, *sqs, *n);
+}
+
 /* Send the claim in *lease (token, bot, ttl set) for the candidates. */
 static sqclaim_rc claim_send(sqclaim_store *s, const char *const *sqs, size_t n,
                              sqclaim_lease *lease, sqclaim_holder *holder, bool first)
@@ -860,15 +876,9 @@ sqclaim_rc sqclaim_claim_retry(sqclaim_store *s, const char *const *sqs, size_t 
         return DEAD_RC(s);
     if (holder)
         memset(holder, 0, sizeof *holder);
-    if (!lease)
-        return fail_invalid(s, "lease is NULL");
     char msg[256];
-    const char *one[1] = {lease->sq};
-    if (!sqs || n == 0) {
-        sqs = one;
-        n = 1;
-    }
-    sqclaim_rc rc = check_candidates(s, sqs, n);
+    const char *one[1];
+    sqclaim_rc rc = lease_candidates(s, lease, &sqs, &n, one);
     if (rc != SQCLAIM_OK)
         return rc;
     if (lease->ttl_ms == 0)
@@ -1101,14 +1111,8 @@ sqclaim_rc sqclaim_abandon(sqclaim_store *s, const char *const *sqs, size_t n, s
     if (!usable(s))
         return DEAD_RC(s);
     char msg[300];
-    if (!lease)
-        return fail_invalid(s, "lease is NULL");
-    const char *one[1] = {lease->sq};
-    if (!sqs || n == 0) {
-        sqs = one;
-        n = 1;
-    }
-    sqclaim_rc rc = check_candidates(s, sqs, n);
+    const char *one[1];
+    sqclaim_rc rc = lease_candidates(s, lease, &sqs, &n, one);
     if (rc != SQCLAIM_OK)
         return rc;
     if (sqc_check_token(lease->token, msg, sizeof msg) != SQCLAIM_OK)
