@@ -33,26 +33,42 @@ void cli_fmt_left(int64_t ttl_ms, char *buf, size_t len)
     snprintf(buf, len, "%s left", d);
 }
 
-/* What a value another tool wrote is, when it is not a JSON object:
- * "type hash", "type string, not JSON: \"hello\"". */
-static void unreadable_text(unsigned flags, const char *type, const char *raw, char *buf,
-                            size_t len)
+/* How an unreadable value is described: `prefix` then "type X" when it
+ * is not a string; for a string, `hidden` when its text mentions a token,
+ * else `text` and the text in quotes. */
+typedef struct unreadable_words {
+    const char *prefix, *hidden, *text;
+} unreadable_words;
+
+static void unreadable(unsigned flags, const char *type, const char *raw, const unreadable_words *w,
+                       char *buf, size_t len)
 {
     char t[32], r[SQCLAIM_RAW_MAX + 1];
     cli_clean_text(t, sizeof t, type, strlen(type));
     cli_clean_text(r, sizeof r, raw, strlen(raw));
     if (strcmp(t, "string") != 0)
-        snprintf(buf, len, "type %s", t[0] ? t : "?");
+        snprintf(buf, len, "%stype %s", w->prefix, t[0] ? t : "?");
     else if (flags & SQCLAIM_ENTRY_RAW_HIDDEN)
-        snprintf(buf, len,
-                 "type string, not a JSON object; its text mentions a token, so it "
-                 "is not shown");
+        snprintf(buf, len, "%s", w->hidden);
     else
-        snprintf(buf, len, "type string, not a JSON object: \"%s\"", r);
+        snprintf(buf, len, "%s\"%s\"", w->text, r);
+}
+
+/* What a value another tool wrote is, when it is not a JSON object:
+ * "type hash", "type string, not JSON: \"hello\"". */
+static void unreadable_text(unsigned flags, const char *type, const char *raw, char *buf,
+                            size_t len)
+{
+    static const unreadable_words w = {
+        "", "type string, not a JSON object; its text mentions a token, so it is not shown",
+        "type string, not a JSON object: "};
+    unreadable(flags, type, raw, &w, buf, len);
 }
 
 void cli_foreign_note(unsigned flags, const char *type, const char *raw, char *buf, size_t len)
 {
+    static const unreadable_words w = {
+        "foreign: ", "foreign: not JSON (text not shown: mentions a token)", "foreign: not JSON: "};
     if (!(flags & (SQCLAIM_ENTRY_FOREIGN | SQCLAIM_ENTRY_UNREADABLE))) {
         if (len)
             buf[0] = '\0';
@@ -62,15 +78,7 @@ void cli_foreign_note(unsigned flags, const char *type, const char *raw, char *b
         snprintf(buf, len, "foreign");
         return;
     }
-    char t[32], r[SQCLAIM_RAW_MAX + 1];
-    cli_clean_text(t, sizeof t, type, strlen(type));
-    cli_clean_text(r, sizeof r, raw, strlen(raw));
-    if (strcmp(t, "string") != 0)
-        snprintf(buf, len, "foreign: type %s", t[0] ? t : "?");
-    else if (flags & SQCLAIM_ENTRY_RAW_HIDDEN)
-        snprintf(buf, len, "foreign: not JSON (text not shown: mentions a token)");
-    else
-        snprintf(buf, len, "foreign: not JSON: \"%s\"", r);
+    unreadable(flags, type, raw, &w, buf, len);
 }
 
 /* "BOT1", or "a value another tool wrote (...)": who or what holds an

@@ -70,8 +70,11 @@ mem_entry *mem_space_find(mem_space *sp, const char *sq, int64_t now)
     return e;
 }
 
-/* Drop every expired entry (amortised: called when the table doubled). */
-static void sweep(mem_space *sp, int64_t now)
+/* Locked.  Purge every expired entry (mem_space_find frees one when
+ * nothing in it is live), and call visit (unless NULL) on each entry left,
+ * stopping at the first that returns false: then false. */
+static bool each_entry(mem_space *sp, int64_t now, bool (*visit)(mem_entry *, int64_t, void *),
+                       void *ctx)
 {
     for (size_t i = 0; i < sp->nbuckets; i++) {
         mem_entry *e = sp->buckets[i];
@@ -79,11 +82,17 @@ static void sweep(mem_space *sp, int64_t now)
             mem_entry *next = e->next;
             char sq[SQCLAIM_SQ_MAX + 1];
             sqb_strlcpy(sq, e->sq, sizeof sq);
-            (void)mem_space_find(sp, sq, now); /* frees e if nothing in it is live */
+            e = mem_space_find(sp, sq, now);
+            if (e && visit && !visit(e, now, ctx))
+                return false;
             e = next;
         }
     }
+    return true;
 }
+
+/* Drop every expired entry (amortised: called when the table doubled). */
+static void sweep(mem_space *sp, int64_t now) { (void)each_entry(sp, now, NULL, NULL); }
 
 static void grow_table(mem_space *sp)
 {
@@ -512,39 +521,34 @@ static void res_info(const mem_entry *e, int64_t now, sqclaim_reservation_info *
              (unsigned long long)e->res.fence, (unsigned long long)e->res.start);
 }
 
+/* Add e's live claim and reservation to the status *ctx; false when
+ * memory ran out. */
+static bool add_status(mem_entry *e, int64_t now, void *ctx)
+{
+    sqclaim_status *out = ctx;
+    if (e->claim.live) {
+        sqclaim_claim_info ci;
+        claim_info(e, now, &ci);
+        if (sqb_status_add_claim(out, &ci) != SQCLAIM_OK)
+            return false;
+    }
+    if (e->res.live) {
+        sqclaim_reservation_info ri;
+        res_info(e, now, &ri);
+        if (sqb_status_add_reservation(out, &ri) != SQCLAIM_OK)
+            return false;
+    }
+    return true;
+}
+
 static sqclaim_rc mem_status(void *vc, sqclaim_status *out, sqb_err *err)
 {
-    mem_conn *c = vc;
-    mem_space *sp = c->space;
+    mem_space *sp = ((mem_conn *)vc)->space;
     int64_t now = sp->clock.now_ns(sp->clock.ctx);
     pthread_mutex_lock(&sp->mu);
-    for (size_t i = 0; i < sp->nbuckets; i++) {
-        mem_entry *e = sp->buckets[i];
-        while (e) {
-            mem_entry *next = e->next;
-            char sq[SQCLAIM_SQ_MAX + 1];
-            sqb_strlcpy(sq, e->sq, sizeof sq);
-            e = mem_space_find(sp, sq, now); /* purges if expired */
-            if (e && e->claim.live) {
-                sqclaim_claim_info ci;
-                claim_info(e, now, &ci);
-                if (sqb_status_add_claim(out, &ci) != SQCLAIM_OK)
-                    goto oom;
-            }
-            if (e && e->res.live) {
-                sqclaim_reservation_info ri;
-                res_info(e, now, &ri);
-                if (sqb_status_add_reservation(out, &ri) != SQCLAIM_OK)
-                    goto oom;
-            }
-            e = next;
-        }
-    }
+    bool ok = each_entry(sp, now, add_status, out);
     pthread_mutex_unlock(&sp->mu);
-    return SQCLAIM_OK;
-oom:
-    pthread_mutex_unlock(&sp->mu);
-    return sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
+    return ok ? SQCLAIM_OK : sqb_seterr(err, SQCLAIM_ENOMEM, "out of memory");
 }
 
 /* ------------------------------------------------------------------ */

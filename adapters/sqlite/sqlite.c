@@ -1267,14 +1267,12 @@ static sqclaim_rc be_inspect(void *vc, const char *sq, sqclaim_entry *out, sqb_e
 static sqclaim_rc be_break(void *vc, const sqb_break_req *req, unsigned *removed, sqb_err *err)
 {
     sqlt_conn *c = vc;
-    int64_t now = req->now_ns;
-    sqclaim_rc r = sqlt_begin(c, err);
-    if (r != SQCLAIM_OK)
-        return r;
     sqlt_claim cl;
     sqlt_res rs;
     bool has_claim, has_res;
-    r = read_entry(c, req->sq, now, &cl, &has_claim, &rs, &has_res, err);
+    sqclaim_rc r = sqlt_begin(c, err);
+    if (r == SQCLAIM_OK)
+        r = read_entry(c, req->sq, req->now_ns, &cl, &has_claim, &rs, &has_res, err);
     if (r != SQCLAIM_OK)
         return r;
     if (req->check) {
