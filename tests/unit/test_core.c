@@ -3,6 +3,7 @@
  * (driven by a scripted backend that fails on cue). */
 #include "backend.h"
 #include "tcase.h"
+#include "../sim/suite_main.h" /* run_suite() */
 
 #include <check.h>
 #include <cjson/cJSON.h>
@@ -1203,11 +1204,4 @@ static Suite *core_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(core_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(core_suite()); }
