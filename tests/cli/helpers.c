@@ -15,6 +15,19 @@ cr_opts tc_opts(const tc_backend *b, const char *const *extra)
     return o;
 }
 
+void tc_add_loops(TCase *tc, const TTest *const *tests, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        tcase_add_loop_test(tc, tests[i], 0, tc_nbackends);
+}
+
+TCase *tc_loop_case(Suite *s, tcase_spec spec, const TTest *const *tests, size_t n)
+{
+    TCase *tc = tcase_add_all(s, spec, NULL, 0);
+    tc_add_loops(tc, tests, n);
+    return tc;
+}
+
 const char *tc_prefix(char *buf, size_t len)
 {
     static int n;

@@ -32,6 +32,10 @@ void check_no_backend_secret(const rctx *x, const cr_result *r);
 /* A polling interval while waiting for a real expiry, not a sync. */
 void pause_ms(int ms);
 
+/* `sqclaim status` in x's prefix (exit 0, the seed's shape), parsed: free
+ * with cJSON_Delete. */
+cJSON *status_checked(const rctx *x);
+
 /* `sqclaim status` in x's prefix: how many claims and reservations. */
 void held_counts(const rctx *x, int *claims, int *reservations);
 

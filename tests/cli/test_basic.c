@@ -2,6 +2,7 @@
  * validation of every input, lease parsing, the status shape and exit
  * codes on the memory backend, and the unconfigured-KV message. */
 #include "tcli.h"
+#include "tcase.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -693,35 +694,14 @@ END_TEST
 Suite *tc_basic_suite(void)
 {
     Suite *s = suite_create("cli-basic");
-    TCase *tc = tcase_create("help");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_version);
-    tcase_add_test(tc, test_help_program);
-    tcase_add_test(tc, test_help_commands);
-    tcase_add_test(tc, test_no_arguments);
-    tcase_add_test(tc, test_adapters);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("usage");
-    tcase_set_timeout(tc, 60);
+    TCASE_ADD(s, ((tcase_spec){.name = "help", .timeout = 60}), test_version, test_help_program,
+              test_help_commands, test_no_arguments, test_adapters);
+    TCase *tc = TCASE_ADD(s, ((tcase_spec){.name = "usage", .timeout = 60}), test_lease_too_large);
     tcase_add_loop_test(tc, test_usage_error, 0, NUSAGE);
-    tcase_add_test(tc, test_lease_too_large);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("memory");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_memory_claim);
-    tcase_add_test(tc, test_memory_claim_first);
-    tcase_add_test(tc, test_memory_lease_is_per_process);
-    tcase_add_test(tc, test_memory_status);
-    tcase_add_test(tc, test_output_failure);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("config");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_kv_not_configured);
-    tcase_add_test(tc, test_unknown_adapter);
-    tcase_add_test(tc, test_config_secrets);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, ((tcase_spec){.name = "memory", .timeout = 120}), test_memory_claim,
+              test_memory_claim_first, test_memory_lease_is_per_process, test_memory_status,
+              test_output_failure);
+    TCASE_ADD(s, ((tcase_spec){.name = "config", .timeout = 60}), test_kv_not_configured,
+              test_unknown_adapter, test_config_secrets);
     return s;
 }

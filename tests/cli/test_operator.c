@@ -13,44 +13,26 @@
  *   - counters after a hint typo, and --raise-cursor never moving down.
  *
  * Every test works in a key prefix of its own. */
-#include "tcli.h"
+#include "remote.h"
+#include "tcase.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct octx {
-    const tc_backend *b;
-    char prefix[64];
-    char penv[96];
-    const char *env[4];
-} octx;
-
-static void octx_init(octx *x, int i)
-{
-    memset(x, 0, sizeof *x);
-    x->b = &tc_backends[i];
-    tc_prefix(x->prefix, sizeof x->prefix);
-    snprintf(x->penv, sizeof x->penv, "SQCLAIM_KEY_PREFIX=%s", x->prefix);
-    x->env[0] = x->penv;
-    x->env[1] = NULL;
-}
-
-static cr_opts oopts(const octx *x) { return tc_opts(x->b, x->env); }
-
 /* Options for a run on a terminal, where a person could answer: CI
  * unset for it (the suite itself may run under CI=true). */
-static cr_opts tty_opts(octx *x)
+static cr_opts tty_opts(rctx *x)
 {
-    x->env[1] = "CI=";
-    x->env[2] = NULL;
-    return oopts(x);
+    x->extra[1] = "CI=";
+    x->extra[2] = NULL;
+    return ropts(x);
 }
 
 /* A raw redis command on the server behind both backends, with x's
  * prefix put before argv[1] (the key).  Asserts the reply's first line
  * starts with `want`. */
-static void raw_cmd(const octx *x, const char *want, const char *const *argv)
+static void raw_cmd(const rctx *x, const char *want, const char *const *argv)
 {
     int argc = 0;
     while (argv[argc])
@@ -70,7 +52,7 @@ static void raw_cmd(const octx *x, const char *want, const char *const *argv)
 }
 #define RAW(x, want, ...) raw_cmd((x), (want), (const char *const[]){__VA_ARGS__, NULL})
 
-static bool key_exists(const octx *x, const char *key)
+static bool key_exists(const rctx *x, const char *key)
 {
     char full[256], reply[64] = "";
     snprintf(full, sizeof full, "%s%s", x->prefix, key);
@@ -87,7 +69,7 @@ static bool key_exists(const octx *x, const char *key)
     "{\"botId\":\"SEEDBOT\",\"timestamp\":\"2025-10-26T12:34:56.789Z\",\"status\":\"CLAIMING\"}"
 
 /* The hostile and foreign values of the issue, under x's prefix. */
-static void write_foreign(const octx *x)
+static void write_foreign(const rctx *x)
 {
     RAW(x, "+OK", "SET", "sq:A4", "not json at all");          /* no expiry */
     RAW(x, ":1", "HSET", "sq:A6", "botId", "BOT1");            /* another type, no expiry */
@@ -96,21 +78,10 @@ static void write_foreign(const octx *x)
     RAW(x, "+OK", "SET", "refund:A7", SEED_REFUND);            /* seed layout, no expiry */
 }
 
-/* sqclaim claim SQ --bot BOT --ttl 10m: the lease line. */
-static void claim_ok(const octx *x, const char *sq, const char *bot, tc_lease *l)
-{
-    cr_opts o = oopts(x);
-    cr_result r;
-    cr_runv(&r, &o, "claim", sq, "--bot", bot, "--ttl", "10m", NULL);
-    TC_EXIT(&r, 0);
-    tc_check_lease(r.out, sq, bot, -1, l);
-    cr_free(&r);
-}
-
 /* Reserve with the lease on stdin; returns the start row. */
-static double reserve_ok(const octx *x, const tc_lease *l, const char *rows, const char *hint)
+static double reserve_ok(const rctx *x, const tc_lease *l, const char *rows, const char *hint)
 {
-    cr_opts o = oopts(x);
+    cr_opts o = ropts(x);
     o.input = l->line;
     cr_result r;
     if (hint)
@@ -126,9 +97,9 @@ static double reserve_ok(const octx *x, const tc_lease *l, const char *rows, con
 }
 
 /* The status JSON (asserted exit 0); free with cJSON_Delete. */
-static cJSON *status_json(const octx *x)
+static cJSON *status_json(const rctx *x)
 {
-    cr_opts o = oopts(x);
+    cr_opts o = ropts(x);
     cr_result r;
     cr_runv(&r, &o, "status", NULL);
     TC_EXIT(&r, 0);
@@ -150,10 +121,10 @@ static const cJSON *entry(const cJSON *status, const char *section, const char *
  * "held by another lease"), for how long, and how to remove it. */
 START_TEST(test_busy_names_foreign)
 {
-    octx x;
-    octx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     write_foreign(&x);
-    cr_opts o = oopts(&x);
+    cr_opts o = ropts(&x);
     cr_result r;
 
     cr_runv(&r, &o, "claim", "A4", "--bot", "BOT2", NULL);
@@ -208,16 +179,16 @@ END_TEST
  * claim's message, watch, status or break. */
 START_TEST(test_foreign_secret)
 {
-    octx x;
-    octx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     tc_lease l;
-    claim_ok(&x, "S1", "BOT1", &l);
+    claim_ok(&x, "S1", "BOT1", "10m", &l);
     char v[128];
     snprintf(v, sizeof v, "copied %s by hand", l.token);
     RAW(&x, "+OK", "SET", "sq:S2", v);
     snprintf(v, sizeof v, "{\"token\":\"%.20s", l.token); /* not JSON, a token's start */
     RAW(&x, "+OK", "SET", "refund:S2", v);
-    cr_opts o = oopts(&x);
+    cr_opts o = ropts(&x);
     cr_result r;
     const char *const runs[][6] = {{"claim", "S2", "--bot", "BOT2", NULL},
                                    {"status", NULL},
@@ -240,11 +211,11 @@ END_TEST
 /* status shows every blocker with the members docs/cli.md names. */
 START_TEST(test_status_foreign)
 {
-    octx x;
-    octx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     write_foreign(&x);
     tc_lease l;
-    claim_ok(&x, "B1", "BOT1", &l);
+    claim_ok(&x, "B1", "BOT1", "10m", &l);
     cJSON *j = status_json(&x);
     static const char *const top[] = {"success",   "sqClaims",     "refundReservations",
                                       "timestamp", "kvConfigured", NULL};
@@ -305,12 +276,12 @@ END_TEST
 /* watch (plain lines, and --json) shows every blocker, flagged. */
 START_TEST(test_watch_foreign)
 {
-    octx x;
-    octx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     write_foreign(&x);
     tc_lease l;
-    claim_ok(&x, "B1", "BOT1", &l);
-    cr_opts o = oopts(&x);
+    claim_ok(&x, "B1", "BOT1", "10m", &l);
+    cr_opts o = ropts(&x);
     cr_result r;
     /* Plain lines: stdout is a pipe; TERM=dumb as well. */
     const char *env[] = {x.penv, "TERM=dumb", NULL};
@@ -363,11 +334,11 @@ END_TEST
 
 START_TEST(test_break_foreign)
 {
-    octx x;
-    octx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     RAW(&x, "+OK", "SET", "sq:A4", "not json at all");
     RAW(&x, "+OK", "SET", "refund:A4", SEED_REFUND);
-    cr_opts o = oopts(&x);
+    cr_opts o = ropts(&x);
     cr_result r;
 
     /* From a pipe without --yes: refused before anything is sent. */
@@ -406,7 +377,7 @@ START_TEST(test_break_foreign)
                   "%s", r.err);
     cr_free(&r);
     tc_lease l;
-    claim_ok(&x, "A6", "BOT2", &l);
+    claim_ok(&x, "A6", "BOT2", "10m", &l);
 
     /* Nothing there: nothing to do. */
     cr_runv(&r, &o, "break", "A5", "--yes", NULL);
@@ -420,12 +391,12 @@ END_TEST
  * the bot then learns it lost the SQ. */
 START_TEST(test_break_live_claim)
 {
-    octx x;
-    octx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     tc_lease l;
-    claim_ok(&x, "251019-164rmb", "BOT1", &l);
+    claim_ok(&x, "251019-164rmb", "BOT1", "10m", &l);
     double start = reserve_ok(&x, &l, "5", "51");
-    cr_opts o = oopts(&x);
+    cr_opts o = ropts(&x);
     cr_result r;
 
     cr_runv(&r, &o, "break", "251019-164rmb", "--yes", NULL);
@@ -461,7 +432,7 @@ START_TEST(test_break_live_claim)
     cJSON_Delete(j);
 
     /* The bot that held it: LOST at its next step. */
-    cr_opts ol = oopts(&x);
+    cr_opts ol = ropts(&x);
     ol.input = l.line;
     cr_runv(&r, &ol, "renew", NULL);
     TC_EXIT(&r, 3);
@@ -476,9 +447,9 @@ END_TEST
  * bot that claims the SQ while the operator reads keeps its claim. */
 START_TEST(test_break_prompt)
 {
-    octx x;
-    octx_init(&x, _i);
-    cr_opts o = oopts(&x);
+    rctx x;
+    rctx_init(&x, _i);
+    cr_opts o = ropts(&x);
     cr_opts ot = tty_opts(&x);
     cr_result r;
 
@@ -506,7 +477,7 @@ START_TEST(test_break_prompt)
     ck_assert(cr_pty_read_until(p, "[y/N]", 1, 30000));
     RAW(&x, ":1", "DEL", "sq:C1");
     tc_lease l;
-    claim_ok(&x, "C1", "BOT2", &l);
+    claim_ok(&x, "C1", "BOT2", "10m", &l);
     cr_pty_write(p, "y\n");
     cr_pty_finish(p, &r);
     TC_EXIT(&r, 3);
@@ -535,8 +506,8 @@ START_TEST(test_break_prompt)
 
     /* Under CI nobody answers, terminal or not: refused at once. */
     RAW(&x, "+OK", "SET", "sq:C2", "stale");
-    x.env[1] = "CI=true";
-    cr_opts oc = oopts(&x);
+    x.extra[1] = "CI=true";
+    cr_opts oc = ropts(&x);
     const char *cargs[] = {"break", "C2", NULL};
     cr_pty_run(&r, &oc, cargs);
     TC_EXIT(&r, 2);
@@ -552,9 +523,9 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* counters                                                             */
 
-static cJSON *counters_json(const octx *x)
+static cJSON *counters_json(const rctx *x)
 {
-    cr_opts o = oopts(x);
+    cr_opts o = ropts(x);
     cr_result r;
     cr_runv(&r, &o, "counters", "--json", NULL);
     TC_EXIT(&r, 0);
@@ -585,9 +556,9 @@ static double cvalue(const cJSON *j, const char *which)
  * shows it; --raise-cursor never moves it down. */
 START_TEST(test_counters_hint_typo)
 {
-    octx x;
-    octx_init(&x, _i);
-    cr_opts o = oopts(&x);
+    rctx x;
+    rctx_init(&x, _i);
+    cr_opts o = ropts(&x);
     cr_result r;
 
     /* A fresh prefix: both missing, with their key names. */
@@ -602,7 +573,7 @@ START_TEST(test_counters_hint_typo)
     cJSON_Delete(j);
 
     tc_lease l;
-    claim_ok(&x, "T1", "BOT1", &l);
+    claim_ok(&x, "T1", "BOT1", "10m", &l);
     double start = reserve_ok(&x, &l, "5", "51000000"); /* meant 51 */
     ck_assert(start == 51000000);
 
@@ -647,7 +618,7 @@ START_TEST(test_counters_hint_typo)
     ck_assert_msg(cr_contains(r.out, r.outlen, "row cursor:    60000000"), "%s", r.out);
     cr_free(&r);
     tc_lease l2;
-    claim_ok(&x, "T2", "BOT2", &l2);
+    claim_ok(&x, "T2", "BOT2", "10m", &l2);
     ck_assert(reserve_ok(&x, &l2, "3", NULL) == 60000000);
 }
 END_TEST
@@ -656,9 +627,9 @@ END_TEST
  * it holds; raising the cursor then fails (exit 5) naming the key. */
 START_TEST(test_counters_invalid)
 {
-    octx x;
-    octx_init(&x, _i);
-    cr_opts o = oopts(&x);
+    rctx x;
+    rctx_init(&x, _i);
+    cr_opts o = ropts(&x);
     cr_result r;
     RAW(&x, ":1", "HSET", "sqclaim:rowcursor", "f", "v");
     RAW(&x, "+OK", "SET", "sqclaim:fence", "abc");
@@ -687,8 +658,8 @@ END_TEST
 /* On a terminal, --raise-cursor asks first. */
 START_TEST(test_counters_prompt)
 {
-    octx x;
-    octx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     cr_opts ot = tty_opts(&x);
     cr_result r;
     const char *args[] = {"counters", "--raise-cursor", "700", NULL};
@@ -782,23 +753,11 @@ END_TEST
 Suite *tc_operator_suite(void)
 {
     Suite *s = suite_create("cli-operator");
-    TCase *tc = tcase_create("usage");
-    tcase_add_test(tc, test_operator_usage);
-    suite_add_tcase(s, tc);
-    if (tc_nbackends) {
-        tc = tcase_create("operator");
-        tcase_set_timeout(tc, 120);
-        tcase_add_loop_test(tc, test_busy_names_foreign, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_status_foreign, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_foreign_secret, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_watch_foreign, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_break_foreign, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_break_live_claim, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_break_prompt, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_counters_hint_typo, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_counters_invalid, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_counters_prompt, 0, tc_nbackends);
-        suite_add_tcase(s, tc);
-    }
+    TCASE_ADD(s, ((tcase_spec){.name = "usage"}), test_operator_usage);
+    if (tc_nbackends)
+        TC_LOOP_CASE(s, ((tcase_spec){.name = "operator", .timeout = 120}), test_busy_names_foreign,
+                     test_status_foreign, test_foreign_secret, test_watch_foreign,
+                     test_break_foreign, test_break_live_claim, test_break_prompt,
+                     test_counters_hint_typo, test_counters_invalid, test_counters_prompt);
     return s;
 }

@@ -63,17 +63,23 @@ void pause_ms(int ms)
 }
 
 /* `sqclaim status` in x's prefix: how many claims and reservations. */
-void held_counts(const rctx *x, int *claims, int *reservations)
+cJSON *status_checked(const rctx *x)
 {
     cr_opts o = ropts(x);
     cr_result r;
     cr_runv(&r, &o, "status", NULL);
     TC_EXIT(&r, 0);
     cJSON *j = tc_check_status(r.out);
+    cr_free(&r);
+    return j;
+}
+
+void held_counts(const rctx *x, int *claims, int *reservations)
+{
+    cJSON *j = status_checked(x);
     *claims = cJSON_GetArraySize(cJSON_GetObjectItem(j, "sqClaims"));
     *reservations = cJSON_GetArraySize(cJSON_GetObjectItem(j, "refundReservations"));
     cJSON_Delete(j);
-    cr_free(&r);
 }
 
 /* Nothing is held in x's prefix: no claim, no reservation. */
@@ -88,17 +94,11 @@ void assert_nothing_held(const rctx *x)
 Suite *tc_remote_suite(void)
 {
     Suite *s = suite_create("cli-remote");
-    TCase *tc = tcase_create("remote");
-    tcase_set_timeout(tc, 300);
+    TCase *tc = tcase_add_all(s, (tcase_spec){.name = "remote", .timeout = 300}, NULL, 0);
     trm_add_basic(tc);
     trm_add_docs(tc);
     trm_add_secrets(tc);
-    suite_add_tcase(s, tc);
-    if (tc_built("vercel")) {
-        tc = tcase_create("lossy");
-        tcase_set_timeout(tc, 300);
-        trm_add_lossy(tc);
-        suite_add_tcase(s, tc);
-    }
+    if (tc_built("vercel"))
+        trm_add_lossy(tcase_add_all(s, (tcase_spec){.name = "lossy", .timeout = 300}, NULL, 0));
     return s;
 }

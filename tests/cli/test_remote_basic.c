@@ -572,13 +572,7 @@ END_TEST
 
 void trm_add_basic(TCase *tc)
 {
-    tcase_add_loop_test(tc, test_claim_busy, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_lease_ways, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_status_fields, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_lifecycle, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_finish_range, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_lost_after_expiry, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_concurrent_claim, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_concurrent_claim_first, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_bot_loop, 0, tc_nbackends);
+    TC_ADD_LOOPS(tc, test_claim_busy, test_lease_ways, test_status_fields, test_lifecycle,
+                 test_finish_range, test_lost_after_expiry, test_concurrent_claim,
+                 test_concurrent_claim_first, test_bot_loop);
 }

@@ -83,8 +83,4 @@ START_TEST(test_docs_bot_loop_killed)
 }
 END_TEST
 
-void trm_add_docs(TCase *tc)
-{
-    tcase_add_loop_test(tc, test_docs_bot_loop, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_docs_bot_loop_killed, 0, tc_nbackends);
-}
+void trm_add_docs(TCase *tc) { TC_ADD_LOOPS(tc, test_docs_bot_loop, test_docs_bot_loop_killed); }

@@ -192,7 +192,5 @@ END_TEST
 
 void trm_add_secrets(TCase *tc)
 {
-    tcase_add_loop_test(tc, test_secrets, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_prefix, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_output_failure_releases, 0, tc_nbackends);
+    TC_ADD_LOOPS(tc, test_secrets, test_prefix, test_output_failure_releases);
 }

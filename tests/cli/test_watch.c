@@ -3,6 +3,7 @@
  * terminal restored on --count, SIGTERM and Ctrl-C. */
 #include "skip.h"
 #include "tcli.h"
+#include "tcase.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -315,26 +316,12 @@ END_TEST
 Suite *tc_watch_suite(void)
 {
     Suite *s = suite_create("cli-watch");
-    TCase *tc = tcase_create("plain");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_watch_plain);
-    tcase_add_test(tc, test_watch_json);
-    tcase_add_test(tc, test_watch_failing_store);
-    if (tc_nbackends)
-        tcase_add_loop_test(tc, test_watch_remote, 0, tc_nbackends);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("terminal");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_watch_tty_count);
-    tcase_add_test(tc, test_watch_tty_sigterm);
-    tcase_add_test(tc, test_watch_tty_ctrl_c);
-    tcase_add_test(tc, test_watch_tty_sighup);
-    tcase_add_test(tc, test_watch_tty_resize);
-    tcase_add_test(tc, test_watch_tty_ctrl_z);
-    tcase_add_test(tc, test_watch_tty_stop_while_fetching);
-    tcase_add_test(tc, test_watch_dumb_terminal);
-    tcase_add_test(tc, test_lease_from_terminal);
-    suite_add_tcase(s, tc);
+    TCase *tc = TCASE_ADD(s, ((tcase_spec){.name = "plain", .timeout = 120}), test_watch_plain,
+                          test_watch_json, test_watch_failing_store);
+    TC_ADD_LOOPS(tc, test_watch_remote);
+    TCASE_ADD(s, ((tcase_spec){.name = "terminal", .timeout = 120}), test_watch_tty_count,
+              test_watch_tty_sigterm, test_watch_tty_ctrl_c, test_watch_tty_sighup,
+              test_watch_tty_resize, test_watch_tty_ctrl_z, test_watch_tty_stop_while_fetching,
+              test_watch_dumb_terminal, test_lease_from_terminal);
     return s;
 }
