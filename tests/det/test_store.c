@@ -429,22 +429,12 @@ START_TEST(library_handles_on_the_backend_table)
 }
 END_TEST
 
-TCase *store_tcase(void);
-TCase *store_tcase(void)
+void store_add(Suite *s)
 {
-    TCase *tc = tcase_create("store");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, expiry_at_the_exact_instant);
-    tcase_add_test(tc, expired_keys_are_invisible_everywhere);
-    tcase_add_test(tc, time_stands_still_inside_a_script);
-    tcase_add_test(tc, time_never_goes_back);
-    tcase_add_test(tc, restart_loses_keys_and_scripts);
-    tcase_add_test(tc, stores_are_independent);
-    tcase_add_test(tc, same_seed_same_bytes);
-    tcase_add_test(tc, runaway_script_is_stopped);
-    tcase_add_test(tc, deep_reply_is_an_error_not_a_crash);
-    tcase_add_test(tc, redis_log_reaches_the_sink);
-    tcase_add_test(tc, fault_hooks);
-    tcase_add_test(tc, library_handles_on_the_backend_table);
-    return tc;
+    TCASE_ADD(s, ((tcase_spec){.name = "store", .setup = setup, .teardown = teardown}),
+              expiry_at_the_exact_instant, expired_keys_are_invisible_everywhere,
+              time_stands_still_inside_a_script, time_never_goes_back,
+              restart_loses_keys_and_scripts, stores_are_independent, same_seed_same_bytes,
+              runaway_script_is_stopped, deep_reply_is_an_error_not_a_crash,
+              redis_log_reaches_the_sink, fault_hooks, library_handles_on_the_backend_table);
 }
