@@ -136,22 +136,23 @@ START_TEST(time_stands_still_inside_a_script)
 }
 END_TEST
 
-static int64_t backwards_now;
-static int64_t backwards_clock(void *ctx)
+/* A clock the test sets by hand. */
+static int64_t hand_now;
+static int64_t hand_clock(void *ctx)
 {
     (void)ctx;
-    return backwards_now;
+    return hand_now;
 }
 
 START_TEST(time_never_goes_back)
 {
-    backwards_now = 5000 * MS;
-    det_store_config cfg = {.now_ns = backwards_clock};
+    hand_now = 5000 * MS;
+    det_store_config cfg = {.now_ns = hand_clock};
     det_store *s = det_store_new(&cfg);
     ck_assert_str_eq(on(s, "SET", "k", "v", "PX", "100", NULL), "+OK\r\n");
-    backwards_now = 5101 * MS;
+    hand_now = 5101 * MS;
     ck_assert_str_eq(on(s, "GET", "k", NULL), "$-1\r\n");
-    backwards_now = 5000 * MS; /* a clock stepping back does not revive it */
+    hand_now = 5000 * MS; /* a clock stepping back does not revive it */
     ck_assert_str_eq(on(s, "GET", "k", NULL), "$-1\r\n");
     det_store_free(s);
 }
@@ -382,13 +383,6 @@ START_TEST(fault_hooks)
 }
 END_TEST
 
-static int64_t client_now;
-static int64_t client_clock(void *ctx)
-{
-    (void)ctx;
-    return client_now;
-}
-
 START_TEST(library_handles_on_the_backend_table)
 {
     sqclaim_backend be;
@@ -396,8 +390,8 @@ START_TEST(library_handles_on_the_backend_table)
     ck_assert_ptr_eq(be.app_data, st);
     sqclaim_options o;
     sqclaim_options_init(&o);
-    sqclaim_clock cc = {client_clock, NULL}; /* the bot's clock, not the store's */
-    client_now = 123 * MS;
+    sqclaim_clock cc = {hand_clock, NULL}; /* the bot's clock, not the store's */
+    hand_now = 123 * MS;
     o.clock = &cc;
     o.key_prefix = "t:";
     sqclaim_store *a = NULL, *b = NULL;
