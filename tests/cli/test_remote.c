@@ -23,6 +23,12 @@ void rctx_init(rctx *x, int i)
     x->extra[1] = NULL;
 }
 
+void rctx_claimed(rctx *x, int i, const char *sq, const char *ttl, tc_lease *l)
+{
+    rctx_init(x, i);
+    claim_ok(x, sq, "BOT1", ttl, l);
+}
+
 cr_opts ropts(const rctx *x) { return tc_opts(x->b, x->extra); }
 
 /* Run args with the lease on stdin. */
@@ -31,6 +37,22 @@ int with_lease(const rctx *x, cr_result *r, const char *lease_line, const char *
     cr_opts o = ropts(x);
     o.input = lease_line;
     return cr_run(r, &o, args);
+}
+
+void lease_run(const rctx *x, cr_result *r, const char *lease_line, const char *const *args,
+               int want)
+{
+    with_lease(x, r, lease_line, args);
+    ck_assert_msg(r->code == want,
+                  "%s: exit status %d, expected %d\n--- stdout:\n%s\n--- stderr:\n%s", args[0],
+                  r->code, want, r->out, r->err);
+}
+
+void lease_exit(const rctx *x, const char *lease_line, const char *const *args, int want)
+{
+    cr_result r;
+    lease_run(x, &r, lease_line, args, want);
+    cr_free(&r);
 }
 
 /* sqclaim claim SQ --bot BOT [--ttl TTL]: asserts exit 0, fills *l. */

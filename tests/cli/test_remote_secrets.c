@@ -141,9 +141,8 @@ END_TEST
 START_TEST(test_prefix)
 {
     rctx x;
-    rctx_init(&x, _i);
     tc_lease l;
-    claim_ok(&x, "X1", "BOT1", NULL, &l);
+    rctx_claimed(&x, _i, "X1", NULL, &l);
     char other[64];
     tc_prefix(other, sizeof other);
     cr_opts o = tc_opts(x.b, NULL);
