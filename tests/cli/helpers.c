@@ -15,6 +15,21 @@ cr_opts tc_opts(const tc_backend *b, const char *const *extra)
     return o;
 }
 
+void tc_run_exit(cr_result *r, const cr_opts *o, int want, const char *const *args)
+{
+    cr_run(r, o, args);
+    ck_assert_msg(r->code == want,
+                  "%s: exit status %d, expected %d\n--- stdout:\n%s\n--- stderr:\n%s", args[0],
+                  r->code, want, r->out, r->err);
+}
+
+void tc_exits(const cr_opts *o, int want, const char *const *args)
+{
+    cr_result r;
+    tc_run_exit(&r, o, want, args);
+    cr_free(&r);
+}
+
 void tc_add_loops(TCase *tc, const TTest *const *tests, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -57,6 +57,15 @@ const char *tc_prefix(char *buf, size_t len);
                   "stderr:\n%s",                                                                   \
                   (r)->code, (want), (r)->out, (r)->err)
 
+/* cr_runv and TC_EXIT in one: TC_RUNV(&r, &o, 0, "status", NULL) runs the
+ * words given and the exit status must be `want` (both streams shown if
+ * not); r holds the run (cr_free it). */
+void tc_run_exit(cr_result *r, const cr_opts *o, int want, const char *const *args);
+#define TC_RUNV(r, o, want, ...) tc_run_exit((r), (o), (want), (const char *const[]){__VA_ARGS__})
+/* TC_RUNV when nothing more of the run is looked at: no result kept. */
+void tc_exits(const cr_opts *o, int want, const char *const *args);
+#define TC_EXITS(o, want, ...) tc_exits((o), (want), (const char *const[]){__VA_ARGS__})
+
 /* Every line on stderr is a "sqclaim: " message (or the usage hint). */
 void tc_check_stderr_form(const cr_result *r);
 

@@ -88,8 +88,7 @@ START_TEST(test_docs_bot_loop_lossy_vercel)
                                penv, NULL};
     cr_opts so = tc_opts(NULL, clean_env);
     cr_result r;
-    cr_runv(&r, &so, "status", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &so, 0, "status", NULL);
     cJSON *st = tc_check_status(r.out);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(st, "sqClaims")), 0);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(st, "refundReservations")), 0);

@@ -29,6 +29,30 @@ static cr_opts tty_opts(rctx *x)
     return ropts(x);
 }
 
+/* Run the words given: exit status `want`, and stderr says `says`. */
+static void exit_saying(const cr_opts *o, int want, const char *says, const char *const *args)
+{
+    cr_result r;
+    tc_run_exit(&r, o, want, args);
+    ck_assert_msg(cr_contains(r.err, r.errlen, says), "%s", r.err);
+    cr_free(&r);
+}
+#define EXIT_SAYING(o, want, says, ...)                                                            \
+    exit_saying((o), (want), (says), (const char *const[]){__VA_ARGS__})
+
+/* Run args on a terminal (ot) and answer its [y/N] prompt with `answer`;
+ * the exit status must be `want`; r holds the run (cr_free it). */
+static void answer_prompt(const cr_opts *ot, const char *const *args, const char *answer,
+                          cr_result *r, int want)
+{
+    cr_pty *p = cr_pty_start(ot, args);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(cr_pty_read_until(p, "[y/N]", 1, 30000));
+    cr_pty_write(p, answer);
+    cr_pty_finish(p, r);
+    TC_EXIT(r, want);
+}
+
 /* A raw redis command on the server behind both backends, with x's
  * prefix put before argv[1] (the key).  Asserts the reply's first line
  * starts with `want`. */
@@ -87,8 +111,7 @@ static double reserve_ok(const rctx *x, const tc_lease *l, const char *rows, con
     if (hint)
         cr_runv(&r, &o, "reserve", "--rows", rows, "--hint", hint, NULL);
     else
-        cr_runv(&r, &o, "reserve", "--rows", rows, NULL);
-    TC_EXIT(&r, 0);
+        TC_RUNV(&r, &o, 0, "reserve", "--rows", rows, NULL);
     cJSON *j = tc_json(r.out);
     double start = cJSON_GetObjectItem(j, "startRow")->valuedouble;
     cJSON_Delete(j);
@@ -101,8 +124,7 @@ static cJSON *status_json(const rctx *x)
 {
     cr_opts o = ropts(x);
     cr_result r;
-    cr_runv(&r, &o, "status", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "status", NULL);
     tc_check_one_line(&r);
     cJSON *j = tc_json(r.out);
     cr_free(&r);
@@ -127,8 +149,7 @@ START_TEST(test_busy_names_foreign)
     cr_opts o = ropts(&x);
     cr_result r;
 
-    cr_runv(&r, &o, "claim", "A4", "--bot", "BOT2", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "claim", "A4", "--bot", "BOT2", NULL);
     tc_check_stderr_form(&r);
     ck_assert_str_eq(r.out, "");
     ck_assert_msg(cr_contains(r.err, r.errlen, "a value another tool wrote") &&
@@ -139,31 +160,25 @@ START_TEST(test_busy_names_foreign)
     ck_assert(!cr_contains(r.err, r.errlen, "another lease"));
     cr_free(&r);
 
-    cr_runv(&r, &o, "claim", "A6", "--bot", "BOT2", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "claim", "A6", "--bot", "BOT2", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "a value another tool wrote (type hash)") &&
                       cr_contains(r.err, r.errlen, "never expires"),
                   "%s", r.err);
     cr_free(&r);
 
     /* docs/kvrest.md's example key: a 10-minute expiry. */
-    cr_runv(&r, &o, "claim", "1", "--bot", "BOT2", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "claim", "1", "--bot", "BOT2", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "\"v\"") && cr_contains(r.err, r.errlen, "left") &&
                       !cr_contains(r.err, r.errlen, "never expires"),
                   "%s", r.err);
     cr_free(&r);
 
     /* A seed-era bot's claim names its bot, as before. */
-    cr_runv(&r, &o, "claim", "A8", "--bot", "BOT2", NULL);
-    TC_EXIT(&r, 1);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "held by SEEDBOT for another"), "%s", r.err);
-    cr_free(&r);
+    EXIT_SAYING(&o, 1, "held by SEEDBOT for another", "claim", "A8", "--bot", "BOT2", NULL);
 
     /* claim-first (a bot's loop: no extra request) still says it is
      * another tool's value. */
-    cr_runv(&r, &o, "claim-first", "A6", "A4", "--bot", "BOT2", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "claim-first", "A6", "A4", "--bot", "BOT2", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "all 2 candidate SQs are held") &&
                       cr_contains(r.err, r.errlen,
                                   "A6, by a value another tool wrote, naming "
@@ -180,9 +195,8 @@ END_TEST
 START_TEST(test_foreign_secret)
 {
     rctx x;
-    rctx_init(&x, _i);
     tc_lease l;
-    claim_ok(&x, "S1", "BOT1", "10m", &l);
+    rctx_claimed(&x, _i, "S1", "10m", &l);
     char v[128];
     snprintf(v, sizeof v, "copied %s by hand", l.token);
     RAW(&x, "+OK", "SET", "sq:S2", v);
@@ -286,8 +300,7 @@ START_TEST(test_watch_foreign)
     /* Plain lines: stdout is a pipe; TERM=dumb as well. */
     const char *env[] = {x.penv, "TERM=dumb", NULL};
     cr_opts od = tc_opts(x.b, env);
-    cr_runv(&r, &od, "watch", "--count", "1", "--interval", "1m", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &od, 0, "watch", "--count", "1", "--interval", "1m", NULL);
     ck_assert_msg(!memchr(r.out, '\033', r.outlen), "escape sequences in plain output");
     ck_assert_msg(cr_contains(r.out, r.outlen, "Claims: 5 (4 foreign"), "%s", r.out);
     ck_assert_msg(cr_contains(r.out, r.outlen, "Refund reservations: 1 (1 foreign"), "%s", r.out);
@@ -317,8 +330,7 @@ START_TEST(test_watch_foreign)
     cr_free(&r);
 
     /* --json: the status JSON, foreign members included. */
-    cr_runv(&r, &o, "watch", "--json", "--count", "1", "--interval", "1m", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "watch", "--json", "--count", "1", "--interval", "1m", NULL);
     tc_check_one_line(&r);
     cJSON *j = tc_json(r.out);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sqClaims")), 5);
@@ -342,8 +354,7 @@ START_TEST(test_break_foreign)
     cr_result r;
 
     /* From a pipe without --yes: refused before anything is sent. */
-    cr_runv(&r, &o, "break", "A4", NULL);
-    TC_EXIT(&r, 2);
+    TC_RUNV(&r, &o, 2, "break", "A4", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "--yes") &&
                       cr_contains(r.err, r.errlen, "nothing was sent"),
                   "%s", r.err);
@@ -352,8 +363,7 @@ START_TEST(test_break_foreign)
 
     /* With --yes: shows what goes, then removes it; no --force needed
      * for another tool's values. */
-    cr_runv(&r, &o, "break", "A4", "--yes", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "break", "A4", "--yes", NULL);
     tc_check_stderr_form(&r);
     ck_assert_str_eq(r.out, "");
     ck_assert_msg(cr_contains(r.err, r.errlen, "SQ A4 holds:") &&
@@ -369,8 +379,7 @@ START_TEST(test_break_foreign)
 
     /* A hash, alone: removed; then the SQ can be claimed. */
     RAW(&x, ":1", "HSET", "sq:A6", "f", "v");
-    cr_runv(&r, &o, "break", "A6", "-y", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "break", "A6", "-y", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "(type hash)") &&
                       cr_contains(r.err, r.errlen, "reservation  none") &&
                       cr_contains(r.err, r.errlen, "removed the claim"),
@@ -380,10 +389,7 @@ START_TEST(test_break_foreign)
     claim_ok(&x, "A6", "BOT2", "10m", &l);
 
     /* Nothing there: nothing to do. */
-    cr_runv(&r, &o, "break", "A5", "--yes", NULL);
-    TC_EXIT(&r, 0);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "nothing to break"), "%s", r.err);
-    cr_free(&r);
+    EXIT_SAYING(&o, 0, "nothing to break", "break", "A5", "--yes", NULL);
 }
 END_TEST
 
@@ -392,15 +398,13 @@ END_TEST
 START_TEST(test_break_live_claim)
 {
     rctx x;
-    rctx_init(&x, _i);
     tc_lease l;
-    claim_ok(&x, "251019-164rmb", "BOT1", "10m", &l);
+    rctx_claimed(&x, _i, "251019-164rmb", "10m", &l);
     double start = reserve_ok(&x, &l, "5", "51");
     cr_opts o = ropts(&x);
     cr_result r;
 
-    cr_runv(&r, &o, "break", "251019-164rmb", "--yes", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "break", "251019-164rmb", "--yes", NULL);
     tc_check_stderr_form(&r);
     char fence[48];
     snprintf(fence, sizeof fence, "fence %llu", (unsigned long long)l.fence);
@@ -416,8 +420,7 @@ START_TEST(test_break_live_claim)
     ck_assert_ptr_nonnull(entry(j, "refundReservations", "251019-164rmb"));
     cJSON_Delete(j);
 
-    cr_runv(&r, &o, "break", "251019-164rmb", "--yes", "--force", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "break", "251019-164rmb", "--yes", "--force", NULL);
     char rows[64];
     snprintf(rows, sizeof rows, "rows %.0f-%.0f (5)", start, start + 4);
     ck_assert_msg(cr_contains(r.err, r.errlen, rows) &&
@@ -434,12 +437,8 @@ START_TEST(test_break_live_claim)
     /* The bot that held it: LOST at its next step. */
     cr_opts ol = ropts(&x);
     ol.input = l.line;
-    cr_runv(&r, &ol, "renew", NULL);
-    TC_EXIT(&r, 3);
-    cr_free(&r);
-    cr_runv(&r, &ol, "release", NULL);
-    TC_EXIT(&r, 3);
-    cr_free(&r);
+    TC_EXITS(&ol, 3, "renew", NULL);
+    TC_EXITS(&ol, 3, "release", NULL);
 }
 END_TEST
 
@@ -456,12 +455,7 @@ START_TEST(test_break_prompt)
     /* Answered "n": nothing removed, exit 1. */
     RAW(&x, "+OK", "SET", "sq:C1", "stale value");
     const char *args[] = {"break", "C1", NULL};
-    cr_pty *p = cr_pty_start(&ot, args);
-    ck_assert_ptr_nonnull(p);
-    ck_assert(cr_pty_read_until(p, "[y/N]", 1, 30000));
-    cr_pty_write(p, "n\n");
-    cr_pty_finish(p, &r);
-    TC_EXIT(&r, 1);
+    answer_prompt(&ot, args, "n\n", &r, 1);
     ck_assert_msg(cr_contains(r.out, r.outlen, "\"stale value\"") &&
                       cr_contains(r.out, r.outlen, "not confirmed: nothing was removed"),
                   "%s", r.out);
@@ -472,7 +466,7 @@ START_TEST(test_break_prompt)
      * the operator answers "y": the bot's claim is not removed, even
      * with --force (only what was shown is). */
     const char *fargs[] = {"break", "C1", "--force", NULL};
-    p = cr_pty_start(&ot, fargs);
+    cr_pty *p = cr_pty_start(&ot, fargs);
     ck_assert_ptr_nonnull(p);
     ck_assert(cr_pty_read_until(p, "[y/N]", 1, 30000));
     RAW(&x, ":1", "DEL", "sq:C1");
@@ -492,12 +486,7 @@ START_TEST(test_break_prompt)
     cJSON_Delete(j);
 
     /* "yes" on the live claim with --force: ended. */
-    p = cr_pty_start(&ot, fargs);
-    ck_assert_ptr_nonnull(p);
-    ck_assert(cr_pty_read_until(p, "[y/N]", 1, 30000));
-    cr_pty_write(p, "yes\n");
-    cr_pty_finish(p, &r);
-    TC_EXIT(&r, 0);
+    answer_prompt(&ot, fargs, "yes\n", &r, 0);
     ck_assert_msg(cr_contains(r.out, r.outlen, "end the live claim") &&
                       cr_contains(r.out, r.outlen, "broke SQ C1: removed the claim"),
                   "%s", r.out);
@@ -527,8 +516,7 @@ static cJSON *counters_json(const rctx *x)
 {
     cr_opts o = ropts(x);
     cr_result r;
-    cr_runv(&r, &o, "counters", "--json", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "counters", "--json", NULL);
     tc_check_one_line(&r);
     cJSON *j = tc_json(r.out);
     static const char *const top[] = {"rowCursor", "fenceCounter", NULL};
@@ -577,8 +565,7 @@ START_TEST(test_counters_hint_typo)
     double start = reserve_ok(&x, &l, "5", "51000000"); /* meant 51 */
     ck_assert(start == 51000000);
 
-    cr_runv(&r, &o, "counters", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "counters", NULL);
     ck_assert_str_eq(r.err, "");
     ck_assert_msg(cr_contains(r.out, r.outlen, "row cursor:    51000005 (key ") &&
                       cr_contains(r.out, r.outlen, want) &&
@@ -593,8 +580,7 @@ START_TEST(test_counters_hint_typo)
     cJSON_Delete(j);
 
     /* Never down: exit 1, unchanged. */
-    cr_runv(&r, &o, "counters", "--raise-cursor", "56", "--yes", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "counters", "--raise-cursor", "56", "--yes", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "at 51000005, above 56") &&
                       cr_contains(r.err, r.errlen, "only moves up"),
                   "%s", r.err);
@@ -604,16 +590,13 @@ START_TEST(test_counters_hint_typo)
     cJSON_Delete(j);
 
     /* Without --yes from a pipe: refused before anything is sent. */
-    cr_runv(&r, &o, "counters", "--raise-cursor", "60000000", NULL);
-    TC_EXIT(&r, 2);
-    cr_free(&r);
+    TC_EXITS(&o, 2, "counters", "--raise-cursor", "60000000", NULL);
     j = counters_json(&x);
     ck_assert(cvalue(j, "rowCursor") == 51000005);
     cJSON_Delete(j);
 
     /* Up: moved, and the next reservation starts there. */
-    cr_runv(&r, &o, "counters", "--raise-cursor", "60000000", "--yes", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "counters", "--raise-cursor", "60000000", "--yes", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "from 51000005 to 60000000"), "%s", r.err);
     ck_assert_msg(cr_contains(r.out, r.outlen, "row cursor:    60000000"), "%s", r.out);
     cr_free(&r);
@@ -633,8 +616,7 @@ START_TEST(test_counters_invalid)
     cr_result r;
     RAW(&x, ":1", "HSET", "sqclaim:rowcursor", "f", "v");
     RAW(&x, "+OK", "SET", "sqclaim:fence", "abc");
-    cr_runv(&r, &o, "counters", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "counters", NULL);
     ck_assert_msg(cr_contains(r.out, r.outlen, "row cursor:    INVALID (key ") &&
                       cr_contains(r.out, r.outlen, "sqclaim:rowcursor holds a hash") &&
                       cr_contains(r.out, r.outlen, "fence counter: INVALID (key ") &&
@@ -648,10 +630,7 @@ START_TEST(test_counters_invalid)
         cJSON_GetObjectItem(cJSON_GetObjectItem(j, "fenceCounter"), "detail")->valuestring,
         "\"abc\"");
     cJSON_Delete(j);
-    cr_runv(&r, &o, "counters", "--raise-cursor", "100", "--yes", NULL);
-    TC_EXIT(&r, 5);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "sqclaim:rowcursor"), "%s", r.err);
-    cr_free(&r);
+    EXIT_SAYING(&o, 5, "sqclaim:rowcursor", "counters", "--raise-cursor", "100", "--yes", NULL);
 }
 END_TEST
 
@@ -663,12 +642,7 @@ START_TEST(test_counters_prompt)
     cr_opts ot = tty_opts(&x);
     cr_result r;
     const char *args[] = {"counters", "--raise-cursor", "700", NULL};
-    cr_pty *p = cr_pty_start(&ot, args);
-    ck_assert_ptr_nonnull(p);
-    ck_assert(cr_pty_read_until(p, "[y/N]", 1, 30000));
-    cr_pty_write(p, "\n"); /* the default: no */
-    cr_pty_finish(p, &r);
-    TC_EXIT(&r, 1);
+    answer_prompt(&ot, args, "\n", &r, 1); /* the default: no */
     ck_assert_msg(cr_contains(r.out, r.outlen, "set the missing row cursor") &&
                       cr_contains(r.out, r.outlen, "never moves back down") &&
                       cr_contains(r.out, r.outlen, "unchanged"),
@@ -678,12 +652,7 @@ START_TEST(test_counters_prompt)
     ck_assert_str_eq(cstate(j, "rowCursor"), "missing");
     cJSON_Delete(j);
 
-    p = cr_pty_start(&ot, args);
-    ck_assert_ptr_nonnull(p);
-    ck_assert(cr_pty_read_until(p, "[y/N]", 1, 30000));
-    cr_pty_write(p, "y\n");
-    cr_pty_finish(p, &r);
-    TC_EXIT(&r, 0);
+    answer_prompt(&ot, args, "y\n", &r, 0);
     cr_free(&r);
     j = counters_json(&x);
     ck_assert(cvalue(j, "rowCursor") == 700);
@@ -721,30 +690,23 @@ START_TEST(test_operator_usage)
     }
 
     /* memory: nothing is there in a new process, and nothing is asked. */
-    cr_runv(&r, NULL, "break", "A1", "--yes", "-q", NULL);
-    TC_EXIT(&r, 0);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "nothing to break"), "%s", r.err);
-    cr_free(&r);
-    cr_runv(&r, NULL, "counters", NULL);
-    TC_EXIT(&r, 0);
+    EXIT_SAYING(NULL, 0, "nothing to break", "break", "A1", "--yes", "-q", NULL);
+    TC_RUNV(&r, NULL, 0, "counters", NULL);
     ck_assert(cr_contains(r.out, r.outlen, "row cursor:"));
     ck_assert(cr_contains(r.out, r.outlen, "fence counter:"));
     cr_free(&r);
 
     /* Help: the program's lists them, each has its own. */
-    cr_runv(&r, NULL, "--help", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, NULL, 0, "--help", NULL);
     ck_assert(cr_contains(r.out, r.outlen, "  break SQ [--force] [--yes]"));
     ck_assert(cr_contains(r.out, r.outlen, "  counters [--json] [--raise-cursor ROW [--yes]]"));
     ck_assert(cr_contains(r.out, r.outlen, "Full documentation: docs/cli.md."));
     cr_free(&r);
-    cr_runv(&r, NULL, "help", "break", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, NULL, 0, "help", "break", NULL);
     ck_assert(cr_contains(r.out, r.outlen, "--force"));
     ck_assert(cr_contains(r.out, r.outlen, "Confirmation:"));
     cr_free(&r);
-    cr_runv(&r, NULL, "counters", "--help", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, NULL, 0, "counters", "--help", NULL);
     ck_assert(cr_contains(r.out, r.outlen, "--raise-cursor ROW"));
     cr_free(&r);
 }

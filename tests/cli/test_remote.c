@@ -63,8 +63,7 @@ void claim_ok(const rctx *x, const char *sq, const char *bot, const char *ttl, t
     if (ttl)
         cr_runv(&r, &o, "claim", sq, "--bot", bot, "--ttl", ttl, NULL);
     else
-        cr_runv(&r, &o, "claim", sq, "--bot", bot, NULL);
-    TC_EXIT(&r, 0);
+        TC_RUNV(&r, &o, 0, "claim", sq, "--bot", bot, NULL);
     tc_check_lease(r.out, sq, bot, -1, l);
     ck_assert_uint_gt(l->fence, 0);
     ck_assert_msg(r.errlen == 0, "stderr: %s", r.err); /* no memory note on %s */
@@ -89,8 +88,7 @@ cJSON *status_checked(const rctx *x)
 {
     cr_opts o = ropts(x);
     cr_result r;
-    cr_runv(&r, &o, "status", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "status", NULL);
     cJSON *j = tc_check_status(r.out);
     cr_free(&r);
     return j;

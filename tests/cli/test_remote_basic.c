@@ -21,8 +21,7 @@ START_TEST(test_claim_busy)
 
     cr_opts o = ropts(&x);
     cr_result r;
-    cr_runv(&r, &o, "claim", "251019-164rmb", "--bot", "BOT3", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "claim", "251019-164rmb", "--bot", "BOT3", NULL);
     ck_assert_str_eq(r.out, "");
     /* Names the holder and how long it still holds. */
     ck_assert_msg(cr_contains(r.err, r.errlen,
@@ -35,19 +34,15 @@ START_TEST(test_claim_busy)
     cr_free(&r);
 
     /* The holder itself cannot claim it twice either. */
-    cr_runv(&r, &o, "claim", "251019-164rmb", "--bot", "BOT1", NULL);
-    TC_EXIT(&r, 1);
-    cr_free(&r);
+    TC_EXITS(&o, 1, "claim", "251019-164rmb", "--bot", "BOT1", NULL);
 
     /* claim-first: skips the held one; all held: busy, naming the first. */
-    cr_runv(&r, &o, "claim-first", "251019-164rmb", "251019-165abc", "--bot", "BOT3", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "claim-first", "251019-164rmb", "251019-165abc", "--bot", "BOT3", NULL);
     tc_lease l2;
     tc_check_lease(r.out, "251019-165abc", "BOT3", 600000, &l2);
     ck_assert_uint_gt(l2.fence, 0);
     cr_free(&r);
-    cr_runv(&r, &o, "claim-first", "251019-164rmb", "251019-165abc", "--bot", "BOT2", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "claim-first", "251019-164rmb", "251019-165abc", "--bot", "BOT2", NULL);
     ck_assert_str_eq(r.out, "");
     ck_assert_msg(cr_contains(r.err, r.errlen,
                               "busy: all 2 candidate SQs are held (the first, "
@@ -86,18 +81,15 @@ START_TEST(test_lease_ways)
     ck_assert_str_eq(n.token, l.token);
     cr_free(&r);
     /* 3. --lease JSON, with the SQ repeated */
-    cr_runv(&r, &o, "renew", "X1", "--lease", l.line, "--ttl", "3m", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "renew", "X1", "--lease", l.line, "--ttl", "3m", NULL);
     tc_check_lease(r.out, "X1", "BOT1", 180000, &n);
     cr_free(&r);
     /* 4. --lease-file */
-    cr_runv(&r, &o, "renew", "--lease-file", path, NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "renew", "--lease-file", path, NULL);
     tc_check_lease(r.out, "X1", "BOT1", 60000, &n); /* the file's ttlMs */
     cr_free(&r);
     /* 5. SQ --token --bot */
-    cr_runv(&r, &o, "renew", "X1", "--token", l.token, "--bot", "BOT1", "--ttl", "90s", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "renew", "X1", "--token", l.token, "--bot", "BOT1", "--ttl", "90s", NULL);
     tc_check_lease(r.out, "X1", "BOT1", 90000, &n);
     ck_assert_str_eq(n.token, l.token);
     ck_assert_uint_eq(n.fence, 0); /* not known from a token */
@@ -107,17 +99,13 @@ START_TEST(test_lease_ways)
     lease_exit(&x, n.line, a6, 0);
 
     /* Someone else's token is not the lease. */
-    cr_runv(&r, &o, "renew", "X1", "--token", "0123456789abcdef0123456789abcdef", "--bot", "BOT1",
-            NULL);
-    TC_EXIT(&r, 3);
+    TC_RUNV(&r, &o, 3, "renew", "X1", "--token", "0123456789abcdef0123456789abcdef", "--bot",
+            "BOT1", NULL);
     ck_assert(cr_contains(r.err, r.errlen, "lost"));
     cr_free(&r);
-    cr_runv(&r, &o, "release", "X1", "--token", "0123456789abcdef0123456789abcdef", NULL);
-    TC_EXIT(&r, 3);
-    cr_free(&r);
+    TC_EXITS(&o, 3, "release", "X1", "--token", "0123456789abcdef0123456789abcdef", NULL);
     /* ... and the real one is untouched by those attempts. */
-    cr_runv(&r, &o, "release", "X1", "--token", l.token, NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "release", "X1", "--token", l.token, NULL);
     ck_assert_str_eq(r.out, "");
     ck_assert_str_eq(r.err, "");
     cr_free(&r);
@@ -149,8 +137,7 @@ START_TEST(test_status_fields)
 
     cr_opts o = ropts(&x);
     cr_result s, p;
-    cr_runv(&s, &o, "status", NULL);
-    TC_EXIT(&s, 0);
+    TC_RUNV(&s, &o, 0, "status", NULL);
     tc_check_one_line(&s);
     ck_assert_str_eq(s.err, "");
     tc_check_no_secret(&s, a.token);
@@ -184,8 +171,7 @@ START_TEST(test_status_fields)
     ck_assert_uint_eq((uint64_t)cJSON_GetObjectItem(rv, "fence")->valuedouble, a.fence);
 
     /* --pretty: the same JSON, indented (times differ between runs). */
-    cr_runv(&p, &o, "status", "--pretty", NULL);
-    TC_EXIT(&p, 0);
+    TC_RUNV(&p, &o, 0, "status", "--pretty", NULL);
     ck_assert(cr_count(p.out, p.outlen, "\n") > 10);
     cJSON *pj = tc_check_status(p.out);
     cJSON *both[2] = {j, pj};

@@ -63,8 +63,7 @@ START_TEST(test_docs_bot_loop_killed)
     long long deadline = tsrv_now_ms() + 30000;
     for (;;) {
         cr_result r;
-        cr_runv(&r, &so, "status", NULL);
-        TC_EXIT(&r, 0);
+        TC_RUNV(&r, &so, 0, "status", NULL);
         bool held =
             cr_contains(r.out, r.outlen, "\"refundReservations\":{\"K1\":{\"botId\":\"BOT7\"");
         cr_free(&r);

@@ -16,8 +16,7 @@
 START_TEST(test_watch_plain)
 {
     cr_result r;
-    cr_runv(&r, NULL, "watch", "--count", "2", "--interval", "10ms", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, NULL, 0, "watch", "--count", "2", "--interval", "10ms", NULL);
     ck_assert_str_eq(r.err, "");
     ck_assert_int_eq(cr_count(r.out, r.outlen, "sqclaim watch: memory, every 10ms, "), 2);
     ck_assert_int_eq(cr_count(r.out, r.outlen, "Claims: none\n"), 2);
@@ -32,8 +31,7 @@ END_TEST
 START_TEST(test_watch_json)
 {
     cr_result r;
-    cr_runv(&r, NULL, "watch", "--json", "--count", "3", "--interval", "10ms", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, NULL, 0, "watch", "--json", "--count", "3", "--interval", "10ms", NULL);
     ck_assert_int_eq(cr_count(r.out, r.outlen, "\n"), 3);
     char *save = NULL;
     int n = 0;
@@ -55,21 +53,18 @@ START_TEST(test_watch_remote)
     const char *env[] = {penv, NULL};
     cr_opts o = tc_opts(b, env);
     cr_result r;
-    cr_runv(&r, &o, "claim", "251019-164rmb", "--bot", "BOT1", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "claim", "251019-164rmb", "--bot", "BOT1", NULL);
     cr_opts ol = o;
     ol.input = r.out;
     cr_result q;
-    cr_runv(&q, &ol, "reserve", "--rows", "5", "--hint", "51", NULL);
-    TC_EXIT(&q, 0);
+    TC_RUNV(&q, &ol, 0, "reserve", "--rows", "5", "--hint", "51", NULL);
     cJSON *rj = tc_json(q.out);
     long start = (long)cJSON_GetObjectItem(rj, "startRow")->valuedouble;
     cJSON_Delete(rj);
     cr_free(&q);
     cr_free(&r);
 
-    cr_runv(&r, &o, "watch", "--count", "2", "--interval", "10ms", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "watch", "--count", "2", "--interval", "10ms", NULL);
     char head[64], rows[64];
     snprintf(head, sizeof head, "sqclaim watch: %s, every 10ms, ", b->name);
     ck_assert_int_eq(cr_count(r.out, r.outlen, head), 2);
@@ -97,8 +92,7 @@ START_TEST(test_watch_failing_store)
     const char *env[] = {"SQCLAIM_ADAPTER=redis", url, NULL};
     cr_opts o = tc_opts(NULL, env);
     cr_result r;
-    cr_runv(&r, &o, "watch", "--count", "2", "--interval", "10ms", "--timeout", "500ms", NULL);
-    TC_EXIT(&r, 5);
+    TC_RUNV(&r, &o, 5, "watch", "--count", "2", "--interval", "10ms", "--timeout", "500ms", NULL);
     ck_assert_int_eq(cr_count(r.out, r.outlen, "status failed (see standard error)"), 2);
     ck_assert_int_eq(cr_count(r.err, r.errlen, "sqclaim: status: "), 2);
     tc_check_stderr_form(&r);
