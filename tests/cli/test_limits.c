@@ -24,9 +24,9 @@
 
 /* Run sqclaim through /bin/sh with `redir` applied first (">&-", "2>&-",
  * "<&-" ...): what a user's shell does.  `input` is standard input
- * before the redirection (NULL: empty). */
-static int run_redirected(cr_result *r, const rctx *x, const char *redir, const char *input,
-                          const char *const *args)
+ * before the redirection (NULL: empty).  The exit status must be `want`. */
+static void run_redirected(cr_result *r, const rctx *x, const char *redir, const char *input,
+                           const char *const *args, int want)
 {
     char script[200];
     snprintf(script, sizeof script, "exec \"$0\" \"$@\" %s", redir);
@@ -42,7 +42,23 @@ static int run_redirected(cr_result *r, const rctx *x, const char *redir, const 
     cr_opts o = ropts(x);
     o.raw_argv = true;
     o.input = input;
-    return cr_run(r, &o, argv);
+    cr_run(r, &o, argv);
+    TC_EXIT(r, want);
+}
+
+/* sq claimed for BOTL (the lease in *l), then `reserve --rows rows` run
+ * with `redir`: exit 5, and stderr says `says` (and `says2`, when not
+ * NULL). */
+static void reserve_redirected(const rctx *x, const char *sq, const char *rows, const char *redir,
+                               const char *says, const char *says2, tc_lease *l)
+{
+    claim_ok(x, sq, "BOTL", NULL, l);
+    const char *reserve[] = {"reserve", "--rows", rows, NULL};
+    cr_result r;
+    run_redirected(&r, x, redir, l->line, reserve, 5);
+    ck_assert_msg(cr_contains(r.err, r.errlen, says), "%s", r.err);
+    ck_assert_msg(!says2 || cr_contains(r.err, r.errlen, says2), "%s", r.err);
+    cr_free(&r);
 }
 
 static bool claimed(const cJSON *st, const char *sq)
@@ -67,24 +83,17 @@ START_TEST(test_stdout_closed)
     rctx_init(&x, _i);
     cr_result r;
     const char *claim[] = {"claim", "C1", "--bot", "BOTC", NULL};
-    run_redirected(&r, &x, ">&-", NULL, claim);
-    TC_EXIT(&r, 5);
+    run_redirected(&r, &x, ">&-", NULL, claim, 5);
     ck_assert_msg(cr_contains(r.err, r.errlen, "standard output is closed"), "%s", r.err);
     tc_check_stderr_form(&r);
     cr_free(&r);
     const char *first[] = {"claim-first", "C2", "C3", "--bot", "BOTC", NULL};
-    run_redirected(&r, &x, ">&-", NULL, first);
-    TC_EXIT(&r, 5);
+    run_redirected(&r, &x, ">&-", NULL, first, 5);
     cr_free(&r);
 
     /* reserve: a range nobody can read is not left reserved. */
     tc_lease l;
-    claim_ok(&x, "C4", "BOTL", NULL, &l);
-    const char *reserve[] = {"reserve", "--rows", "3", NULL};
-    run_redirected(&r, &x, ">&-", l.line, reserve);
-    TC_EXIT(&r, 5);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "standard output is closed"), "%s", r.err);
-    cr_free(&r);
+    reserve_redirected(&x, "C4", "3", ">&-", "standard output is closed", NULL, &l);
 
     cJSON *st = status_checked(&x);
     ck_assert_msg(!claimed(st, "C1") && !claimed(st, "C2") && !claimed(st, "C3"),
@@ -112,8 +121,7 @@ START_TEST(test_stderr_stdin_closed)
     rctx_init(&x, _i);
     cr_result r;
     const char *claim[] = {"claim", "E1", "--bot", "BOTE", NULL};
-    run_redirected(&r, &x, "2>&-", NULL, claim);
-    TC_EXIT(&r, 0);
+    run_redirected(&r, &x, "2>&-", NULL, claim, 0);
     tc_lease l;
     tc_check_lease(r.out, "E1", "BOTE", -1, &l);
     cr_free(&r);
@@ -121,14 +129,12 @@ START_TEST(test_stderr_stdin_closed)
      * next request on the connection (none here; a retry elsewhere)
      * would not read a garbage reply. */
     const char *busy[] = {"claim", "E1", "--bot", "BOTF", NULL};
-    run_redirected(&r, &x, "2>&-", NULL, busy);
-    TC_EXIT(&r, 1);
+    run_redirected(&r, &x, "2>&-", NULL, busy, 1);
     ck_assert_str_eq(r.out, "");
     cr_free(&r);
     /* Closed stdin: the lease cannot be read (exit 2); the claim stays. */
     const char *release[] = {"release", NULL};
-    run_redirected(&r, &x, "<&-", l.line, release);
-    TC_EXIT(&r, 2);
+    run_redirected(&r, &x, "<&-", l.line, release, 2);
     ck_assert_msg(cr_contains(r.err, r.errlen, "standard input"), "%s", r.err);
     cr_free(&r);
     cJSON *st = status_checked(&x);
@@ -136,8 +142,7 @@ START_TEST(test_stderr_stdin_closed)
     cJSON_Delete(st);
     /* All three closed: nothing printed, nothing left held. */
     const char *claim2[] = {"claim", "E2", "--bot", "BOTE", NULL};
-    run_redirected(&r, &x, "<&- >&- 2>&-", NULL, claim2);
-    TC_EXIT(&r, 5);
+    run_redirected(&r, &x, "<&- >&- 2>&-", NULL, claim2, 5);
     cr_free(&r);
     st = status_checked(&x);
     ck_assert(!claimed(st, "E2"));
@@ -163,21 +168,15 @@ START_TEST(test_stdout_write_fails)
     snprintf(redir, sizeof redir, "3<>%s >%s 3<&-", path, path);
     cr_result r;
     const char *claim[] = {"claim", "P1", "--bot", "BOTP", NULL};
-    run_redirected(&r, &x, redir, NULL, claim);
-    TC_EXIT(&r, 5);
+    run_redirected(&r, &x, redir, NULL, claim, 5);
     ck_assert_msg(cr_contains(r.err, r.errlen, "could not write the lease (Broken pipe)"), "%s",
                   r.err);
     ck_assert_msg(cr_contains(r.err, r.errlen, "has been released"), "%s", r.err);
     cr_free(&r);
 
     tc_lease l;
-    claim_ok(&x, "P2", "BOTL", NULL, &l);
-    const char *reserve[] = {"reserve", "--rows", "2", NULL};
-    run_redirected(&r, &x, ">/dev/full", l.line, reserve);
-    TC_EXIT(&r, 5);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "No space left on device"), "%s", r.err);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "has been finished"), "%s", r.err);
-    cr_free(&r);
+    reserve_redirected(&x, "P2", "2", ">/dev/full", "No space left on device", "has been finished",
+                       &l);
 
     cJSON *st = status_checked(&x);
     ck_assert(!claimed(st, "P1"));
