@@ -61,6 +61,9 @@ static void reserve_redirected(const rctx *x, const char *sq, const char *rows, 
     cr_free(&r);
 }
 
+#define RUN_REDIRECTED(r, x, redir, input, want, ...)                                              \
+    run_redirected((r), (x), (redir), (input), (const char *const[]){__VA_ARGS__}, (want))
+
 static bool claimed(const cJSON *st, const char *sq)
 {
     return cJSON_GetObjectItem(cJSON_GetObjectItem(st, "sqClaims"), sq) != NULL;
@@ -87,8 +90,7 @@ START_TEST(test_stdout_closed)
     ck_assert_msg(cr_contains(r.err, r.errlen, "standard output is closed"), "%s", r.err);
     tc_check_stderr_form(&r);
     cr_free(&r);
-    const char *first[] = {"claim-first", "C2", "C3", "--bot", "BOTC", NULL};
-    run_redirected(&r, &x, ">&-", NULL, first, 5);
+    RUN_REDIRECTED(&r, &x, ">&-", NULL, 5, "claim-first", "C2", "C3", "--bot", "BOTC", NULL);
     cr_free(&r);
 
     /* reserve: a range nobody can read is not left reserved. */
@@ -128,21 +130,18 @@ START_TEST(test_stderr_stdin_closed)
     /* BUSY prints a message: with stderr closed it goes nowhere, and the
      * next request on the connection (none here; a retry elsewhere)
      * would not read a garbage reply. */
-    const char *busy[] = {"claim", "E1", "--bot", "BOTF", NULL};
-    run_redirected(&r, &x, "2>&-", NULL, busy, 1);
+    RUN_REDIRECTED(&r, &x, "2>&-", NULL, 1, "claim", "E1", "--bot", "BOTF", NULL);
     ck_assert_str_eq(r.out, "");
     cr_free(&r);
     /* Closed stdin: the lease cannot be read (exit 2); the claim stays. */
-    const char *release[] = {"release", NULL};
-    run_redirected(&r, &x, "<&-", l.line, release, 2);
+    RUN_REDIRECTED(&r, &x, "<&-", l.line, 2, "release", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "standard input"), "%s", r.err);
     cr_free(&r);
     cJSON *st = status_checked(&x);
     ck_assert(claimed(st, "E1"));
     cJSON_Delete(st);
     /* All three closed: nothing printed, nothing left held. */
-    const char *claim2[] = {"claim", "E2", "--bot", "BOTE", NULL};
-    run_redirected(&r, &x, "<&- >&- 2>&-", NULL, claim2, 5);
+    RUN_REDIRECTED(&r, &x, "<&- >&- 2>&-", NULL, 5, "claim", "E2", "--bot", "BOTE", NULL);
     cr_free(&r);
     st = status_checked(&x);
     ck_assert(!claimed(st, "E2"));
@@ -167,8 +166,7 @@ START_TEST(test_stdout_write_fails)
     char redir[300];
     snprintf(redir, sizeof redir, "3<>%s >%s 3<&-", path, path);
     cr_result r;
-    const char *claim[] = {"claim", "P1", "--bot", "BOTP", NULL};
-    run_redirected(&r, &x, redir, NULL, claim, 5);
+    RUN_REDIRECTED(&r, &x, redir, NULL, 5, "claim", "P1", "--bot", "BOTP", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "could not write the lease (Broken pipe)"), "%s",
                   r.err);
     ck_assert_msg(cr_contains(r.err, r.errlen, "has been released"), "%s", r.err);
