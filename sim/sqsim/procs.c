@@ -416,13 +416,20 @@ int sim_procs_run(sim_run *run, const sqclaim_options *o, const sqclaim_backend 
     return rc;
 }
 
+/* Bot processes started over the run (every incarnation of every bot). */
+static uint64_t procs_started(void)
+{
+    uint64_t procs = 0;
+    for (int i = 0; i < P.nbots; i++)
+        procs += (uint64_t)P.slots[i].incarnations;
+    return procs;
+}
+
 void sim_procs_report(FILE *f)
 {
     if (!P.on || !P.slots)
         return;
-    uint64_t procs = 0;
-    for (int i = 0; i < P.nbots; i++)
-        procs += (uint64_t)P.slots[i].incarnations;
+    uint64_t procs = procs_started();
     fprintf(f,
             "  \"procs\": {\"parent_pid\": %d, \"bot_processes\": %" PRIu64 ", \"kills\": %" PRIu64
             ", \"restarts\": %" PRIu64 ", \"failed_processes\": %" PRIu64
@@ -447,9 +454,7 @@ void sim_procs_summary(FILE *f)
 {
     if (!P.on || !P.slots)
         return;
-    uint64_t procs = 0;
-    for (int i = 0; i < P.nbots; i++)
-        procs += (uint64_t)P.slots[i].incarnations;
+    uint64_t procs = procs_started();
     fprintf(f,
             "processes: %" PRIu64 " bot processes (parent pid %d), %" PRIu64
             " killed with SIGKILL mid-run and restarted %" PRIu64 "; histories merged from "

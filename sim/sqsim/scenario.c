@@ -112,14 +112,10 @@ static bool sev_less(const sev *a, const sev *b)
 
 static int heap_push(heap *h, int64_t t, int kind, int who, uint32_t gen)
 {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 256;
-        sev *v = realloc(h->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        h->v = v;
-        h->cap = cap;
-    }
+    sev *v = sq_grow(h->v, &h->cap, h->n, sizeof *v, 256);
+    if (!v)
+        return -1;
+    h->v = v;
     size_t i = h->n++;
     h->v[i] = (sev){t, h->seq++, kind, who, gen};
     while (i > 0) {
