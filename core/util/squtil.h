@@ -69,6 +69,14 @@ void sq_buf_free(sq_buf *b);  /* and zeroed */
  *   a->v = nv;  a->v[a->n++] = x; */
 void *sq_grow(void *v, size_t *cap, size_t n, size_t size, size_t first);
 
+/* ---- numbers on a command line (parse.c) ------------------------------ */
+
+/* The whole of s as a decimal number, nothing before or after it: a
+ * non-negative integer that fits in 64 bits, or a double in lo..hi.  true
+ * and *out set, or false and *out untouched (the caller says why). */
+bool sq_parse_u64(const char *s, uint64_t *out);
+bool sq_parse_double(const char *s, double lo, double hi, double *out);
+
 /* ---- UTF-8 (utf8.c) -------------------------------------------------- */
 
 /* The length (1..4) of the valid UTF-8 sequence at s[0..n), or 0 if
