@@ -53,7 +53,6 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* The whole of a small file (NULL if absent); free it. */
 typedef struct run_result {
     int status;     /* exit status, or 128 + signal */
     double seconds; /* wall time */
