@@ -1173,11 +1173,17 @@ static sqclaim_rc add_row(sqlite3_stmt *st, bool reservation, int64_t now, sqcla
     return sqb_status_add_claim(out, &ci);
 }
 
-/* Add every live row that sql selects (?1 now) to out: reservations, or
- * claims.  OK, or an error with the transaction closed. */
-static sqclaim_rc status_rows(sqlt_conn *c, const char *sql, const char *what, int64_t now,
-                              bool reservations, sqclaim_status *out, sqb_err *err)
+/* Add every live reservation, or every live claim, to out.  OK, or an
+ * error with the transaction closed. */
+static sqclaim_rc status_rows(sqlt_conn *c, int64_t now, bool reservations, sqclaim_status *out,
+                              sqb_err *err)
 {
+    const char *sql = reservations
+                          ? "SELECT sq, bot, token, fence, start_row, row_count, ts, expires_ns "
+                            "FROM reservations WHERE expires_ns >= ?1"
+                          : "SELECT sq, bot, token, fence, ts, expires_ns FROM claims "
+                            "WHERE expires_ns >= ?1";
+    const char *what = reservations ? "reading reservations" : "reading claims";
     int rc;
     sqlite3_stmt *st = prep(c, sql, &rc);
     if (!st)
@@ -1208,16 +1214,9 @@ static sqclaim_rc be_status(void *vc, sqclaim_status *out, sqb_err *err)
         sqlt_rollback(c);
         return SQCLAIM_OK;
     }
-    r = status_rows(c,
-                    "SELECT sq, bot, token, fence, ts, expires_ns FROM claims "
-                    "WHERE expires_ns >= ?1",
-                    "reading claims", now, false, out, err);
-    if (r != SQCLAIM_OK)
-        return r;
-    r = status_rows(c,
-                    "SELECT sq, bot, token, fence, start_row, row_count, ts, expires_ns "
-                    "FROM reservations WHERE expires_ns >= ?1",
-                    "reading reservations", now, true, out, err);
+    r = status_rows(c, now, false, out, err);
+    if (r == SQCLAIM_OK)
+        r = status_rows(c, now, true, out, err);
     if (r != SQCLAIM_OK)
         return r;
     sqlt_rollback(c); /* a read: nothing to commit */
