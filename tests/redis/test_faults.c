@@ -2,6 +2,7 @@
  * connect and reply timeouts, restarts, malformed replies; and processes
  * racing for the same SQs, checked by an oracle outside the library. */
 #include "rtest.h"
+#include "storeops.h"
 #include "tcase.h"
 
 #include <arpa/inet.h>
@@ -234,44 +235,19 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Malformed and unexpected replies, from a peer speaking RESP           */
 
-enum op { OP_CLAIM, OP_CLAIM2, OP_RENEW, OP_RESERVE, OP_FINISH, OP_STATUS, OP_PING };
+/* The made-up lease of the operations that need one: what they send does
+ * not matter, the peer answers every request with the same bytes. */
+static const tops_args op_args = {
+    .sq = "SQ", .first = {"SQ1", "SQ2"}, .token = "0123456789abcdef0123456789abcdef", .fence = 1};
 
-static sqclaim_rc run_op(sqclaim_store *s, enum op op, sqclaim_lease *out_lease)
+static sqclaim_rc run_op(sqclaim_store *s, tops_op op, sqclaim_lease *out_lease)
 {
-    sqclaim_lease l;
-    memset(&l, 0, sizeof l);
-    snprintf(l.sq, sizeof l.sq, "SQ");
-    snprintf(l.bot, sizeof l.bot, "BOT1");
-    snprintf(l.token, sizeof l.token, "0123456789abcdef0123456789abcdef");
-    l.fence = 1;
-    l.ttl_ms = 60000;
-    sqclaim_rows rows;
-    sqclaim_status *st = NULL;
-    sqclaim_rc rc = SQCLAIM_OK;
-    switch (op) {
-    case OP_CLAIM: rc = sqclaim_claim(s, "SQ", "BOT1", 0, &l, NULL); break;
-    case OP_CLAIM2: {
-        const char *c[] = {"SQ1", "SQ2"};
-        rc = sqclaim_claim_first(s, c, 2, "BOT1", 0, &l, NULL);
-        break;
-    }
-    case OP_RENEW: rc = sqclaim_renew(s, &l, 0); break;
-    case OP_RESERVE: rc = sqclaim_reserve_rows(s, &l, 5, 0, &rows); break;
-    case OP_FINISH: rc = sqclaim_finish_rows(s, &l); break;
-    case OP_STATUS:
-        rc = sqclaim_status_get(s, &st);
-        sqclaim_status_free(st);
-        break;
-    case OP_PING: rc = sqclaim_ping(s); break;
-    }
-    if (out_lease)
-        *out_lease = l;
-    return rc;
+    return tops_run(s, op, &op_args, out_lease);
 }
 
 typedef struct rogue_case {
     const char *reply;
-    enum op op;
+    tops_op op;
     sqclaim_rc want;
     const char *text; /* expected in the message */
     int requests;     /* expected requests seen by the peer (retries 2) */
@@ -284,56 +260,59 @@ START_TEST(test_malformed_replies)
      * re-sends it (3 requests with retries 2) and a claim is left
      * uncertain, never reported as simply failed. */
     static const rogue_case cases[] = {
-        {":5\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "unexpected reply to the claim script", 3},
-        {"*2\r\n:1\r\n:0\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "5 integers", 3},
-        {"*5\r\n:1\r\n:7\r\n:3\r\n:100\r\n:0\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL,
+        {":5\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "unexpected reply to the claim script", 3},
+        {"*2\r\n:1\r\n:0\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "5 integers", 3},
+        {"*5\r\n:1\r\n:7\r\n:3\r\n:100\r\n:0\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL,
          "granted candidate 7", 3},
-        {"*5\r\n:1\r\n:-1\r\n:3\r\n:100\r\n:0\r\n", OP_CLAIM2, SQCLAIM_EPROTOCOL,
+        {"*5\r\n:1\r\n:-1\r\n:3\r\n:100\r\n:0\r\n", TOPS_CLAIM_FIRST, SQCLAIM_EPROTOCOL,
          "granted candidate", 3},
-        {"*5\r\n:1\r\n:0\r\n:0\r\n:100\r\n:1\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "no valid fence",
+        {"*5\r\n:1\r\n:0\r\n:0\r\n:100\r\n:1\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "no valid fence",
          3},
-        {"*5\r\n:1\r\n:0\r\n:3\r\n:100\r\n:9\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "reclaimed flag",
+        {"*5\r\n:1\r\n:0\r\n:3\r\n:100\r\n:9\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "reclaimed flag",
          3},
-        {"*5\r\n:1\r\n:0\r\n:3\r\n$3\r\n100\r\n:0\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "5 integers",
+        {"*5\r\n:1\r\n:0\r\n:3\r\n$3\r\n100\r\n:0\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "5 integers",
          3},
-        {"*3\r\n:2\r\n:5\r\n:100\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "BUSY must be", 3},
-        {"*3\r\n:9\r\n$1\r\nx\r\n:1\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "unknown status code", 3},
-        {"$5\r\nhello\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "string \"hello\"", 3},
-        {"*0\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "array of 0", 3},
-        {"*1\r\n*1\r\n:1\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "status code", 3},
-        {"$-1\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "nil", 3},
+        {"*3\r\n:2\r\n:5\r\n:100\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "BUSY must be", 3},
+        {"*3\r\n:9\r\n$1\r\nx\r\n:1\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "unknown status code", 3},
+        {"$5\r\nhello\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "string \"hello\"", 3},
+        {"*0\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "array of 0", 3},
+        {"*1\r\n*1\r\n:1\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "status code", 3},
+        {"$-1\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "nil", 3},
         /* A header announcing 2^31 elements: refused at once, never a
          * 16 GB allocation and a wait for the timeout. */
-        {"*2147483647\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "an array of 2147483647 elements", 3},
-        {"*2\r\n:1\r\n*9999999\r\n", OP_CLAIM, SQCLAIM_EPROTOCOL, "an array of 9999999", 3},
-        {"-ERR oops\r\n", OP_CLAIM, SQCLAIM_ESERVER, "server error: ERR oops", 1},
-        {"-OOM command not allowed when used memory > 'maxmemory'.\r\n", OP_RESERVE,
+        {"*2147483647\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "an array of 2147483647 elements", 3},
+        {"*2\r\n:1\r\n*9999999\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "an array of 9999999", 3},
+        {"-ERR oops\r\n", TOPS_CLAIM, SQCLAIM_ESERVER, "server error: ERR oops", 1},
+        {"-OOM command not allowed when used memory > 'maxmemory'.\r\n", TOPS_RESERVE,
          SQCLAIM_ESERVER, "OOM command not allowed", 1},
-        {"-READONLY You can't write against a read only replica.\r\n", OP_RENEW, SQCLAIM_ESERVER,
+        {"-READONLY You can't write against a read only replica.\r\n", TOPS_RENEW, SQCLAIM_ESERVER,
          "READONLY", 1},
-        {"-NOAUTH Authentication required.\r\n", OP_CLAIM, SQCLAIM_EAUTH, "requires a password", 1},
-        {"-WRONGPASS invalid username-password pair\r\n", OP_FINISH, SQCLAIM_EAUTH, "WRONGPASS", 1},
+        {"-NOAUTH Authentication required.\r\n", TOPS_CLAIM, SQCLAIM_EAUTH, "requires a password",
+         1},
+        {"-WRONGPASS invalid username-password pair\r\n", TOPS_FINISH, SQCLAIM_EAUTH, "WRONGPASS",
+         1},
         /* Transient: retried (retries = 2), then reported. */
-        {"-LOADING Redis is loading the dataset in memory\r\n", OP_CLAIM, SQCLAIM_ESERVER,
+        {"-LOADING Redis is loading the dataset in memory\r\n", TOPS_CLAIM, SQCLAIM_ESERVER,
          "temporarily unavailable", 3},
-        {"-BUSY Redis is busy running a script.\r\n", OP_RENEW, SQCLAIM_ESERVER,
+        {"-BUSY Redis is busy running a script.\r\n", TOPS_RENEW, SQCLAIM_ESERVER,
          "temporarily unavailable", 3},
-        {"-ERR max number of clients reached\r\n", OP_CLAIM, SQCLAIM_ESERVER,
+        {"-ERR max number of clients reached\r\n", TOPS_CLAIM, SQCLAIM_ESERVER,
          "temporarily unavailable", 3},
         /* NOSCRIPT to EVALSHA and to EVAL: one fallback, then an error. */
-        {"-NOSCRIPT No matching script.\r\n", OP_CLAIM, SQCLAIM_ESERVER, "NOSCRIPT", 2},
-        {":7\r\n", OP_RENEW, SQCLAIM_EPROTOCOL, "expected 1 or 0", 3},
-        {"+OK\r\n", OP_FINISH, SQCLAIM_EPROTOCOL, "expected 1, 3 or 0", 3},
-        {"*4\r\n:1\r\n:0\r\n:5\r\n:1\r\n", OP_RESERVE, SQCLAIM_EPROTOCOL, "rows 0+5", 3},
-        {"*4\r\n:1\r\n:3\r\n:4\r\n:1\r\n", OP_RESERVE, SQCLAIM_EPROTOCOL, "rows 3+4", 3},
-        {"*4\r\n:1\r\n:3\r\n:5\r\n:-1\r\n", OP_RESERVE, SQCLAIM_EPROTOCOL, "no valid fence", 3},
-        {"*2\r\n:0\r\n:0\r\n", OP_RESERVE, SQCLAIM_EPROTOCOL, "unknown status code", 3},
+        {"-NOSCRIPT No matching script.\r\n", TOPS_CLAIM, SQCLAIM_ESERVER, "NOSCRIPT", 2},
+        {":7\r\n", TOPS_RENEW, SQCLAIM_EPROTOCOL, "expected 1 or 0", 3},
+        {"+OK\r\n", TOPS_FINISH, SQCLAIM_EPROTOCOL, "expected 1, 3 or 0", 3},
+        {"*4\r\n:1\r\n:0\r\n:5\r\n:1\r\n", TOPS_RESERVE, SQCLAIM_EPROTOCOL, "rows 0+5", 3},
+        {"*4\r\n:1\r\n:3\r\n:4\r\n:1\r\n", TOPS_RESERVE, SQCLAIM_EPROTOCOL, "rows 3+4", 3},
+        {"*4\r\n:1\r\n:3\r\n:5\r\n:-1\r\n", TOPS_RESERVE, SQCLAIM_EPROTOCOL, "no valid fence", 3},
+        {"*2\r\n:0\r\n:0\r\n", TOPS_RESERVE, SQCLAIM_EPROTOCOL, "unknown status code", 3},
         /* Status: the first round trip is a pipeline of two SCANs; reads
          * change nothing, so a bad reply is not retried. */
-        {"*2\r\n$1\r\nx\r\n*0\r\n", OP_STATUS, SQCLAIM_EPROTOCOL, "cursor must be a number", 2},
-        {"*2\r\n$1\r\n0\r\n*1\r\n:5\r\n", OP_STATUS, SQCLAIM_EPROTOCOL, "keys must be strings", 2},
-        {":1\r\n", OP_STATUS, SQCLAIM_EPROTOCOL, "expected {cursor, keys}", 2},
-        {"+NOPE\r\n", OP_PING, SQCLAIM_EPROTOCOL, "expected PONG", 1},
+        {"*2\r\n$1\r\nx\r\n*0\r\n", TOPS_STATUS, SQCLAIM_EPROTOCOL, "cursor must be a number", 2},
+        {"*2\r\n$1\r\n0\r\n*1\r\n:5\r\n", TOPS_STATUS, SQCLAIM_EPROTOCOL, "keys must be strings",
+         2},
+        {":1\r\n", TOPS_STATUS, SQCLAIM_EPROTOCOL, "expected {cursor, keys}", 2},
+        {"+NOPE\r\n", TOPS_PING, SQCLAIM_EPROTOCOL, "expected PONG", 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const rogue_case *c = &cases[i];
@@ -348,7 +327,7 @@ START_TEST(test_malformed_replies)
                       sqclaim_rcname(rc), msg, sqclaim_rcname(c->want), c->text);
         int seen = atomic_load(&r.requests);
         ck_assert_msg(seen == c->requests, "case %zu: %d requests, want %d", i, seen, c->requests);
-        if ((c->op == OP_CLAIM || c->op == OP_CLAIM2) && c->want == SQCLAIM_EPROTOCOL) {
+        if ((c->op == TOPS_CLAIM || c->op == TOPS_CLAIM_FIRST) && c->want == SQCLAIM_EPROTOCOL) {
             ck_assert_msg(l.flags & SQCLAIM_LEASE_UNCERTAIN,
                           "case %zu: a claim whose reply did not decode is not uncertain", i);
             ck_assert_msg(strstr(msg, "may have been granted"), "case %zu: %s", i, msg);
@@ -390,7 +369,7 @@ START_TEST(test_garbage_bytes_are_a_protocol_error)
     rt_rogue_start(&r, "!!! this is not RESP\r\n");
     sqclaim_store *s = open_timeouts(r.url, 1000, 2000, -1);
     sqclaim_lease l;
-    ck_assert_int_eq(run_op(s, OP_CLAIM, &l), SQCLAIM_EPROTOCOL);
+    ck_assert_int_eq(run_op(s, TOPS_CLAIM, &l), SQCLAIM_EPROTOCOL);
     sqclaim_lease got;
     sqclaim_rc rc = sqclaim_claim(s, "SQ", "BOT1", 0, &got, NULL);
     ck_assert_int_eq(rc, SQCLAIM_EPROTOCOL);
@@ -413,16 +392,16 @@ START_TEST(test_unsolicited_reply_is_a_protocol_error)
 {
     static const struct {
         const char *reply;
-        enum op op;
+        tops_op op;
         int requests; /* commands the server saw (retries 1; a status attempt is 2 SCANs) */
     } cases[] = {
-        {"-NOSCRIPT No matching script.\r\n*5\r\n:1\r\n:0\r\n:9\r\n:100\r\n:0\r\n", OP_CLAIM, 2},
+        {"-NOSCRIPT No matching script.\r\n*5\r\n:1\r\n:0\r\n:9\r\n:100\r\n:0\r\n", TOPS_CLAIM, 2},
         /* the expected reply, then a second one */
-        {":1\r\n:1\r\n", OP_RENEW, 2},
+        {":1\r\n:1\r\n", TOPS_RENEW, 2},
         /* the expected reply, then part of another */
-        {"+PONG\r\n*5\r\n:1\r\n", OP_PING, 2},
+        {"+PONG\r\n*5\r\n:1\r\n", TOPS_PING, 2},
         /* a pipeline (status: two SCANs) answered with three replies */
-        {"*2\r\n$1\r\n0\r\n*0\r\n*2\r\n$1\r\n0\r\n*0\r\n*0\r\n", OP_STATUS, 4},
+        {"*2\r\n$1\r\n0\r\n*0\r\n*2\r\n$1\r\n0\r\n*0\r\n*0\r\n", TOPS_STATUS, 4},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rt_rogue r;
@@ -433,7 +412,7 @@ START_TEST(test_unsolicited_reply_is_a_protocol_error)
         const char *msg = sqclaim_errmsg(s);
         ck_assert_msg(rc == SQCLAIM_EPROTOCOL && strstr(msg, "bytes nobody asked for"),
                       "case %zu: %s \"%s\"", i, sqclaim_rcname(rc), msg);
-        if (cases[i].op == OP_CLAIM) {
+        if (cases[i].op == TOPS_CLAIM) {
             ck_assert_msg(l.flags & SQCLAIM_LEASE_UNCERTAIN, "case %zu: not uncertain", i);
             ck_assert_msg(strstr(msg, "may have been granted"), "case %zu: %s", i, msg);
         }
