@@ -6,6 +6,7 @@
 #define SQCLAIM_KVSUITE_H
 
 #include "kvtest.h"
+#include "tcase.h"
 
 #include <check.h>
 #include <stddef.h>
@@ -23,8 +24,8 @@ void servers_up(void);
 void servers_down(void);
 /* Checked fixture: empty redis, no faults, zeroed counters. */
 void fresh(void);
-/* A test case on the shared servers with both fixtures. */
-TCase *kvt_shared_case(const char *name);
+/* A test case on the shared servers with both fixtures, for TCASE_ADD. */
+tcase_spec kvt_shared_case(const char *name);
 
 /* A request to the shared kvrest. */
 void req(kt_resp *r, const char *method, const char *path, const char *token, const char *body,

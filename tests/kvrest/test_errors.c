@@ -279,13 +279,6 @@ END_TEST
 
 void kvt_add_errors(Suite *s)
 {
-    TCase *tc;
-    tc = kvt_shared_case("errors");
-    tcase_add_test(tc, malformed_bodies);
-    tcase_add_test(tc, oversized_body);
-    tcase_add_test(tc, scripts);
-    tcase_add_test(tc, refused_commands);
-    tcase_add_test(tc, sync_token);
-    tcase_add_test(tc, quota);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, kvt_shared_case("errors"), malformed_bodies, oversized_body, scripts,
+              refused_commands, sync_token, quota);
 }

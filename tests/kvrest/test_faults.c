@@ -284,15 +284,7 @@ END_TEST
 
 void kvt_add_faults(Suite *s)
 {
-    TCase *tc;
-    tc = kvt_shared_case("faults");
-    tcase_add_test(tc, fault_fail);
-    tcase_add_test(tc, fault_drop);
-    tcase_add_test(tc, fault_stall);
-    tcase_add_test(tc, fault_latency_and_jitter);
-    tcase_add_test(tc, fault_seed_reproducible);
-    tcase_add_test(tc, admin_faults_validation);
-    tcase_add_test(tc, admin_stats_exact);
-    tcase_add_test(tc, keep_alive);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, kvt_shared_case("faults"), fault_fail, fault_drop, fault_stall,
+              fault_latency_and_jitter, fault_seed_reproducible, admin_faults_validation,
+              admin_stats_exact, keep_alive);
 }

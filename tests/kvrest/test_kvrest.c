@@ -113,13 +113,13 @@ void on(const tsrv *s, kt_resp *r, const char *path, const char *token, const ch
 
 /* ---- suite ------------------------------------------------------------------------------ */
 
-TCase *kvt_shared_case(const char *name)
+tcase_spec kvt_shared_case(const char *name)
 {
-    TCase *tc = tcase_create(name);
-    tcase_add_unchecked_fixture(tc, servers_up, servers_down);
-    tcase_add_checked_fixture(tc, fresh, NULL);
-    tcase_set_timeout(tc, TEST_TIMEOUT);
-    return tc;
+    return (tcase_spec){.name = name,
+                        .timeout = TEST_TIMEOUT,
+                        .setup = fresh,
+                        .once_setup = servers_up,
+                        .once_teardown = servers_down};
 }
 
 static Suite *kvrest_suite(void)

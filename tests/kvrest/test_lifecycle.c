@@ -209,11 +209,6 @@ END_TEST
 
 void kvt_add_lifecycle(Suite *s)
 {
-    TCase *tc;
-    tc = tcase_create("lifecycle");
-    tcase_set_timeout(tc, TEST_TIMEOUT);
-    tcase_add_test(tc, command_line);
-    tcase_add_test(tc, sigterm_clean_exit);
-    tcase_add_test(tc, redis_outage_and_recovery);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, ((tcase_spec){.name = "lifecycle", .timeout = TEST_TIMEOUT}), command_line,
+              sigterm_clean_exit, redis_outage_and_recovery);
 }

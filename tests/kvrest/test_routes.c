@@ -258,18 +258,8 @@ END_TEST
 
 void kvt_add_routes(Suite *s)
 {
-    TCase *tc;
-    tc = kvt_shared_case("routes");
-    tcase_add_test(tc, single_command);
-    tcase_add_test(tc, pipeline_error_in_middle);
-    tcase_add_test(tc, multi_exec_route);
-    tcase_add_test(tc, path_style);
-    tcase_add_test(tc, method_not_allowed);
-    tcase_add_test(tc, startup_line_without_token);
-    suite_add_tcase(s, tc);
-    tc = kvt_shared_case("auth");
-    tcase_add_test(tc, auth_missing_or_wrong);
-    tcase_add_test(tc, auth_query_token);
-    tcase_add_test(tc, auth_readonly_token);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, kvt_shared_case("routes"), single_command, pipeline_error_in_middle,
+              multi_exec_route, path_style, method_not_allowed, startup_line_without_token);
+    TCASE_ADD(s, kvt_shared_case("auth"), auth_missing_or_wrong, auth_query_token,
+              auth_readonly_token);
 }

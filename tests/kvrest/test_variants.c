@@ -191,16 +191,12 @@ END_TEST
 
 void kvt_add_variants(Suite *s)
 {
-    TCase *tc;
-    tc = tcase_create("variants");
-    tcase_add_unchecked_fixture(tc, variants_up, variants_down);
-    tcase_add_checked_fixture(tc, fresh, NULL);
-    tcase_set_timeout(tc, TEST_TIMEOUT);
-    tcase_add_test(tc, redis_over_unix_socket);
-    tcase_add_test(tc, many_clients_small_pool);
-    tcase_add_test(tc, thread_pool_mode);
-    tcase_add_test(tc, max_body_flag);
-    tcase_add_test(tc, quota_flag);
-    tcase_add_test(tc, token_from_environment);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s,
+              ((tcase_spec){.name = "variants",
+                            .timeout = TEST_TIMEOUT,
+                            .setup = fresh,
+                            .once_setup = variants_up,
+                            .once_teardown = variants_down}),
+              redis_over_unix_socket, many_clients_small_pool, thread_pool_mode, max_body_flag,
+              quota_flag, token_from_environment);
 }

@@ -2,6 +2,7 @@
  * costs, read back raw with hiredis from a real redis-server; foreign
  * values; configuration, AUTH, SELECT and unix sockets. */
 #include "rtest.h"
+#include "tcase.h"
 
 #include "../../adapters/redisproto/proto.h"
 
@@ -1099,51 +1100,31 @@ END_TEST
 Suite *rt_layout_suite(void)
 {
     Suite *su = suite_create("redis-layout");
-    TCase *tc = tcase_create("layout");
-    tcase_add_unchecked_fixture(tc, rt_server_start, rt_server_stop);
-    tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_claim_layout);
-    tcase_add_test(tc, test_reservation_layout);
-    tcase_add_test(tc, test_renew_extends_claim_and_reservation);
-    tcase_add_test(tc, test_bot_id_escaped_once);
-    tcase_add_test(tc, test_foreign_seed_value_is_held);
-    tcase_add_test(tc, test_non_json_values_are_held_and_shown);
-    tcase_add_test(tc, test_cursor_garbage_is_an_error_not_a_guess);
-    tcase_add_test(tc, test_fence_counter_garbage_grants_nothing);
-    tcase_add_test(tc, test_reserve_on_expiring_claim_is_lost);
-    tcase_add_test(tc, test_status_skips_foreign_ids);
-    tcase_add_test(tc, test_reservation_bot_from_stored_claim);
-    tcase_add_test(tc, test_expiry_instant_key_still_live);
-    suite_add_tcase(su, tc);
-
-    tc = tcase_create("round-trips");
-    tcase_add_unchecked_fixture(tc, rt_server_start, rt_server_stop);
-    tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_one_round_trip_per_operation);
-    tcase_add_test(tc, test_claim_first_of_50_is_one_round_trip);
-    tcase_add_test(tc, test_fence_rebuild_cost);
-    tcase_add_test(tc, test_status_uses_scan_and_pipelines);
-    tcase_add_test(tc, test_status_many_pages);
-    tcase_add_test(tc, test_script_flush_falls_back_to_eval);
-    suite_add_tcase(su, tc);
-
-    tc = tcase_create("config");
-    tcase_add_unchecked_fixture(tc, rt_server_start, rt_server_stop);
-    tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
-    tcase_add_test(tc, test_malformed_urls);
-    tcase_add_test(tc, test_valid_urls_open_without_network);
-    tcase_add_test(tc, test_environment_url_and_prefix);
-    tcase_add_test(tc, test_glob_characters_in_prefix);
-    suite_add_tcase(su, tc);
-
-    tc = tcase_create("auth");
-    tcase_add_unchecked_fixture(tc, rt_auth_server_start, rt_server_stop);
-    tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
-    tcase_add_test(tc, test_wrong_password_is_eauth);
-    tcase_add_test(tc, test_acl_user_and_select_db);
-    tcase_add_test(tc, test_unix_socket);
-    suite_add_tcase(su, tc);
+    tcase_spec on_server = {.setup = rt_setup,
+                            .teardown = rt_teardown,
+                            .once_setup = rt_server_start,
+                            .once_teardown = rt_server_stop};
+    on_server.name = "layout";
+    on_server.timeout = 60;
+    TCASE_ADD(su, on_server, test_claim_layout, test_reservation_layout,
+              test_renew_extends_claim_and_reservation, test_bot_id_escaped_once,
+              test_foreign_seed_value_is_held, test_non_json_values_are_held_and_shown,
+              test_cursor_garbage_is_an_error_not_a_guess,
+              test_fence_counter_garbage_grants_nothing, test_reserve_on_expiring_claim_is_lost,
+              test_status_skips_foreign_ids, test_reservation_bot_from_stored_claim,
+              test_expiry_instant_key_still_live);
+    on_server.name = "round-trips";
+    TCASE_ADD(su, on_server, test_one_round_trip_per_operation,
+              test_claim_first_of_50_is_one_round_trip, test_fence_rebuild_cost,
+              test_status_uses_scan_and_pipelines, test_status_many_pages,
+              test_script_flush_falls_back_to_eval);
+    on_server.name = "config";
+    on_server.timeout = 0; /* Check's default */
+    TCASE_ADD(su, on_server, test_malformed_urls, test_valid_urls_open_without_network,
+              test_environment_url_and_prefix, test_glob_characters_in_prefix);
+    on_server.name = "auth";
+    on_server.once_setup = rt_auth_server_start;
+    TCASE_ADD(su, on_server, test_wrong_password_is_eauth, test_acl_user_and_select_db,
+              test_unix_socket);
     return su;
 }

@@ -4,6 +4,7 @@
 #include "run.h"
 #include "sqclaim.h"
 #include "sqlite_int.h"
+#include "tcase.h"
 
 #include <check.h>
 #include <errno.h>
@@ -759,24 +760,16 @@ END_TEST
 static Suite *suite(void)
 {
     Suite *su = suite_create("sqlite");
-    TCase *tc = tcase_create("processes");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, three_bot_processes_share_the_default);
-    tcase_add_test(tc, kill_holding_the_write_lock);
-    tcase_add_test(tc, kill_nine_at_random_leaves_a_consistent_store);
-    tcase_add_test(tc, cli_three_processes_and_status);
-    suite_add_tcase(su, tc);
-    tc = tcase_create("file");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, records_of_a_previous_boot_are_expired);
-    tcase_add_test(tc, lost_counters_are_rebuilt_from_live_records);
-    tcase_add_test(tc, corrupt_and_foreign_files_are_refused_untouched);
-    tcase_add_test(tc, new_files_are_private);
-    tcase_add_test(tc, default_path);
-    tcase_add_test(tc, an_injected_clock_is_refused);
-    suite_add_tcase(su, tc);
+    TCASE_ADD(
+        su,
+        ((tcase_spec){.name = "processes", .timeout = 60, .setup = setup, .teardown = teardown}),
+        three_bot_processes_share_the_default, kill_holding_the_write_lock,
+        kill_nine_at_random_leaves_a_consistent_store, cli_three_processes_and_status);
+    TCASE_ADD(su,
+              ((tcase_spec){.name = "file", .timeout = 30, .setup = setup, .teardown = teardown}),
+              records_of_a_previous_boot_are_expired, lost_counters_are_rebuilt_from_live_records,
+              corrupt_and_foreign_files_are_refused_untouched, new_files_are_private, default_path,
+              an_injected_clock_is_refused);
     return su;
 }
 

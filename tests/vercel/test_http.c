@@ -2,6 +2,7 @@
  * playing a broken or unusual proxy: exact requests, sync tokens,
  * keep-alive, and every failure mapped for the core's retry loop. */
 #include "skip.h"
+#include "tcase.h"
 #include "vtest.h"
 
 #include <fcntl.h>
@@ -646,27 +647,15 @@ END_TEST
 Suite *vt_http_suite(void)
 {
     Suite *s = suite_create("vercel-http");
-    TCase *tc = tcase_create("responder");
-    tcase_add_checked_fixture(tc, rs_setup, rs_teardown);
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, request_format_exact);
-    tcase_add_test(tc, sync_token_echoed);
-    tcase_add_test(tc, malformed_bodies);
-    tcase_add_test(tc, ambiguous_grant_is_uncertain);
-    tcase_add_test(tc, truncated_and_huge_replies);
-    tcase_add_test(tc, unauthorized_is_eauth_without_token);
-    tcase_add_test(tc, server_errors_are_retried);
-    tcase_add_test(tc, rate_limit_and_quota);
-    tcase_add_test(tc, redirects_and_odd_statuses);
-    tcase_add_test(tc, keep_alive_one_connection);
-    tcase_add_test(tc, loopback_bypasses_proxies);
-    tcase_add_test(tc, no_silent_resend_on_reused_connection);
-    tcase_add_test(tc, timeouts_and_refused_connections);
-    tcase_add_test(tc, transport_redis_error_reply);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("tls");
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, tls_verification_always_on);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s,
+              ((tcase_spec){
+                  .name = "responder", .timeout = 30, .setup = rs_setup, .teardown = rs_teardown}),
+              request_format_exact, sync_token_echoed, malformed_bodies,
+              ambiguous_grant_is_uncertain, truncated_and_huge_replies,
+              unauthorized_is_eauth_without_token, server_errors_are_retried, rate_limit_and_quota,
+              redirects_and_odd_statuses, keep_alive_one_connection, loopback_bypasses_proxies,
+              no_silent_resend_on_reused_connection, timeouts_and_refused_connections,
+              transport_redis_error_reply);
+    TCASE_ADD(s, ((tcase_spec){.name = "tls", .timeout = 30}), tls_verification_always_on);
     return s;
 }

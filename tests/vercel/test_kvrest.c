@@ -3,6 +3,7 @@
  * started here on free ports.  Faults are set through kvrest's admin API;
  * what is really held is checked in redis directly, bypassing kvrest. */
 #include "vtest.h"
+#include "tcase.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -579,20 +580,15 @@ END_TEST
 Suite *vt_kvrest_suite(void)
 {
     Suite *s = suite_create("vercel-kvrest");
-    TCase *tc = tcase_create("kvrest");
-    tcase_add_unchecked_fixture(tc, servers_start, servers_stop);
-    tcase_add_checked_fixture(tc, each_setup, NULL);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, requests_per_sq);
-    tcase_add_test(tc, keep_alive_100_operations_one_connection);
-    tcase_add_test(tc, wrong_token_is_eauth);
-    tcase_add_test(tc, service_unavailable_bursts);
-    tcase_add_test(tc, dropped_replies_no_phantom_no_lost_grant);
-    tcase_add_test(tc, stalls_past_the_timeout);
-    tcase_add_test(tc, quota_exceeded_is_equota);
-    tcase_add_test(tc, noscript_falls_back_to_eval);
-    tcase_add_test(tc, status_through_kvrest);
-    tcase_add_test(tc, wire_values_exact);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s,
+              ((tcase_spec){.name = "kvrest",
+                            .timeout = 120,
+                            .setup = each_setup,
+                            .once_setup = servers_start,
+                            .once_teardown = servers_stop}),
+              requests_per_sq, keep_alive_100_operations_one_connection, wrong_token_is_eauth,
+              service_unavailable_bursts, dropped_replies_no_phantom_no_lost_grant,
+              stalls_past_the_timeout, quota_exceeded_is_equota, noscript_falls_back_to_eval,
+              status_through_kvrest, wire_values_exact);
     return s;
 }

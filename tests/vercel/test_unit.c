@@ -1,6 +1,7 @@
 /* test_unit.c — configuration and wire format of the vercel backend,
  * without a server. */
 #include "vtest.h"
+#include "tcase.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -619,20 +620,10 @@ END_TEST
 Suite *vt_unit_suite(void)
 {
     Suite *s = suite_create("vercel-unit");
-    TCase *tc = tcase_create("config");
-    tcase_add_test(tc, config_missing_is_the_seed_message);
-    tcase_add_test(tc, config_precedence);
-    tcase_add_test(tc, config_url_checks);
-    tcase_add_test(tc, config_key_prefix);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("wire");
-    tcase_add_test(tc, body_exact);
-    tcase_add_test(tc, decode_base64_and_ok);
-    tcase_add_test(tc, decode_integers_exact);
-    tcase_add_test(tc, decode_malformed);
-    tcase_add_test(tc, decode_ambiguous);
-    tcase_add_test(tc, decode_pipeline);
-    tcase_add_test(tc, quota_and_redaction);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, ((tcase_spec){.name = "config"}), config_missing_is_the_seed_message,
+              config_precedence, config_url_checks, config_key_prefix);
+    TCASE_ADD(s, ((tcase_spec){.name = "wire"}), body_exact, decode_base64_and_ok,
+              decode_integers_exact, decode_malformed, decode_ambiguous, decode_pipeline,
+              quota_and_redaction);
     return s;
 }
