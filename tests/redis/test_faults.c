@@ -48,17 +48,8 @@ static long long backoff_bound_ms(int retries)
  * are never answered (reply timeout). */
 static int silent_listener(int backlog, int *port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = tsrv_listen(backlog, port);
     ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    ck_assert_int_eq(listen(fd, backlog), 0);
-    *port = ntohs(a.sin_port);
     return fd;
 }
 
@@ -99,11 +90,7 @@ START_TEST(test_connect_timeout)
     int port;
     int lfd = silent_listener(0, &port);
     /* Fill the accept queue so the next SYNs are dropped. */
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
+    struct sockaddr_in a = tsrv_loopback(port);
     int filler[2];
     for (int i = 0; i < 2; i++) {
         filler[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
