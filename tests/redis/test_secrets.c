@@ -23,15 +23,10 @@
 
 #define WRONG_PW "wr0ng-PW-secret-41"
 /* The lease token of every operation but claim (claim makes its own). */
-#define LEASE_TOKEN "5ec2e75ec2e75ec2e75ec2e75ec2e7aa"
+#define LEASE_TOKEN TOPS_LEASE_TOKEN
 
 static const char *const secrets[] = {RT_PASSWORD, WRONG_PW, LEASE_TOKEN};
-static const tops_args args = {.sq = "SEC-1",
-                               .first = {"SEC-1", "SEC-2"},
-                               .token = LEASE_TOKEN,
-                               .fence = 3,
-                               .secrets = secrets,
-                               .nsecrets = sizeof secrets / sizeof secrets[0]};
+static const tops_args args = TOPS_SECRETS_ARGS(secrets);
 
 typedef struct target {
     const char *url;
@@ -88,16 +83,11 @@ END_TEST
 START_TEST(test_unreachable_servers_show_no_secret)
 {
     /* Down: a port nothing listens on. */
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    int port;
+    int fd = tsrv_listen(-1, &port);
+    ck_assert_int_ge(fd, 0);
     char url[256];
-    snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%d/3", RT_PASSWORD, ntohs(a.sin_port));
+    snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%d/3", RT_PASSWORD, port);
     ck_assert_int_eq(all_ops(url, 300, "refused", NULL), TOPS_COUNT);
     /* Never answered: a listener that does not accept. */
     ck_assert_int_eq(listen(fd, 64), 0);

@@ -54,6 +54,16 @@ typedef struct tops_args {
     size_t nsecrets;
 } tops_args;
 
+/* The made-up lease of the secrets tests: its token looks like one (32 hex
+ * digits), so a message that quotes it is caught; secrets is an array of
+ * the strings no message may show. */
+#define TOPS_LEASE_TOKEN "5ec2e75ec2e75ec2e75ec2e75ec2e7aa"
+#define TOPS_SECRETS_ARGS(secrets)                                                                 \
+    {                                                                                              \
+        .sq = "SEC-1", .first = {"SEC-1", "SEC-2"}, .token = TOPS_LEASE_TOKEN, .fence = 3,         \
+        .secrets = (secrets), .nsecrets = sizeof(secrets) / sizeof(secrets)[0]                     \
+    }
+
 /* Run op on s.  *out (may be NULL) gets the lease used: the made-up one, or
  * what a claim left in it. */
 static inline sqclaim_rc tops_run(sqclaim_store *s, tops_op op, const tops_args *a,

@@ -19,30 +19,15 @@
 
 #define TOKEN "tok-AAAA-1234-secret"
 
-static responder *rs;
-
-static void rs_setup(void)
-{
-    vt_clear_env();
-    rs = rs_start();
-    ck_assert_ptr_nonnull(rs);
-}
-
-static void rs_teardown(void)
-{
-    rs_stop(rs);
-    rs = NULL;
-}
-
 static void push(int status, const char *body)
 {
     rs_action a = {.status = status, .body = body};
-    rs_push(rs, &a);
+    rs_push(vt_rs, &a);
 }
 
 static sqclaim_store *open_rs(int retries, int timeout_ms)
 {
-    return vt_open(rs_url(rs), TOKEN, NULL, retries, timeout_ms);
+    return vt_open(rs_url(vt_rs), TOKEN, NULL, retries, timeout_ms);
 }
 
 static sqclaim_stats stats_of(sqclaim_store *s)
@@ -78,10 +63,10 @@ static int header_count(const char *headers, const char *name, char *val, size_t
 START_TEST(request_format_exact)
 {
     sqclaim_store *s = open_rs(-1, 0);
-    ck_assert_int_eq(rs_connections(rs), 0); /* open did no network I/O */
+    ck_assert_int_eq(rs_connections(vt_rs), 0); /* open did no network I/O */
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
     char line[256], headers[4096], body[4096], val[512];
-    ck_assert(rs_request(rs, 0, line, sizeof line, headers, sizeof headers, body, sizeof body));
+    ck_assert(rs_request(vt_rs, 0, line, sizeof line, headers, sizeof headers, body, sizeof body));
     ck_assert_str_eq(line, "POST / HTTP/1.1");
     ck_assert_str_eq(body, "[\"PING\"]");
     ck_assert_int_eq(header_count(headers, "Authorization", val, sizeof val), 1);
@@ -102,7 +87,7 @@ START_TEST(request_format_exact)
     sqclaim_options o;
     sqclaim_options_init(&o);
     char url[128];
-    snprintf(url, sizeof url, "%s/base/", rs_url(rs));
+    snprintf(url, sizeof url, "%s/base/", rs_url(vt_rs));
     o.rest_url = url;
     o.rest_token = TOKEN;
     sqb_err err = {0};
@@ -119,14 +104,14 @@ START_TEST(request_format_exact)
     ck_assert_str_eq(rep[1]->str, "a");
     rp_reply_free(rep[0]);
     rp_reply_free(rep[1]);
-    ck_assert(rs_request(rs, -1, line, sizeof line, headers, sizeof headers, body, sizeof body));
+    ck_assert(rs_request(vt_rs, -1, line, sizeof line, headers, sizeof headers, body, sizeof body));
     ck_assert_str_eq(line, "POST /base/pipeline HTTP/1.1");
     ck_assert_str_eq(body, "[[\"SET\",\"k\",\"a\"],[\"GET\",\"k\"]]");
     /* A single command to {base}/. */
     rp_reply *r;
     ck_assert_int_eq(vc_http_transport.command(h, &(rp_cmd){2, a2, NULL}, &r, &err), SQCLAIM_OK);
     rp_reply_free(r);
-    ck_assert(rs_request(rs, -1, line, sizeof line, NULL, 0, NULL, 0));
+    ck_assert(rs_request(vt_rs, -1, line, sizeof line, NULL, 0, NULL, 0));
     ck_assert_str_eq(line, "POST /base/ HTTP/1.1");
     vc_http_free(h);
 }
@@ -138,16 +123,16 @@ START_TEST(sync_token_echoed)
     rs_action a = {.status = 200,
                    .body = "{\"result\":\"UE9ORw==\"}",
                    .headers = "upstash-sync-token: st-1\r\n"};
-    rs_push(rs, &a);
+    rs_push(vt_rs, &a);
     a.headers = "Upstash-Sync-Token: st-2\r\n";
-    rs_push(rs, &a);
+    rs_push(vt_rs, &a);
     push(200, "{\"result\":\"UE9ORw==\"}"); /* no token: the last one stays */
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
     char headers[4096], val[256];
     static const char *const want[] = {NULL, "st-1", "st-2", "st-2"};
     for (int i = 0; i < 4; i++) {
-        ck_assert(rs_request(rs, i, NULL, 0, headers, sizeof headers, NULL, 0));
+        ck_assert(rs_request(vt_rs, i, NULL, 0, headers, sizeof headers, NULL, 0));
         if (!want[i]) {
             ck_assert_int_eq(header_count(headers, "upstash-sync-token", NULL, 0), 0);
         } else {
@@ -157,10 +142,10 @@ START_TEST(sync_token_echoed)
     }
     /* A token that could break a header is ignored. */
     a.headers = "upstash-sync-token: bad token\r\n";
-    rs_push(rs, &a);
+    rs_push(vt_rs, &a);
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    ck_assert(rs_request(rs, -1, NULL, 0, headers, sizeof headers, NULL, 0));
+    ck_assert(rs_request(vt_rs, -1, NULL, 0, headers, sizeof headers, NULL, 0));
     ck_assert_int_eq(header_count(headers, "upstash-sync-token", val, sizeof val), 1);
     ck_assert_str_eq(val, "st-2");
     sqclaim_close(s);
@@ -219,8 +204,8 @@ START_TEST(malformed_bodies)
     ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_RECLAIMED, SQCLAIM_LEASE_RECLAIMED);
     ck_assert_uint_eq(l.fence, 7);
     char b1[4096], b2[4096];
-    ck_assert(rs_request(rs, -2, NULL, 0, NULL, 0, b1, sizeof b1));
-    ck_assert(rs_request(rs, -1, NULL, 0, NULL, 0, b2, sizeof b2));
+    ck_assert(rs_request(vt_rs, -2, NULL, 0, NULL, 0, b1, sizeof b1));
+    ck_assert(rs_request(vt_rs, -1, NULL, 0, NULL, 0, b2, sizeof b2));
     ck_assert_str_eq(b1, b2); /* the same request, same token */
     /* Still usable afterwards. */
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
@@ -259,19 +244,19 @@ START_TEST(truncated_and_huge_replies)
     /* The connection closes before the announced length: a transport
      * failure after sending (ambiguous), not a protocol error. */
     rs_action a = {.status = 200, .body = "{\"result\":", .announce = 100};
-    rs_push(rs, &a);
+    rs_push(vt_rs, &a);
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EIO);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "lost after the request was sent"));
     ck_assert_uint_eq(stats_of(s).ambiguous, 1);
     /* 40 MiB of body: refused past 32 MiB, without reading it all into
      * memory. */
     rs_action big = {.status = 200, .body = "{\"result\":\"", .huge = 40u << 20};
-    rs_push(rs, &big);
+    rs_push(vt_rs, &big);
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EPROTOCOL);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "larger than"));
     /* A fresh connection afterwards. */
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    ck_assert_int_ge(rs_connections(rs), 2);
+    ck_assert_int_ge(rs_connections(vt_rs), 2);
     sqclaim_close(s);
 }
 END_TEST
@@ -287,7 +272,7 @@ START_TEST(unauthorized_is_eauth_without_token)
     ck_assert_ptr_null(strstr(m, "1234-secret"));
     ck_assert_ptr_nonnull(strstr(m, "HTTP 401"));
     ck_assert_ptr_nonnull(strstr(m, "rest_token option"));
-    ck_assert_int_eq(rs_requests(rs), 1);
+    ck_assert_int_eq(rs_requests(vt_rs), 1);
     ck_assert_uint_eq(stats_of(s).retries, 0);
     /* The same through a claim; the lease is not uncertain (refused). */
     push(401, "{\"error\":\"WRONGPASS invalid or missing auth token\"}");
@@ -342,7 +327,7 @@ START_TEST(rate_limit_and_quota)
     /* 429 is transient (refused before running), Retry-After honoured. */
     rs_action a = {
         .status = 429, .body = "{\"error\":\"slow down\"}", .headers = "Retry-After: 1\r\n"};
-    rs_push(rs, &a);
+    rs_push(vt_rs, &a);
     long long t0 = tsrv_now_ms();
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
     ck_assert_int_ge(tsrv_now_ms() - t0, 900);
@@ -360,14 +345,14 @@ START_TEST(rate_limit_and_quota)
         "ERR max request size exceeded",
     };
     for (size_t i = 0; i < 3; i++) {
-        rs_reset(rs);
+        rs_reset(vt_rs);
         char body[256];
         snprintf(body, sizeof body, "{\"error\":\"%s\"}", texts[i]);
         push(i == 1 ? 429 : 400, body);
         sqclaim_lease l;
         ck_assert_int_eq(sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL), SQCLAIM_EQUOTA);
         ck_assert_msg(strstr(sqclaim_errmsg(s), texts[i]), "%s", sqclaim_errmsg(s));
-        ck_assert_int_eq(rs_requests(rs), 1);
+        ck_assert_int_eq(rs_requests(vt_rs), 1);
         ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, 0);
     }
     push(413, "");
@@ -381,24 +366,24 @@ START_TEST(redirects_and_odd_statuses)
     sqclaim_store *s = open_rs(2, 0);
     rs_action a = {
         .status = 301, .body = "", .headers = "Location: https://elsewhere.example/\r\n"};
-    rs_push(rs, &a);
+    rs_push(vt_rs, &a);
     /* A redirect, 404 or 405: the URL is wrong (configuration), and
      * asking again would not help. */
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ECONFIG);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "redirect"));
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "rest_url option"));
-    ck_assert_int_eq(rs_requests(rs), 1);
+    ck_assert_int_eq(rs_requests(vt_rs), 1);
     push(404, "<html>Not Found</html>");
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ECONFIG);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "HTTP 404"));
-    ck_assert_int_eq(rs_requests(rs), 2);
+    ck_assert_int_eq(rs_requests(vt_rs), 2);
     push(405, "{\"error\":\"method not allowed\"}");
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ECONFIG);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "no REST API at the rest_url option"));
     /* 400 without an error text. */
     push(400, "<html>Bad Request</html>");
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
-    ck_assert_int_eq(rs_requests(rs), 4);
+    ck_assert_int_eq(rs_requests(vt_rs), 4);
     /* 400 with a Redis error reaches the protocol layer as an error reply. */
     push(400, "{\"error\":\"ERR unknown command 'PING'\"}");
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
@@ -412,17 +397,17 @@ START_TEST(keep_alive_one_connection)
     sqclaim_store *s = open_rs(-1, 0);
     for (int i = 0; i < 100; i++)
         ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    ck_assert_int_eq(rs_connections(rs), 1);
-    ck_assert_int_eq(rs_requests(rs), 100);
+    ck_assert_int_eq(rs_connections(vt_rs), 1);
+    ck_assert_int_eq(rs_requests(vt_rs), 100);
     sqclaim_stats st = stats_of(s);
     ck_assert_uint_eq(st.round_trips, 100);
     ck_assert_uint_eq(st.reconnects, 0); /* the first connection is not a reconnect */
     /* A reply with Connection: close: the next request reconnects. */
     rs_action a = {.status = 200, .body = "{\"result\":\"UE9ORw==\"}", .close_after = true};
-    rs_push(rs, &a);
+    rs_push(vt_rs, &a);
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    ck_assert_int_eq(rs_connections(rs), 2);
+    ck_assert_int_eq(rs_connections(vt_rs), 2);
     ck_assert_uint_eq(stats_of(s).reconnects, 1);
     sqclaim_close(s);
 }
@@ -448,7 +433,7 @@ START_TEST(loopback_bypasses_proxies)
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
     ck_assert_msg(rc == SQCLAIM_OK, "%s", msg);
-    ck_assert_int_eq(rs_requests(rs), 1);
+    ck_assert_int_eq(rs_requests(vt_rs), 1);
 }
 END_TEST
 
@@ -461,15 +446,15 @@ START_TEST(no_silent_resend_on_reused_connection)
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
     push(0, NULL); /* read the request, close without a reply */
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EIO);
-    ck_assert_int_eq(rs_requests(rs), 2); /* the dropped request came once */
+    ck_assert_int_eq(rs_requests(vt_rs), 2); /* the dropped request came once */
     sqclaim_stats st = stats_of(s);
     ck_assert_uint_eq(st.ambiguous, 1);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "after the request was sent"));
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    ck_assert_int_eq(rs_requests(rs), 3);
+    ck_assert_int_eq(rs_requests(vt_rs), 3);
     /* (libcurl may open the connection for its re-send before asking to
      * rewind the body: 2 or 3 connections, but never a second copy.) */
-    ck_assert_int_ge(rs_connections(rs), 2);
+    ck_assert_int_ge(rs_connections(vt_rs), 2);
     /* With retries the core re-sends it, knowing it may be a repeat. */
     sqclaim_close(s);
     s = open_rs(2, 0);
@@ -487,7 +472,7 @@ START_TEST(timeouts_and_refused_connections)
 {
     sqclaim_store *s = open_rs(-1, 300);
     rs_action slow = {.status = 200, .body = "{\"result\":\"UE9ORw==\"}", .delay_ms = 1200};
-    rs_push(rs, &slow);
+    rs_push(vt_rs, &slow);
     long long t0 = tsrv_now_ms();
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ETIMEOUT);
     long long took = tsrv_now_ms() - t0;
@@ -520,7 +505,7 @@ START_TEST(transport_redis_error_reply)
     vc_config cfg;
     sqclaim_options o;
     sqclaim_options_init(&o);
-    o.rest_url = rs_url(rs);
+    o.rest_url = rs_url(vt_rs);
     o.rest_token = TOKEN;
     sqb_err err = {0};
     ck_assert_int_eq(vc_config_resolve(&o, &cfg, &err), SQCLAIM_OK);
@@ -647,15 +632,15 @@ END_TEST
 Suite *vt_http_suite(void)
 {
     Suite *s = suite_create("vercel-http");
-    TCASE_ADD(s,
-              ((tcase_spec){
-                  .name = "responder", .timeout = 30, .setup = rs_setup, .teardown = rs_teardown}),
-              request_format_exact, sync_token_echoed, malformed_bodies,
-              ambiguous_grant_is_uncertain, truncated_and_huge_replies,
-              unauthorized_is_eauth_without_token, server_errors_are_retried, rate_limit_and_quota,
-              redirects_and_odd_statuses, keep_alive_one_connection, loopback_bypasses_proxies,
-              no_silent_resend_on_reused_connection, timeouts_and_refused_connections,
-              transport_redis_error_reply);
+    TCASE_ADD(
+        s,
+        ((tcase_spec){
+            .name = "responder", .timeout = 30, .setup = vt_rs_setup, .teardown = vt_rs_teardown}),
+        request_format_exact, sync_token_echoed, malformed_bodies, ambiguous_grant_is_uncertain,
+        truncated_and_huge_replies, unauthorized_is_eauth_without_token, server_errors_are_retried,
+        rate_limit_and_quota, redirects_and_odd_statuses, keep_alive_one_connection,
+        loopback_bypasses_proxies, no_silent_resend_on_reused_connection,
+        timeouts_and_refused_connections, transport_redis_error_reply);
     TCASE_ADD(s, ((tcase_spec){.name = "tls", .timeout = 30}), tls_verification_always_on);
     return s;
 }

@@ -25,15 +25,10 @@
 #define REST_TOKEN "rest-Tok3n-c0ffee-9d1b"
 #define REDIS_PW   "redis-PW-5ecret-77"
 /* The lease token of every operation but claim (claim makes its own). */
-#define LEASE_TOKEN "5ec2e75ec2e75ec2e75ec2e75ec2e7aa"
+#define LEASE_TOKEN TOPS_LEASE_TOKEN
 
 static const char *const secrets[] = {REST_TOKEN, REDIS_PW, LEASE_TOKEN};
-static const tops_args args = {.sq = "SEC-1",
-                               .first = {"SEC-1", "SEC-2"},
-                               .token = LEASE_TOKEN,
-                               .fence = 3,
-                               .secrets = secrets,
-                               .nsecrets = sizeof secrets / sizeof secrets[0]};
+static const tops_args args = TOPS_SECRETS_ARGS(secrets);
 
 typedef struct target {
     const char *url, *token;
@@ -62,22 +57,10 @@ static bool servers_up;
 
 static void servers_start(void)
 {
-    servers_up = tsrv_redis_start(&redis, REDIS_PW) == 0 &&
-                 tsrv_kvrest_start(&kv, &redis, REST_TOKEN, NULL) == 0;
+    servers_up = vt_servers_start(&redis, &kv, REDIS_PW, REST_TOKEN);
 }
-
-static void servers_stop(void)
-{
-    tsrv_stop(&kv);
-    tsrv_stop(&redis);
-}
-
-static void each_setup(void)
-{
-    vt_clear_env();
-    ck_assert_msg(servers_up, "redis-server or kvrest did not start");
-    vt_faults_clear(&kv);
-}
+static void servers_stop(void) { vt_servers_stop(&redis, &kv); }
+static void each_setup(void) { vt_servers_each(servers_up, &kv); }
 
 /* A URL whose path the server takes as a Redis command is a configuration
  * error, for every operation (single commands and the status pipeline),
@@ -152,21 +135,6 @@ END_TEST
 
 /* ---- a hostile server ----------------------------------------------------- */
 
-static responder *rs;
-
-static void rs_setup(void)
-{
-    vt_clear_env();
-    rs = rs_start();
-    ck_assert_ptr_nonnull(rs);
-}
-
-static void rs_teardown(void)
-{
-    rs_stop(rs);
-    rs = NULL;
-}
-
 START_TEST(hostile_server_quotes_the_request)
 {
     static const rs_action actions[] = {
@@ -203,10 +171,10 @@ START_TEST(hostile_server_quotes_the_request)
         {.status = 200, .body = "{\"result\":1}", .delay_ms = 700}, /* past the timeout */
     };
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
-        rs_set_default(rs, &actions[i]);
+        rs_set_default(vt_rs, &actions[i]);
         char where[64];
         snprintf(where, sizeof where, "responder action %zu (HTTP %d)", i, actions[i].status);
-        int failed = all_ops(rs_url(rs), REST_TOKEN, 1, 300, where, NULL);
+        int failed = all_ops(rs_url(vt_rs), REST_TOKEN, 1, 300, where, NULL);
         ck_assert_msg(failed > 0, "%s: nothing failed", where);
     }
 }
@@ -216,11 +184,11 @@ START_TEST(refused_connection)
 {
     /* A port nothing listens on: the responder's, after it stopped. */
     char url[64];
-    snprintf(url, sizeof url, "%s", rs_url(rs));
-    rs_stop(rs);
-    rs = NULL;
+    snprintf(url, sizeof url, "%s", rs_url(vt_rs));
+    rs_stop(vt_rs);
+    vt_rs = NULL;
     ck_assert_int_eq(all_ops(url, REST_TOKEN, 1, 300, "refused", NULL), TOPS_COUNT);
-    rs = rs_start();
+    vt_rs = rs_start();
 }
 END_TEST
 
@@ -247,17 +215,13 @@ END_TEST
 Suite *vt_secrets_suite(void)
 {
     Suite *s = suite_create("vercel-secrets");
-    TCASE_ADD(s,
-              ((tcase_spec){.name = "kvrest",
-                            .timeout = 120,
-                            .setup = each_setup,
-                            .once_setup = servers_start,
-                            .once_teardown = servers_stop}),
+    TCASE_ADD(s, vt_kvrest_case(servers_start, servers_stop, each_setup),
               wrong_path_is_a_configuration_error, kvrest_error_paths, kvrest_redis_down,
               cli_wrong_path_exits_4);
-    TCASE_ADD(s,
-              ((tcase_spec){
-                  .name = "hostile", .timeout = 120, .setup = rs_setup, .teardown = rs_teardown}),
-              hostile_server_quotes_the_request, refused_connection);
+    TCASE_ADD(
+        s,
+        ((tcase_spec){
+            .name = "hostile", .timeout = 120, .setup = vt_rs_setup, .teardown = vt_rs_teardown}),
+        hostile_server_quotes_the_request, refused_connection);
     return s;
 }
