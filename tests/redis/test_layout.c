@@ -21,6 +21,26 @@ static void claim_ok(sqclaim_store *s, const char *sq, const char *bot, int64_t 
     ck_assert_msg(rc == SQCLAIM_OK, "claim %s: %s (%s)", sq, sqclaim_rcname(rc), sqclaim_errmsg(s));
 }
 
+/* A handle on rt_srv holding sq for bot (asserted). */
+static sqclaim_store *open_claimed(const char *sq, const char *bot, int64_t ttl, sqclaim_lease *l)
+{
+    sqclaim_store *s = rt_open();
+    claim_ok(s, sq, bot, ttl, l);
+    return s;
+}
+
+/* Reserve count rows at hint; asserts OK and that they start at start. */
+static sqclaim_rows reserve_ok(sqclaim_store *s, const sqclaim_lease *l, uint32_t count,
+                               uint64_t hint, uint64_t start)
+{
+    sqclaim_rows rows;
+    sqclaim_rc rc = sqclaim_reserve_rows(s, l, count, hint, &rows);
+    ck_assert_msg(rc == SQCLAIM_OK, "reserve %u at %llu: %s (%s)", (unsigned)count,
+                  (unsigned long long)hint, sqclaim_rcname(rc), sqclaim_errmsg(s));
+    ck_assert_uint_eq(rows.start_row, start);
+    return rows;
+}
+
 static bool is_timestamp(const char *s, size_t len)
 {
     /* 2025-10-26T12:34:56.789Z */
@@ -102,9 +122,8 @@ static long long scan_count(const char *pattern_suffix)
 
 START_TEST(test_claim_layout)
 {
-    sqclaim_store *s = rt_open();
     sqclaim_lease l;
-    claim_ok(s, "251019-164rmb", "BOT1", 60000, &l);
+    open_claimed("251019-164rmb", "BOT1", 60000, &l);
     char *v = rt_get("sq:251019-164rmb");
     char head[128], tail[128];
     snprintf(head, sizeof head, "{\"botId\":\"BOT1\",\"timestamp\":\"");
@@ -129,12 +148,9 @@ END_TEST
 
 START_TEST(test_reservation_layout)
 {
-    sqclaim_store *s = rt_open();
     sqclaim_lease l;
-    claim_ok(s, "SQ-R", "BOT1", 60000, &l);
-    sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 5, 51, &rows), SQCLAIM_OK);
-    ck_assert_uint_eq(rows.start_row, 51);
+    sqclaim_store *s = open_claimed("SQ-R", "BOT1", 60000, &l);
+    sqclaim_rows rows = reserve_ok(s, &l, 5, 51, 51);
     ck_assert_uint_eq(rows.count, 5);
     ck_assert_uint_eq(rows.fence, l.fence);
 
@@ -166,9 +182,7 @@ START_TEST(test_reservation_layout)
     /* A second reservation (other SQ) starts after the first. */
     sqclaim_lease l2;
     claim_ok(s, "SQ-R2", "BOT2", 60000, &l2);
-    sqclaim_rows rows2;
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &l2, 3, 1, &rows2), SQCLAIM_OK);
-    ck_assert_uint_eq(rows2.start_row, 56);
+    reserve_ok(s, &l2, 3, 1, 56);
     cur = rt_get("sqclaim:rowcursor");
     ck_assert_str_eq(cur, "59");
     free(cur);
@@ -183,12 +197,9 @@ END_TEST
 
 START_TEST(test_renew_extends_claim_and_reservation)
 {
-    sqclaim_store *s = rt_open();
     sqclaim_lease l;
-    claim_ok(s, "SQ-N", "BOT1", 5000, &l);
-    sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 2, 0, &rows), SQCLAIM_OK);
-    ck_assert_uint_eq(rows.start_row, 1);
+    sqclaim_store *s = open_claimed("SQ-N", "BOT1", 5000, &l);
+    reserve_ok(s, &l, 2, 0, 1);
     ck_assert_int_le(rt_pttl("refund:SQ-N"), 5000);
     ck_assert_int_eq(sqclaim_renew(s, &l, 120000), SQCLAIM_OK);
     ck_assert_int_gt(rt_pttl("sq:SQ-N"), 110000);
@@ -386,9 +397,8 @@ END_TEST
 
 START_TEST(test_cursor_garbage_is_an_error_not_a_guess)
 {
-    sqclaim_store *s = rt_open();
     sqclaim_lease l;
-    claim_ok(s, "SQ-C", "BOT1", 60000, &l);
+    sqclaim_store *s = open_claimed("SQ-C", "BOT1", 60000, &l);
     /* Lua's tonumber() reads all of these (inf, 1e300 and 0x10 too); only
      * 1 to 15 decimal digits are a row number (above 2^53 a double cannot
      * tell start from start + count). */
@@ -408,9 +418,7 @@ START_TEST(test_cursor_garbage_is_an_error_not_a_guess)
     }
     /* The largest cursor accepted. */
     freeReplyObject(rt_cmd(rt_raw, "SET %ssqclaim:rowcursor 999999999000000", rt_prefix));
-    sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 3, 0, &rows), SQCLAIM_OK);
-    ck_assert_uint_eq(rows.start_row, 999999999000000ULL);
+    reserve_ok(s, &l, 3, 0, 999999999000000ULL);
     char *cur = rt_get("sqclaim:rowcursor");
     ck_assert_str_eq(cur, "999999999000003");
     free(cur);
@@ -470,9 +478,8 @@ static redisReply *reserve_with_pttl(const sqclaim_lease *l, const char *pttl)
 
 START_TEST(test_reserve_on_expiring_claim_is_lost)
 {
-    sqclaim_store *s = rt_open();
     sqclaim_lease l;
-    claim_ok(s, "SQ-Z", "BOT1", 60000, &l);
+    open_claimed("SQ-Z", "BOT1", 60000, &l);
     /* PTTL 0: the claim expires this millisecond.  A reservation written
      * without PX would never expire; with PX 0 the SET fails.  LOST, and
      * nothing written. */
@@ -499,9 +506,8 @@ END_TEST
  * comes out as "\/" (the same string to every JSON reader). */
 START_TEST(test_reservation_bot_from_stored_claim)
 {
-    sqclaim_store *s = rt_open();
     sqclaim_lease l;
-    claim_ok(s, "SQ-M", "BOT1", 60000, &l);
+    sqclaim_store *s = open_claimed("SQ-M", "BOT1", 60000, &l);
     sqclaim_lease edited = l;
     snprintf(edited.bot, sizeof edited.bot, "MALLORY");
     sqclaim_rows rows;
@@ -556,9 +562,8 @@ END_TEST
  * the API, and the JSON stays valid with one member per SQ. */
 START_TEST(test_status_skips_foreign_ids)
 {
-    sqclaim_store *s = rt_open();
     sqclaim_lease l;
-    claim_ok(s, "SQ-OK", "BOT1", 60000, &l);
+    sqclaim_store *s = open_claimed("SQ-OK", "BOT1", 60000, &l);
     static const char *const ids[] = {
         "",
         "a b",
@@ -1078,9 +1083,7 @@ START_TEST(test_unix_socket)
     ck_assert_int_eq(open_url(url, &s), SQCLAIM_OK);
     sqclaim_rc rc = sqclaim_claim(s, "SQ-U", "BOT1", 60000, &l, NULL);
     ck_assert_msg(rc == SQCLAIM_OK, "%s", sqclaim_errmsg(s));
-    sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 2, 7, &rows), SQCLAIM_OK);
-    ck_assert_uint_eq(rows.start_row, 7);
+    reserve_ok(s, &l, 2, 7, 7);
     sqclaim_status *st = status_ok(s);
     ck_assert_uint_eq(st->nclaims, 1);
     sqclaim_status_free(st);
