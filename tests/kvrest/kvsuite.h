@@ -37,22 +37,18 @@ void on(const tsrv *s, kt_resp *r, const char *path, const char *token, const ch
 void post(kt_resp *r, const char *path, const char *body);
 void get(kt_resp *r, const char *path);
 
-/* POST body to path (full token); expect status and exact body. */
-#define EXPECT_POST(path, body, status, want)                                                      \
+/* Send body (NULL: none) to path with token and flags; expect status and
+ * exact body want (NULL: any). */
+#define EXPECT_REQ(path, token, body, flags, status, want)                                         \
     do {                                                                                           \
         kt_resp r_;                                                                                \
-        post(&r_, (path), (body));                                                                 \
+        req(&r_, NULL, (path), (token), (body), (flags));                                          \
         kt_expect(&r_, (status), (want));                                                          \
         kt_free(&r_);                                                                              \
     } while (0)
-
-#define EXPECT_B64(path, body, status, want)                                                       \
-    do {                                                                                           \
-        kt_resp r_;                                                                                \
-        req(&r_, NULL, (path), TOKEN, (body), KT_B64);                                             \
-        kt_expect(&r_, (status), (want));                                                          \
-        kt_free(&r_);                                                                              \
-    } while (0)
+/* The same with the full token, raw or base64-encoded replies. */
+#define EXPECT_POST(path, body, status, want) EXPECT_REQ(path, TOKEN, body, 0, status, want)
+#define EXPECT_B64(path, body, status, want)  EXPECT_REQ(path, TOKEN, body, KT_B64, status, want)
 
 /* Error response with a text that starts with prefix. */
 #define EXPECT_ERROR(r, status, prefix)                                                            \
@@ -62,6 +58,16 @@ void get(kt_resp *r, const char *path);
         ck_assert_msg(strncmp(e_, (prefix), strlen(prefix)) == 0, "error '%s', want '%s…'", e_,    \
                       (prefix));                                                                   \
     } while (0)
+
+/* Each of the n bodies, sent to path with token, is refused with status and
+ * an error text that starts with prefix. */
+void expect_refused(const char *path, const char *token, const char *const *bodies, size_t n,
+                    long status, const char *prefix);
+
+/* A request to path with token and body answers status (body not checked)
+ * and carries the upstash-sync-token sync. */
+void expect_sync(const char *path, const char *token, const char *body, long status,
+                 const char *sync);
 
 /* Raw redis GET; returns a malloc'd copy (NULL for nil) and its length. */
 char *raw_get(const char *key, size_t klen, size_t *len);

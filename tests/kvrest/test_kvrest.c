@@ -72,6 +72,29 @@ void post(kt_resp *r, const char *path, const char *body) { req(r, NULL, path, T
 
 void get(kt_resp *r, const char *path) { req(r, NULL, path, TOKEN, NULL, 0); }
 
+void expect_refused(const char *path, const char *token, const char *const *bodies, size_t n,
+                    long status, const char *prefix)
+{
+    for (size_t i = 0; i < n; i++) {
+        kt_resp r;
+        req(&r, NULL, path, token, bodies[i], 0);
+        ck_assert_msg(r.status == status, "%s %s: status %ld, want %ld", path, bodies[i], r.status,
+                      status);
+        EXPECT_ERROR(&r, status, prefix);
+        kt_free(&r);
+    }
+}
+
+void expect_sync(const char *path, const char *token, const char *body, long status,
+                 const char *sync)
+{
+    kt_resp r;
+    req(&r, NULL, path, token, body, 0);
+    kt_expect(&r, status, NULL);
+    ck_assert_str_eq(r.sync, sync);
+    kt_free(&r);
+}
+
 /* Raw redis GET; returns a malloc'd copy (NULL for nil) and its length. */
 char *raw_get(const char *key, size_t klen, size_t *len)
 {
