@@ -46,6 +46,14 @@ void get(kt_resp *r, const char *path);
         kt_expect(&r_, (status), (want));                                                          \
         kt_free(&r_);                                                                              \
     } while (0)
+/* The same on another kvrest, srv. */
+#define EXPECT_ON(srv, path, token, body, flags, status, want)                                     \
+    do {                                                                                           \
+        kt_resp r_;                                                                                \
+        on((srv), &r_, (path), (token), (body), (flags));                                          \
+        kt_expect(&r_, (status), (want));                                                          \
+        kt_free(&r_);                                                                              \
+    } while (0)
 /* The same with the full token, raw or base64-encoded replies. */
 #define EXPECT_POST(path, body, status, want) EXPECT_REQ(path, TOKEN, body, 0, status, want)
 #define EXPECT_B64(path, body, status, want)  EXPECT_REQ(path, TOKEN, body, KT_B64, status, want)

@@ -55,10 +55,7 @@ static void variants_down(void)
 
 START_TEST(redis_over_unix_socket)
 {
-    kt_resp r;
-    on(&kv_unix, &r, "/", TOKEN, "[\"SET\",\"via-unix\",\"1\"]", 0);
-    kt_expect(&r, 200, "{\"result\":\"OK\"}");
-    kt_free(&r);
+    EXPECT_ON(&kv_unix, "/", TOKEN, "[\"SET\",\"via-unix\",\"1\"]", 0, 200, "{\"result\":\"OK\"}");
     assert_raw("via-unix", "1");
     char want[400];
     snprintf(want, sizeof want, "(redis %s)", redis_srv.unixsock);
@@ -112,19 +109,13 @@ START_TEST(max_body_flag)
     memset(body + n, 'y', 1100);
     strcpy(body + n + 1100, "\"]");
     kt_resp r;
-    on(&kv_small, &r, "/", TOKEN, body, 0);
-    kt_expect(&r, 400, "{\"error\":\"ERR max request size exceeded\"}");
-    kt_free(&r);
-    on(&kv_small, &r, "/", TOKEN, body, KT_CHUNKED);
-    kt_expect(&r, 400, "{\"error\":\"ERR max request size exceeded\"}");
-    kt_free(&r);
-    on(&kv_small, &r, "/set/small", TOKEN, body, KT_CHUNKED);
-    kt_expect(&r, 400, "{\"error\":\"ERR max request size exceeded\"}");
-    kt_free(&r);
+    EXPECT_ON(&kv_small, "/", TOKEN, body, 0, 400, "{\"error\":\"ERR max request size exceeded\"}");
+    EXPECT_ON(&kv_small, "/", TOKEN, body, KT_CHUNKED, 400,
+              "{\"error\":\"ERR max request size exceeded\"}");
+    EXPECT_ON(&kv_small, "/set/small", TOKEN, body, KT_CHUNKED, 400,
+              "{\"error\":\"ERR max request size exceeded\"}");
     strcpy(body + n + 900, "\"]"); /* 919 bytes: fits */
-    on(&kv_small, &r, "/", TOKEN, body, KT_CHUNKED);
-    kt_expect(&r, 200, "{\"result\":\"OK\"}");
-    kt_free(&r);
+    EXPECT_ON(&kv_small, "/", TOKEN, body, KT_CHUNKED, 200, "{\"result\":\"OK\"}");
     EXPECT_POST("/", "[\"STRLEN\",\"small\"]", 200, "{\"result\":900}");
     /* a streamed oversized body leaves the connection usable */
     CURL *h = curl_easy_init();
@@ -150,36 +141,25 @@ END_TEST
 
 START_TEST(quota_flag)
 {
-    kt_resp r;
-    on(&kv_quota, &r, "/pipeline", TOKEN, "[[\"PING\"],[\"PING\"]]", 0);
-    kt_expect(&r, 200, "[{\"result\":\"PONG\"},{\"result\":\"PONG\"}]");
-    kt_free(&r);
-    on(&kv_quota, &r, "/", TOKEN, "[\"PING\"]", 0);
-    kt_expect(&r, 400, "{\"error\":\"ERR max daily request limit exceeded. Limit: 2, Usage: 2.\"}");
-    kt_free(&r);
-    on(&kv_quota, &r, "/_kvrest/faults", TOKEN, NULL, 0);
-    kt_expect(&r, 200,
+    EXPECT_ON(&kv_quota, "/pipeline", TOKEN, "[[\"PING\"],[\"PING\"]]", 0, 200,
+              "[{\"result\":\"PONG\"},{\"result\":\"PONG\"}]");
+    EXPECT_ON(&kv_quota, "/", TOKEN, "[\"PING\"]", 0, 400,
+              "{\"error\":\"ERR max daily request limit exceeded. Limit: 2, Usage: 2.\"}");
+    EXPECT_ON(&kv_quota, "/_kvrest/faults", TOKEN, NULL, 0, 200,
               "{\"latency_ms\":0,\"jitter_ms\":0,\"fail_rate\":0,\"drop_rate\":0,\"stall_rate\":0,"
               "\"stall_ms\":10000,\"quota\":2,\"quota_used\":2,\"seed\":5}");
-    kt_free(&r);
 }
 END_TEST
 
 START_TEST(token_from_environment)
 {
     kt_resp r;
-    on(&kv_env, &r, "/", ENV_TOKEN, "[\"SET\",\"env\",\"1\"]", 0);
-    kt_expect(&r, 200, "{\"result\":\"OK\"}");
-    kt_free(&r);
-    on(&kv_env, &r, "/", ENV_RO_TOKEN, "[\"GET\",\"env\"]", 0);
-    kt_expect(&r, 200, "{\"result\":\"1\"}");
-    kt_free(&r);
+    EXPECT_ON(&kv_env, "/", ENV_TOKEN, "[\"SET\",\"env\",\"1\"]", 0, 200, "{\"result\":\"OK\"}");
+    EXPECT_ON(&kv_env, "/", ENV_RO_TOKEN, "[\"GET\",\"env\"]", 0, 200, "{\"result\":\"1\"}");
     on(&kv_env, &r, "/", ENV_RO_TOKEN, "[\"DEL\",\"env\"]", 0);
     EXPECT_ERROR(&r, 400, "NOPERM");
     kt_free(&r);
-    on(&kv_env, &r, "/", "", "[\"GET\",\"env\"]", 0);
-    kt_expect(&r, 401, "{\"error\":\"Unauthorized\"}");
-    kt_free(&r);
+    EXPECT_ON(&kv_env, "/", "", "[\"GET\",\"env\"]", 0, 401, "{\"error\":\"Unauthorized\"}");
     /* --quiet: nothing on stderr */
     char log[400];
     snprintf(log, sizeof log, "%s/kvrest.log", kv_env.dir);
