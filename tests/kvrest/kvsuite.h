@@ -77,6 +77,18 @@ void expect_refused(const char *path, const char *token, const char *const *bodi
 void expect_sync(const char *path, const char *token, const char *body, long status,
                  const char *sync);
 
+/* Requests on one kept-alive connection (one curl handle), counting the
+ * connections opened. */
+typedef struct kvt_session {
+    CURL *handle;
+    long connects;
+} kvt_session;
+kvt_session kvt_session_open(void);
+/* Send q on the session's handle; expect status and body want (NULL: any). */
+void kvt_session_expect(kvt_session *ss, kt_req *q, long status, const char *want);
+/* Close the session; the number of connections it opened. */
+long kvt_session_close(kvt_session *ss);
+
 /* Raw redis GET; returns a malloc'd copy (NULL for nil) and its length. */
 char *raw_get(const char *key, size_t klen, size_t *len);
 /* The key holds want (NULL: is absent). */

@@ -249,14 +249,11 @@ END_TEST
 
 START_TEST(keep_alive)
 {
-    CURL *h = curl_easy_init();
-    long total = 0;
+    kvt_session ss = kvt_session_open();
     for (int i = 0; i < 25; i++) {
-        kt_resp r;
         char body[64];
         snprintf(body, sizeof body, "[\"INCR\",\"ka\"]");
         kt_req q = {.kv = &kv,
-                    .handle = h,
                     .path = i % 3 == 2 ? "/pipeline" : "/",
                     .token = TOKEN,
                     .body = i % 3 == 2 ? "[[\"INCR\",\"ka\"]]" : body};
@@ -264,13 +261,9 @@ START_TEST(keep_alive)
             q.body = "[";
             q.path = "/";
         }
-        kt_http(&r, &q);
-        kt_expect(&r, i % 5 == 4 ? 400 : 200, NULL);
-        total += r.connects;
-        kt_free(&r);
+        kvt_session_expect(&ss, &q, i % 5 == 4 ? 400 : 200, NULL);
     }
-    curl_easy_cleanup(h);
-    ck_assert_int_eq(total, 1);
+    ck_assert_int_eq(kvt_session_close(&ss), 1);
     assert_raw("ka", "20");
 }
 END_TEST

@@ -95,6 +95,30 @@ void expect_sync(const char *path, const char *token, const char *body, long sta
     kt_free(&r);
 }
 
+kvt_session kvt_session_open(void)
+{
+    kvt_session ss = {.handle = curl_easy_init()};
+    ck_assert_ptr_nonnull(ss.handle);
+    return ss;
+}
+
+void kvt_session_expect(kvt_session *ss, kt_req *q, long status, const char *want)
+{
+    kt_resp r;
+    q->handle = ss->handle;
+    kt_http(&r, q);
+    kt_expect(&r, status, want);
+    ss->connects += r.connects;
+    kt_free(&r);
+}
+
+long kvt_session_close(kvt_session *ss)
+{
+    curl_easy_cleanup(ss->handle);
+    ss->handle = NULL;
+    return ss->connects;
+}
+
 /* Raw redis GET; returns a malloc'd copy (NULL for nil) and its length. */
 char *raw_get(const char *key, size_t klen, size_t *len)
 {

@@ -81,23 +81,17 @@ END_TEST
 
 START_TEST(thread_pool_mode)
 {
-    CURL *h = curl_easy_init();
-    long total = 0;
+    kvt_session ss = kvt_session_open();
     for (int i = 0; i < 10; i++) {
-        kt_resp r;
         kt_req q = {.kv = &kv_threads,
-                    .handle = h,
                     .path = "/pipeline",
                     .token = TOKEN,
                     .body = "[[\"INCR\",\"tp\"],[\"GET\",\"tp\"]]"};
-        kt_http(&r, &q);
         char want[64];
         snprintf(want, sizeof want, "[{\"result\":%d},{\"result\":\"%d\"}]", i + 1, i + 1);
-        kt_expect(&r, 200, want);
-        total += r.connects;
-        kt_free(&r);
+        kvt_session_expect(&ss, &q, 200, want);
     }
-    curl_easy_cleanup(h);
+    long total = kvt_session_close(&ss);
     ck_assert_int_eq(total, 1);
 }
 END_TEST
@@ -108,7 +102,6 @@ START_TEST(max_body_flag)
     int n = snprintf(body, sizeof body, "[\"SET\",\"small\",\"");
     memset(body + n, 'y', 1100);
     strcpy(body + n + 1100, "\"]");
-    kt_resp r;
     EXPECT_ON(&kv_small, "/", TOKEN, body, 0, 400, "{\"error\":\"ERR max request size exceeded\"}");
     EXPECT_ON(&kv_small, "/", TOKEN, body, KT_CHUNKED, 400,
               "{\"error\":\"ERR max request size exceeded\"}");
@@ -118,24 +111,18 @@ START_TEST(max_body_flag)
     EXPECT_ON(&kv_small, "/", TOKEN, body, KT_CHUNKED, 200, "{\"result\":\"OK\"}");
     EXPECT_POST("/", "[\"STRLEN\",\"small\"]", 200, "{\"result\":900}");
     /* a streamed oversized body leaves the connection usable */
-    CURL *h = curl_easy_init();
-    long total = 0;
+    kvt_session ss = kvt_session_open();
     for (int i = 0; i < 2; i++) {
         body[n + 900] = 'y';
         strcpy(body + n + 1100, "\"]");
         kt_req q = {.kv = &kv_small,
-                    .handle = h,
                     .path = "/",
                     .token = TOKEN,
                     .body = i ? "[\"PING\"]" : body,
                     .flags = KT_CHUNKED};
-        kt_http(&r, &q);
-        kt_expect(&r, i ? 200 : 400, NULL);
-        total += r.connects;
-        kt_free(&r);
+        kvt_session_expect(&ss, &q, i ? 200 : 400, NULL);
     }
-    curl_easy_cleanup(h);
-    ck_assert_int_eq(total, 1);
+    ck_assert_int_eq(kvt_session_close(&ss), 1);
 }
 END_TEST
 
