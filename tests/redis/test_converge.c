@@ -147,6 +147,16 @@ static sqclaim_store *open_via_proxy(int retries)
     return s;
 }
 
+/* BOT1 claims sq (60 s) and reserves count rows: both must succeed. */
+static sqclaim_rows claim_with_rows(sqclaim_store *s, const char *sq, uint32_t count,
+                                    sqclaim_lease *l)
+{
+    sqclaim_rows rows;
+    ck_assert_int_eq(sqclaim_claim(s, sq, "BOT1", 60000, l, NULL), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_reserve_rows(s, l, count, 0, &rows), SQCLAIM_OK);
+    return rows;
+}
+
 /* Drop the replies of the next n requests; run; check that n were dropped
  * and that the client saw them as ambiguous. */
 #define DROPPING(s, n, call)                                                                       \
@@ -165,9 +175,7 @@ START_TEST(test_finish_after_lost_reply_is_ok)
      * the claim was still held. */
     sqclaim_store *s = open_via_proxy(2);
     sqclaim_lease l;
-    sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_claim(s, "SQ-F", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 5, 0, &rows), SQCLAIM_OK);
+    sqclaim_rows rows = claim_with_rows(s, "SQ-F", 5, &l);
     sqclaim_rc rc;
     DROPPING(s, 1, rc = sqclaim_finish_rows(s, &l));
     ck_assert_msg(rc == SQCLAIM_OK, "finish: %s (%s)", sqclaim_rcname(rc), sqclaim_errmsg(s));
@@ -185,9 +193,7 @@ START_TEST(test_release_after_lost_reply_is_ok)
 {
     sqclaim_store *s = open_via_proxy(2);
     sqclaim_lease l, other;
-    sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_claim(s, "SQ-R", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 2, 0, &rows), SQCLAIM_OK);
+    claim_with_rows(s, "SQ-R", 2, &l);
     sqclaim_rc rc;
     DROPPING(s, 1, rc = sqclaim_release(s, &l));
     ck_assert_msg(rc == SQCLAIM_OK, "release: %s (%s)", sqclaim_rcname(rc), sqclaim_errmsg(s));

@@ -85,6 +85,10 @@ static void expect_keys(const char *const *want, size_t nwant)
     }
     rt_free_keys(keys, n);
 }
+/* The keys under rt_prefix are exactly the suffixes listed (any order). */
+#define EXPECT_KEYS(...)                                                                           \
+    expect_keys((const char *const[]){__VA_ARGS__},                                                \
+                sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
 
 static sqclaim_status *status_ok(sqclaim_store *s)
 {
@@ -141,8 +145,7 @@ START_TEST(test_claim_layout)
     ck_assert_uint_eq(strtoull(fence, NULL, 10), l.fence);
     free(fence);
     ck_assert_int_eq(rt_pttl("sqclaim:fence"), -1);
-    const char *want[] = {"sq:251019-164rmb", "sqclaim:fence"};
-    expect_keys(want, 2);
+    EXPECT_KEYS("sq:251019-164rmb", "sqclaim:fence");
 }
 END_TEST
 
@@ -173,8 +176,7 @@ START_TEST(test_reservation_layout)
     ck_assert_str_eq(cur, "56");
     free(cur);
     ck_assert_int_eq(rt_pttl("sqclaim:rowcursor"), -1);
-    const char *want[] = {"sq:SQ-R", "refund:SQ-R", "sqclaim:fence", "sqclaim:rowcursor"};
-    expect_keys(want, 4);
+    EXPECT_KEYS("sq:SQ-R", "refund:SQ-R", "sqclaim:fence", "sqclaim:rowcursor");
     /* Helper keys match neither sq:* nor refund:*. */
     ck_assert_int_eq(scan_count("sq:*"), 1);
     ck_assert_int_eq(scan_count("refund:*"), 1);
@@ -190,8 +192,7 @@ START_TEST(test_reservation_layout)
     /* Release removes the claim and our reservation, never the helpers. */
     ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_OK);
     ck_assert_int_eq(sqclaim_release(s, &l2), SQCLAIM_OK);
-    const char *after[] = {"sqclaim:fence", "sqclaim:rowcursor"};
-    expect_keys(after, 2);
+    EXPECT_KEYS("sqclaim:fence", "sqclaim:rowcursor");
 }
 END_TEST
 
@@ -213,8 +214,7 @@ START_TEST(test_renew_extends_claim_and_reservation)
     free(v);
     /* Finish removes only the reservation. */
     ck_assert_int_eq(sqclaim_finish_rows(s, &l), SQCLAIM_OK);
-    const char *want[] = {"sq:SQ-N", "sqclaim:fence", "sqclaim:rowcursor"};
-    expect_keys(want, 3);
+    EXPECT_KEYS("sq:SQ-N", "sqclaim:fence", "sqclaim:rowcursor");
 }
 END_TEST
 
