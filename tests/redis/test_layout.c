@@ -766,11 +766,9 @@ END_TEST
 
 START_TEST(test_status_uses_scan_and_pipelines)
 {
-    sqclaim_store *a = rt_open();
     sqclaim_lease l;
-    claim_ok(a, "S-1", "BOT1", 60000, &l);
-    sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 2, 0, &rows), SQCLAIM_OK);
+    sqclaim_store *a = open_claimed("S-1", "BOT1", 60000, &l);
+    reserve_ok(a, &l, 2, 0, 1);
     claim_ok(a, "S-2", "BOT2", 60000, &l);
 
     uint64_t before = rt_round_trips(a);
