@@ -19,15 +19,30 @@
 
 #define TOKEN "tok-AAAA-1234-secret"
 
+static void push_action(rs_action a) { rs_push(vt_rs, &a); }
+
 static void push(int status, const char *body)
 {
-    rs_action a = {.status = status, .body = body};
-    rs_push(vt_rs, &a);
+    push_action((rs_action){.status = status, .body = body});
 }
 
 static sqclaim_store *open_rs(int retries, int timeout_ms)
 {
     return vt_open(rs_url(vt_rs), TOKEN, NULL, retries, timeout_ms);
+}
+
+/* Claim "sq1": the answer is want, the message holds text (NULL: any), and
+ * the lease is marked uncertain exactly when `uncertain`. */
+static void expect_claim(sqclaim_store *s, sqclaim_rc want, const char *text, bool uncertain)
+{
+    sqclaim_lease l;
+    sqclaim_rc rc = sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL);
+    const char *m = sqclaim_errmsg(s);
+    ck_assert_msg(rc == want, "claim: %s (%s), want %s", sqclaim_rcname(rc), m,
+                  sqclaim_rcname(want));
+    ck_assert_msg(!text || strstr(m, text), "claim: message \"%s\" lacks \"%s\"", m, text);
+    ck_assert_msg(!(l.flags & SQCLAIM_LEASE_UNCERTAIN) == !uncertain,
+                  "claim: uncertain %d, want %d", !!(l.flags & SQCLAIM_LEASE_UNCERTAIN), uncertain);
 }
 
 static sqclaim_stats stats_of(sqclaim_store *s)
@@ -243,15 +258,13 @@ START_TEST(truncated_and_huge_replies)
     sqclaim_store *s = open_rs(-1, 0);
     /* The connection closes before the announced length: a transport
      * failure after sending (ambiguous), not a protocol error. */
-    rs_action a = {.status = 200, .body = "{\"result\":", .announce = 100};
-    rs_push(vt_rs, &a);
+    push_action((rs_action){.status = 200, .body = "{\"result\":", .announce = 100});
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EIO);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "lost after the request was sent"));
     ck_assert_uint_eq(stats_of(s).ambiguous, 1);
     /* 40 MiB of body: refused past 32 MiB, without reading it all into
      * memory. */
-    rs_action big = {.status = 200, .body = "{\"result\":\"", .huge = 40u << 20};
-    rs_push(vt_rs, &big);
+    push_action((rs_action){.status = 200, .body = "{\"result\":\"", .huge = 40u << 20});
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EPROTOCOL);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "larger than"));
     /* A fresh connection afterwards. */
@@ -276,9 +289,7 @@ START_TEST(unauthorized_is_eauth_without_token)
     ck_assert_uint_eq(stats_of(s).retries, 0);
     /* The same through a claim; the lease is not uncertain (refused). */
     push(401, "{\"error\":\"WRONGPASS invalid or missing auth token\"}");
-    sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL), SQCLAIM_EAUTH);
-    ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, 0);
+    expect_claim(s, SQCLAIM_EAUTH, NULL, false);
     ck_assert_ptr_null(strstr(sqclaim_errmsg(s), TOKEN));
     /* A Redis error text echoing the token is redacted as well. */
     push(400, "{\"error\":\"ERR token " TOKEN " not allowed\"}");
@@ -313,10 +324,7 @@ START_TEST(server_errors_are_retried)
      * behind the proxy: uncertain, to be resolved with claim_retry. */
     for (int i = 0; i < 3; i++)
         push(503, "{\"error\":\"unavailable\"}");
-    sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL), SQCLAIM_ESERVER);
-    ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, SQCLAIM_LEASE_UNCERTAIN);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "may have been granted"));
+    expect_claim(s, SQCLAIM_ESERVER, "may have been granted", true);
     sqclaim_close(s);
 }
 END_TEST
@@ -325,9 +333,8 @@ START_TEST(rate_limit_and_quota)
 {
     sqclaim_store *s = open_rs(1, 0);
     /* 429 is transient (refused before running), Retry-After honoured. */
-    rs_action a = {
-        .status = 429, .body = "{\"error\":\"slow down\"}", .headers = "Retry-After: 1\r\n"};
-    rs_push(vt_rs, &a);
+    push_action((rs_action){
+        .status = 429, .body = "{\"error\":\"slow down\"}", .headers = "Retry-After: 1\r\n"});
     long long t0 = tsrv_now_ms();
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
     ck_assert_int_ge(tsrv_now_ms() - t0, 900);
@@ -349,11 +356,8 @@ START_TEST(rate_limit_and_quota)
         char body[256];
         snprintf(body, sizeof body, "{\"error\":\"%s\"}", texts[i]);
         push(i == 1 ? 429 : 400, body);
-        sqclaim_lease l;
-        ck_assert_int_eq(sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL), SQCLAIM_EQUOTA);
-        ck_assert_msg(strstr(sqclaim_errmsg(s), texts[i]), "%s", sqclaim_errmsg(s));
+        expect_claim(s, SQCLAIM_EQUOTA, texts[i], false);
         ck_assert_int_eq(rs_requests(vt_rs), 1);
-        ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, 0);
     }
     push(413, "");
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EQUOTA);
@@ -364,9 +368,8 @@ END_TEST
 START_TEST(redirects_and_odd_statuses)
 {
     sqclaim_store *s = open_rs(2, 0);
-    rs_action a = {
-        .status = 301, .body = "", .headers = "Location: https://elsewhere.example/\r\n"};
-    rs_push(vt_rs, &a);
+    push_action((rs_action){
+        .status = 301, .body = "", .headers = "Location: https://elsewhere.example/\r\n"});
     /* A redirect, 404 or 405: the URL is wrong (configuration), and
      * asking again would not help. */
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ECONFIG);
@@ -403,8 +406,8 @@ START_TEST(keep_alive_one_connection)
     ck_assert_uint_eq(st.round_trips, 100);
     ck_assert_uint_eq(st.reconnects, 0); /* the first connection is not a reconnect */
     /* A reply with Connection: close: the next request reconnects. */
-    rs_action a = {.status = 200, .body = "{\"result\":\"UE9ORw==\"}", .close_after = true};
-    rs_push(vt_rs, &a);
+    push_action(
+        (rs_action){.status = 200, .body = "{\"result\":\"UE9ORw==\"}", .close_after = true});
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
     ck_assert_int_eq(rs_connections(vt_rs), 2);
@@ -471,8 +474,7 @@ END_TEST
 START_TEST(timeouts_and_refused_connections)
 {
     sqclaim_store *s = open_rs(-1, 300);
-    rs_action slow = {.status = 200, .body = "{\"result\":\"UE9ORw==\"}", .delay_ms = 1200};
-    rs_push(vt_rs, &slow);
+    push_action((rs_action){.status = 200, .body = "{\"result\":\"UE9ORw==\"}", .delay_ms = 1200});
     long long t0 = tsrv_now_ms();
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ETIMEOUT);
     long long took = tsrv_now_ms() - t0;
@@ -486,10 +488,7 @@ START_TEST(timeouts_and_refused_connections)
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", tsrv_free_port());
     s = vt_open(url, TOKEN, NULL, 2, 0);
-    sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL), SQCLAIM_EIO);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "cannot connect"));
-    ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, 0);
+    expect_claim(s, SQCLAIM_EIO, "cannot connect", false);
     sqclaim_stats st = stats_of(s);
     ck_assert_uint_eq(st.retries, 2);
     ck_assert_uint_eq(st.ambiguous, 0);

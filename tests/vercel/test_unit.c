@@ -307,6 +307,17 @@ static rp_reply *dec_ok(const char *body)
     return r;
 }
 
+/* body decodes to a string of exactly len bytes, want, NUL-terminated. */
+static void dec_str(const char *body, const char *want, size_t len)
+{
+    rp_reply *r = dec_ok(body);
+    ck_assert_msg(r->type == RP_STR, "%s: type %d", body, (int)r->type);
+    ck_assert_msg(r->len == len && memcmp(r->str, want, len) == 0, "%s: %zu bytes \"%s\"", body,
+                  r->len, r->str);
+    ck_assert_msg(r->str[len] == '\0', "%s: not NUL-terminated", body);
+    rp_reply_free(r);
+}
+
 static void dec_bad(const char *body, size_t len, const char *needle)
 {
     rp_reply *r = NULL;
@@ -320,31 +331,16 @@ static void dec_bad(const char *body, size_t len, const char *needle)
 
 START_TEST(decode_base64_and_ok)
 {
-    rp_reply *r = dec_ok("{\"result\":\"UE9ORw==\"}");
-    ck_assert_int_eq(r->type, RP_STR);
-    ck_assert_str_eq(r->str, "PONG");
-    rp_reply_free(r);
+    dec_str("{\"result\":\"UE9ORw==\"}", "PONG", 4);
     /* The top-level "OK" is sent raw. */
-    r = dec_ok("{\"result\":\"OK\"}");
-    ck_assert_int_eq(r->type, RP_STR);
-    ck_assert_str_eq(r->str, "OK");
-    rp_reply_free(r);
+    dec_str("{\"result\":\"OK\"}", "OK", 2);
     /* ... and an encoded "OK" decodes to OK too. */
-    r = dec_ok("{\"result\":\"T0s=\"}");
-    ck_assert_str_eq(r->str, "OK");
-    rp_reply_free(r);
+    dec_str("{\"result\":\"T0s=\"}", "OK", 2);
     /* Binary: NUL, 0xff, CR LF; lengths exact. */
-    r = dec_ok("{\"result\":\"AP+ADQph\"}");
-    ck_assert_int_eq(r->type, RP_STR);
-    ck_assert_uint_eq(r->len, 6);
-    ck_assert(memcmp(r->str, "\x00\xff\x80\r\na", 6) == 0);
-    rp_reply_free(r);
-    r = dec_ok("{\"result\":\"\"}");
-    ck_assert_int_eq(r->type, RP_STR);
-    ck_assert_uint_eq(r->len, 0);
-    rp_reply_free(r);
+    dec_str("{\"result\":\"AP+ADQph\"}", "\x00\xff\x80\r\na", 6);
+    dec_str("{\"result\":\"\"}", "", 0);
     /* Nested strings are all encoded (a nested raw "OK" is not base64). */
-    r = dec_ok("{\"result\":[\"T0s=\",[\"eA==\",null,7],null]}");
+    rp_reply *r = dec_ok("{\"result\":[\"T0s=\",[\"eA==\",null,7],null]}");
     ck_assert_int_eq(r->type, RP_ARR);
     ck_assert_uint_eq(r->n, 3);
     ck_assert_str_eq(r->elem[0]->str, "OK");
