@@ -26,6 +26,11 @@ static void push(int status, const char *body)
     push_action((rs_action){.status = status, .body = body});
 }
 
+static void push_headers(int status, const char *body, const char *headers)
+{
+    push_action((rs_action){.status = status, .body = body, .headers = headers});
+}
+
 static sqclaim_store *open_rs(int retries, int timeout_ms)
 {
     return vt_open(rs_url(vt_rs), TOKEN, NULL, retries, timeout_ms);
@@ -43,6 +48,24 @@ static void expect_claim(sqclaim_store *s, sqclaim_rc want, const char *text, bo
     ck_assert_msg(!text || strstr(m, text), "claim: message \"%s\" lacks \"%s\"", m, text);
     ck_assert_msg(!(l.flags & SQCLAIM_LEASE_UNCERTAIN) == !uncertain,
                   "claim: uncertain %d, want %d", !!(l.flags & SQCLAIM_LEASE_UNCERTAIN), uncertain);
+}
+
+/* Ping: the answer is want, the message holds text (NULL: any). */
+static void expect_ping(sqclaim_store *s, sqclaim_rc want, const char *text)
+{
+    sqclaim_rc rc = sqclaim_ping(s);
+    const char *m = sqclaim_errmsg(s);
+    ck_assert_msg(rc == want, "ping: %s (%s), want %s", sqclaim_rcname(rc), m,
+                  sqclaim_rcname(want));
+    ck_assert_msg(!text || strstr(m, text), "ping: message \"%s\" lacks \"%s\"", m, text);
+}
+
+/* The next request is answered with status and body: ping, expect_ping(). */
+static void ping_answered(sqclaim_store *s, int status, const char *body, sqclaim_rc want,
+                          const char *text)
+{
+    push(status, body);
+    expect_ping(s, want, text);
 }
 
 static sqclaim_stats stats_of(sqclaim_store *s)
@@ -79,7 +102,7 @@ START_TEST(request_format_exact)
 {
     sqclaim_store *s = open_rs(-1, 0);
     ck_assert_int_eq(rs_connections(vt_rs), 0); /* open did no network I/O */
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    expect_ping(s, SQCLAIM_OK, NULL);
     char line[256], headers[4096], body[4096], val[512];
     ck_assert(rs_request(vt_rs, 0, line, sizeof line, headers, sizeof headers, body, sizeof body));
     ck_assert_str_eq(line, "POST / HTTP/1.1");
@@ -143,7 +166,7 @@ START_TEST(sync_token_echoed)
     rs_push(vt_rs, &a);
     push(200, "{\"result\":\"UE9ORw==\"}"); /* no token: the last one stays */
     for (int i = 0; i < 4; i++)
-        ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+        expect_ping(s, SQCLAIM_OK, NULL);
     char headers[4096], val[256];
     static const char *const want[] = {NULL, "st-1", "st-2", "st-2"};
     for (int i = 0; i < 4; i++) {
@@ -158,8 +181,8 @@ START_TEST(sync_token_echoed)
     /* A token that could break a header is ignored. */
     a.headers = "upstash-sync-token: bad token\r\n";
     rs_push(vt_rs, &a);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    expect_ping(s, SQCLAIM_OK, NULL);
+    expect_ping(s, SQCLAIM_OK, NULL);
     ck_assert(rs_request(vt_rs, -1, NULL, 0, headers, sizeof headers, NULL, 0));
     ck_assert_int_eq(header_count(headers, "upstash-sync-token", val, sizeof val), 1);
     ck_assert_str_eq(val, "st-2");
@@ -223,7 +246,7 @@ START_TEST(malformed_bodies)
     ck_assert(rs_request(vt_rs, -1, NULL, 0, NULL, 0, b2, sizeof b2));
     ck_assert_str_eq(b1, b2); /* the same request, same token */
     /* Still usable afterwards. */
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    expect_ping(s, SQCLAIM_OK, NULL);
     sqclaim_close(s);
 }
 END_TEST
@@ -259,16 +282,14 @@ START_TEST(truncated_and_huge_replies)
     /* The connection closes before the announced length: a transport
      * failure after sending (ambiguous), not a protocol error. */
     push_action((rs_action){.status = 200, .body = "{\"result\":", .announce = 100});
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EIO);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "lost after the request was sent"));
+    expect_ping(s, SQCLAIM_EIO, "lost after the request was sent");
     ck_assert_uint_eq(stats_of(s).ambiguous, 1);
     /* 40 MiB of body: refused past 32 MiB, without reading it all into
      * memory. */
     push_action((rs_action){.status = 200, .body = "{\"result\":\"", .huge = 40u << 20});
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EPROTOCOL);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "larger than"));
+    expect_ping(s, SQCLAIM_EPROTOCOL, "larger than");
     /* A fresh connection afterwards. */
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    expect_ping(s, SQCLAIM_OK, NULL);
     ck_assert_int_ge(rs_connections(vt_rs), 2);
     sqclaim_close(s);
 }
@@ -278,8 +299,8 @@ START_TEST(unauthorized_is_eauth_without_token)
 {
     sqclaim_store *s = open_rs(0, 0); /* default retries: 401 must not be retried */
     /* A server that echoes what it got, token included. */
-    push(401, "{\"error\":\"Unauthorized: Bearer " TOKEN " is not valid\"}");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EAUTH);
+    ping_answered(s, 401, "{\"error\":\"Unauthorized: Bearer " TOKEN " is not valid\"}",
+                  SQCLAIM_EAUTH, NULL);
     const char *m = sqclaim_errmsg(s);
     ck_assert_ptr_null(strstr(m, TOKEN));
     ck_assert_ptr_null(strstr(m, "1234-secret"));
@@ -297,8 +318,7 @@ START_TEST(unauthorized_is_eauth_without_token)
     ck_assert_ptr_null(strstr(sqclaim_errmsg(s), TOKEN));
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "***"));
     /* 403 too. */
-    push(403, "{\"error\":\"NOPERM\"}");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EAUTH);
+    ping_answered(s, 403, "{\"error\":\"NOPERM\"}", SQCLAIM_EAUTH, NULL);
     sqclaim_close(s);
 }
 END_TEST
@@ -308,8 +328,7 @@ START_TEST(server_errors_are_retried)
     sqclaim_store *s = open_rs(2, 0);
     /* 5xx: transient and ambiguous; retried up to opts.retries. */
     push(503, "{\"error\":\"overloaded\"}");
-    push(502, "<html>Bad Gateway</html>");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    ping_answered(s, 502, "<html>Bad Gateway</html>", SQCLAIM_OK, NULL);
     sqclaim_stats st = stats_of(s);
     ck_assert_uint_eq(st.retries, 2);
     ck_assert_uint_eq(st.ambiguous, 2);
@@ -317,9 +336,7 @@ START_TEST(server_errors_are_retried)
     /* Three in a row: the third error is returned, with its status. */
     push(500, "{\"error\":\"boom\"}");
     push(500, "{\"error\":\"boom\"}");
-    push(504, "");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "HTTP 504"));
+    ping_answered(s, 504, "", SQCLAIM_ESERVER, "HTTP 504");
     /* A claim that only met 5xx may have been applied by whatever stood
      * behind the proxy: uncertain, to be resolved with claim_retry. */
     for (int i = 0; i < 3; i++)
@@ -333,18 +350,15 @@ START_TEST(rate_limit_and_quota)
 {
     sqclaim_store *s = open_rs(1, 0);
     /* 429 is transient (refused before running), Retry-After honoured. */
-    push_action((rs_action){
-        .status = 429, .body = "{\"error\":\"slow down\"}", .headers = "Retry-After: 1\r\n"});
+    push_headers(429, "{\"error\":\"slow down\"}", "Retry-After: 1\r\n");
     long long t0 = tsrv_now_ms();
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    expect_ping(s, SQCLAIM_OK, NULL);
     ck_assert_int_ge(tsrv_now_ms() - t0, 900);
     sqclaim_stats st = stats_of(s);
     ck_assert_uint_eq(st.retries, 1);
     ck_assert_uint_eq(st.ambiguous, 0);
     push(429, "{\"error\":\"slow down\"}");
-    push(429, "{\"error\":\"slow down\"}");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EQUOTA);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "rate limiting"));
+    ping_answered(s, 429, "{\"error\":\"slow down\"}", SQCLAIM_EQUOTA, "rate limiting");
     /* Quota and size errors: EQUOTA with the text, never retried. */
     static const char *const texts[] = {
         "ERR max daily request limit exceeded. Limit: 10000, Usage: 10000.",
@@ -359,8 +373,7 @@ START_TEST(rate_limit_and_quota)
         expect_claim(s, SQCLAIM_EQUOTA, texts[i], false);
         ck_assert_int_eq(rs_requests(vt_rs), 1);
     }
-    push(413, "");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EQUOTA);
+    ping_answered(s, 413, "", SQCLAIM_EQUOTA, NULL);
     sqclaim_close(s);
 }
 END_TEST
@@ -368,29 +381,22 @@ END_TEST
 START_TEST(redirects_and_odd_statuses)
 {
     sqclaim_store *s = open_rs(2, 0);
-    push_action((rs_action){
-        .status = 301, .body = "", .headers = "Location: https://elsewhere.example/\r\n"});
+    push_headers(301, "", "Location: https://elsewhere.example/\r\n");
     /* A redirect, 404 or 405: the URL is wrong (configuration), and
      * asking again would not help. */
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ECONFIG);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "redirect"));
+    expect_ping(s, SQCLAIM_ECONFIG, "redirect");
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "rest_url option"));
     ck_assert_int_eq(rs_requests(vt_rs), 1);
-    push(404, "<html>Not Found</html>");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ECONFIG);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "HTTP 404"));
+    ping_answered(s, 404, "<html>Not Found</html>", SQCLAIM_ECONFIG, "HTTP 404");
     ck_assert_int_eq(rs_requests(vt_rs), 2);
-    push(405, "{\"error\":\"method not allowed\"}");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ECONFIG);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "no REST API at the rest_url option"));
+    ping_answered(s, 405, "{\"error\":\"method not allowed\"}", SQCLAIM_ECONFIG,
+                  "no REST API at the rest_url option");
     /* 400 without an error text. */
-    push(400, "<html>Bad Request</html>");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
+    ping_answered(s, 400, "<html>Bad Request</html>", SQCLAIM_ESERVER, NULL);
     ck_assert_int_eq(rs_requests(vt_rs), 4);
     /* 400 with a Redis error reaches the protocol layer as an error reply. */
-    push(400, "{\"error\":\"ERR unknown command 'PING'\"}");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "ERR unknown command"));
+    ping_answered(s, 400, "{\"error\":\"ERR unknown command 'PING'\"}", SQCLAIM_ESERVER,
+                  "ERR unknown command");
     sqclaim_close(s);
 }
 END_TEST
@@ -399,7 +405,7 @@ START_TEST(keep_alive_one_connection)
 {
     sqclaim_store *s = open_rs(-1, 0);
     for (int i = 0; i < 100; i++)
-        ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+        expect_ping(s, SQCLAIM_OK, NULL);
     ck_assert_int_eq(rs_connections(vt_rs), 1);
     ck_assert_int_eq(rs_requests(vt_rs), 100);
     sqclaim_stats st = stats_of(s);
@@ -408,8 +414,8 @@ START_TEST(keep_alive_one_connection)
     /* A reply with Connection: close: the next request reconnects. */
     push_action(
         (rs_action){.status = 200, .body = "{\"result\":\"UE9ORw==\"}", .close_after = true});
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    expect_ping(s, SQCLAIM_OK, NULL);
+    expect_ping(s, SQCLAIM_OK, NULL);
     ck_assert_int_eq(rs_connections(vt_rs), 2);
     ck_assert_uint_eq(stats_of(s).reconnects, 1);
     sqclaim_close(s);
@@ -446,14 +452,14 @@ END_TEST
 START_TEST(no_silent_resend_on_reused_connection)
 {
     sqclaim_store *s = open_rs(-1, 0);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    expect_ping(s, SQCLAIM_OK, NULL);
     push(0, NULL); /* read the request, close without a reply */
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EIO);
+    expect_ping(s, SQCLAIM_EIO, NULL);
     ck_assert_int_eq(rs_requests(vt_rs), 2); /* the dropped request came once */
     sqclaim_stats st = stats_of(s);
     ck_assert_uint_eq(st.ambiguous, 1);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "after the request was sent"));
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    expect_ping(s, SQCLAIM_OK, NULL);
     ck_assert_int_eq(rs_requests(vt_rs), 3);
     /* (libcurl may open the connection for its re-send before asking to
      * rewind the body: 2 or 3 connections, but never a second copy.) */
@@ -461,9 +467,8 @@ START_TEST(no_silent_resend_on_reused_connection)
     /* With retries the core re-sends it, knowing it may be a repeat. */
     sqclaim_close(s);
     s = open_rs(2, 0);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    push(0, NULL);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    expect_ping(s, SQCLAIM_OK, NULL);
+    ping_answered(s, 0, NULL, SQCLAIM_OK, NULL);
     st = stats_of(s);
     ck_assert_uint_eq(st.retries, 1);
     ck_assert_uint_eq(st.ambiguous, 1);
@@ -476,7 +481,7 @@ START_TEST(timeouts_and_refused_connections)
     sqclaim_store *s = open_rs(-1, 300);
     push_action((rs_action){.status = 200, .body = "{\"result\":\"UE9ORw==\"}", .delay_ms = 1200});
     long long t0 = tsrv_now_ms();
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ETIMEOUT);
+    expect_ping(s, SQCLAIM_ETIMEOUT, NULL);
     long long took = tsrv_now_ms() - t0;
     ck_assert_int_ge(took, 250);
     ck_assert_int_lt(took, 1100);
