@@ -20,13 +20,11 @@
 
 static sqclaim_store *open_timeouts(const char *url, int connect_ms, int timeout_ms, int retries)
 {
-    sqclaim_options o;
-    sqclaim_options_init(&o);
-    o.redis_url = url;
-    o.key_prefix = rt_prefix;
-    o.connect_timeout_ms = connect_ms;
-    o.timeout_ms = timeout_ms;
-    o.retries = retries;
+    sqclaim_options o = tops_options((sqclaim_options){.redis_url = url,
+                                                       .key_prefix = rt_prefix,
+                                                       .connect_timeout_ms = connect_ms,
+                                                       .timeout_ms = timeout_ms,
+                                                       .retries = retries});
     sqclaim_store *s = NULL;
     sqclaim_rc rc = rt_open_opts(&o, &s);
     ck_assert_msg(rc == SQCLAIM_OK, "open: %s", sqclaim_errmsg(s));

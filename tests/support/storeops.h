@@ -24,6 +24,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* o, written as a compound literal ((sqclaim_options){.backend = …}: the
+ * fields not named are 0, their defaults), with its size set as
+ * sqclaim_options_init() sets it. */
+static inline sqclaim_options tops_options(sqclaim_options o)
+{
+    sqclaim_options init;
+    sqclaim_options_init(&init);
+    o.size = init.size;
+    return o;
+}
+
 typedef enum tops_op {
     TOPS_CLAIM,
     TOPS_CLAIM_FIRST,

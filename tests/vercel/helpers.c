@@ -1,5 +1,6 @@
 /* helpers.c — see vtest.h. */
 #include "kvadmin.h"
+#include "storeops.h"
 #include "vtest.h"
 
 #include <arpa/inet.h>
@@ -25,14 +26,12 @@ void vt_clear_env(void)
 sqclaim_store *vt_open(const char *url, const char *token, const char *prefix, int retries,
                        int timeout_ms)
 {
-    sqclaim_options o;
-    sqclaim_options_init(&o);
-    o.adapter = "vercel";
-    o.rest_url = url;
-    o.rest_token = token;
-    o.key_prefix = prefix;
-    o.retries = retries;
-    o.timeout_ms = timeout_ms;
+    sqclaim_options o = tops_options((sqclaim_options){.adapter = "vercel",
+                                                       .rest_url = url,
+                                                       .rest_token = token,
+                                                       .key_prefix = prefix,
+                                                       .retries = retries,
+                                                       .timeout_ms = timeout_ms});
     sqclaim_store *s = NULL;
     sqclaim_rc rc = sqclaim_open(&o, &s);
     ck_assert_msg(rc == SQCLAIM_OK, "open: %s", sqclaim_errmsg(s));

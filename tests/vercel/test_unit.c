@@ -2,6 +2,7 @@
  * without a server. */
 #include "vtest.h"
 #include "tcase.h"
+#include "storeops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,11 +154,8 @@ END_TEST
 static void expect_config_error(const char *url, const char *token, const char *needle,
                                 const char *secret)
 {
-    sqclaim_options o;
-    sqclaim_options_init(&o);
-    o.adapter = "vercel";
-    o.rest_url = url;
-    o.rest_token = token;
+    sqclaim_options o =
+        tops_options((sqclaim_options){.adapter = "vercel", .rest_url = url, .rest_token = token});
     sqclaim_store *s = NULL;
     sqclaim_rc rc = sqclaim_open(&o, &s);
     ck_assert_msg(rc == SQCLAIM_ECONFIG, "%s: rc %d (%s)", url, rc, sqclaim_errmsg(s));
