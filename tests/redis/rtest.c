@@ -349,6 +349,7 @@ static void rogue_start(rt_rogue *r, const char *reply, int trickle_ms, char ech
     r->lfd = tsrv_listen(16, &r->port);
     ck_assert_int_ge(r->lfd, 0);
     snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d", r->port);
+    snprintf(r->auth_url, sizeof r->auth_url, "redis://:%s@127.0.0.1:%d/2", RT_PASSWORD, r->port);
     atomic_store(&r->stop, false);
     ck_assert_int_eq(pthread_create(&r->thread, NULL, rogue_main, r), 0);
 }

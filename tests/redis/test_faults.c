@@ -334,9 +334,7 @@ START_TEST(test_password_never_in_messages)
     for (size_t i = 0; i < sizeof replies / sizeof replies[0]; i++) {
         rt_rogue r;
         rt_rogue_start(&r, replies[i]);
-        char url[128];
-        snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%d/2", RT_PASSWORD, r.port);
-        sqclaim_store *s = open_timeouts(url, 1000, 2000, -1);
+        sqclaim_store *s = open_timeouts(r.auth_url, 1000, 2000, -1);
         sqclaim_lease l;
         sqclaim_rc rc = sqclaim_claim(s, "SQ", "BOT1", 0, &l, NULL);
         const char *msg = sqclaim_errmsg(s);

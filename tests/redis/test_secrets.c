@@ -98,7 +98,6 @@ END_TEST
 
 START_TEST(test_hostile_peers_show_no_secret)
 {
-    char url[256];
     /* Peers quoting each request (AUTH with the password, EVALSHA with
      * the lease token) in an error reply. */
     static const char modes[] = {'u', 'e'};
@@ -107,10 +106,8 @@ START_TEST(test_hostile_peers_show_no_secret)
         rt_rogue_start_echo(&r, modes[i]);
         char where[32];
         snprintf(where, sizeof where, "echo '%c'", modes[i]);
-        snprintf(url, sizeof url, "redis://127.0.0.1:%d", r.port);
-        ck_assert_int_eq(all_ops(url, 1000, where, NULL), TOPS_COUNT);
-        snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%d/2", RT_PASSWORD, r.port);
-        ck_assert_int_eq(all_ops(url, 1000, where, NULL), TOPS_COUNT);
+        ck_assert_int_eq(all_ops(r.url, 1000, where, NULL), TOPS_COUNT);
+        ck_assert_int_eq(all_ops(r.auth_url, 1000, where, NULL), TOPS_COUNT);
         rt_rogue_stop(&r);
     }
     /* Replies of the wrong shape carrying a lease token, or another
@@ -128,8 +125,7 @@ START_TEST(test_hostile_peers_show_no_secret)
         rt_rogue_start(&r, replies[i]);
         char where[32];
         snprintf(where, sizeof where, "canned reply %zu", i);
-        snprintf(url, sizeof url, "redis://127.0.0.1:%d", r.port);
-        ck_assert_int_gt(all_ops(url, 1000, where, NULL), 0);
+        ck_assert_int_gt(all_ops(r.url, 1000, where, NULL), 0);
         rt_rogue_stop(&r);
     }
 }
