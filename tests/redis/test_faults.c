@@ -40,6 +40,28 @@ static long long backoff_bound_ms(int retries)
     return sum;
 }
 
+/* Claim sq for BOT1 (ttl; sq NULL: ping instead), timed: the answer must be
+ * want, with text in its message.  The milliseconds it took. */
+static long long timed(sqclaim_store *s, const char *sq, int64_t ttl, sqclaim_lease *l,
+                       sqclaim_rc want, const char *text)
+{
+    long long t0 = tsrv_now_ms();
+    sqclaim_rc rc = sq ? sqclaim_claim(s, sq, "BOT1", ttl, l, NULL) : sqclaim_ping(s);
+    long long elapsed = tsrv_now_ms() - t0;
+    ck_assert_msg(rc == want, "%s: %s", sqclaim_rcname(rc), sqclaim_errmsg(s));
+    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), text));
+    return elapsed;
+}
+
+/* An operation with `retries` of `timeout` ms each took at least min ms and
+ * no longer than every attempt, the backoffs and 500 ms of slack. */
+static void expect_took(long long elapsed, long long min, int retries, int timeout)
+{
+    ck_assert_msg(elapsed >= min &&
+                      elapsed <= (retries + 1) * timeout + backoff_bound_ms(retries) + 500,
+                  "took %lld ms", elapsed);
+}
+
 /* A listening socket on 127.0.0.1 that never accepts.  backlog 0: after
  * one pending connection the kernel drops further SYNs, so connects hang
  * (connect timeout); with a large backlog connects complete and requests
@@ -65,13 +87,8 @@ START_TEST(test_server_down_is_eio_within_timeout)
     enum { TIMEOUT = 300, RETRIES = 2 };
     sqclaim_store *s = open_timeouts(url, TIMEOUT, TIMEOUT, RETRIES);
     sqclaim_lease l;
-    long long t0 = tsrv_now_ms();
-    sqclaim_rc rc = sqclaim_claim(s, "SQ-D", "BOT1", 0, &l, NULL);
-    long long elapsed = tsrv_now_ms() - t0;
-    ck_assert_msg(rc == SQCLAIM_EIO, "%s: %s", sqclaim_rcname(rc), sqclaim_errmsg(s));
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "could not connect"));
-    ck_assert_msg(elapsed <= (RETRIES + 1) * TIMEOUT + backoff_bound_ms(RETRIES) + 500,
-                  "took %lld ms", elapsed);
+    long long elapsed = timed(s, "SQ-D", 0, &l, SQCLAIM_EIO, "could not connect");
+    expect_took(elapsed, 0, RETRIES, TIMEOUT);
     /* Nothing was sent: the claim is not uncertain. */
     ck_assert(!(l.flags & SQCLAIM_LEASE_UNCERTAIN));
     sqclaim_stats st = rt_stats(s);
@@ -98,14 +115,9 @@ START_TEST(test_connect_timeout)
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
     enum { TIMEOUT = 250, RETRIES = 1 };
     sqclaim_store *s = open_timeouts(url, TIMEOUT, TIMEOUT, RETRIES);
-    long long t0 = tsrv_now_ms();
-    sqclaim_rc rc = sqclaim_ping(s);
-    long long elapsed = tsrv_now_ms() - t0;
-    ck_assert_msg(rc == SQCLAIM_ETIMEOUT, "%s: %s", sqclaim_rcname(rc), sqclaim_errmsg(s));
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "could not connect within 250 ms"));
-    ck_assert_msg(elapsed >= TIMEOUT &&
-                      elapsed <= (RETRIES + 1) * TIMEOUT + backoff_bound_ms(RETRIES) + 500,
-                  "took %lld ms", elapsed);
+    long long elapsed =
+        timed(s, NULL, 0, NULL, SQCLAIM_ETIMEOUT, "could not connect within 250 ms");
+    expect_took(elapsed, TIMEOUT, RETRIES, TIMEOUT);
     ck_assert_uint_eq(rt_stats(s).ambiguous, 0);
     for (int i = 0; i < 2; i++)
         close(filler[i]);
@@ -122,20 +134,14 @@ START_TEST(test_reply_timeout_is_ambiguous)
     enum { TIMEOUT = 250, RETRIES = 2 };
     sqclaim_store *s = open_timeouts(url, TIMEOUT, TIMEOUT, RETRIES);
     sqclaim_lease l;
-    long long t0 = tsrv_now_ms();
-    sqclaim_rc rc = sqclaim_claim(s, "SQ-T", "BOT1", 60000, &l, NULL);
-    long long elapsed = tsrv_now_ms() - t0;
-    ck_assert_msg(rc == SQCLAIM_ETIMEOUT, "%s: %s", sqclaim_rcname(rc), sqclaim_errmsg(s));
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "no reply within 250 ms"));
+    long long elapsed = timed(s, "SQ-T", 60000, &l, SQCLAIM_ETIMEOUT, "no reply within 250 ms");
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "may have been granted"));
     /* The request was sent: the lease may be held, and says so. */
     ck_assert(l.flags & SQCLAIM_LEASE_UNCERTAIN);
     ck_assert_str_eq(l.sq, "SQ-T");
     ck_assert_int_eq(strlen(l.token), SQCLAIM_TOKEN_LEN);
     ck_assert(!sqclaim_may_act(s, &l));
-    ck_assert_msg(elapsed >= (RETRIES + 1) * TIMEOUT &&
-                      elapsed <= (RETRIES + 1) * TIMEOUT + backoff_bound_ms(RETRIES) + 500,
-                  "took %lld ms", elapsed);
+    expect_took(elapsed, (RETRIES + 1) * TIMEOUT, RETRIES, TIMEOUT);
     sqclaim_stats st = rt_stats(s);
     ck_assert_uint_eq(st.ambiguous, RETRIES + 1);
     ck_assert_uint_eq(st.round_trips, RETRIES + 1);
@@ -154,11 +160,7 @@ START_TEST(test_trickling_reply_times_out)
     rt_rogue_start_trickle(&r, "*5\r\n:1\r\n:0\r\n:3\r\n:100\r\n:0\r\n", 100);
     sqclaim_store *s = open_timeouts(r.url, 1000, TIMEOUT, -1);
     sqclaim_lease l;
-    long long t0 = tsrv_now_ms();
-    sqclaim_rc rc = sqclaim_claim(s, "SQ-TR", "BOT1", 60000, &l, NULL);
-    long long elapsed = tsrv_now_ms() - t0;
-    ck_assert_msg(rc == SQCLAIM_ETIMEOUT, "%s: %s", sqclaim_rcname(rc), sqclaim_errmsg(s));
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "no reply within 300 ms"));
+    long long elapsed = timed(s, "SQ-TR", 60000, &l, SQCLAIM_ETIMEOUT, "no reply within 300 ms");
     ck_assert(l.flags & SQCLAIM_LEASE_UNCERTAIN);
     /* Generous for a loaded machine, far below the 2.9 s of a per-read
      * timeout. */
