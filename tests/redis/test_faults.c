@@ -240,35 +240,71 @@ typedef struct rogue_case {
     int requests;     /* expected requests seen by the peer (retries 2) */
 } rogue_case;
 
+/* A peer answering every request with c->reply: c->op answers c->want with
+ * c->text in its message, after c->requests requests (retries 2); a claim
+ * whose reply did not decode is uncertain.  label and i name the case. */
+static void expect_rogue(const rogue_case *c, const char *label, size_t i)
+{
+    rt_rogue r;
+    rt_rogue_start(&r, c->reply);
+    sqclaim_store *s = open_timeouts(r.url, 1000, 2000, 2);
+    sqclaim_lease l;
+    sqclaim_rc rc = run_op(s, c->op, &l);
+    const char *msg = sqclaim_errmsg(s);
+    ck_assert_msg(rc == c->want && strstr(msg, c->text) != NULL,
+                  "%s %zu (%s): got %s \"%s\", want %s with \"%s\"", label, i, c->reply,
+                  sqclaim_rcname(rc), msg, sqclaim_rcname(c->want), c->text);
+    int seen = atomic_load(&r.requests);
+    ck_assert_msg(seen == c->requests, "%s %zu: %d requests, want %d", label, i, seen, c->requests);
+    if ((c->op == TOPS_CLAIM || c->op == TOPS_CLAIM_FIRST) && c->want == SQCLAIM_EPROTOCOL) {
+        ck_assert_msg(l.flags & SQCLAIM_LEASE_UNCERTAIN,
+                      "%s %zu: a claim whose reply did not decode is not uncertain", label, i);
+        ck_assert_msg(strstr(msg, "may have been granted"), "%s %zu: %s", label, i, msg);
+    }
+    rt_rogue_stop(&r);
+}
+
 START_TEST(test_malformed_replies)
 {
     /* A script reply that does not decode means the script ran and did
      * something the reply failed to say: maybe applied, so the core
      * re-sends it (3 requests with retries 2) and a claim is left
      * uncertain, never reported as simply failed. */
-    static const rogue_case cases[] = {
-        {":5\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "unexpected reply to the claim script", 3},
-        {"*2\r\n:1\r\n:0\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "5 integers", 3},
-        {"*5\r\n:1\r\n:7\r\n:3\r\n:100\r\n:0\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL,
-         "granted candidate 7", 3},
-        {"*5\r\n:1\r\n:-1\r\n:3\r\n:100\r\n:0\r\n", TOPS_CLAIM_FIRST, SQCLAIM_EPROTOCOL,
-         "granted candidate", 3},
-        {"*5\r\n:1\r\n:0\r\n:0\r\n:100\r\n:1\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "no valid fence",
-         3},
-        {"*5\r\n:1\r\n:0\r\n:3\r\n:100\r\n:9\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "reclaimed flag",
-         3},
-        {"*5\r\n:1\r\n:0\r\n:3\r\n$3\r\n100\r\n:0\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "5 integers",
-         3},
-        {"*3\r\n:2\r\n:5\r\n:100\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "BUSY must be", 3},
-        {"*3\r\n:9\r\n$1\r\nx\r\n:1\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "unknown status code", 3},
-        {"$5\r\nhello\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "string \"hello\"", 3},
-        {"*0\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "array of 0", 3},
-        {"*1\r\n*1\r\n:1\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "status code", 3},
-        {"$-1\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "nil", 3},
+    static const struct {
+        const char *reply;
+        tops_op op;
+        const char *text;
+    } undecodable[] = {
+        {":5\r\n", TOPS_CLAIM, "unexpected reply to the claim script"},
+        {"*2\r\n:1\r\n:0\r\n", TOPS_CLAIM, "5 integers"},
+        {"*5\r\n:1\r\n:7\r\n:3\r\n:100\r\n:0\r\n", TOPS_CLAIM, "granted candidate 7"},
+        {"*5\r\n:1\r\n:-1\r\n:3\r\n:100\r\n:0\r\n", TOPS_CLAIM_FIRST, "granted candidate"},
+        {"*5\r\n:1\r\n:0\r\n:0\r\n:100\r\n:1\r\n", TOPS_CLAIM, "no valid fence"},
+        {"*5\r\n:1\r\n:0\r\n:3\r\n:100\r\n:9\r\n", TOPS_CLAIM, "reclaimed flag"},
+        {"*5\r\n:1\r\n:0\r\n:3\r\n$3\r\n100\r\n:0\r\n", TOPS_CLAIM, "5 integers"},
+        {"*3\r\n:2\r\n:5\r\n:100\r\n", TOPS_CLAIM, "BUSY must be"},
+        {"*3\r\n:9\r\n$1\r\nx\r\n:1\r\n", TOPS_CLAIM, "unknown status code"},
+        {"$5\r\nhello\r\n", TOPS_CLAIM, "string \"hello\""},
+        {"*0\r\n", TOPS_CLAIM, "array of 0"},
+        {"*1\r\n*1\r\n:1\r\n", TOPS_CLAIM, "status code"},
+        {"$-1\r\n", TOPS_CLAIM, "nil"},
         /* A header announcing 2^31 elements: refused at once, never a
          * 16 GB allocation and a wait for the timeout. */
-        {"*2147483647\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "an array of 2147483647 elements", 3},
-        {"*2\r\n:1\r\n*9999999\r\n", TOPS_CLAIM, SQCLAIM_EPROTOCOL, "an array of 9999999", 3},
+        {"*2147483647\r\n", TOPS_CLAIM, "an array of 2147483647 elements"},
+        {"*2\r\n:1\r\n*9999999\r\n", TOPS_CLAIM, "an array of 9999999"},
+        {":7\r\n", TOPS_RENEW, "expected 1 or 0"},
+        {"+OK\r\n", TOPS_FINISH, "expected 1, 3 or 0"},
+        {"*4\r\n:1\r\n:0\r\n:5\r\n:1\r\n", TOPS_RESERVE, "rows 0+5"},
+        {"*4\r\n:1\r\n:3\r\n:4\r\n:1\r\n", TOPS_RESERVE, "rows 3+4"},
+        {"*4\r\n:1\r\n:3\r\n:5\r\n:-1\r\n", TOPS_RESERVE, "no valid fence"},
+        {"*2\r\n:0\r\n:0\r\n", TOPS_RESERVE, "unknown status code"},
+    };
+    for (size_t i = 0; i < sizeof undecodable / sizeof undecodable[0]; i++)
+        expect_rogue(&(rogue_case){undecodable[i].reply, undecodable[i].op, SQCLAIM_EPROTOCOL,
+                                   undecodable[i].text, 3},
+                     "undecodable", i);
+    /* Errors, transient errors, replies to the other operations. */
+    static const rogue_case cases[] = {
         {"-ERR oops\r\n", TOPS_CLAIM, SQCLAIM_ESERVER, "server error: ERR oops", 1},
         {"-OOM command not allowed when used memory > 'maxmemory'.\r\n", TOPS_RESERVE,
          SQCLAIM_ESERVER, "OOM command not allowed", 1},
@@ -287,12 +323,6 @@ START_TEST(test_malformed_replies)
          "temporarily unavailable", 3},
         /* NOSCRIPT to EVALSHA and to EVAL: one fallback, then an error. */
         {"-NOSCRIPT No matching script.\r\n", TOPS_CLAIM, SQCLAIM_ESERVER, "NOSCRIPT", 2},
-        {":7\r\n", TOPS_RENEW, SQCLAIM_EPROTOCOL, "expected 1 or 0", 3},
-        {"+OK\r\n", TOPS_FINISH, SQCLAIM_EPROTOCOL, "expected 1, 3 or 0", 3},
-        {"*4\r\n:1\r\n:0\r\n:5\r\n:1\r\n", TOPS_RESERVE, SQCLAIM_EPROTOCOL, "rows 0+5", 3},
-        {"*4\r\n:1\r\n:3\r\n:4\r\n:1\r\n", TOPS_RESERVE, SQCLAIM_EPROTOCOL, "rows 3+4", 3},
-        {"*4\r\n:1\r\n:3\r\n:5\r\n:-1\r\n", TOPS_RESERVE, SQCLAIM_EPROTOCOL, "no valid fence", 3},
-        {"*2\r\n:0\r\n:0\r\n", TOPS_RESERVE, SQCLAIM_EPROTOCOL, "unknown status code", 3},
         /* Status: the first round trip is a pipeline of two SCANs; reads
          * change nothing, so a bad reply is not retried. */
         {"*2\r\n$1\r\nx\r\n*0\r\n", TOPS_STATUS, SQCLAIM_EPROTOCOL, "cursor must be a number", 2},
@@ -301,26 +331,8 @@ START_TEST(test_malformed_replies)
         {":1\r\n", TOPS_STATUS, SQCLAIM_EPROTOCOL, "expected {cursor, keys}", 2},
         {"+NOPE\r\n", TOPS_PING, SQCLAIM_EPROTOCOL, "expected PONG", 1},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const rogue_case *c = &cases[i];
-        rt_rogue r;
-        rt_rogue_start(&r, c->reply);
-        sqclaim_store *s = open_timeouts(r.url, 1000, 2000, 2);
-        sqclaim_lease l;
-        sqclaim_rc rc = run_op(s, c->op, &l);
-        const char *msg = sqclaim_errmsg(s);
-        ck_assert_msg(rc == c->want && strstr(msg, c->text) != NULL,
-                      "case %zu (%s): got %s \"%s\", want %s with \"%s\"", i, c->reply,
-                      sqclaim_rcname(rc), msg, sqclaim_rcname(c->want), c->text);
-        int seen = atomic_load(&r.requests);
-        ck_assert_msg(seen == c->requests, "case %zu: %d requests, want %d", i, seen, c->requests);
-        if ((c->op == TOPS_CLAIM || c->op == TOPS_CLAIM_FIRST) && c->want == SQCLAIM_EPROTOCOL) {
-            ck_assert_msg(l.flags & SQCLAIM_LEASE_UNCERTAIN,
-                          "case %zu: a claim whose reply did not decode is not uncertain", i);
-            ck_assert_msg(strstr(msg, "may have been granted"), "case %zu: %s", i, msg);
-        }
-        rt_rogue_stop(&r);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_rogue(&cases[i], "case", i);
 }
 END_TEST
 
