@@ -58,6 +58,25 @@ char *sq_buf_room(sq_buf *b, size_t n);
 void sq_buf_reset(sq_buf *b); /* empty (oom cleared), memory kept */
 void sq_buf_free(sq_buf *b);  /* and zeroed */
 
+/* ---- a growable array of any element type (grow.c) ------------------- */
+
+/* Room for one more element in the array v of *cap elements of `size`
+ * bytes, n of them in use: v itself while n < *cap, else v reallocated to
+ * twice *cap (`first` elements when *cap is 0) with *cap updated.  NULL
+ * when memory ran out or the size overflows; v and *cap are then kept.
+ *   T *nv = sq_grow(a->v, &a->cap, a->n, sizeof *nv, 64);
+ *   if (!nv) return -1;
+ *   a->v = nv;  a->v[a->n++] = x; */
+void *sq_grow(void *v, size_t *cap, size_t n, size_t size, size_t first);
+
+/* ---- numbers on a command line (parse.c) ------------------------------ */
+
+/* The whole of s as a decimal number, nothing before or after it: a
+ * non-negative integer that fits in 64 bits, or a double in lo..hi.  true
+ * and *out set, or false and *out untouched (the caller says why). */
+bool sq_parse_u64(const char *s, uint64_t *out);
+bool sq_parse_double(const char *s, double lo, double hi, double *out);
+
 /* ---- UTF-8 (utf8.c) -------------------------------------------------- */
 
 /* The length (1..4) of the valid UTF-8 sequence at s[0..n), or 0 if

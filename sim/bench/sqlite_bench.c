@@ -16,6 +16,7 @@
  * disk and its other users make it cost); each round prints its numbers and
  * ratio, then the median ratio. */
 #include "sqclaim.h"
+#include "util/squtil.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -42,14 +43,10 @@ typedef struct lat {
 
 static int lat_add(lat *l, int64_t x)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4096;
-        int64_t *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
+    int64_t *v = sq_grow(l->v, &l->cap, l->n, sizeof *v, 4096);
+    if (!v)
+        return -1;
+    l->v = v;
     l->v[l->n++] = x;
     return 0;
 }

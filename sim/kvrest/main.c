@@ -86,13 +86,7 @@ static int parse_ll(const char *flag, const char *v, long long lo, long long hi,
 
 static int parse_rate(const char *flag, const char *v, double *out)
 {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || end == v || *end || !(x >= 0.0 && x <= 1.0))
-        return bad(flag, "expected a probability in 0..1");
-    *out = x;
-    return 0;
+    return sq_parse_double(v, 0, 1, out) ? 0 : bad(flag, "expected a probability in 0..1");
 }
 
 static int parse_redis(const char *v, kv_redis_addr *a)
@@ -259,15 +253,10 @@ static int parse_args(int argc, char **argv, kv_options *o, const char **port_fi
             rc = parse_ll("--quota", optarg, 0, LLONG_MAX, &v);
             o->faults.quota = (unsigned long long)v;
             break;
-        case OPT_SEED: {
-            char *end;
-            errno = 0;
-            unsigned long long x = strtoull(optarg, &end, 10);
-            if (errno || end == optarg || *end || optarg[0] == '-')
+        case OPT_SEED:
+            if (!sq_parse_u64(optarg, &o->faults.seed))
                 rc = bad("--seed", "expected a non-negative integer");
-            o->faults.seed = x;
             break;
-        }
         case OPT_QUIET: o->quiet = true; break;
         case OPT_HELP: usage(stdout); return 1;
         case OPT_VERSION:

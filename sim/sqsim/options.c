@@ -212,38 +212,17 @@ static int dur_opt(const char *opt, const char *text, int64_t lo, int64_t hi, co
     return 0;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-')
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end || errno)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_int(const char *s, int lo, int hi, int *out)
 {
     uint64_t v;
-    if (parse_u64(s, &v) != 0 || v < (uint64_t)lo || v > (uint64_t)hi)
+    if (!sq_parse_u64(s, &v) || v < (uint64_t)lo || v > (uint64_t)hi)
         return -1;
     *out = (int)v;
     return 0;
 }
 
-static int parse_rate(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno || !(v >= 0 && v <= 1))
-        return -1;
-    *out = v;
-    return 0;
-}
+/* A probability: 0, or -1 when s is not one in 0..1. */
+static int parse_rate(const char *s, double *out) { return sq_parse_double(s, 0, 1, out) ? 0 : -1; }
 
 static int parse_pair(const char *s, char *a, char *b, size_t len)
 {
@@ -449,7 +428,7 @@ int sim_options(int argc, char **argv, sim_args *out)
             cfg.duration_s = (double)us / 1e6;
             break;
         case O_OPS:
-            if (parse_u64(optarg, &cfg.ops) != 0)
+            if (!sq_parse_u64(optarg, &cfg.ops))
                 return usage_error("--ops: a count");
             if (cfg.ops)
                 cfg.duration_s = 0;
@@ -539,7 +518,7 @@ int sim_options(int argc, char **argv, sim_args *out)
             cfg.timeout_ms = (int)(us / 1000);
             break;
         case O_SEED:
-            if (parse_u64(optarg, &cfg.seed))
+            if (!sq_parse_u64(optarg, &cfg.seed))
                 return usage_error("--seed: a number");
             seed_given = true;
             break;
@@ -555,7 +534,7 @@ int sim_options(int argc, char **argv, sim_args *out)
         case O_KV_JIT:
         case O_KV_STALL_MS: {
             uint64_t v;
-            if (parse_u64(optarg, &v) || v > 60000)
+            if (!sq_parse_u64(optarg, &v) || v > 60000)
                 return usage_error("kvrest delays: milliseconds 0..60000");
             if (opt == O_KV_LAT)
                 cfg.kv_latency_ms = (long)v;
@@ -581,7 +560,7 @@ int sim_options(int argc, char **argv, sim_args *out)
         case O_MIN_TAKE:
         case O_MIN_STALE: {
             uint64_t v;
-            if (parse_u64(optarg, &v))
+            if (!sq_parse_u64(optarg, &v))
                 return usage_error("coverage minimums: a count");
             if (opt == O_MIN_REF)
                 cfg.min_refusals = v;
@@ -595,17 +574,17 @@ int sim_options(int argc, char **argv, sim_args *out)
         case O_REPORT: cfg.report_path = optarg; break;
         case O_TIMELINE: cfg.timeline_path = optarg; break;
         case O_TIMELINE_MAX:
-            if (parse_u64(optarg, &out->timeline_max) || out->timeline_max < 100)
+            if (!sq_parse_u64(optarg, &out->timeline_max) || out->timeline_max < 100)
                 return usage_error("--timeline-max: at least 100 events");
             break;
         case O_QUIET: cfg.quiet = true; break;
         case O_PROCS: cfg.procs = true; break;
         case O_MAX_EVENTS:
-            if (parse_u64(optarg, &cfg.max_events) || cfg.max_events < 1000)
+            if (!sq_parse_u64(optarg, &cfg.max_events) || cfg.max_events < 1000)
                 return usage_error("--max-events: at least 1000");
             break;
         case O_BENCH:
-            if (parse_u64(optarg, &bench) || bench == 0 || bench > 500000000)
+            if (!sq_parse_u64(optarg, &bench) || bench == 0 || bench > 500000000)
                 return usage_error("--bench-oracle: a number of events");
             break;
         case O_LIST_CONTROLS:

@@ -416,13 +416,23 @@ int sim_procs_run(sim_run *run, const sqclaim_options *o, const sqclaim_backend 
     return rc;
 }
 
-void sim_procs_report(FILE *f)
+/* What the bot processes were, as the report's "procs" object (json) or
+ * as the summary's one line; nothing when the run had none. */
+static void procs_print(FILE *f, bool json)
 {
     if (!P.on || !P.slots)
         return;
-    uint64_t procs = 0;
+    uint64_t procs = 0; /* every incarnation of every bot */
     for (int i = 0; i < P.nbots; i++)
         procs += (uint64_t)P.slots[i].incarnations;
+    if (!json) {
+        fprintf(f,
+                "processes: %" PRIu64 " bot processes (parent pid %d), %" PRIu64
+                " killed with SIGKILL mid-run and restarted %" PRIu64 "; histories merged from "
+                "shared memory (%.1f MB used)\n",
+                procs, (int)P.parent, P.kills, P.restarts, (double)sim_arena_used() / 1048576.0);
+        return;
+    }
     fprintf(f,
             "  \"procs\": {\"parent_pid\": %d, \"bot_processes\": %" PRIu64 ", \"kills\": %" PRIu64
             ", \"restarts\": %" PRIu64 ", \"failed_processes\": %" PRIu64
@@ -443,16 +453,6 @@ void sim_procs_report(FILE *f)
     fprintf(f, "\n    ]},\n");
 }
 
-void sim_procs_summary(FILE *f)
-{
-    if (!P.on || !P.slots)
-        return;
-    uint64_t procs = 0;
-    for (int i = 0; i < P.nbots; i++)
-        procs += (uint64_t)P.slots[i].incarnations;
-    fprintf(f,
-            "processes: %" PRIu64 " bot processes (parent pid %d), %" PRIu64
-            " killed with SIGKILL mid-run and restarted %" PRIu64 "; histories merged from "
-            "shared memory (%.1f MB used)\n",
-            procs, (int)P.parent, P.kills, P.restarts, (double)sim_arena_used() / 1048576.0);
-}
+void sim_procs_report(FILE *f) { procs_print(f, true); }
+
+void sim_procs_summary(FILE *f) { procs_print(f, false); }

@@ -112,14 +112,10 @@ static bool sev_less(const sev *a, const sev *b)
 
 static int heap_push(heap *h, int64_t t, int kind, int who, uint32_t gen)
 {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 256;
-        sev *v = realloc(h->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        h->v = v;
-        h->cap = cap;
-    }
+    sev *v = sq_grow(h->v, &h->cap, h->n, sizeof *v, 256);
+    if (!v)
+        return -1;
+    h->v = v;
     size_t i = h->n++;
     h->v[i] = (sev){t, h->seq++, kind, who, gen};
     while (i > 0) {
@@ -966,17 +962,6 @@ static int dur_ms(const char *opt, const char *text, int64_t *ms)
     return 0;
 }
 
-static bool num(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno || !(v >= lo && v <= hi))
-        return false;
-    *out = v;
-    return true;
-}
-
 static int parse(int argc, char **argv, scen_cfg *c)
 {
     memset(c, 0, sizeof *c);
@@ -1024,15 +1009,15 @@ static int parse(int argc, char **argv, scen_cfg *c)
         } else if (strcmp(a, "--scenario") == 0) {
             scenario = v;
         } else if (strcmp(a, "--bots") == 0) {
-            if (!num(v, 1, 64, &d) || d != floor(d))
+            if (!sq_parse_double(v, 1, 64, &d) || d != floor(d))
                 return scen_err("--bots: 1 to 64, not \"%s\"", v);
             c->bots = (int)d;
         } else if (strcmp(a, "--sqs-per-day") == 0) {
-            if (!num(v, 0.01, 10000, &d))
+            if (!sq_parse_double(v, 0.01, 10000, &d))
                 return scen_err("--sqs-per-day: 0.01 to 10000, not \"%s\"", v);
             c->sqs_per_bot_day = d;
         } else if (strcmp(a, "--days") == 0) {
-            if (!num(v, 1, MAX_DAYS, &d) || d != floor(d))
+            if (!sq_parse_double(v, 1, MAX_DAYS, &d) || d != floor(d))
                 return scen_err("--days: 1 to 366, not \"%s\"", v);
             c->days = (int)d;
         } else if (strcmp(a, "--ttl") == 0) {
@@ -1044,7 +1029,7 @@ static int parse(int argc, char **argv, scen_cfg *c)
             if (dur_ms(a, v, &c->work_median_ms))
                 return 2;
         } else if (strcmp(a, "--work-sigma") == 0) {
-            if (!num(v, 0, 4, &c->work_sigma))
+            if (!sq_parse_double(v, 0, 4, &c->work_sigma))
                 return scen_err("--work-sigma: 0 to 4, not \"%s\"", v);
         } else if (strcmp(a, "--keepalive-after") == 0) {
             if (dur_ms(a, v, &c->ka_after_ms))
@@ -1064,23 +1049,23 @@ static int parse(int argc, char **argv, scen_cfg *c)
             if (c->source_poll_ms < 1000)
                 return scen_err("--source-poll: at least 1s, not \"%s\"", v);
         } else if (strcmp(a, "--rows") == 0) {
-            if (!num(v, 1, 1000, &d) || d != floor(d))
+            if (!sq_parse_double(v, 1, 1000, &d) || d != floor(d))
                 return scen_err("--rows: 1 to 1000, not \"%s\"", v);
             c->rows_max = (int)d;
         } else if (strcmp(a, "--latency-ms") == 0) {
-            if (!num(v, 0, 60000, &c->latency_ms))
+            if (!sq_parse_double(v, 0, 60000, &c->latency_ms))
                 return scen_err("--latency-ms: 0 to 60000, not \"%s\"", v);
         } else if (strcmp(a, "--jitter-ms") == 0) {
-            if (!num(v, 0, 60000, &c->jitter_ms))
+            if (!sq_parse_double(v, 0, 60000, &c->jitter_ms))
                 return scen_err("--jitter-ms: 0 to 60000, not \"%s\"", v);
         } else if (strcmp(a, "--fail-rate") == 0) {
-            if (!num(v, 0, 0.5, &c->fail_rate))
+            if (!sq_parse_double(v, 0, 0.5, &c->fail_rate))
                 return scen_err("--fail-rate: 0 to 0.5, not \"%s\"", v);
         } else if (strcmp(a, "--drop-rate") == 0) {
-            if (!num(v, 0, 0.5, &c->drop_rate))
+            if (!sq_parse_double(v, 0, 0.5, &c->drop_rate))
                 return scen_err("--drop-rate: 0 to 0.5, not \"%s\"", v);
         } else if (strcmp(a, "--seed") == 0) {
-            if (!num(v, 0, 1e18, &d) || d != floor(d))
+            if (!sq_parse_double(v, 0, 1e18, &d) || d != floor(d))
                 return scen_err("--seed: a number, not \"%s\"", v);
             c->seed = (uint64_t)d;
         } else if (strcmp(a, "--report") == 0) {

@@ -24,14 +24,10 @@ typedef struct evbuf {
 
 static tl_event *push(evbuf *b)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        tl_event *v = realloc(b->v, cap * sizeof *v);
-        if (!v)
-            return NULL;
-        b->v = v;
-        b->cap = cap;
-    }
+    tl_event *v = sq_grow(b->v, &b->cap, b->n, sizeof *v, 4096);
+    if (!v)
+        return NULL;
+    b->v = v;
     tl_event *e = &b->v[b->n++];
     memset(e, 0, sizeof *e);
     return e;

@@ -10,6 +10,8 @@
  * environment). */
 #include "run.h"
 #include "suite_main.h"
+#include "tcase.h"
+#include "tfile.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -36,25 +38,6 @@ static int run_sqsim(cr_result *r, const char *const *args, int timeout_ms)
     return cr_run(r, &o, argv);
 }
 #define SQSIM(r, t, ...) run_sqsim((r), (const char *const[]){__VA_ARGS__, NULL}, (t))
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf)
-        buf[len] = '\0';
-    fclose(f);
-    return buf;
-}
 
 /* The text after `key` up to the end of its line (static buffer). */
 static const char *line_after(const char *text, const char *key)
@@ -83,7 +66,7 @@ START_TEST(same_seed_same_history)
     ck_assert_int_eq(SQSIM(&r1, 60000, "--det", "--seed", "424242", "--history", a), 0);
     ck_assert_int_eq(SQSIM(&r2, 60000, "--det", "--seed", "424242", "--history", b), 0);
     ck_assert_int_eq(SQSIM(&r3, 60000, "--det", "--seed", "424243"), 0);
-    char *ha = slurp(a), *hb = slurp(b);
+    char *ha = tfile_read(a, NULL), *hb = tfile_read(b, NULL);
     ck_assert_ptr_nonnull(ha);
     ck_assert_ptr_nonnull(hb);
     ck_assert_msg(strlen(ha) > 1000, "history too short: %zu bytes", strlen(ha));
@@ -198,14 +181,9 @@ END_TEST
 static Suite *suite(void)
 {
     Suite *s = suite_create("sqsim --det");
-    TCase *tc = tcase_create("det");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, same_seed_same_history);
-    tcase_add_test(tc, correct_code_passes_many_seeds);
-    tcase_add_test(tc, every_control_caught);
-    tcase_add_test(tc, failure_replays_bit_for_bit);
-    tcase_add_test(tc, bad_options_fail_clearly);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, ((tcase_spec){.name = "det", .timeout = 600}), same_seed_same_history,
+              correct_code_passes_many_seeds, every_control_caught, failure_replays_bit_for_bit,
+              bad_options_fail_clearly);
     return s;
 }
 

@@ -7,6 +7,7 @@
 #include "oracle.h"
 #include "simutil.h"
 #include "suite_main.h"
+#include "tcase.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -257,20 +258,25 @@ START_TEST(revived_lease_after_successor_is_caught)
 }
 END_TEST
 
-START_TEST(stale_write_inside_belief_is_caught)
-{
-    grant(0, 0, 1, 0, 1, 1, 100);
-    rows_ev(0, OP_WRITE, OUT_FAIL, 50, 0, 1, 1, 10, 2)->flags = EVF_REJECTED;
-    ck_assert_uint_eq(check(1), 1);
-    ck_assert_uint_eq(kind(V_STALE_BELIEVED), 1);
-}
-END_TEST
+/* A write the store rejected as stale at 50 ms: a violation while the
+ * bot still believed its lease (deadline 100 ms), expected once the
+ * deadline (30 ms) had passed. */
+static const struct {
+    const char *name;
+    int64_t deadline_ms;
+    unsigned violations;
+} stale_cases[] = {
+    {"stale write inside belief is caught", 100, 1},
+    {"stale write after deadline is expected", 30, 0},
+};
+#define NSTALE (sizeof stale_cases / sizeof stale_cases[0])
 
-START_TEST(stale_write_after_deadline_is_expected)
+START_TEST(stale_write_rejected)
 {
-    grant(0, 0, 1, 0, 1, 1, 30);
+    grant(0, 0, 1, 0, 1, 1, stale_cases[_i].deadline_ms);
     rows_ev(0, OP_WRITE, OUT_FAIL, 50, 0, 1, 1, 10, 2)->flags = EVF_REJECTED;
-    ck_assert_uint_eq(check(1), 0);
+    ck_assert_msg(check(1) == stale_cases[_i].violations, "%s", stale_cases[_i].name);
+    ck_assert_uint_eq(kind(V_STALE_BELIEVED), stale_cases[_i].violations);
 }
 END_TEST
 
@@ -365,14 +371,32 @@ static uint32_t lease_rec(int bot, int sq, uint32_t lease, uint64_t fence, int64
     return idx;
 }
 
-START_TEST(online_overlap_reported_at_once)
+/* BOT1 enters lease a, then BOT2 lease b on the same SQ: the second
+ * entry is the violation, reported at once (marked online, the run told
+ * to stop).  Times are ns from now. */
+static const struct {
+    const char *name;
+    int sq;
+    uint64_t fence_a, fence_b;
+    int64_t a_start, a_deadline, b_start, b_deadline;
+    enum sim_vkind kind;
+} online_cases[] = {
+    /* Both leases live at once. */
+    {"overlap", 1, 1, 2, 0, 1000000000LL, 1000, 1000000000LL, V_OVERLAP},
+    /* BOT1's lease ended 10 ms ago; BOT2's fence is lower than BOT1's. */
+    {"fence back", 0, 7, 6, -50000000, -10000000, 0, 50000000, V_FENCE_ORDER},
+};
+
+START_TEST(online_violation_reported_at_once)
 {
     int64_t now = sim_now_ns();
-    uint32_t a = lease_rec(0, 1, 1, 1, now, now + 1000000000LL);
+    uint32_t a = lease_rec(0, online_cases[_i].sq, 1, online_cases[_i].fence_a,
+                           now + online_cases[_i].a_start, now + online_cases[_i].a_deadline);
     ck_assert_int_eq(sim_oracle_enter(&orc, 0, a), 0);
-    uint32_t b = lease_rec(1, 1, 1, 2, now + 1000, now + 1000000000LL);
-    ck_assert_int_eq(sim_oracle_enter(&orc, 1, b), 1);
-    ck_assert_uint_eq(kind(V_OVERLAP), 1);
+    uint32_t b = lease_rec(1, online_cases[_i].sq, 1, online_cases[_i].fence_b,
+                           now + online_cases[_i].b_start, now + online_cases[_i].b_deadline);
+    ck_assert_msg(sim_oracle_enter(&orc, 1, b) == 1, "%s: not reported", online_cases[_i].name);
+    ck_assert_uint_eq(kind(online_cases[_i].kind), 1);
     ck_assert(vs.v[0].online);
     ck_assert(atomic_load(&vs.stop));
 }
@@ -393,17 +417,6 @@ START_TEST(online_takeover_after_expiry)
     ck_assert_int_eq(sim_oracle_enter(&orc, 2, c), 0);
     ck_assert_uint_eq(atomic_load(&orc.takeovers), 1);
     ck_assert_uint_eq(atomic_load(&vs.count), 0);
-}
-END_TEST
-
-START_TEST(online_fence_back_is_caught)
-{
-    int64_t now = sim_now_ns();
-    uint32_t a = lease_rec(0, 0, 1, 7, now - 50000000, now - 10000000);
-    ck_assert_int_eq(sim_oracle_enter(&orc, 0, a), 0);
-    uint32_t b = lease_rec(1, 0, 1, 6, now, now + 50000000);
-    ck_assert_int_eq(sim_oracle_enter(&orc, 1, b), 1);
-    ck_assert_uint_eq(kind(V_FENCE_ORDER), 1);
 }
 END_TEST
 
@@ -469,40 +482,24 @@ END_TEST
 static Suite *suite(void)
 {
     Suite *s = suite_create("sqsim-oracle");
-    TCase *tc = tcase_create("sweep");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, sequential_leases_pass);
-    tcase_add_test(tc, overlap_is_caught);
-    tcase_add_test(tc, other_sqs_do_not_overlap);
-    tcase_add_test(tc, deadline_ends_belief);
+    TCase *tc = TCASE_ADD(
+        s, ((tcase_spec){.name = "sweep", .timeout = 60, .setup = setup, .teardown = teardown}),
+        sequential_leases_pass, overlap_is_caught, other_sqs_do_not_overlap, deadline_ends_belief,
+        fence_back_after_a_grant_never_believed_is_caught, concurrent_claims_imply_no_fence_order,
+        uncertain_claim_is_never_believed, refused_claims_are_not_intervals,
+        keepalive_extends_belief, renew_in_time_extends_belief, lost_renew_ends_belief,
+        revived_lease_after_successor_is_caught, overlapping_reservations_are_caught,
+        adjacent_reservations_and_retries_pass, row_written_twice_is_caught,
+        synthetic_history_is_clean, million_events_under_a_second);
     tcase_add_loop_test(tc, fence_not_above_the_previous_is_caught, 0, 2);
-    tcase_add_test(tc, fence_back_after_a_grant_never_believed_is_caught);
-    tcase_add_test(tc, concurrent_claims_imply_no_fence_order);
     tcase_add_loop_test(tc, grant_order_matches_brute_force, 0, 5);
-    tcase_add_test(tc, uncertain_claim_is_never_believed);
-    tcase_add_test(tc, refused_claims_are_not_intervals);
-    tcase_add_test(tc, keepalive_extends_belief);
-    tcase_add_test(tc, renew_in_time_extends_belief);
-    tcase_add_test(tc, lost_renew_ends_belief);
-    tcase_add_test(tc, revived_lease_after_successor_is_caught);
-    tcase_add_test(tc, stale_write_inside_belief_is_caught);
-    tcase_add_test(tc, stale_write_after_deadline_is_expected);
-    tcase_add_test(tc, overlapping_reservations_are_caught);
-    tcase_add_test(tc, adjacent_reservations_and_retries_pass);
-    tcase_add_test(tc, row_written_twice_is_caught);
-    tcase_add_test(tc, synthetic_history_is_clean);
-    tcase_add_test(tc, million_events_under_a_second);
-    suite_add_tcase(s, tc);
+    tcase_add_loop_test(tc, stale_write_rejected, 0, (int)NSTALE);
 
-    tc = tcase_create("online");
-    tcase_add_checked_fixture(tc, osetup, oteardown);
-    tcase_add_test(tc, online_overlap_reported_at_once);
-    tcase_add_test(tc, online_takeover_after_expiry);
-    tcase_add_test(tc, online_fence_back_is_caught);
-    tcase_add_test(tc, online_rows_and_fences);
-    tcase_add_test(tc, online_stale_write_after_lapse_is_expected);
-    suite_add_tcase(s, tc);
+    tc = TCASE_ADD(s, ((tcase_spec){.name = "online", .setup = osetup, .teardown = oteardown}),
+                   online_takeover_after_expiry, online_rows_and_fences,
+                   online_stale_write_after_lapse_is_expected);
+    tcase_add_loop_test(tc, online_violation_reported_at_once, 0,
+                        (int)(sizeof online_cases / sizeof online_cases[0]));
     return s;
 }
 

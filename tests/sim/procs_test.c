@@ -18,6 +18,9 @@
 #include "run.h"
 #include "servers.h"
 #include "suite_main.h"
+#include "tcase.h"
+#include "tfile.h"
+#include "tjson.h"
 
 #include <cJSON.h>
 #include <check.h>
@@ -37,28 +40,6 @@ typedef struct res {
     char *out; /* stdout then stderr */
     cJSON *report;
 } res;
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, len = 0, got;
-    char *buf = malloc(cap);
-    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (cap - len < 2) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb)
-                free(buf);
-            buf = nb;
-        }
-    }
-    fclose(f);
-    if (buf)
-        buf[len] = '\0';
-    return buf;
-}
 
 /* sqsim with args (NULL-terminated) and env, plus --report FILE. */
 static void run(res *r, int limit_s, const char *const *args, const char *const *env)
@@ -86,7 +67,7 @@ static void run(res *r, int limit_s, const char *const *args, const char *const 
     memcpy(r->out + cr.outlen, cr.err, cr.errlen);
     r->out[len] = '\0';
     cr_free(&cr);
-    char *json = slurp(report);
+    char *json = tfile_read(report, NULL);
     r->report = json ? cJSON_Parse(json) : NULL;
     free(json);
     unlink(report);
@@ -98,42 +79,30 @@ static void res_free(res *r)
     free(r->out);
 }
 
-static const cJSON *get(const cJSON *o, const char *a, const char *b)
-{
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, a);
-    return b ? cJSON_GetObjectItemCaseSensitive(x, b) : x;
-}
-
-static double num(const cJSON *o, const char *a, const char *b)
-{
-    const cJSON *x = get(o, a, b);
-    ck_assert_msg(cJSON_IsNumber(x), "report has no number %s.%s", a, b ? b : "");
-    return x->valuedouble;
-}
-
 /* A passing --procs run whose report shows nbots bots run as distinct
  * processes, at least one killed with SIGKILL and restarted. */
 static void expect_procs_pass(const res *r, int nbots, const char *what)
 {
     ck_assert_msg(r->status == 0, "%s: exit %d\n%s", what, r->status, r->out);
     ck_assert_ptr_nonnull(r->report);
-    ck_assert_str_eq(cJSON_GetStringValue(get(r->report, "verdict", NULL)), "pass");
-    ck_assert_uint_eq((unsigned)num(r->report, "violations", "count"), 0);
-    ck_assert(num(r->report, "counters", "grants") > 0);
-    ck_assert(num(r->report, "counters", "refusals") >= 10);
-    ck_assert(num(r->report, "counters", "takeovers") >= 3);
-    ck_assert(num(r->report, "oracle", "grants") == num(r->report, "counters", "grants"));
+    ck_assert_str_eq(cJSON_GetStringValue(tjson_get(r->report, "verdict", NULL)), "pass");
+    ck_assert_uint_eq((unsigned)tjson_num(r->report, "violations", "count"), 0);
+    ck_assert(tjson_num(r->report, "counters", "grants") > 0);
+    ck_assert(tjson_num(r->report, "counters", "refusals") >= 10);
+    ck_assert(tjson_num(r->report, "counters", "takeovers") >= 3);
+    ck_assert(tjson_num(r->report, "oracle", "grants") ==
+              tjson_num(r->report, "counters", "grants"));
 
-    const cJSON *p = get(r->report, "procs", NULL);
+    const cJSON *p = tjson_get(r->report, "procs", NULL);
     ck_assert_msg(cJSON_IsObject(p), "%s: no \"procs\" in the report", what);
-    double parent = num(p, "parent_pid", NULL);
-    double kills = num(p, "kills", NULL);
+    double parent = tjson_num(p, "parent_pid", NULL);
+    double kills = tjson_num(p, "kills", NULL);
     ck_assert_msg(kills >= 1, "%s: no bot process was killed", what);
-    ck_assert(num(p, "restarts", NULL) == kills);
-    ck_assert(num(p, "failed_processes", NULL) == 0);
-    ck_assert(num(p, "bot_processes", NULL) == nbots + kills);
-    ck_assert(num(r->report, "counters", "crashes") == kills);
-    const cJSON *bots = get(p, "bots", NULL);
+    ck_assert(tjson_num(p, "restarts", NULL) == kills);
+    ck_assert(tjson_num(p, "failed_processes", NULL) == 0);
+    ck_assert(tjson_num(p, "bot_processes", NULL) == nbots + kills);
+    ck_assert(tjson_num(r->report, "counters", "crashes") == kills);
+    const cJSON *bots = tjson_get(p, "bots", NULL);
     ck_assert_int_eq(cJSON_GetArraySize(bots), nbots);
     /* Every PID distinct, none the simulator's own. */
     double seen[4096];
@@ -141,9 +110,9 @@ static void expect_procs_pass(const res *r, int nbots, const char *what)
     const cJSON *b;
     cJSON_ArrayForEach(b, bots)
     {
-        const cJSON *pids = get(b, "pids", NULL);
+        const cJSON *pids = tjson_get(b, "pids", NULL);
         ck_assert(cJSON_GetArraySize(pids) >= 1);
-        ck_assert(cJSON_GetArraySize(pids) == (int)num(b, "processes", NULL));
+        ck_assert(cJSON_GetArraySize(pids) == (int)tjson_num(b, "processes", NULL));
         if (cJSON_GetArraySize(pids) > 1)
             restarted++;
         const cJSON *pid;
@@ -243,9 +212,9 @@ START_TEST(controls_caught_in_procs_mode)
                       controls[_i][1], seed, r.status, r.out);
         ck_assert_msg(secs < 10.0, "%s: caught only after %.2f s", controls[_i][1], secs);
         ck_assert_ptr_nonnull(r.report);
-        ck_assert_str_eq(cJSON_GetStringValue(get(r.report, "verdict", NULL)), "violation");
-        ck_assert(num(r.report, "violations", "count") >= 1);
-        ck_assert(cJSON_IsObject(get(r.report, "procs", NULL)));
+        ck_assert_str_eq(cJSON_GetStringValue(tjson_get(r.report, "verdict", NULL)), "violation");
+        ck_assert(tjson_num(r.report, "violations", "count") >= 1);
+        ck_assert(cJSON_IsObject(tjson_get(r.report, "procs", NULL)));
         res_free(&r);
     }
 }
@@ -254,14 +223,11 @@ END_TEST
 static Suite *suite(void)
 {
     Suite *s = suite_create("sqsim-procs");
-    TCase *tc = tcase_create("procs");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, sqlite_procs_pass_with_kills);
-    tcase_add_test(tc, redis_procs_pass_with_kills);
-    tcase_add_test(tc, memory_refuses_procs);
+    TCase *tc =
+        TCASE_ADD(s, ((tcase_spec){.name = "procs", .timeout = 300}), sqlite_procs_pass_with_kills,
+                  redis_procs_pass_with_kills, memory_refuses_procs);
     tcase_add_loop_test(tc, controls_caught_in_procs_mode, 0,
                         (int)(sizeof controls / sizeof controls[0]));
-    suite_add_tcase(s, tc);
     return s;
 }
 

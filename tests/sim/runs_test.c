@@ -13,7 +13,10 @@
 #include "run.h"
 #include "servers.h"
 #include "skip.h"
+#include "tfile.h"
+#include "tjson.h"
 #include "suite_main.h"
+#include "tcase.h"
 
 #include <cJSON.h>
 #include <check.h>
@@ -48,32 +51,6 @@ static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
-}
-
-/* The whole of a small file (NULL if absent); free it. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (cap - len < 2) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-            }
-            buf = nb;
-        }
-    }
-    fclose(f);
-    if (buf)
-        buf[len] = '\0';
-    return buf;
 }
 
 typedef struct run_result {
@@ -119,7 +96,7 @@ static void collect(run_result *r, cr_result *cr, const char *report, long long 
     memcpy(r->out + cr->outlen, cr->err, cr->errlen);
     r->out[n] = '\0';
     cr_free(cr);
-    r->json = slurp(report);
+    r->json = tfile_read(report, NULL);
     r->report = r->json ? cJSON_Parse(r->json) : NULL;
     unlink(report);
 }
@@ -144,30 +121,10 @@ static void run_sqsim(run_result *r, double limit_s, const char *const *args)
     run_sqsim_env(r, limit_s, args, NULL);
 }
 
-static const cJSON *item(const cJSON *root, const char *a, const char *b)
-{
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, a);
-    return b ? cJSON_GetObjectItemCaseSensitive(x, b) : x;
-}
-
-static double num(const cJSON *root, const char *a, const char *b)
-{
-    const cJSON *x = item(root, a, b);
-    ck_assert_msg(cJSON_IsNumber(x), "report has no number %s.%s", a, b ? b : "");
-    return x->valuedouble;
-}
-
-static const char *str(const cJSON *root, const char *a)
-{
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, a);
-    ck_assert_msg(cJSON_IsString(x), "report has no string %s", a);
-    return x->valuestring;
-}
-
 /* An operation's count of one outcome in latency_us (0 if not there). */
 static double outcomes(const cJSON *report, const char *op, const char *outcome)
 {
-    const cJSON *x = item(item(report, "latency_us", op), outcome, NULL);
+    const cJSON *x = tjson_get(tjson_get(report, "latency_us", op), outcome, NULL);
     return cJSON_IsNumber(x) ? x->valuedouble : 0;
 }
 
@@ -209,12 +166,12 @@ START_TEST(control_is_caught_five_times)
         ck_assert_msg(r.seconds < 10.0, "%s seed %s: caught only after %.2f s", control, seed,
                       r.seconds);
         ck_assert_ptr_nonnull(r.report);
-        ck_assert_str_eq(str(r.report, "verdict"), "violation");
-        ck_assert_msg(num(r.report, "violations", "count") >= 1, "%s: no violation listed",
+        ck_assert_str_eq(tjson_str(r.report, "verdict"), "violation");
+        ck_assert_msg(tjson_num(r.report, "violations", "count") >= 1, "%s: no violation listed",
                       control);
         ck_assert_ptr_nonnull(strstr(r.out, "VIOLATION"));
         ck_assert_ptr_nonnull(strstr(r.out, "reproduce: "));
-        ck_assert_ptr_nonnull(strstr(str(r.report, "reproduce"), seed));
+        ck_assert_ptr_nonnull(strstr(tjson_str(r.report, "reproduce"), seed));
         run_free(&r);
     }
 }
@@ -231,8 +188,8 @@ START_TEST(control_workload_on_correct_backend_passes)
     ck_assert_msg(r.status == 0, "%s workload on memory: exit %d\n%s", controls[_i], r.status,
                   r.out);
     ck_assert_ptr_nonnull(r.report);
-    ck_assert_uint_eq((unsigned)num(r.report, "violations", "count"), 0);
-    ck_assert_str_eq(cJSON_GetStringValue(item(r.report, "config", "workload")), controls[_i]);
+    ck_assert_uint_eq((unsigned)tjson_num(r.report, "violations", "count"), 0);
+    ck_assert_str_eq(cJSON_GetStringValue(tjson_get(r.report, "config", "workload")), controls[_i]);
     run_free(&r);
 }
 END_TEST
@@ -243,13 +200,15 @@ static void expect_pass_with_coverage(run_result *r, const char *what)
 {
     ck_assert_msg(r->status == 0, "%s: exit %d\n%s", what, r->status, r->out);
     ck_assert_ptr_nonnull(r->report);
-    ck_assert_str_eq(str(r->report, "verdict"), "pass");
-    ck_assert_uint_eq((unsigned)num(r->report, "violations", "count"), 0);
-    ck_assert(num(r->report, "counters", "refusals") >= num(r->report, "config", "min_refusals"));
-    ck_assert(num(r->report, "counters", "takeovers") >= num(r->report, "config", "min_takeovers"));
-    ck_assert(num(r->report, "counters", "stale_writes_rejected") >=
-              num(r->report, "config", "min_stale_writes"));
-    ck_assert(num(r->report, "counters", "grants") > 0);
+    ck_assert_str_eq(tjson_str(r->report, "verdict"), "pass");
+    ck_assert_uint_eq((unsigned)tjson_num(r->report, "violations", "count"), 0);
+    ck_assert(tjson_num(r->report, "counters", "refusals") >=
+              tjson_num(r->report, "config", "min_refusals"));
+    ck_assert(tjson_num(r->report, "counters", "takeovers") >=
+              tjson_num(r->report, "config", "min_takeovers"));
+    ck_assert(tjson_num(r->report, "counters", "stale_writes_rejected") >=
+              tjson_num(r->report, "config", "min_stale_writes"));
+    ck_assert(tjson_num(r->report, "counters", "grants") > 0);
     ck_assert_ptr_nonnull(strstr(r->out, "PASS"));
 }
 
@@ -259,12 +218,12 @@ START_TEST(memory_default_passes_with_coverage)
     run_result r;
     run_sqsim(&r, 60, args);
     expect_pass_with_coverage(&r, "memory");
-    ck_assert(num(r.report, "counters", "takeovers") >= 3);
-    ck_assert(num(r.report, "counters", "stale_writes_rejected") >= 1);
-    const cJSON *claim = item(r.report, "latency_us", "claim");
+    ck_assert(tjson_num(r.report, "counters", "takeovers") >= 3);
+    ck_assert(tjson_num(r.report, "counters", "stale_writes_rejected") >= 1);
+    const cJSON *claim = tjson_get(r.report, "latency_us", "claim");
     ck_assert(cJSON_IsObject(claim));
     ck_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(claim, "p99.9")));
-    ck_assert(num(r.report, "oracle", "grants") == num(r.report, "counters", "grants"));
+    ck_assert(tjson_num(r.report, "oracle", "grants") == tjson_num(r.report, "counters", "grants"));
     run_free(&r);
 }
 END_TEST
@@ -276,7 +235,7 @@ START_TEST(nothing_exercised_is_not_a_pass)
     run_result r;
     run_sqsim(&r, 60, args);
     ck_assert_msg(r.status == 1, "exit %d\n%s", r.status, r.out);
-    ck_assert_str_eq(str(r.report, "verdict"), "coverage");
+    ck_assert_str_eq(tjson_str(r.report, "verdict"), "coverage");
     ck_assert_ptr_nonnull(strstr(r.out, "refusals 0 < 10"));
     run_free(&r);
 }
@@ -334,7 +293,7 @@ static bool catches(pid_t pid, int sig, long wait_ms)
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     for (long t = 0; t <= wait_ms; t += 10) {
-        char *st = slurp(path);
+        char *st = tfile_read(path, NULL);
         const char *c = st ? strstr(st, "SigCgt:") : NULL;
         unsigned long long mask = c ? strtoull(c + 7, NULL, 16) : 0;
         free(st);
@@ -388,9 +347,9 @@ START_TEST(interrupted_run_reports_and_exits_2)
     ck_assert_msg(r.status == 2, "exit %d\n%s", r.status, r.out);
     ck_assert_msg(r.seconds < 10, "took %.1f s to stop", r.seconds);
     ck_assert_ptr_nonnull(r.report);
-    ck_assert_str_eq(str(r.report, "verdict"), "interrupted");
-    ck_assert(num(r.report, "counters", "grants") > 0);
-    ck_assert(num(r.report, "oracle", "events") > 0);
+    ck_assert_str_eq(tjson_str(r.report, "verdict"), "interrupted");
+    ck_assert(tjson_num(r.report, "counters", "grants") > 0);
+    ck_assert(tjson_num(r.report, "oracle", "events") > 0);
     ck_assert_ptr_nonnull(strstr(r.out, "INTERRUPTED"));
     run_free(&r);
 }
@@ -446,17 +405,18 @@ START_TEST(report_is_valid_and_complete)
     ck_assert_ptr_nonnull(r.json);
     ck_assert_msg(valid_utf8((const unsigned char *)r.json), "report is not UTF-8");
     ck_assert_ptr_nonnull(r.report);
-    ck_assert_uint_eq((unsigned)num(r.report, "seed", NULL), 9);
-    ck_assert_ptr_nonnull(strstr(str(r.report, "reproduce"), "bad\xef\xbf\xbd"));
+    ck_assert_uint_eq((unsigned)tjson_num(r.report, "seed", NULL), 9);
+    ck_assert_ptr_nonnull(strstr(tjson_str(r.report, "reproduce"), "bad\xef\xbf\xbd"));
     static const char *const sections[] = {"config",   "throughput", "counters", "errors",
                                            "coverage", "latency_us", "oracle",   "violations"};
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
-        ck_assert_msg(cJSON_IsObject(item(r.report, sections[i], NULL)), "no %s", sections[i]);
+        ck_assert_msg(cJSON_IsObject(tjson_get(r.report, sections[i], NULL)), "no %s", sections[i]);
     static const char *const pcts[] = {"p50", "p90", "p99", "p99.9", "max"};
     for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++)
-        ck_assert(cJSON_IsNumber(item(item(r.report, "latency_us", "release"), pcts[i], NULL)));
-    ck_assert(num(r.report, "config", "max_events") > 0);
-    ck_assert(cJSON_IsNull(item(r.report, "errors", "first")));
+        ck_assert(
+            cJSON_IsNumber(tjson_get(tjson_get(r.report, "latency_us", "release"), pcts[i], NULL)));
+    ck_assert(tjson_num(r.report, "config", "max_events") > 0);
+    ck_assert(cJSON_IsNull(tjson_get(r.report, "errors", "first")));
     run_free(&r);
 }
 END_TEST
@@ -544,7 +504,7 @@ START_TEST(redis_passes_with_coverage)
     run_result r;
     run_sqsim_env(&r, 60, args, redis_envp(&redis));
     expect_pass_with_coverage(&r, "redis");
-    ck_assert(num(r.report, "counters", "round_trips") > 0);
+    ck_assert(tjson_num(r.report, "counters", "round_trips") > 0);
     run_free(&r);
 }
 END_TEST
@@ -559,7 +519,7 @@ START_TEST(vercel_with_faults_passes)
     run_result r;
     run_sqsim_env(&r, 90, args, kv_envp());
     expect_pass_with_coverage(&r, "vercel");
-    ck_assert(num(r.report, "counters", "round_trips") > 0);
+    ck_assert(tjson_num(r.report, "counters", "round_trips") > 0);
     /* The token is a secret: never printed, never in the report. */
     ck_assert_ptr_null(strstr(r.out, kv.token));
     ck_assert_ptr_null(strstr(r.json, kv.token));
@@ -612,13 +572,13 @@ START_TEST(backend_dying_midrun_exits_2)
     ck_assert_msg(r.status == 2, "exit %d\n%s", r.status, r.out);
     ck_assert_ptr_nonnull(strstr(r.out, "ERROR: the backend failed"));
     ck_assert_ptr_nonnull(r.report);
-    double errors = num(r.report, "counters", "errors");
-    double uncertain = num(r.report, "counters", "uncertain_claims");
+    double errors = tjson_num(r.report, "counters", "errors");
+    double uncertain = tjson_num(r.report, "counters", "uncertain_claims");
     double info = outcomes(r.report, "claim", "info") + outcomes(r.report, "claim_first", "info");
     ck_assert_msg(errors > uncertain, "errors %.0f, uncertain %.0f", errors, uncertain);
     ck_assert_msg(info <= uncertain, "%.0f claims recorded as unknown, %.0f were uncertain", info,
                   uncertain);
-    ck_assert(cJSON_IsString(item(item(r.report, "errors", "last"), "message", NULL)));
+    ck_assert(cJSON_IsString(tjson_get(tjson_get(r.report, "errors", "last"), "message", NULL)));
     run_free(&r);
 }
 END_TEST
@@ -655,7 +615,7 @@ static bool ws_read(const char *out, ws_seen *w, long wait_ms)
 {
     memset(w, 0, sizeof *w);
     for (long t = 0; t <= wait_ms; t += 20) {
-        char *s = slurp(out);
+        char *s = tfile_read(out, NULL);
         if (s && strchr(s, '\n')) {
             char kvurl[200] = "";
             int n = sscanf(s, "redis://127.0.0.1:%d %199s %255s", &w->redis_port, kvurl, w->dir);
@@ -803,42 +763,43 @@ END_TEST
 static Suite *suite(void)
 {
     Suite *s = suite_create("sqsim-runs");
-    TCase *tc = tcase_create("negative-controls");
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 300);
+    /* Every case has its own temporary directory (setup/teardown). */
+    TCase *tc = tcase_add_all(s,
+                              (tcase_spec){.name = "negative-controls",
+                                           .timeout = 300,
+                                           .once_setup = setup,
+                                           .once_teardown = teardown},
+                              NULL, 0);
     tcase_add_loop_test(tc, control_is_caught_five_times, 0, (int)NCONTROLS);
     tcase_add_loop_test(tc, control_workload_on_correct_backend_passes, 0, (int)NCONTROLS);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("memory");
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, memory_default_passes_with_coverage);
-    tcase_add_test(tc, nothing_exercised_is_not_a_pass);
-    tcase_add_test(tc, usage_errors_exit_2);
-    tcase_add_test(tc, unreachable_backend_exits_2);
-    tcase_add_test(tc, bench_oracle_runs);
-    tcase_add_test(tc, interrupted_run_reports_and_exits_2);
-    tcase_add_test(tc, report_is_valid_and_complete);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(
+        s,
+        ((tcase_spec){
+            .name = "memory", .timeout = 120, .once_setup = setup, .once_teardown = teardown}),
+        memory_default_passes_with_coverage, nothing_exercised_is_not_a_pass, usage_errors_exit_2,
+        unreachable_backend_exits_2, bench_oracle_runs, interrupted_run_reports_and_exits_2,
+        report_is_valid_and_complete);
 
-    tc = tcase_create("servers");
-    tcase_add_unchecked_fixture(tc, servers_up, servers_down);
+    /* The servers first, then the directory (Check runs unchecked
+     * fixtures in the order they were added). */
+    tc = TCASE_ADD(s,
+                   ((tcase_spec){.name = "servers",
+                                 .timeout = 180,
+                                 .once_setup = servers_up,
+                                 .once_teardown = servers_down}),
+                   redis_passes_with_coverage, vercel_with_faults_passes,
+                   backend_dying_midrun_exits_2);
     tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 180);
-    tcase_add_test(tc, redis_passes_with_coverage);
-    tcase_add_test(tc, vercel_with_faults_passes);
-    tcase_add_test(tc, backend_dying_midrun_exits_2);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("with-servers");
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, with_servers_passes_the_exit_status_and_cleans_up);
-    tcase_add_test(tc, with_servers_term_stops_everything_at_once);
-    tcase_add_test(tc, with_servers_killed_leaves_no_server);
-    tcase_add_test(tc, with_servers_never_uses_a_foreign_redis);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s,
+              ((tcase_spec){.name = "with-servers",
+                            .timeout = 120,
+                            .once_setup = setup,
+                            .once_teardown = teardown}),
+              with_servers_passes_the_exit_status_and_cleans_up,
+              with_servers_term_stops_everything_at_once, with_servers_killed_leaves_no_server,
+              with_servers_never_uses_a_foreign_redis);
     return s;
 }
 

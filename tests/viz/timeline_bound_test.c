@@ -2,6 +2,7 @@
  * run: 3 000 000 synthetic events (16 lanes, 64 SQs) give a page of at most
  * a few MB, with a window around a violation (which stays in it) or an
  * even sample without one, and counts of what was left out. */
+#include "tfile.h"
 #include "timeline.h"
 
 #include <stdbool.h>
@@ -20,27 +21,7 @@ static void check(bool ok, const char *what)
         failures++;
 }
 
-/* The page's text, and the integer after "key": in its JSON. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return s;
-}
-
+/* The integer after "key": in the page's JSON. */
 static long long field(const char *text, const char *key)
 {
     char pat[64];
@@ -103,7 +84,7 @@ int main(void)
                     .nmarks = 1};
     check(tl_write_file(path, &page) == 0, "a page of 3 000 000 events with a violation written");
     size_t len = 0;
-    char *text = slurp(path, &len);
+    char *text = tfile_read(path, &len);
     check(text && len < 4 * 1024 * 1024, "it is under 4 MB");
     if (text) {
         long long shown = field(text, "shown"), total = field(text, "total");
@@ -123,7 +104,7 @@ int main(void)
     page.nmarks = 0;
     page.verdict = "pass";
     check(tl_write_file(path, &page) == 0, "the same run without a violation written");
-    text = slurp(path, &len);
+    text = tfile_read(path, &len);
     check(text && len < 4 * 1024 * 1024, "it is under 4 MB too");
     if (text) {
         long long stride = field(text, "stride"), shown = field(text, "shown");
