@@ -15,6 +15,34 @@ cr_opts tc_opts(const tc_backend *b, const char *const *extra)
     return o;
 }
 
+void tc_run_exit(cr_result *r, const cr_opts *o, int want, const char *const *args)
+{
+    cr_run(r, o, args);
+    ck_assert_msg(r->code == want,
+                  "%s: exit status %d, expected %d\n--- stdout:\n%s\n--- stderr:\n%s", args[0],
+                  r->code, want, r->out, r->err);
+}
+
+void tc_exits(const cr_opts *o, int want, const char *const *args)
+{
+    cr_result r;
+    tc_run_exit(&r, o, want, args);
+    cr_free(&r);
+}
+
+void tc_add_loops(TCase *tc, const TTest *const *tests, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        tcase_add_loop_test(tc, tests[i], 0, tc_nbackends);
+}
+
+TCase *tc_loop_case(Suite *s, tcase_spec spec, const TTest *const *tests, size_t n)
+{
+    TCase *tc = tcase_add_all(s, spec, NULL, 0);
+    tc_add_loops(tc, tests, n);
+    return tc;
+}
+
 const char *tc_prefix(char *buf, size_t len)
 {
     static int n;

@@ -7,8 +7,8 @@ CLI_TEST_OBJS = $(CLI_TEST_SRCS:%.c=$(BUILD)/obj/%.o) $(filter-out %/main.o,$(CL
 TESTS += $(BUILD)/tests/cli
 CHECK_ENV += SQCLAIM_CLI=$(abspath $(BUILD))/sqclaim
 
-# Where docs/cli.md is (test_remote_docs.c runs its bot loop).
-$(BUILD)/obj/tests/cli/test_remote_docs.o: EXTRA_TEST_CFLAGS = -DSQCLAIM_SRCDIR='"$(CURDIR)"'
+# Where docs/cli.md is (botloop.c reads its bot loop).
+$(BUILD)/obj/tests/cli/botloop.o: EXTRA_TEST_CFLAGS = -DSQCLAIM_SRCDIR='"$(CURDIR)"'
 
 # The tests run the program, so they depend on it (and on the docs they
 # execute).

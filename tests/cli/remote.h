@@ -17,11 +17,23 @@ typedef struct rctx {
 /* The context of test loop iteration i: backend i, a fresh key prefix. */
 void rctx_init(rctx *x, int i);
 
+/* rctx_init, then sq claimed for BOT1 (ttl, NULL: the default) into *l
+ * (claim_ok). */
+void rctx_claimed(rctx *x, int i, const char *sq, const char *ttl, tc_lease *l);
+
 /* Run options for x: its backend and prefix. */
 cr_opts ropts(const rctx *x);
 
 /* Run args with the lease on stdin. */
 int with_lease(const rctx *x, cr_result *r, const char *lease_line, const char *const *args);
+
+/* with_lease, and its exit status must be `want` (both streams shown
+ * if not); r holds the run (cr_free it). */
+void lease_run(const rctx *x, cr_result *r, const char *lease_line, const char *const *args,
+               int want);
+
+/* lease_run when nothing more of the run is looked at: freed here. */
+void lease_exit(const rctx *x, const char *lease_line, const char *const *args, int want);
 
 /* sqclaim claim SQ --bot BOT [--ttl TTL]: asserts exit 0, fills *l. */
 void claim_ok(const rctx *x, const char *sq, const char *bot, const char *ttl, tc_lease *l);
@@ -31,6 +43,10 @@ void check_no_backend_secret(const rctx *x, const cr_result *r);
 
 /* A polling interval while waiting for a real expiry, not a sync. */
 void pause_ms(int ms);
+
+/* `sqclaim status` in x's prefix (exit 0, the seed's shape), parsed: free
+ * with cJSON_Delete. */
+cJSON *status_checked(const rctx *x);
 
 /* `sqclaim status` in x's prefix: how many claims and reservations. */
 void held_counts(const rctx *x, int *claims, int *reservations);

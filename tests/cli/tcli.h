@@ -5,6 +5,7 @@
 #include "run.h"
 #include "servers.h"
 #include "sqclaim.h"
+#include "tcase.h"
 
 #include <check.h>
 #include <cjson/cJSON.h>
@@ -27,6 +28,18 @@ extern tsrv tc_kvrest;   /* token TC_KV_TOKEN, in front of tc_redis */
 #define TC_REDIS_PASSWORD "pw-Zq81-redis-secret"
 #define TC_KV_TOKEN       "kvtok-Hj29-rest-secret-0123456789"
 
+/* Add each test to tc as a loop test, once per backend (0 .. tc_nbackends):
+ *   TC_ADD_LOOPS(tc, test_one, test_two);
+ * TC_LOOP_CASE(s, spec, tests...) does it in a new case built as
+ * TCASE_ADD (tcase.h) builds one, and returns the case. */
+void tc_add_loops(TCase *tc, const TTest *const *tests, size_t n);
+TCase *tc_loop_case(Suite *s, tcase_spec spec, const TTest *const *tests, size_t n);
+#define TC_TESTS(...)                                                                              \
+    (const TTest *const[]){__VA_ARGS__},                                                           \
+        sizeof((const TTest *const[]){__VA_ARGS__}) / sizeof(const TTest *)
+#define TC_ADD_LOOPS(tc, ...)      tc_add_loops((tc), TC_TESTS(__VA_ARGS__))
+#define TC_LOOP_CASE(s, spec, ...) tc_loop_case((s), spec, TC_TESTS(__VA_ARGS__))
+
 /* Was the backend built (sqclaim_adapters())? */
 bool tc_built(const char *name);
 
@@ -43,6 +56,15 @@ const char *tc_prefix(char *buf, size_t len);
                   "exit status %d, expected %d\n--- stdout:\n%s\n--- "                             \
                   "stderr:\n%s",                                                                   \
                   (r)->code, (want), (r)->out, (r)->err)
+
+/* cr_runv and TC_EXIT in one: TC_RUNV(&r, &o, 0, "status", NULL) runs the
+ * words given and the exit status must be `want` (both streams shown if
+ * not); r holds the run (cr_free it). */
+void tc_run_exit(cr_result *r, const cr_opts *o, int want, const char *const *args);
+#define TC_RUNV(r, o, want, ...) tc_run_exit((r), (o), (want), (const char *const[]){__VA_ARGS__})
+/* TC_RUNV when nothing more of the run is looked at: no result kept. */
+void tc_exits(const cr_opts *o, int want, const char *const *args);
+#define TC_EXITS(o, want, ...) tc_exits((o), (want), (const char *const[]){__VA_ARGS__})
 
 /* Every line on stderr is a "sqclaim: " message (or the usage hint). */
 void tc_check_stderr_form(const cr_result *r);

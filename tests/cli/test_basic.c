@@ -2,6 +2,7 @@
  * validation of every input, lease parsing, the status shape and exit
  * codes on the memory backend, and the unconfigured-KV message. */
 #include "tcli.h"
+#include "tcase.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,16 +23,13 @@ static const char *const commands[] = {"claim",    "claim-first", "renew",  "rel
 START_TEST(test_version)
 {
     cr_result r;
-    cr_runv(&r, NULL, "--version", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, NULL, 0, "--version", NULL);
     ck_assert_msg(strncmp(r.out, "sqclaim " SQCLAIM_VERSION " (", 10) == 0, "%s", r.out);
     ck_assert(cr_contains(r.out, r.outlen, "memory"));
     tc_check_one_line(&r);
     ck_assert_str_eq(r.err, "");
     cr_free(&r);
-    cr_runv(&r, NULL, "-V", NULL);
-    TC_EXIT(&r, 0);
-    cr_free(&r);
+    TC_EXITS(NULL, 0, "-V", NULL);
 }
 END_TEST
 
@@ -110,11 +108,8 @@ START_TEST(test_help_commands)
     }
     /* --help wins over missing arguments, wherever it is. */
     cr_result r;
-    cr_runv(&r, NULL, "claim", "--help", NULL);
-    TC_EXIT(&r, 0);
-    cr_free(&r);
-    cr_runv(&r, NULL, "--adapter", "redis", "reserve", "X", "--help", NULL);
-    TC_EXIT(&r, 0);
+    TC_EXITS(NULL, 0, "claim", "--help", NULL);
+    TC_RUNV(&r, NULL, 0, "--adapter", "redis", "reserve", "X", "--help", NULL);
     ck_assert(strncmp(r.out, "Usage: sqclaim reserve", 22) == 0);
     cr_free(&r);
 }
@@ -123,8 +118,7 @@ END_TEST
 START_TEST(test_no_arguments)
 {
     cr_result r;
-    cr_runv(&r, NULL, NULL);
-    TC_EXIT(&r, 2);
+    TC_RUNV(&r, NULL, 2, NULL);
     ck_assert_str_eq(r.out, "");
     ck_assert(cr_contains(r.err, r.errlen, "Usage: sqclaim"));
     cr_free(&r);
@@ -327,8 +321,7 @@ START_TEST(test_lease_too_large)
     memset(&o, 0, sizeof o);
     o.input = big;
     cr_result r;
-    cr_runv(&r, &o, "release", NULL);
-    TC_EXIT(&r, 2);
+    TC_RUNV(&r, &o, 2, "release", NULL);
     ck_assert(cr_contains(r.err, r.errlen, "more than"));
     cr_free(&r);
     free(big);
@@ -342,8 +335,7 @@ START_TEST(test_memory_claim)
 {
     cr_result r;
     tc_lease l;
-    cr_runv(&r, NULL, "claim", "251019-164rmb", "--bot", "BOT1", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, NULL, 0, "claim", "251019-164rmb", "--bot", "BOT1", NULL);
     tc_check_lease(r.out, "251019-164rmb", "BOT1", 600000, &l);
     /* The memory backend warns that the claim dies with the process. */
     ck_assert(cr_contains(r.err, r.errlen, "sqclaim: note: the memory backend"));
@@ -356,8 +348,7 @@ START_TEST(test_memory_claim)
     } ttls[] = {{"10m", 600000}, {"600s", 600000}, {"250ms", 250}, {"1500ms", 1500}, {"1.5s", 1500},
                 {"0.5m", 30000}, {"1h", 3600000},  {"10ms", 10},   {"24h", 86400000}};
     for (size_t i = 0; i < sizeof ttls / sizeof ttls[0]; i++) {
-        cr_runv(&r, NULL, "-q", "claim", "X1", "--bot", "BOT1", "--ttl", ttls[i].ttl, NULL);
-        TC_EXIT(&r, 0);
+        TC_RUNV(&r, NULL, 0, "-q", "claim", "X1", "--bot", "BOT1", "--ttl", ttls[i].ttl, NULL);
         tc_check_lease(r.out, "X1", "BOT1", ttls[i].ms, &l);
         ck_assert_str_eq(r.err, ""); /* --quiet */
         cr_free(&r);
@@ -380,8 +371,7 @@ START_TEST(test_memory_claim)
         cr_free(&r);
     }
     /* A bot id with UTF-8 and quotes stays one line of valid JSON. */
-    cr_runv(&r, NULL, "-q", "claim", "X1", "--bot", "Bøt \"7\"", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, NULL, 0, "-q", "claim", "X1", "--bot", "Bøt \"7\"", NULL);
     tc_check_lease(r.out, "X1", "Bøt \"7\"", -1, &l);
     cr_free(&r);
 }
@@ -391,8 +381,7 @@ START_TEST(test_memory_claim_first)
 {
     cr_result r;
     tc_lease l;
-    cr_runv(&r, NULL, "-q", "claim-first", "A1", "B2", "C3", "--bot", "BOT2", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, NULL, 0, "-q", "claim-first", "A1", "B2", "C3", "--bot", "BOT2", NULL);
     tc_check_lease(r.out, "A1", "BOT2", 600000, &l);
     cr_free(&r);
     /* 257 candidates: more than one request may carry. */
@@ -421,8 +410,7 @@ END_TEST
 START_TEST(test_memory_lease_is_per_process)
 {
     cr_result c;
-    cr_runv(&c, NULL, "-q", "claim", "X1", "--bot", "BOT1", NULL);
-    TC_EXIT(&c, 0);
+    TC_RUNV(&c, NULL, 0, "-q", "claim", "X1", "--bot", "BOT1", NULL);
     tc_lease l;
     tc_check_lease(c.out, "X1", "BOT1", -1, &l);
 
@@ -493,8 +481,7 @@ END_TEST
 START_TEST(test_memory_status)
 {
     cr_result a, b;
-    cr_runv(&a, NULL, "status", NULL);
-    TC_EXIT(&a, 0);
+    TC_RUNV(&a, NULL, 0, "status", NULL);
     tc_check_one_line(&a);
     ck_assert_str_eq(a.err, "");
     cJSON *ja = tc_check_status(a.out);
@@ -508,8 +495,7 @@ START_TEST(test_memory_status)
     ck_assert_uint_eq(a.outlen, strlen(head) + SQCLAIM_TIMESTAMP_LEN + strlen(tail));
     ck_assert_str_eq(a.out + strlen(head) + SQCLAIM_TIMESTAMP_LEN, tail);
 
-    cr_runv(&b, NULL, "status", "--pretty", NULL);
-    TC_EXIT(&b, 0);
+    TC_RUNV(&b, NULL, 0, "status", "--pretty", NULL);
     ck_assert(cr_count(b.out, b.outlen, "\n") > 3);
     cJSON *jb = tc_check_status(b.out);
     /* Same JSON but for the snapshot's time. */
@@ -532,23 +518,20 @@ START_TEST(test_kv_not_configured)
 {
     cr_result r;
     if (!tc_built("vercel")) {
-        cr_runv(&r, NULL, "status", "--adapter", "vercel", NULL);
-        TC_EXIT(&r, 4);
+        TC_RUNV(&r, NULL, 4, "status", "--adapter", "vercel", NULL);
         ck_assert(cr_contains(r.out, r.outlen, "not built"));
         cr_free(&r);
         return;
     }
     /* KV_* and UPSTASH_* are unset by the runner. */
-    cr_runv(&r, NULL, "status", "--adapter", "vercel", NULL);
-    TC_EXIT(&r, 4);
+    TC_RUNV(&r, NULL, 4, "status", "--adapter", "vercel", NULL);
     ck_assert_str_eq(r.out, KV_JSON);
     ck_assert_str_eq(r.err, "sqclaim: " SQCLAIM_KV_NOT_CONFIGURED "\n");
     cr_free(&r);
 
     static const char *const env_adapter[] = {"SQCLAIM_ADAPTER=vercel", NULL};
     cr_opts o = tc_opts(NULL, env_adapter);
-    cr_runv(&r, &o, "status", NULL);
-    TC_EXIT(&r, 4);
+    TC_RUNV(&r, &o, 4, "status", NULL);
     ck_assert_str_eq(r.out, KV_JSON);
     cr_free(&r);
 
@@ -557,16 +540,14 @@ START_TEST(test_kv_not_configured)
     static const char *const half[] = {"SQCLAIM_ADAPTER=vercel",
                                        "KV_REST_API_URL=http://127.0.0.1:1", NULL};
     o = tc_opts(NULL, half);
-    cr_runv(&r, &o, "status", NULL);
-    TC_EXIT(&r, 4);
+    TC_RUNV(&r, &o, 4, "status", NULL);
     static const char half_json[] = "{\"success\":false,\"error\":\"KV not configured: "
                                     "KV_REST_API_URL is set but KV_REST_API_TOKEN is not.";
     ck_assert_msg(strncmp(r.out, half_json, sizeof half_json - 1) == 0, "%s", r.out);
     cr_free(&r);
 
     /* --pretty: the same JSON, indented. */
-    cr_runv(&r, NULL, "status", "--pretty", "--adapter", "vercel", NULL);
-    TC_EXIT(&r, 4);
+    TC_RUNV(&r, NULL, 4, "status", "--pretty", "--adapter", "vercel", NULL);
     cJSON *j = tc_json(r.out);
     cJSON *want = cJSON_Parse(KV_JSON);
     ck_assert(cJSON_Compare(j, want, 1));
@@ -590,8 +571,7 @@ START_TEST(test_kv_not_configured)
     }
     o = tc_opts(NULL, env_adapter);
     o.input = GOOD_LEASE;
-    cr_runv(&r, &o, "release", NULL);
-    TC_EXIT(&r, 4);
+    TC_RUNV(&r, &o, 4, "release", NULL);
     ck_assert_str_eq(r.err, "sqclaim: " SQCLAIM_KV_NOT_CONFIGURED "\n");
     cr_free(&r);
 }
@@ -600,8 +580,7 @@ END_TEST
 START_TEST(test_unknown_adapter)
 {
     cr_result r;
-    cr_runv(&r, NULL, "status", "--adapter", "nope", NULL);
-    TC_EXIT(&r, 4);
+    TC_RUNV(&r, NULL, 4, "status", "--adapter", "nope", NULL);
     cJSON *j = tc_json(r.out);
     ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "success")));
     ck_assert(cr_contains(r.out, r.outlen, "unknown backend"));
@@ -611,8 +590,7 @@ START_TEST(test_unknown_adapter)
 
     static const char *const env[] = {"SQCLAIM_ADAPTER=nope", NULL};
     cr_opts o = tc_opts(NULL, env);
-    cr_runv(&r, &o, "claim", "X1", "--bot", "B", NULL);
-    TC_EXIT(&r, 4);
+    TC_RUNV(&r, &o, 4, "claim", "X1", "--bot", "B", NULL);
     ck_assert_str_eq(r.out, "");
     ck_assert(cr_contains(r.err, r.errlen, "SQCLAIM_ADAPTER"));
     cr_free(&r);
@@ -621,9 +599,7 @@ START_TEST(test_unknown_adapter)
     if (tc_built("redis")) {
         static const char *const bad[] = {"SQCLAIM_ADAPTER=redis", "REDIS_URL=http://nope", NULL};
         o = tc_opts(NULL, bad);
-        cr_runv(&r, &o, "status", NULL);
-        TC_EXIT(&r, 4);
-        cr_free(&r);
+        TC_EXITS(&o, 4, "status", NULL);
     }
 }
 END_TEST
@@ -660,8 +636,7 @@ START_TEST(test_config_secrets)
         for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
             const char *env[] = {"SQCLAIM_ADAPTER=vercel", kv[i][0], kv[i][1], NULL};
             cr_opts o = tc_opts(NULL, env);
-            cr_runv(&r, &o, "status", NULL);
-            TC_EXIT(&r, 4);
+            TC_RUNV(&r, &o, 4, "status", NULL);
             tc_check_no_secret(&r, "S3cr3t-77");
             tc_check_no_secret(&r, "S3cr3t-88");
             cr_free(&r);
@@ -678,50 +653,26 @@ START_TEST(test_output_failure)
     memset(&o, 0, sizeof o);
     o.stdout_path = "/dev/full";
     cr_result r;
-    cr_runv(&r, &o, "-q", "claim", "X1", "--bot", "B", NULL);
-    TC_EXIT(&r, 5);
+    TC_RUNV(&r, &o, 5, "-q", "claim", "X1", "--bot", "B", NULL);
     ck_assert(cr_contains(r.err, r.errlen, "could not write the lease"));
     ck_assert(cr_contains(r.err, r.errlen, "has been released"));
     tc_check_stderr_form(&r);
     cr_free(&r);
-    cr_runv(&r, &o, "status", NULL);
-    TC_EXIT(&r, 5);
-    cr_free(&r);
+    TC_EXITS(&o, 5, "status", NULL);
 }
 END_TEST
 
 Suite *tc_basic_suite(void)
 {
     Suite *s = suite_create("cli-basic");
-    TCase *tc = tcase_create("help");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_version);
-    tcase_add_test(tc, test_help_program);
-    tcase_add_test(tc, test_help_commands);
-    tcase_add_test(tc, test_no_arguments);
-    tcase_add_test(tc, test_adapters);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("usage");
-    tcase_set_timeout(tc, 60);
+    TCASE_ADD(s, ((tcase_spec){.name = "help", .timeout = 60}), test_version, test_help_program,
+              test_help_commands, test_no_arguments, test_adapters);
+    TCase *tc = TCASE_ADD(s, ((tcase_spec){.name = "usage", .timeout = 60}), test_lease_too_large);
     tcase_add_loop_test(tc, test_usage_error, 0, NUSAGE);
-    tcase_add_test(tc, test_lease_too_large);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("memory");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_memory_claim);
-    tcase_add_test(tc, test_memory_claim_first);
-    tcase_add_test(tc, test_memory_lease_is_per_process);
-    tcase_add_test(tc, test_memory_status);
-    tcase_add_test(tc, test_output_failure);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("config");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_kv_not_configured);
-    tcase_add_test(tc, test_unknown_adapter);
-    tcase_add_test(tc, test_config_secrets);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, ((tcase_spec){.name = "memory", .timeout = 120}), test_memory_claim,
+              test_memory_claim_first, test_memory_lease_is_per_process, test_memory_status,
+              test_output_failure);
+    TCASE_ADD(s, ((tcase_spec){.name = "config", .timeout = 60}), test_kv_not_configured,
+              test_unknown_adapter, test_config_secrets);
     return s;
 }

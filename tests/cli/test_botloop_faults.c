@@ -13,51 +13,14 @@
  * The bots run with SQCLAIM_RETRIES=8, as an operator on such a network
  * would set it: with the default 2, one request in 64 still fails after
  * its retries (0.25^3) and the loop stops on exit 5 by design. */
+#include "botloop.h"
 #include "kvadmin.h"
-#include "tcli.h"
+#include "tcase.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#ifndef SQCLAIM_SRCDIR
-#define SQCLAIM_SRCDIR "."
-#endif
-
-static char *slurp(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = s ? fread(s, 1, (size_t)n, fp) : 0;
-    if (s)
-        s[got] = '\0';
-    fclose(fp);
-    return s;
-}
-
-/* The script between docs/cli.md's bot-loop markers, without the fence. */
-static char *loop_script(void)
-{
-    char *doc = slurp(SQCLAIM_SRCDIR "/docs/cli.md");
-    ck_assert_msg(doc != NULL, "cannot read docs/cli.md");
-    const char *b = strstr(doc, "<!-- bot-loop:begin -->");
-    const char *e = b ? strstr(b, "<!-- bot-loop:end -->") : NULL;
-    ck_assert_msg(b && e, "docs/cli.md lacks the bot-loop markers");
-    b = strstr(b, "```sh\n");
-    ck_assert(b && b < e);
-    b += 6;
-    const char *end = strstr(b, "\n```");
-    ck_assert(end && end < e);
-    char *s = strndup(b, (size_t)(end - b + 1));
-    free(doc);
-    return s;
-}
 
 /* A counter of kvrest's fault statistics (GET /_kvrest/stats, kvadmin.h). */
 static long long kv_fault_count(const tsrv *kv, const char *name)
@@ -80,44 +43,15 @@ START_TEST(test_docs_bot_loop_lossy_vercel)
     const char *faults[] = {"--drop-rate", "0.15", "--fail-rate", "0.1", "--seed", "9", NULL};
     ck_assert_int_eq(tsrv_kvrest_start(&kv, &tc_redis, TC_KV_TOKEN, faults), 0);
 
-    char dir[] = "/tmp/sqclaim-cli-lossy-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    char script[300], donef[300], rowsf[300];
-    snprintf(script, sizeof script, "%s/bot.sh", dir);
-    snprintf(donef, sizeof donef, "%s/done.txt", dir);
-    snprintf(rowsf, sizeof rowsf, "%s/refund-log.txt", dir);
-    char *text = loop_script();
-    FILE *fp = fopen(script, "w");
-    ck_assert_ptr_nonnull(fp);
-    fputs(text, fp);
-    fclose(fp);
-    free(text);
-
-    /* sqclaim on the PATH, as the docs assume; a prefix of our own. */
-    char bindir[512], path[4096], url[300], pfx[64], penv[96], e_done[400], e_rows[400];
-    snprintf(bindir, sizeof bindir, "%s", cr_program());
-    char *slash = strrchr(bindir, '/');
-    if (slash)
-        *slash = '\0';
-    char *real = realpath(bindir, NULL);
-    snprintf(path, sizeof path, "PATH=%s:%s", real ? real : bindir,
-             getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-    free(real);
+    /* A prefix of our own; vercel through the lossy kvrest. */
+    char url[300], pfx[64], penv[96];
     snprintf(url, sizeof url, "KV_REST_API_URL=%s", kv.url);
     snprintf(penv, sizeof penv, "SQCLAIM_KEY_PREFIX=%s", tc_prefix(pfx, sizeof pfx));
-    snprintf(e_done, sizeof e_done, "DONE_FILE=%s", donef);
-    snprintf(e_rows, sizeof e_rows, "ROWS_LOG=%s", rowsf);
-    const char *env[] = {"SQCLAIM_ADAPTER=vercel",
-                         url,
-                         "KV_REST_API_TOKEN=" TC_KV_TOKEN,
-                         penv,
-                         path,
-                         e_done,
-                         e_rows,
-                         "BUSY_WAIT=0.05",
-                         "SQCLAIM_RETRIES=8",
-                         NULL};
-    cr_opts o = tc_opts(NULL, env);
+    tc_loop L;
+    tc_loop_init(&L, (const char *const[]){"SQCLAIM_ADAPTER=vercel", url,
+                                           "KV_REST_API_TOKEN=" TC_KV_TOKEN, penv,
+                                           "SQCLAIM_RETRIES=8", NULL});
+    cr_opts o = tc_opts(NULL, L.env);
     o.raw_argv = true;
     o.timeout_ms = 150000; /* the bound: seconds when it works, 5 min TTLs when not */
 
@@ -125,20 +59,7 @@ START_TEST(test_docs_bot_loop_lossy_vercel)
     cr_gate gate;
     ck_assert_int_eq(cr_gate_open(&gate), 0);
     cr_proc *procs[NBOTS];
-    for (int k = 0; k < NBOTS; k++) {
-        char bot[8];
-        snprintf(bot, sizeof bot, "BOT%d", k + 1);
-        const char *args[4 + NSQ];
-        size_t n = 0;
-        args[n++] = "/bin/sh";
-        args[n++] = script;
-        args[n++] = bot;
-        for (int q = 0; q < NSQ; q++)
-            args[n++] = sqs[q];
-        args[n] = NULL;
-        procs[k] = cr_spawn(&o, args, &gate);
-        ck_assert_ptr_nonnull(procs[k]);
-    }
+    tc_loop_spawn(&L, &o, sqs, NSQ, NBOTS, &gate, procs);
     cr_gate_release(&gate);
     for (int k = 0; k < NBOTS; k++) {
         cr_result r;
@@ -153,32 +74,7 @@ START_TEST(test_docs_bot_loop_lossy_vercel)
     long long took = tsrv_now_ms() - t0;
 
     /* Every SQ written exactly once; no two ranges overlapping. */
-    char *log = slurp(rowsf);
-    ck_assert_ptr_nonnull(log);
-    int seen[NSQ] = {0};
-    long lo[4 * NSQ], hi[4 * NSQ];
-    int nr = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char sq[80], bot[16];
-        long start, count;
-        ck_assert_msg(sscanf(line, "%79s %ld %ld %15s", sq, &start, &count, bot) == 4, "%s", line);
-        int q = -1;
-        for (int k = 0; k < NSQ; k++)
-            if (strcmp(sqs[k], sq) == 0)
-                q = k;
-        ck_assert_msg(q >= 0, "unknown SQ in the log: %s", line);
-        seen[q]++;
-        ck_assert(nr < 4 * NSQ);
-        lo[nr] = start;
-        hi[nr] = start + count - 1;
-        for (int k = 0; k < nr; k++)
-            ck_assert_msg(hi[nr] < lo[k] || lo[nr] > hi[k], "rows overlap: %s", line);
-        nr++;
-    }
-    for (int k = 0; k < NSQ; k++)
-        ck_assert_msg(seen[k] == 1, "%s written %d times", sqs[k], seen[k]);
-    free(log);
+    tc_loop_check_rows(&L, sqs, NSQ, 4 * NSQ);
 
     /* The faults really happened... */
     long long dropped = kv_fault_count(&kv, "dropped"), failed = kv_fault_count(&kv, "failed");
@@ -192,8 +88,7 @@ START_TEST(test_docs_bot_loop_lossy_vercel)
                                penv, NULL};
     cr_opts so = tc_opts(NULL, clean_env);
     cr_result r;
-    cr_runv(&r, &so, "status", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &so, 0, "status", NULL);
     cJSON *st = tc_check_status(r.out);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(st, "sqClaims")), 0);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(st, "refundReservations")), 0);
@@ -205,19 +100,14 @@ START_TEST(test_docs_bot_loop_lossy_vercel)
             NSQ, NBOTS, took, dropped, failed);
 
     tsrv_stop(&kv);
-    unlink(script);
-    unlink(donef);
-    unlink(rowsf);
-    rmdir(dir);
+    tc_loop_free(&L);
 }
 END_TEST
 
 Suite *tc_botloop_suite(void)
 {
     Suite *s = suite_create("cli-botloop-faults");
-    TCase *tc = tcase_create("lossy-vercel");
-    tcase_set_timeout(tc, 240);
-    tcase_add_test(tc, test_docs_bot_loop_lossy_vercel);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, ((tcase_spec){.name = "lossy-vercel", .timeout = 240}),
+              test_docs_bot_loop_lossy_vercel);
     return s;
 }

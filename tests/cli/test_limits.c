@@ -10,7 +10,7 @@
  *
  * Every test runs once per backend that shares data (redis; vercel
  * through kvrest), in a key prefix of its own. */
-#include "tcli.h"
+#include "remote.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -22,29 +22,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct lx {
-    const tc_backend *b;
-    char prefix[64];
-    char penv[96];
-    const char *extra[4];
-} lx;
-
-static void lx_init(lx *x, int i)
-{
-    memset(x, 0, sizeof *x);
-    x->b = &tc_backends[i];
-    tc_prefix(x->prefix, sizeof x->prefix);
-    snprintf(x->penv, sizeof x->penv, "SQCLAIM_KEY_PREFIX=%s", x->prefix);
-    x->extra[0] = x->penv;
-}
-
-static cr_opts lx_opts(const lx *x) { return tc_opts(x->b, x->extra); }
-
 /* Run sqclaim through /bin/sh with `redir` applied first (">&-", "2>&-",
  * "<&-" ...): what a user's shell does.  `input` is standard input
- * before the redirection (NULL: empty). */
-static int run_redirected(cr_result *r, const lx *x, const char *redir, const char *input,
-                          const char *const *args)
+ * before the redirection (NULL: empty).  The exit status must be `want`. */
+static void run_redirected(cr_result *r, const rctx *x, const char *redir, const char *input,
+                           const char *const *args, int want)
 {
     char script[200];
     snprintf(script, sizeof script, "exec \"$0\" \"$@\" %s", redir);
@@ -57,23 +39,30 @@ static int run_redirected(cr_result *r, const lx *x, const char *redir, const ch
     for (size_t i = 0; args[i] && n < 39; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    cr_opts o = lx_opts(x);
+    cr_opts o = ropts(x);
     o.raw_argv = true;
     o.input = input;
-    return cr_run(r, &o, argv);
+    cr_run(r, &o, argv);
+    TC_EXIT(r, want);
 }
 
-/* The status of x's prefix, parsed (free with cJSON_Delete). */
-static cJSON *status_of(const lx *x)
+/* sq claimed for BOTL (the lease in *l), then `reserve --rows rows` run
+ * with `redir`: exit 5, and stderr says `says` (and `says2`, when not
+ * NULL). */
+static void reserve_redirected(const rctx *x, const char *sq, const char *rows, const char *redir,
+                               const char *says, const char *says2, tc_lease *l)
 {
-    cr_opts o = lx_opts(x);
+    claim_ok(x, sq, "BOTL", NULL, l);
+    const char *reserve[] = {"reserve", "--rows", rows, NULL};
     cr_result r;
-    cr_runv(&r, &o, "status", NULL);
-    TC_EXIT(&r, 0);
-    cJSON *j = tc_check_status(r.out);
+    run_redirected(&r, x, redir, l->line, reserve, 5);
+    ck_assert_msg(cr_contains(r.err, r.errlen, says), "%s", r.err);
+    ck_assert_msg(!says2 || cr_contains(r.err, r.errlen, says2), "%s", r.err);
     cr_free(&r);
-    return j;
 }
+
+#define RUN_REDIRECTED(r, x, redir, input, want, ...)                                              \
+    run_redirected((r), (x), (redir), (input), (const char *const[]){__VA_ARGS__}, (want))
 
 static bool claimed(const cJSON *st, const char *sq)
 {
@@ -85,16 +74,6 @@ static bool reserved(const cJSON *st, const char *sq)
     return cJSON_GetObjectItem(cJSON_GetObjectItem(st, "refundReservations"), sq) != NULL;
 }
 
-static void claim_ok(const lx *x, const char *sq, tc_lease *l)
-{
-    cr_opts o = lx_opts(x);
-    cr_result r;
-    cr_runv(&r, &o, "claim", sq, "--bot", "BOTL", NULL);
-    TC_EXIT(&r, 0);
-    tc_check_lease(r.out, sq, "BOTL", -1, l);
-    cr_free(&r);
-}
-
 /* ------------------------------------------------------------------ */
 /* Standard streams (issue 9.5)                                         */
 
@@ -103,30 +82,22 @@ static void claim_ok(const lx *x, const char *sq, tc_lease *l)
  * was written into it, and the command exited 0 with the claim held. */
 START_TEST(test_stdout_closed)
 {
-    lx x;
-    lx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     cr_result r;
     const char *claim[] = {"claim", "C1", "--bot", "BOTC", NULL};
-    run_redirected(&r, &x, ">&-", NULL, claim);
-    TC_EXIT(&r, 5);
+    run_redirected(&r, &x, ">&-", NULL, claim, 5);
     ck_assert_msg(cr_contains(r.err, r.errlen, "standard output is closed"), "%s", r.err);
     tc_check_stderr_form(&r);
     cr_free(&r);
-    const char *first[] = {"claim-first", "C2", "C3", "--bot", "BOTC", NULL};
-    run_redirected(&r, &x, ">&-", NULL, first);
-    TC_EXIT(&r, 5);
+    RUN_REDIRECTED(&r, &x, ">&-", NULL, 5, "claim-first", "C2", "C3", "--bot", "BOTC", NULL);
     cr_free(&r);
 
     /* reserve: a range nobody can read is not left reserved. */
     tc_lease l;
-    claim_ok(&x, "C4", &l);
-    const char *reserve[] = {"reserve", "--rows", "3", NULL};
-    run_redirected(&r, &x, ">&-", l.line, reserve);
-    TC_EXIT(&r, 5);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "standard output is closed"), "%s", r.err);
-    cr_free(&r);
+    reserve_redirected(&x, "C4", "3", ">&-", "standard output is closed", NULL, &l);
 
-    cJSON *st = status_of(&x);
+    cJSON *st = status_checked(&x);
     ck_assert_msg(!claimed(st, "C1") && !claimed(st, "C2") && !claimed(st, "C3"),
                   "a claim was left held with stdout closed");
     ck_assert_msg(claimed(st, "C4") && !reserved(st, "C4"), "C4: reservation left behind");
@@ -135,7 +106,7 @@ START_TEST(test_stdout_closed)
     /* The store's connection was never fd 1: the store still works
      * through the same kind of handle, and the rows come next in line. */
     const char *reserve2[] = {"reserve", "--rows", "3", NULL};
-    cr_opts o = lx_opts(&x);
+    cr_opts o = ropts(&x);
     o.input = l.line;
     cr_run(&r, &o, reserve2);
     TC_EXIT(&r, 0);
@@ -148,38 +119,31 @@ END_TEST
  * no lease to read, nothing done. */
 START_TEST(test_stderr_stdin_closed)
 {
-    lx x;
-    lx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     cr_result r;
     const char *claim[] = {"claim", "E1", "--bot", "BOTE", NULL};
-    run_redirected(&r, &x, "2>&-", NULL, claim);
-    TC_EXIT(&r, 0);
+    run_redirected(&r, &x, "2>&-", NULL, claim, 0);
     tc_lease l;
     tc_check_lease(r.out, "E1", "BOTE", -1, &l);
     cr_free(&r);
     /* BUSY prints a message: with stderr closed it goes nowhere, and the
      * next request on the connection (none here; a retry elsewhere)
      * would not read a garbage reply. */
-    const char *busy[] = {"claim", "E1", "--bot", "BOTF", NULL};
-    run_redirected(&r, &x, "2>&-", NULL, busy);
-    TC_EXIT(&r, 1);
+    RUN_REDIRECTED(&r, &x, "2>&-", NULL, 1, "claim", "E1", "--bot", "BOTF", NULL);
     ck_assert_str_eq(r.out, "");
     cr_free(&r);
     /* Closed stdin: the lease cannot be read (exit 2); the claim stays. */
-    const char *release[] = {"release", NULL};
-    run_redirected(&r, &x, "<&-", l.line, release);
-    TC_EXIT(&r, 2);
+    RUN_REDIRECTED(&r, &x, "<&-", l.line, 2, "release", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "standard input"), "%s", r.err);
     cr_free(&r);
-    cJSON *st = status_of(&x);
+    cJSON *st = status_checked(&x);
     ck_assert(claimed(st, "E1"));
     cJSON_Delete(st);
     /* All three closed: nothing printed, nothing left held. */
-    const char *claim2[] = {"claim", "E2", "--bot", "BOTE", NULL};
-    run_redirected(&r, &x, "<&- >&- 2>&-", NULL, claim2);
-    TC_EXIT(&r, 5);
+    RUN_REDIRECTED(&r, &x, "<&- >&- 2>&-", NULL, 5, "claim", "E2", "--bot", "BOTE", NULL);
     cr_free(&r);
-    st = status_of(&x);
+    st = status_checked(&x);
     ck_assert(!claimed(st, "E2"));
     cJSON_Delete(st);
 }
@@ -189,8 +153,8 @@ END_TEST
  * lease is released, the range finished, exit 5. */
 START_TEST(test_stdout_write_fails)
 {
-    lx x;
-    lx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     char fifo[] = "/tmp/sqclaim-cli-fifo-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(fifo));
     char path[sizeof fifo + 8];
@@ -202,24 +166,17 @@ START_TEST(test_stdout_write_fails)
     char redir[300];
     snprintf(redir, sizeof redir, "3<>%s >%s 3<&-", path, path);
     cr_result r;
-    const char *claim[] = {"claim", "P1", "--bot", "BOTP", NULL};
-    run_redirected(&r, &x, redir, NULL, claim);
-    TC_EXIT(&r, 5);
+    RUN_REDIRECTED(&r, &x, redir, NULL, 5, "claim", "P1", "--bot", "BOTP", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "could not write the lease (Broken pipe)"), "%s",
                   r.err);
     ck_assert_msg(cr_contains(r.err, r.errlen, "has been released"), "%s", r.err);
     cr_free(&r);
 
     tc_lease l;
-    claim_ok(&x, "P2", &l);
-    const char *reserve[] = {"reserve", "--rows", "2", NULL};
-    run_redirected(&r, &x, ">/dev/full", l.line, reserve);
-    TC_EXIT(&r, 5);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "No space left on device"), "%s", r.err);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "has been finished"), "%s", r.err);
-    cr_free(&r);
+    reserve_redirected(&x, "P2", "2", ">/dev/full", "No space left on device", "has been finished",
+                       &l);
 
-    cJSON *st = status_of(&x);
+    cJSON *st = status_checked(&x);
     ck_assert(!claimed(st, "P1"));
     ck_assert(claimed(st, "P2") && !reserved(st, "P2"));
     cJSON_Delete(st);
@@ -273,7 +230,7 @@ typedef struct stopped {
     cr_opts o;
 } stopped;
 
-static void stopped_start(stopped *sp, const lx *x)
+static void stopped_start(stopped *sp, const rctx *x)
 {
     memset(sp, 0, sizeof *sp);
     ck_assert_int_eq(tsrv_redis_start(&sp->redis, NULL), 0);
@@ -319,8 +276,8 @@ static void stopped_end(stopped *sp)
  * the library's two retries).  Every command now ends within the bound. */
 START_TEST(test_timeout_bounds_command)
 {
-    lx x;
-    lx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     stopped sp;
     stopped_start(&sp, &x);
     /* A lease and its reservation while the server still answers. */
@@ -373,8 +330,8 @@ END_TEST
  * retries still made while the budget lasts. */
 START_TEST(test_op_timeout_option)
 {
-    lx x;
-    lx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     stopped sp;
     stopped_start(&sp, &x);
     stopped_stop(&sp);
@@ -432,16 +389,9 @@ END_TEST
 Suite *tc_limits_suite(void)
 {
     Suite *s = suite_create("cli-limits");
-    TCase *tc = tcase_create("streams");
-    tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_stdout_closed, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_stderr_stdin_closed, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_stdout_write_fails, 0, tc_nbackends);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("timeout");
-    tcase_set_timeout(tc, 180);
-    tcase_add_loop_test(tc, test_timeout_bounds_command, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_op_timeout_option, 0, tc_nbackends);
-    suite_add_tcase(s, tc);
+    TC_LOOP_CASE(s, ((tcase_spec){.name = "streams", .timeout = 120}), test_stdout_closed,
+                 test_stderr_stdin_closed, test_stdout_write_fails);
+    TC_LOOP_CASE(s, ((tcase_spec){.name = "timeout", .timeout = 180}), test_timeout_bounds_command,
+                 test_op_timeout_option);
     return s;
 }

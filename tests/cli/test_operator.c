@@ -13,44 +13,50 @@
  *   - counters after a hint typo, and --raise-cursor never moving down.
  *
  * Every test works in a key prefix of its own. */
-#include "tcli.h"
+#include "remote.h"
+#include "tcase.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct octx {
-    const tc_backend *b;
-    char prefix[64];
-    char penv[96];
-    const char *env[4];
-} octx;
-
-static void octx_init(octx *x, int i)
-{
-    memset(x, 0, sizeof *x);
-    x->b = &tc_backends[i];
-    tc_prefix(x->prefix, sizeof x->prefix);
-    snprintf(x->penv, sizeof x->penv, "SQCLAIM_KEY_PREFIX=%s", x->prefix);
-    x->env[0] = x->penv;
-    x->env[1] = NULL;
-}
-
-static cr_opts oopts(const octx *x) { return tc_opts(x->b, x->env); }
-
 /* Options for a run on a terminal, where a person could answer: CI
  * unset for it (the suite itself may run under CI=true). */
-static cr_opts tty_opts(octx *x)
+static cr_opts tty_opts(rctx *x)
 {
-    x->env[1] = "CI=";
-    x->env[2] = NULL;
-    return oopts(x);
+    x->extra[1] = "CI=";
+    x->extra[2] = NULL;
+    return ropts(x);
+}
+
+/* Run the words given: exit status `want`, and stderr says `says`. */
+static void exit_saying(const cr_opts *o, int want, const char *says, const char *const *args)
+{
+    cr_result r;
+    tc_run_exit(&r, o, want, args);
+    ck_assert_msg(cr_contains(r.err, r.errlen, says), "%s", r.err);
+    cr_free(&r);
+}
+#define EXIT_SAYING(o, want, says, ...)                                                            \
+    exit_saying((o), (want), (says), (const char *const[]){__VA_ARGS__})
+
+/* Run args on a terminal (ot) and answer its [y/N] prompt with `answer`;
+ * the exit status must be `want`; r holds the run (cr_free it). */
+static void answer_prompt(const cr_opts *ot, const char *const *args, const char *answer,
+                          cr_result *r, int want)
+{
+    cr_pty *p = cr_pty_start(ot, args);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(cr_pty_read_until(p, "[y/N]", 1, 30000));
+    cr_pty_write(p, answer);
+    cr_pty_finish(p, r);
+    TC_EXIT(r, want);
 }
 
 /* A raw redis command on the server behind both backends, with x's
  * prefix put before argv[1] (the key).  Asserts the reply's first line
  * starts with `want`. */
-static void raw_cmd(const octx *x, const char *want, const char *const *argv)
+static void raw_cmd(const rctx *x, const char *want, const char *const *argv)
 {
     int argc = 0;
     while (argv[argc])
@@ -70,7 +76,7 @@ static void raw_cmd(const octx *x, const char *want, const char *const *argv)
 }
 #define RAW(x, want, ...) raw_cmd((x), (want), (const char *const[]){__VA_ARGS__, NULL})
 
-static bool key_exists(const octx *x, const char *key)
+static bool key_exists(const rctx *x, const char *key)
 {
     char full[256], reply[64] = "";
     snprintf(full, sizeof full, "%s%s", x->prefix, key);
@@ -87,7 +93,7 @@ static bool key_exists(const octx *x, const char *key)
     "{\"botId\":\"SEEDBOT\",\"timestamp\":\"2025-10-26T12:34:56.789Z\",\"status\":\"CLAIMING\"}"
 
 /* The hostile and foreign values of the issue, under x's prefix. */
-static void write_foreign(const octx *x)
+static void write_foreign(const rctx *x)
 {
     RAW(x, "+OK", "SET", "sq:A4", "not json at all");          /* no expiry */
     RAW(x, ":1", "HSET", "sq:A6", "botId", "BOT1");            /* another type, no expiry */
@@ -96,28 +102,16 @@ static void write_foreign(const octx *x)
     RAW(x, "+OK", "SET", "refund:A7", SEED_REFUND);            /* seed layout, no expiry */
 }
 
-/* sqclaim claim SQ --bot BOT --ttl 10m: the lease line. */
-static void claim_ok(const octx *x, const char *sq, const char *bot, tc_lease *l)
-{
-    cr_opts o = oopts(x);
-    cr_result r;
-    cr_runv(&r, &o, "claim", sq, "--bot", bot, "--ttl", "10m", NULL);
-    TC_EXIT(&r, 0);
-    tc_check_lease(r.out, sq, bot, -1, l);
-    cr_free(&r);
-}
-
 /* Reserve with the lease on stdin; returns the start row. */
-static double reserve_ok(const octx *x, const tc_lease *l, const char *rows, const char *hint)
+static double reserve_ok(const rctx *x, const tc_lease *l, const char *rows, const char *hint)
 {
-    cr_opts o = oopts(x);
+    cr_opts o = ropts(x);
     o.input = l->line;
     cr_result r;
     if (hint)
         cr_runv(&r, &o, "reserve", "--rows", rows, "--hint", hint, NULL);
     else
-        cr_runv(&r, &o, "reserve", "--rows", rows, NULL);
-    TC_EXIT(&r, 0);
+        TC_RUNV(&r, &o, 0, "reserve", "--rows", rows, NULL);
     cJSON *j = tc_json(r.out);
     double start = cJSON_GetObjectItem(j, "startRow")->valuedouble;
     cJSON_Delete(j);
@@ -126,12 +120,11 @@ static double reserve_ok(const octx *x, const tc_lease *l, const char *rows, con
 }
 
 /* The status JSON (asserted exit 0); free with cJSON_Delete. */
-static cJSON *status_json(const octx *x)
+static cJSON *status_json(const rctx *x)
 {
-    cr_opts o = oopts(x);
+    cr_opts o = ropts(x);
     cr_result r;
-    cr_runv(&r, &o, "status", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "status", NULL);
     tc_check_one_line(&r);
     cJSON *j = tc_json(r.out);
     cr_free(&r);
@@ -150,14 +143,13 @@ static const cJSON *entry(const cJSON *status, const char *section, const char *
  * "held by another lease"), for how long, and how to remove it. */
 START_TEST(test_busy_names_foreign)
 {
-    octx x;
-    octx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     write_foreign(&x);
-    cr_opts o = oopts(&x);
+    cr_opts o = ropts(&x);
     cr_result r;
 
-    cr_runv(&r, &o, "claim", "A4", "--bot", "BOT2", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "claim", "A4", "--bot", "BOT2", NULL);
     tc_check_stderr_form(&r);
     ck_assert_str_eq(r.out, "");
     ck_assert_msg(cr_contains(r.err, r.errlen, "a value another tool wrote") &&
@@ -168,31 +160,25 @@ START_TEST(test_busy_names_foreign)
     ck_assert(!cr_contains(r.err, r.errlen, "another lease"));
     cr_free(&r);
 
-    cr_runv(&r, &o, "claim", "A6", "--bot", "BOT2", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "claim", "A6", "--bot", "BOT2", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "a value another tool wrote (type hash)") &&
                       cr_contains(r.err, r.errlen, "never expires"),
                   "%s", r.err);
     cr_free(&r);
 
     /* docs/kvrest.md's example key: a 10-minute expiry. */
-    cr_runv(&r, &o, "claim", "1", "--bot", "BOT2", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "claim", "1", "--bot", "BOT2", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "\"v\"") && cr_contains(r.err, r.errlen, "left") &&
                       !cr_contains(r.err, r.errlen, "never expires"),
                   "%s", r.err);
     cr_free(&r);
 
     /* A seed-era bot's claim names its bot, as before. */
-    cr_runv(&r, &o, "claim", "A8", "--bot", "BOT2", NULL);
-    TC_EXIT(&r, 1);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "held by SEEDBOT for another"), "%s", r.err);
-    cr_free(&r);
+    EXIT_SAYING(&o, 1, "held by SEEDBOT for another", "claim", "A8", "--bot", "BOT2", NULL);
 
     /* claim-first (a bot's loop: no extra request) still says it is
      * another tool's value. */
-    cr_runv(&r, &o, "claim-first", "A6", "A4", "--bot", "BOT2", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "claim-first", "A6", "A4", "--bot", "BOT2", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "all 2 candidate SQs are held") &&
                       cr_contains(r.err, r.errlen,
                                   "A6, by a value another tool wrote, naming "
@@ -208,16 +194,15 @@ END_TEST
  * claim's message, watch, status or break. */
 START_TEST(test_foreign_secret)
 {
-    octx x;
-    octx_init(&x, _i);
+    rctx x;
     tc_lease l;
-    claim_ok(&x, "S1", "BOT1", &l);
+    rctx_claimed(&x, _i, "S1", "10m", &l);
     char v[128];
     snprintf(v, sizeof v, "copied %s by hand", l.token);
     RAW(&x, "+OK", "SET", "sq:S2", v);
     snprintf(v, sizeof v, "{\"token\":\"%.20s", l.token); /* not JSON, a token's start */
     RAW(&x, "+OK", "SET", "refund:S2", v);
-    cr_opts o = oopts(&x);
+    cr_opts o = ropts(&x);
     cr_result r;
     const char *const runs[][6] = {{"claim", "S2", "--bot", "BOT2", NULL},
                                    {"status", NULL},
@@ -240,11 +225,11 @@ END_TEST
 /* status shows every blocker with the members docs/cli.md names. */
 START_TEST(test_status_foreign)
 {
-    octx x;
-    octx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     write_foreign(&x);
     tc_lease l;
-    claim_ok(&x, "B1", "BOT1", &l);
+    claim_ok(&x, "B1", "BOT1", "10m", &l);
     cJSON *j = status_json(&x);
     static const char *const top[] = {"success",   "sqClaims",     "refundReservations",
                                       "timestamp", "kvConfigured", NULL};
@@ -305,18 +290,17 @@ END_TEST
 /* watch (plain lines, and --json) shows every blocker, flagged. */
 START_TEST(test_watch_foreign)
 {
-    octx x;
-    octx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     write_foreign(&x);
     tc_lease l;
-    claim_ok(&x, "B1", "BOT1", &l);
-    cr_opts o = oopts(&x);
+    claim_ok(&x, "B1", "BOT1", "10m", &l);
+    cr_opts o = ropts(&x);
     cr_result r;
     /* Plain lines: stdout is a pipe; TERM=dumb as well. */
     const char *env[] = {x.penv, "TERM=dumb", NULL};
     cr_opts od = tc_opts(x.b, env);
-    cr_runv(&r, &od, "watch", "--count", "1", "--interval", "1m", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &od, 0, "watch", "--count", "1", "--interval", "1m", NULL);
     ck_assert_msg(!memchr(r.out, '\033', r.outlen), "escape sequences in plain output");
     ck_assert_msg(cr_contains(r.out, r.outlen, "Claims: 5 (4 foreign"), "%s", r.out);
     ck_assert_msg(cr_contains(r.out, r.outlen, "Refund reservations: 1 (1 foreign"), "%s", r.out);
@@ -346,8 +330,7 @@ START_TEST(test_watch_foreign)
     cr_free(&r);
 
     /* --json: the status JSON, foreign members included. */
-    cr_runv(&r, &o, "watch", "--json", "--count", "1", "--interval", "1m", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "watch", "--json", "--count", "1", "--interval", "1m", NULL);
     tc_check_one_line(&r);
     cJSON *j = tc_json(r.out);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sqClaims")), 5);
@@ -363,16 +346,15 @@ END_TEST
 
 START_TEST(test_break_foreign)
 {
-    octx x;
-    octx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     RAW(&x, "+OK", "SET", "sq:A4", "not json at all");
     RAW(&x, "+OK", "SET", "refund:A4", SEED_REFUND);
-    cr_opts o = oopts(&x);
+    cr_opts o = ropts(&x);
     cr_result r;
 
     /* From a pipe without --yes: refused before anything is sent. */
-    cr_runv(&r, &o, "break", "A4", NULL);
-    TC_EXIT(&r, 2);
+    TC_RUNV(&r, &o, 2, "break", "A4", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "--yes") &&
                       cr_contains(r.err, r.errlen, "nothing was sent"),
                   "%s", r.err);
@@ -381,8 +363,7 @@ START_TEST(test_break_foreign)
 
     /* With --yes: shows what goes, then removes it; no --force needed
      * for another tool's values. */
-    cr_runv(&r, &o, "break", "A4", "--yes", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "break", "A4", "--yes", NULL);
     tc_check_stderr_form(&r);
     ck_assert_str_eq(r.out, "");
     ck_assert_msg(cr_contains(r.err, r.errlen, "SQ A4 holds:") &&
@@ -398,21 +379,17 @@ START_TEST(test_break_foreign)
 
     /* A hash, alone: removed; then the SQ can be claimed. */
     RAW(&x, ":1", "HSET", "sq:A6", "f", "v");
-    cr_runv(&r, &o, "break", "A6", "-y", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "break", "A6", "-y", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "(type hash)") &&
                       cr_contains(r.err, r.errlen, "reservation  none") &&
                       cr_contains(r.err, r.errlen, "removed the claim"),
                   "%s", r.err);
     cr_free(&r);
     tc_lease l;
-    claim_ok(&x, "A6", "BOT2", &l);
+    claim_ok(&x, "A6", "BOT2", "10m", &l);
 
     /* Nothing there: nothing to do. */
-    cr_runv(&r, &o, "break", "A5", "--yes", NULL);
-    TC_EXIT(&r, 0);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "nothing to break"), "%s", r.err);
-    cr_free(&r);
+    EXIT_SAYING(&o, 0, "nothing to break", "break", "A5", "--yes", NULL);
 }
 END_TEST
 
@@ -420,16 +397,14 @@ END_TEST
  * the bot then learns it lost the SQ. */
 START_TEST(test_break_live_claim)
 {
-    octx x;
-    octx_init(&x, _i);
+    rctx x;
     tc_lease l;
-    claim_ok(&x, "251019-164rmb", "BOT1", &l);
+    rctx_claimed(&x, _i, "251019-164rmb", "10m", &l);
     double start = reserve_ok(&x, &l, "5", "51");
-    cr_opts o = oopts(&x);
+    cr_opts o = ropts(&x);
     cr_result r;
 
-    cr_runv(&r, &o, "break", "251019-164rmb", "--yes", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "break", "251019-164rmb", "--yes", NULL);
     tc_check_stderr_form(&r);
     char fence[48];
     snprintf(fence, sizeof fence, "fence %llu", (unsigned long long)l.fence);
@@ -445,8 +420,7 @@ START_TEST(test_break_live_claim)
     ck_assert_ptr_nonnull(entry(j, "refundReservations", "251019-164rmb"));
     cJSON_Delete(j);
 
-    cr_runv(&r, &o, "break", "251019-164rmb", "--yes", "--force", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "break", "251019-164rmb", "--yes", "--force", NULL);
     char rows[64];
     snprintf(rows, sizeof rows, "rows %.0f-%.0f (5)", start, start + 4);
     ck_assert_msg(cr_contains(r.err, r.errlen, rows) &&
@@ -461,14 +435,10 @@ START_TEST(test_break_live_claim)
     cJSON_Delete(j);
 
     /* The bot that held it: LOST at its next step. */
-    cr_opts ol = oopts(&x);
+    cr_opts ol = ropts(&x);
     ol.input = l.line;
-    cr_runv(&r, &ol, "renew", NULL);
-    TC_EXIT(&r, 3);
-    cr_free(&r);
-    cr_runv(&r, &ol, "release", NULL);
-    TC_EXIT(&r, 3);
-    cr_free(&r);
+    TC_EXITS(&ol, 3, "renew", NULL);
+    TC_EXITS(&ol, 3, "release", NULL);
 }
 END_TEST
 
@@ -476,21 +446,16 @@ END_TEST
  * bot that claims the SQ while the operator reads keeps its claim. */
 START_TEST(test_break_prompt)
 {
-    octx x;
-    octx_init(&x, _i);
-    cr_opts o = oopts(&x);
+    rctx x;
+    rctx_init(&x, _i);
+    cr_opts o = ropts(&x);
     cr_opts ot = tty_opts(&x);
     cr_result r;
 
     /* Answered "n": nothing removed, exit 1. */
     RAW(&x, "+OK", "SET", "sq:C1", "stale value");
     const char *args[] = {"break", "C1", NULL};
-    cr_pty *p = cr_pty_start(&ot, args);
-    ck_assert_ptr_nonnull(p);
-    ck_assert(cr_pty_read_until(p, "[y/N]", 1, 30000));
-    cr_pty_write(p, "n\n");
-    cr_pty_finish(p, &r);
-    TC_EXIT(&r, 1);
+    answer_prompt(&ot, args, "n\n", &r, 1);
     ck_assert_msg(cr_contains(r.out, r.outlen, "\"stale value\"") &&
                       cr_contains(r.out, r.outlen, "not confirmed: nothing was removed"),
                   "%s", r.out);
@@ -501,12 +466,12 @@ START_TEST(test_break_prompt)
      * the operator answers "y": the bot's claim is not removed, even
      * with --force (only what was shown is). */
     const char *fargs[] = {"break", "C1", "--force", NULL};
-    p = cr_pty_start(&ot, fargs);
+    cr_pty *p = cr_pty_start(&ot, fargs);
     ck_assert_ptr_nonnull(p);
     ck_assert(cr_pty_read_until(p, "[y/N]", 1, 30000));
     RAW(&x, ":1", "DEL", "sq:C1");
     tc_lease l;
-    claim_ok(&x, "C1", "BOT2", &l);
+    claim_ok(&x, "C1", "BOT2", "10m", &l);
     cr_pty_write(p, "y\n");
     cr_pty_finish(p, &r);
     TC_EXIT(&r, 3);
@@ -521,12 +486,7 @@ START_TEST(test_break_prompt)
     cJSON_Delete(j);
 
     /* "yes" on the live claim with --force: ended. */
-    p = cr_pty_start(&ot, fargs);
-    ck_assert_ptr_nonnull(p);
-    ck_assert(cr_pty_read_until(p, "[y/N]", 1, 30000));
-    cr_pty_write(p, "yes\n");
-    cr_pty_finish(p, &r);
-    TC_EXIT(&r, 0);
+    answer_prompt(&ot, fargs, "yes\n", &r, 0);
     ck_assert_msg(cr_contains(r.out, r.outlen, "end the live claim") &&
                       cr_contains(r.out, r.outlen, "broke SQ C1: removed the claim"),
                   "%s", r.out);
@@ -535,8 +495,8 @@ START_TEST(test_break_prompt)
 
     /* Under CI nobody answers, terminal or not: refused at once. */
     RAW(&x, "+OK", "SET", "sq:C2", "stale");
-    x.env[1] = "CI=true";
-    cr_opts oc = oopts(&x);
+    x.extra[1] = "CI=true";
+    cr_opts oc = ropts(&x);
     const char *cargs[] = {"break", "C2", NULL};
     cr_pty_run(&r, &oc, cargs);
     TC_EXIT(&r, 2);
@@ -552,12 +512,11 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* counters                                                             */
 
-static cJSON *counters_json(const octx *x)
+static cJSON *counters_json(const rctx *x)
 {
-    cr_opts o = oopts(x);
+    cr_opts o = ropts(x);
     cr_result r;
-    cr_runv(&r, &o, "counters", "--json", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "counters", "--json", NULL);
     tc_check_one_line(&r);
     cJSON *j = tc_json(r.out);
     static const char *const top[] = {"rowCursor", "fenceCounter", NULL};
@@ -585,9 +544,9 @@ static double cvalue(const cJSON *j, const char *which)
  * shows it; --raise-cursor never moves it down. */
 START_TEST(test_counters_hint_typo)
 {
-    octx x;
-    octx_init(&x, _i);
-    cr_opts o = oopts(&x);
+    rctx x;
+    rctx_init(&x, _i);
+    cr_opts o = ropts(&x);
     cr_result r;
 
     /* A fresh prefix: both missing, with their key names. */
@@ -602,12 +561,11 @@ START_TEST(test_counters_hint_typo)
     cJSON_Delete(j);
 
     tc_lease l;
-    claim_ok(&x, "T1", "BOT1", &l);
+    claim_ok(&x, "T1", "BOT1", "10m", &l);
     double start = reserve_ok(&x, &l, "5", "51000000"); /* meant 51 */
     ck_assert(start == 51000000);
 
-    cr_runv(&r, &o, "counters", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "counters", NULL);
     ck_assert_str_eq(r.err, "");
     ck_assert_msg(cr_contains(r.out, r.outlen, "row cursor:    51000005 (key ") &&
                       cr_contains(r.out, r.outlen, want) &&
@@ -622,8 +580,7 @@ START_TEST(test_counters_hint_typo)
     cJSON_Delete(j);
 
     /* Never down: exit 1, unchanged. */
-    cr_runv(&r, &o, "counters", "--raise-cursor", "56", "--yes", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "counters", "--raise-cursor", "56", "--yes", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "at 51000005, above 56") &&
                       cr_contains(r.err, r.errlen, "only moves up"),
                   "%s", r.err);
@@ -633,21 +590,18 @@ START_TEST(test_counters_hint_typo)
     cJSON_Delete(j);
 
     /* Without --yes from a pipe: refused before anything is sent. */
-    cr_runv(&r, &o, "counters", "--raise-cursor", "60000000", NULL);
-    TC_EXIT(&r, 2);
-    cr_free(&r);
+    TC_EXITS(&o, 2, "counters", "--raise-cursor", "60000000", NULL);
     j = counters_json(&x);
     ck_assert(cvalue(j, "rowCursor") == 51000005);
     cJSON_Delete(j);
 
     /* Up: moved, and the next reservation starts there. */
-    cr_runv(&r, &o, "counters", "--raise-cursor", "60000000", "--yes", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "counters", "--raise-cursor", "60000000", "--yes", NULL);
     ck_assert_msg(cr_contains(r.err, r.errlen, "from 51000005 to 60000000"), "%s", r.err);
     ck_assert_msg(cr_contains(r.out, r.outlen, "row cursor:    60000000"), "%s", r.out);
     cr_free(&r);
     tc_lease l2;
-    claim_ok(&x, "T2", "BOT2", &l2);
+    claim_ok(&x, "T2", "BOT2", "10m", &l2);
     ck_assert(reserve_ok(&x, &l2, "3", NULL) == 60000000);
 }
 END_TEST
@@ -656,14 +610,13 @@ END_TEST
  * it holds; raising the cursor then fails (exit 5) naming the key. */
 START_TEST(test_counters_invalid)
 {
-    octx x;
-    octx_init(&x, _i);
-    cr_opts o = oopts(&x);
+    rctx x;
+    rctx_init(&x, _i);
+    cr_opts o = ropts(&x);
     cr_result r;
     RAW(&x, ":1", "HSET", "sqclaim:rowcursor", "f", "v");
     RAW(&x, "+OK", "SET", "sqclaim:fence", "abc");
-    cr_runv(&r, &o, "counters", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "counters", NULL);
     ck_assert_msg(cr_contains(r.out, r.outlen, "row cursor:    INVALID (key ") &&
                       cr_contains(r.out, r.outlen, "sqclaim:rowcursor holds a hash") &&
                       cr_contains(r.out, r.outlen, "fence counter: INVALID (key ") &&
@@ -677,27 +630,19 @@ START_TEST(test_counters_invalid)
         cJSON_GetObjectItem(cJSON_GetObjectItem(j, "fenceCounter"), "detail")->valuestring,
         "\"abc\"");
     cJSON_Delete(j);
-    cr_runv(&r, &o, "counters", "--raise-cursor", "100", "--yes", NULL);
-    TC_EXIT(&r, 5);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "sqclaim:rowcursor"), "%s", r.err);
-    cr_free(&r);
+    EXIT_SAYING(&o, 5, "sqclaim:rowcursor", "counters", "--raise-cursor", "100", "--yes", NULL);
 }
 END_TEST
 
 /* On a terminal, --raise-cursor asks first. */
 START_TEST(test_counters_prompt)
 {
-    octx x;
-    octx_init(&x, _i);
+    rctx x;
+    rctx_init(&x, _i);
     cr_opts ot = tty_opts(&x);
     cr_result r;
     const char *args[] = {"counters", "--raise-cursor", "700", NULL};
-    cr_pty *p = cr_pty_start(&ot, args);
-    ck_assert_ptr_nonnull(p);
-    ck_assert(cr_pty_read_until(p, "[y/N]", 1, 30000));
-    cr_pty_write(p, "\n"); /* the default: no */
-    cr_pty_finish(p, &r);
-    TC_EXIT(&r, 1);
+    answer_prompt(&ot, args, "\n", &r, 1); /* the default: no */
     ck_assert_msg(cr_contains(r.out, r.outlen, "set the missing row cursor") &&
                       cr_contains(r.out, r.outlen, "never moves back down") &&
                       cr_contains(r.out, r.outlen, "unchanged"),
@@ -707,12 +652,7 @@ START_TEST(test_counters_prompt)
     ck_assert_str_eq(cstate(j, "rowCursor"), "missing");
     cJSON_Delete(j);
 
-    p = cr_pty_start(&ot, args);
-    ck_assert_ptr_nonnull(p);
-    ck_assert(cr_pty_read_until(p, "[y/N]", 1, 30000));
-    cr_pty_write(p, "y\n");
-    cr_pty_finish(p, &r);
-    TC_EXIT(&r, 0);
+    answer_prompt(&ot, args, "y\n", &r, 0);
     cr_free(&r);
     j = counters_json(&x);
     ck_assert(cvalue(j, "rowCursor") == 700);
@@ -750,30 +690,23 @@ START_TEST(test_operator_usage)
     }
 
     /* memory: nothing is there in a new process, and nothing is asked. */
-    cr_runv(&r, NULL, "break", "A1", "--yes", "-q", NULL);
-    TC_EXIT(&r, 0);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "nothing to break"), "%s", r.err);
-    cr_free(&r);
-    cr_runv(&r, NULL, "counters", NULL);
-    TC_EXIT(&r, 0);
+    EXIT_SAYING(NULL, 0, "nothing to break", "break", "A1", "--yes", "-q", NULL);
+    TC_RUNV(&r, NULL, 0, "counters", NULL);
     ck_assert(cr_contains(r.out, r.outlen, "row cursor:"));
     ck_assert(cr_contains(r.out, r.outlen, "fence counter:"));
     cr_free(&r);
 
     /* Help: the program's lists them, each has its own. */
-    cr_runv(&r, NULL, "--help", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, NULL, 0, "--help", NULL);
     ck_assert(cr_contains(r.out, r.outlen, "  break SQ [--force] [--yes]"));
     ck_assert(cr_contains(r.out, r.outlen, "  counters [--json] [--raise-cursor ROW [--yes]]"));
     ck_assert(cr_contains(r.out, r.outlen, "Full documentation: docs/cli.md."));
     cr_free(&r);
-    cr_runv(&r, NULL, "help", "break", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, NULL, 0, "help", "break", NULL);
     ck_assert(cr_contains(r.out, r.outlen, "--force"));
     ck_assert(cr_contains(r.out, r.outlen, "Confirmation:"));
     cr_free(&r);
-    cr_runv(&r, NULL, "counters", "--help", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, NULL, 0, "counters", "--help", NULL);
     ck_assert(cr_contains(r.out, r.outlen, "--raise-cursor ROW"));
     cr_free(&r);
 }
@@ -782,23 +715,11 @@ END_TEST
 Suite *tc_operator_suite(void)
 {
     Suite *s = suite_create("cli-operator");
-    TCase *tc = tcase_create("usage");
-    tcase_add_test(tc, test_operator_usage);
-    suite_add_tcase(s, tc);
-    if (tc_nbackends) {
-        tc = tcase_create("operator");
-        tcase_set_timeout(tc, 120);
-        tcase_add_loop_test(tc, test_busy_names_foreign, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_status_foreign, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_foreign_secret, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_watch_foreign, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_break_foreign, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_break_live_claim, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_break_prompt, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_counters_hint_typo, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_counters_invalid, 0, tc_nbackends);
-        tcase_add_loop_test(tc, test_counters_prompt, 0, tc_nbackends);
-        suite_add_tcase(s, tc);
-    }
+    TCASE_ADD(s, ((tcase_spec){.name = "usage"}), test_operator_usage);
+    if (tc_nbackends)
+        TC_LOOP_CASE(s, ((tcase_spec){.name = "operator", .timeout = 120}), test_busy_names_foreign,
+                     test_status_foreign, test_foreign_secret, test_watch_foreign,
+                     test_break_foreign, test_break_live_claim, test_break_prompt,
+                     test_counters_hint_typo, test_counters_invalid, test_counters_prompt);
     return s;
 }

@@ -23,6 +23,12 @@ void rctx_init(rctx *x, int i)
     x->extra[1] = NULL;
 }
 
+void rctx_claimed(rctx *x, int i, const char *sq, const char *ttl, tc_lease *l)
+{
+    rctx_init(x, i);
+    claim_ok(x, sq, "BOT1", ttl, l);
+}
+
 cr_opts ropts(const rctx *x) { return tc_opts(x->b, x->extra); }
 
 /* Run args with the lease on stdin. */
@@ -33,6 +39,22 @@ int with_lease(const rctx *x, cr_result *r, const char *lease_line, const char *
     return cr_run(r, &o, args);
 }
 
+void lease_run(const rctx *x, cr_result *r, const char *lease_line, const char *const *args,
+               int want)
+{
+    with_lease(x, r, lease_line, args);
+    ck_assert_msg(r->code == want,
+                  "%s: exit status %d, expected %d\n--- stdout:\n%s\n--- stderr:\n%s", args[0],
+                  r->code, want, r->out, r->err);
+}
+
+void lease_exit(const rctx *x, const char *lease_line, const char *const *args, int want)
+{
+    cr_result r;
+    lease_run(x, &r, lease_line, args, want);
+    cr_free(&r);
+}
+
 /* sqclaim claim SQ --bot BOT [--ttl TTL]: asserts exit 0, fills *l. */
 void claim_ok(const rctx *x, const char *sq, const char *bot, const char *ttl, tc_lease *l)
 {
@@ -41,8 +63,7 @@ void claim_ok(const rctx *x, const char *sq, const char *bot, const char *ttl, t
     if (ttl)
         cr_runv(&r, &o, "claim", sq, "--bot", bot, "--ttl", ttl, NULL);
     else
-        cr_runv(&r, &o, "claim", sq, "--bot", bot, NULL);
-    TC_EXIT(&r, 0);
+        TC_RUNV(&r, &o, 0, "claim", sq, "--bot", bot, NULL);
     tc_check_lease(r.out, sq, bot, -1, l);
     ck_assert_uint_gt(l->fence, 0);
     ck_assert_msg(r.errlen == 0, "stderr: %s", r.err); /* no memory note on %s */
@@ -63,17 +84,22 @@ void pause_ms(int ms)
 }
 
 /* `sqclaim status` in x's prefix: how many claims and reservations. */
-void held_counts(const rctx *x, int *claims, int *reservations)
+cJSON *status_checked(const rctx *x)
 {
     cr_opts o = ropts(x);
     cr_result r;
-    cr_runv(&r, &o, "status", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "status", NULL);
     cJSON *j = tc_check_status(r.out);
+    cr_free(&r);
+    return j;
+}
+
+void held_counts(const rctx *x, int *claims, int *reservations)
+{
+    cJSON *j = status_checked(x);
     *claims = cJSON_GetArraySize(cJSON_GetObjectItem(j, "sqClaims"));
     *reservations = cJSON_GetArraySize(cJSON_GetObjectItem(j, "refundReservations"));
     cJSON_Delete(j);
-    cr_free(&r);
 }
 
 /* Nothing is held in x's prefix: no claim, no reservation. */
@@ -88,17 +114,11 @@ void assert_nothing_held(const rctx *x)
 Suite *tc_remote_suite(void)
 {
     Suite *s = suite_create("cli-remote");
-    TCase *tc = tcase_create("remote");
-    tcase_set_timeout(tc, 300);
+    TCase *tc = tcase_add_all(s, (tcase_spec){.name = "remote", .timeout = 300}, NULL, 0);
     trm_add_basic(tc);
     trm_add_docs(tc);
     trm_add_secrets(tc);
-    suite_add_tcase(s, tc);
-    if (tc_built("vercel")) {
-        tc = tcase_create("lossy");
-        tcase_set_timeout(tc, 300);
-        trm_add_lossy(tc);
-        suite_add_tcase(s, tc);
-    }
+    if (tc_built("vercel"))
+        trm_add_lossy(tcase_add_all(s, (tcase_spec){.name = "lossy", .timeout = 300}, NULL, 0));
     return s;
 }

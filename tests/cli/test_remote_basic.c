@@ -15,15 +15,13 @@
 START_TEST(test_claim_busy)
 {
     rctx x;
-    rctx_init(&x, _i);
     tc_lease l;
-    claim_ok(&x, "251019-164rmb", "BOT1", NULL, &l);
+    rctx_claimed(&x, _i, "251019-164rmb", NULL, &l);
     ck_assert_int_eq(l.ttl_ms, 600000);
 
     cr_opts o = ropts(&x);
     cr_result r;
-    cr_runv(&r, &o, "claim", "251019-164rmb", "--bot", "BOT3", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "claim", "251019-164rmb", "--bot", "BOT3", NULL);
     ck_assert_str_eq(r.out, "");
     /* Names the holder and how long it still holds. */
     ck_assert_msg(cr_contains(r.err, r.errlen,
@@ -36,19 +34,15 @@ START_TEST(test_claim_busy)
     cr_free(&r);
 
     /* The holder itself cannot claim it twice either. */
-    cr_runv(&r, &o, "claim", "251019-164rmb", "--bot", "BOT1", NULL);
-    TC_EXIT(&r, 1);
-    cr_free(&r);
+    TC_EXITS(&o, 1, "claim", "251019-164rmb", "--bot", "BOT1", NULL);
 
     /* claim-first: skips the held one; all held: busy, naming the first. */
-    cr_runv(&r, &o, "claim-first", "251019-164rmb", "251019-165abc", "--bot", "BOT3", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "claim-first", "251019-164rmb", "251019-165abc", "--bot", "BOT3", NULL);
     tc_lease l2;
     tc_check_lease(r.out, "251019-165abc", "BOT3", 600000, &l2);
     ck_assert_uint_gt(l2.fence, 0);
     cr_free(&r);
-    cr_runv(&r, &o, "claim-first", "251019-164rmb", "251019-165abc", "--bot", "BOT2", NULL);
-    TC_EXIT(&r, 1);
+    TC_RUNV(&r, &o, 1, "claim-first", "251019-164rmb", "251019-165abc", "--bot", "BOT2", NULL);
     ck_assert_str_eq(r.out, "");
     ck_assert_msg(cr_contains(r.err, r.errlen,
                               "busy: all 2 candidate SQs are held (the first, "
@@ -61,9 +55,8 @@ END_TEST
 START_TEST(test_lease_ways)
 {
     rctx x;
-    rctx_init(&x, _i);
     tc_lease l, n;
-    claim_ok(&x, "X1", "BOT1", "1m", &l);
+    rctx_claimed(&x, _i, "X1", "1m", &l);
     ck_assert_int_eq(l.ttl_ms, 60000);
 
     char path[] = "/tmp/sqclaim-cli-lease-XXXXXX";
@@ -76,54 +69,43 @@ START_TEST(test_lease_ways)
     cr_opts o = ropts(&x);
     /* 1. stdin by default */
     const char *a1[] = {"renew", NULL};
-    with_lease(&x, &r, l.line, a1);
-    TC_EXIT(&r, 0);
+    lease_run(&x, &r, l.line, a1, 0);
     tc_check_lease(r.out, "X1", "BOT1", 60000, &n);
     ck_assert_str_eq(n.token, l.token);
     ck_assert_uint_eq(n.fence, l.fence);
     cr_free(&r);
     /* 2. --lease - and --ttl */
     const char *a2[] = {"renew", "--lease", "-", "--ttl", "2m", NULL};
-    with_lease(&x, &r, l.line, a2);
-    TC_EXIT(&r, 0);
+    lease_run(&x, &r, l.line, a2, 0);
     tc_check_lease(r.out, "X1", "BOT1", 120000, &n);
     ck_assert_str_eq(n.token, l.token);
     cr_free(&r);
     /* 3. --lease JSON, with the SQ repeated */
-    cr_runv(&r, &o, "renew", "X1", "--lease", l.line, "--ttl", "3m", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "renew", "X1", "--lease", l.line, "--ttl", "3m", NULL);
     tc_check_lease(r.out, "X1", "BOT1", 180000, &n);
     cr_free(&r);
     /* 4. --lease-file */
-    cr_runv(&r, &o, "renew", "--lease-file", path, NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "renew", "--lease-file", path, NULL);
     tc_check_lease(r.out, "X1", "BOT1", 60000, &n); /* the file's ttlMs */
     cr_free(&r);
     /* 5. SQ --token --bot */
-    cr_runv(&r, &o, "renew", "X1", "--token", l.token, "--bot", "BOT1", "--ttl", "90s", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "renew", "X1", "--token", l.token, "--bot", "BOT1", "--ttl", "90s", NULL);
     tc_check_lease(r.out, "X1", "BOT1", 90000, &n);
     ck_assert_str_eq(n.token, l.token);
     ck_assert_uint_eq(n.fence, 0); /* not known from a token */
     cr_free(&r);
     /* The renewed lease's output feeds the next command. */
     const char *a6[] = {"renew", NULL};
-    with_lease(&x, &r, n.line, a6);
-    TC_EXIT(&r, 0);
-    cr_free(&r);
+    lease_exit(&x, n.line, a6, 0);
 
     /* Someone else's token is not the lease. */
-    cr_runv(&r, &o, "renew", "X1", "--token", "0123456789abcdef0123456789abcdef", "--bot", "BOT1",
-            NULL);
-    TC_EXIT(&r, 3);
+    TC_RUNV(&r, &o, 3, "renew", "X1", "--token", "0123456789abcdef0123456789abcdef", "--bot",
+            "BOT1", NULL);
     ck_assert(cr_contains(r.err, r.errlen, "lost"));
     cr_free(&r);
-    cr_runv(&r, &o, "release", "X1", "--token", "0123456789abcdef0123456789abcdef", NULL);
-    TC_EXIT(&r, 3);
-    cr_free(&r);
+    TC_EXITS(&o, 3, "release", "X1", "--token", "0123456789abcdef0123456789abcdef", NULL);
     /* ... and the real one is untouched by those attempts. */
-    cr_runv(&r, &o, "release", "X1", "--token", l.token, NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "release", "X1", "--token", l.token, NULL);
     ck_assert_str_eq(r.out, "");
     ck_assert_str_eq(r.err, "");
     cr_free(&r);
@@ -135,14 +117,12 @@ END_TEST
 START_TEST(test_status_fields)
 {
     rctx x;
-    rctx_init(&x, _i);
     tc_lease a, b;
-    claim_ok(&x, "251019-164rmb", "BOT1", NULL, &a);
+    rctx_claimed(&x, _i, "251019-164rmb", NULL, &a);
     claim_ok(&x, "251019-165abc", "BOT2", "5m", &b);
     cr_result r;
     const char *res[] = {"reserve", "--rows", "5", "--hint", "51", NULL};
-    with_lease(&x, &r, a.line, res);
-    TC_EXIT(&r, 0);
+    lease_run(&x, &r, a.line, res, 0);
     tc_check_one_line(&r);
     cJSON *rj = tc_json(r.out);
     static const char *const rkeys[] = {"sq", "startRow", "rowCount", "fence", NULL};
@@ -157,8 +137,7 @@ START_TEST(test_status_fields)
 
     cr_opts o = ropts(&x);
     cr_result s, p;
-    cr_runv(&s, &o, "status", NULL);
-    TC_EXIT(&s, 0);
+    TC_RUNV(&s, &o, 0, "status", NULL);
     tc_check_one_line(&s);
     ck_assert_str_eq(s.err, "");
     tc_check_no_secret(&s, a.token);
@@ -192,8 +171,7 @@ START_TEST(test_status_fields)
     ck_assert_uint_eq((uint64_t)cJSON_GetObjectItem(rv, "fence")->valuedouble, a.fence);
 
     /* --pretty: the same JSON, indented (times differ between runs). */
-    cr_runv(&p, &o, "status", "--pretty", NULL);
-    TC_EXIT(&p, 0);
+    TC_RUNV(&p, &o, 0, "status", "--pretty", NULL);
     ck_assert(cr_count(p.out, p.outlen, "\n") > 10);
     cJSON *pj = tc_check_status(p.out);
     cJSON *both[2] = {j, pj};
@@ -218,9 +196,8 @@ END_TEST
 START_TEST(test_lifecycle)
 {
     rctx x;
-    rctx_init(&x, _i);
     tc_lease l;
-    claim_ok(&x, "X1", "BOT1", NULL, &l);
+    rctx_claimed(&x, _i, "X1", NULL, &l);
     cr_result r;
     const char *reserve5[] = {"reserve", "--rows", "5", "--hint", "100", NULL};
     const char *reserve6[] = {"reserve", "--rows", "6", NULL};
@@ -228,43 +205,36 @@ START_TEST(test_lifecycle)
     const char *release[] = {"release", NULL};
     const char *renew[] = {"renew", NULL};
 
-    with_lease(&x, &r, l.line, reserve5);
-    TC_EXIT(&r, 0);
+    lease_run(&x, &r, l.line, reserve5, 0);
     char first[256];
     snprintf(first, sizeof first, "%s", r.out);
     ck_assert(cr_contains(r.out, r.outlen, "\"rowCount\":5"));
     cr_free(&r);
     /* Asking again while it is open: the same range. */
-    with_lease(&x, &r, l.line, reserve5);
-    TC_EXIT(&r, 0);
+    lease_run(&x, &r, l.line, reserve5, 0);
     ck_assert_str_eq(r.out, first);
     cr_free(&r);
     /* Another count, or a hint past the open range, while one is open:
      * busy (1). */
-    with_lease(&x, &r, l.line, reserve6);
-    TC_EXIT(&r, 1);
+    lease_run(&x, &r, l.line, reserve6, 1);
     ck_assert_str_eq(r.out, "");
     ck_assert(cr_contains(r.err, r.errlen, "finish it first"));
     cr_free(&r);
     const char *reserve5h[] = {"reserve", "--rows", "5", "--hint", "200", NULL};
-    with_lease(&x, &r, l.line, reserve5h);
-    TC_EXIT(&r, 1);
+    lease_run(&x, &r, l.line, reserve5h, 1);
     ck_assert_str_eq(r.out, "");
     cr_free(&r);
     /* finish: 0, and 0 again (nothing open any more: a finish retried
      * converges; 3 only once the lease is lost, below). */
-    with_lease(&x, &r, l.line, finish);
-    TC_EXIT(&r, 0);
+    lease_run(&x, &r, l.line, finish, 0);
     ck_assert_str_eq(r.out, "");
     ck_assert_str_eq(r.err, "");
     cr_free(&r);
-    with_lease(&x, &r, l.line, finish);
-    TC_EXIT(&r, 0);
+    lease_run(&x, &r, l.line, finish, 0);
     ck_assert_str_eq(r.err, "");
     cr_free(&r);
     /* A new range never overlaps the old one. */
-    with_lease(&x, &r, l.line, reserve6);
-    TC_EXIT(&r, 0);
+    lease_run(&x, &r, l.line, reserve6, 0);
     cJSON *a = tc_json(first), *b = tc_json(r.out);
     double s1 = cJSON_GetObjectItem(a, "startRow")->valuedouble;
     double s2 = cJSON_GetObjectItem(b, "startRow")->valuedouble;
@@ -273,16 +243,14 @@ START_TEST(test_lifecycle)
     cJSON_Delete(b);
     cr_free(&r);
     /* release: 0 (also removes the reservation), then 3 for everything. */
-    with_lease(&x, &r, l.line, release);
-    TC_EXIT(&r, 0);
+    lease_run(&x, &r, l.line, release, 0);
     ck_assert_str_eq(r.out, "");
     ck_assert_str_eq(r.err, "");
     cr_free(&r);
     assert_nothing_held(&x);
     const char *const *after[] = {release, renew, reserve5, finish};
     for (int k = 0; k < 4; k++) {
-        with_lease(&x, &r, l.line, after[k]);
-        TC_EXIT(&r, 3);
+        lease_run(&x, &r, l.line, after[k], 3);
         ck_assert_str_eq(r.out, "");
         tc_check_stderr_form(&r);
         tc_check_no_secret(&r, l.token);
@@ -300,9 +268,8 @@ END_TEST
 START_TEST(test_lost_after_expiry)
 {
     rctx x;
-    rctx_init(&x, _i);
     tc_lease old, now;
-    claim_ok(&x, "X1", "BOT1", "200ms", &old);
+    rctx_claimed(&x, _i, "X1", "200ms", &old);
     ck_assert_int_eq(old.ttl_ms, 200);
     cr_opts o = ropts(&x);
     cr_result r;
@@ -321,23 +288,16 @@ START_TEST(test_lost_after_expiry)
     ck_assert_uint_gt(now.fence, old.fence);
 
     const char *renew[] = {"renew", NULL};
-    with_lease(&x, &r, old.line, renew);
-    TC_EXIT(&r, 3);
+    lease_run(&x, &r, old.line, renew, 3);
     ck_assert_str_eq(r.out, "");
     ck_assert(cr_contains(r.err, r.errlen, "sqclaim: renew: the lease on SQ X1 is lost"));
     cr_free(&r);
     const char *reserve[] = {"reserve", "--rows", "2", NULL};
-    with_lease(&x, &r, old.line, reserve);
-    TC_EXIT(&r, 3);
-    cr_free(&r);
+    lease_exit(&x, old.line, reserve, 3);
     const char *release[] = {"release", NULL};
-    with_lease(&x, &r, old.line, release);
-    TC_EXIT(&r, 3);
-    cr_free(&r);
+    lease_exit(&x, old.line, release, 3);
     /* The new holder was not disturbed. */
-    with_lease(&x, &r, now.line, renew);
-    TC_EXIT(&r, 0);
-    cr_free(&r);
+    lease_exit(&x, now.line, renew, 0);
     cr_runv(&r, &o, "status", NULL);
     cJSON *j = tc_check_status(r.out);
     const cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "sqClaims"), "X1");
@@ -470,8 +430,7 @@ START_TEST(test_bot_loop)
         last_fence = l.fence;
 
         const char *reserve[] = {"reserve", "--rows", "3", "--hint", "2", NULL};
-        with_lease(&x, &r, l.line, reserve);
-        TC_EXIT(&r, 0);
+        lease_run(&x, &r, l.line, reserve, 0);
         cJSON *j = tc_json(r.out);
         int idx = l.sq[1] - '1';
         ck_assert(!done[idx]);
@@ -483,14 +442,10 @@ START_TEST(test_bot_loop)
         cJSON_Delete(j);
         cr_free(&r);
         const char *finish[] = {"finish", NULL};
-        with_lease(&x, &r, l.line, finish);
-        TC_EXIT(&r, 0);
-        cr_free(&r);
+        lease_exit(&x, l.line, finish, 0);
         done[idx] = true;
         const char *release[] = {"release", NULL};
-        with_lease(&x, &r, l.line, release);
-        TC_EXIT(&r, 0);
-        cr_free(&r);
+        lease_exit(&x, l.line, release, 0);
     }
     for (int k = 0; k < 5; k++)
         ck_assert(done[k]);
@@ -502,33 +457,28 @@ END_TEST
 START_TEST(test_finish_range)
 {
     rctx x;
-    rctx_init(&x, _i);
     tc_lease l;
-    claim_ok(&x, "X7", "BOT1", NULL, &l);
+    rctx_claimed(&x, _i, "X7", NULL, &l);
     cr_result r;
     const char *reserve3[] = {"reserve", "--rows", "3", NULL};
     const char *reserve2[] = {"reserve", "--rows", "2", NULL};
-    with_lease(&x, &r, l.line, reserve3);
-    TC_EXIT(&r, 0);
+    lease_run(&x, &r, l.line, reserve3, 0);
     char first[256];
     snprintf(first, sizeof first, "%s", r.out);
     first[strcspn(first, "\n")] = '\0';
     cr_free(&r);
     const char *finish1[] = {"finish", "--range", first, NULL};
-    with_lease(&x, &r, l.line, finish1);
-    TC_EXIT(&r, 0);
+    lease_run(&x, &r, l.line, finish1, 0);
     ck_assert_str_eq(r.err, "");
     cr_free(&r);
-    with_lease(&x, &r, l.line, reserve2);
-    TC_EXIT(&r, 0);
+    lease_run(&x, &r, l.line, reserve2, 0);
     cJSON *b = tc_json(r.out);
     char second[32];
     snprintf(second, sizeof second, "%.0f+2", cJSON_GetObjectItem(b, "startRow")->valuedouble);
     cJSON_Delete(b);
     cr_free(&r);
     /* The finish of #1 again (late, or twice): 0, #2 stays. */
-    with_lease(&x, &r, l.line, finish1);
-    TC_EXIT(&r, 0);
+    lease_run(&x, &r, l.line, finish1, 0);
     ck_assert_str_eq(r.err, "");
     cr_free(&r);
     int claims, reservations;
@@ -543,8 +493,7 @@ START_TEST(test_finish_range)
                             {"finish", "--range",
                              "{\"sq\":\"OTHER\",\"startRow\":5,\"rowCount\":2,\"fence\":1}", NULL}};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        with_lease(&x, &r, l.line, bad[k]);
-        TC_EXIT(&r, 2);
+        lease_run(&x, &r, l.line, bad[k], 2);
         tc_check_no_secret(&r, l.token);
         cr_free(&r);
     }
@@ -552,19 +501,14 @@ START_TEST(test_finish_range)
     ck_assert_int_eq(reservations, 1);
     /* #2 by START+COUNT: removed. */
     const char *finish2[] = {"finish", "--range", second, NULL};
-    with_lease(&x, &r, l.line, finish2);
-    TC_EXIT(&r, 0);
-    cr_free(&r);
+    lease_exit(&x, l.line, finish2, 0);
     held_counts(&x, &claims, &reservations);
     ck_assert_int_eq(claims, 1);
     ck_assert_int_eq(reservations, 0);
     /* Lost once released: 3. */
     const char *release[] = {"release", NULL};
-    with_lease(&x, &r, l.line, release);
-    TC_EXIT(&r, 0);
-    cr_free(&r);
-    with_lease(&x, &r, l.line, finish1);
-    TC_EXIT(&r, 3);
+    lease_exit(&x, l.line, release, 0);
+    lease_run(&x, &r, l.line, finish1, 3);
     tc_check_no_secret(&r, l.token);
     cr_free(&r);
 }
@@ -572,13 +516,7 @@ END_TEST
 
 void trm_add_basic(TCase *tc)
 {
-    tcase_add_loop_test(tc, test_claim_busy, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_lease_ways, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_status_fields, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_lifecycle, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_finish_range, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_lost_after_expiry, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_concurrent_claim, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_concurrent_claim_first, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_bot_loop, 0, tc_nbackends);
+    TC_ADD_LOOPS(tc, test_claim_busy, test_lease_ways, test_status_fields, test_lifecycle,
+                 test_finish_range, test_lost_after_expiry, test_concurrent_claim,
+                 test_concurrent_claim_first, test_bot_loop);
 }

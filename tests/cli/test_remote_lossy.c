@@ -81,8 +81,7 @@ START_TEST(test_uncertain_claim)
             tc_check_no_secret(&r, TC_KV_TOKEN);
             tc_check_stderr_form(&r);
             cr_result s;
-            cr_runv(&s, &go, "status", NULL);
-            TC_EXIT(&s, 0);
+            TC_RUNV(&s, &go, 0, "status", NULL);
             cJSON *j = tc_check_status(s.out);
             const cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "sqClaims"), sq);
             if (r.code == 0) {
@@ -194,8 +193,7 @@ START_TEST(test_stopped_in_flight)
         /* What the store holds once the request has landed (a status
          * through the slow kvrest queues behind it). */
         ck_assert(kv_wait_stat(slow, "commands", cmds + 1));
-        cr_runv(&r, &so, "status", NULL);
-        TC_EXIT(&r, 0);
+        TC_RUNV(&r, &so, 0, "status", NULL);
         cJSON *j = tc_check_status(r.out);
         const cJSON *claims = cJSON_GetObjectItem(j, "sqClaims");
         ck_assert_msg(!cJSON_GetObjectItem(claims, "S1"), "S1 left held: %s", r.out);
@@ -303,15 +301,13 @@ START_TEST(test_watch_request_budget)
     cr_free(&r);
 
     /* An interval given is kept, and its cost said: over the plan. */
-    cr_runv(&r, &o, "watch", "--count", "2", "--interval", "10ms", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "watch", "--count", "2", "--interval", "10ms", NULL);
     ck_assert_int_eq(cr_count(r.out, r.outlen, "sqclaim watch: vercel, every 10ms, ~"), 2);
     ck_assert_msg(cr_contains(r.err, r.errlen, "exceeds it"), "%s", r.err);
     ck_assert_int_eq(cr_count(r.err, r.errlen, "sqclaim: note: watch polls"), 1);
     cr_free(&r);
     /* --quiet: no note. */
-    cr_runv(&r, &o, "-q", "watch", "--count", "1", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "-q", "watch", "--count", "1", NULL);
     ck_assert_str_eq(r.err, "");
     cr_free(&r);
 
@@ -322,8 +318,7 @@ START_TEST(test_watch_request_budget)
         rctx y;
         rctx_init(&y, i);
         cr_opts oy = ropts(&y);
-        cr_runv(&r, &oy, "watch", "--count", "1", NULL);
-        TC_EXIT(&r, 0);
+        TC_RUNV(&r, &oy, 0, "watch", "--count", "1", NULL);
         ck_assert_msg(strncmp(r.out, "sqclaim watch: redis, every 2.0s, 20", 36) == 0, "%s", r.out);
         ck_assert_str_eq(r.err, "");
         cr_free(&r);

@@ -82,9 +82,8 @@ START_TEST(test_secrets)
         cr_result r;
         cr_opts o;
         memset(&o, 0, sizeof o);
-        cr_runv(&r, &o, "--adapter", "redis", "--redis-url", url + 10, "--timeout", "1s", "status",
-                NULL);
-        TC_EXIT(&r, 5);
+        TC_RUNV(&r, &o, 5, "--adapter", "redis", "--redis-url", url + 10, "--timeout", "1s",
+                "status", NULL);
         tc_check_no_secret(&r, TC_REDIS_PASSWORD);
         cr_free(&r);
         /* A wrong password: configuration (4); neither password shown. */
@@ -98,12 +97,10 @@ START_TEST(test_secrets)
         snprintf(penv, sizeof penv, "SQCLAIM_KEY_PREFIX=%s", tc_prefix(pfx, sizeof pfx));
         const char *env3[] = {"SQCLAIM_ADAPTER=redis", url, penv, NULL};
         o.env = env3;
-        cr_runv(&r, &o, "claim", "X1", "--bot", "B", NULL);
-        TC_EXIT(&r, 0);
+        TC_RUNV(&r, &o, 0, "claim", "X1", "--bot", "B", NULL);
         tc_check_no_secret(&r, TC_REDIS_PASSWORD);
         cr_free(&r);
-        cr_runv(&r, &o, "status", NULL);
-        TC_EXIT(&r, 0);
+        TC_RUNV(&r, &o, 0, "status", NULL);
         ck_assert(cr_contains(r.out, r.outlen, "\"X1\""));
         tc_check_no_secret(&r, TC_REDIS_PASSWORD);
         cr_free(&r);
@@ -129,8 +126,7 @@ START_TEST(test_secrets)
         o.env = env3;
         o.env2 = env4;
         cr_result r;
-        cr_runv(&r, &o, "status", NULL);
-        TC_EXIT(&r, 0);
+        TC_RUNV(&r, &o, 0, "status", NULL);
         tc_check_no_secret(&r, TC_KV_TOKEN);
         cr_free(&r);
     }
@@ -141,24 +137,19 @@ END_TEST
 START_TEST(test_prefix)
 {
     rctx x;
-    rctx_init(&x, _i);
     tc_lease l;
-    claim_ok(&x, "X1", "BOT1", NULL, &l);
+    rctx_claimed(&x, _i, "X1", NULL, &l);
     char other[64];
     tc_prefix(other, sizeof other);
     cr_opts o = tc_opts(x.b, NULL);
     cr_result r;
-    cr_runv(&r, &o, "--prefix", other, "status", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "--prefix", other, "status", NULL);
     ck_assert(!cr_contains(r.out, r.outlen, "\"X1\""));
     cr_free(&r);
-    cr_runv(&r, &o, "status", "--prefix", x.prefix, NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "status", "--prefix", x.prefix, NULL);
     ck_assert(cr_contains(r.out, r.outlen, "\"X1\""));
     cr_free(&r);
-    cr_runv(&r, &o, "claim", "X1", "--bot", "BOT2", "--prefix", other, NULL);
-    TC_EXIT(&r, 0);
-    cr_free(&r);
+    TC_EXITS(&o, 0, "claim", "X1", "--bot", "BOT2", "--prefix", other, NULL);
 }
 END_TEST
 
@@ -170,8 +161,7 @@ START_TEST(test_output_failure_releases)
     cr_opts o = ropts(&x);
     o.stdout_path = "/dev/full";
     cr_result r;
-    cr_runv(&r, &o, "claim", "X1", "--bot", "BOT1", NULL);
-    TC_EXIT(&r, 5);
+    TC_RUNV(&r, &o, 5, "claim", "X1", "--bot", "BOT1", NULL);
     ck_assert(cr_contains(r.err, r.errlen, "has been released"));
     cr_free(&r);
     tc_lease l;
@@ -192,7 +182,5 @@ END_TEST
 
 void trm_add_secrets(TCase *tc)
 {
-    tcase_add_loop_test(tc, test_secrets, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_prefix, 0, tc_nbackends);
-    tcase_add_loop_test(tc, test_output_failure_releases, 0, tc_nbackends);
+    TC_ADD_LOOPS(tc, test_secrets, test_prefix, test_output_failure_releases);
 }

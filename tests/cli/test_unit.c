@@ -153,13 +153,8 @@ END_TEST
 Suite *tc_unit_suite(void)
 {
     Suite *s = suite_create("cli-unit");
-    TCase *tc = tcase_create("unit");
-    tcase_set_timeout(tc, 60); /* test_duration_grammar_shared runs 32 programs */
-    tcase_add_test(tc, test_fmt_duration);
-    tcase_add_test(tc, test_clean_text);
-    tcase_add_test(tc, test_exit_codes);
-    tcase_add_test(tc, test_uint_opt);
-    tcase_add_test(tc, test_duration_grammar_shared);
-    suite_add_tcase(s, tc);
+    /* 60 s: test_duration_grammar_shared runs 32 programs */
+    TCASE_ADD(s, ((tcase_spec){.name = "unit", .timeout = 60}), test_fmt_duration, test_clean_text,
+              test_exit_codes, test_uint_opt, test_duration_grammar_shared);
     return s;
 }

@@ -3,6 +3,7 @@
  * terminal restored on --count, SIGTERM and Ctrl-C. */
 #include "skip.h"
 #include "tcli.h"
+#include "tcase.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -15,8 +16,7 @@
 START_TEST(test_watch_plain)
 {
     cr_result r;
-    cr_runv(&r, NULL, "watch", "--count", "2", "--interval", "10ms", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, NULL, 0, "watch", "--count", "2", "--interval", "10ms", NULL);
     ck_assert_str_eq(r.err, "");
     ck_assert_int_eq(cr_count(r.out, r.outlen, "sqclaim watch: memory, every 10ms, "), 2);
     ck_assert_int_eq(cr_count(r.out, r.outlen, "Claims: none\n"), 2);
@@ -31,8 +31,7 @@ END_TEST
 START_TEST(test_watch_json)
 {
     cr_result r;
-    cr_runv(&r, NULL, "watch", "--json", "--count", "3", "--interval", "10ms", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, NULL, 0, "watch", "--json", "--count", "3", "--interval", "10ms", NULL);
     ck_assert_int_eq(cr_count(r.out, r.outlen, "\n"), 3);
     char *save = NULL;
     int n = 0;
@@ -54,21 +53,18 @@ START_TEST(test_watch_remote)
     const char *env[] = {penv, NULL};
     cr_opts o = tc_opts(b, env);
     cr_result r;
-    cr_runv(&r, &o, "claim", "251019-164rmb", "--bot", "BOT1", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "claim", "251019-164rmb", "--bot", "BOT1", NULL);
     cr_opts ol = o;
     ol.input = r.out;
     cr_result q;
-    cr_runv(&q, &ol, "reserve", "--rows", "5", "--hint", "51", NULL);
-    TC_EXIT(&q, 0);
+    TC_RUNV(&q, &ol, 0, "reserve", "--rows", "5", "--hint", "51", NULL);
     cJSON *rj = tc_json(q.out);
     long start = (long)cJSON_GetObjectItem(rj, "startRow")->valuedouble;
     cJSON_Delete(rj);
     cr_free(&q);
     cr_free(&r);
 
-    cr_runv(&r, &o, "watch", "--count", "2", "--interval", "10ms", NULL);
-    TC_EXIT(&r, 0);
+    TC_RUNV(&r, &o, 0, "watch", "--count", "2", "--interval", "10ms", NULL);
     char head[64], rows[64];
     snprintf(head, sizeof head, "sqclaim watch: %s, every 10ms, ", b->name);
     ck_assert_int_eq(cr_count(r.out, r.outlen, head), 2);
@@ -96,8 +92,7 @@ START_TEST(test_watch_failing_store)
     const char *env[] = {"SQCLAIM_ADAPTER=redis", url, NULL};
     cr_opts o = tc_opts(NULL, env);
     cr_result r;
-    cr_runv(&r, &o, "watch", "--count", "2", "--interval", "10ms", "--timeout", "500ms", NULL);
-    TC_EXIT(&r, 5);
+    TC_RUNV(&r, &o, 5, "watch", "--count", "2", "--interval", "10ms", "--timeout", "500ms", NULL);
     ck_assert_int_eq(cr_count(r.out, r.outlen, "status failed (see standard error)"), 2);
     ck_assert_int_eq(cr_count(r.err, r.errlen, "sqclaim: status: "), 2);
     tc_check_stderr_form(&r);
@@ -315,26 +310,12 @@ END_TEST
 Suite *tc_watch_suite(void)
 {
     Suite *s = suite_create("cli-watch");
-    TCase *tc = tcase_create("plain");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_watch_plain);
-    tcase_add_test(tc, test_watch_json);
-    tcase_add_test(tc, test_watch_failing_store);
-    if (tc_nbackends)
-        tcase_add_loop_test(tc, test_watch_remote, 0, tc_nbackends);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("terminal");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_watch_tty_count);
-    tcase_add_test(tc, test_watch_tty_sigterm);
-    tcase_add_test(tc, test_watch_tty_ctrl_c);
-    tcase_add_test(tc, test_watch_tty_sighup);
-    tcase_add_test(tc, test_watch_tty_resize);
-    tcase_add_test(tc, test_watch_tty_ctrl_z);
-    tcase_add_test(tc, test_watch_tty_stop_while_fetching);
-    tcase_add_test(tc, test_watch_dumb_terminal);
-    tcase_add_test(tc, test_lease_from_terminal);
-    suite_add_tcase(s, tc);
+    TCase *tc = TCASE_ADD(s, ((tcase_spec){.name = "plain", .timeout = 120}), test_watch_plain,
+                          test_watch_json, test_watch_failing_store);
+    TC_ADD_LOOPS(tc, test_watch_remote);
+    TCASE_ADD(s, ((tcase_spec){.name = "terminal", .timeout = 120}), test_watch_tty_count,
+              test_watch_tty_sigterm, test_watch_tty_ctrl_c, test_watch_tty_sighup,
+              test_watch_tty_resize, test_watch_tty_ctrl_z, test_watch_tty_stop_while_fetching,
+              test_watch_dumb_terminal, test_lease_from_terminal);
     return s;
 }

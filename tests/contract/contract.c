@@ -132,6 +132,15 @@ void claim_ok(sqclaim_store *s, const char *sq, const char *bot, int64_t ttl, sq
                   sqclaim_errmsg(s));
 }
 
+void claim_reserve(sqclaim_store *s, const char *sq, const char *bot, uint32_t count, uint64_t hint,
+                   sqclaim_lease *l, sqclaim_rows *r)
+{
+    claim_ok(s, sq, bot, 60000, l);
+    sqclaim_rc rc = sqclaim_reserve_rows(s, l, count, hint, r);
+    ck_assert_msg(rc == SQCLAIM_OK, "reserve %u rows of %s: %s (%s)", count, sq, sqclaim_rcname(rc),
+                  sqclaim_errmsg(s));
+}
+
 void forge(sqclaim_lease *forged, const sqclaim_lease *real)
 {
     *forged = *real;

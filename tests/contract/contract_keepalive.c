@@ -28,15 +28,24 @@ static void on_lost(const sqclaim_lease *lease, sqclaim_rc why, void *arg)
     atomic_fetch_add(&box->calls, 1);
 }
 
+/* sq claimed for BOT1 on a (ttl) into *l, and a keep-alive started on
+ * it with lost(arg) as its callback. */
+static sqclaim_keepalive *claim_kept(sqclaim_store *a, const char *sq, int64_t ttl,
+                                     sqclaim_lease *l, sqclaim_lost_fn lost, void *arg)
+{
+    claim_ok(a, sq, "BOT1", ttl, l);
+    sqclaim_keepalive *ka = NULL;
+    ck_assert_int_eq(sqclaim_keepalive_start(a, l, lost, arg, &ka), SQCLAIM_OK);
+    return ka;
+}
+
 START_TEST(keepalive_keeps_lease_past_ttl)
 {
     sqclaim_store *a = ct_open_real(), *b = ct_open_real();
     int64_t ttl = ka_ttl();
     sqclaim_lease l, lb;
-    claim_ok(a, "sq-ka1", "BOT1", ttl, &l);
     struct lost_box box = {0, 0};
-    sqclaim_keepalive *ka = NULL;
-    ck_assert_int_eq(sqclaim_keepalive_start(a, &l, on_lost, &box, &ka), SQCLAIM_OK);
+    sqclaim_keepalive *ka = claim_kept(a, "sq-ka1", ttl, &l, on_lost, &box);
     long long start = real_ms();
     /* Poll until three TTLs have passed and it has renewed several times. */
     while (real_ms() - start < 3 * ttl || sqclaim_keepalive_renewals(ka) < 6) {
@@ -63,10 +72,8 @@ START_TEST(keepalive_reports_loss)
     sqclaim_store *a = ct_open_real(), *b = ct_open_real();
     int64_t ttl = ka_ttl();
     sqclaim_lease l, lb;
-    claim_ok(a, "sq-ka2", "BOT1", ttl, &l);
     struct lost_box box = {0, 0};
-    sqclaim_keepalive *ka = NULL;
-    ck_assert_int_eq(sqclaim_keepalive_start(a, &l, on_lost, &box, &ka), SQCLAIM_OK);
+    sqclaim_keepalive *ka = claim_kept(a, "sq-ka2", ttl, &l, on_lost, &box);
     /* Take the lease away: released from elsewhere, then claimed by BOT2. */
     sqclaim_lease copy = l;
     ck_assert_int_eq(sqclaim_release(b, &copy), SQCLAIM_OK);
@@ -91,9 +98,7 @@ START_TEST(release_stops_keepalive)
     sqclaim_store *a = ct_open_real();
     int64_t ttl = ka_ttl();
     sqclaim_lease l;
-    claim_ok(a, "sq-ka3", "BOT1", ttl, &l);
-    sqclaim_keepalive *ka = NULL;
-    ck_assert_int_eq(sqclaim_keepalive_start(a, &l, NULL, NULL, &ka), SQCLAIM_OK);
+    sqclaim_keepalive *ka = claim_kept(a, "sq-ka3", ttl, &l, NULL, NULL);
     long long start = real_ms();
     while (sqclaim_keepalive_renewals(ka) < 1) {
         ck_assert(real_ms() - start < 10 * ttl + 5000);
@@ -179,9 +184,7 @@ START_TEST(keepalive_stop_races_release_and_close)
     /* close with a keep-alive running stops it; stop then only frees it. */
     sqclaim_store *a = ct_open_real();
     sqclaim_lease l;
-    claim_ok(a, "sq-kc", "BOT1", 60000, &l);
-    sqclaim_keepalive *ka = NULL;
-    ck_assert_int_eq(sqclaim_keepalive_start(a, &l, NULL, NULL, &ka), SQCLAIM_OK);
+    sqclaim_keepalive *ka = claim_kept(a, "sq-kc", 60000, &l, NULL, NULL);
     teardown(); /* closes every handle of the test */
     ck_assert(!sqclaim_keepalive_may_act(ka));
     ck_assert_int_eq(sqclaim_keepalive_stop(ka, NULL), SQCLAIM_OK);
@@ -208,10 +211,8 @@ START_TEST(keepalive_callback_may_release)
     sqclaim_store *a = ct_open_real(), *b = ct_open_real();
     int64_t ttl = ka_ttl();
     sqclaim_lease l, lb;
-    claim_ok(a, "sq-ka5", "BOT1", ttl, &l);
     struct cb_box box = {a, 0, 99};
-    sqclaim_keepalive *ka = NULL;
-    ck_assert_int_eq(sqclaim_keepalive_start(a, &l, release_from_callback, &box, &ka), SQCLAIM_OK);
+    sqclaim_keepalive *ka = claim_kept(a, "sq-ka5", ttl, &l, release_from_callback, &box);
     sqclaim_lease copy = l;
     ck_assert_int_eq(sqclaim_release(b, &copy), SQCLAIM_OK);
     claim_ok(b, "sq-ka5", "BOT2", 60000, &lb);

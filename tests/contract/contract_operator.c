@@ -19,8 +19,7 @@ START_TEST(break_live_claim_needs_force)
     sqclaim_store *a = ct_open(), *op = ct_open();
     sqclaim_lease l, l2;
     sqclaim_rows r;
-    claim_ok(a, "sq-k1", "BOT1", 60000, &l);
-    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 4, 0, &r), SQCLAIM_OK);
+    claim_reserve(a, "sq-k1", "BOT1", 4, 0, &l, &r);
     sqclaim_entry e;
     ck_assert_int_eq(sqclaim_inspect(op, "sq-k1", &e), SQCLAIM_OK);
     ck_assert_str_eq(e.sq, "sq-k1");
@@ -97,8 +96,7 @@ START_TEST(counters_and_raise_cursor)
     sqclaim_store *a = ct_open();
     sqclaim_lease l, l2;
     sqclaim_rows r, r2;
-    claim_ok(a, "sq-c1", "BOT1", 60000, &l);
-    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 5, 0, &r), SQCLAIM_OK);
+    claim_reserve(a, "sq-c1", "BOT1", 5, 0, &l, &r);
     sqclaim_counters c;
     ck_assert_int_eq(sqclaim_counters_get(a, &c), SQCLAIM_OK);
     ck_assert_uint_eq(c.fence_state, SQCLAIM_COUNTER_OK);
@@ -116,8 +114,7 @@ START_TEST(counters_and_raise_cursor)
     ck_assert_int_eq(sqclaim_raise_cursor(a, to - 10, &cur), SQCLAIM_BUSY);
     ck_assert_uint_eq(cur, to);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(a), "only moves up"));
-    claim_ok(a, "sq-c2", "BOT1", 60000, &l2);
-    ck_assert_int_eq(sqclaim_reserve_rows(a, &l2, 2, 0, &r2), SQCLAIM_OK);
+    claim_reserve(a, "sq-c2", "BOT1", 2, 0, &l2, &r2);
     ck_assert_uint_eq(r2.start_row, to);
     ck_assert_int_eq(sqclaim_counters_get(a, &c), SQCLAIM_OK);
     ck_assert_uint_eq(c.row_cursor, to + 2);

@@ -17,9 +17,8 @@ START_TEST(reserve_basic)
 {
     sqclaim_store *a = ct_open();
     sqclaim_lease l;
-    claim_ok(a, "sq-r1", "BOT1", 60000, &l);
     sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 5, 51, &rows), SQCLAIM_OK);
+    claim_reserve(a, "sq-r1", "BOT1", 5, 51, &l, &rows);
     ck_assert_uint_eq(rows.start_row, 51);
     ck_assert_uint_eq(rows.count, 5);
     ck_assert_uint_eq(rows.fence, l.fence);
@@ -174,8 +173,7 @@ START_TEST(release_removes_reservation)
     sqclaim_store *a = ct_open();
     sqclaim_lease l;
     sqclaim_rows r;
-    claim_ok(a, "sq-rr", "BOT1", 60000, &l);
-    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 3, 0, &r), SQCLAIM_OK);
+    claim_reserve(a, "sq-rr", "BOT1", 3, 0, &l, &r);
     ck_assert_int_eq(sqclaim_release(a, &l), SQCLAIM_OK);
     bool c, res;
     ck_assert(!status_has(a, "sq-rr", &c, &res));
@@ -293,8 +291,7 @@ START_TEST(finish_range_spares_next_reservation)
     sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease l, forged;
     sqclaim_rows r1, r2;
-    claim_ok(a, "sq-fr", "BOT1", 60000, &l);
-    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 3, 0, &r1), SQCLAIM_OK);
+    claim_reserve(a, "sq-fr", "BOT1", 3, 0, &l, &r1);
     ck_assert_int_eq(sqclaim_finish_range(a, &l, &r1), SQCLAIM_OK);
     ck_assert_uint_eq(open_reservation_start(a, "sq-fr", NULL), 0);
     ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 2, 0, &r2), SQCLAIM_OK);
@@ -338,8 +335,7 @@ START_TEST(finish_range_spares_next_reservation)
     ck_assert_int_eq(sqclaim_release(a, &l), SQCLAIM_OK);
     ck_assert_int_eq(sqclaim_finish_range(a, &l, &r1), SQCLAIM_LOST);
     sqclaim_lease l2;
-    claim_ok(b, "sq-fr", "BOT2", 60000, &l2);
-    ck_assert_int_eq(sqclaim_reserve_rows(b, &l2, 2, 0, &r2), SQCLAIM_OK);
+    claim_reserve(b, "sq-fr", "BOT2", 2, 0, &l2, &r2);
     ck_assert_int_eq(sqclaim_finish_range(a, &l, &r1), SQCLAIM_LOST);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(a), "lost"));
     ck_assert_uint_eq(open_reservation_start(b, "sq-fr", NULL), r2.start_row);

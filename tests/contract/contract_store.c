@@ -135,8 +135,7 @@ START_TEST(foreign_reservations_are_stepped_over)
     sqclaim_store *a = ct_open();
     sqclaim_lease l1, l2, l3;
     sqclaim_rows r1, r2, r3;
-    claim_ok(a, "sq-s1", "BOT1", 60000, &l1);
-    ck_assert_int_eq(sqclaim_reserve_rows(a, &l1, 3, 0, &r1), SQCLAIM_OK);
+    claim_reserve(a, "sq-s1", "BOT1", 3, 0, &l1, &r1);
     uint64_t next = r1.start_row + 3;
     /* A seed-era bot's live rows just above our cursor (no token). */
     char v[256];
@@ -145,8 +144,7 @@ START_TEST(foreign_reservations_are_stepped_over)
              "\"timestamp\":\"2025-10-26T12:00:00.000Z\"}",
              (unsigned long long)(next + 2));
     raw_set("refund:SEED-1", v, 60000);
-    claim_ok(a, "sq-s2", "BOT1", 60000, &l2);
-    ck_assert_int_eq(sqclaim_reserve_rows(a, &l2, 20, 0, &r2), SQCLAIM_OK);
+    claim_reserve(a, "sq-s2", "BOT1", 20, 0, &l2, &r2);
     ck_assert_msg(r2.start_row >= next + 2 + 5, "rows %llu-%llu overlap the seed's %llu-%llu",
                   (unsigned long long)r2.start_row, (unsigned long long)(r2.start_row + 19),
                   (unsigned long long)(next + 2), (unsigned long long)(next + 6));

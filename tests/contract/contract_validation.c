@@ -23,12 +23,18 @@ static void assert_nothing_written(sqclaim_store *s)
     sqclaim_status_free(st);
 }
 
+/* buf, size n: n - 1 times c, then the terminating NUL. */
+static void fill(char *buf, size_t n, char c)
+{
+    memset(buf, c, n - 1);
+    buf[n - 1] = '\0';
+}
+
 START_TEST(invalid_sq_ids)
 {
     sqclaim_store *a = ct_open();
     char long_id[SQCLAIM_SQ_MAX + 2];
-    memset(long_id, 'a', sizeof long_id - 1);
-    long_id[sizeof long_id - 1] = '\0';
+    fill(long_id, sizeof long_id, 'a');
     const char *bad[] = {"",         long_id,   "has space", "tab\there", "new\nline",
                          "star*",    "q?",      "br[ack",    "br]ack",    "colon:x",
                          "-dash",    ".dot",    "sl/ash",    "back\\s",   "quo\"te",
@@ -50,8 +56,7 @@ START_TEST(valid_sq_ids)
 {
     sqclaim_store *a = ct_open();
     char max_id[SQCLAIM_SQ_MAX + 1];
-    memset(max_id, 'Z', sizeof max_id - 1);
-    max_id[sizeof max_id - 1] = '\0';
+    fill(max_id, sizeof max_id, 'Z');
     const char *good[] = {"251019-164rmb", "A", max_id, "a.b_c-d", "0", "SQ_1.2"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         sqclaim_lease l;
@@ -66,8 +71,7 @@ START_TEST(invalid_bot_ids)
 {
     sqclaim_store *a = ct_open();
     char long_bot[SQCLAIM_BOT_MAX + 2];
-    memset(long_bot, 'b', sizeof long_bot - 1);
-    long_bot[sizeof long_bot - 1] = '\0';
+    fill(long_bot, sizeof long_bot, 'b');
     const char *bad[] = {"",          long_bot,       "ctl\x01",
                          "new\nline", "del\x7f",      "bad\xff utf8",
                          "\xc0\xaf",  "\xed\xa0\x80", "trunc\xe2\x82"};

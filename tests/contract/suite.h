@@ -46,6 +46,11 @@ void expire(sqclaim_store *s, const char *sq, int64_t ttl_ms);
 void pass_time(int64_t ms);
 /* Claim sq for bot; the test fails unless granted. */
 void claim_ok(sqclaim_store *s, const char *sq, const char *bot, int64_t ttl, sqclaim_lease *l);
+/* claim_ok (60 s), then `count` rows reserved (hint as given) into *r;
+ * the test fails unless both are granted. */
+void claim_reserve(sqclaim_store *s, const char *sq, const char *bot, uint32_t count, uint64_t hint,
+                   sqclaim_lease *l, sqclaim_rows *r);
+
 /* *real with another token: what a confused bot would send. */
 void forge(sqclaim_lease *forged, const sqclaim_lease *real);
 

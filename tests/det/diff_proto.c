@@ -144,15 +144,18 @@ static bool same_rp(const rp_reply *a, const rp_reply *b, char *why, size_t wl)
 /* ------------------------------------------------------------------ */
 /* Side A: proto.c over a RESP connection to redis-server               */
 
-typedef struct side_a {
+/* A side of the comparison: proto.c over a connection to redis-server (c,
+ * side A) or to the scripted store (dc, side B), and every reply it got. */
+typedef struct side {
     resp_conn *c;
+    det_conn *dc;
     rec rec;
-} side_a;
+} side;
 
 static sqclaim_rc a_pipeline(void *t, size_t n, const rp_cmd *cmds, rp_reply **replies,
                              sqb_err *err)
 {
-    side_a *a = t;
+    side *a = t;
     for (size_t i = 0; i < n; i++)
         replies[i] = NULL;
     char *raw = NULL;
@@ -181,15 +184,10 @@ static const rp_transport a_transport = {a_command, a_pipeline};
 
 /* Side B: proto.c over det_transport, recorded */
 
-typedef struct side_b {
-    det_conn *dc;
-    rec rec;
-} side_b;
-
 static sqclaim_rc b_pipeline(void *t, size_t n, const rp_cmd *cmds, rp_reply **replies,
                              sqb_err *err)
 {
-    side_b *b = t;
+    side *b = t;
     sqclaim_rc rc = det_transport.pipeline(b->dc, n, cmds, replies, err);
     if (rc == SQCLAIM_OK)
         for (size_t i = 0; i < n; i++)
@@ -199,9 +197,9 @@ static sqclaim_rc b_pipeline(void *t, size_t n, const rp_cmd *cmds, rp_reply **r
 
 static sqclaim_rc b_command(void *t, const rp_cmd *cmd, rp_reply **out, sqb_err *err)
 {
-    sqclaim_rc rc = det_transport.command(((side_b *)t)->dc, cmd, out, err);
+    sqclaim_rc rc = det_transport.command(((side *)t)->dc, cmd, out, err);
     if (rc == SQCLAIM_OK)
-        rec_add(&((side_b *)t)->rec, *out);
+        rec_add(&((side *)t)->rec, *out);
     return rc;
 }
 
@@ -231,8 +229,7 @@ typedef struct world {
     gen g;
     const char *prefix;
     rp_conn pa, pb;
-    side_a a;
-    side_b b;
+    side a, b;
     det_store *st;
     lease leases[MAXLEASES];
     int nleases;
@@ -596,24 +593,8 @@ static bool run_sequence(uint64_t seed, int nops, char *msg, size_t msglen)
 
 START_TEST(protocol_sequences)
 {
-    uint64_t one;
-    bool single = diff_one_seed(&one);
-    int nseq = single ? 1 : diff_nseqs(200);
-    char msg[2048];
-    int failed = 0;
-    for (int i = 0; i < nseq; i++) {
-        uint64_t seed = single ? one : 0x9a0000u + (uint64_t)i;
-        msg[0] = '\0';
-        if (!run_sequence(seed, 60, msg, sizeof msg)) {
-            failed++;
-            fprintf(stderr, "protocol difference (replay: DET_DIFF_SEED=%" PRIu64 "):\n%s\n", seed,
-                    msg);
-            if (failed >= 5)
-                break;
-        }
-    }
-    ck_assert_msg(failed == 0, "%d of %d protocol sequences differ from redis-server", failed,
-                  nseq);
+    bool single;
+    int nseq = diff_run_seeds("protocol", 0x9a0000u, 200, 60, run_sequence, &single);
     printf("proto: %d sequences agree: claims %lu granted, %lu reclaimed, %lu busy; reserves %lu "
            "granted, %lu busy; %lu lost; %lu server errors; %lu status snapshots with entries\n",
            nseq, cover.claim_ok, cover.claim_reclaimed, cover.claim_busy, cover.reserve_ok,
@@ -626,11 +607,4 @@ START_TEST(protocol_sequences)
 }
 END_TEST
 
-TCase *diff_proto_tcase(void);
-TCase *diff_proto_tcase(void)
-{
-    TCase *tc = tcase_create("proto");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, protocol_sequences);
-    return tc;
-}
+void diff_proto_add(Suite *s) { TCASE_ADD(s, diff_spec("proto"), protocol_sequences); }

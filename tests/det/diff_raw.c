@@ -928,30 +928,9 @@ static bool run_sequence(uint64_t seed, int nops, char *msg, size_t msglen)
 
 START_TEST(raw_sequences)
 {
-    uint64_t one;
-    bool single = diff_one_seed(&one);
-    int nseq = single ? 1 : diff_nseqs(300);
-    char msg[4096];
-    int failed = 0;
-    for (int i = 0; i < nseq; i++) {
-        uint64_t seed = single ? one : 0x5eed0000u + (uint64_t)i;
-        msg[0] = '\0';
-        if (!run_sequence(seed, 80, msg, sizeof msg)) {
-            failed++;
-            fprintf(stderr, "raw difference (replay: DET_DIFF_SEED=%" PRIu64 "):\n%s\n", seed, msg);
-            if (failed >= 5)
-                break;
-        }
-    }
-    ck_assert_msg(failed == 0, "%d of %d raw sequences differ from redis-server", failed, nseq);
+    bool single;
+    diff_run_seeds("raw", 0x5eed0000u, 300, 80, run_sequence, &single);
 }
 END_TEST
 
-TCase *diff_raw_tcase(void);
-TCase *diff_raw_tcase(void)
-{
-    TCase *tc = tcase_create("raw");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, raw_sequences);
-    return tc;
-}
+void diff_raw_add(Suite *s) { TCASE_ADD(s, diff_spec("raw"), raw_sequences); }

@@ -1,6 +1,8 @@
 /* diffcommon.c — see diffcommon.h. */
 #include "diffcommon.h"
 
+#include <check.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,4 +169,55 @@ bool diff_one_seed(uint64_t *seed)
         return false;
     *seed = strtoull(e, NULL, 0);
     return true;
+}
+
+int diff_run_seeds(const char *what, uint64_t base, int def, int ops,
+                   bool (*run)(uint64_t seed, int ops, char *msg, size_t msglen), bool *single)
+{
+    uint64_t one = 0;
+    *single = diff_one_seed(&one);
+    int nseq = *single ? 1 : diff_nseqs(def);
+    char msg[4096];
+    int failed = 0;
+    for (int i = 0; i < nseq; i++) {
+        uint64_t seed = *single ? one : base + (uint64_t)i;
+        msg[0] = '\0';
+        if (!run(seed, ops, msg, sizeof msg)) {
+            failed++;
+            fprintf(stderr, "%s difference (replay: DET_DIFF_SEED=%" PRIu64 "):\n%s\n", what, seed,
+                    msg);
+            if (failed >= 5)
+                break;
+        }
+    }
+    ck_assert_msg(failed == 0, "%d of %d %s sequences differ from redis-server", failed, nseq,
+                  what);
+    return nseq;
+}
+
+static void start_redis(void)
+{
+    if (tsrv_redis_start(&diff_redis, NULL) != 0) {
+        fprintf(stderr, "det: could not start redis-server\n");
+        exit(EXIT_FAILURE);
+    }
+}
+
+static void stop_redis(void) { tsrv_stop(&diff_redis); }
+
+static void connect_redis(void)
+{
+    ck_assert_msg(resp_connect(&diff_conn, diff_redis.port) == 0, "connect to redis-server");
+}
+
+static void disconnect_redis(void) { resp_close(&diff_conn); }
+
+tcase_spec diff_spec(const char *name)
+{
+    return (tcase_spec){.name = name,
+                        .timeout = 600,
+                        .setup = connect_redis,
+                        .teardown = disconnect_redis,
+                        .once_setup = start_redis,
+                        .once_teardown = stop_redis};
 }

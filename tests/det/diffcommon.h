@@ -19,6 +19,7 @@
 
 #include "resp.h"
 #include "servers.h"
+#include "tcase.h"
 #include "transport.h"
 
 #include <stdint.h>
@@ -62,5 +63,23 @@ bool diff_same(const char *a, size_t alen, const char *b, size_t blen, cmp_mode 
  * seed of $DET_DIFF_SEED (returns true and sets *seed if set). */
 int diff_nseqs(int def);
 bool diff_one_seed(uint64_t *seed);
+
+/* Run `what`'s sequences: the one of $DET_DIFF_SEED, else diff_nseqs(def)
+ * seeds from base on; each is run(seed, ops, msg, msglen), false with msg
+ * on a difference (printed; the first 5 only).  Fails the test if any
+ * differed; returns how many ran, and in *single whether one seed was
+ * given. */
+int diff_run_seeds(const char *what, uint64_t base, int def, int ops,
+                   bool (*run)(uint64_t seed, int ops, char *msg, size_t msglen), bool *single);
+
+/* A differential case: `name`, 10 minutes, the redis-server started once
+ * around it and a connection to it around each test. */
+tcase_spec diff_spec(const char *name);
+
+/* The cases of tests/det, added to s (test_store.c, diff_raw.c,
+ * diff_proto.c). */
+void store_add(Suite *s);
+void diff_raw_add(Suite *s);
+void diff_proto_add(Suite *s);
 
 #endif

@@ -136,22 +136,23 @@ START_TEST(time_stands_still_inside_a_script)
 }
 END_TEST
 
-static int64_t backwards_now;
-static int64_t backwards_clock(void *ctx)
+/* A clock the test sets by hand. */
+static int64_t hand_now;
+static int64_t hand_clock(void *ctx)
 {
     (void)ctx;
-    return backwards_now;
+    return hand_now;
 }
 
 START_TEST(time_never_goes_back)
 {
-    backwards_now = 5000 * MS;
-    det_store_config cfg = {.now_ns = backwards_clock};
+    hand_now = 5000 * MS;
+    det_store_config cfg = {.now_ns = hand_clock};
     det_store *s = det_store_new(&cfg);
     ck_assert_str_eq(on(s, "SET", "k", "v", "PX", "100", NULL), "+OK\r\n");
-    backwards_now = 5101 * MS;
+    hand_now = 5101 * MS;
     ck_assert_str_eq(on(s, "GET", "k", NULL), "$-1\r\n");
-    backwards_now = 5000 * MS; /* a clock stepping back does not revive it */
+    hand_now = 5000 * MS; /* a clock stepping back does not revive it */
     ck_assert_str_eq(on(s, "GET", "k", NULL), "$-1\r\n");
     det_store_free(s);
 }
@@ -382,13 +383,6 @@ START_TEST(fault_hooks)
 }
 END_TEST
 
-static int64_t client_now;
-static int64_t client_clock(void *ctx)
-{
-    (void)ctx;
-    return client_now;
-}
-
 START_TEST(library_handles_on_the_backend_table)
 {
     sqclaim_backend be;
@@ -396,8 +390,8 @@ START_TEST(library_handles_on_the_backend_table)
     ck_assert_ptr_eq(be.app_data, st);
     sqclaim_options o;
     sqclaim_options_init(&o);
-    sqclaim_clock cc = {client_clock, NULL}; /* the bot's clock, not the store's */
-    client_now = 123 * MS;
+    sqclaim_clock cc = {hand_clock, NULL}; /* the bot's clock, not the store's */
+    hand_now = 123 * MS;
     o.clock = &cc;
     o.key_prefix = "t:";
     sqclaim_store *a = NULL, *b = NULL;
@@ -429,22 +423,12 @@ START_TEST(library_handles_on_the_backend_table)
 }
 END_TEST
 
-TCase *store_tcase(void);
-TCase *store_tcase(void)
+void store_add(Suite *s)
 {
-    TCase *tc = tcase_create("store");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, expiry_at_the_exact_instant);
-    tcase_add_test(tc, expired_keys_are_invisible_everywhere);
-    tcase_add_test(tc, time_stands_still_inside_a_script);
-    tcase_add_test(tc, time_never_goes_back);
-    tcase_add_test(tc, restart_loses_keys_and_scripts);
-    tcase_add_test(tc, stores_are_independent);
-    tcase_add_test(tc, same_seed_same_bytes);
-    tcase_add_test(tc, runaway_script_is_stopped);
-    tcase_add_test(tc, deep_reply_is_an_error_not_a_crash);
-    tcase_add_test(tc, redis_log_reaches_the_sink);
-    tcase_add_test(tc, fault_hooks);
-    tcase_add_test(tc, library_handles_on_the_backend_table);
-    return tc;
+    TCASE_ADD(s, ((tcase_spec){.name = "store", .setup = setup, .teardown = teardown}),
+              expiry_at_the_exact_instant, expired_keys_are_invisible_everywhere,
+              time_stands_still_inside_a_script, time_never_goes_back,
+              restart_loses_keys_and_scripts, stores_are_independent, same_seed_same_bytes,
+              runaway_script_is_stopped, deep_reply_is_an_error_not_a_crash,
+              redis_log_reaches_the_sink, fault_hooks, library_handles_on_the_backend_table);
 }

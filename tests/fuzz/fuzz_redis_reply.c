@@ -19,6 +19,7 @@
 #include "fuzz.h"
 
 #include "../../adapters/redis/reply.h"
+#include "reply_equal.h"
 
 #include <ctype.h>
 
@@ -96,26 +97,6 @@ static bool to_resp(out *o, const rp_reply *x)
         putf(o, '*', (long long)x->n);
         for (size_t i = 0; i < x->n; i++)
             if (!to_resp(o, x->elem[i]))
-                return false;
-        return true;
-    }
-    return false;
-}
-
-static bool rp_equal(const rp_reply *a, const rp_reply *b)
-{
-    if (a->type != b->type)
-        return false;
-    switch (a->type) {
-    case RP_NIL: return true;
-    case RP_INT: return a->integer == b->integer;
-    case RP_STR:
-    case RP_ERR: return a->len == b->len && memcmp(a->str, b->str, a->len) == 0;
-    case RP_ARR:
-        if (a->n != b->n)
-            return false;
-        for (size_t i = 0; i < a->n; i++)
-            if (!rp_equal(a->elem[i], b->elem[i]))
                 return false;
         return true;
     }

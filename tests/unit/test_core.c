@@ -2,6 +2,8 @@
  * JSON, result codes, opening stores, and the retry / ambiguity logic
  * (driven by a scripted backend that fails on cue). */
 #include "backend.h"
+#include "tcase.h"
+#include "../sim/suite_main.h" /* run_suite() */
 
 #include <check.h>
 #include <cjson/cJSON.h>
@@ -586,7 +588,6 @@ static const sqclaim_backend scripted = {
     .version = SQB_VERSION,
     .name = "scripted",
     .summary = "test double for the core's retry logic",
-    .caps = 0,
     .open = fb_open,
     .close = fb_close,
     .claim = fb_claim,
@@ -597,61 +598,63 @@ static const sqclaim_backend scripted = {
     .status = fb_status,
 };
 
-static const sqclaim_backend scripted_with_clock = {
-    .version = SQB_VERSION,
-    .name = "scripted-clock",
-    .summary = "the test double, on an injected clock that moves during each call",
-    .caps = SQCLAIM_CAP_CLOCK,
-    .open = fb_open,
-    .close = fb_close,
-    .claim = fb_claim,
-    .renew = fb_lease,
-    .release = fb_lease,
-    .reserve = fb_reserve,
-    .finish = fb_lease,
-    .status = fb_status,
-};
-
-static sqclaim_store *open_scripted(int retries)
-{
-    sqclaim_options o;
-    sqclaim_options_init(&o);
-    o.retries = retries;
-    sqclaim_store *s = NULL;
-    ck_assert_int_eq(sqclaim_open_backend(&scripted, &o, &s), SQCLAIM_OK);
-    nplan = calls = 0;
-    call_ns = 0;
-    return s;
-}
-
-/* The scripted backend on the fake clock; each call takes call_ms. */
+/* The scripted backend on the fake clock when call_ms >= 0 (each call then
+ * takes call_ms), else on the library's own clock. */
 static sqclaim_store *open_scripted_clock(int retries, int64_t call_ms)
 {
     sqclaim_options o;
     sqclaim_options_init(&o);
     o.retries = retries;
-    o.clock = &scripted_clock;
+    if (call_ms >= 0)
+        o.clock = &scripted_clock;
+    /* The same double, declaring the clock capability. */
+    static sqclaim_backend scripted_with_clock;
+    scripted_with_clock = scripted;
+    scripted_with_clock.name = "scripted-clock";
+    scripted_with_clock.summary =
+        "the test double, on an injected clock that moves during each call";
+    scripted_with_clock.caps = SQCLAIM_CAP_CLOCK;
     sqclaim_store *s = NULL;
-    ck_assert_int_eq(sqclaim_open_backend(&scripted_with_clock, &o, &s), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_open_backend(call_ms >= 0 ? &scripted_with_clock : &scripted, &o, &s),
+                     SQCLAIM_OK);
     nplan = calls = 0;
-    call_ns = call_ms * 1000000LL;
+    call_ns = call_ms >= 0 ? call_ms * 1000000LL : 0;
     return s;
 }
 
-#define PLAN(...)                                                                                  \
-    do {                                                                                           \
-        step p_[] = {__VA_ARGS__};                                                                 \
-        nplan = (int)(sizeof p_ / sizeof p_[0]);                                                   \
-        memcpy(plan, p_, sizeof p_);                                                               \
-        calls = 0;                                                                                 \
-    } while (0)
+static sqclaim_store *open_scripted(int retries) { return open_scripted_clock(retries, -1); }
+
+/* The answers the scripted backend gives next, one a call. */
+static void plan_steps(const step *steps, size_t n)
+{
+    ck_assert_uint_le(n, sizeof plan / sizeof *plan);
+    memcpy(plan, steps, n * sizeof *steps);
+    nplan = (int)n;
+    calls = 0;
+}
+#define STEPS(...) (const step[]){__VA_ARGS__}, sizeof((const step[]){__VA_ARGS__}) / sizeof(step)
+#define PLAN(...)  plan_steps(STEPS(__VA_ARGS__))
+
+/* Plans the answers given, claims sq-1 for BOT1 (60 s) on s and checks the
+ * claim's result; returns s, so a test can open and claim in one line. */
+static sqclaim_store *claim_planned(sqclaim_store *s, sqclaim_lease *l, sqclaim_rc want,
+                                    const step *steps, size_t n)
+{
+    plan_steps(steps, n);
+    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, l, NULL), want);
+    return s;
+}
+#define CLAIM(s, l, want, ...) claim_planned((s), (l), (want), STEPS(__VA_ARGS__))
+/* The start of most retry tests: declares the lease l and the store s,
+ * opened with `retries` and holding sq-1 as CLAIM left it. */
+#define OPEN_CLAIMED(retries, want, ...)                                                           \
+    sqclaim_lease l;                                                                               \
+    sqclaim_store *s = CLAIM(open_scripted(retries), &l, want, __VA_ARGS__)
 
 START_TEST(retry_ambiguous_claim_with_same_token)
 {
-    sqclaim_store *s = open_scripted(2);
-    PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_OK, .reclaimed = true});
-    sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
+    OPEN_CLAIMED(2, SQCLAIM_OK, {.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true},
+                 {.rc = SQCLAIM_OK, .reclaimed = true});
     ck_assert_int_eq(calls, 2);
     ck_assert_str_eq(seen_tokens[0], seen_tokens[1]);
     ck_assert_str_eq(seen_tokens[0], l.token);
@@ -667,10 +670,8 @@ END_TEST
 
 START_TEST(ambiguous_claim_exhausted_is_uncertain)
 {
-    sqclaim_store *s = open_scripted(1);
-    PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_EIO, .transient = true});
-    sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EIO);
+    OPEN_CLAIMED(1, SQCLAIM_EIO, {.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true},
+                 {.rc = SQCLAIM_EIO, .transient = true});
     ck_assert(l.flags & SQCLAIM_LEASE_UNCERTAIN);
     ck_assert_str_eq(l.sq, "sq-1");
     ck_assert_str_eq(l.token, seen_tokens[0]);
@@ -748,10 +749,7 @@ END_TEST
 
 START_TEST(non_transient_failure_not_retried)
 {
-    sqclaim_store *s = open_scripted(3);
-    PLAN({.rc = SQCLAIM_EAUTH});
-    sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EAUTH);
+    OPEN_CLAIMED(3, SQCLAIM_EAUTH, {.rc = SQCLAIM_EAUTH});
     ck_assert_int_eq(calls, 1);
     ck_assert(!(l.flags & SQCLAIM_LEASE_UNCERTAIN));
     ck_assert_str_eq(sqclaim_errmsg(s), "claim: scripted failure 1");
@@ -762,17 +760,13 @@ END_TEST
 
 START_TEST(transient_failures_retried_then_give_up)
 {
-    sqclaim_store *s = open_scripted(2);
-    PLAN({.rc = SQCLAIM_EIO, .transient = true}, {.rc = SQCLAIM_EIO, .transient = true},
-         {.rc = SQCLAIM_EIO, .transient = true});
-    sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EIO);
+    OPEN_CLAIMED(2, SQCLAIM_EIO, {.rc = SQCLAIM_EIO, .transient = true},
+                 {.rc = SQCLAIM_EIO, .transient = true}, {.rc = SQCLAIM_EIO, .transient = true});
     ck_assert_int_eq(calls, 3);
     ck_assert(!(l.flags & SQCLAIM_LEASE_UNCERTAIN)); /* never sent: not uncertain */
     sqclaim_close(s);
-    s = open_scripted(-1); /* retries disabled */
-    PLAN({.rc = SQCLAIM_EIO, .transient = true});
-    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EIO);
+    /* Retries disabled. */
+    s = CLAIM(open_scripted(-1), &l, SQCLAIM_EIO, {.rc = SQCLAIM_EIO, .transient = true});
     ck_assert_int_eq(calls, 1);
     sqclaim_close(s);
 }
@@ -783,10 +777,7 @@ START_TEST(release_after_ambiguous_converges)
     /* The first attempt's reply is lost; the retry finds the claim gone
      * while the lease's deadline has not passed: the claim cannot have
      * expired, so the lost attempt released it.  OK, not LOST. */
-    sqclaim_store *s = open_scripted(2);
-    PLAN({.rc = SQCLAIM_OK});
-    sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
+    OPEN_CLAIMED(2, SQCLAIM_OK, {.rc = SQCLAIM_OK});
     sqclaim_lease copy = l;
     PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true}, {.rc = SQCLAIM_LOST});
     ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_OK);
@@ -884,14 +875,10 @@ END_TEST
 
 START_TEST(errmsg_reset_after_success)
 {
-    sqclaim_store *s = open_scripted(0);
-    PLAN({.rc = SQCLAIM_EAUTH});
-    sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EAUTH);
+    OPEN_CLAIMED(0, SQCLAIM_EAUTH, {.rc = SQCLAIM_EAUTH});
     ck_assert_str_ne(sqclaim_errmsg(s), "");
     ck_assert_int_eq(sqclaim_errcode(s), SQCLAIM_EAUTH);
-    PLAN({.rc = SQCLAIM_OK});
-    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
+    CLAIM(s, &l, SQCLAIM_OK, {.rc = SQCLAIM_OK});
     ck_assert_str_eq(sqclaim_errmsg(s), "");
     ck_assert_int_eq(sqclaim_errcode(s), SQCLAIM_OK);
     char buf[16] = "x";
@@ -992,10 +979,7 @@ END_TEST
 
 START_TEST(ambiguous_shorter_renewal_moves_deadline_earlier)
 {
-    sqclaim_store *s = open_scripted(1);
-    PLAN({.rc = SQCLAIM_OK});
-    sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
+    OPEN_CLAIMED(1, SQCLAIM_OK, {.rc = SQCLAIM_OK});
     int64_t before = sqclaim_now_ns(s);
     PLAN({.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true},
          {.rc = SQCLAIM_ETIMEOUT, .maybe_applied = true});
@@ -1018,10 +1002,7 @@ END_TEST
 
 START_TEST(errmsg_copy_is_atomic_snapshot)
 {
-    sqclaim_store *s = open_scripted(0);
-    PLAN({.rc = SQCLAIM_EAUTH});
-    sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EAUTH);
+    OPEN_CLAIMED(0, SQCLAIM_EAUTH, {.rc = SQCLAIM_EAUTH});
     char buf[10];
     ck_assert_int_eq(sqclaim_errmsg_copy(s, buf, sizeof buf), SQCLAIM_EAUTH);
     ck_assert_str_eq(buf, "claim: sc"); /* truncated, terminated */
@@ -1043,13 +1024,10 @@ START_TEST(busy_and_bad_backend_answers)
     ck_assert_str_eq(h.sq, "sq-1");
     ck_assert_str_eq(sqclaim_errmsg(s), "SQ sq-1 is held by bot \"BOT9\" for another 1234 ms");
     /* An index outside the candidates is a protocol error, not a grant. */
-    PLAN({.rc = SQCLAIM_OK, .index = 5});
-    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EPROTOCOL);
+    CLAIM(s, &l, SQCLAIM_EPROTOCOL, {.rc = SQCLAIM_OK, .index = 5});
     /* LOST to a claim, BUSY to a renewal: protocol errors. */
-    PLAN({.rc = SQCLAIM_LOST});
-    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_EPROTOCOL);
-    PLAN({.rc = SQCLAIM_OK});
-    ck_assert_int_eq(sqclaim_claim(s, "sq-1", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
+    CLAIM(s, &l, SQCLAIM_EPROTOCOL, {.rc = SQCLAIM_LOST});
+    CLAIM(s, &l, SQCLAIM_OK, {.rc = SQCLAIM_OK});
     PLAN({.rc = SQCLAIM_BUSY});
     ck_assert_int_eq(sqclaim_renew(s, &l, 0), SQCLAIM_EPROTOCOL);
     /* Rows before the hint are refused as a protocol error. */
@@ -1095,13 +1073,21 @@ END_TEST
 
 static int64_t fixed_clock(void *ctx) { return *(int64_t *)ctx; }
 
+/* Options on an injected clock that reads *now: the test moves it by hand. */
+static sqclaim_options options_on_clock(sqclaim_clock *clock, int64_t *now)
+{
+    *clock = (sqclaim_clock){fixed_clock, now};
+    sqclaim_options o;
+    sqclaim_options_init(&o);
+    o.clock = clock;
+    return o;
+}
+
 START_TEST(injected_clock_drives_deadlines)
 {
     static int64_t now = 1000000000;
-    sqclaim_clock clock = {fixed_clock, &now};
-    sqclaim_options o;
-    sqclaim_options_init(&o);
-    o.clock = &clock;
+    sqclaim_clock clock;
+    sqclaim_options o = options_on_clock(&clock, &now);
     sqclaim_store *s = NULL;
     ck_assert_int_eq(sqclaim_open_backend(&scripted, &o, &s), SQCLAIM_EUNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "injected clock"));
@@ -1163,19 +1149,15 @@ START_TEST(memory_space_names_and_counters)
 }
 END_TEST
 
-static int64_t manual_clock(void *ctx) { return *(int64_t *)ctx; }
-
 START_TEST(memory_sweeps_expired_entries)
 {
     /* Unique SQs that expire and are never touched again do not pile up:
      * after many more, status still works and only live ones remain. */
     static int64_t now = 1000000000;
-    sqclaim_clock clock = {manual_clock, &now};
-    sqclaim_options o;
-    sqclaim_options_init(&o);
+    sqclaim_clock clock;
+    sqclaim_options o = options_on_clock(&clock, &now);
     o.adapter = "memory";
     o.memory_space = "unit-sweep";
-    o.clock = &clock;
     sqclaim_store *s = NULL;
     ck_assert_int_eq(sqclaim_open(&o, &s), SQCLAIM_OK);
     for (int i = 0; i < 5000; i++) {
@@ -1199,60 +1181,27 @@ END_TEST
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
-    TCase *tc = tcase_create("validation");
-    tcase_add_test(tc, check_sq_rules);
-    tcase_add_test(tc, check_bot_rules);
-    tcase_add_test(tc, parse_durations);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("helpers");
-    tcase_add_test(tc, json_quote_escapes);
-    tcase_add_test(tc, timestamps_iso_ms);
-    tcase_add_test(tc, result_codes);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("json");
-    tcase_add_test(tc, status_json_rendering);
-    tcase_add_test(tc, error_json_seed_text);
-    tcase_add_test(tc, status_json_flagged_entries);
-    tcase_add_test(tc, raw_preview_rules);
-    tcase_add_test(tc, lease_json_round_trip);
-    tcase_add_test(tc, lease_json_rejects_garbage);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("open");
-    tcase_add_test(tc, open_unknown_backend_lists_available);
-    tcase_add_test(tc, open_from_environment);
-    tcase_add_test(tc, backend_and_its_old_names);
-    tcase_add_test(tc, open_rejects_bad_options);
-    tcase_add_test(tc, clock_without_function_rejected);
-    tcase_add_test(tc, injected_clock_drives_deadlines);
-    tcase_add_test(tc, memory_space_names_and_counters);
-    tcase_add_test(tc, memory_sweeps_expired_entries);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("retries");
-    tcase_add_test(tc, retry_ambiguous_claim_with_same_token);
-    tcase_add_test(tc, ambiguous_claim_exhausted_is_uncertain);
-    tcase_add_test(tc, non_transient_failure_not_retried);
-    tcase_add_test(tc, reclaimed_grant_deadline_from_store_ttl);
-    tcase_add_test(tc, uncertain_multi_candidate_message);
-    tcase_add_test(tc, transient_failures_retried_then_give_up);
-    tcase_add_test(tc, release_after_ambiguous_converges);
-    tcase_add_test(tc, release_converges_only_before_the_deadline);
-    tcase_add_test(tc, deadline_starts_before_the_send);
-    tcase_add_test(tc, errmsg_reset_after_success);
-    tcase_add_test(tc, retries_from_environment);
-    tcase_add_test(tc, operator_tools_unsupported_without_members);
-    tcase_add_test(tc, ambiguous_shorter_renewal_moves_deadline_earlier);
-    tcase_add_test(tc, errmsg_copy_is_atomic_snapshot);
-    tcase_add_test(tc, busy_and_bad_backend_answers);
-    tcase_add_test(tc, status_sorted_and_stamped);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, ((tcase_spec){.name = "validation"}), check_sq_rules, check_bot_rules,
+              parse_durations);
+    TCASE_ADD(s, ((tcase_spec){.name = "helpers"}), json_quote_escapes, timestamps_iso_ms,
+              result_codes);
+    TCASE_ADD(s, ((tcase_spec){.name = "json"}), status_json_rendering, error_json_seed_text,
+              status_json_flagged_entries, raw_preview_rules, lease_json_round_trip,
+              lease_json_rejects_garbage);
+    TCASE_ADD(s, ((tcase_spec){.name = "open"}), open_unknown_backend_lists_available,
+              open_from_environment, backend_and_its_old_names, open_rejects_bad_options,
+              clock_without_function_rejected, injected_clock_drives_deadlines,
+              memory_space_names_and_counters, memory_sweeps_expired_entries);
+    TCASE_ADD(s, ((tcase_spec){.name = "retries"}), retry_ambiguous_claim_with_same_token,
+              ambiguous_claim_exhausted_is_uncertain, non_transient_failure_not_retried,
+              reclaimed_grant_deadline_from_store_ttl, uncertain_multi_candidate_message,
+              transient_failures_retried_then_give_up, release_after_ambiguous_converges,
+              release_converges_only_before_the_deadline, deadline_starts_before_the_send,
+              errmsg_reset_after_success, retries_from_environment,
+              operator_tools_unsupported_without_members,
+              ambiguous_shorter_renewal_moves_deadline_earlier, errmsg_copy_is_atomic_snapshot,
+              busy_and_bad_backend_answers, status_sorted_and_stamped);
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(core_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(core_suite()); }

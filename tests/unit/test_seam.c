@@ -4,6 +4,8 @@
  * caller; a handle without a seam is unchanged. */
 #include "internal.h"
 #include "seam.h"
+#include "../sim/suite_main.h" /* run_suite() */
+#include "tcase.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -86,18 +88,25 @@ static sqclaim_store *open_mem(fake *f, const char *space)
     return s;
 }
 
+/* open_mem() with the seam given (its ctx: the fake), and 251019-164rmb
+ * claimed for BOT1 (3 s). */
+static sqclaim_store *open_seamed_claimed(fake *f, const char *space, sqc_seam *seam,
+                                          sqclaim_lease *l)
+{
+    sqclaim_store *s = open_mem(f, space);
+    seam->ctx = f;
+    sqc_seam_set(s, seam);
+    ck_assert_int_eq(sqclaim_claim(s, "251019-164rmb", "BOT1", 3000, l, NULL), SQCLAIM_OK);
+    return s;
+}
+
 START_TEST(seam_supplies_tokens_and_decisions)
 {
     fake f = {.now = 1000000000};
-    sqclaim_store *s = open_mem(&f, "seam-1");
-    sqc_seam seam = {.ctx = &f,
-                     .token = fake_token,
-                     .rand64 = fake_rand,
-                     .unix_ms = fake_unix,
-                     .adjust = fake_adjust};
-    sqc_seam_set(s, &seam);
+    sqc_seam seam = {
+        .token = fake_token, .rand64 = fake_rand, .unix_ms = fake_unix, .adjust = fake_adjust};
     sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "251019-164rmb", "BOT1", 3000, &l, NULL), SQCLAIM_OK);
+    sqclaim_store *s = open_seamed_claimed(&f, "seam-1", &seam, &l);
     ck_assert_str_eq(l.token, "00000000000000000000000000000001");
     ck_assert_int_eq(l.deadline_ns, l.sent_ns + 1234); /* the substituted decision */
     ck_assert_int_eq(l.expires_unix_ms, 1700000000000 + 3000);
@@ -109,15 +118,10 @@ END_TEST
 START_TEST(keepalive_without_thread)
 {
     fake f = {.now = 1000000000};
-    sqclaim_store *s = open_mem(&f, "seam-2");
-    sqc_seam seam = {.ctx = &f,
-                     .token = fake_token,
-                     .rand64 = fake_rand,
-                     .ka_start = fake_start,
-                     .ka_stop = fake_stop};
-    sqc_seam_set(s, &seam);
+    sqc_seam seam = {
+        .token = fake_token, .rand64 = fake_rand, .ka_start = fake_start, .ka_stop = fake_stop};
     sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "251019-164rmb", "BOT1", 3000, &l, NULL), SQCLAIM_OK);
+    sqclaim_store *s = open_seamed_claimed(&f, "seam-2", &seam, &l);
     sqclaim_keepalive *ka = NULL;
     ck_assert_int_eq(sqclaim_keepalive_start(s, &l, on_lost, NULL, &ka), SQCLAIM_OK);
     ck_assert_int_eq(f.starts, 1);
@@ -141,11 +145,9 @@ END_TEST
 START_TEST(keepalive_step_reports_loss)
 {
     fake f = {.now = 1000000000};
-    sqclaim_store *s = open_mem(&f, "seam-3");
-    sqc_seam seam = {.ctx = &f, .ka_start = fake_start, .ka_stop = fake_stop};
-    sqc_seam_set(s, &seam);
+    sqc_seam seam = {.ka_start = fake_start, .ka_stop = fake_stop};
     sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "251019-164rmb", "BOT1", 3000, &l, NULL), SQCLAIM_OK);
+    sqclaim_store *s = open_seamed_claimed(&f, "seam-3", &seam, &l);
     sqclaim_keepalive *ka = NULL;
     lost_calls = 0;
     ck_assert_int_eq(sqclaim_keepalive_start(s, &l, on_lost, NULL, &ka), SQCLAIM_OK);
@@ -176,15 +178,7 @@ END_TEST
 int main(void)
 {
     Suite *su = suite_create("seam");
-    TCase *tc = tcase_create("seam");
-    tcase_add_test(tc, seam_supplies_tokens_and_decisions);
-    tcase_add_test(tc, keepalive_without_thread);
-    tcase_add_test(tc, keepalive_step_reports_loss);
-    tcase_add_test(tc, no_seam_unchanged);
-    suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    TCASE_ADD(su, ((tcase_spec){.name = "seam"}), seam_supplies_tokens_and_decisions,
+              keepalive_without_thread, keepalive_step_reports_loss, no_seam_unchanged);
+    return run_suite(su);
 }

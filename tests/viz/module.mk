@@ -11,19 +11,20 @@ ifneq ($(DET_LIB),)
 TESTS += $(BUILD)/tests/sim-scenario
 endif
 
-$(BUILD)/tests/browser-timeline: tests/browser/timeline_test.py $(BUILD)/sqsim
+# The wrapper of a python test (the rule's first prerequisite): run it on
+# the built sqsim, its output in $(BUILD)/$(1).
+define viz_py_wrapper
 	@mkdir -p $(@D)
 	printf '#!/bin/sh\nexec python3 %s --sqsim %s --out %s "$$@"\n' \
-	  '$(abspath tests/browser/timeline_test.py)' '$(abspath $(BUILD))/sqsim' \
-	  '$(abspath $(BUILD))/timeline-test' > $@
+	  '$(abspath $<)' '$(abspath $(BUILD))/sqsim' '$(abspath $(BUILD))/$(1)' > $@
 	chmod +x $@
+endef
+
+$(BUILD)/tests/browser-timeline: tests/browser/timeline_test.py $(BUILD)/sqsim
+	$(call viz_py_wrapper,timeline-test)
 
 $(BUILD)/tests/sim-scenario: tests/viz/scenario_test.py $(BUILD)/sqsim
-	@mkdir -p $(@D)
-	printf '#!/bin/sh\nexec python3 %s --sqsim %s --out %s "$$@"\n' \
-	  '$(abspath tests/viz/scenario_test.py)' '$(abspath $(BUILD))/sqsim' \
-	  '$(abspath $(BUILD))/scenario-test' > $@
-	chmod +x $@
+	$(call viz_py_wrapper,scenario-test)
 
 $(BUILD)/obj/tests/viz/timeline_bound_test.o: EXTRA_TEST_CFLAGS = -Isim/sqsim
 $(BUILD)/tests/sim-timeline-bound: $(BUILD)/obj/tests/viz/timeline_bound_test.o $(BUILD)/obj/sim/sqsim/timeline.o
