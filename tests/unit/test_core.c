@@ -3,7 +3,6 @@
  * (driven by a scripted backend that fails on cue). */
 #include "backend.h"
 #include "tcase.h"
-#include "../sim/suite_main.h" /* run_suite() */
 
 #include <check.h>
 #include <cjson/cJSON.h>
