@@ -7,7 +7,7 @@
  *            real redis-server.
  * The differential cases start their own redis-server (tests/support). */
 #include "diffcommon.h"
-#include "../sim/suite_main.h" /* run_suite() */
+#include "tcase.h" /* run_suite() */
 
 #include <check.h>
 #include <stdio.h>

@@ -1,5 +1,6 @@
 /* resp.c — see resp.h. */
 #include "resp.h"
+#include "servers.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -158,20 +159,8 @@ rp_reply *rv_to_rp(const rv *v)
 int resp_connect(resp_conn *c, int port)
 {
     memset(c, 0, sizeof *c);
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c->fd < 0)
-        return -1;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    if (connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(c->fd);
-        c->fd = -1;
-        return -1;
-    }
-    return 0;
+    c->fd = tsrv_connect(port);
+    return c->fd < 0 ? -1 : 0;
 }
 
 void resp_close(resp_conn *c)

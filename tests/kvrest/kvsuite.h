@@ -6,6 +6,7 @@
 #define SQCLAIM_KVSUITE_H
 
 #include "kvtest.h"
+#include "tcase.h"
 
 #include <check.h>
 #include <stddef.h>
@@ -23,8 +24,8 @@ void servers_up(void);
 void servers_down(void);
 /* Checked fixture: empty redis, no faults, zeroed counters. */
 void fresh(void);
-/* A test case on the shared servers with both fixtures. */
-TCase *kvt_shared_case(const char *name);
+/* A test case on the shared servers with both fixtures, for TCASE_ADD. */
+tcase_spec kvt_shared_case(const char *name);
 
 /* A request to the shared kvrest. */
 void req(kt_resp *r, const char *method, const char *path, const char *token, const char *body,
@@ -36,22 +37,26 @@ void on(const tsrv *s, kt_resp *r, const char *path, const char *token, const ch
 void post(kt_resp *r, const char *path, const char *body);
 void get(kt_resp *r, const char *path);
 
-/* POST body to path (full token); expect status and exact body. */
-#define EXPECT_POST(path, body, status, want)                                                      \
+/* Send body (NULL: none) to path with token and flags; expect status and
+ * exact body want (NULL: any). */
+#define EXPECT_REQ(path, token, body, flags, status, want)                                         \
     do {                                                                                           \
         kt_resp r_;                                                                                \
-        post(&r_, (path), (body));                                                                 \
+        req(&r_, NULL, (path), (token), (body), (flags));                                          \
         kt_expect(&r_, (status), (want));                                                          \
         kt_free(&r_);                                                                              \
     } while (0)
-
-#define EXPECT_B64(path, body, status, want)                                                       \
+/* The same on another kvrest, srv. */
+#define EXPECT_ON(srv, path, token, body, flags, status, want)                                     \
     do {                                                                                           \
         kt_resp r_;                                                                                \
-        req(&r_, NULL, (path), TOKEN, (body), KT_B64);                                             \
+        on((srv), &r_, (path), (token), (body), (flags));                                          \
         kt_expect(&r_, (status), (want));                                                          \
         kt_free(&r_);                                                                              \
     } while (0)
+/* The same with the full token, raw or base64-encoded replies. */
+#define EXPECT_POST(path, body, status, want) EXPECT_REQ(path, TOKEN, body, 0, status, want)
+#define EXPECT_B64(path, body, status, want)  EXPECT_REQ(path, TOKEN, body, KT_B64, status, want)
 
 /* Error response with a text that starts with prefix. */
 #define EXPECT_ERROR(r, status, prefix)                                                            \
@@ -61,6 +66,28 @@ void get(kt_resp *r, const char *path);
         ck_assert_msg(strncmp(e_, (prefix), strlen(prefix)) == 0, "error '%s', want '%s…'", e_,    \
                       (prefix));                                                                   \
     } while (0)
+
+/* Each of the n bodies, sent to path with token, is refused with status and
+ * an error text that starts with prefix. */
+void expect_refused(const char *path, const char *token, const char *const *bodies, size_t n,
+                    long status, const char *prefix);
+
+/* A request to path with token and body answers status (body not checked)
+ * and carries the upstash-sync-token sync. */
+void expect_sync(const char *path, const char *token, const char *body, long status,
+                 const char *sync);
+
+/* Requests on one kept-alive connection (one curl handle), counting the
+ * connections opened. */
+typedef struct kvt_session {
+    CURL *handle;
+    long connects;
+} kvt_session;
+kvt_session kvt_session_open(void);
+/* Send q on the session's handle; expect status and body want (NULL: any). */
+void kvt_session_expect(kvt_session *ss, kt_req *q, long status, const char *want);
+/* Close the session; the number of connections it opened. */
+long kvt_session_close(kvt_session *ss);
 
 /* Raw redis GET; returns a malloc'd copy (NULL for nil) and its length. */
 char *raw_get(const char *key, size_t klen, size_t *len);

@@ -165,13 +165,6 @@ END_TEST
 
 void kvt_add_encoding(Suite *s)
 {
-    TCase *tc;
-    tc = kvt_shared_case("encoding");
-    tcase_add_test(tc, base64_encoding);
-    tcase_add_test(tc, raw_encoding);
-    tcase_add_test(tc, integers_64bit);
-    tcase_add_test(tc, number_and_boolean_arguments);
-    tcase_add_test(tc, unicode_keys_round_trip);
-    tcase_add_test(tc, binary_values);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, kvt_shared_case("encoding"), base64_encoding, raw_encoding, integers_64bit,
+              number_and_boolean_arguments, unicode_keys_round_trip, binary_values);
 }

@@ -169,12 +169,8 @@ START_TEST(refused_commands)
                           "[\"CLIENT\",\"REPLY\",\"OFF\"]",
                           "[\"SHUTDOWN\"]",
                           "[\"monitor\"]"};
-    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
-        kt_resp r;
-        post(&r, "/", cmds[i]);
-        EXPECT_ERROR(&r, 400, "ERR Command is not available");
-        kt_free(&r);
-    }
+    expect_refused("/", TOKEN, cmds, sizeof cmds / sizeof *cmds, 400,
+                   "ERR Command is not available");
     /* the pool still works (no connection was left in a strange state) */
     EXPECT_POST("/", "[\"SET\",\"after\",\"1\"]", 200, "{\"result\":\"OK\"}");
     EXPECT_POST("/", "[\"GET\",\"after\"]", 200, "{\"result\":\"1\"}");
@@ -206,14 +202,8 @@ START_TEST(sync_token)
     snprintf(t1, sizeof t1, "%s", r.sync);
     kt_free(&r);
     /* error responses carry it too */
-    req(&r, NULL, "/", NULL, "[\"GET\",\"s\"]", 0);
-    kt_expect(&r, 401, NULL);
-    ck_assert_str_eq(r.sync, t1);
-    kt_free(&r);
-    post(&r, "/", "[");
-    kt_expect(&r, 400, NULL);
-    ck_assert_str_eq(r.sync, t1);
-    kt_free(&r);
+    expect_sync("/", NULL, "[\"GET\",\"s\"]", 401, t1);
+    expect_sync("/", TOKEN, "[", 400, t1);
     /* the client sends it back: accepted */
     char hdr[160];
     snprintf(hdr, sizeof hdr, "upstash-sync-token: %s", t1);
@@ -235,14 +225,8 @@ START_TEST(sync_token)
         kt_free(&r);
     }
     /* a failed write (wrong type) and a read-only pipeline do not */
-    post(&r, "/", "[\"LPUSH\",\"s\",\"x\"]");
-    kt_expect(&r, 400, NULL);
-    ck_assert_str_eq(r.sync, prev);
-    kt_free(&r);
-    post(&r, "/pipeline", "[[\"GET\",\"s\"],[\"PTTL\",\"s\"]]");
-    kt_expect(&r, 200, NULL);
-    ck_assert_str_eq(r.sync, prev);
-    kt_free(&r);
+    expect_sync("/", TOKEN, "[\"LPUSH\",\"s\",\"x\"]", 400, prev);
+    expect_sync("/pipeline", TOKEN, "[[\"GET\",\"s\"],[\"PTTL\",\"s\"]]", 200, prev);
 }
 END_TEST
 
@@ -279,13 +263,6 @@ END_TEST
 
 void kvt_add_errors(Suite *s)
 {
-    TCase *tc;
-    tc = kvt_shared_case("errors");
-    tcase_add_test(tc, malformed_bodies);
-    tcase_add_test(tc, oversized_body);
-    tcase_add_test(tc, scripts);
-    tcase_add_test(tc, refused_commands);
-    tcase_add_test(tc, sync_token);
-    tcase_add_test(tc, quota);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, kvt_shared_case("errors"), malformed_bodies, oversized_body, scripts,
+              refused_commands, sync_token, quota);
 }

@@ -189,12 +189,7 @@ START_TEST(admin_faults_validation)
                          "{\"nope\":1}",
                          "{\"fail_rate\":\"0.5\"}",
                          "{\"fail_rate\":0.5,\"latency_ms\":99999999}"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        kt_resp r;
-        post(&r, "/_kvrest/faults", bad[i]);
-        EXPECT_ERROR(&r, 400, "ERR faults");
-        kt_free(&r);
-    }
+    expect_refused("/_kvrest/faults", TOKEN, bad, sizeof bad / sizeof *bad, 400, "ERR faults");
     /* all-or-nothing: nothing above changed anything */
     kt_resp r;
     get(&r, "/_kvrest/faults");
@@ -233,9 +228,7 @@ START_TEST(admin_stats_exact)
     EXPECT_POST("/", "[\"GET\"", 400, NULL);               /* parse error: no command */
     EXPECT_POST("/", "[\"INCR\",\"a\",\"x\"]", 400, NULL); /* redis error */
     kt_resp r;
-    req(&r, NULL, "/", "bad", "[\"GET\",\"a\"]", 0);
-    kt_expect(&r, 401, NULL);
-    kt_free(&r);
+    EXPECT_REQ("/", "bad", "[\"GET\",\"a\"]", 0, 401, NULL);
     req(&r, "DELETE", "/", TOKEN, NULL, 0);
     kt_expect(&r, 405, NULL);
     kt_free(&r);
@@ -256,14 +249,11 @@ END_TEST
 
 START_TEST(keep_alive)
 {
-    CURL *h = curl_easy_init();
-    long total = 0;
+    kvt_session ss = kvt_session_open();
     for (int i = 0; i < 25; i++) {
-        kt_resp r;
         char body[64];
         snprintf(body, sizeof body, "[\"INCR\",\"ka\"]");
         kt_req q = {.kv = &kv,
-                    .handle = h,
                     .path = i % 3 == 2 ? "/pipeline" : "/",
                     .token = TOKEN,
                     .body = i % 3 == 2 ? "[[\"INCR\",\"ka\"]]" : body};
@@ -271,28 +261,16 @@ START_TEST(keep_alive)
             q.body = "[";
             q.path = "/";
         }
-        kt_http(&r, &q);
-        kt_expect(&r, i % 5 == 4 ? 400 : 200, NULL);
-        total += r.connects;
-        kt_free(&r);
+        kvt_session_expect(&ss, &q, i % 5 == 4 ? 400 : 200, NULL);
     }
-    curl_easy_cleanup(h);
-    ck_assert_int_eq(total, 1);
+    ck_assert_int_eq(kvt_session_close(&ss), 1);
     assert_raw("ka", "20");
 }
 END_TEST
 
 void kvt_add_faults(Suite *s)
 {
-    TCase *tc;
-    tc = kvt_shared_case("faults");
-    tcase_add_test(tc, fault_fail);
-    tcase_add_test(tc, fault_drop);
-    tcase_add_test(tc, fault_stall);
-    tcase_add_test(tc, fault_latency_and_jitter);
-    tcase_add_test(tc, fault_seed_reproducible);
-    tcase_add_test(tc, admin_faults_validation);
-    tcase_add_test(tc, admin_stats_exact);
-    tcase_add_test(tc, keep_alive);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, kvt_shared_case("faults"), fault_fail, fault_drop, fault_stall,
+              fault_latency_and_jitter, fault_seed_reproducible, admin_faults_validation,
+              admin_stats_exact, keep_alive);
 }

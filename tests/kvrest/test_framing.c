@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "kvtest.h"
+#include "tcase.h"
 
 #define TOKEN "framing-T0ken"
 /* Generous for a loaded machine; the 30 s and more of the bug are far. */
@@ -44,14 +45,8 @@ static void fresh(void) { freeReplyObject(kt_redis(&redis_srv, "FLUSHALL")); }
 
 static int connect_kv(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = tsrv_connect(kv.port);
     ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)kv.port);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;
@@ -357,14 +352,13 @@ END_TEST
 Suite *kt_framing_suite(void)
 {
     Suite *s = suite_create("kvrest-framing");
-    TCase *tc = tcase_create("framing");
-    tcase_add_unchecked_fixture(tc, servers_up, servers_down);
-    tcase_add_checked_fixture(tc, fresh, NULL);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, conflicting_content_length);
-    tcase_add_test(tc, garbage_request_line);
-    tcase_add_test(tc, valid_request_lines_pass);
-    tcase_add_test(tc, oversized_line_and_headers);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s,
+              ((tcase_spec){.name = "framing",
+                            .timeout = 60,
+                            .setup = fresh,
+                            .once_setup = servers_up,
+                            .once_teardown = servers_down}),
+              conflicting_content_length, garbage_request_line, valid_request_lines_pass,
+              oversized_line_and_headers);
     return s;
 }

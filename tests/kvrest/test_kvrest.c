@@ -72,6 +72,53 @@ void post(kt_resp *r, const char *path, const char *body) { req(r, NULL, path, T
 
 void get(kt_resp *r, const char *path) { req(r, NULL, path, TOKEN, NULL, 0); }
 
+void expect_refused(const char *path, const char *token, const char *const *bodies, size_t n,
+                    long status, const char *prefix)
+{
+    for (size_t i = 0; i < n; i++) {
+        kt_resp r;
+        req(&r, NULL, path, token, bodies[i], 0);
+        ck_assert_msg(r.status == status, "%s %s: status %ld, want %ld", path, bodies[i], r.status,
+                      status);
+        EXPECT_ERROR(&r, status, prefix);
+        kt_free(&r);
+    }
+}
+
+void expect_sync(const char *path, const char *token, const char *body, long status,
+                 const char *sync)
+{
+    kt_resp r;
+    req(&r, NULL, path, token, body, 0);
+    kt_expect(&r, status, NULL);
+    ck_assert_str_eq(r.sync, sync);
+    kt_free(&r);
+}
+
+kvt_session kvt_session_open(void)
+{
+    kvt_session ss = {.handle = curl_easy_init()};
+    ck_assert_ptr_nonnull(ss.handle);
+    return ss;
+}
+
+void kvt_session_expect(kvt_session *ss, kt_req *q, long status, const char *want)
+{
+    kt_resp r;
+    q->handle = ss->handle;
+    kt_http(&r, q);
+    kt_expect(&r, status, want);
+    ss->connects += r.connects;
+    kt_free(&r);
+}
+
+long kvt_session_close(kvt_session *ss)
+{
+    curl_easy_cleanup(ss->handle);
+    ss->handle = NULL;
+    return ss->connects;
+}
+
 /* Raw redis GET; returns a malloc'd copy (NULL for nil) and its length. */
 char *raw_get(const char *key, size_t klen, size_t *len)
 {
@@ -113,13 +160,13 @@ void on(const tsrv *s, kt_resp *r, const char *path, const char *token, const ch
 
 /* ---- suite ------------------------------------------------------------------------------ */
 
-TCase *kvt_shared_case(const char *name)
+tcase_spec kvt_shared_case(const char *name)
 {
-    TCase *tc = tcase_create(name);
-    tcase_add_unchecked_fixture(tc, servers_up, servers_down);
-    tcase_add_checked_fixture(tc, fresh, NULL);
-    tcase_set_timeout(tc, TEST_TIMEOUT);
-    return tc;
+    return (tcase_spec){.name = name,
+                        .timeout = TEST_TIMEOUT,
+                        .setup = fresh,
+                        .once_setup = servers_up,
+                        .once_teardown = servers_down};
 }
 
 static Suite *kvrest_suite(void)

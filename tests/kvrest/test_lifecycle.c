@@ -172,9 +172,7 @@ START_TEST(redis_outage_and_recovery)
     ck_assert_msg(strstr(kt_error_text(&resp), "timed out") != NULL, "%s", resp.body);
     ck_assert_msg(resp.ms < 3000, "hung redis: request took %lld ms", resp.ms);
     kt_free(&resp);
-    on(&k, &resp, "/", TOKEN, "[\"GET\",\"o\"]", 0);
-    kt_expect(&resp, 200, "{\"result\":\"1\"}");
-    kt_free(&resp);
+    EXPECT_ON(&k, "/", TOKEN, "[\"GET\",\"o\"]", 0, 200, "{\"result\":\"1\"}");
     /* redis down: a 500 JSON error, quickly */
     tsrv_kill(&r, SIGKILL);
     on(&k, &resp, "/", TOKEN, "[\"GET\",\"o\"]", 0);
@@ -198,9 +196,7 @@ START_TEST(redis_outage_and_recovery)
     }
     ck_assert_int_eq(status, 200);
     for (int i = 0; i < 8; i++) { /* every pooled connection works again */
-        on(&k, &resp, "/", TOKEN, "[\"GET\",\"o\"]", 0);
-        kt_expect(&resp, 200, "{\"result\":\"2\"}");
-        kt_free(&resp);
+        EXPECT_ON(&k, "/", TOKEN, "[\"GET\",\"o\"]", 0, 200, "{\"result\":\"2\"}");
     }
     tsrv_stop(&k);
     tsrv_stop(&r);
@@ -209,11 +205,6 @@ END_TEST
 
 void kvt_add_lifecycle(Suite *s)
 {
-    TCase *tc;
-    tc = tcase_create("lifecycle");
-    tcase_set_timeout(tc, TEST_TIMEOUT);
-    tcase_add_test(tc, command_line);
-    tcase_add_test(tc, sigterm_clean_exit);
-    tcase_add_test(tc, redis_outage_and_recovery);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, ((tcase_spec){.name = "lifecycle", .timeout = TEST_TIMEOUT}), command_line,
+              sigterm_clean_exit, redis_outage_and_recovery);
 }

@@ -277,10 +277,6 @@ END_TEST
 
 void kvt_add_load(Suite *s)
 {
-    TCase *tc;
-    tc = kvt_shared_case("concurrency");
-    tcase_add_test(tc, concurrent_transactions);
-    tcase_add_test(tc, slow_request_does_not_block_others);
-    tcase_add_test(tc, fuzz_bodies_and_paths);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, kvt_shared_case("concurrency"), concurrent_transactions,
+              slow_request_does_not_block_others, fuzz_bodies_and_paths);
 }

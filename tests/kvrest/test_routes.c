@@ -153,19 +153,11 @@ START_TEST(auth_missing_or_wrong)
 {
     const char *bad[] = {NULL, "", "wrong", TOKEN "x", "kv-T0ken_with.special~char", RO_TOKEN "x"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        kt_resp r;
-        req(&r, NULL, "/", bad[i], "[\"SET\",\"a\",\"1\"]", 0);
-        kt_expect(&r, 401, "{\"error\":\"Unauthorized\"}");
-        kt_free(&r);
-        req(&r, NULL, "/pipeline", bad[i], "[[\"SET\",\"a\",\"1\"]]", 0);
-        kt_expect(&r, 401, "{\"error\":\"Unauthorized\"}");
-        kt_free(&r);
-        req(&r, NULL, "/set/a/1", bad[i], NULL, 0);
-        kt_expect(&r, 401, "{\"error\":\"Unauthorized\"}");
-        kt_free(&r);
-        req(&r, NULL, "/_kvrest/stats", bad[i], NULL, 0);
-        kt_expect(&r, 401, "{\"error\":\"Unauthorized\"}");
-        kt_free(&r);
+        EXPECT_REQ("/", bad[i], "[\"SET\",\"a\",\"1\"]", 0, 401, "{\"error\":\"Unauthorized\"}");
+        EXPECT_REQ("/pipeline", bad[i], "[[\"SET\",\"a\",\"1\"]]", 0, 401,
+                   "{\"error\":\"Unauthorized\"}");
+        EXPECT_REQ("/set/a/1", bad[i], NULL, 0, 401, "{\"error\":\"Unauthorized\"}");
+        EXPECT_REQ("/_kvrest/stats", bad[i], NULL, 0, 401, "{\"error\":\"Unauthorized\"}");
     }
     assert_raw("a", NULL);
     ck_assert_int_eq(kt_stat(&kv, TOKEN, "unauthorized"), 24);
@@ -174,21 +166,13 @@ END_TEST
 
 START_TEST(auth_query_token)
 {
-    kt_resp r;
-    req(&r, NULL, "/set/q/1?_token=" TOKEN, NULL, NULL, 0);
-    kt_expect(&r, 200, "{\"result\":\"OK\"}");
-    kt_free(&r);
+    EXPECT_REQ("/set/q/1?_token=" TOKEN, NULL, NULL, 0, 200, "{\"result\":\"OK\"}");
     /* percent-encoded token ('.' and '~' as escapes) */
-    req(&r, NULL, "/?_token=kv-T0ken_with%2Especial%7Echars", NULL, "[\"GET\",\"q\"]", 0);
-    kt_expect(&r, 200, "{\"result\":\"1\"}");
-    kt_free(&r);
-    req(&r, NULL, "/set/q/2?_token=nope", NULL, NULL, 0);
-    kt_expect(&r, 401, "{\"error\":\"Unauthorized\"}");
-    kt_free(&r);
+    EXPECT_REQ("/?_token=kv-T0ken_with%2Especial%7Echars", NULL, "[\"GET\",\"q\"]", 0, 200,
+               "{\"result\":\"1\"}");
+    EXPECT_REQ("/set/q/2?_token=nope", NULL, NULL, 0, 401, "{\"error\":\"Unauthorized\"}");
     /* other query arguments are ignored */
-    req(&r, NULL, "/get/q?foo=bar&_token=" TOKEN, NULL, NULL, 0);
-    kt_expect(&r, 200, "{\"result\":\"1\"}");
-    kt_free(&r);
+    EXPECT_REQ("/get/q?foo=bar&_token=" TOKEN, NULL, NULL, 0, 200, "{\"result\":\"1\"}");
 }
 END_TEST
 
@@ -196,37 +180,24 @@ START_TEST(auth_readonly_token)
 {
     EXPECT_POST("/", "[\"SET\",\"ro\",\"v\"]", 200, "{\"result\":\"OK\"}");
     kt_resp r;
-    req(&r, NULL, "/", RO_TOKEN, "[\"GET\",\"ro\"]", 0);
-    kt_expect(&r, 200, "{\"result\":\"v\"}");
-    kt_free(&r);
-    req(&r, NULL, "/get/ro", RO_TOKEN, NULL, 0);
-    kt_expect(&r, 200, "{\"result\":\"v\"}");
-    kt_free(&r);
-    req(&r, NULL, "/", RO_TOKEN, "[\"SET\",\"ro\",\"w\"]", 0);
-    kt_expect(&r, 400,
-              "{\"error\":\"NOPERM this user has no permissions to run the 'set' command\"}");
-    kt_free(&r);
+    EXPECT_REQ("/", RO_TOKEN, "[\"GET\",\"ro\"]", 0, 200, "{\"result\":\"v\"}");
+    EXPECT_REQ("/get/ro", RO_TOKEN, NULL, 0, 200, "{\"result\":\"v\"}");
+    EXPECT_REQ("/", RO_TOKEN, "[\"SET\",\"ro\",\"w\"]", 0, 400,
+               "{\"error\":\"NOPERM this user has no permissions to run the 'set' command\"}");
     const char *refused[] = {"[\"KEYS\",\"*\"]", "[\"SCAN\",\"0\"]", "[\"DEL\",\"ro\"]",
                              "[\"EVAL\",\"return 1\",\"0\"]", "[\"FLUSHALL\"]"};
-    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
-        req(&r, NULL, "/", RO_TOKEN, refused[i], 0);
-        EXPECT_ERROR(&r, 400, "NOPERM");
-        kt_free(&r);
-    }
+    expect_refused("/", RO_TOKEN, refused, sizeof refused / sizeof *refused, 400, "NOPERM");
     /* pipeline: per entry */
-    req(&r, NULL, "/pipeline", RO_TOKEN,
-        "[[\"GET\",\"ro\"],[\"SET\",\"ro\",\"x\"],[\"PTTL\",\"ro\"]]", 0);
-    kt_expect(&r, 200,
-              "[{\"result\":\"v\"},{\"error\":\"NOPERM this user has no permissions to run the "
-              "'set' command\"},{\"result\":-1}]");
-    kt_free(&r);
+    EXPECT_REQ("/pipeline", RO_TOKEN, "[[\"GET\",\"ro\"],[\"SET\",\"ro\",\"x\"],[\"PTTL\",\"ro\"]]",
+               0, 200,
+               "[{\"result\":\"v\"},{\"error\":\"NOPERM this user has no permissions to run the "
+               "'set' command\"},{\"result\":-1}]");
     /* transaction: refused as a whole */
     req(&r, NULL, "/multi-exec", RO_TOKEN, "[[\"GET\",\"ro\"],[\"INCR\",\"n\"]]", 0);
     EXPECT_ERROR(&r, 400, "NOPERM");
     kt_free(&r);
-    req(&r, NULL, "/multi-exec", RO_TOKEN, "[[\"GET\",\"ro\"],[\"EXISTS\",\"ro\"]]", 0);
-    kt_expect(&r, 200, "[{\"result\":\"v\"},{\"result\":1}]");
-    kt_free(&r);
+    EXPECT_REQ("/multi-exec", RO_TOKEN, "[[\"GET\",\"ro\"],[\"EXISTS\",\"ro\"]]", 0, 200,
+               "[{\"result\":\"v\"},{\"result\":1}]");
     /* admin needs the full token */
     req(&r, NULL, "/_kvrest/stats", RO_TOKEN, NULL, 0);
     EXPECT_ERROR(&r, 403, "NOPERM");
@@ -258,18 +229,8 @@ END_TEST
 
 void kvt_add_routes(Suite *s)
 {
-    TCase *tc;
-    tc = kvt_shared_case("routes");
-    tcase_add_test(tc, single_command);
-    tcase_add_test(tc, pipeline_error_in_middle);
-    tcase_add_test(tc, multi_exec_route);
-    tcase_add_test(tc, path_style);
-    tcase_add_test(tc, method_not_allowed);
-    tcase_add_test(tc, startup_line_without_token);
-    suite_add_tcase(s, tc);
-    tc = kvt_shared_case("auth");
-    tcase_add_test(tc, auth_missing_or_wrong);
-    tcase_add_test(tc, auth_query_token);
-    tcase_add_test(tc, auth_readonly_token);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, kvt_shared_case("routes"), single_command, pipeline_error_in_middle,
+              multi_exec_route, path_style, method_not_allowed, startup_line_without_token);
+    TCASE_ADD(s, kvt_shared_case("auth"), auth_missing_or_wrong, auth_query_token,
+              auth_readonly_token);
 }

@@ -55,10 +55,7 @@ static void variants_down(void)
 
 START_TEST(redis_over_unix_socket)
 {
-    kt_resp r;
-    on(&kv_unix, &r, "/", TOKEN, "[\"SET\",\"via-unix\",\"1\"]", 0);
-    kt_expect(&r, 200, "{\"result\":\"OK\"}");
-    kt_free(&r);
+    EXPECT_ON(&kv_unix, "/", TOKEN, "[\"SET\",\"via-unix\",\"1\"]", 0, 200, "{\"result\":\"OK\"}");
     assert_raw("via-unix", "1");
     char want[400];
     snprintf(want, sizeof want, "(redis %s)", redis_srv.unixsock);
@@ -84,23 +81,17 @@ END_TEST
 
 START_TEST(thread_pool_mode)
 {
-    CURL *h = curl_easy_init();
-    long total = 0;
+    kvt_session ss = kvt_session_open();
     for (int i = 0; i < 10; i++) {
-        kt_resp r;
         kt_req q = {.kv = &kv_threads,
-                    .handle = h,
                     .path = "/pipeline",
                     .token = TOKEN,
                     .body = "[[\"INCR\",\"tp\"],[\"GET\",\"tp\"]]"};
-        kt_http(&r, &q);
         char want[64];
         snprintf(want, sizeof want, "[{\"result\":%d},{\"result\":\"%d\"}]", i + 1, i + 1);
-        kt_expect(&r, 200, want);
-        total += r.connects;
-        kt_free(&r);
+        kvt_session_expect(&ss, &q, 200, want);
     }
-    curl_easy_cleanup(h);
+    long total = kvt_session_close(&ss);
     ck_assert_int_eq(total, 1);
 }
 END_TEST
@@ -111,75 +102,51 @@ START_TEST(max_body_flag)
     int n = snprintf(body, sizeof body, "[\"SET\",\"small\",\"");
     memset(body + n, 'y', 1100);
     strcpy(body + n + 1100, "\"]");
-    kt_resp r;
-    on(&kv_small, &r, "/", TOKEN, body, 0);
-    kt_expect(&r, 400, "{\"error\":\"ERR max request size exceeded\"}");
-    kt_free(&r);
-    on(&kv_small, &r, "/", TOKEN, body, KT_CHUNKED);
-    kt_expect(&r, 400, "{\"error\":\"ERR max request size exceeded\"}");
-    kt_free(&r);
-    on(&kv_small, &r, "/set/small", TOKEN, body, KT_CHUNKED);
-    kt_expect(&r, 400, "{\"error\":\"ERR max request size exceeded\"}");
-    kt_free(&r);
+    EXPECT_ON(&kv_small, "/", TOKEN, body, 0, 400, "{\"error\":\"ERR max request size exceeded\"}");
+    EXPECT_ON(&kv_small, "/", TOKEN, body, KT_CHUNKED, 400,
+              "{\"error\":\"ERR max request size exceeded\"}");
+    EXPECT_ON(&kv_small, "/set/small", TOKEN, body, KT_CHUNKED, 400,
+              "{\"error\":\"ERR max request size exceeded\"}");
     strcpy(body + n + 900, "\"]"); /* 919 bytes: fits */
-    on(&kv_small, &r, "/", TOKEN, body, KT_CHUNKED);
-    kt_expect(&r, 200, "{\"result\":\"OK\"}");
-    kt_free(&r);
+    EXPECT_ON(&kv_small, "/", TOKEN, body, KT_CHUNKED, 200, "{\"result\":\"OK\"}");
     EXPECT_POST("/", "[\"STRLEN\",\"small\"]", 200, "{\"result\":900}");
     /* a streamed oversized body leaves the connection usable */
-    CURL *h = curl_easy_init();
-    long total = 0;
+    kvt_session ss = kvt_session_open();
     for (int i = 0; i < 2; i++) {
         body[n + 900] = 'y';
         strcpy(body + n + 1100, "\"]");
         kt_req q = {.kv = &kv_small,
-                    .handle = h,
                     .path = "/",
                     .token = TOKEN,
                     .body = i ? "[\"PING\"]" : body,
                     .flags = KT_CHUNKED};
-        kt_http(&r, &q);
-        kt_expect(&r, i ? 200 : 400, NULL);
-        total += r.connects;
-        kt_free(&r);
+        kvt_session_expect(&ss, &q, i ? 200 : 400, NULL);
     }
-    curl_easy_cleanup(h);
-    ck_assert_int_eq(total, 1);
+    ck_assert_int_eq(kvt_session_close(&ss), 1);
 }
 END_TEST
 
 START_TEST(quota_flag)
 {
-    kt_resp r;
-    on(&kv_quota, &r, "/pipeline", TOKEN, "[[\"PING\"],[\"PING\"]]", 0);
-    kt_expect(&r, 200, "[{\"result\":\"PONG\"},{\"result\":\"PONG\"}]");
-    kt_free(&r);
-    on(&kv_quota, &r, "/", TOKEN, "[\"PING\"]", 0);
-    kt_expect(&r, 400, "{\"error\":\"ERR max daily request limit exceeded. Limit: 2, Usage: 2.\"}");
-    kt_free(&r);
-    on(&kv_quota, &r, "/_kvrest/faults", TOKEN, NULL, 0);
-    kt_expect(&r, 200,
+    EXPECT_ON(&kv_quota, "/pipeline", TOKEN, "[[\"PING\"],[\"PING\"]]", 0, 200,
+              "[{\"result\":\"PONG\"},{\"result\":\"PONG\"}]");
+    EXPECT_ON(&kv_quota, "/", TOKEN, "[\"PING\"]", 0, 400,
+              "{\"error\":\"ERR max daily request limit exceeded. Limit: 2, Usage: 2.\"}");
+    EXPECT_ON(&kv_quota, "/_kvrest/faults", TOKEN, NULL, 0, 200,
               "{\"latency_ms\":0,\"jitter_ms\":0,\"fail_rate\":0,\"drop_rate\":0,\"stall_rate\":0,"
               "\"stall_ms\":10000,\"quota\":2,\"quota_used\":2,\"seed\":5}");
-    kt_free(&r);
 }
 END_TEST
 
 START_TEST(token_from_environment)
 {
     kt_resp r;
-    on(&kv_env, &r, "/", ENV_TOKEN, "[\"SET\",\"env\",\"1\"]", 0);
-    kt_expect(&r, 200, "{\"result\":\"OK\"}");
-    kt_free(&r);
-    on(&kv_env, &r, "/", ENV_RO_TOKEN, "[\"GET\",\"env\"]", 0);
-    kt_expect(&r, 200, "{\"result\":\"1\"}");
-    kt_free(&r);
+    EXPECT_ON(&kv_env, "/", ENV_TOKEN, "[\"SET\",\"env\",\"1\"]", 0, 200, "{\"result\":\"OK\"}");
+    EXPECT_ON(&kv_env, "/", ENV_RO_TOKEN, "[\"GET\",\"env\"]", 0, 200, "{\"result\":\"1\"}");
     on(&kv_env, &r, "/", ENV_RO_TOKEN, "[\"DEL\",\"env\"]", 0);
     EXPECT_ERROR(&r, 400, "NOPERM");
     kt_free(&r);
-    on(&kv_env, &r, "/", "", "[\"GET\",\"env\"]", 0);
-    kt_expect(&r, 401, "{\"error\":\"Unauthorized\"}");
-    kt_free(&r);
+    EXPECT_ON(&kv_env, "/", "", "[\"GET\",\"env\"]", 0, 401, "{\"error\":\"Unauthorized\"}");
     /* --quiet: nothing on stderr */
     char log[400];
     snprintf(log, sizeof log, "%s/kvrest.log", kv_env.dir);
@@ -191,16 +158,12 @@ END_TEST
 
 void kvt_add_variants(Suite *s)
 {
-    TCase *tc;
-    tc = tcase_create("variants");
-    tcase_add_unchecked_fixture(tc, variants_up, variants_down);
-    tcase_add_checked_fixture(tc, fresh, NULL);
-    tcase_set_timeout(tc, TEST_TIMEOUT);
-    tcase_add_test(tc, redis_over_unix_socket);
-    tcase_add_test(tc, many_clients_small_pool);
-    tcase_add_test(tc, thread_pool_mode);
-    tcase_add_test(tc, max_body_flag);
-    tcase_add_test(tc, quota_flag);
-    tcase_add_test(tc, token_from_environment);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s,
+              ((tcase_spec){.name = "variants",
+                            .timeout = TEST_TIMEOUT,
+                            .setup = fresh,
+                            .once_setup = variants_up,
+                            .once_teardown = variants_down}),
+              redis_over_unix_socket, many_clients_small_pool, thread_pool_mode, max_body_flag,
+              quota_flag, token_from_environment);
 }

@@ -330,19 +330,12 @@ static void serve(rt_rogue *r, int fd)
     }
 }
 
+static void serve_conn(void *arg, int fd) { serve(arg, fd); }
+
 static void *rogue_main(void *arg)
 {
     rt_rogue *r = arg;
-    while (!atomic_load(&r->stop)) {
-        struct pollfd p = {r->lfd, POLLIN, 0};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        int fd = accept(r->lfd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        serve(r, fd);
-        close(fd);
-    }
+    tsrv_accept_loop(r->lfd, &r->stop, serve_conn, r);
     return NULL;
 }
 
@@ -353,18 +346,10 @@ static void rogue_start(rt_rogue *r, const char *reply, int trickle_ms, char ech
     r->echo = echo;
     snprintf(r->reply, sizeof r->reply, "%s", reply);
     r->replylen = strlen(r->reply);
-    r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    r->lfd = tsrv_listen(16, &r->port);
     ck_assert_int_ge(r->lfd, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ck_assert_int_eq(bind(r->lfd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(r->lfd, (struct sockaddr *)&a, &len), 0);
-    ck_assert_int_eq(listen(r->lfd, 16), 0);
-    r->port = ntohs(a.sin_port);
     snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d", r->port);
+    snprintf(r->auth_url, sizeof r->auth_url, "redis://:%s@127.0.0.1:%d/2", RT_PASSWORD, r->port);
     atomic_store(&r->stop, false);
     ck_assert_int_eq(pthread_create(&r->thread, NULL, rogue_main, r), 0);
 }

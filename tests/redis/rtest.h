@@ -64,6 +64,7 @@ typedef struct rt_rogue {
     int lfd;
     int port;
     char url[64];
+    char auth_url[96]; /* with password RT_PASSWORD and database 2 */
     pthread_t thread;
     atomic_bool stop;
     atomic_int requests;

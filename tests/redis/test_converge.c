@@ -5,6 +5,7 @@
  * a dropped connection after sending (ambiguous), retries with the same
  * token, and every operation must answer what the first attempt did. */
 #include "rtest.h"
+#include "tcase.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,23 +30,6 @@ typedef struct dropper {
     atomic_int dropped;   /* replies dropped so far */
 } dropper;
 
-static int connect_local(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static bool write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
@@ -62,9 +46,10 @@ static bool write_all(int fd, const char *p, size_t n)
 
 /* Relay one client connection until either side closes or a reply is
  * dropped. */
-static void relay(dropper *d, int cfd)
+static void relay(void *arg, int cfd)
 {
-    int sfd = connect_local(d->upstream);
+    dropper *d = arg;
+    int sfd = tsrv_connect(d->upstream);
     if (sfd < 0)
         return;
     char buf[65536];
@@ -100,16 +85,7 @@ static void relay(dropper *d, int cfd)
 static void *dropper_main(void *arg)
 {
     dropper *d = arg;
-    while (!atomic_load(&d->stop)) {
-        struct pollfd p = {d->lfd, POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0)
-            continue;
-        int cfd = accept(d->lfd, NULL, NULL);
-        if (cfd < 0)
-            continue;
-        relay(d, cfd);
-        close(cfd);
-    }
+    tsrv_accept_loop(d->lfd, &d->stop, relay, d);
     return NULL;
 }
 
@@ -117,17 +93,8 @@ static void dropper_start(dropper *d, int upstream)
 {
     memset(d, 0, sizeof *d);
     d->upstream = upstream;
-    d->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    d->lfd = tsrv_listen(16, &d->port);
     ck_assert_int_ge(d->lfd, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ck_assert_int_eq(bind(d->lfd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(d->lfd, (struct sockaddr *)&a, &len), 0);
-    ck_assert_int_eq(listen(d->lfd, 16), 0);
-    d->port = ntohs(a.sin_port);
     snprintf(d->url, sizeof d->url, "redis://127.0.0.1:%d", d->port);
     ck_assert_int_eq(pthread_create(&d->thread, NULL, dropper_main, d), 0);
 }
@@ -180,6 +147,16 @@ static sqclaim_store *open_via_proxy(int retries)
     return s;
 }
 
+/* BOT1 claims sq (60 s) and reserves count rows: both must succeed. */
+static sqclaim_rows claim_with_rows(sqclaim_store *s, const char *sq, uint32_t count,
+                                    sqclaim_lease *l)
+{
+    sqclaim_rows rows;
+    ck_assert_int_eq(sqclaim_claim(s, sq, "BOT1", 60000, l, NULL), SQCLAIM_OK);
+    ck_assert_int_eq(sqclaim_reserve_rows(s, l, count, 0, &rows), SQCLAIM_OK);
+    return rows;
+}
+
 /* Drop the replies of the next n requests; run; check that n were dropped
  * and that the client saw them as ambiguous. */
 #define DROPPING(s, n, call)                                                                       \
@@ -198,9 +175,7 @@ START_TEST(test_finish_after_lost_reply_is_ok)
      * the claim was still held. */
     sqclaim_store *s = open_via_proxy(2);
     sqclaim_lease l;
-    sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_claim(s, "SQ-F", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 5, 0, &rows), SQCLAIM_OK);
+    sqclaim_rows rows = claim_with_rows(s, "SQ-F", 5, &l);
     sqclaim_rc rc;
     DROPPING(s, 1, rc = sqclaim_finish_rows(s, &l));
     ck_assert_msg(rc == SQCLAIM_OK, "finish: %s (%s)", sqclaim_rcname(rc), sqclaim_errmsg(s));
@@ -218,9 +193,7 @@ START_TEST(test_release_after_lost_reply_is_ok)
 {
     sqclaim_store *s = open_via_proxy(2);
     sqclaim_lease l, other;
-    sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_claim(s, "SQ-R", "BOT1", 60000, &l, NULL), SQCLAIM_OK);
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 2, 0, &rows), SQCLAIM_OK);
+    claim_with_rows(s, "SQ-R", 2, &l);
     sqclaim_rc rc;
     DROPPING(s, 1, rc = sqclaim_release(s, &l));
     ck_assert_msg(rc == SQCLAIM_OK, "release: %s (%s)", sqclaim_rcname(rc), sqclaim_errmsg(s));
@@ -285,13 +258,14 @@ END_TEST
 Suite *rt_converge_suite(void)
 {
     Suite *s = suite_create("redis-converge");
-    TCase *tc = tcase_create("dropped-replies");
-    tcase_add_unchecked_fixture(tc, rt_server_start, rt_server_stop);
-    tcase_add_checked_fixture(tc, drop_setup, drop_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_finish_after_lost_reply_is_ok);
-    tcase_add_test(tc, test_release_after_lost_reply_is_ok);
-    tcase_add_test(tc, test_renew_reserve_claim_after_lost_reply);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s,
+              ((tcase_spec){.name = "dropped-replies",
+                            .timeout = 60,
+                            .setup = drop_setup,
+                            .teardown = drop_teardown,
+                            .once_setup = rt_server_start,
+                            .once_teardown = rt_server_stop}),
+              test_finish_after_lost_reply_is_ok, test_release_after_lost_reply_is_ok,
+              test_renew_reserve_claim_after_lost_reply);
     return s;
 }

@@ -2,6 +2,7 @@
  * costs, read back raw with hiredis from a real redis-server; foreign
  * values; configuration, AUTH, SELECT and unix sockets. */
 #include "rtest.h"
+#include "tcase.h"
 
 #include "../../adapters/redisproto/proto.h"
 
@@ -18,6 +19,26 @@ static void claim_ok(sqclaim_store *s, const char *sq, const char *bot, int64_t 
 {
     sqclaim_rc rc = sqclaim_claim(s, sq, bot, ttl, l, NULL);
     ck_assert_msg(rc == SQCLAIM_OK, "claim %s: %s (%s)", sq, sqclaim_rcname(rc), sqclaim_errmsg(s));
+}
+
+/* A handle on rt_srv holding sq for bot (asserted). */
+static sqclaim_store *open_claimed(const char *sq, const char *bot, int64_t ttl, sqclaim_lease *l)
+{
+    sqclaim_store *s = rt_open();
+    claim_ok(s, sq, bot, ttl, l);
+    return s;
+}
+
+/* Reserve count rows at hint; asserts OK and that they start at start. */
+static sqclaim_rows reserve_ok(sqclaim_store *s, const sqclaim_lease *l, uint32_t count,
+                               uint64_t hint, uint64_t start)
+{
+    sqclaim_rows rows;
+    sqclaim_rc rc = sqclaim_reserve_rows(s, l, count, hint, &rows);
+    ck_assert_msg(rc == SQCLAIM_OK, "reserve %u at %llu: %s (%s)", (unsigned)count,
+                  (unsigned long long)hint, sqclaim_rcname(rc), sqclaim_errmsg(s));
+    ck_assert_uint_eq(rows.start_row, start);
+    return rows;
 }
 
 static bool is_timestamp(const char *s, size_t len)
@@ -64,6 +85,10 @@ static void expect_keys(const char *const *want, size_t nwant)
     }
     rt_free_keys(keys, n);
 }
+/* The keys under rt_prefix are exactly the suffixes listed (any order). */
+#define EXPECT_KEYS(...)                                                                           \
+    expect_keys((const char *const[]){__VA_ARGS__},                                                \
+                sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
 
 static sqclaim_status *status_ok(sqclaim_store *s)
 {
@@ -101,9 +126,8 @@ static long long scan_count(const char *pattern_suffix)
 
 START_TEST(test_claim_layout)
 {
-    sqclaim_store *s = rt_open();
     sqclaim_lease l;
-    claim_ok(s, "251019-164rmb", "BOT1", 60000, &l);
+    open_claimed("251019-164rmb", "BOT1", 60000, &l);
     char *v = rt_get("sq:251019-164rmb");
     char head[128], tail[128];
     snprintf(head, sizeof head, "{\"botId\":\"BOT1\",\"timestamp\":\"");
@@ -121,19 +145,15 @@ START_TEST(test_claim_layout)
     ck_assert_uint_eq(strtoull(fence, NULL, 10), l.fence);
     free(fence);
     ck_assert_int_eq(rt_pttl("sqclaim:fence"), -1);
-    const char *want[] = {"sq:251019-164rmb", "sqclaim:fence"};
-    expect_keys(want, 2);
+    EXPECT_KEYS("sq:251019-164rmb", "sqclaim:fence");
 }
 END_TEST
 
 START_TEST(test_reservation_layout)
 {
-    sqclaim_store *s = rt_open();
     sqclaim_lease l;
-    claim_ok(s, "SQ-R", "BOT1", 60000, &l);
-    sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 5, 51, &rows), SQCLAIM_OK);
-    ck_assert_uint_eq(rows.start_row, 51);
+    sqclaim_store *s = open_claimed("SQ-R", "BOT1", 60000, &l);
+    sqclaim_rows rows = reserve_ok(s, &l, 5, 51, 51);
     ck_assert_uint_eq(rows.count, 5);
     ck_assert_uint_eq(rows.fence, l.fence);
 
@@ -156,8 +176,7 @@ START_TEST(test_reservation_layout)
     ck_assert_str_eq(cur, "56");
     free(cur);
     ck_assert_int_eq(rt_pttl("sqclaim:rowcursor"), -1);
-    const char *want[] = {"sq:SQ-R", "refund:SQ-R", "sqclaim:fence", "sqclaim:rowcursor"};
-    expect_keys(want, 4);
+    EXPECT_KEYS("sq:SQ-R", "refund:SQ-R", "sqclaim:fence", "sqclaim:rowcursor");
     /* Helper keys match neither sq:* nor refund:*. */
     ck_assert_int_eq(scan_count("sq:*"), 1);
     ck_assert_int_eq(scan_count("refund:*"), 1);
@@ -165,9 +184,7 @@ START_TEST(test_reservation_layout)
     /* A second reservation (other SQ) starts after the first. */
     sqclaim_lease l2;
     claim_ok(s, "SQ-R2", "BOT2", 60000, &l2);
-    sqclaim_rows rows2;
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &l2, 3, 1, &rows2), SQCLAIM_OK);
-    ck_assert_uint_eq(rows2.start_row, 56);
+    reserve_ok(s, &l2, 3, 1, 56);
     cur = rt_get("sqclaim:rowcursor");
     ck_assert_str_eq(cur, "59");
     free(cur);
@@ -175,19 +192,15 @@ START_TEST(test_reservation_layout)
     /* Release removes the claim and our reservation, never the helpers. */
     ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_OK);
     ck_assert_int_eq(sqclaim_release(s, &l2), SQCLAIM_OK);
-    const char *after[] = {"sqclaim:fence", "sqclaim:rowcursor"};
-    expect_keys(after, 2);
+    EXPECT_KEYS("sqclaim:fence", "sqclaim:rowcursor");
 }
 END_TEST
 
 START_TEST(test_renew_extends_claim_and_reservation)
 {
-    sqclaim_store *s = rt_open();
     sqclaim_lease l;
-    claim_ok(s, "SQ-N", "BOT1", 5000, &l);
-    sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 2, 0, &rows), SQCLAIM_OK);
-    ck_assert_uint_eq(rows.start_row, 1);
+    sqclaim_store *s = open_claimed("SQ-N", "BOT1", 5000, &l);
+    reserve_ok(s, &l, 2, 0, 1);
     ck_assert_int_le(rt_pttl("refund:SQ-N"), 5000);
     ck_assert_int_eq(sqclaim_renew(s, &l, 120000), SQCLAIM_OK);
     ck_assert_int_gt(rt_pttl("sq:SQ-N"), 110000);
@@ -201,8 +214,7 @@ START_TEST(test_renew_extends_claim_and_reservation)
     free(v);
     /* Finish removes only the reservation. */
     ck_assert_int_eq(sqclaim_finish_rows(s, &l), SQCLAIM_OK);
-    const char *want[] = {"sq:SQ-N", "sqclaim:fence", "sqclaim:rowcursor"};
-    expect_keys(want, 3);
+    EXPECT_KEYS("sq:SQ-N", "sqclaim:fence", "sqclaim:rowcursor");
 }
 END_TEST
 
@@ -385,9 +397,8 @@ END_TEST
 
 START_TEST(test_cursor_garbage_is_an_error_not_a_guess)
 {
-    sqclaim_store *s = rt_open();
     sqclaim_lease l;
-    claim_ok(s, "SQ-C", "BOT1", 60000, &l);
+    sqclaim_store *s = open_claimed("SQ-C", "BOT1", 60000, &l);
     /* Lua's tonumber() reads all of these (inf, 1e300 and 0x10 too); only
      * 1 to 15 decimal digits are a row number (above 2^53 a double cannot
      * tell start from start + count). */
@@ -407,9 +418,7 @@ START_TEST(test_cursor_garbage_is_an_error_not_a_guess)
     }
     /* The largest cursor accepted. */
     freeReplyObject(rt_cmd(rt_raw, "SET %ssqclaim:rowcursor 999999999000000", rt_prefix));
-    sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 3, 0, &rows), SQCLAIM_OK);
-    ck_assert_uint_eq(rows.start_row, 999999999000000ULL);
+    reserve_ok(s, &l, 3, 0, 999999999000000ULL);
     char *cur = rt_get("sqclaim:rowcursor");
     ck_assert_str_eq(cur, "999999999000003");
     free(cur);
@@ -469,9 +478,8 @@ static redisReply *reserve_with_pttl(const sqclaim_lease *l, const char *pttl)
 
 START_TEST(test_reserve_on_expiring_claim_is_lost)
 {
-    sqclaim_store *s = rt_open();
     sqclaim_lease l;
-    claim_ok(s, "SQ-Z", "BOT1", 60000, &l);
+    open_claimed("SQ-Z", "BOT1", 60000, &l);
     /* PTTL 0: the claim expires this millisecond.  A reservation written
      * without PX would never expire; with PX 0 the SET fails.  LOST, and
      * nothing written. */
@@ -498,9 +506,8 @@ END_TEST
  * comes out as "\/" (the same string to every JSON reader). */
 START_TEST(test_reservation_bot_from_stored_claim)
 {
-    sqclaim_store *s = rt_open();
     sqclaim_lease l;
-    claim_ok(s, "SQ-M", "BOT1", 60000, &l);
+    sqclaim_store *s = open_claimed("SQ-M", "BOT1", 60000, &l);
     sqclaim_lease edited = l;
     snprintf(edited.bot, sizeof edited.bot, "MALLORY");
     sqclaim_rows rows;
@@ -555,9 +562,8 @@ END_TEST
  * the API, and the JSON stays valid with one member per SQ. */
 START_TEST(test_status_skips_foreign_ids)
 {
-    sqclaim_store *s = rt_open();
     sqclaim_lease l;
-    claim_ok(s, "SQ-OK", "BOT1", 60000, &l);
+    sqclaim_store *s = open_claimed("SQ-OK", "BOT1", 60000, &l);
     static const char *const ids[] = {
         "",
         "a b",
@@ -760,11 +766,9 @@ END_TEST
 
 START_TEST(test_status_uses_scan_and_pipelines)
 {
-    sqclaim_store *a = rt_open();
     sqclaim_lease l;
-    claim_ok(a, "S-1", "BOT1", 60000, &l);
-    sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 2, 0, &rows), SQCLAIM_OK);
+    sqclaim_store *a = open_claimed("S-1", "BOT1", 60000, &l);
+    reserve_ok(a, &l, 2, 0, 1);
     claim_ok(a, "S-2", "BOT2", 60000, &l);
 
     uint64_t before = rt_round_trips(a);
@@ -1077,9 +1081,7 @@ START_TEST(test_unix_socket)
     ck_assert_int_eq(open_url(url, &s), SQCLAIM_OK);
     sqclaim_rc rc = sqclaim_claim(s, "SQ-U", "BOT1", 60000, &l, NULL);
     ck_assert_msg(rc == SQCLAIM_OK, "%s", sqclaim_errmsg(s));
-    sqclaim_rows rows;
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 2, 7, &rows), SQCLAIM_OK);
-    ck_assert_uint_eq(rows.start_row, 7);
+    reserve_ok(s, &l, 2, 7, 7);
     sqclaim_status *st = status_ok(s);
     ck_assert_uint_eq(st->nclaims, 1);
     sqclaim_status_free(st);
@@ -1099,51 +1101,31 @@ END_TEST
 Suite *rt_layout_suite(void)
 {
     Suite *su = suite_create("redis-layout");
-    TCase *tc = tcase_create("layout");
-    tcase_add_unchecked_fixture(tc, rt_server_start, rt_server_stop);
-    tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_claim_layout);
-    tcase_add_test(tc, test_reservation_layout);
-    tcase_add_test(tc, test_renew_extends_claim_and_reservation);
-    tcase_add_test(tc, test_bot_id_escaped_once);
-    tcase_add_test(tc, test_foreign_seed_value_is_held);
-    tcase_add_test(tc, test_non_json_values_are_held_and_shown);
-    tcase_add_test(tc, test_cursor_garbage_is_an_error_not_a_guess);
-    tcase_add_test(tc, test_fence_counter_garbage_grants_nothing);
-    tcase_add_test(tc, test_reserve_on_expiring_claim_is_lost);
-    tcase_add_test(tc, test_status_skips_foreign_ids);
-    tcase_add_test(tc, test_reservation_bot_from_stored_claim);
-    tcase_add_test(tc, test_expiry_instant_key_still_live);
-    suite_add_tcase(su, tc);
-
-    tc = tcase_create("round-trips");
-    tcase_add_unchecked_fixture(tc, rt_server_start, rt_server_stop);
-    tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_one_round_trip_per_operation);
-    tcase_add_test(tc, test_claim_first_of_50_is_one_round_trip);
-    tcase_add_test(tc, test_fence_rebuild_cost);
-    tcase_add_test(tc, test_status_uses_scan_and_pipelines);
-    tcase_add_test(tc, test_status_many_pages);
-    tcase_add_test(tc, test_script_flush_falls_back_to_eval);
-    suite_add_tcase(su, tc);
-
-    tc = tcase_create("config");
-    tcase_add_unchecked_fixture(tc, rt_server_start, rt_server_stop);
-    tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
-    tcase_add_test(tc, test_malformed_urls);
-    tcase_add_test(tc, test_valid_urls_open_without_network);
-    tcase_add_test(tc, test_environment_url_and_prefix);
-    tcase_add_test(tc, test_glob_characters_in_prefix);
-    suite_add_tcase(su, tc);
-
-    tc = tcase_create("auth");
-    tcase_add_unchecked_fixture(tc, rt_auth_server_start, rt_server_stop);
-    tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
-    tcase_add_test(tc, test_wrong_password_is_eauth);
-    tcase_add_test(tc, test_acl_user_and_select_db);
-    tcase_add_test(tc, test_unix_socket);
-    suite_add_tcase(su, tc);
+    tcase_spec on_server = {.setup = rt_setup,
+                            .teardown = rt_teardown,
+                            .once_setup = rt_server_start,
+                            .once_teardown = rt_server_stop};
+    on_server.name = "layout";
+    on_server.timeout = 60;
+    TCASE_ADD(su, on_server, test_claim_layout, test_reservation_layout,
+              test_renew_extends_claim_and_reservation, test_bot_id_escaped_once,
+              test_foreign_seed_value_is_held, test_non_json_values_are_held_and_shown,
+              test_cursor_garbage_is_an_error_not_a_guess,
+              test_fence_counter_garbage_grants_nothing, test_reserve_on_expiring_claim_is_lost,
+              test_status_skips_foreign_ids, test_reservation_bot_from_stored_claim,
+              test_expiry_instant_key_still_live);
+    on_server.name = "round-trips";
+    TCASE_ADD(su, on_server, test_one_round_trip_per_operation,
+              test_claim_first_of_50_is_one_round_trip, test_fence_rebuild_cost,
+              test_status_uses_scan_and_pipelines, test_status_many_pages,
+              test_script_flush_falls_back_to_eval);
+    on_server.name = "config";
+    on_server.timeout = 0; /* Check's default */
+    TCASE_ADD(su, on_server, test_malformed_urls, test_valid_urls_open_without_network,
+              test_environment_url_and_prefix, test_glob_characters_in_prefix);
+    on_server.name = "auth";
+    on_server.once_setup = rt_auth_server_start;
+    TCASE_ADD(su, on_server, test_wrong_password_is_eauth, test_acl_user_and_select_db,
+              test_unix_socket);
     return su;
 }

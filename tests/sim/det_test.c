@@ -9,7 +9,6 @@
  * run through tests/support/run.c (no shell, a timeout, a scrubbed
  * environment). */
 #include "run.h"
-#include "suite_main.h"
 #include "tcase.h"
 #include "tfile.h"
 

@@ -6,7 +6,6 @@
  * are in milliseconds from an arbitrary origin. */
 #include "oracle.h"
 #include "simutil.h"
-#include "suite_main.h"
 #include "tcase.h"
 
 #include <check.h>

@@ -17,7 +17,6 @@
  * is a printed SKIP. */
 #include "run.h"
 #include "servers.h"
-#include "suite_main.h"
 #include "tcase.h"
 #include "tfile.h"
 #include "tjson.h"

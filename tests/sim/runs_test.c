@@ -15,7 +15,6 @@
 #include "skip.h"
 #include "tfile.h"
 #include "tjson.h"
-#include "suite_main.h"
 #include "tcase.h"
 
 #include <cJSON.h>

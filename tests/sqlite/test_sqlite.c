@@ -4,6 +4,7 @@
 #include "run.h"
 #include "sqclaim.h"
 #include "sqlite_int.h"
+#include "tcase.h"
 
 #include <check.h>
 #include <errno.h>
@@ -61,6 +62,51 @@ static sqclaim_store *open_at(const char *path, int timeout_ms)
     ck_assert_msg(rc == SQCLAIM_OK, "open %s: %s", path, sqclaim_errmsg(s));
     ck_assert_str_eq(sqclaim_adapter(s), "sqlite");
     return s;
+}
+
+static void claim_ok(sqclaim_store *s, const char *sq, const char *bot, sqclaim_lease *l)
+{
+    sqclaim_rc rc = sqclaim_claim(s, sq, bot, 0, l, NULL);
+    ck_assert_msg(rc == SQCLAIM_OK, "claim %s: %s (%s)", sq, sqclaim_rcname(rc), sqclaim_errmsg(s));
+}
+
+static sqclaim_rows reserve_ok(sqclaim_store *s, const sqclaim_lease *l, uint32_t count,
+                               uint64_t hint)
+{
+    sqclaim_rows rows;
+    sqclaim_rc rc = sqclaim_reserve_rows(s, l, count, hint, &rows);
+    ck_assert_msg(rc == SQCLAIM_OK, "reserve on %s: %s (%s)", l->sq, sqclaim_rcname(rc),
+                  sqclaim_errmsg(s));
+    return rows;
+}
+
+/* A handle on db where BOT1 claimed sq (*l) and reserved 5 rows at 51
+ * (*rows). */
+static sqclaim_store *open_with_rows(const char *sq, sqclaim_lease *l, sqclaim_rows *rows)
+{
+    sqclaim_store *s = open_at(db, 5000);
+    claim_ok(s, sq, "BOT1", l);
+    *rows = reserve_ok(s, l, 5, 51);
+    return s;
+}
+
+/* claim_ok(), and the fence handed out is above `fence`. */
+static void claim_above(sqclaim_store *s, const char *sq, const char *bot, uint64_t fence,
+                        sqclaim_lease *l)
+{
+    claim_ok(s, sq, bot, l);
+    ck_assert_msg(l->fence > fence, "claim %s: fence %" PRIu64 ", want above %" PRIu64, sq,
+                  l->fence, fence);
+}
+
+/* reserve_ok(), and the rows start at `start` or later. */
+static void reserve_from(sqclaim_store *s, const sqclaim_lease *l, uint32_t count, uint64_t hint,
+                         uint64_t start)
+{
+    sqclaim_rows rows = reserve_ok(s, l, count, hint);
+    ck_assert_msg(rows.start_row >= start,
+                  "reserve on %s: row %" PRIu64 ", want %" PRIu64 " or later", l->sq,
+                  rows.start_row, start);
 }
 
 /* Run one SQL statement on the file with SQLite itself (another tool). */
@@ -250,7 +296,7 @@ START_TEST(kill_holding_the_write_lock)
 {
     sqclaim_store *s = open_at(db, 5000);
     sqclaim_lease first;
-    ck_assert_int_eq(sqclaim_claim(s, "251019-aaa", "BOT1", 0, &first, NULL), SQCLAIM_OK);
+    claim_ok(s, "251019-aaa", "BOT1", &first);
     int ready[2];
     ck_assert_int_eq(pipe(ready), 0);
     pid_t pid = fork();
@@ -299,8 +345,7 @@ START_TEST(kill_holding_the_write_lock)
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     /* Its transaction is gone, the lock with it: the ghost never existed. */
-    ck_assert_int_eq(sqclaim_claim(s, "251019-bbb", "BOT2", 0, &l, NULL), SQCLAIM_OK);
-    ck_assert_uint_gt(l.fence, first.fence);
+    claim_above(s, "251019-bbb", "BOT2", first.fence, &l);
     sqclaim_counters cn;
     ck_assert_int_eq(sqclaim_counters_get(s, &cn), SQCLAIM_OK);
     ck_assert_int_eq(cn.cursor_state, SQCLAIM_COUNTER_MISSING);
@@ -430,11 +475,8 @@ START_TEST(kill_nine_at_random_leaves_a_consistent_store)
         char sq[32];
         snprintf(sq, sizeof sq, "251019-k%02d", i);
         sqclaim_lease l;
-        ck_assert_int_eq(sqclaim_claim(s, sq, "AFTER", 0, &l, NULL), SQCLAIM_OK);
-        ck_assert_uint_gt(l.fence, before.fence);
-        sqclaim_rows rows;
-        ck_assert_int_eq(sqclaim_reserve_rows(s, &l, 2, 1, &rows), SQCLAIM_OK);
-        ck_assert_uint_ge(rows.start_row, before.row_cursor);
+        claim_above(s, sq, "AFTER", before.fence, &l);
+        reserve_from(s, &l, 2, 1, before.row_cursor);
     }
     sqclaim_close(s);
 }
@@ -445,11 +487,9 @@ END_TEST
 
 START_TEST(records_of_a_previous_boot_are_expired)
 {
-    sqclaim_store *s = open_at(db, 5000);
     sqclaim_lease a;
-    ck_assert_int_eq(sqclaim_claim(s, "251019-boot", "BOT1", 0, &a, NULL), SQCLAIM_OK);
     sqclaim_rows r1;
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &a, 5, 51, &r1), SQCLAIM_OK);
+    sqclaim_store *s = open_with_rows("251019-boot", &a, &r1);
     sqclaim_close(s);
     /* As if the machine had rebooted: the file says another boot wrote it
      * (its expiry instants are of that boot's clock). */
@@ -461,11 +501,8 @@ START_TEST(records_of_a_previous_boot_are_expired)
     ck_assert_uint_eq(st->nreservations, 0);
     sqclaim_status_free(st);
     sqclaim_lease b;
-    ck_assert_int_eq(sqclaim_claim(s, "251019-boot", "BOT2", 0, &b, NULL), SQCLAIM_OK);
-    ck_assert_uint_gt(b.fence, a.fence); /* counters survive the reboot */
-    sqclaim_rows r2;
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &b, 5, 51, &r2), SQCLAIM_OK);
-    ck_assert_uint_ge(r2.start_row, r1.start_row + 5);
+    claim_above(s, "251019-boot", "BOT2", a.fence, &b); /* counters survive the reboot */
+    reserve_from(s, &b, 5, 51, r1.start_row + 5);
     ck_assert_int_eq(sqclaim_renew(s, &a, 0), SQCLAIM_LOST);
     sqclaim_close(s);
 }
@@ -473,11 +510,9 @@ END_TEST
 
 START_TEST(lost_counters_are_rebuilt_from_live_records)
 {
-    sqclaim_store *s = open_at(db, 5000);
     sqclaim_lease a;
-    ck_assert_int_eq(sqclaim_claim(s, "251019-c1", "BOT1", 0, &a, NULL), SQCLAIM_OK);
     sqclaim_rows r1;
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &a, 5, 51, &r1), SQCLAIM_OK);
+    sqclaim_store *s = open_with_rows("251019-c1", &a, &r1);
     ck_assert_uint_eq(r1.start_row, 51);
     raw_sql(db, "DELETE FROM meta WHERE name IN ('sqclaim:fence', 'sqclaim:rowcursor')");
     sqclaim_counters cn;
@@ -485,14 +520,12 @@ START_TEST(lost_counters_are_rebuilt_from_live_records)
     ck_assert_int_eq(cn.fence_state, SQCLAIM_COUNTER_MISSING);
     ck_assert_int_eq(cn.cursor_state, SQCLAIM_COUNTER_MISSING);
     sqclaim_lease b;
-    ck_assert_int_eq(sqclaim_claim(s, "251019-c2", "BOT2", 0, &b, NULL), SQCLAIM_OK);
-    ck_assert_uint_gt(b.fence, a.fence);
-    sqclaim_rows r2;
-    ck_assert_int_eq(sqclaim_reserve_rows(s, &b, 5, 1, &r2), SQCLAIM_OK);
-    ck_assert_uint_ge(r2.start_row, 56); /* stepped over the live 51-55 */
+    claim_above(s, "251019-c2", "BOT2", a.fence, &b);
+    reserve_from(s, &b, 5, 1, 56); /* stepped over the live 51-55 */
     /* A counter holding junk is an error naming it, not a guess. */
     raw_sql(db, "UPDATE meta SET value = 'junk' WHERE name = 'sqclaim:rowcursor'");
     ck_assert_int_eq(sqclaim_finish_rows(s, &b), SQCLAIM_OK);
+    sqclaim_rows r2;
     ck_assert_int_eq(sqclaim_reserve_rows(s, &b, 5, 1, &r2), SQCLAIM_ESERVER);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "sqclaim:rowcursor"));
     ck_assert_int_eq(sqclaim_counters_get(s, &cn), SQCLAIM_OK);
@@ -570,7 +603,7 @@ START_TEST(corrupt_and_foreign_files_are_refused_untouched)
         char sq[32];
         snprintf(sq, sizeof sq, "251019-d%02d", i);
         sqclaim_lease l;
-        ck_assert_int_eq(sqclaim_claim(s, sq, "BOT1", 0, &l, NULL), SQCLAIM_OK);
+        claim_ok(s, sq, "BOT1", &l);
     }
     sqclaim_close(s); /* the last close checkpoints the WAL into the file */
     size_t n = 0;
@@ -595,7 +628,7 @@ START_TEST(new_files_are_private)
     snprintf(path, sizeof path, "%s/claims.db", sub);
     sqclaim_store *s = open_at(path, 5000);
     sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "251019-p", "BOT1", 0, &l, NULL), SQCLAIM_OK);
+    claim_ok(s, "251019-p", "BOT1", &l);
     umask(old);
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
@@ -759,24 +792,16 @@ END_TEST
 static Suite *suite(void)
 {
     Suite *su = suite_create("sqlite");
-    TCase *tc = tcase_create("processes");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, three_bot_processes_share_the_default);
-    tcase_add_test(tc, kill_holding_the_write_lock);
-    tcase_add_test(tc, kill_nine_at_random_leaves_a_consistent_store);
-    tcase_add_test(tc, cli_three_processes_and_status);
-    suite_add_tcase(su, tc);
-    tc = tcase_create("file");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, records_of_a_previous_boot_are_expired);
-    tcase_add_test(tc, lost_counters_are_rebuilt_from_live_records);
-    tcase_add_test(tc, corrupt_and_foreign_files_are_refused_untouched);
-    tcase_add_test(tc, new_files_are_private);
-    tcase_add_test(tc, default_path);
-    tcase_add_test(tc, an_injected_clock_is_refused);
-    suite_add_tcase(su, tc);
+    TCASE_ADD(
+        su,
+        ((tcase_spec){.name = "processes", .timeout = 60, .setup = setup, .teardown = teardown}),
+        three_bot_processes_share_the_default, kill_holding_the_write_lock,
+        kill_nine_at_random_leaves_a_consistent_store, cli_three_processes_and_status);
+    TCASE_ADD(su,
+              ((tcase_spec){.name = "file", .timeout = 30, .setup = setup, .teardown = teardown}),
+              records_of_a_previous_boot_are_expired, lost_counters_are_rebuilt_from_live_records,
+              corrupt_and_foreign_files_are_refused_untouched, new_files_are_private, default_path,
+              an_injected_clock_is_refused);
     return su;
 }
 

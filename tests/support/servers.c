@@ -35,35 +35,48 @@ static void pause_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-int tsrv_free_port(void)
+struct sockaddr_in tsrv_loopback(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
-static int connect_port(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons((uint16_t)port);
+    return a;
+}
+
+int tsrv_listen(int backlog, int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = tsrv_loopback(0);
+    socklen_t len = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0 ||
+        (backlog >= 0 && listen(fd, backlog) != 0)) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+int tsrv_free_port(void)
+{
+    int port = -1;
+    int fd = tsrv_listen(-1, &port);
+    if (fd >= 0)
+        close(fd);
+    return fd >= 0 ? port : -1;
+}
+
+int tsrv_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = tsrv_loopback(port);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
         return -1;
@@ -71,9 +84,23 @@ static int connect_port(int port)
     return fd;
 }
 
+void tsrv_accept_loop(int lfd, atomic_bool *stop, void (*serve)(void *arg, int fd), void *arg)
+{
+    while (!atomic_load(stop)) {
+        struct pollfd p = {lfd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        serve(arg, fd);
+        close(fd);
+    }
+}
+
 bool tsrv_port_open(int port)
 {
-    int fd = connect_port(port);
+    int fd = tsrv_connect(port);
     if (fd < 0)
         return false;
     close(fd);
@@ -104,7 +131,7 @@ static int read_line(int fd, char *out, size_t outlen, int timeout_ms)
 
 int tsrv_redis_raw(const tsrv *s, char *out, size_t outlen, int argc, const char *const *argv)
 {
-    int fd = connect_port(s->port);
+    int fd = tsrv_connect(s->port);
     if (fd < 0)
         return -1;
     char buf[4096];

@@ -9,6 +9,8 @@
 #ifndef SQCLAIM_TEST_SERVERS_H
 #define SQCLAIM_TEST_SERVERS_H
 
+#include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -48,6 +50,22 @@ bool tsrv_port_open(int port);
 
 /* A port on 127.0.0.1 that was free a moment ago. */
 int tsrv_free_port(void);
+
+/* 127.0.0.1:port as a socket address (port 0: any, for bind). */
+struct sockaddr_in tsrv_loopback(int port);
+
+/* A TCP socket (close-on-exec) bound to a free port on 127.0.0.1, its port
+ * in *port, listening with `backlog`; backlog < 0: bound only, so that
+ * connects to the port are refused.  The fd, or -1. */
+int tsrv_listen(int backlog, int *port);
+
+/* A blocking TCP connection to 127.0.0.1:port, or -1. */
+int tsrv_connect(int port);
+
+/* Accept connections on lfd one at a time, serve(arg, fd) each and close
+ * it, until *stop (checked every 50 ms): the body of a test peer's
+ * thread. */
+void tsrv_accept_loop(int lfd, atomic_bool *stop, void (*serve)(void *arg, int fd), void *arg);
 
 /* Monotonic milliseconds, for deadlines in tests. */
 long long tsrv_now_ms(void);

@@ -1,5 +1,5 @@
 /*
- * tcase.h — one statement per Check test case.
+ * tcase.h — one statement per Check test case, and run_suite() for main().
  *
  *   TCASE_ADD(suite, ((tcase_spec){.name = "down", .timeout = 60,
  *                                  .setup = rt_setup, .teardown = rt_teardown}),
@@ -15,6 +15,7 @@
 
 #include <check.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 typedef struct tcase_spec {
     const char *name;
@@ -43,5 +44,16 @@ static inline TCase *tcase_add_all(Suite *s, tcase_spec spec, const TTest *const
 #define TCASE_ADD(s, spec, ...)                                                                    \
     tcase_add_all((s), spec, (const TTest *const[]){__VA_ARGS__},                                  \
                   sizeof((const TTest *const[]){__VA_ARGS__}) / sizeof(const TTest *))
+
+/* Run every test of the suite (Check's normal output); EXIT_SUCCESS if none
+ * failed.  The main() of most test programs. */
+static inline int run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
 
 #endif

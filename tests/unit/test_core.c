@@ -4,7 +4,6 @@
 #include "backend.h"
 #include "util/squtil.h"
 #include "tcase.h"
-#include "../sim/suite_main.h" /* run_suite() */
 
 #include <check.h>
 #include <cjson/cJSON.h>

@@ -4,7 +4,6 @@
  * caller; a handle without a seam is unchanged. */
 #include "internal.h"
 #include "seam.h"
-#include "../sim/suite_main.h" /* run_suite() */
 #include "tcase.h"
 
 #include <check.h>

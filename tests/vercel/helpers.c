@@ -1,5 +1,6 @@
 /* helpers.c — see vtest.h. */
 #include "kvadmin.h"
+#include "storeops.h"
 #include "vtest.h"
 
 #include <arpa/inet.h>
@@ -25,18 +26,58 @@ void vt_clear_env(void)
 sqclaim_store *vt_open(const char *url, const char *token, const char *prefix, int retries,
                        int timeout_ms)
 {
-    sqclaim_options o;
-    sqclaim_options_init(&o);
-    o.adapter = "vercel";
-    o.rest_url = url;
-    o.rest_token = token;
-    o.key_prefix = prefix;
-    o.retries = retries;
-    o.timeout_ms = timeout_ms;
+    sqclaim_options o = tops_options((sqclaim_options){.adapter = "vercel",
+                                                       .rest_url = url,
+                                                       .rest_token = token,
+                                                       .key_prefix = prefix,
+                                                       .retries = retries,
+                                                       .timeout_ms = timeout_ms});
     sqclaim_store *s = NULL;
     sqclaim_rc rc = sqclaim_open(&o, &s);
     ck_assert_msg(rc == SQCLAIM_OK, "open: %s", sqclaim_errmsg(s));
     return s;
+}
+
+bool vt_servers_start(tsrv *redis, tsrv *kv, const char *redis_pw, const char *token)
+{
+    return tsrv_redis_start(redis, redis_pw) == 0 && tsrv_kvrest_start(kv, redis, token, NULL) == 0;
+}
+
+void vt_servers_stop(tsrv *redis, tsrv *kv)
+{
+    tsrv_stop(kv);
+    tsrv_stop(redis);
+}
+
+void vt_servers_each(bool up, const tsrv *kv)
+{
+    vt_clear_env();
+    ck_assert_msg(up, "redis-server or kvrest did not start");
+    vt_faults_clear(kv);
+}
+
+tcase_spec vt_kvrest_case(SFun servers_start, SFun servers_stop, SFun each_setup)
+{
+    return (tcase_spec){.name = "kvrest",
+                        .timeout = 120,
+                        .setup = each_setup,
+                        .once_setup = servers_start,
+                        .once_teardown = servers_stop};
+}
+
+responder *vt_rs;
+
+void vt_rs_setup(void)
+{
+    vt_clear_env();
+    vt_rs = rs_start();
+    ck_assert_ptr_nonnull(vt_rs);
+}
+
+void vt_rs_teardown(void)
+{
+    rs_stop(vt_rs);
+    vt_rs = NULL;
 }
 
 void vt_prefix(char *buf, size_t len, const char *tag)
@@ -149,14 +190,9 @@ int vt_redis(const tsrv *redis, vt_raw *out, int argc, const char *const *argv, 
     rd *r = calloc(1, sizeof *r);
     if (!r)
         return -1;
-    r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)redis->port);
+    r->fd = tsrv_connect(redis->port);
     int rc = -1;
-    if (r->fd < 0 || connect(r->fd, (struct sockaddr *)&a, sizeof a) != 0)
+    if (r->fd < 0)
         goto out;
     char head[64];
     int n = snprintf(head, sizeof head, "*%d\r\n", argc);

@@ -1,5 +1,6 @@
 /* responder.c — see responder.h. */
 #include "responder.h"
+#include "servers.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -331,21 +332,13 @@ responder *rs_start(void)
     if (!r)
         return NULL;
     pthread_mutex_init(&r->mu, NULL);
-    r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t alen = sizeof a;
-    if (r->lfd < 0 || bind(r->lfd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        listen(r->lfd, 16) != 0 || getsockname(r->lfd, (struct sockaddr *)&a, &alen) != 0 ||
-        pipe(r->wake) != 0) {
+    r->lfd = tsrv_listen(16, &r->port);
+    if (r->lfd < 0 || pipe(r->wake) != 0) {
         if (r->lfd >= 0)
             close(r->lfd);
         free(r);
         return NULL;
     }
-    r->port = ntohs(a.sin_port);
     snprintf(r->url, sizeof r->url, "http://127.0.0.1:%d", r->port);
     rs_action d = {.status = 200, .body = "{\"result\":\"UE9ORw==\"}"};
     action_copy(&r->dflt, &d);

@@ -2,6 +2,7 @@
  * playing a broken or unusual proxy: exact requests, sync tokens,
  * keep-alive, and every failure mapped for the core's retry loop. */
 #include "skip.h"
+#include "tcase.h"
 #include "vtest.h"
 
 #include <fcntl.h>
@@ -18,30 +19,53 @@
 
 #define TOKEN "tok-AAAA-1234-secret"
 
-static responder *rs;
-
-static void rs_setup(void)
-{
-    vt_clear_env();
-    rs = rs_start();
-    ck_assert_ptr_nonnull(rs);
-}
-
-static void rs_teardown(void)
-{
-    rs_stop(rs);
-    rs = NULL;
-}
+static void push_action(rs_action a) { rs_push(vt_rs, &a); }
 
 static void push(int status, const char *body)
 {
-    rs_action a = {.status = status, .body = body};
-    rs_push(rs, &a);
+    push_action((rs_action){.status = status, .body = body});
+}
+
+static void push_headers(int status, const char *body, const char *headers)
+{
+    push_action((rs_action){.status = status, .body = body, .headers = headers});
 }
 
 static sqclaim_store *open_rs(int retries, int timeout_ms)
 {
-    return vt_open(rs_url(rs), TOKEN, NULL, retries, timeout_ms);
+    return vt_open(rs_url(vt_rs), TOKEN, NULL, retries, timeout_ms);
+}
+
+/* Claim "sq1": the answer is want, the message holds text (NULL: any), and
+ * the lease is marked uncertain exactly when `uncertain`. */
+static void expect_claim(sqclaim_store *s, sqclaim_rc want, const char *text, bool uncertain)
+{
+    sqclaim_lease l;
+    sqclaim_rc rc = sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL);
+    const char *m = sqclaim_errmsg(s);
+    ck_assert_msg(rc == want, "claim: %s (%s), want %s", sqclaim_rcname(rc), m,
+                  sqclaim_rcname(want));
+    ck_assert_msg(!text || strstr(m, text), "claim: message \"%s\" lacks \"%s\"", m, text);
+    ck_assert_msg(!(l.flags & SQCLAIM_LEASE_UNCERTAIN) == !uncertain,
+                  "claim: uncertain %d, want %d", !!(l.flags & SQCLAIM_LEASE_UNCERTAIN), uncertain);
+}
+
+/* Ping: the answer is want, the message holds text (NULL: any). */
+static void expect_ping(sqclaim_store *s, sqclaim_rc want, const char *text)
+{
+    sqclaim_rc rc = sqclaim_ping(s);
+    const char *m = sqclaim_errmsg(s);
+    ck_assert_msg(rc == want, "ping: %s (%s), want %s", sqclaim_rcname(rc), m,
+                  sqclaim_rcname(want));
+    ck_assert_msg(!text || strstr(m, text), "ping: message \"%s\" lacks \"%s\"", m, text);
+}
+
+/* The next request is answered with status and body: ping, expect_ping(). */
+static void ping_answered(sqclaim_store *s, int status, const char *body, sqclaim_rc want,
+                          const char *text)
+{
+    push(status, body);
+    expect_ping(s, want, text);
 }
 
 static sqclaim_stats stats_of(sqclaim_store *s)
@@ -77,10 +101,10 @@ static int header_count(const char *headers, const char *name, char *val, size_t
 START_TEST(request_format_exact)
 {
     sqclaim_store *s = open_rs(-1, 0);
-    ck_assert_int_eq(rs_connections(rs), 0); /* open did no network I/O */
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    ck_assert_int_eq(rs_connections(vt_rs), 0); /* open did no network I/O */
+    expect_ping(s, SQCLAIM_OK, NULL);
     char line[256], headers[4096], body[4096], val[512];
-    ck_assert(rs_request(rs, 0, line, sizeof line, headers, sizeof headers, body, sizeof body));
+    ck_assert(rs_request(vt_rs, 0, line, sizeof line, headers, sizeof headers, body, sizeof body));
     ck_assert_str_eq(line, "POST / HTTP/1.1");
     ck_assert_str_eq(body, "[\"PING\"]");
     ck_assert_int_eq(header_count(headers, "Authorization", val, sizeof val), 1);
@@ -101,7 +125,7 @@ START_TEST(request_format_exact)
     sqclaim_options o;
     sqclaim_options_init(&o);
     char url[128];
-    snprintf(url, sizeof url, "%s/base/", rs_url(rs));
+    snprintf(url, sizeof url, "%s/base/", rs_url(vt_rs));
     o.rest_url = url;
     o.rest_token = TOKEN;
     sqb_err err = {0};
@@ -118,14 +142,14 @@ START_TEST(request_format_exact)
     ck_assert_str_eq(rep[1]->str, "a");
     rp_reply_free(rep[0]);
     rp_reply_free(rep[1]);
-    ck_assert(rs_request(rs, -1, line, sizeof line, headers, sizeof headers, body, sizeof body));
+    ck_assert(rs_request(vt_rs, -1, line, sizeof line, headers, sizeof headers, body, sizeof body));
     ck_assert_str_eq(line, "POST /base/pipeline HTTP/1.1");
     ck_assert_str_eq(body, "[[\"SET\",\"k\",\"a\"],[\"GET\",\"k\"]]");
     /* A single command to {base}/. */
     rp_reply *r;
     ck_assert_int_eq(vc_http_transport.command(h, &(rp_cmd){2, a2, NULL}, &r, &err), SQCLAIM_OK);
     rp_reply_free(r);
-    ck_assert(rs_request(rs, -1, line, sizeof line, NULL, 0, NULL, 0));
+    ck_assert(rs_request(vt_rs, -1, line, sizeof line, NULL, 0, NULL, 0));
     ck_assert_str_eq(line, "POST /base/ HTTP/1.1");
     vc_http_free(h);
 }
@@ -137,16 +161,16 @@ START_TEST(sync_token_echoed)
     rs_action a = {.status = 200,
                    .body = "{\"result\":\"UE9ORw==\"}",
                    .headers = "upstash-sync-token: st-1\r\n"};
-    rs_push(rs, &a);
+    rs_push(vt_rs, &a);
     a.headers = "Upstash-Sync-Token: st-2\r\n";
-    rs_push(rs, &a);
+    rs_push(vt_rs, &a);
     push(200, "{\"result\":\"UE9ORw==\"}"); /* no token: the last one stays */
     for (int i = 0; i < 4; i++)
-        ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+        expect_ping(s, SQCLAIM_OK, NULL);
     char headers[4096], val[256];
     static const char *const want[] = {NULL, "st-1", "st-2", "st-2"};
     for (int i = 0; i < 4; i++) {
-        ck_assert(rs_request(rs, i, NULL, 0, headers, sizeof headers, NULL, 0));
+        ck_assert(rs_request(vt_rs, i, NULL, 0, headers, sizeof headers, NULL, 0));
         if (!want[i]) {
             ck_assert_int_eq(header_count(headers, "upstash-sync-token", NULL, 0), 0);
         } else {
@@ -156,10 +180,10 @@ START_TEST(sync_token_echoed)
     }
     /* A token that could break a header is ignored. */
     a.headers = "upstash-sync-token: bad token\r\n";
-    rs_push(rs, &a);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    ck_assert(rs_request(rs, -1, NULL, 0, headers, sizeof headers, NULL, 0));
+    rs_push(vt_rs, &a);
+    expect_ping(s, SQCLAIM_OK, NULL);
+    expect_ping(s, SQCLAIM_OK, NULL);
+    ck_assert(rs_request(vt_rs, -1, NULL, 0, headers, sizeof headers, NULL, 0));
     ck_assert_int_eq(header_count(headers, "upstash-sync-token", val, sizeof val), 1);
     ck_assert_str_eq(val, "st-2");
     sqclaim_close(s);
@@ -218,11 +242,11 @@ START_TEST(malformed_bodies)
     ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_RECLAIMED, SQCLAIM_LEASE_RECLAIMED);
     ck_assert_uint_eq(l.fence, 7);
     char b1[4096], b2[4096];
-    ck_assert(rs_request(rs, -2, NULL, 0, NULL, 0, b1, sizeof b1));
-    ck_assert(rs_request(rs, -1, NULL, 0, NULL, 0, b2, sizeof b2));
+    ck_assert(rs_request(vt_rs, -2, NULL, 0, NULL, 0, b1, sizeof b1));
+    ck_assert(rs_request(vt_rs, -1, NULL, 0, NULL, 0, b2, sizeof b2));
     ck_assert_str_eq(b1, b2); /* the same request, same token */
     /* Still usable afterwards. */
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    expect_ping(s, SQCLAIM_OK, NULL);
     sqclaim_close(s);
 }
 END_TEST
@@ -257,20 +281,16 @@ START_TEST(truncated_and_huge_replies)
     sqclaim_store *s = open_rs(-1, 0);
     /* The connection closes before the announced length: a transport
      * failure after sending (ambiguous), not a protocol error. */
-    rs_action a = {.status = 200, .body = "{\"result\":", .announce = 100};
-    rs_push(rs, &a);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EIO);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "lost after the request was sent"));
+    push_action((rs_action){.status = 200, .body = "{\"result\":", .announce = 100});
+    expect_ping(s, SQCLAIM_EIO, "lost after the request was sent");
     ck_assert_uint_eq(stats_of(s).ambiguous, 1);
     /* 40 MiB of body: refused past 32 MiB, without reading it all into
      * memory. */
-    rs_action big = {.status = 200, .body = "{\"result\":\"", .huge = 40u << 20};
-    rs_push(rs, &big);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EPROTOCOL);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "larger than"));
+    push_action((rs_action){.status = 200, .body = "{\"result\":\"", .huge = 40u << 20});
+    expect_ping(s, SQCLAIM_EPROTOCOL, "larger than");
     /* A fresh connection afterwards. */
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    ck_assert_int_ge(rs_connections(rs), 2);
+    expect_ping(s, SQCLAIM_OK, NULL);
+    ck_assert_int_ge(rs_connections(vt_rs), 2);
     sqclaim_close(s);
 }
 END_TEST
@@ -279,20 +299,18 @@ START_TEST(unauthorized_is_eauth_without_token)
 {
     sqclaim_store *s = open_rs(0, 0); /* default retries: 401 must not be retried */
     /* A server that echoes what it got, token included. */
-    push(401, "{\"error\":\"Unauthorized: Bearer " TOKEN " is not valid\"}");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EAUTH);
+    ping_answered(s, 401, "{\"error\":\"Unauthorized: Bearer " TOKEN " is not valid\"}",
+                  SQCLAIM_EAUTH, NULL);
     const char *m = sqclaim_errmsg(s);
     ck_assert_ptr_null(strstr(m, TOKEN));
     ck_assert_ptr_null(strstr(m, "1234-secret"));
     ck_assert_ptr_nonnull(strstr(m, "HTTP 401"));
     ck_assert_ptr_nonnull(strstr(m, "rest_token option"));
-    ck_assert_int_eq(rs_requests(rs), 1);
+    ck_assert_int_eq(rs_requests(vt_rs), 1);
     ck_assert_uint_eq(stats_of(s).retries, 0);
     /* The same through a claim; the lease is not uncertain (refused). */
     push(401, "{\"error\":\"WRONGPASS invalid or missing auth token\"}");
-    sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL), SQCLAIM_EAUTH);
-    ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, 0);
+    expect_claim(s, SQCLAIM_EAUTH, NULL, false);
     ck_assert_ptr_null(strstr(sqclaim_errmsg(s), TOKEN));
     /* A Redis error text echoing the token is redacted as well. */
     push(400, "{\"error\":\"ERR token " TOKEN " not allowed\"}");
@@ -300,8 +318,7 @@ START_TEST(unauthorized_is_eauth_without_token)
     ck_assert_ptr_null(strstr(sqclaim_errmsg(s), TOKEN));
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "***"));
     /* 403 too. */
-    push(403, "{\"error\":\"NOPERM\"}");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EAUTH);
+    ping_answered(s, 403, "{\"error\":\"NOPERM\"}", SQCLAIM_EAUTH, NULL);
     sqclaim_close(s);
 }
 END_TEST
@@ -311,8 +328,7 @@ START_TEST(server_errors_are_retried)
     sqclaim_store *s = open_rs(2, 0);
     /* 5xx: transient and ambiguous; retried up to opts.retries. */
     push(503, "{\"error\":\"overloaded\"}");
-    push(502, "<html>Bad Gateway</html>");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    ping_answered(s, 502, "<html>Bad Gateway</html>", SQCLAIM_OK, NULL);
     sqclaim_stats st = stats_of(s);
     ck_assert_uint_eq(st.retries, 2);
     ck_assert_uint_eq(st.ambiguous, 2);
@@ -320,17 +336,12 @@ START_TEST(server_errors_are_retried)
     /* Three in a row: the third error is returned, with its status. */
     push(500, "{\"error\":\"boom\"}");
     push(500, "{\"error\":\"boom\"}");
-    push(504, "");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "HTTP 504"));
+    ping_answered(s, 504, "", SQCLAIM_ESERVER, "HTTP 504");
     /* A claim that only met 5xx may have been applied by whatever stood
      * behind the proxy: uncertain, to be resolved with claim_retry. */
     for (int i = 0; i < 3; i++)
         push(503, "{\"error\":\"unavailable\"}");
-    sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL), SQCLAIM_ESERVER);
-    ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, SQCLAIM_LEASE_UNCERTAIN);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "may have been granted"));
+    expect_claim(s, SQCLAIM_ESERVER, "may have been granted", true);
     sqclaim_close(s);
 }
 END_TEST
@@ -339,19 +350,15 @@ START_TEST(rate_limit_and_quota)
 {
     sqclaim_store *s = open_rs(1, 0);
     /* 429 is transient (refused before running), Retry-After honoured. */
-    rs_action a = {
-        .status = 429, .body = "{\"error\":\"slow down\"}", .headers = "Retry-After: 1\r\n"};
-    rs_push(rs, &a);
+    push_headers(429, "{\"error\":\"slow down\"}", "Retry-After: 1\r\n");
     long long t0 = tsrv_now_ms();
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    expect_ping(s, SQCLAIM_OK, NULL);
     ck_assert_int_ge(tsrv_now_ms() - t0, 900);
     sqclaim_stats st = stats_of(s);
     ck_assert_uint_eq(st.retries, 1);
     ck_assert_uint_eq(st.ambiguous, 0);
     push(429, "{\"error\":\"slow down\"}");
-    push(429, "{\"error\":\"slow down\"}");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EQUOTA);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "rate limiting"));
+    ping_answered(s, 429, "{\"error\":\"slow down\"}", SQCLAIM_EQUOTA, "rate limiting");
     /* Quota and size errors: EQUOTA with the text, never retried. */
     static const char *const texts[] = {
         "ERR max daily request limit exceeded. Limit: 10000, Usage: 10000.",
@@ -359,18 +366,14 @@ START_TEST(rate_limit_and_quota)
         "ERR max request size exceeded",
     };
     for (size_t i = 0; i < 3; i++) {
-        rs_reset(rs);
+        rs_reset(vt_rs);
         char body[256];
         snprintf(body, sizeof body, "{\"error\":\"%s\"}", texts[i]);
         push(i == 1 ? 429 : 400, body);
-        sqclaim_lease l;
-        ck_assert_int_eq(sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL), SQCLAIM_EQUOTA);
-        ck_assert_msg(strstr(sqclaim_errmsg(s), texts[i]), "%s", sqclaim_errmsg(s));
-        ck_assert_int_eq(rs_requests(rs), 1);
-        ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, 0);
+        expect_claim(s, SQCLAIM_EQUOTA, texts[i], false);
+        ck_assert_int_eq(rs_requests(vt_rs), 1);
     }
-    push(413, "");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EQUOTA);
+    ping_answered(s, 413, "", SQCLAIM_EQUOTA, NULL);
     sqclaim_close(s);
 }
 END_TEST
@@ -378,30 +381,22 @@ END_TEST
 START_TEST(redirects_and_odd_statuses)
 {
     sqclaim_store *s = open_rs(2, 0);
-    rs_action a = {
-        .status = 301, .body = "", .headers = "Location: https://elsewhere.example/\r\n"};
-    rs_push(rs, &a);
+    push_headers(301, "", "Location: https://elsewhere.example/\r\n");
     /* A redirect, 404 or 405: the URL is wrong (configuration), and
      * asking again would not help. */
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ECONFIG);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "redirect"));
+    expect_ping(s, SQCLAIM_ECONFIG, "redirect");
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "rest_url option"));
-    ck_assert_int_eq(rs_requests(rs), 1);
-    push(404, "<html>Not Found</html>");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ECONFIG);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "HTTP 404"));
-    ck_assert_int_eq(rs_requests(rs), 2);
-    push(405, "{\"error\":\"method not allowed\"}");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ECONFIG);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "no REST API at the rest_url option"));
+    ck_assert_int_eq(rs_requests(vt_rs), 1);
+    ping_answered(s, 404, "<html>Not Found</html>", SQCLAIM_ECONFIG, "HTTP 404");
+    ck_assert_int_eq(rs_requests(vt_rs), 2);
+    ping_answered(s, 405, "{\"error\":\"method not allowed\"}", SQCLAIM_ECONFIG,
+                  "no REST API at the rest_url option");
     /* 400 without an error text. */
-    push(400, "<html>Bad Request</html>");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
-    ck_assert_int_eq(rs_requests(rs), 4);
+    ping_answered(s, 400, "<html>Bad Request</html>", SQCLAIM_ESERVER, NULL);
+    ck_assert_int_eq(rs_requests(vt_rs), 4);
     /* 400 with a Redis error reaches the protocol layer as an error reply. */
-    push(400, "{\"error\":\"ERR unknown command 'PING'\"}");
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ESERVER);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "ERR unknown command"));
+    ping_answered(s, 400, "{\"error\":\"ERR unknown command 'PING'\"}", SQCLAIM_ESERVER,
+                  "ERR unknown command");
     sqclaim_close(s);
 }
 END_TEST
@@ -410,18 +405,18 @@ START_TEST(keep_alive_one_connection)
 {
     sqclaim_store *s = open_rs(-1, 0);
     for (int i = 0; i < 100; i++)
-        ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    ck_assert_int_eq(rs_connections(rs), 1);
-    ck_assert_int_eq(rs_requests(rs), 100);
+        expect_ping(s, SQCLAIM_OK, NULL);
+    ck_assert_int_eq(rs_connections(vt_rs), 1);
+    ck_assert_int_eq(rs_requests(vt_rs), 100);
     sqclaim_stats st = stats_of(s);
     ck_assert_uint_eq(st.round_trips, 100);
     ck_assert_uint_eq(st.reconnects, 0); /* the first connection is not a reconnect */
     /* A reply with Connection: close: the next request reconnects. */
-    rs_action a = {.status = 200, .body = "{\"result\":\"UE9ORw==\"}", .close_after = true};
-    rs_push(rs, &a);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    ck_assert_int_eq(rs_connections(rs), 2);
+    push_action(
+        (rs_action){.status = 200, .body = "{\"result\":\"UE9ORw==\"}", .close_after = true});
+    expect_ping(s, SQCLAIM_OK, NULL);
+    expect_ping(s, SQCLAIM_OK, NULL);
+    ck_assert_int_eq(rs_connections(vt_rs), 2);
     ck_assert_uint_eq(stats_of(s).reconnects, 1);
     sqclaim_close(s);
 }
@@ -447,7 +442,7 @@ START_TEST(loopback_bypasses_proxies)
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
     ck_assert_msg(rc == SQCLAIM_OK, "%s", msg);
-    ck_assert_int_eq(rs_requests(rs), 1);
+    ck_assert_int_eq(rs_requests(vt_rs), 1);
 }
 END_TEST
 
@@ -457,24 +452,23 @@ END_TEST
 START_TEST(no_silent_resend_on_reused_connection)
 {
     sqclaim_store *s = open_rs(-1, 0);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    expect_ping(s, SQCLAIM_OK, NULL);
     push(0, NULL); /* read the request, close without a reply */
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EIO);
-    ck_assert_int_eq(rs_requests(rs), 2); /* the dropped request came once */
+    expect_ping(s, SQCLAIM_EIO, NULL);
+    ck_assert_int_eq(rs_requests(vt_rs), 2); /* the dropped request came once */
     sqclaim_stats st = stats_of(s);
     ck_assert_uint_eq(st.ambiguous, 1);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "after the request was sent"));
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    ck_assert_int_eq(rs_requests(rs), 3);
+    expect_ping(s, SQCLAIM_OK, NULL);
+    ck_assert_int_eq(rs_requests(vt_rs), 3);
     /* (libcurl may open the connection for its re-send before asking to
      * rewind the body: 2 or 3 connections, but never a second copy.) */
-    ck_assert_int_ge(rs_connections(rs), 2);
+    ck_assert_int_ge(rs_connections(vt_rs), 2);
     /* With retries the core re-sends it, knowing it may be a repeat. */
     sqclaim_close(s);
     s = open_rs(2, 0);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
-    push(0, NULL);
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_OK);
+    expect_ping(s, SQCLAIM_OK, NULL);
+    ping_answered(s, 0, NULL, SQCLAIM_OK, NULL);
     st = stats_of(s);
     ck_assert_uint_eq(st.retries, 1);
     ck_assert_uint_eq(st.ambiguous, 1);
@@ -485,10 +479,9 @@ END_TEST
 START_TEST(timeouts_and_refused_connections)
 {
     sqclaim_store *s = open_rs(-1, 300);
-    rs_action slow = {.status = 200, .body = "{\"result\":\"UE9ORw==\"}", .delay_ms = 1200};
-    rs_push(rs, &slow);
+    push_action((rs_action){.status = 200, .body = "{\"result\":\"UE9ORw==\"}", .delay_ms = 1200});
     long long t0 = tsrv_now_ms();
-    ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_ETIMEOUT);
+    expect_ping(s, SQCLAIM_ETIMEOUT, NULL);
     long long took = tsrv_now_ms() - t0;
     ck_assert_int_ge(took, 250);
     ck_assert_int_lt(took, 1100);
@@ -500,10 +493,7 @@ START_TEST(timeouts_and_refused_connections)
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", tsrv_free_port());
     s = vt_open(url, TOKEN, NULL, 2, 0);
-    sqclaim_lease l;
-    ck_assert_int_eq(sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL), SQCLAIM_EIO);
-    ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "cannot connect"));
-    ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, 0);
+    expect_claim(s, SQCLAIM_EIO, "cannot connect", false);
     sqclaim_stats st = stats_of(s);
     ck_assert_uint_eq(st.retries, 2);
     ck_assert_uint_eq(st.ambiguous, 0);
@@ -519,7 +509,7 @@ START_TEST(transport_redis_error_reply)
     vc_config cfg;
     sqclaim_options o;
     sqclaim_options_init(&o);
-    o.rest_url = rs_url(rs);
+    o.rest_url = rs_url(vt_rs);
     o.rest_token = TOKEN;
     sqb_err err = {0};
     ck_assert_int_eq(vc_config_resolve(&o, &cfg, &err), SQCLAIM_OK);
@@ -646,27 +636,15 @@ END_TEST
 Suite *vt_http_suite(void)
 {
     Suite *s = suite_create("vercel-http");
-    TCase *tc = tcase_create("responder");
-    tcase_add_checked_fixture(tc, rs_setup, rs_teardown);
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, request_format_exact);
-    tcase_add_test(tc, sync_token_echoed);
-    tcase_add_test(tc, malformed_bodies);
-    tcase_add_test(tc, ambiguous_grant_is_uncertain);
-    tcase_add_test(tc, truncated_and_huge_replies);
-    tcase_add_test(tc, unauthorized_is_eauth_without_token);
-    tcase_add_test(tc, server_errors_are_retried);
-    tcase_add_test(tc, rate_limit_and_quota);
-    tcase_add_test(tc, redirects_and_odd_statuses);
-    tcase_add_test(tc, keep_alive_one_connection);
-    tcase_add_test(tc, loopback_bypasses_proxies);
-    tcase_add_test(tc, no_silent_resend_on_reused_connection);
-    tcase_add_test(tc, timeouts_and_refused_connections);
-    tcase_add_test(tc, transport_redis_error_reply);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("tls");
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, tls_verification_always_on);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(
+        s,
+        ((tcase_spec){
+            .name = "responder", .timeout = 30, .setup = vt_rs_setup, .teardown = vt_rs_teardown}),
+        request_format_exact, sync_token_echoed, malformed_bodies, ambiguous_grant_is_uncertain,
+        truncated_and_huge_replies, unauthorized_is_eauth_without_token, server_errors_are_retried,
+        rate_limit_and_quota, redirects_and_odd_statuses, keep_alive_one_connection,
+        loopback_bypasses_proxies, no_silent_resend_on_reused_connection,
+        timeouts_and_refused_connections, transport_redis_error_reply);
+    TCASE_ADD(s, ((tcase_spec){.name = "tls", .timeout = 30}), tls_verification_always_on);
     return s;
 }

@@ -3,6 +3,7 @@
  * started here on free ports.  Faults are set through kvrest's admin API;
  * what is really held is checked in redis directly, bypassing kvrest. */
 #include "vtest.h"
+#include "tcase.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,29 +15,27 @@
 static tsrv redis, kv;
 static bool servers_up;
 
-static void servers_start(void)
-{
-    servers_up =
-        tsrv_redis_start(&redis, NULL) == 0 && tsrv_kvrest_start(&kv, &redis, KV_TOKEN, NULL) == 0;
-}
-
-static void servers_stop(void)
-{
-    tsrv_stop(&kv);
-    tsrv_stop(&redis);
-}
-
+static void servers_start(void) { servers_up = vt_servers_start(&redis, &kv, NULL, KV_TOKEN); }
+static void servers_stop(void) { vt_servers_stop(&redis, &kv); }
 /* Each test: servers up, faults off, counters zero. */
-static void each_setup(void)
-{
-    vt_clear_env();
-    ck_assert_msg(servers_up, "redis-server or kvrest did not start");
-    vt_faults_clear(&kv);
-}
+static void each_setup(void) { vt_servers_each(servers_up, &kv); }
+
+/* The key prefix of the running test (each runs in a process of its own),
+ * made from a tag by new_prefix() or open_test(). */
+static char pfx[64];
+
+static void new_prefix(const char *tag) { vt_prefix(pfx, sizeof pfx, tag); }
 
 static sqclaim_store *open_kv(const char *prefix, int retries, int timeout_ms)
 {
     return vt_open(kv.url, KV_TOKEN, prefix, retries, timeout_ms);
+}
+
+/* A handle on a fresh prefix pfx (tag in its name). */
+static sqclaim_store *open_test(const char *tag, int retries, int timeout_ms)
+{
+    new_prefix(tag);
+    return open_kv(pfx, retries, timeout_ms);
 }
 
 static sqclaim_stats stats_of(sqclaim_store *s)
@@ -95,13 +94,18 @@ static bool key_exists(const char *prefix, const char *sq)
     return v != NULL;
 }
 
+/* Release l (OK) and check that redis no longer holds its SQ. */
+static void release_gone(sqclaim_store *s, sqclaim_lease *l)
+{
+    ck_assert_int_eq(sqclaim_release(s, l), SQCLAIM_OK);
+    ck_assert_msg(!key_exists(pfx, l->sq), "%s still held after release", l->sq);
+}
+
 /* ---- the request budget ------------------------------------------------- */
 
 START_TEST(requests_per_sq)
 {
-    char p[64];
-    vt_prefix(p, sizeof p, "budget");
-    sqclaim_store *s = open_kv(p, 0, 0);
+    sqclaim_store *s = open_test("budget", 0, 0);
     cycle(s, "warm-up"); /* scripts cached on the server (EVALSHA hits) */
 
     ck_assert_int_eq(vt_admin(&kv, "POST", "/_kvrest/stats/reset", "", NULL, 0), 200);
@@ -119,7 +123,7 @@ START_TEST(requests_per_sq)
     ck_assert_uint_eq(after.reconnects, 0);
 
     /* A refused claim: 1 request. */
-    sqclaim_store *b = open_kv(p, 0, 0);
+    sqclaim_store *b = open_kv(pfx, 0, 0);
     sqclaim_lease l, l2;
     sqclaim_holder h;
     claim_ok(s, "held", "BOT1", &l);
@@ -168,9 +172,7 @@ END_TEST
 
 START_TEST(keep_alive_100_operations_one_connection)
 {
-    char p[64];
-    vt_prefix(p, sizeof p, "ka");
-    sqclaim_store *s = open_kv(p, 0, 0);
+    sqclaim_store *s = open_test("ka", 0, 0);
     for (int i = 0; i < 25; i++) {
         char sq[32];
         snprintf(sq, sizeof sq, "ka-%d", i);
@@ -188,10 +190,9 @@ END_TEST
 
 START_TEST(wrong_token_is_eauth)
 {
-    char p[64];
-    vt_prefix(p, sizeof p, "auth");
+    new_prefix("auth");
     const char *wrong = "wrong-token-0123456789";
-    sqclaim_store *s = vt_open(kv.url, wrong, p, 0, 0);
+    sqclaim_store *s = vt_open(kv.url, wrong, pfx, 0, 0);
     sqclaim_lease l;
     ck_assert_int_eq(sqclaim_claim(s, "sq1", "BOT1", 0, &l, NULL), SQCLAIM_EAUTH);
     const char *m = sqclaim_errmsg(s);
@@ -211,11 +212,10 @@ END_TEST
 
 START_TEST(service_unavailable_bursts)
 {
-    char p[64];
-    vt_prefix(p, sizeof p, "fail");
+    new_prefix("fail");
     /* Half the requests fail with 503 before kvrest runs them: with enough
      * retries every operation still succeeds. */
-    sqclaim_store *s = open_kv(p, 10, 0);
+    sqclaim_store *s = open_kv(pfx, 10, 0);
     vt_faults(&kv, "{\"fail_rate\":0.5,\"seed\":7}");
     for (int i = 0; i < 30; i++) {
         char sq[32];
@@ -231,26 +231,25 @@ START_TEST(service_unavailable_bursts)
     for (int i = 0; i < 30; i++) {
         char sq[32];
         snprintf(sq, sizeof sq, "f-%d", i);
-        ck_assert(!key_exists(p, sq));
+        ck_assert(!key_exists(pfx, sq));
     }
     sqclaim_close(s);
 
     /* Without retries, every 503 is reported, clearly.  A 5xx may come
      * from a proxy after the command ran, so a claim is uncertain. */
-    s = open_kv(p, -1, 0);
+    s = open_kv(pfx, -1, 0);
     vt_faults(&kv, "{\"fail_rate\":1}");
     sqclaim_lease l;
     ck_assert_int_eq(sqclaim_claim(s, "u1", "BOT1", 0, &l, NULL), SQCLAIM_ESERVER);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "HTTP 503"));
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(s), "may have been granted"));
     ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_UNCERTAIN, SQCLAIM_LEASE_UNCERTAIN);
-    ck_assert(!key_exists(p, "u1")); /* kvrest fails before applying */
+    ck_assert(!key_exists(pfx, "u1")); /* kvrest fails before applying */
     vt_faults(&kv, "{\"fail_rate\":0}");
     ck_assert_int_eq(sqclaim_claim_retry(s, NULL, 0, &l, NULL), SQCLAIM_OK);
     ck_assert_uint_eq(l.flags & (SQCLAIM_LEASE_UNCERTAIN | SQCLAIM_LEASE_RECLAIMED), 0);
-    ck_assert(held_by(p, "u1", l.token));
-    ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_OK);
-    ck_assert(!key_exists(p, "u1"));
+    ck_assert(held_by(pfx, "u1", l.token));
+    release_gone(s, &l);
     sqclaim_close(s);
 }
 END_TEST
@@ -261,9 +260,7 @@ END_TEST
  * resolved (no lost grant). */
 START_TEST(dropped_replies_no_phantom_no_lost_grant)
 {
-    char p[64];
-    vt_prefix(p, sizeof p, "drop");
-    sqclaim_store *s = open_kv(p, 2, 0);
+    sqclaim_store *s = open_test("drop", 2, 0);
     vt_faults(&kv, "{\"drop_rate\":0.3,\"seed\":12345}");
     int iters = 150, reclaimed = 0, uncertain = 0, resolved = 0;
     for (int i = 0; i < iters; i++) {
@@ -291,7 +288,7 @@ START_TEST(dropped_replies_no_phantom_no_lost_grant)
             resolved++;
         }
         /* No phantom grant. */
-        ck_assert_msg(held_by(p, sq, l.token), "claim %s reported OK but not held", sq);
+        ck_assert_msg(held_by(pfx, sq, l.token), "claim %s reported OK but not held", sq);
         ck_assert(sqclaim_may_act(s, &l));
         if (l.flags & SQCLAIM_LEASE_RECLAIMED)
             reclaimed++;
@@ -313,7 +310,7 @@ START_TEST(dropped_replies_no_phantom_no_lost_grant)
         }
         ck_assert_msg(rc == SQCLAIM_OK || rc == SQCLAIM_LOST, "release %s: %s", sq,
                       sqclaim_rcname(rc));
-        ck_assert(!key_exists(p, sq));
+        ck_assert(!key_exists(pfx, sq));
     }
     sqclaim_stats st = stats_of(s);
     long long dropped = vt_kv_stat(&kv, "faults.dropped");
@@ -331,9 +328,7 @@ END_TEST
 
 START_TEST(stalls_past_the_timeout)
 {
-    char p[64];
-    vt_prefix(p, sizeof p, "stall");
-    sqclaim_store *s = open_kv(p, -1, 300);
+    sqclaim_store *s = open_test("stall", -1, 300);
     vt_faults(&kv, "{\"stall_rate\":1,\"stall_ms\":1500}");
     sqclaim_lease l;
     long long t0 = tsrv_now_ms();
@@ -345,7 +340,7 @@ START_TEST(stalls_past_the_timeout)
     ck_assert(!sqclaim_may_act(s, &l));
     vt_faults(&kv, "{\"stall_rate\":0}");
     /* The stalled request lands after the client gave up. */
-    wait_held(p, "st1", l.token);
+    wait_held(pfx, "st1", l.token);
     /* The retry with the same token finds it: granted, not doubled. */
     ck_assert_int_eq(sqclaim_claim_retry(s, NULL, 0, &l, NULL), SQCLAIM_OK);
     ck_assert_uint_eq(l.flags & SQCLAIM_LEASE_RECLAIMED, SQCLAIM_LEASE_RECLAIMED);
@@ -353,26 +348,22 @@ START_TEST(stalls_past_the_timeout)
     ck_assert(sqclaim_may_act(s, &l));
     sqclaim_lease other;
     ck_assert_int_eq(sqclaim_claim(s, "st1", "BOT2", 0, &other, NULL), SQCLAIM_BUSY);
-    ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_OK);
-    ck_assert(!key_exists(p, "st1"));
+    release_gone(s, &l);
     ck_assert_uint_ge(stats_of(s).ambiguous, 1);
 
     /* An uncertain claim can also be given up with release. */
     vt_faults(&kv, "{\"stall_rate\":1,\"stall_ms\":800}");
     ck_assert_int_eq(sqclaim_claim(s, "st2", "BOT1", 0, &l, NULL), SQCLAIM_ETIMEOUT);
     vt_faults(&kv, "{\"stall_rate\":0}");
-    wait_held(p, "st2", l.token);
-    ck_assert_int_eq(sqclaim_release(s, &l), SQCLAIM_OK);
-    ck_assert(!key_exists(p, "st2"));
+    wait_held(pfx, "st2", l.token);
+    release_gone(s, &l);
     sqclaim_close(s);
 }
 END_TEST
 
 START_TEST(quota_exceeded_is_equota)
 {
-    char p[64];
-    vt_prefix(p, sizeof p, "quota");
-    sqclaim_store *s = open_kv(p, 0, 0);
+    sqclaim_store *s = open_test("quota", 0, 0);
     cycle(s, "warm");
     vt_faults(&kv, "{\"quota\":2}");
     sqclaim_lease l;
@@ -385,7 +376,7 @@ START_TEST(quota_exceeded_is_equota)
     sqclaim_stats after = stats_of(s);
     ck_assert_uint_eq(after.retries, before.retries); /* never retried */
     ck_assert_uint_eq(after.round_trips - before.round_trips, 1);
-    ck_assert(!key_exists(p, "q2"));
+    ck_assert(!key_exists(pfx, "q2"));
     ck_assert_int_eq(sqclaim_ping(s), SQCLAIM_EQUOTA);
     sqclaim_status *st;
     ck_assert_int_eq(sqclaim_status_get(s, &st), SQCLAIM_EQUOTA);
@@ -395,9 +386,7 @@ END_TEST
 
 START_TEST(noscript_falls_back_to_eval)
 {
-    char p[64];
-    vt_prefix(p, sizeof p, "noscript");
-    sqclaim_store *s = open_kv(p, 0, 0);
+    sqclaim_store *s = open_test("noscript", 0, 0);
     sqclaim_lease l;
     claim_ok(s, "n1", "BOT1", &l);
     const char *flush[] = {"SCRIPT", "FLUSH"};
@@ -413,9 +402,7 @@ END_TEST
 
 START_TEST(status_through_kvrest)
 {
-    char p[64];
-    vt_prefix(p, sizeof p, "status");
-    sqclaim_store *s = open_kv(p, 0, 0);
+    sqclaim_store *s = open_test("status", 0, 0);
     sqclaim_lease l[3];
     sqclaim_rows rows;
     claim_ok(s, "s-a", "BOT1", &l[0]);
@@ -424,7 +411,7 @@ START_TEST(status_through_kvrest)
     ck_assert_int_eq(sqclaim_reserve_rows(s, &l[1], 7, 100, &rows), SQCLAIM_OK);
     /* A value another tool wrote in the seed layout is listed too. */
     char key[128];
-    snprintf(key, sizeof key, "%ssq:s-seed", p);
+    snprintf(key, sizeof key, "%ssq:s-seed", pfx);
     const char *set[] = {"SET", key,
                          "{\"botId\":\"BOT9\",\"timestamp\":\"2025-10-26T12:34:56.789Z\","
                          "\"status\":\"CLAIMING\"}",
@@ -489,11 +476,11 @@ static rp_reply *run(vc_http *h, int argc, const char **argv)
 
 START_TEST(wire_values_exact)
 {
-    char p[64], k1[96], k2[96], k3[96];
-    vt_prefix(p, sizeof p, "wire");
-    snprintf(k1, sizeof k1, "%sbin", p);
-    snprintf(k2, sizeof k2, "%snum", p);
-    snprintf(k3, sizeof k3, "%sneg", p);
+    char k1[96], k2[96], k3[96];
+    new_prefix("wire");
+    snprintf(k1, sizeof k1, "%sbin", pfx);
+    snprintf(k2, sizeof k2, "%snum", pfx);
+    snprintf(k3, sizeof k3, "%sneg", pfx);
     vc_http *h = transport();
 
     /* SET answers a top-level "OK" (sent raw); GET of a UTF-8 value. */
@@ -579,20 +566,10 @@ END_TEST
 Suite *vt_kvrest_suite(void)
 {
     Suite *s = suite_create("vercel-kvrest");
-    TCase *tc = tcase_create("kvrest");
-    tcase_add_unchecked_fixture(tc, servers_start, servers_stop);
-    tcase_add_checked_fixture(tc, each_setup, NULL);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, requests_per_sq);
-    tcase_add_test(tc, keep_alive_100_operations_one_connection);
-    tcase_add_test(tc, wrong_token_is_eauth);
-    tcase_add_test(tc, service_unavailable_bursts);
-    tcase_add_test(tc, dropped_replies_no_phantom_no_lost_grant);
-    tcase_add_test(tc, stalls_past_the_timeout);
-    tcase_add_test(tc, quota_exceeded_is_equota);
-    tcase_add_test(tc, noscript_falls_back_to_eval);
-    tcase_add_test(tc, status_through_kvrest);
-    tcase_add_test(tc, wire_values_exact);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, vt_kvrest_case(servers_start, servers_stop, each_setup), requests_per_sq,
+              keep_alive_100_operations_one_connection, wrong_token_is_eauth,
+              service_unavailable_bursts, dropped_replies_no_phantom_no_lost_grant,
+              stalls_past_the_timeout, quota_exceeded_is_equota, noscript_falls_back_to_eval,
+              status_through_kvrest, wire_values_exact);
     return s;
 }

@@ -13,9 +13,10 @@
  * reproduction: a URL with a wrong path must be a configuration error
  * (exit 4), not a server error that quotes the request. */
 #include "run.h"
+#include "storeops.h"
+#include "tcase.h"
 #include "vtest.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,96 +25,29 @@
 #define REST_TOKEN "rest-Tok3n-c0ffee-9d1b"
 #define REDIS_PW   "redis-PW-5ecret-77"
 /* The lease token of every operation but claim (claim makes its own). */
-#define LEASE_TOKEN "5ec2e75ec2e75ec2e75ec2e75ec2e7aa"
+#define LEASE_TOKEN TOPS_LEASE_TOKEN
 
-enum op {
-    OP_CLAIM,
-    OP_CLAIM_FIRST,
-    OP_RENEW,
-    OP_RELEASE,
-    OP_RESERVE,
-    OP_FINISH,
-    OP_STATUS,
-    OP_PING
-};
-static const char *const op_names[] = {"claim",   "claim-first", "renew",  "release",
-                                       "reserve", "finish",      "status", "ping"};
-#define OP_COUNT 8
+static const char *const secrets[] = {REST_TOKEN, REDIS_PW, LEASE_TOKEN};
+static const tops_args args = TOPS_SECRETS_ARGS(secrets);
 
-/* Any run of >= 32 hex digits: a lease token (or another secret-looking
- * value) in a message. */
-static bool has_hex_run(const char *s)
+typedef struct target {
+    const char *url, *token;
+    int retries, timeout_ms;
+} target;
+
+static sqclaim_store *open_target(const void *ctx)
 {
-    size_t run = 0;
-    for (; *s; s++) {
-        run = isxdigit((unsigned char)*s) ? run + 1 : 0;
-        if (run >= 32)
-            return true;
-    }
-    return false;
+    const target *t = ctx;
+    return vt_open(t->url, t->token, NULL, t->retries, t->timeout_ms);
 }
 
-static void check_message(const char *where, enum op op, sqclaim_rc rc, const char *msg,
-                          const char *claim_token)
-{
-    const char *secrets[] = {REST_TOKEN, REDIS_PW, LEASE_TOKEN, claim_token};
-    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
-        ck_assert_msg(!secrets[i] || !*secrets[i] || !strstr(msg, secrets[i]),
-                      "%s, %s (%s): the message shows a secret: %s", where, op_names[op],
-                      sqclaim_rcname(rc), msg);
-    ck_assert_msg(!has_hex_run(msg), "%s, %s (%s): the message shows a token-like value: %s", where,
-                  op_names[op], sqclaim_rcname(rc), msg);
-}
-
-/* Run one operation; check its message (when it failed).  Returns the rc. */
-static sqclaim_rc run_op(sqclaim_store *s, enum op op, const char *where)
-{
-    sqclaim_lease l;
-    memset(&l, 0, sizeof l);
-    snprintf(l.sq, sizeof l.sq, "SEC-1");
-    snprintf(l.bot, sizeof l.bot, "BOT1");
-    snprintf(l.token, sizeof l.token, "%s", LEASE_TOKEN);
-    l.fence = 3;
-    l.ttl_ms = 60000;
-    sqclaim_rows rows;
-    sqclaim_status *st = NULL;
-    sqclaim_rc rc = SQCLAIM_OK;
-    switch (op) {
-    case OP_CLAIM: rc = sqclaim_claim(s, "SEC-1", "BOT1", 0, &l, NULL); break;
-    case OP_CLAIM_FIRST: {
-        const char *c[] = {"SEC-1", "SEC-2"};
-        rc = sqclaim_claim_first(s, c, 2, "BOT1", 0, &l, NULL);
-        break;
-    }
-    case OP_RENEW: rc = sqclaim_renew(s, &l, 0); break;
-    case OP_RELEASE: rc = sqclaim_release(s, &l); break;
-    case OP_RESERVE: rc = sqclaim_reserve_rows(s, &l, 5, 0, &rows); break;
-    case OP_FINISH: rc = sqclaim_finish_rows(s, &l); break;
-    case OP_STATUS:
-        rc = sqclaim_status_get(s, &st);
-        sqclaim_status_free(st);
-        break;
-    case OP_PING: rc = sqclaim_ping(s); break;
-    }
-    if (rc != SQCLAIM_OK)
-        check_message(where, op, rc, sqclaim_errmsg(s), l.token);
-    return rc;
-}
-
-/* Every operation on a fresh handle; returns how many failed. */
+/* Every operation on a fresh handle, each failure's message checked;
+ * returns how many failed. */
 static int all_ops(const char *url, const char *token, int retries, int timeout_ms,
                    const char *where, sqclaim_rc *rcs)
 {
-    int failed = 0;
-    for (int op = 0; op < OP_COUNT; op++) {
-        sqclaim_store *s = vt_open(url, token, NULL, retries, timeout_ms);
-        sqclaim_rc rc = run_op(s, (enum op)op, where);
-        if (rcs)
-            rcs[op] = rc;
-        failed += rc != SQCLAIM_OK;
-        sqclaim_close(s);
-    }
-    return failed;
+    target t = {url, token, retries, timeout_ms};
+    return tops_all(&args, open_target, &t, where, rcs);
 }
 
 /* ---- through kvrest ----------------------------------------------------- */
@@ -123,22 +57,10 @@ static bool servers_up;
 
 static void servers_start(void)
 {
-    servers_up = tsrv_redis_start(&redis, REDIS_PW) == 0 &&
-                 tsrv_kvrest_start(&kv, &redis, REST_TOKEN, NULL) == 0;
+    servers_up = vt_servers_start(&redis, &kv, REDIS_PW, REST_TOKEN);
 }
-
-static void servers_stop(void)
-{
-    tsrv_stop(&kv);
-    tsrv_stop(&redis);
-}
-
-static void each_setup(void)
-{
-    vt_clear_env();
-    ck_assert_msg(servers_up, "redis-server or kvrest did not start");
-    vt_faults_clear(&kv);
-}
+static void servers_stop(void) { vt_servers_stop(&redis, &kv); }
+static void each_setup(void) { vt_servers_each(servers_up, &kv); }
 
 /* A URL whose path the server takes as a Redis command is a configuration
  * error, for every operation (single commands and the status pipeline),
@@ -149,11 +71,9 @@ START_TEST(wrong_path_is_a_configuration_error)
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         char url[256];
         snprintf(url, sizeof url, "%s%s", kv.url, paths[i]);
-        sqclaim_rc rcs[OP_COUNT];
+        sqclaim_rc rcs[TOPS_COUNT];
         all_ops(url, REST_TOKEN, 1, 0, paths[i], rcs);
-        for (int op = 0; op < OP_COUNT; op++)
-            ck_assert_msg(rcs[op] == SQCLAIM_ECONFIG, "%s, %s: %s", paths[i], op_names[op],
-                          sqclaim_rcname(rcs[op]));
+        tops_expect_all(rcs, SQCLAIM_ECONFIG, paths[i]);
     }
     /* The message says what to fix. */
     char url[256];
@@ -178,10 +98,9 @@ END_TEST
 START_TEST(kvrest_error_paths)
 {
     /* Wrong token. */
-    sqclaim_rc rcs[OP_COUNT];
+    sqclaim_rc rcs[TOPS_COUNT];
     all_ops(kv.url, "not-the-" REST_TOKEN, 1, 0, "wrong token", rcs);
-    for (int op = 0; op < OP_COUNT; op++)
-        ck_assert_int_eq(rcs[op], SQCLAIM_EAUTH);
+    tops_expect_all(rcs, SQCLAIM_EAUTH, "wrong token");
     /* Each fault. */
     static const struct {
         const char *faults;
@@ -196,7 +115,7 @@ START_TEST(kvrest_error_paths)
         vt_faults_clear(&kv);
         vt_faults(&kv, faults[i].faults);
         int failed = all_ops(kv.url, REST_TOKEN, 1, faults[i].timeout_ms, faults[i].faults, NULL);
-        ck_assert_msg(failed >= OP_COUNT - 1, "%s: only %d failed", faults[i].faults, failed);
+        ck_assert_msg(failed >= TOPS_COUNT - 1, "%s: only %d failed", faults[i].faults, failed);
     }
     vt_faults_clear(&kv);
 }
@@ -209,27 +128,12 @@ START_TEST(kvrest_redis_down)
     ck_assert_int_eq(tsrv_redis_start(&r, REDIS_PW), 0);
     ck_assert_int_eq(tsrv_kvrest_start(&k, &r, REST_TOKEN, NULL), 0);
     tsrv_stop(&r);
-    ck_assert_int_eq(all_ops(k.url, REST_TOKEN, 1, 0, "redis down", NULL), OP_COUNT);
+    ck_assert_int_eq(all_ops(k.url, REST_TOKEN, 1, 0, "redis down", NULL), TOPS_COUNT);
     tsrv_stop(&k);
 }
 END_TEST
 
 /* ---- a hostile server ----------------------------------------------------- */
-
-static responder *rs;
-
-static void rs_setup(void)
-{
-    vt_clear_env();
-    rs = rs_start();
-    ck_assert_ptr_nonnull(rs);
-}
-
-static void rs_teardown(void)
-{
-    rs_stop(rs);
-    rs = NULL;
-}
 
 START_TEST(hostile_server_quotes_the_request)
 {
@@ -267,10 +171,10 @@ START_TEST(hostile_server_quotes_the_request)
         {.status = 200, .body = "{\"result\":1}", .delay_ms = 700}, /* past the timeout */
     };
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
-        rs_set_default(rs, &actions[i]);
+        rs_set_default(vt_rs, &actions[i]);
         char where[64];
         snprintf(where, sizeof where, "responder action %zu (HTTP %d)", i, actions[i].status);
-        int failed = all_ops(rs_url(rs), REST_TOKEN, 1, 300, where, NULL);
+        int failed = all_ops(rs_url(vt_rs), REST_TOKEN, 1, 300, where, NULL);
         ck_assert_msg(failed > 0, "%s: nothing failed", where);
     }
 }
@@ -280,11 +184,11 @@ START_TEST(refused_connection)
 {
     /* A port nothing listens on: the responder's, after it stopped. */
     char url[64];
-    snprintf(url, sizeof url, "%s", rs_url(rs));
-    rs_stop(rs);
-    rs = NULL;
-    ck_assert_int_eq(all_ops(url, REST_TOKEN, 1, 300, "refused", NULL), OP_COUNT);
-    rs = rs_start();
+    snprintf(url, sizeof url, "%s", rs_url(vt_rs));
+    rs_stop(vt_rs);
+    vt_rs = NULL;
+    ck_assert_int_eq(all_ops(url, REST_TOKEN, 1, 300, "refused", NULL), TOPS_COUNT);
+    vt_rs = rs_start();
 }
 END_TEST
 
@@ -302,7 +206,7 @@ START_TEST(cli_wrong_path_exits_4)
     cr_runv(&r, &o, "claim", "SEC-9", "--bot", "BOT1", NULL);
     ck_assert_msg(r.code == 4, "exit %d, stderr %s", r.code, r.err);
     ck_assert_str_eq(r.out, "");
-    check_message("cli", OP_CLAIM, SQCLAIM_ECONFIG, r.err, NULL);
+    tops_check_message(&args, "cli", TOPS_CLAIM, SQCLAIM_ECONFIG, r.err, NULL);
     ck_assert_ptr_nonnull(strstr(r.err, "KV_REST_API_URL"));
     cr_free(&r);
 }
@@ -311,20 +215,13 @@ END_TEST
 Suite *vt_secrets_suite(void)
 {
     Suite *s = suite_create("vercel-secrets");
-    TCase *tc = tcase_create("kvrest");
-    tcase_add_unchecked_fixture(tc, servers_start, servers_stop);
-    tcase_add_checked_fixture(tc, each_setup, NULL);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, wrong_path_is_a_configuration_error);
-    tcase_add_test(tc, kvrest_error_paths);
-    tcase_add_test(tc, kvrest_redis_down);
-    tcase_add_test(tc, cli_wrong_path_exits_4);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("hostile");
-    tcase_add_checked_fixture(tc, rs_setup, rs_teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, hostile_server_quotes_the_request);
-    tcase_add_test(tc, refused_connection);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, vt_kvrest_case(servers_start, servers_stop, each_setup),
+              wrong_path_is_a_configuration_error, kvrest_error_paths, kvrest_redis_down,
+              cli_wrong_path_exits_4);
+    TCASE_ADD(
+        s,
+        ((tcase_spec){
+            .name = "hostile", .timeout = 120, .setup = vt_rs_setup, .teardown = vt_rs_teardown}),
+        hostile_server_quotes_the_request, refused_connection);
     return s;
 }

@@ -1,6 +1,8 @@
 /* test_unit.c — configuration and wire format of the vercel backend,
  * without a server. */
 #include "vtest.h"
+#include "tcase.h"
+#include "storeops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,11 +154,8 @@ END_TEST
 static void expect_config_error(const char *url, const char *token, const char *needle,
                                 const char *secret)
 {
-    sqclaim_options o;
-    sqclaim_options_init(&o);
-    o.adapter = "vercel";
-    o.rest_url = url;
-    o.rest_token = token;
+    sqclaim_options o =
+        tops_options((sqclaim_options){.adapter = "vercel", .rest_url = url, .rest_token = token});
     sqclaim_store *s = NULL;
     sqclaim_rc rc = sqclaim_open(&o, &s);
     ck_assert_msg(rc == SQCLAIM_ECONFIG, "%s: rc %d (%s)", url, rc, sqclaim_errmsg(s));
@@ -306,6 +305,17 @@ static rp_reply *dec_ok(const char *body)
     return r;
 }
 
+/* body decodes to a string of exactly len bytes, want, NUL-terminated. */
+static void dec_str(const char *body, const char *want, size_t len)
+{
+    rp_reply *r = dec_ok(body);
+    ck_assert_msg(r->type == RP_STR, "%s: type %d", body, (int)r->type);
+    ck_assert_msg(r->len == len && memcmp(r->str, want, len) == 0, "%s: %zu bytes \"%s\"", body,
+                  r->len, r->str);
+    ck_assert_msg(r->str[len] == '\0', "%s: not NUL-terminated", body);
+    rp_reply_free(r);
+}
+
 static void dec_bad(const char *body, size_t len, const char *needle)
 {
     rp_reply *r = NULL;
@@ -319,31 +329,16 @@ static void dec_bad(const char *body, size_t len, const char *needle)
 
 START_TEST(decode_base64_and_ok)
 {
-    rp_reply *r = dec_ok("{\"result\":\"UE9ORw==\"}");
-    ck_assert_int_eq(r->type, RP_STR);
-    ck_assert_str_eq(r->str, "PONG");
-    rp_reply_free(r);
+    dec_str("{\"result\":\"UE9ORw==\"}", "PONG", 4);
     /* The top-level "OK" is sent raw. */
-    r = dec_ok("{\"result\":\"OK\"}");
-    ck_assert_int_eq(r->type, RP_STR);
-    ck_assert_str_eq(r->str, "OK");
-    rp_reply_free(r);
+    dec_str("{\"result\":\"OK\"}", "OK", 2);
     /* ... and an encoded "OK" decodes to OK too. */
-    r = dec_ok("{\"result\":\"T0s=\"}");
-    ck_assert_str_eq(r->str, "OK");
-    rp_reply_free(r);
+    dec_str("{\"result\":\"T0s=\"}", "OK", 2);
     /* Binary: NUL, 0xff, CR LF; lengths exact. */
-    r = dec_ok("{\"result\":\"AP+ADQph\"}");
-    ck_assert_int_eq(r->type, RP_STR);
-    ck_assert_uint_eq(r->len, 6);
-    ck_assert(memcmp(r->str, "\x00\xff\x80\r\na", 6) == 0);
-    rp_reply_free(r);
-    r = dec_ok("{\"result\":\"\"}");
-    ck_assert_int_eq(r->type, RP_STR);
-    ck_assert_uint_eq(r->len, 0);
-    rp_reply_free(r);
+    dec_str("{\"result\":\"AP+ADQph\"}", "\x00\xff\x80\r\na", 6);
+    dec_str("{\"result\":\"\"}", "", 0);
     /* Nested strings are all encoded (a nested raw "OK" is not base64). */
-    r = dec_ok("{\"result\":[\"T0s=\",[\"eA==\",null,7],null]}");
+    rp_reply *r = dec_ok("{\"result\":[\"T0s=\",[\"eA==\",null,7],null]}");
     ck_assert_int_eq(r->type, RP_ARR);
     ck_assert_uint_eq(r->n, 3);
     ck_assert_str_eq(r->elem[0]->str, "OK");
@@ -619,20 +614,10 @@ END_TEST
 Suite *vt_unit_suite(void)
 {
     Suite *s = suite_create("vercel-unit");
-    TCase *tc = tcase_create("config");
-    tcase_add_test(tc, config_missing_is_the_seed_message);
-    tcase_add_test(tc, config_precedence);
-    tcase_add_test(tc, config_url_checks);
-    tcase_add_test(tc, config_key_prefix);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("wire");
-    tcase_add_test(tc, body_exact);
-    tcase_add_test(tc, decode_base64_and_ok);
-    tcase_add_test(tc, decode_integers_exact);
-    tcase_add_test(tc, decode_malformed);
-    tcase_add_test(tc, decode_ambiguous);
-    tcase_add_test(tc, decode_pipeline);
-    tcase_add_test(tc, quota_and_redaction);
-    suite_add_tcase(s, tc);
+    TCASE_ADD(s, ((tcase_spec){.name = "config"}), config_missing_is_the_seed_message,
+              config_precedence, config_url_checks, config_key_prefix);
+    TCASE_ADD(s, ((tcase_spec){.name = "wire"}), body_exact, decode_base64_and_ok,
+              decode_integers_exact, decode_malformed, decode_ambiguous, decode_pipeline,
+              quota_and_redaction);
     return s;
 }

@@ -6,6 +6,7 @@
 #include "responder.h"
 #include "servers.h"
 #include "sqclaim.h"
+#include "tcase.h"
 
 #include <check.h>
 #include <stdbool.h>
@@ -23,6 +24,23 @@ void vt_clear_env(void);
  * option (0 default, -1 none); timeout_ms 0: default. */
 sqclaim_store *vt_open(const char *url, const char *token, const char *prefix, int retries,
                        int timeout_ms);
+
+/* A redis-server (password redis_pw, may be NULL) and kvrest in front of
+ * it (bearer token): for an unchecked fixture.  True if both started. */
+bool vt_servers_start(tsrv *redis, tsrv *kv, const char *redis_pw, const char *token);
+void vt_servers_stop(tsrv *redis, tsrv *kv);
+/* Checked fixture around each test on those servers: environment cleared,
+ * servers up (asserted), faults off, counters zero. */
+void vt_servers_each(bool up, const tsrv *kv);
+/* The "kvrest" test case of a suite on such servers (for TCASE_ADD):
+ * those fixtures, 120 s per test. */
+tcase_spec vt_kvrest_case(SFun servers_start, SFun servers_stop, SFun each_setup);
+
+/* Checked fixture: vt_rs, a local HTTP responder (responder.h), started
+ * before each test and stopped after it. */
+extern responder *vt_rs;
+void vt_rs_setup(void);
+void vt_rs_teardown(void);
 
 /* A fresh key prefix ("vt:<tag>:<pid>:<n>:"), unique per call. */
 void vt_prefix(char *buf, size_t len, const char *tag);
