@@ -273,6 +273,16 @@ static sqlite3_stmt *prep(sqlt_conn *c, const char *sql, int *rc)
     return *rc == SQLITE_OK ? st : NULL;
 }
 
+/* prep, with ?1 bound to the store clock `now` (the queries of what is
+ * live). */
+static sqlite3_stmt *prep_now(sqlt_conn *c, const char *sql, int64_t now, int *rc)
+{
+    sqlite3_stmt *st = prep(c, sql, rc);
+    if (st)
+        sqlite3_bind_int64(st, 1, now);
+    return st;
+}
+
 /* Read a single integer of PRAGMA / SELECT.  SQLITE_OK and *v. */
 static int query_int(sqlt_conn *c, const char *sql, int64_t *v)
 {
@@ -1063,13 +1073,12 @@ static sqclaim_rc be_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows 
         return r;
     if (k == 0) {
         int64_t top = 0;
-        sqlite3_stmt *st = prep(c,
-                                "SELECT max(start_row + row_count) FROM reservations "
-                                "WHERE expires_ns >= ?1",
-                                &rc);
+        sqlite3_stmt *st = prep_now(c,
+                                    "SELECT max(start_row + row_count) FROM reservations "
+                                    "WHERE expires_ns >= ?1",
+                                    now, &rc);
         if (!st)
             return abort_tx(c, rc, "rebuilding the row cursor", err);
-        sqlite3_bind_int64(st, 1, now);
         rc = sqlite3_step(st);
         top = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
         sqlite3_finalize(st);
@@ -1083,14 +1092,13 @@ static sqclaim_rc be_reserve(void *vc, const sqb_reserve_req *req, sqclaim_rows 
     if (start < 1)
         start = 1;
     /* Step over every live range it would overlap, in start order. */
-    sqlite3_stmt *st = prep(c,
-                            "SELECT start_row, start_row + row_count FROM reservations "
-                            "WHERE expires_ns >= ?1 AND start_row + row_count > ?2 "
-                            "ORDER BY start_row",
-                            &rc);
+    sqlite3_stmt *st = prep_now(c,
+                                "SELECT start_row, start_row + row_count FROM reservations "
+                                "WHERE expires_ns >= ?1 AND start_row + row_count > ?2 "
+                                "ORDER BY start_row",
+                                now, &rc);
     if (!st)
         return abort_tx(c, rc, "reading reservations", err);
-    sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, (int64_t)start);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         uint64_t s = (uint64_t)sqlite3_column_int64(st, 0);
@@ -1185,10 +1193,9 @@ static sqclaim_rc status_rows(sqlt_conn *c, int64_t now, bool reservations, sqcl
                             "WHERE expires_ns >= ?1";
     const char *what = reservations ? "reading reservations" : "reading claims";
     int rc;
-    sqlite3_stmt *st = prep(c, sql, &rc);
+    sqlite3_stmt *st = prep_now(c, sql, now, &rc);
     if (!st)
         return abort_tx(c, rc, what, err);
-    sqlite3_bind_int64(st, 1, now);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (add_row(st, reservations, now, out) != SQCLAIM_OK) {
             sqlite3_finalize(st);
