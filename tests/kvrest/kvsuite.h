@@ -58,6 +58,33 @@ void get(kt_resp *r, const char *path);
 #define EXPECT_POST(path, body, status, want) EXPECT_REQ(path, TOKEN, body, 0, status, want)
 #define EXPECT_B64(path, body, status, want)  EXPECT_REQ(path, TOKEN, body, KT_B64, status, want)
 
+/* One request -> reply check of a table walked by EXPECT_ROWS: body (NULL:
+ * none) sent to path with token and flags; the reply is status and exactly
+ * want (NULL: any).  The row macros record the source line of the row. */
+typedef struct kvt_row {
+    int line;
+    const char *path, *token, *body;
+    unsigned flags;
+    long status;
+    const char *want;
+} kvt_row;
+#define KVT_REQ(path, token, body, flags, status, want)                                            \
+    {                                                                                              \
+        __LINE__, (path), (token), (body), (flags), (status), (want)                               \
+    }
+#define KVT_POST(path, body, status, want)                                                         \
+    {                                                                                              \
+        __LINE__, (path), TOKEN, (body), 0, (status), (want)                                       \
+    }
+#define KVT_B64(path, body, status, want)                                                          \
+    {                                                                                              \
+        __LINE__, (path), TOKEN, (body), KT_B64, (status), (want)                                  \
+    }
+/* Send the rows of the array rows in order, each checked as EXPECT_REQ does;
+ * a failure names the row's request and source line. */
+#define EXPECT_ROWS(rows) expect_rows(__FILE__, (rows), sizeof(rows) / sizeof *(rows))
+void expect_rows(const char *file, const kvt_row *rows, size_t n);
+
 /* Error response with a text that starts with prefix. */
 #define EXPECT_ERROR(r, status, prefix)                                                            \
     do {                                                                                           \

@@ -23,57 +23,68 @@
 
 START_TEST(base64_encoding)
 {
-    EXPECT_B64("/", "[\"PING\"]", 200, "{\"result\":\"UE9ORw==\"}");
-    EXPECT_B64("/", "[\"SET\",\"k\",\"OK\"]", 200, "{\"result\":\"OK\"}");
-    /* a top-level "OK" stays raw, whatever command returned it */
-    EXPECT_B64("/", "[\"GET\",\"k\"]", 200, "{\"result\":\"OK\"}");
-    EXPECT_B64("/", "[\"SET\",\"k2\",\"hello\"]", 200, "{\"result\":\"OK\"}");
-    EXPECT_B64("/", "[\"GET\",\"k2\"]", 200, "{\"result\":\"aGVsbG8=\"}");
-    EXPECT_B64("/", "[\"RPUSH\",\"l\",\"OK\",\"x\",\"\",\"ab\"]", 200, "{\"result\":4}");
-    /* nested "OK" is encoded; padding for 0, 1, 2 bytes */
-    EXPECT_B64("/", "[\"LRANGE\",\"l\",0,-1]", 200,
-               "{\"result\":[\"T0s=\",\"eA==\",\"\",\"YWI=\"]}");
-    EXPECT_B64("/", "[\"GET\",\"nope\"]", 200, "{\"result\":null}");
-    EXPECT_B64("/", NESTED_EVAL, 200,
-               "{\"result\":[1,\"YQ==\",[\"T0s=\",\"Yg==\",[-7]],\"T0s=\"]}");
-    /* error texts are never encoded */
-    EXPECT_B64("/", "[\"INCR\",\"k2\"]", 400,
-               "{\"error\":\"ERR value is not an integer or out of range\"}");
-    /* pipeline and transaction entries: each entry's result is top level */
-    EXPECT_B64("/pipeline",
-               "[[\"SET\",\"a\",\"1\"],[\"GET\",\"a\"],[\"INCR\",\"a\"],[\"GET\",\"k\"]]", 200,
-               "[{\"result\":\"OK\"},{\"result\":\"MQ==\"},{\"result\":2},{\"result\":\"OK\"}]");
-    EXPECT_B64("/multi-exec", "[[\"GET\",\"k2\"],[\"LRANGE\",\"l\",0,0],[\"INCR\",\"k2\"]]", 200,
-               "[{\"result\":\"aGVsbG8=\"},{\"result\":[\"T0s=\"]},"
-               "{\"error\":\"ERR value is not an integer or out of range\"}]");
-    EXPECT_B64("/get/k2", NULL, 200, "{\"result\":\"aGVsbG8=\"}");
+    static const kvt_row rows[] = {
+        KVT_B64("/", "[\"PING\"]", 200, "{\"result\":\"UE9ORw==\"}"),
+        KVT_B64("/", "[\"SET\",\"k\",\"OK\"]", 200, "{\"result\":\"OK\"}"),
+        /* a top-level "OK" stays raw, whatever command returned it */
+        KVT_B64("/", "[\"GET\",\"k\"]", 200, "{\"result\":\"OK\"}"),
+        KVT_B64("/", "[\"SET\",\"k2\",\"hello\"]", 200, "{\"result\":\"OK\"}"),
+        KVT_B64("/", "[\"GET\",\"k2\"]", 200, "{\"result\":\"aGVsbG8=\"}"),
+        KVT_B64("/", "[\"RPUSH\",\"l\",\"OK\",\"x\",\"\",\"ab\"]", 200, "{\"result\":4}"),
+        /* nested "OK" is encoded; padding for 0, 1, 2 bytes */
+        KVT_B64("/", "[\"LRANGE\",\"l\",0,-1]", 200,
+                "{\"result\":[\"T0s=\",\"eA==\",\"\",\"YWI=\"]}"),
+        KVT_B64("/", "[\"GET\",\"nope\"]", 200, "{\"result\":null}"),
+        KVT_B64("/", NESTED_EVAL, 200,
+                "{\"result\":[1,\"YQ==\",[\"T0s=\",\"Yg==\",[-7]],\"T0s=\"]}"),
+        /* error texts are never encoded */
+        KVT_B64("/", "[\"INCR\",\"k2\"]", 400,
+                "{\"error\":\"ERR value is not an integer or out of range\"}"),
+        /* pipeline and transaction entries: each entry's result is top level */
+        KVT_B64("/pipeline",
+                "[[\"SET\",\"a\",\"1\"],[\"GET\",\"a\"],[\"INCR\",\"a\"],[\"GET\",\"k\"]]", 200,
+                "[{\"result\":\"OK\"},{\"result\":\"MQ==\"},{\"result\":2},{\"result\":\"OK\"}]"),
+        KVT_B64("/multi-exec", "[[\"GET\",\"k2\"],[\"LRANGE\",\"l\",0,0],[\"INCR\",\"k2\"]]", 200,
+                "[{\"result\":\"aGVsbG8=\"},{\"result\":[\"T0s=\"]},"
+                "{\"error\":\"ERR value is not an integer or out of range\"}]"),
+        KVT_B64("/get/k2", NULL, 200, "{\"result\":\"aGVsbG8=\"}"),
+    };
+    EXPECT_ROWS(rows);
 }
 END_TEST
 
 START_TEST(raw_encoding)
 {
-    EXPECT_POST("/", "[\"PING\"]", 200, "{\"result\":\"PONG\"}");
-    EXPECT_POST("/", NESTED_EVAL, 200, "{\"result\":[1,\"a\",[\"OK\",\"b\",[-7]],\"OK\"]}");
-    EXPECT_POST("/", "[\"RPUSH\",\"l\",\"OK\",\"x\"]", 200, "{\"result\":2}");
-    EXPECT_POST("/", "[\"LRANGE\",\"l\",0,-1]", 200, "{\"result\":[\"OK\",\"x\"]}");
-    /* JSON-escaping of quotes, backslashes and control characters */
-    EXPECT_POST("/", "[\"SET\",\"e\",\"q\\\"b\\\\n\\nt\\tc\\u0001/\"]", 200, "{\"result\":\"OK\"}");
-    EXPECT_POST("/", "[\"GET\",\"e\"]", 200, "{\"result\":\"q\\\"b\\\\n\\nt\\tc\\u0001/\"}");
+    static const kvt_row rows[] = {
+        KVT_POST("/", "[\"PING\"]", 200, "{\"result\":\"PONG\"}"),
+        KVT_POST("/", NESTED_EVAL, 200, "{\"result\":[1,\"a\",[\"OK\",\"b\",[-7]],\"OK\"]}"),
+        KVT_POST("/", "[\"RPUSH\",\"l\",\"OK\",\"x\"]", 200, "{\"result\":2}"),
+        KVT_POST("/", "[\"LRANGE\",\"l\",0,-1]", 200, "{\"result\":[\"OK\",\"x\"]}"),
+        /* JSON-escaping of quotes, backslashes and control characters */
+        KVT_POST("/", "[\"SET\",\"e\",\"q\\\"b\\\\n\\nt\\tc\\u0001/\"]", 200,
+                 "{\"result\":\"OK\"}"),
+        KVT_POST("/", "[\"GET\",\"e\"]", 200, "{\"result\":\"q\\\"b\\\\n\\nt\\tc\\u0001/\"}"),
+    };
+    EXPECT_ROWS(rows);
     assert_raw("e", "q\"b\\n\nt\tc\x01/");
 }
 END_TEST
 
 START_TEST(integers_64bit)
 {
-    EXPECT_POST("/", "[\"SET\",\"n\",\"9223372036854775806\"]", 200, "{\"result\":\"OK\"}");
-    EXPECT_POST("/", "[\"INCR\",\"n\"]", 200, "{\"result\":9223372036854775807}");
-    EXPECT_B64("/", "[\"INCRBY\",\"n\",0]", 200, "{\"result\":9223372036854775807}");
-    EXPECT_POST("/", "[\"SET\",\"m\",-9223372036854775807]", 200, "{\"result\":\"OK\"}");
-    EXPECT_POST("/", "[\"DECR\",\"m\"]", 200, "{\"result\":-9223372036854775808}");
-    EXPECT_POST("/", "[\"INCRBY\",\"z\",-42]", 200, "{\"result\":-42}");
-    EXPECT_POST("/", "[\"INCRBY\",\"big\",9007199254740993]", 200, "{\"result\":9007199254740993}");
-    EXPECT_POST("/pipeline", "[[\"INCR\",\"big\"],[\"EVAL\",\"return {9007199254740993, -1}\",0]]",
-                200, "[{\"result\":9007199254740994},{\"result\":[9007199254740992,-1]}]");
+    static const kvt_row rows[] = {
+        KVT_POST("/", "[\"SET\",\"n\",\"9223372036854775806\"]", 200, "{\"result\":\"OK\"}"),
+        KVT_POST("/", "[\"INCR\",\"n\"]", 200, "{\"result\":9223372036854775807}"),
+        KVT_B64("/", "[\"INCRBY\",\"n\",0]", 200, "{\"result\":9223372036854775807}"),
+        KVT_POST("/", "[\"SET\",\"m\",-9223372036854775807]", 200, "{\"result\":\"OK\"}"),
+        KVT_POST("/", "[\"DECR\",\"m\"]", 200, "{\"result\":-9223372036854775808}"),
+        KVT_POST("/", "[\"INCRBY\",\"z\",-42]", 200, "{\"result\":-42}"),
+        KVT_POST("/", "[\"INCRBY\",\"big\",9007199254740993]", 200,
+                 "{\"result\":9007199254740993}"),
+        KVT_POST("/pipeline", "[[\"INCR\",\"big\"],[\"EVAL\",\"return {9007199254740993, -1}\",0]]",
+                 200, "[{\"result\":9007199254740994},{\"result\":[9007199254740992,-1]}]"),
+    };
+    EXPECT_ROWS(rows);
 }
 END_TEST
 

@@ -85,6 +85,20 @@ void expect_refused(const char *path, const char *token, const char *const *bodi
     }
 }
 
+void expect_rows(const char *file, const kvt_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const kvt_row *w = &rows[i];
+        char where[1024];
+        snprintf(where, sizeof where, "%s%s%s%s at %s", w->path, w->body ? " " : "",
+                 w->body ? w->body : "", w->flags & KT_B64 ? " (base64)" : "", file);
+        kt_resp r;
+        req(&r, NULL, w->path, w->token, w->body, w->flags);
+        kt_expect_at(where, w->line, &r, w->status, w->want);
+        kt_free(&r);
+    }
+}
+
 void expect_sync(const char *path, const char *token, const char *body, long status,
                  const char *sync)
 {

@@ -22,12 +22,15 @@
 
 START_TEST(single_command)
 {
-    EXPECT_POST("/", "[\"SET\",\"k\",\"v\"]", 200, "{\"result\":\"OK\"}");
-    EXPECT_POST("/", "[\"get\",\"k\"]", 200, "{\"result\":\"v\"}");
-    EXPECT_POST("/", "[\"GET\",\"missing\"]", 200, "{\"result\":null}");
-    EXPECT_POST("/", " [ \"SET\" , \"k2\" , \"a b\" ] \n", 200, "{\"result\":\"OK\"}");
-    EXPECT_POST("/", "[\"MGET\",\"k\",\"nope\",\"k2\"]", 200, "{\"result\":[\"v\",null,\"a b\"]}");
-    EXPECT_POST("/", "[\"DEL\",\"k\",\"k2\"]", 200, "{\"result\":2}");
+    static const kvt_row rows[] = {
+        KVT_POST("/", "[\"SET\",\"k\",\"v\"]", 200, "{\"result\":\"OK\"}"),
+        KVT_POST("/", "[\"get\",\"k\"]", 200, "{\"result\":\"v\"}"),
+        KVT_POST("/", "[\"GET\",\"missing\"]", 200, "{\"result\":null}"),
+        KVT_POST("/", " [ \"SET\" , \"k2\" , \"a b\" ] \n", 200, "{\"result\":\"OK\"}"),
+        KVT_POST("/", "[\"MGET\",\"k\",\"nope\",\"k2\"]", 200, "{\"result\":[\"v\",null,\"a b\"]}"),
+        KVT_POST("/", "[\"DEL\",\"k\",\"k2\"]", 200, "{\"result\":2}"),
+    };
+    EXPECT_ROWS(rows);
     assert_raw("k", NULL);
     /* PUT is POST */
     kt_resp r;
@@ -166,13 +169,16 @@ END_TEST
 
 START_TEST(auth_query_token)
 {
-    EXPECT_REQ("/set/q/1?_token=" TOKEN, NULL, NULL, 0, 200, "{\"result\":\"OK\"}");
-    /* percent-encoded token ('.' and '~' as escapes) */
-    EXPECT_REQ("/?_token=kv-T0ken_with%2Especial%7Echars", NULL, "[\"GET\",\"q\"]", 0, 200,
-               "{\"result\":\"1\"}");
-    EXPECT_REQ("/set/q/2?_token=nope", NULL, NULL, 0, 401, "{\"error\":\"Unauthorized\"}");
-    /* other query arguments are ignored */
-    EXPECT_REQ("/get/q?foo=bar&_token=" TOKEN, NULL, NULL, 0, 200, "{\"result\":\"1\"}");
+    static const kvt_row rows[] = {
+        KVT_REQ("/set/q/1?_token=" TOKEN, NULL, NULL, 0, 200, "{\"result\":\"OK\"}"),
+        /* percent-encoded token ('.' and '~' as escapes) */
+        KVT_REQ("/?_token=kv-T0ken_with%2Especial%7Echars", NULL, "[\"GET\",\"q\"]", 0, 200,
+                "{\"result\":\"1\"}"),
+        KVT_REQ("/set/q/2?_token=nope", NULL, NULL, 0, 401, "{\"error\":\"Unauthorized\"}"),
+        /* other query arguments are ignored */
+        KVT_REQ("/get/q?foo=bar&_token=" TOKEN, NULL, NULL, 0, 200, "{\"result\":\"1\"}"),
+    };
+    EXPECT_ROWS(rows);
 }
 END_TEST
 
