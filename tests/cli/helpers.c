@@ -30,6 +30,14 @@ void tc_exits(const cr_opts *o, int want, const char *const *args)
     cr_free(&r);
 }
 
+void tc_has_all(const char *file, int line, const char *which, const char *text, size_t len,
+                const char *const *parts)
+{
+    for (size_t i = 0; parts[i]; i++)
+        ck_assert_msg(cr_contains(text, len, parts[i]), "%s:%d: %s lacks \"%s\":\n%s", file, line,
+                      which, parts[i], text);
+}
+
 void tc_add_loops(TCase *tc, const TTest *const *tests, size_t n)
 {
     for (size_t i = 0; i < n; i++)

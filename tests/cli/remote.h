@@ -17,6 +17,9 @@ typedef struct rctx {
 /* The context of test loop iteration i: backend i, a fresh key prefix. */
 void rctx_init(rctx *x, int i);
 
+/* rctx_init, then x's run options (ropts). */
+cr_opts rctx_open(rctx *x, int i);
+
 /* rctx_init, then sq claimed for BOT1 (ttl, NULL: the default) into *l
  * (claim_ok). */
 void rctx_claimed(rctx *x, int i, const char *sq, const char *ttl, tc_lease *l);

@@ -66,6 +66,19 @@ void tc_run_exit(cr_result *r, const cr_opts *o, int want, const char *const *ar
 void tc_exits(const cr_opts *o, int want, const char *const *args);
 #define TC_EXITS(o, want, ...) tc_exits((o), (want), (const char *const[]){__VA_ARGS__})
 
+/* Each of parts (NULL-terminated) is in text, the run's stream `which`
+ * ("stdout" or "stderr"); a failure names the caller's file:line, the
+ * missing part and shows the stream.  TC_OUT_HAS(&r, "a", "b") and
+ * TC_ERR_HAS(&r, ...) list the parts. */
+void tc_has_all(const char *file, int line, const char *which, const char *text, size_t len,
+                const char *const *parts);
+#define TC_OUT_HAS(r, ...)                                                                         \
+    tc_has_all(__FILE__, __LINE__, "stdout", (r)->out, (r)->outlen,                                \
+               (const char *const[]){__VA_ARGS__, NULL})
+#define TC_ERR_HAS(r, ...)                                                                         \
+    tc_has_all(__FILE__, __LINE__, "stderr", (r)->err, (r)->errlen,                                \
+               (const char *const[]){__VA_ARGS__, NULL})
+
 /* Every line on stderr is a "sqclaim: " message (or the usage hint). */
 void tc_check_stderr_form(const cr_result *r);
 

@@ -20,10 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Options for a run on a terminal, where a person could answer: CI
- * unset for it (the suite itself may run under CI=true). */
-static cr_opts tty_opts(rctx *x)
+/* rctx_init, then options for a run on a terminal, where a person could
+ * answer: CI unset for it (the suite itself may run under CI=true). */
+static cr_opts tty_open(rctx *x, int i)
 {
+    rctx_init(x, i);
     x->extra[1] = "CI=";
     x->extra[2] = NULL;
     return ropts(x);
@@ -34,7 +35,7 @@ static void exit_saying(const cr_opts *o, int want, const char *says, const char
 {
     cr_result r;
     tc_run_exit(&r, o, want, args);
-    ck_assert_msg(cr_contains(r.err, r.errlen, says), "%s", r.err);
+    TC_ERR_HAS(&r, says);
     cr_free(&r);
 }
 #define EXIT_SAYING(o, want, says, ...)                                                            \
@@ -144,26 +145,20 @@ static const cJSON *entry(const cJSON *status, const char *section, const char *
 START_TEST(test_busy_names_foreign)
 {
     rctx x;
-    rctx_init(&x, _i);
+    cr_opts o = rctx_open(&x, _i);
     write_foreign(&x);
-    cr_opts o = ropts(&x);
     cr_result r;
 
     TC_RUNV(&r, &o, 1, "claim", "A4", "--bot", "BOT2", NULL);
     tc_check_stderr_form(&r);
     ck_assert_str_eq(r.out, "");
-    ck_assert_msg(cr_contains(r.err, r.errlen, "a value another tool wrote") &&
-                      cr_contains(r.err, r.errlen, "not a JSON object: \"not json at all\"") &&
-                      cr_contains(r.err, r.errlen, "never expires") &&
-                      cr_contains(r.err, r.errlen, "sqclaim break A4"),
-                  "%s", r.err);
+    TC_ERR_HAS(&r, "a value another tool wrote", "not a JSON object: \"not json at all\"",
+               "never expires", "sqclaim break A4");
     ck_assert(!cr_contains(r.err, r.errlen, "another lease"));
     cr_free(&r);
 
     TC_RUNV(&r, &o, 1, "claim", "A6", "--bot", "BOT2", NULL);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "a value another tool wrote (type hash)") &&
-                      cr_contains(r.err, r.errlen, "never expires"),
-                  "%s", r.err);
+    TC_ERR_HAS(&r, "a value another tool wrote (type hash)", "never expires");
     cr_free(&r);
 
     /* docs/kvrest.md's example key: a 10-minute expiry. */
@@ -291,19 +286,18 @@ END_TEST
 START_TEST(test_watch_foreign)
 {
     rctx x;
-    rctx_init(&x, _i);
+    cr_opts o = rctx_open(&x, _i);
     write_foreign(&x);
     tc_lease l;
     claim_ok(&x, "B1", "BOT1", "10m", &l);
-    cr_opts o = ropts(&x);
     cr_result r;
     /* Plain lines: stdout is a pipe; TERM=dumb as well. */
     const char *env[] = {x.penv, "TERM=dumb", NULL};
     cr_opts od = tc_opts(x.b, env);
     TC_RUNV(&r, &od, 0, "watch", "--count", "1", "--interval", "1m", NULL);
     ck_assert_msg(!memchr(r.out, '\033', r.outlen), "escape sequences in plain output");
-    ck_assert_msg(cr_contains(r.out, r.outlen, "Claims: 5 (4 foreign"), "%s", r.out);
-    ck_assert_msg(cr_contains(r.out, r.outlen, "Refund reservations: 1 (1 foreign"), "%s", r.out);
+    TC_OUT_HAS(&r, "Claims: 5 (4 foreign");
+    TC_OUT_HAS(&r, "Refund reservations: 1 (1 foreign");
     /* One line per entry, each with what it is. */
     struct {
         const char *start, *has[3];
@@ -347,17 +341,14 @@ END_TEST
 START_TEST(test_break_foreign)
 {
     rctx x;
-    rctx_init(&x, _i);
+    cr_opts o = rctx_open(&x, _i);
     RAW(&x, "+OK", "SET", "sq:A4", "not json at all");
     RAW(&x, "+OK", "SET", "refund:A4", SEED_REFUND);
-    cr_opts o = ropts(&x);
     cr_result r;
 
     /* From a pipe without --yes: refused before anything is sent. */
     TC_RUNV(&r, &o, 2, "break", "A4", NULL);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "--yes") &&
-                      cr_contains(r.err, r.errlen, "nothing was sent"),
-                  "%s", r.err);
+    TC_ERR_HAS(&r, "--yes", "nothing was sent");
     cr_free(&r);
     ck_assert(key_exists(&x, "sq:A4") && key_exists(&x, "refund:A4"));
 
@@ -366,24 +357,16 @@ START_TEST(test_break_foreign)
     TC_RUNV(&r, &o, 0, "break", "A4", "--yes", NULL);
     tc_check_stderr_form(&r);
     ck_assert_str_eq(r.out, "");
-    ck_assert_msg(cr_contains(r.err, r.errlen, "SQ A4 holds:") &&
-                      cr_contains(r.err, r.errlen, "claim        a value another tool wrote") &&
-                      cr_contains(r.err, r.errlen, "\"not json at all\"") &&
-                      cr_contains(r.err, r.errlen, "never expires") &&
-                      cr_contains(r.err, r.errlen, "reservation  OLDBOT") &&
-                      cr_contains(r.err, r.errlen, "rows 10-14 (5)") &&
-                      cr_contains(r.err, r.errlen, "removed the claim and the reservation"),
-                  "%s", r.err);
+    TC_ERR_HAS(&r, "SQ A4 holds:", "claim        a value another tool wrote", "\"not json at all\"",
+               "never expires", "reservation  OLDBOT", "rows 10-14 (5)",
+               "removed the claim and the reservation");
     cr_free(&r);
     ck_assert(!key_exists(&x, "sq:A4") && !key_exists(&x, "refund:A4"));
 
     /* A hash, alone: removed; then the SQ can be claimed. */
     RAW(&x, ":1", "HSET", "sq:A6", "f", "v");
     TC_RUNV(&r, &o, 0, "break", "A6", "-y", NULL);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "(type hash)") &&
-                      cr_contains(r.err, r.errlen, "reservation  none") &&
-                      cr_contains(r.err, r.errlen, "removed the claim"),
-                  "%s", r.err);
+    TC_ERR_HAS(&r, "(type hash)", "reservation  none", "removed the claim");
     cr_free(&r);
     tc_lease l;
     claim_ok(&x, "A6", "BOT2", "10m", &l);
@@ -408,11 +391,7 @@ START_TEST(test_break_live_claim)
     tc_check_stderr_form(&r);
     char fence[48];
     snprintf(fence, sizeof fence, "fence %llu", (unsigned long long)l.fence);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "held by BOT1") &&
-                      cr_contains(r.err, r.errlen, fence) && cr_contains(r.err, r.errlen, "left") &&
-                      cr_contains(r.err, r.errlen, "--force ends it") &&
-                      cr_contains(r.err, r.errlen, "nothing was removed"),
-                  "%s", r.err);
+    TC_ERR_HAS(&r, "held by BOT1", fence, "left", "--force ends it", "nothing was removed");
     tc_check_no_secret(&r, l.token);
     cr_free(&r);
     cJSON *j = status_json(&x);
@@ -423,10 +402,7 @@ START_TEST(test_break_live_claim)
     TC_RUNV(&r, &o, 0, "break", "251019-164rmb", "--yes", "--force", NULL);
     char rows[64];
     snprintf(rows, sizeof rows, "rows %.0f-%.0f (5)", start, start + 4);
-    ck_assert_msg(cr_contains(r.err, r.errlen, rows) &&
-                      cr_contains(r.err, r.errlen, "removed the claim and the reservation") &&
-                      cr_contains(r.err, r.errlen, "exit 3"),
-                  "%s", r.err);
+    TC_ERR_HAS(&r, rows, "removed the claim and the reservation", "exit 3");
     tc_check_no_secret(&r, l.token);
     cr_free(&r);
     j = status_json(&x);
@@ -447,18 +423,14 @@ END_TEST
 START_TEST(test_break_prompt)
 {
     rctx x;
-    rctx_init(&x, _i);
-    cr_opts o = ropts(&x);
-    cr_opts ot = tty_opts(&x);
+    cr_opts ot = tty_open(&x, _i);
     cr_result r;
 
     /* Answered "n": nothing removed, exit 1. */
     RAW(&x, "+OK", "SET", "sq:C1", "stale value");
     const char *args[] = {"break", "C1", NULL};
     answer_prompt(&ot, args, "n\n", &r, 1);
-    ck_assert_msg(cr_contains(r.out, r.outlen, "\"stale value\"") &&
-                      cr_contains(r.out, r.outlen, "not confirmed: nothing was removed"),
-                  "%s", r.out);
+    TC_OUT_HAS(&r, "\"stale value\"", "not confirmed: nothing was removed");
     cr_free(&r);
     ck_assert(key_exists(&x, "sq:C1"));
 
@@ -475,9 +447,7 @@ START_TEST(test_break_prompt)
     cr_pty_write(p, "y\n");
     cr_pty_finish(p, &r);
     TC_EXIT(&r, 3);
-    ck_assert_msg(cr_contains(r.out, r.outlen, "changed since it was shown") &&
-                      cr_contains(r.out, r.outlen, "nothing was removed"),
-                  "%s", r.out);
+    TC_OUT_HAS(&r, "changed since it was shown", "nothing was removed");
     cr_free(&r);
     cJSON *j = status_json(&x);
     const cJSON *e = entry(j, "sqClaims", "C1");
@@ -487,9 +457,7 @@ START_TEST(test_break_prompt)
 
     /* "yes" on the live claim with --force: ended. */
     answer_prompt(&ot, fargs, "yes\n", &r, 0);
-    ck_assert_msg(cr_contains(r.out, r.outlen, "end the live claim") &&
-                      cr_contains(r.out, r.outlen, "broke SQ C1: removed the claim"),
-                  "%s", r.out);
+    TC_OUT_HAS(&r, "end the live claim", "broke SQ C1: removed the claim");
     cr_free(&r);
     ck_assert(!key_exists(&x, "sq:C1"));
 
@@ -505,7 +473,6 @@ START_TEST(test_break_prompt)
                   "%s", r.out);
     cr_free(&r);
     ck_assert(key_exists(&x, "sq:C2"));
-    (void)o;
 }
 END_TEST
 
@@ -540,13 +507,21 @@ static double cvalue(const cJSON *j, const char *which)
     return v->valuedouble;
 }
 
+/* counters --json shows the row cursor at want. */
+static void assert_cursor(const rctx *x, double want)
+{
+    cJSON *j = counters_json(x);
+    double v = cvalue(j, "rowCursor");
+    cJSON_Delete(j);
+    ck_assert_msg(v == want, "row cursor %.0f, want %.0f", v, want);
+}
+
 /* The issue's story: a hint typo moves the cursor for good; counters
  * shows it; --raise-cursor never moves it down. */
 START_TEST(test_counters_hint_typo)
 {
     rctx x;
-    rctx_init(&x, _i);
-    cr_opts o = ropts(&x);
+    cr_opts o = rctx_open(&x, _i);
     cr_result r;
 
     /* A fresh prefix: both missing, with their key names. */
@@ -567,10 +542,7 @@ START_TEST(test_counters_hint_typo)
 
     TC_RUNV(&r, &o, 0, "counters", NULL);
     ck_assert_str_eq(r.err, "");
-    ck_assert_msg(cr_contains(r.out, r.outlen, "row cursor:    51000005 (key ") &&
-                      cr_contains(r.out, r.outlen, want) &&
-                      cr_contains(r.out, r.outlen, "fence counter: "),
-                  "%s", r.out);
+    TC_OUT_HAS(&r, "row cursor:    51000005 (key ", want, "fence counter: ");
     cr_free(&r);
     j = counters_json(&x);
     ck_assert_str_eq(cstate(j, "rowCursor"), "ok");
@@ -581,24 +553,18 @@ START_TEST(test_counters_hint_typo)
 
     /* Never down: exit 1, unchanged. */
     TC_RUNV(&r, &o, 1, "counters", "--raise-cursor", "56", "--yes", NULL);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "at 51000005, above 56") &&
-                      cr_contains(r.err, r.errlen, "only moves up"),
-                  "%s", r.err);
+    TC_ERR_HAS(&r, "at 51000005, above 56", "only moves up");
     cr_free(&r);
-    j = counters_json(&x);
-    ck_assert(cvalue(j, "rowCursor") == 51000005);
-    cJSON_Delete(j);
+    assert_cursor(&x, 51000005);
 
     /* Without --yes from a pipe: refused before anything is sent. */
     TC_EXITS(&o, 2, "counters", "--raise-cursor", "60000000", NULL);
-    j = counters_json(&x);
-    ck_assert(cvalue(j, "rowCursor") == 51000005);
-    cJSON_Delete(j);
+    assert_cursor(&x, 51000005);
 
     /* Up: moved, and the next reservation starts there. */
     TC_RUNV(&r, &o, 0, "counters", "--raise-cursor", "60000000", "--yes", NULL);
-    ck_assert_msg(cr_contains(r.err, r.errlen, "from 51000005 to 60000000"), "%s", r.err);
-    ck_assert_msg(cr_contains(r.out, r.outlen, "row cursor:    60000000"), "%s", r.out);
+    TC_ERR_HAS(&r, "from 51000005 to 60000000");
+    TC_OUT_HAS(&r, "row cursor:    60000000");
     cr_free(&r);
     tc_lease l2;
     claim_ok(&x, "T2", "BOT2", "10m", &l2);
@@ -611,17 +577,13 @@ END_TEST
 START_TEST(test_counters_invalid)
 {
     rctx x;
-    rctx_init(&x, _i);
-    cr_opts o = ropts(&x);
+    cr_opts o = rctx_open(&x, _i);
     cr_result r;
     RAW(&x, ":1", "HSET", "sqclaim:rowcursor", "f", "v");
     RAW(&x, "+OK", "SET", "sqclaim:fence", "abc");
     TC_RUNV(&r, &o, 0, "counters", NULL);
-    ck_assert_msg(cr_contains(r.out, r.outlen, "row cursor:    INVALID (key ") &&
-                      cr_contains(r.out, r.outlen, "sqclaim:rowcursor holds a hash") &&
-                      cr_contains(r.out, r.outlen, "fence counter: INVALID (key ") &&
-                      cr_contains(r.out, r.outlen, "holds \"abc\""),
-                  "%s", r.out);
+    TC_OUT_HAS(&r, "row cursor:    INVALID (key ", "sqclaim:rowcursor holds a hash",
+               "fence counter: INVALID (key ", "holds \"abc\"");
     cr_free(&r);
     cJSON *j = counters_json(&x);
     ck_assert_str_eq(cstate(j, "rowCursor"), "invalid");
@@ -638,15 +600,11 @@ END_TEST
 START_TEST(test_counters_prompt)
 {
     rctx x;
-    rctx_init(&x, _i);
-    cr_opts ot = tty_opts(&x);
+    cr_opts ot = tty_open(&x, _i);
     cr_result r;
     const char *args[] = {"counters", "--raise-cursor", "700", NULL};
     answer_prompt(&ot, args, "\n", &r, 1); /* the default: no */
-    ck_assert_msg(cr_contains(r.out, r.outlen, "set the missing row cursor") &&
-                      cr_contains(r.out, r.outlen, "never moves back down") &&
-                      cr_contains(r.out, r.outlen, "unchanged"),
-                  "%s", r.out);
+    TC_OUT_HAS(&r, "set the missing row cursor", "never moves back down", "unchanged");
     cr_free(&r);
     cJSON *j = counters_json(&x);
     ck_assert_str_eq(cstate(j, "rowCursor"), "missing");
@@ -654,9 +612,7 @@ START_TEST(test_counters_prompt)
 
     answer_prompt(&ot, args, "y\n", &r, 0);
     cr_free(&r);
-    j = counters_json(&x);
-    ck_assert(cvalue(j, "rowCursor") == 700);
-    cJSON_Delete(j);
+    assert_cursor(&x, 700);
 }
 END_TEST
 

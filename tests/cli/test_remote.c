@@ -23,6 +23,12 @@ void rctx_init(rctx *x, int i)
     x->extra[1] = NULL;
 }
 
+cr_opts rctx_open(rctx *x, int i)
+{
+    rctx_init(x, i);
+    return ropts(x);
+}
+
 void rctx_claimed(rctx *x, int i, const char *sq, const char *ttl, tc_lease *l)
 {
     rctx_init(x, i);

@@ -157,8 +157,7 @@ END_TEST
 START_TEST(test_output_failure_releases)
 {
     rctx x;
-    rctx_init(&x, _i);
-    cr_opts o = ropts(&x);
+    cr_opts o = rctx_open(&x, _i);
     o.stdout_path = "/dev/full";
     cr_result r;
     TC_RUNV(&r, &o, 5, "claim", "X1", "--bot", "BOT1", NULL);
