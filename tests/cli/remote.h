@@ -38,7 +38,8 @@ void lease_run(const rctx *x, cr_result *r, const char *lease_line, const char *
 /* lease_run when nothing more of the run is looked at: freed here. */
 void lease_exit(const rctx *x, const char *lease_line, const char *const *args, int want);
 
-/* sqclaim claim SQ --bot BOT [--ttl TTL]: asserts exit 0, fills *l. */
+/* sqclaim claim SQ --bot BOT [--ttl TTL]: asserts exit 0 and a lease of
+ * that TTL (10 min when ttl is NULL), fills *l. */
 void claim_ok(const rctx *x, const char *sq, const char *bot, const char *ttl, tc_lease *l);
 
 /* vercel: the output holds no token. */

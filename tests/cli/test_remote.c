@@ -61,16 +61,31 @@ void lease_exit(const rctx *x, const char *lease_line, const char *const *args, 
     cr_free(&r);
 }
 
-/* sqclaim claim SQ --bot BOT [--ttl TTL]: asserts exit 0, fills *l. */
+/* The TTL a lease given ttl ("200ms", "90s", "1m", "2h"; NULL: the 10 min
+ * default) must show, in ms. */
+static long ttl_ms_of(const char *ttl)
+{
+    if (!ttl)
+        return 600000;
+    char *end;
+    long n = strtol(ttl, &end, 10);
+    if (strcmp(end, "ms") == 0)
+        return n;
+    if (strcmp(end, "s") == 0)
+        return n * 1000;
+    if (strcmp(end, "m") == 0)
+        return n * 60000;
+    ck_assert_msg(strcmp(end, "h") == 0, "claim_ok: TTL '%s' not understood here", ttl);
+    return n * 3600000;
+}
+
 void claim_ok(const rctx *x, const char *sq, const char *bot, const char *ttl, tc_lease *l)
 {
     cr_opts o = ropts(x);
     cr_result r;
-    if (ttl)
-        cr_runv(&r, &o, "claim", sq, "--bot", bot, "--ttl", ttl, NULL);
-    else
-        TC_RUNV(&r, &o, 0, "claim", sq, "--bot", bot, NULL);
-    tc_check_lease(r.out, sq, bot, -1, l);
+    const char *args[] = {"claim", sq, "--bot", bot, ttl ? "--ttl" : NULL, ttl, NULL};
+    tc_run_exit(&r, &o, 0, args);
+    tc_check_lease(r.out, sq, bot, ttl_ms_of(ttl), l);
     ck_assert_uint_gt(l->fence, 0);
     ck_assert_msg(r.errlen == 0, "stderr: %s", r.err); /* no memory note on %s */
     cr_free(&r);

@@ -17,7 +17,6 @@ START_TEST(test_claim_busy)
     rctx x;
     tc_lease l;
     rctx_claimed(&x, _i, "251019-164rmb", NULL, &l);
-    ck_assert_int_eq(l.ttl_ms, 600000);
 
     cr_opts o = ropts(&x);
     cr_result r;
@@ -57,7 +56,6 @@ START_TEST(test_lease_ways)
     rctx x;
     tc_lease l, n;
     rctx_claimed(&x, _i, "X1", "1m", &l);
-    ck_assert_int_eq(l.ttl_ms, 60000);
 
     char path[] = "/tmp/sqclaim-cli-lease-XXXXXX";
     int fd = mkstemp(path);
@@ -270,7 +268,6 @@ START_TEST(test_lost_after_expiry)
     rctx x;
     tc_lease old, now;
     rctx_claimed(&x, _i, "X1", "200ms", &old);
-    ck_assert_int_eq(old.ttl_ms, 200);
     cr_opts o = ropts(&x);
     cr_result r;
     long long deadline = tsrv_now_ms() + 20000;
