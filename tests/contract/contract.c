@@ -132,6 +132,13 @@ void claim_ok(sqclaim_store *s, const char *sq, const char *bot, int64_t ttl, sq
                   sqclaim_errmsg(s));
 }
 
+sqclaim_store *ct_claimed(const char *sq, const char *bot, int64_t ttl, sqclaim_lease *l)
+{
+    sqclaim_store *s = ct_open();
+    claim_ok(s, sq, bot, ttl, l);
+    return s;
+}
+
 void claim_reserve(sqclaim_store *s, const char *sq, const char *bot, uint32_t count, uint64_t hint,
                    sqclaim_lease *l, sqclaim_rows *r)
 {

@@ -53,9 +53,9 @@ END_TEST
 
 START_TEST(claim_exclusive_busy_names_holder)
 {
-    sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease la, lb;
-    claim_ok(a, "251019-164rmb", "BOT1", 60000, &la);
+    ct_claimed("251019-164rmb", "BOT1", 60000, &la);
+    sqclaim_store *b = ct_open();
     sqclaim_holder h;
     sqclaim_rc rc = sqclaim_claim(b, "251019-164rmb", "BOT3", 60000, &lb, &h);
     ck_assert_int_eq(rc, SQCLAIM_BUSY);
@@ -73,9 +73,8 @@ END_TEST
 
 START_TEST(release_then_claim)
 {
-    sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease la, lb;
-    claim_ok(a, "sq-1", "BOT1", 60000, &la);
+    sqclaim_store *a = ct_claimed("sq-1", "BOT1", 60000, &la), *b = ct_open();
     ck_assert_int_eq(sqclaim_release(a, &la), SQCLAIM_OK);
     ck_assert(!sqclaim_may_act(a, &la));
     claim_ok(b, "sq-1", "BOT2", 60000, &lb);
@@ -88,9 +87,8 @@ END_TEST
 
 START_TEST(release_by_non_owner_refused)
 {
-    sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease la, forged;
-    claim_ok(a, "sq-2", "BOT1", 60000, &la);
+    sqclaim_store *a = ct_claimed("sq-2", "BOT1", 60000, &la), *b = ct_open();
     forge(&forged, &la);
     ck_assert_int_eq(sqclaim_release(b, &forged), SQCLAIM_LOST);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(b), "sq-2"));
@@ -104,9 +102,8 @@ END_TEST
 
 START_TEST(renew_by_non_owner_refused)
 {
-    sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease la, forged;
-    claim_ok(a, "sq-3", "BOT1", short_ttl(), &la);
+    sqclaim_store *a = ct_claimed("sq-3", "BOT1", short_ttl(), &la), *b = ct_open();
     forge(&forged, &la);
     ck_assert_int_eq(sqclaim_renew(b, &forged, 60000), SQCLAIM_LOST);
     /* The forged renewal did not extend BOT1's claim: it still expires. */
@@ -118,9 +115,8 @@ END_TEST
 
 START_TEST(release_after_expiry_lost)
 {
-    sqclaim_store *a = ct_open();
     sqclaim_lease la;
-    claim_ok(a, "sq-4", "BOT1", short_ttl(), &la);
+    sqclaim_store *a = ct_claimed("sq-4", "BOT1", short_ttl(), &la);
     expire(a, "sq-4", short_ttl());
     ck_assert(!sqclaim_may_act(a, &la));
     ck_assert_int_eq(sqclaim_release(a, &la), SQCLAIM_LOST);
@@ -130,9 +126,8 @@ END_TEST
 
 START_TEST(renew_after_expiry_lost_not_revived)
 {
-    sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease la, lb;
-    claim_ok(a, "sq-5", "BOT1", short_ttl(), &la);
+    sqclaim_store *a = ct_claimed("sq-5", "BOT1", short_ttl(), &la), *b = ct_open();
     expire(a, "sq-5", short_ttl());
     ck_assert_int_eq(sqclaim_renew(a, &la, 60000), SQCLAIM_LOST);
     bool c, r;
@@ -149,10 +144,9 @@ END_TEST
 
 START_TEST(renew_extends)
 {
-    sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease la, lb;
     int64_t ttl = short_ttl();
-    claim_ok(a, "sq-6", "BOT1", ttl, &la);
+    sqclaim_store *a = ct_claimed("sq-6", "BOT1", ttl, &la), *b = ct_open();
     int64_t old_deadline = la.deadline_ns;
     ck_assert_int_eq(sqclaim_renew(a, &la, 60000), SQCLAIM_OK);
     ck_assert_int_eq(la.ttl_ms, 60000);
@@ -192,9 +186,8 @@ END_TEST
 
 START_TEST(claim_retry_idempotent)
 {
-    sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease l;
-    claim_ok(a, "sq-9", "BOT1", 60000, &l);
+    sqclaim_store *a = ct_claimed("sq-9", "BOT1", 60000, &l), *b = ct_open();
     uint64_t fence = l.fence;
     /* A retry with the same token (as after a lost reply) is the same grant. */
     ck_assert_int_eq(sqclaim_claim_retry(a, NULL, 0, &l, NULL), SQCLAIM_OK);
@@ -216,9 +209,8 @@ END_TEST
 
 START_TEST(claim_first_skips_held_keeps_order)
 {
-    sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease la, lc, l;
-    claim_ok(a, "sq-a", "BOT1", 60000, &la);
+    sqclaim_store *a = ct_claimed("sq-a", "BOT1", 60000, &la), *b = ct_open();
     claim_ok(a, "sq-c", "BOT1", 60000, &lc);
     const char *list[] = {"sq-a", "sq-b", "sq-c", "sq-d"};
     ck_assert_int_eq(sqclaim_claim_first(b, list, 4, "BOT2", 60000, &l, NULL), SQCLAIM_OK);
@@ -236,9 +228,8 @@ END_TEST
 
 START_TEST(claim_first_all_busy)
 {
-    sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease l1, l2, l;
-    claim_ok(a, "sq-x", "BOT1", 60000, &l1);
+    sqclaim_store *a = ct_claimed("sq-x", "BOT1", 60000, &l1), *b = ct_open();
     claim_ok(a, "sq-y", "BOT7", 60000, &l2);
     const char *list[] = {"sq-x", "sq-y"};
     sqclaim_holder h;
@@ -254,9 +245,8 @@ START_TEST(claim_first_retry_finds_own_grant)
     /* We were granted the second candidate; then the first became free.  A
      * retry (after a lost reply) must return our grant, not take a second
      * SQ. */
-    sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease lx, l;
-    claim_ok(a, "sq-p", "BOT1", 60000, &lx);
+    sqclaim_store *a = ct_claimed("sq-p", "BOT1", 60000, &lx), *b = ct_open();
     const char *list[] = {"sq-p", "sq-q"};
     ck_assert_int_eq(sqclaim_claim_first(b, list, 2, "BOT2", 60000, &l, NULL), SQCLAIM_OK);
     ck_assert_str_eq(l.sq, "sq-q");
@@ -275,10 +265,9 @@ START_TEST(claim_retry_of_rebuilt_lease_keeps_store_deadline)
     /* A lease passed on as JSON (the CLI does this) knows no send time.  A
      * retry that finds it granted must not promise more than the store's
      * remaining TTL. */
-    sqclaim_store *a = ct_open(), *b = ct_open();
     int64_t ttl = short_ttl();
     sqclaim_lease l, rebuilt, lb;
-    claim_ok(a, "sq-rb", "BOT1", ttl, &l);
+    sqclaim_store *a = ct_claimed("sq-rb", "BOT1", ttl, &l), *b = ct_open();
     char *json = sqclaim_lease_to_json(&l);
     ck_assert_int_eq(sqclaim_lease_from_json(json, &rebuilt, NULL, 0), SQCLAIM_OK);
     sqclaim_free(json);
@@ -299,9 +288,8 @@ START_TEST(abandon_uncertain_claim_first)
 {
     /* After a claim-first whose reply was lost, the bot does not know which
      * candidate it may hold: abandon releases its token wherever it is. */
-    sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease held, l, lb;
-    claim_ok(a, "sq-u1", "BOT1", 60000, &held);
+    sqclaim_store *a = ct_claimed("sq-u1", "BOT1", 60000, &held), *b = ct_open();
     const char *list[] = {"sq-u1", "sq-u2", "sq-u3"};
     ck_assert_int_eq(sqclaim_claim_first(b, list, 3, "BOT2", 60000, &l, NULL), SQCLAIM_OK);
     ck_assert_str_eq(l.sq, "sq-u2");

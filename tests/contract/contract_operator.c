@@ -127,10 +127,9 @@ END_TEST
 
 START_TEST(expiry_exact_instant)
 {
-    sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease la, lb;
     sqclaim_rows r;
-    claim_ok(a, "sq-x", "BOT1", 1000, &la);
+    sqclaim_store *a = ct_claimed("sq-x", "BOT1", 1000, &la), *b = ct_open();
     int64_t expiry = la.sent_ns + 1000 * 1000000LL;
     atomic_store(&fake_now, expiry);
     sqclaim_holder h;

@@ -29,10 +29,9 @@ END_TEST
 
 START_TEST(reserve_hints_below_and_above_cursor)
 {
-    sqclaim_store *a = ct_open();
     sqclaim_lease l1, l2, l3, l4;
     sqclaim_rows r1, r2, r3, r4;
-    claim_ok(a, "sq-h1", "BOT1", 60000, &l1);
+    sqclaim_store *a = ct_claimed("sq-h1", "BOT1", 60000, &l1);
     claim_ok(a, "sq-h2", "BOT1", 60000, &l2);
     claim_ok(a, "sq-h3", "BOT1", 60000, &l3);
     claim_ok(a, "sq-h4", "BOT1", 60000, &l4);
@@ -74,9 +73,8 @@ END_TEST
 
 START_TEST(reserve_idempotent_and_busy)
 {
-    sqclaim_store *a = ct_open();
     sqclaim_lease l;
-    claim_ok(a, "sq-i", "BOT1", 60000, &l);
+    sqclaim_store *a = ct_claimed("sq-i", "BOT1", 60000, &l);
     sqclaim_rows r1, r2;
     ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 4, 0, &r1), SQCLAIM_OK);
     ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 4, 0, &r2), SQCLAIM_OK);
@@ -93,10 +91,9 @@ END_TEST
 
 START_TEST(reserve_only_holder)
 {
-    sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease l, forged;
     sqclaim_rows r;
-    claim_ok(a, "sq-o", "BOT1", short_ttl(), &l);
+    sqclaim_store *a = ct_claimed("sq-o", "BOT1", short_ttl(), &l), *b = ct_open();
     forge(&forged, &l);
     ck_assert_int_eq(sqclaim_reserve_rows(b, &forged, 3, 0, &r), SQCLAIM_LOST);
     bool c, res;
@@ -112,10 +109,9 @@ END_TEST
 
 START_TEST(finish_only_holder)
 {
-    sqclaim_store *a = ct_open(), *b = ct_open();
     sqclaim_lease l, forged;
     sqclaim_rows r;
-    claim_ok(a, "sq-f", "BOT1", 60000, &l);
+    sqclaim_store *a = ct_claimed("sq-f", "BOT1", 60000, &l), *b = ct_open();
     /* Nothing open: the lease holds the SQ and has no reservation, which is
      * what a finish leaves behind: OK (as a retry must answer). */
     ck_assert_int_eq(sqclaim_finish_rows(a, &l), SQCLAIM_OK);
@@ -146,10 +142,9 @@ START_TEST(reserve_takes_bot_from_claim)
 {
     /* A lease whose bot field was edited (or is empty: a lease rebuilt
      * from a token) reserves under the bot of the claim in the store. */
-    sqclaim_store *a = ct_open();
     sqclaim_lease l, edited;
     sqclaim_rows r;
-    claim_ok(a, "sq-b7", "BOT1", 60000, &l);
+    sqclaim_store *a = ct_claimed("sq-b7", "BOT1", 60000, &l);
     edited = l;
     snprintf(edited.bot, sizeof edited.bot, "MALLORY");
     ck_assert_int_eq(sqclaim_reserve_rows(a, &edited, 3, 0, &r), SQCLAIM_OK);
@@ -182,11 +177,10 @@ END_TEST
 
 START_TEST(renew_extends_reservation)
 {
-    sqclaim_store *a = ct_open();
     sqclaim_lease l;
     sqclaim_rows r;
     int64_t ttl = short_ttl();
-    claim_ok(a, "sq-re", "BOT1", ttl, &l);
+    sqclaim_store *a = ct_claimed("sq-re", "BOT1", ttl, &l);
     ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 3, 0, &r), SQCLAIM_OK);
     ck_assert_int_eq(sqclaim_renew(a, &l, 60000), SQCLAIM_OK);
     pass_time(ttl + ttl / 2);

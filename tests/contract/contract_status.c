@@ -58,10 +58,9 @@ END_TEST
 
 START_TEST(status_shape_exact_no_token)
 {
-    sqclaim_store *a = ct_open();
     sqclaim_lease l1, l2;
     sqclaim_rows r;
-    claim_ok(a, "251019-164rmb", "BOT1", 60000, &l1);
+    sqclaim_store *a = ct_claimed("251019-164rmb", "BOT1", 60000, &l1);
     claim_ok(a, "251019-200xyz", "BOT3", 60000, &l2);
     ck_assert_int_eq(sqclaim_reserve_rows(a, &l1, 5, 51, &r), SQCLAIM_OK);
     sqclaim_status *st;
@@ -117,10 +116,9 @@ END_TEST
 
 START_TEST(status_expired_vanish)
 {
-    sqclaim_store *a = ct_open();
     sqclaim_lease l;
     sqclaim_rows r;
-    claim_ok(a, "sq-ex", "BOT1", short_ttl(), &l);
+    sqclaim_store *a = ct_claimed("sq-ex", "BOT1", short_ttl(), &l);
     ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 2, 0, &r), SQCLAIM_OK);
     bool c, res;
     ck_assert(status_has(a, "sq-ex", &c, &res));

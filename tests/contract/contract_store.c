@@ -73,10 +73,9 @@ END_TEST
 
 START_TEST(lost_row_cursor_never_overlaps_live_rows)
 {
-    sqclaim_store *a = ct_open();
     sqclaim_lease l1, l2, l3;
     sqclaim_rows r1, r2, r3;
-    claim_ok(a, "sq-r1", "BOT1", 60000, &l1);
+    sqclaim_store *a = ct_claimed("sq-r1", "BOT1", 60000, &l1);
     claim_ok(a, "sq-r2", "BOT2", 60000, &l2);
     claim_ok(a, "sq-r3", "BOT3", 60000, &l3);
     ck_assert_int_eq(sqclaim_reserve_rows(a, &l1, 5, 0, &r1), SQCLAIM_OK);
@@ -174,10 +173,9 @@ END_TEST
  * it; it is not BUSY (sqsim found this). */
 START_TEST(leftover_reservation_of_ended_claim_is_replaced)
 {
-    sqclaim_store *a = ct_open();
     sqclaim_lease l;
     sqclaim_rows r;
-    claim_ok(a, "sq-lo", "BOT2", 60000, &l);
+    sqclaim_store *a = ct_claimed("sq-lo", "BOT2", 60000, &l);
     raw_set("sqclaim:rowcursor", "100", 0);
     raw_set("refund:sq-lo",
             "{\"botId\":\"BOT1\",\"startRow\":100,\"rowCount\":4,\"status\":\"WRITING\","

@@ -107,10 +107,9 @@ END_TEST
 
 START_TEST(invalid_rows)
 {
-    sqclaim_store *a = ct_open();
     sqclaim_lease l;
     sqclaim_rows r;
-    claim_ok(a, "sq-1", "BOT1", 60000, &l);
+    sqclaim_store *a = ct_claimed("sq-1", "BOT1", 60000, &l);
     ck_assert_int_eq(sqclaim_reserve_rows(a, &l, 0, 0, &r), SQCLAIM_EINVAL);
     ck_assert_ptr_nonnull(strstr(sqclaim_errmsg(a), "row count"));
     ck_assert_int_eq(sqclaim_reserve_rows(a, &l, SQCLAIM_MAX_ROWS + 1, 0, &r), SQCLAIM_EINVAL);
@@ -152,10 +151,9 @@ END_TEST
 
 START_TEST(invalid_leases)
 {
-    sqclaim_store *a = ct_open();
     sqclaim_lease l;
     sqclaim_rows r;
-    claim_ok(a, "sq-1", "BOT1", 60000, &l);
+    sqclaim_store *a = ct_claimed("sq-1", "BOT1", 60000, &l);
     sqclaim_lease bad = l;
     strcpy(bad.token, "not-a-token");
     ck_assert_int_eq(sqclaim_renew(a, &bad, 0), SQCLAIM_EINVAL);

@@ -46,6 +46,9 @@ void expire(sqclaim_store *s, const char *sq, int64_t ttl_ms);
 void pass_time(int64_t ms);
 /* Claim sq for bot; the test fails unless granted. */
 void claim_ok(sqclaim_store *s, const char *sq, const char *bot, int64_t ttl, sqclaim_lease *l);
+/* The opening of most tests: a handle (ct_open) on which bot holds sq
+ * (claim_ok, ttl) as *l. */
+sqclaim_store *ct_claimed(const char *sq, const char *bot, int64_t ttl, sqclaim_lease *l);
 /* claim_ok (60 s), then `count` rows reserved (hint as given) into *r;
  * the test fails unless both are granted. */
 void claim_reserve(sqclaim_store *s, const char *sq, const char *bot, uint32_t count, uint64_t hint,
