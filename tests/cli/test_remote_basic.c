@@ -304,8 +304,38 @@ START_TEST(test_lost_after_expiry)
 }
 END_TEST
 
-/* Many shells claim the same SQ at the same moment: exactly one wins. */
 #define RACERS 16
+
+/* RACERS shells run `words --bot BOT<k>` (k = 1 .. RACERS; the names into
+ * bots) through one gate, so that they start at the same moment; their
+ * runs into rs (cr_free each). */
+static void race(const rctx *x, const char *const *words, char bots[RACERS][16],
+                 cr_result rs[RACERS])
+{
+    cr_proc *procs[RACERS];
+    cr_gate g;
+    ck_assert(cr_gate_open(&g) == 0);
+    cr_opts o = ropts(x);
+    for (int k = 0; k < RACERS; k++) {
+        snprintf(bots[k], 16, "BOT%d", k + 1);
+        const char *args[16];
+        size_t n = 0;
+        for (; words[n]; n++) {
+            ck_assert(n + 3 < sizeof args / sizeof *args);
+            args[n] = words[n];
+        }
+        args[n++] = "--bot";
+        args[n++] = bots[k];
+        args[n] = NULL;
+        procs[k] = cr_spawn(&o, args, &g);
+        ck_assert_ptr_nonnull(procs[k]);
+    }
+    cr_gate_release(&g);
+    for (int k = 0; k < RACERS; k++)
+        cr_wait(procs[k], &rs[k]);
+}
+
+/* Many shells claim the same SQ at the same moment: exactly one wins. */
 START_TEST(test_concurrent_claim)
 {
     rctx x;
@@ -314,21 +344,10 @@ START_TEST(test_concurrent_claim)
         char sq[32];
         snprintf(sq, sizeof sq, "race-%d", round);
         char bots[RACERS][16];
-        cr_proc *procs[RACERS];
-        cr_gate g;
-        ck_assert(cr_gate_open(&g) == 0);
-        cr_opts o = ropts(&x);
-        for (int k = 0; k < RACERS; k++) {
-            snprintf(bots[k], sizeof bots[k], "BOT%d", k + 1);
-            const char *args[] = {"claim", sq, "--bot", bots[k], NULL};
-            procs[k] = cr_spawn(&o, args, &g);
-            ck_assert_ptr_nonnull(procs[k]);
-        }
-        cr_gate_release(&g);
-        int winners = 0, busy = 0, winner = -1;
         cr_result rs[RACERS];
+        race(&x, (const char *const[]){"claim", sq, NULL}, bots, rs);
+        int winners = 0, busy = 0, winner = -1;
         for (int k = 0; k < RACERS; k++) {
-            cr_wait(procs[k], &rs[k]);
             if (rs[k].code == 0) {
                 winners++;
                 winner = k;
@@ -361,35 +380,25 @@ START_TEST(test_concurrent_claim_first)
     rctx x;
     rctx_init(&x, _i);
     char bots[RACERS][16];
-    cr_proc *procs[RACERS];
-    cr_gate g;
-    ck_assert(cr_gate_open(&g) == 0);
-    cr_opts o = ropts(&x);
-    for (int k = 0; k < RACERS; k++) {
-        snprintf(bots[k], sizeof bots[k], "BOT%d", k + 1);
-        const char *args[] = {"claim-first", "Q1", "Q2", "Q3", "Q4", "--bot", bots[k], NULL};
-        procs[k] = cr_spawn(&o, args, &g);
-        ck_assert_ptr_nonnull(procs[k]);
-    }
-    cr_gate_release(&g);
+    cr_result rs[RACERS];
+    race(&x, (const char *const[]){"claim-first", "Q1", "Q2", "Q3", "Q4", NULL}, bots, rs);
     int winners = 0;
     bool got[5] = {false};
     for (int k = 0; k < RACERS; k++) {
-        cr_result r;
-        cr_wait(procs[k], &r);
-        if (r.code == 0) {
+        cr_result *r = &rs[k];
+        if (r->code == 0) {
             tc_lease l;
-            tc_check_lease(r.out, NULL, bots[k], -1, &l);
+            tc_check_lease(r->out, NULL, bots[k], -1, &l);
             ck_assert(l.sq[0] == 'Q' && l.sq[1] >= '1' && l.sq[1] <= '4' && !l.sq[2]);
             int q = l.sq[1] - '0';
             ck_assert_msg(!got[q], "%s granted twice", l.sq);
             got[q] = true;
             winners++;
         } else {
-            ck_assert_msg(r.code == 1, "exit %d: %s", r.code, r.err);
-            ck_assert(cr_contains(r.err, r.errlen, "all 4 candidate SQs are held"));
+            ck_assert_msg(r->code == 1, "exit %d: %s", r->code, r->err);
+            ck_assert(cr_contains(r->err, r->errlen, "all 4 candidate SQs are held"));
         }
-        cr_free(&r);
+        cr_free(r);
     }
     ck_assert_int_eq(winners, 4);
 }
