@@ -529,9 +529,7 @@ static sqclaim_rc t_pipeline(void *t, size_t n, const rp_cmd *cmds, rp_reply **r
                              sqb_err *err)
 {
     rconn *rc = t;
-    for (size_t i = 0; i < n; i++)
-        replies[i] = NULL;
-    if (n == 0)
+    if (rp_pipeline_empty(n, replies))
         return SQCLAIM_OK;
     sqclaim_rc r = ensure(rc, err);
     if (r != SQCLAIM_OK)
@@ -620,14 +618,6 @@ static void redis_stats(void *conn, sqclaim_stats *out)
     out->ambiguous = rc->ambiguous;
 }
 
-const sqclaim_backend sqclaim_backend_redis = {
-    .version = SQB_VERSION,
-    .name = "redis",
-    .summary = "a Redis server (hiredis; redis://host:port[/db] or unix:///path)",
-    .caps = SQCLAIM_CAP_CROSS_PROCESS | SQCLAIM_CAP_PERSISTENT | SQCLAIM_CAP_FOREIGN |
-            SQCLAIM_CAP_STATS,
-    .open = redis_open,
-    .close = redis_close,
-    RP_BACKEND_OPS,
-    .stats = redis_stats,
-};
+RP_TRANSPORT_BACKEND(sqclaim_backend_redis, "redis",
+                     "a Redis server (hiredis; redis://host:port[/db] or unix:///path)", redis_open,
+                     redis_close, redis_stats);

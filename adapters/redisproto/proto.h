@@ -73,6 +73,18 @@ typedef struct rp_transport {
                            sqb_err *err);
 } rp_transport;
 
+/* The start of every transport's pipeline: set each replies[i] to NULL (as
+ * a failure must leave them) and return true when ncmds is 0 (then the
+ * pipeline is SQCLAIM_OK with no round trip).  Use as
+ *   if (rp_pipeline_empty(ncmds, replies))
+ *       return SQCLAIM_OK;  */
+static inline bool rp_pipeline_empty(size_t ncmds, rp_reply **replies)
+{
+    for (size_t i = 0; i < ncmds; i++)
+        replies[i] = NULL;
+    return ncmds == 0;
+}
+
 /* Per-connection protocol state: the transport, the key prefix and the
  * script SHAs. */
 typedef struct rp_conn {
@@ -171,5 +183,24 @@ sqclaim_rc rp_be_raise_cursor(void *conn, uint64_t row, uint64_t *cursor, sqb_er
     .reserve = rp_be_reserve, .finish = rp_be_finish, .status = rp_be_status,                      \
     .inspect = rp_be_inspect, .break_sq = rp_be_break, .counters = rp_be_counters,                 \
     .raise_cursor = rp_be_raise_cursor
+
+/* Define `const sqclaim_backend var`, the whole table of a backend that
+ * runs this layer over a transport to a real Redis (the `redis` and
+ * `vercel` backends): shared across processes, persistent, sees values
+ * other tools wrote, counts round trips; open/close/stats are the transport's
+ * and every operation is RP_BACKEND_OPS.  Use as
+ *   RP_TRANSPORT_BACKEND(sqclaim_backend_x, "x", "what it is", x_open, x_close, x_stats); */
+#define RP_TRANSPORT_BACKEND(var, name_, summary_, open_, close_, stats_)                          \
+    const sqclaim_backend var = {                                                                  \
+        .version = SQB_VERSION,                                                                    \
+        .name = name_,                                                                             \
+        .summary = summary_,                                                                       \
+        .caps = SQCLAIM_CAP_CROSS_PROCESS | SQCLAIM_CAP_PERSISTENT | SQCLAIM_CAP_FOREIGN |         \
+                SQCLAIM_CAP_STATS,                                                                 \
+        .open = open_,                                                                             \
+        .close = close_,                                                                           \
+        RP_BACKEND_OPS,                                                                            \
+        .stats = stats_,                                                                           \
+    }
 
 #endif

@@ -1209,18 +1209,28 @@ static sqclaim_rc status_rows(sqlt_conn *c, int64_t now, bool reservations, sqcl
     return SQCLAIM_OK;
 }
 
+/* Open the read of be_status / be_inspect at the clock's *now: OK with
+ * *live set and the transaction open, OK with *live false and it closed
+ * (every record is of an earlier boot: nothing to read), or an error with
+ * it closed. */
+static sqclaim_rc begin_live_read(sqlt_conn *c, int64_t *now, bool *live, sqb_err *err)
+{
+    *now = c->clock.now_ns(c->clock.ctx);
+    *live = false;
+    sqclaim_rc r = begin_read(c, live, err);
+    if (r == SQCLAIM_OK && !*live)
+        sqlt_rollback(c);
+    return r;
+}
+
 static sqclaim_rc be_status(void *vc, sqclaim_status *out, sqb_err *err)
 {
     sqlt_conn *c = vc;
-    int64_t now = c->clock.now_ns(c->clock.ctx);
-    bool live = false;
-    sqclaim_rc r = begin_read(c, &live, err);
-    if (r != SQCLAIM_OK)
+    int64_t now;
+    bool live;
+    sqclaim_rc r = begin_live_read(c, &now, &live, err);
+    if (r != SQCLAIM_OK || !live)
         return r;
-    if (!live) { /* every record is of an earlier boot */
-        sqlt_rollback(c);
-        return SQCLAIM_OK;
-    }
     r = status_rows(c, now, false, out, err);
     if (r == SQCLAIM_OK)
         r = status_rows(c, now, true, out, err);
@@ -1250,22 +1260,20 @@ static sqclaim_rc read_entry(sqlt_conn *c, const char *sq, int64_t now, sqlt_cla
 static sqclaim_rc be_inspect(void *vc, const char *sq, sqclaim_entry *out, sqb_err *err)
 {
     sqlt_conn *c = vc;
-    int64_t now = c->clock.now_ns(c->clock.ctx);
-    bool live = false;
-    sqclaim_rc r = begin_read(c, &live, err);
+    int64_t now;
+    bool live;
+    sqclaim_rc r = begin_live_read(c, &now, &live, err);
+    if (r != SQCLAIM_OK || !live)
+        return r;
+    sqlt_claim cl;
+    sqlt_res rs;
+    r = read_entry(c, sq, now, &cl, &out->has_claim, &rs, &out->has_reservation, err);
     if (r != SQCLAIM_OK)
         return r;
-    if (live) {
-        sqlt_claim cl;
-        sqlt_res rs;
-        r = read_entry(c, sq, now, &cl, &out->has_claim, &rs, &out->has_reservation, err);
-        if (r != SQCLAIM_OK)
-            return r;
-        if (out->has_claim)
-            claim_info(sq, &cl, now, &out->claim);
-        if (out->has_reservation)
-            res_info(sq, &rs, now, &out->reservation);
-    }
+    if (out->has_claim)
+        claim_info(sq, &cl, now, &out->claim);
+    if (out->has_reservation)
+        res_info(sq, &rs, now, &out->reservation);
     sqlt_rollback(c);
     return SQCLAIM_OK;
 }

@@ -631,9 +631,7 @@ static sqclaim_rc vc_pipeline(void *t, size_t ncmds, const rp_cmd *cmds, rp_repl
                               sqb_err *err)
 {
     vc_http *h = t;
-    for (size_t i = 0; i < ncmds; i++)
-        replies[i] = NULL;
-    if (ncmds == 0)
+    if (rp_pipeline_empty(ncmds, replies))
         return SQCLAIM_OK;
     sqclaim_rc rc = vc_body_pipeline(&h->req, ncmds, cmds, err);
     if (rc != SQCLAIM_OK)

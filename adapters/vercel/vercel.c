@@ -60,14 +60,6 @@ static void vc_stats(void *conn, sqclaim_stats *out)
     out->ambiguous = st.ambiguous;
 }
 
-const sqclaim_backend sqclaim_backend_vercel = {
-    .version = SQB_VERSION,
-    .name = "vercel",
-    .summary = "Vercel KV / Upstash Redis over its REST API (HTTPS, libcurl)",
-    .caps = SQCLAIM_CAP_CROSS_PROCESS | SQCLAIM_CAP_PERSISTENT | SQCLAIM_CAP_FOREIGN |
-            SQCLAIM_CAP_STATS,
-    .open = vc_open,
-    .close = vc_close,
-    RP_BACKEND_OPS,
-    .stats = vc_stats,
-};
+RP_TRANSPORT_BACKEND(sqclaim_backend_vercel, "vercel",
+                     "Vercel KV / Upstash Redis over its REST API (HTTPS, libcurl)", vc_open,
+                     vc_close, vc_stats);

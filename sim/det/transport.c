@@ -245,9 +245,7 @@ static sqclaim_rc t_pipeline(void *t, size_t n, const rp_cmd *cmds, rp_reply **r
 {
     det_conn *c = t;
     det_store *st = c->st;
-    for (size_t i = 0; i < n; i++)
-        replies[i] = NULL;
-    if (n == 0)
+    if (rp_pipeline_empty(n, replies))
         return SQCLAIM_OK;
     det_request req = {n, cmds};
     c->round_trips++;
